@@ -1,0 +1,102 @@
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import { ADMIN_AUDIENCE } from '../clients/types.js';
+import { OAuthError } from '../errors.js';
+import type { SessionService } from '../sessions/service.js';
+import type { Session } from '../store/index.js';
+
+const DEFAULT_LIST_LIMIT = 100;
+const MAX_LIST_LIMIT = 1_000;
+
+type AdminRequest = Request & { admin?: Session };
+
+const bearerError = (status: 401 | 403, code: 'invalid_token' | 'insufficient_scope', description: string) =>
+  new OAuthError(status, code, description, { 'WWW-Authenticate': `Bearer realm="agent-sts", error="${code}", error_description="${description}"` });
+
+/** The admin is itself an agent: a live agent-sts token for the admin audience, with the right scope. */
+function requireScope(sessions: SessionService, scope: 'sessions:read' | 'sessions:kill') {
+  return async (req: AdminRequest, _res: Response, next: NextFunction) => {
+    try {
+      const [scheme, token] = (req.headers.authorization ?? '').split(' ');
+      const session = scheme?.toLowerCase() === 'bearer' && token ? await sessions.lookup(token) : undefined;
+      if (!session || session.aud !== ADMIN_AUDIENCE) throw bearerError(401, 'invalid_token', 'an active admin token is required');
+      if (!session.scope.includes(scope)) throw bearerError(403, 'insufficient_scope', `scope ${scope} is required`);
+      req.admin = session;
+      next();
+    } catch (err) {
+      next(err);
+    }
+  };
+}
+
+/** A state-changing call carries no body or JSON: a form or text/plain POST (CSRF shape) is refused. */
+function jsonOrEmpty(req: Request, _res: Response, next: NextFunction) {
+  const type = req.headers['content-type'];
+  if (type && !/^application\/json\b/i.test(type)) next(new OAuthError(415, 'invalid_request', 'send application/json or no body'));
+  else next();
+}
+
+export function sessionView(s: Session) {
+  return {
+    sid: s.sid,
+    parent: s.parent ?? null,
+    depth: s.depth,
+    agent: s.agent,
+    sub: s.sub,
+    act: s.act ?? null,
+    aud: s.aud,
+    scope: s.scope.join(' '),
+    created: new Date(s.iat * 1000).toISOString(),
+    expires: new Date(s.exp * 1000).toISOString(),
+  };
+}
+
+type TreeNode = ReturnType<typeof sessionView> & { children: TreeNode[] };
+
+function buildTree(sessions: Session[]): TreeNode {
+  const nodes = new Map(sessions.map((s) => [s.sid, { ...sessionView(s), children: [] as TreeNode[] }]));
+  for (const s of sessions.slice(1)) nodes.get(s.parent!)?.children.push(nodes.get(s.sid)!);
+  return nodes.get(sessions[0]!.sid)!;
+}
+
+function queryString(req: Request, name: string): string | undefined {
+  const v = req.query[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') throw new OAuthError(400, 'invalid_request', `query parameter "${name}" must be given once`);
+  return v;
+}
+
+export function adminRouter(sessions: SessionService): Router {
+  const r = Router();
+  const read = requireScope(sessions, 'sessions:read');
+  const kill = requireScope(sessions, 'sessions:kill');
+
+  r.get('/sessions', read, async (req, res) => {
+    const agent = queryString(req, 'agent');
+    const sub = queryString(req, 'sub');
+    const limitRaw = queryString(req, 'limit');
+    const limit = limitRaw === undefined ? DEFAULT_LIST_LIMIT : Number(limitRaw);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new OAuthError(400, 'invalid_request', `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+    }
+    const list = await sessions.list({ ...(agent ? { agent } : {}), ...(sub ? { sub } : {}) }, limit);
+    res.set('Cache-Control', 'no-store').json({ sessions: list.map(sessionView) });
+  });
+
+  r.get('/sessions/:sid', read, async (req, res) => {
+    const tree = await sessions.subtree(String(req.params.sid));
+    if (tree.length === 0) throw new OAuthError(404, 'not_found', 'no live session with that id');
+    res.set('Cache-Control', 'no-store').json(buildTree(tree));
+  });
+
+  r.delete('/sessions/:sid', kill, async (req: AdminRequest, res) => {
+    const revoked = await sessions.revokeTree(String(req.params.sid), req.admin!.agent, 'admin');
+    res.json({ revoked });
+  });
+
+  r.post('/agents/:id/revoke-sessions', kill, jsonOrEmpty, async (req: AdminRequest, res) => {
+    const revoked = await sessions.revokeAgent(String(req.params.id), req.admin!.agent);
+    res.json({ revoked });
+  });
+
+  return r;
+}

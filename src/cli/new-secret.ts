@@ -1,0 +1,3 @@
+import { newSecret } from '../clients/secret.js';
+
+process.stdout.write(`${newSecret()}\n`);

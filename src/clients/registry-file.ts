@@ -1,0 +1,140 @@
+import { readFile } from 'node:fs/promises';
+import { importJWK, type JWK } from 'jose';
+import { z } from 'zod';
+import { MIN_SECRET_LENGTH, SECRET_HASH_PATTERN } from './secret.js';
+import { ADMIN_AUDIENCE, ADMIN_SCOPES, type Agent, type Registry, type ResourceServer, type TrustedIssuer } from './types.js';
+
+/** Longest token lifetime any agent may be configured for. */
+const MAX_TOKEN_TTL_SECONDS = 86_400;
+const DEFAULT_TOKEN_TTL_SECONDS = 300;
+const MAX_DELEGATION_DEPTH = 16;
+export const ASYMMETRIC_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+
+const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/, 'letters, digits and ._:@/- only, at most 128');
+const scope = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'an RFC 6749 scope token (no spaces or quotes)');
+const target = z.string().refine((t) => URL.canParse(t) && !t.includes('#'), 'an absolute URI without fragment');
+const secretHash = z.string().regex(SECRET_HASH_PATTERN, `the output of 'npm run --silent hash-secret -- <secret>' (secrets of ${MIN_SECRET_LENGTH}+ characters)`);
+const jwks = z.strictObject({ keys: z.array(z.looseObject({ kty: z.string() })).min(1) });
+
+const agentSchema = z.strictObject({
+  id,
+  owner: z.string().optional(),
+  description: z.string().optional(),
+  secretHash: secretHash.optional(),
+  jwks: jwks.optional(),
+  audiences: z.record(target, z.array(scope).min(1)),
+  maxTokenTtlSeconds: z.number().int().min(1).max(MAX_TOKEN_TTL_SECONDS).default(DEFAULT_TOKEN_TTL_SECONDS),
+  maxDelegationDepth: z.number().int().min(0).max(MAX_DELEGATION_DEPTH).default(0),
+  tokenExchange: z.boolean().default(false),
+  delegates: z.array(id).default([]),
+  disabled: z.boolean().default(false),
+});
+
+const resourceServerSchema = z.strictObject({
+  id: target,
+  secretHash: secretHash.optional(),
+  jwks: jwks.optional(),
+  scopes: z.array(scope).min(1),
+});
+
+const trustedIssuerSchema = z.strictObject({
+  issuer: z.url(),
+  jwksUri: z.url({ protocol: /^https?$/ }).optional(),
+  jwks: jwks.optional(),
+  audience: z.string().min(1),
+  agents: z.array(id).min(1),
+  algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).default(['RS256', 'PS256', 'ES256', 'EdDSA']),
+});
+
+const registrySchema = z.strictObject({
+  agents: z.array(agentSchema).default([]),
+  resourceServers: z.array(resourceServerSchema).default([]),
+  trustedIssuers: z.array(trustedIssuerSchema).default([]),
+});
+
+export type RegistryDocument = z.input<typeof registrySchema>;
+
+export class RegistryError extends Error {
+  constructor(file: string, readonly problems: string[]) {
+    super(`invalid registry ${file}:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'RegistryError';
+  }
+}
+
+/** Rules that span entries: references resolve, entitlements stay inside what a server offers. */
+function crossCheck(doc: z.output<typeof registrySchema>): string[] {
+  const problems: string[] = [];
+  const agents = new Set<string>();
+  const servers = new Map<string, Set<string>>();
+  for (const [i, a] of doc.agents.entries()) {
+    if (agents.has(a.id)) problems.push(`agents[${i}].id: duplicate agent "${a.id}"`);
+    agents.add(a.id);
+    if (!a.secretHash && !a.jwks) problems.push(`agents[${i}]: needs secretHash or jwks`);
+  }
+  for (const [i, rs] of doc.resourceServers.entries()) {
+    if (servers.has(rs.id)) problems.push(`resourceServers[${i}].id: duplicate resource server "${rs.id}"`);
+    if (!rs.secretHash && !rs.jwks) problems.push(`resourceServers[${i}]: needs secretHash or jwks`);
+    servers.set(rs.id, new Set(rs.scopes));
+  }
+  servers.set(ADMIN_AUDIENCE, new Set(ADMIN_SCOPES));
+  for (const [i, a] of doc.agents.entries()) {
+    for (const d of a.delegates) if (!agents.has(d)) problems.push(`agents[${i}].delegates: unknown agent "${d}"`);
+    for (const [aud, scopes] of Object.entries(a.audiences)) {
+      const offered = servers.get(aud);
+      for (const s of scopes) {
+        if (offered && !offered.has(s)) problems.push(`agents[${i}].audiences["${aud}"]: scope "${s}" is not offered there`);
+      }
+    }
+  }
+  for (const [i, t] of doc.trustedIssuers.entries()) {
+    if (!t.jwks === !t.jwksUri) problems.push(`trustedIssuers[${i}]: needs exactly one of jwksUri or jwks`);
+    for (const a of t.agents) if (!agents.has(a)) problems.push(`trustedIssuers[${i}].agents: unknown agent "${a}"`);
+  }
+  return problems;
+}
+
+async function checkPublicKeys(where: string, set: { keys: JWK[] } | undefined, problems: string[]): Promise<void> {
+  for (const [i, jwk] of (set?.keys ?? []).entries()) {
+    if ('d' in jwk || 'k' in jwk) {
+      problems.push(`${where}.jwks.keys[${i}]: must be a public key (private or symmetric key material found)`);
+      continue;
+    }
+    try {
+      await importJWK(jwk, jwk.alg ?? (jwk.kty === 'OKP' ? 'EdDSA' : jwk.kty === 'EC' ? 'ES256' : 'RS256'));
+    } catch (err) {
+      problems.push(`${where}.jwks.keys[${i}]: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** Validates a registry document; every problem is listed, then the maps are frozen. */
+export async function parseRegistry(raw: unknown, file = 'registry'): Promise<Registry> {
+  const parsed = registrySchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new RegistryError(file, parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`));
+  }
+  const doc = parsed.data;
+  const problems = crossCheck(doc);
+  for (const [i, a] of doc.agents.entries()) await checkPublicKeys(`agents[${i}]`, a.jwks as { keys: JWK[] }, problems);
+  for (const [i, r] of doc.resourceServers.entries()) await checkPublicKeys(`resourceServers[${i}]`, r.jwks as { keys: JWK[] }, problems);
+  if (problems.length) throw new RegistryError(file, problems);
+
+  const agents = new Map(doc.agents.map((a) => [a.id, Object.freeze(a as Agent)]));
+  const servers = new Map(doc.resourceServers.map((r) => [r.id, Object.freeze(r as ResourceServer)]));
+  const issuers = new Map(doc.trustedIssuers.map((t) => [t.issuer, Object.freeze(t as TrustedIssuer)]));
+  return {
+    agent: async (agentId) => agents.get(agentId),
+    resourceServer: async (serverId) => servers.get(serverId),
+    trustedIssuer: async (issuer) => issuers.get(issuer),
+  };
+}
+
+export async function loadRegistryFile(file: string): Promise<Registry> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new RegistryError(file, [(err as Error).message]);
+  }
+  return parseRegistry(raw, file);
+}

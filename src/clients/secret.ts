@@ -1,0 +1,39 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Agent secrets are machine-made and high-entropy, so a salted SHA-256 compared in constant time is
+ * enough; a slow password hash on every token request would cap throughput for no gain.
+ * Stored form: `sha256$<salt, base64url>$<digest, base64url>`.
+ */
+export const MIN_SECRET_LENGTH = 32;
+const SALT_BYTES = 16;
+const NEW_SECRET_BYTES = 32;
+
+function digest(salt: Buffer, secret: string): Buffer {
+  return createHash('sha256').update(salt).update(secret, 'utf8').digest();
+}
+
+export function hashSecret(secret: string): string {
+  if (secret.length < MIN_SECRET_LENGTH) {
+    throw new Error(`secret must be at least ${MIN_SECRET_LENGTH} characters (use: npm run --silent new-secret)`);
+  }
+  const salt = randomBytes(SALT_BYTES);
+  return `sha256$${salt.toString('base64url')}$${digest(salt, secret).toString('base64url')}`;
+}
+
+export function newSecret(): string {
+  return randomBytes(NEW_SECRET_BYTES).toString('base64url');
+}
+
+export const SECRET_HASH_PATTERN = /^sha256\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{43}$/;
+
+/** Compared on fixed-length digests, so neither length nor content leaks through timing. */
+export function verifySecret(presented: string, stored: string): boolean {
+  const [, salt = '', expected = ''] = stored.split('$');
+  const want = Buffer.from(expected, 'base64url');
+  const got = digest(Buffer.from(salt, 'base64url'), presented);
+  return want.length === got.length && timingSafeEqual(want, got);
+}
+
+/** Compared against when the client is unknown, so unknown and wrong-secret take the same time. */
+export const UNKNOWN_CLIENT_HASH = hashSecret(newSecret());

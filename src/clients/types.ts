@@ -1,0 +1,49 @@
+import type { JWK } from 'jose';
+
+export interface Agent {
+  id: string;
+  owner?: string;
+  description?: string;
+  secretHash?: string;
+  jwks?: { keys: JWK[] };
+  /** Target (resource indicator or audience) → scopes the agent may hold there. */
+  audiences: Record<string, string[]>;
+  maxTokenTtlSeconds: number;
+  maxDelegationDepth: number;
+  tokenExchange: boolean;
+  /** Agents allowed to exchange this agent's tokens for delegated ones. */
+  delegates: string[];
+  disabled: boolean;
+}
+
+export interface ResourceServer {
+  id: string;
+  secretHash?: string;
+  jwks?: { keys: JWK[] };
+  scopes: string[];
+}
+
+export interface TrustedIssuer {
+  issuer: string;
+  jwksUri?: string;
+  jwks?: { keys: JWK[] };
+  /** What this issuer's tokens must name in `aud` to be exchanged here. */
+  audience: string;
+  /** Agents that may exchange this issuer's tokens (on-behalf-of). */
+  agents: string[];
+  algorithms: string[];
+}
+
+/**
+ * Who may ask for what. A file today; a Redis-backed live registry can implement the same
+ * interface, which is why every lookup is async.
+ */
+export interface Registry {
+  agent(id: string): Promise<Agent | undefined>;
+  resourceServer(id: string): Promise<ResourceServer | undefined>;
+  trustedIssuer(issuer: string): Promise<TrustedIssuer | undefined>;
+}
+
+/** The audience of the admin API, and the scopes it knows. */
+export const ADMIN_AUDIENCE = 'urn:agent-sts:admin';
+export const ADMIN_SCOPES = ['sessions:read', 'sessions:kill'] as const;

@@ -1,0 +1,69 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Every setting agent-sts reads, documented where its default is defined. Parsed once at boot. */
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development')
+    .describe('production refuses to start without REDIS_URL, a registry file and signing keys'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080).describe('HTTP port'),
+  HOST: z.string().default('0.0.0.0').describe('interface to listen on'),
+  STS_ISSUER: z.url({ protocol: /^https?$/ }).optional()
+    .describe('issuer identifier and base URL of every endpoint; default http://localhost:$PORT'),
+  REDIS_URL: z.string().min(1).optional()
+    .describe('redis:// or rediss:// URL; unset = embedded single-process memory store (dev only)'),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default('sts:')
+    .describe('prefix of every Redis key agent-sts writes'),
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(500)
+    .describe('a Redis command slower than this fails closed with 503'),
+  STS_REGISTRY: z.string().default('config/registry.json').describe('path of the agent registry file'),
+  STS_KEYS_DIR: z.string().default('keys').describe('directory of private signing JWKs'),
+  STS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+
+export interface Config {
+  readonly env: 'development' | 'production' | 'test';
+  readonly port: number;
+  readonly host: string;
+  readonly issuer: string;
+  readonly redisUrl: string | undefined;
+  readonly redisKeyPrefix: string;
+  readonly redisCommandTimeoutMs: number;
+  readonly registryPath: string;
+  readonly keysDir: string;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment once; lists every problem at once; returns a frozen object. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const issuer = (e.STS_ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  const problems: string[] = [];
+  if (e.NODE_ENV === 'production' && !e.REDIS_URL) problems.push('REDIS_URL: required when NODE_ENV=production');
+  if (e.NODE_ENV === 'production' && issuer.startsWith('http:')) {
+    problems.push('STS_ISSUER: must be https when NODE_ENV=production');
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return Object.freeze({
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    issuer,
+    redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+    registryPath: path.resolve(cwd, e.STS_REGISTRY),
+    keysDir: path.resolve(cwd, e.STS_KEYS_DIR),
+    logLevel: e.STS_LOG_LEVEL,
+  });
+}

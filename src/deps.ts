@@ -1,0 +1,68 @@
+import type { Logger } from 'pino';
+import { fanOut, logEventSink, type EventSink } from './audit/events.js';
+import { loadRegistryFile } from './clients/registry-file.js';
+import type { Registry } from './clients/types.js';
+import type { Config } from './config/index.js';
+import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
+import { endpointsOf, type Endpoints } from './oauth/metadata.js';
+import { upstreamVerifier, type UpstreamVerifier } from './oauth/upstream.js';
+import { SessionService, systemClock, type Clock } from './sessions/service.js';
+import type { Stores } from './store/index.js';
+import { redisKeys } from './store/keys.js';
+import { MemorySessionStore } from './store/memory/session-store.js';
+import { connectRedis } from './store/redis/connect.js';
+import { RedisSessionStore } from './store/redis/session-store.js';
+
+export interface Deps {
+  issuer: string;
+  endpoints: Endpoints;
+  registry: Registry;
+  keys: ReloadableKeyStore;
+  stores: Stores;
+  replay: Stores['replay'];
+  sessions: SessionService;
+  upstream: UpstreamVerifier;
+  events: EventSink;
+}
+
+export interface DepsOverrides {
+  registry?: Registry;
+  stores?: Stores;
+  events?: EventSink;
+  clock?: Clock;
+}
+
+/** Redis when REDIS_URL is set (connected before the server listens), else the embedded memory store. */
+export async function buildStores(config: Config, log: Logger): Promise<Stores> {
+  if (!config.redisUrl) {
+    log.warn('REDIS_URL is not set: using the embedded in-memory store. It is single-process and loses every session on exit; never use it in production.');
+    const memory = new MemorySessionStore();
+    return { sessions: memory, replay: memory };
+  }
+  const redis = connectRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs });
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  await redis.connect();
+  const store = new RedisSessionStore(redis, redisKeys(config.redisKeyPrefix));
+  return { sessions: store, replay: store };
+}
+
+/** The one wiring file: everything the app needs, built from the config. */
+export async function buildDeps(config: Config, log: Logger, overrides: DepsOverrides = {}): Promise<Deps> {
+  const registry = overrides.registry ?? (await loadRegistryFile(config.registryPath));
+  const keys = await loadKeyStore(config.keysDir);
+  const stores = overrides.stores ?? (await buildStores(config, log));
+  const events = overrides.events ? fanOut(logEventSink(log), overrides.events) : logEventSink(log);
+  const clock = overrides.clock ?? systemClock;
+  const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, clock);
+  return {
+    issuer: config.issuer,
+    endpoints: endpointsOf(config.issuer),
+    registry,
+    keys,
+    stores,
+    replay: stores.replay,
+    sessions,
+    upstream: upstreamVerifier(registry, () => clock.nowMs()),
+    events,
+  };
+}

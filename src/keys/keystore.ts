@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+
+export type SigningAlg = 'ES256' | 'EdDSA';
+const SIGNING_ALGS: readonly string[] = ['ES256', 'EdDSA'];
+/** Public members a JWKS may show; anything else (d, p, q, …) stays on disk. */
+const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e', 'kid', 'alg', 'use'] as const;
+
+/** A private JWK as stored in the keys dir; `iat` (seconds) orders keys, newest signs. */
+export type StoredKey = JWK & { kid: string; alg: SigningAlg; iat: number };
+
+export interface SigningKey {
+  kid: string;
+  alg: SigningAlg;
+  key: CryptoKey;
+}
+
+export interface KeyStore {
+  /** The newest key: every new token is signed with it. */
+  current(): SigningKey;
+  /** Every key's public half: published so tokens signed by older keys still verify. */
+  jwks(): { keys: JWK[] };
+}
+
+export function publicJwk(k: JWK): JWK {
+  const out: Record<string, unknown> = {};
+  for (const m of PUBLIC_MEMBERS) if (k[m] !== undefined) out[m] = k[m];
+  return { ...out, use: 'sig' } as JWK;
+}
+
+export async function generateKey(alg: SigningAlg = 'ES256', nowMs = Date.now()): Promise<StoredKey> {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
+  const jwk = await exportJWK(privateKey);
+  const iat = Math.floor(nowMs / 1000);
+  return { ...jwk, kid: `${iat.toString(36)}-${randomBytes(6).toString('base64url')}`, alg, use: 'sig', iat };
+}
+
+/** Writes a new key file (owner-only permissions) and returns it. */
+export async function addKey(dir: string, alg: SigningAlg = 'ES256'): Promise<StoredKey> {
+  const key = await generateKey(alg);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, `${key.kid}.jwk.json`), `${JSON.stringify(key, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  return key;
+}
+
+export async function readKeys(dir: string): Promise<StoredKey[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.jwk.json'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const keys: StoredKey[] = [];
+  for (const name of names) {
+    const k = JSON.parse(await readFile(path.join(dir, name), 'utf8')) as StoredKey;
+    if (!k.d || !k.kid || !SIGNING_ALGS.includes(k.alg) || typeof k.iat !== 'number') {
+      throw new Error(`${path.join(dir, name)}: not a private ES256/EdDSA JWK with kid, alg and iat`);
+    }
+    keys.push(k);
+  }
+  return keys.sort((a, b) => b.iat - a.iat || b.kid.localeCompare(a.kid));
+}
+
+export async function keyStoreFrom(stored: StoredKey[]): Promise<KeyStore> {
+  if (stored.length === 0) throw new Error('no signing keys');
+  const newest = stored[0]!;
+  const signing: SigningKey = { kid: newest.kid, alg: newest.alg, key: (await importJWK(newest, newest.alg)) as CryptoKey };
+  const published = Object.freeze({ keys: stored.map(publicJwk) });
+  return { current: () => signing, jwks: () => published };
+}
+
+export interface ReloadableKeyStore extends KeyStore {
+  /** Re-reads the keys dir (SIGHUP, after `npm run keys:rotate`); keeps the old set on failure. */
+  reload(): Promise<void>;
+}
+
+export async function loadKeyStore(dir: string): Promise<ReloadableKeyStore> {
+  let active = await keyStoreFrom(await readKeys(dir));
+  return {
+    current: () => active.current(),
+    jwks: () => active.jwks(),
+    reload: async () => {
+      active = await keyStoreFrom(await readKeys(dir));
+    },
+  };
+}

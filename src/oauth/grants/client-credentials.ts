@@ -1,0 +1,20 @@
+import { invalidRequest } from '../../errors.js';
+import { parseScope, rootGrant } from '../../sessions/attenuate.js';
+import { requireParam } from '../request.js';
+import { singleTarget } from '../targets.js';
+import { tokenResponse } from '../token-response.js';
+import type { GrantHandler } from './types.js';
+
+/** A per-task token and a new root session: one audience, a scope within the agent's entitlement. */
+export const clientCredentials: GrantHandler = {
+  grantType: 'client_credentials',
+  parameters: ['scope', 'resource', 'audience'],
+  async handle(ctx, req, agent) {
+    const target = singleTarget(req);
+    const scope = parseScope(requireParam(req, 'scope'));
+    if (scope.length === 0) throw invalidRequest('scope must name at least one scope');
+    const nowMs = ctx.sessions.now();
+    const issued = await ctx.sessions.issue(rootGrant(agent, target, scope, Math.floor(nowMs / 1000)), this.grantType);
+    return tokenResponse(issued, nowMs);
+  },
+};

@@ -1,0 +1,75 @@
+import type { Agent } from '../../clients/types.js';
+import { invalidGrant, invalidRequest, unauthorizedClient } from '../../errors.js';
+import { childGrant, parseScope, rootGrant, type Grant } from '../../sessions/attenuate.js';
+import { readTokenSid } from '../access-token.js';
+import { param, requireParam, type OAuthRequest } from '../request.js';
+import { singleTarget } from '../targets.js';
+import { tokenResponse } from '../token-response.js';
+import type { GrantContext, GrantHandler } from './types.js';
+
+const TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:';
+const ACCESS_TOKEN = `${TOKEN_TYPE}access_token`;
+const JWT = `${TOKEN_TYPE}jwt`;
+const ACCEPTED_TYPES: Record<string, 'access_token' | 'jwt'> = { [ACCESS_TOKEN]: 'access_token', [JWT]: 'jwt' };
+
+function tokenType(req: OAuthRequest, name: string): 'access_token' | 'jwt' {
+  const type = requireParam(req, name);
+  const kind = Object.hasOwn(ACCEPTED_TYPES, type) ? ACCEPTED_TYPES[type] : undefined;
+  if (!kind) throw invalidRequest(`${name} must be ${ACCESS_TOKEN} or ${JWT}`);
+  return kind;
+}
+
+/** An actor token, when sent, must be a live token of the authenticated agent itself. */
+async function checkActor(ctx: GrantContext, req: OAuthRequest, agent: Agent): Promise<void> {
+  const actorToken = param(req, 'actor_token');
+  if (actorToken === undefined) {
+    if (param(req, 'actor_token_type') !== undefined) throw invalidRequest('actor_token_type without actor_token');
+    return;
+  }
+  tokenType(req, 'actor_token_type');
+  const actor = await ctx.sessions.lookup(actorToken);
+  if (!actor || actor.agent !== agent.id) throw invalidGrant('actor_token is not an active token of the authenticated agent');
+}
+
+/** A live agent-sts token: the new session is its child, narrowed on every axis. */
+async function delegatedGrant(ctx: GrantContext, agent: Agent, subjectToken: string, target: string, scope: string[]): Promise<Grant> {
+  const parent = await ctx.sessions.lookup(subjectToken);
+  if (!parent) throw invalidGrant('subject token is not active');
+  if (parent.agent !== agent.id) {
+    const holder = await ctx.registry.agent(parent.agent);
+    if (!holder?.delegates.includes(agent.id)) throw invalidGrant(`agent "${agent.id}" is not a delegate of "${parent.agent}"`);
+  }
+  return childGrant(agent, parent, target, scope, Math.floor(ctx.sessions.now() / 1000));
+}
+
+/** A trusted issuer's user token: a new root session on behalf of that user, the agent as actor. */
+async function onBehalfOfGrant(ctx: GrantContext, agent: Agent, subjectToken: string, type: 'access_token' | 'jwt', target: string, scope: string[]): Promise<Grant> {
+  const user = await ctx.upstream.verify(subjectToken, type);
+  if (!user.issuer.agents.includes(agent.id)) throw invalidGrant(`agent "${agent.id}" may not act for ${user.issuer.issuer} users`);
+  const grant = rootGrant(agent, target, scope, Math.floor(ctx.sessions.now() / 1000), { sub: user.sub, act: { sub: agent.id } });
+  return { ...grant, exp: Math.min(grant.exp, user.exp) };
+}
+
+/** RFC 8693 token exchange: delegation to sub-agents, and on-behalf-of for users of a trusted IdP. */
+export const tokenExchange: GrantHandler = {
+  grantType: 'urn:ietf:params:oauth:grant-type:token-exchange',
+  parameters: ['subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'scope', 'resource', 'audience'],
+  async handle(ctx, req, agent) {
+    if (!agent.tokenExchange) throw unauthorizedClient(`agent "${agent.id}" may not use token exchange`);
+    const subjectToken = requireParam(req, 'subject_token');
+    const subjectType = tokenType(req, 'subject_token_type');
+    const requested = param(req, 'requested_token_type') ?? ACCESS_TOKEN;
+    if (!Object.hasOwn(ACCEPTED_TYPES, requested)) throw invalidRequest(`requested_token_type must be ${ACCESS_TOKEN} or ${JWT}`);
+    const target = singleTarget(req);
+    const scope = parseScope(requireParam(req, 'scope'));
+    if (scope.length === 0) throw invalidRequest('scope must name at least one scope');
+    await checkActor(ctx, req, agent);
+
+    const ours = readTokenSid(subjectToken, ctx.sessions.issuer) !== undefined;
+    const grant = ours
+      ? await delegatedGrant(ctx, agent, subjectToken, target, scope)
+      : await onBehalfOfGrant(ctx, agent, subjectToken, subjectType, target, scope);
+    const issued = await ctx.sessions.issue(grant, this.grantType);
+    return tokenResponse(issued, ctx.sessions.now(), { issued_token_type: requested });
+  },
+};

@@ -1,0 +1,17 @@
+import type { Agent, Registry } from '../../clients/types.js';
+import type { SessionService } from '../../sessions/service.js';
+import type { UpstreamVerifier } from '../upstream.js';
+import type { OAuthRequest, OAuthResponse } from '../request.js';
+
+export interface GrantContext {
+  registry: Registry;
+  sessions: SessionService;
+  upstream: UpstreamVerifier;
+}
+
+/** One module per grant, as in oidc-provider: its type, the parameters it reads, its handler. */
+export interface GrantHandler {
+  grantType: string;
+  parameters: readonly string[];
+  handle(ctx: GrantContext, req: OAuthRequest, agent: Agent): Promise<OAuthResponse>;
+}

@@ -1,0 +1,33 @@
+import type { SessionService } from '../sessions/service.js';
+import { authenticateClient, type AuthContext } from './client-auth.js';
+import { assertWellFormed, requireParam, type OAuthRequest, type OAuthResponse } from './request.js';
+
+const INACTIVE: OAuthResponse = { body: { active: false } };
+
+/**
+ * POST /introspect (RFC 7662): the live session state, from one store round trip. A resource
+ * server sees only tokens addressed to itself; everything else is exactly {"active":false}.
+ */
+export async function introspectionEndpoint(ctx: AuthContext & { sessions: SessionService }, req: OAuthRequest): Promise<OAuthResponse> {
+  assertWellFormed(req);
+  const caller = await authenticateClient(ctx, req, 'resourceServer');
+  const token = requireParam(req, 'token');
+  const s = await ctx.sessions.lookup(token);
+  if (!s || s.aud !== caller.id) return INACTIVE;
+  return {
+    body: {
+      active: true,
+      iss: ctx.issuer,
+      sub: s.sub,
+      aud: s.aud,
+      client_id: s.agent,
+      scope: s.scope.join(' '),
+      exp: s.exp,
+      iat: s.iat,
+      jti: s.jti,
+      token_type: 'Bearer',
+      sid: s.sid,
+      ...(s.act ? { act: s.act } : {}),
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import { ASYMMETRIC_ALGORITHMS } from '../clients/registry-file.js';
+import { AUTH_METHODS } from './client-auth.js';
+import { GRANTS } from './token.js';
+
+export interface Endpoints {
+  issuer: string;
+  token: string;
+  introspection: string;
+  revocation: string;
+  jwks: string;
+}
+
+export function endpointsOf(issuer: string): Endpoints {
+  return {
+    issuer,
+    token: `${issuer}/token`,
+    introspection: `${issuer}/introspect`,
+    revocation: `${issuer}/revoke`,
+    jwks: `${issuer}/jwks`,
+  };
+}
+
+/** RFC 8414 authorization server metadata. */
+export function serverMetadata(e: Endpoints): Record<string, unknown> {
+  return {
+    issuer: e.issuer,
+    token_endpoint: e.token,
+    introspection_endpoint: e.introspection,
+    revocation_endpoint: e.revocation,
+    jwks_uri: e.jwks,
+    grant_types_supported: GRANTS.map((g) => g.grantType),
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: AUTH_METHODS,
+    token_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGORITHMS,
+    introspection_endpoint_auth_methods_supported: AUTH_METHODS,
+    introspection_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGORITHMS,
+    revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+    revocation_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGORITHMS,
+  };
+}

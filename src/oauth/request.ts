@@ -1,0 +1,56 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { invalidRequest } from '../errors.js';
+
+/** A parsed OAuth endpoint request, independent of the HTTP framework that carried it. */
+export interface OAuthRequest {
+  method: string;
+  headers: IncomingHttpHeaders;
+  /** Raw query string (without '?'), '' when absent. */
+  query: string;
+  params: Map<string, string[]>;
+  /** Absolute URL of the endpoint being called (an accepted client-assertion audience). */
+  endpointUrl: string;
+}
+
+export interface OAuthResponse {
+  status?: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+export function parseForm(body: string): Map<string, string[]> {
+  const params = new Map<string, string[]>();
+  for (const [k, v] of new URLSearchParams(body)) {
+    const values = params.get(k);
+    if (values) values.push(v);
+    else params.set(k, [v]);
+  }
+  return params;
+}
+
+/** Parameters that RFC 8707 / RFC 8693 allow to repeat; every other repeat is a malformed request. */
+const REPEATABLE = new Set(['resource', 'audience']);
+
+/** POST with a form body only: no query parameters, no repeated parameters (oidc-provider does the same). */
+export function assertWellFormed(req: OAuthRequest): void {
+  if (req.method !== 'POST') throw invalidRequest('use POST');
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') {
+    throw invalidRequest('the body must be application/x-www-form-urlencoded');
+  }
+  if (req.query !== '') throw invalidRequest('parameters must be sent in the body, not the query string');
+  for (const [name, values] of req.params) {
+    if (values.length > 1 && !REPEATABLE.has(name)) throw invalidRequest(`parameter "${name}" was repeated`);
+  }
+}
+
+export function param(req: OAuthRequest, name: string): string | undefined {
+  const v = req.params.get(name)?.[0];
+  return v === '' ? undefined : v;
+}
+
+export function requireParam(req: OAuthRequest, name: string): string {
+  const v = param(req, name);
+  if (v === undefined) throw invalidRequest(`missing parameter "${name}"`);
+  return v;
+}

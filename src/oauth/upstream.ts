@@ -1,0 +1,59 @@
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { Registry, TrustedIssuer } from '../clients/types.js';
+import { invalidGrant } from '../errors.js';
+import { readIssuer } from './access-token.js';
+import { CLOCK_TOLERANCE_SECONDS } from './client-auth.js';
+
+/** How long a JWKS fetch from a trusted issuer may take before the exchange is refused. */
+const JWKS_FETCH_TIMEOUT_MS = 3_000;
+
+export interface UpstreamToken {
+  issuer: TrustedIssuer;
+  sub: string;
+  exp: number;
+}
+
+export interface UpstreamVerifier {
+  /** Verifies a trusted issuer's JWT (signature, iss, aud, exp/nbf, algorithms); invalid_grant otherwise. */
+  verify(token: string, tokenType: 'access_token' | 'jwt'): Promise<UpstreamToken>;
+}
+
+export function upstreamVerifier(registry: Registry, nowMs: () => number): UpstreamVerifier {
+  const keySets = new Map<string, JWTVerifyGetKey>();
+  const keysOf = (ti: TrustedIssuer): JWTVerifyGetKey => {
+    let set = keySets.get(ti.issuer);
+    if (!set) {
+      set = ti.jwks ? createLocalJWKSet(ti.jwks) : createRemoteJWKSet(new URL(ti.jwksUri!), { timeoutDuration: JWKS_FETCH_TIMEOUT_MS });
+      keySets.set(ti.issuer, set);
+    }
+    return set;
+  };
+
+  return {
+    async verify(token, tokenType) {
+      const iss = readIssuer(token);
+      const issuer = iss ? await registry.trustedIssuer(iss) : undefined;
+      if (!issuer) throw invalidGrant('subject token is not from a trusted issuer');
+      let payload: JWTPayload;
+      try {
+        // RFC 9068: an access token says so in its header; an ID token or an assertion does not.
+        const typ = decodeProtectedHeader(token).typ?.toLowerCase();
+        if (tokenType === 'access_token' && typ !== 'at+jwt' && typ !== 'application/at+jwt') {
+          throw invalidGrant('subject token is not an RFC 9068 access token (typ at+jwt)');
+        }
+        ({ payload } = await jwtVerify(token, keysOf(issuer), {
+          issuer: issuer.issuer,
+          audience: issuer.audience,
+          algorithms: issuer.algorithms,
+          clockTolerance: CLOCK_TOLERANCE_SECONDS,
+          requiredClaims: ['sub', 'exp'],
+          currentDate: new Date(nowMs()),
+        }));
+      } catch (err) {
+        if ((err as { error?: string }).error === 'invalid_grant') throw err;
+        throw invalidGrant(`subject token rejected: ${(err as { code?: string }).code ?? 'invalid'}`);
+      }
+      return { issuer, sub: payload.sub!, exp: payload.exp! };
+    },
+  };
+}

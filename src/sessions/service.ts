@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import type { EventSink } from '../audit/events.js';
+import { invalidGrant } from '../errors.js';
+import type { KeyStore } from '../keys/keystore.js';
+import { readTokenSid, signAccessToken, tokenHash } from '../oauth/access-token.js';
+import type { Registry } from '../clients/types.js';
+import { agentsOf, type Session, type SessionFilter, type SessionStore } from '../store/index.js';
+import type { Grant } from './attenuate.js';
+
+const ID_BYTES = 16;
+const newId = () => randomBytes(ID_BYTES).toString('base64url');
+
+export interface Issued {
+  token: string;
+  session: Session;
+}
+
+export interface Clock {
+  nowMs(): number;
+}
+export const systemClock: Clock = { nowMs: () => Date.now() };
+
+/**
+ * The one place that issues tokens, looks them up and kills sessions. Every decision emits an
+ * event; a token is returned only after its session record is stored.
+ */
+export class SessionService {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly keys: KeyStore,
+    readonly issuer: string,
+    private readonly registry: Registry,
+    private readonly events: EventSink,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  now(): number {
+    return this.clock.nowMs();
+  }
+
+  async issue(grant: Grant, grantType: string): Promise<Issued> {
+    const parent = grant.parent;
+    const draft: Omit<Session, 'tokenHash'> = {
+      sid: newId(),
+      ...(parent ? { parent: parent.sid } : {}),
+      ancestors: parent ? [...parent.ancestors, parent.sid] : [],
+      depth: grant.depth,
+      maxDepth: grant.maxDepth,
+      agent: grant.agent,
+      sub: grant.sub,
+      ...(grant.act ? { act: grant.act } : {}),
+      aud: grant.aud,
+      scope: grant.scope,
+      iat: Math.floor(this.now() / 1000),
+      exp: grant.exp,
+      jti: newId(),
+    };
+    const token = await signAccessToken(this.keys, this.issuer, draft);
+    const session: Session = { ...draft, tokenHash: tokenHash(token) };
+    if (!(await this.store.create(session, this.now()))) {
+      throw invalidGrant('the subject token was revoked');
+    }
+    this.events.emit({
+      type: 'token.issued', sid: session.sid, ...(parent ? { parent: parent.sid } : {}), agent: session.agent,
+      sub: session.sub, aud: session.aud, scope: session.scope, exp: session.exp, grant: grantType,
+    });
+    return { token, session };
+  }
+
+  /**
+   * The live session behind an agent-sts token, or undefined for anything else: one store round
+   * trip, plus an in-process check that no agent on the chain has been disabled or removed.
+   */
+  async lookup(token: string): Promise<Session | undefined> {
+    const sid = readTokenSid(token, this.issuer);
+    const session = sid ? await this.store.findByToken(sid, tokenHash(token), this.now()) : undefined;
+    if (!session) return undefined;
+    for (const id of agentsOf(session)) {
+      const agent = await this.registry.agent(id);
+      if (!agent || agent.disabled) return undefined;
+    }
+    return session;
+  }
+
+  async revokeTree(sid: string, by: string, reason: 'revocation' | 'admin'): Promise<number> {
+    const revoked = await this.store.revokeTree(sid);
+    this.events.emit({ type: 'session.revoked', sid, revoked, by, reason });
+    return revoked;
+  }
+
+  async revokeAgent(agent: string, by: string): Promise<number> {
+    const revoked = await this.store.revokeAgent(agent, this.now());
+    this.events.emit({ type: 'agent.sessions_revoked', agent, revoked, by });
+    return revoked;
+  }
+
+  list(filter: SessionFilter, limit: number): Promise<Session[]> {
+    return this.store.list(filter, this.now(), limit);
+  }
+
+  subtree(sid: string): Promise<Session[]> {
+    return this.store.subtree(sid, this.now());
+  }
+}

@@ -1,0 +1,51 @@
+import type { Actor, Session } from '../types.js';
+
+/**
+ * Field order of a session HASH as every script reads it (HMGET in this order). th, exp and anc
+ * come first because the Lua scripts check them by position.
+ */
+export const SESSION_FIELDS = ['th', 'exp', 'anc', 'p', 'd', 'md', 'ag', 'sub', 'act', 'aud', 'sc', 'iat', 'jti', 'ix'] as const;
+
+export const LUA_SESSION_FIELDS = SESSION_FIELDS.map((f) => `'${f}'`).join(', ');
+
+export function encodeSession(s: Session, indexedAgents: string[]): string[] {
+  const values: Record<(typeof SESSION_FIELDS)[number], string> = {
+    th: s.tokenHash,
+    exp: String(s.exp),
+    anc: s.ancestors.join(' '),
+    p: s.parent ?? '',
+    d: String(s.depth),
+    md: String(s.maxDepth),
+    ag: s.agent,
+    sub: s.sub,
+    act: s.act ? JSON.stringify(s.act) : '',
+    aud: s.aud,
+    sc: s.scope.join(' '),
+    iat: String(s.iat),
+    jti: s.jti,
+    ix: indexedAgents.join(' '),
+  };
+  return SESSION_FIELDS.flatMap((f) => [f, values[f]]);
+}
+
+/** Decodes the HMGET row (SESSION_FIELDS order) of session `sid`. */
+export function decodeSession(sid: string, row: (string | null)[]): Session {
+  const [th, exp, anc, p, d, md, ag, sub, act, aud, sc, iat, jti] = row.map((v) => v ?? '');
+  const session: Session = {
+    sid,
+    ancestors: anc ? anc.split(' ') : [],
+    depth: Number(d),
+    maxDepth: Number(md),
+    agent: ag,
+    sub,
+    aud,
+    scope: sc ? sc.split(' ') : [],
+    iat: Number(iat),
+    exp: Number(exp),
+    jti,
+    tokenHash: th,
+  };
+  if (p) session.parent = p;
+  if (act) session.act = JSON.parse(act) as Actor;
+  return session;
+}

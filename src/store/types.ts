@@ -1,0 +1,40 @@
+/** RFC 8693 §4.1 actor claim: the current actor, with prior actors nested inside. */
+export interface Actor {
+  sub: string;
+  act?: Actor;
+}
+
+/** One issued token's session. Raw tokens are never stored: only `tokenHash` (SHA-256). */
+export interface Session {
+  sid: string;
+  /** Parent session id; absent for a root session. */
+  parent?: string;
+  /** Every ancestor, root first; empty for a root session. */
+  ancestors: string[];
+  depth: number;
+  /** Smallest maxDelegationDepth on the chain: no descendant may be deeper. */
+  maxDepth: number;
+  /** The agent the token was issued to (client_id). */
+  agent: string;
+  sub: string;
+  act?: Actor;
+  aud: string;
+  scope: string[];
+  /** Seconds since the epoch, as in the JWT. */
+  iat: number;
+  exp: number;
+  jti: string;
+  tokenHash: string;
+}
+
+/** Every agent that holds (client_id) or acts in (act chain) a session: who an agent-wide kill reaches. */
+export function agentsOf(s: Pick<Session, 'agent' | 'act'>): string[] {
+  const seen = new Set([s.agent]);
+  for (let a = s.act; a; a = a.act) seen.add(a.sub);
+  return [...seen];
+}
+
+export interface SessionFilter {
+  agent?: string;
+  sub?: string;
+}
