@@ -1,0 +1,207 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Express } from 'express';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import request from 'supertest';
+import { createApp } from '../../src/app.js';
+import { RecordingEventSink } from '../../src/audit/events.js';
+import { parseRegistry, type RegistryDocument } from '../../src/clients/registry-file.js';
+import { hashSecret } from '../../src/clients/secret.js';
+import { loadConfig } from '../../src/config/index.js';
+import { buildDeps, type Deps } from '../../src/deps.js';
+import { addKey } from '../../src/keys/keystore.js';
+import type { Clock } from '../../src/sessions/service.js';
+import type { Stores } from '../../src/store/index.js';
+import { redisKeys, type RedisKeys } from '../../src/store/keys.js';
+import { MemorySessionStore } from '../../src/store/memory/session-store.js';
+import { connectRedis } from '../../src/store/redis/connect.js';
+import { RedisSessionStore } from '../../src/store/redis/session-store.js';
+
+export const ISSUER = 'http://sts.test';
+export const API = 'https://api.example.com';
+export const OTHER_API = 'https://other.example.com';
+export const ADMIN_AUD = 'urn:agent-sts:admin';
+export const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const AT_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+export const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+
+/** Fixed test secrets (32+ characters), so tests can authenticate as anyone in the registry. */
+export const SECRETS: Record<string, string> = {
+  'billing-agent': 'billing-agent-secret-0123456789abcdef',
+  'sub-agent': 'sub-agent-secret-0123456789abcdefghij',
+  'leaf-agent': 'leaf-agent-secret-0123456789abcdefghi',
+  'outsider-agent': 'outsider-agent-secret-0123456789abcdef',
+  'no-exchange-agent': 'no-exchange-agent-secret-0123456789ab',
+  'disabled-agent': 'disabled-agent-secret-0123456789abcde',
+  admin: 'admin-secret-0123456789abcdefghijklmnop',
+  'reader-admin': 'reader-admin-secret-0123456789abcdefgh',
+  [API]: 'api-resource-server-secret-0123456789ab',
+  [OTHER_API]: 'other-resource-server-secret-01234567',
+};
+
+/**
+ * The test registry: billing-agent may delegate to sub-agent, which may delegate to leaf-agent;
+ * the chain allows depth 2. Extra agents cover each refusal.
+ */
+export function testRegistry(extra: Partial<RegistryDocument> = {}): RegistryDocument {
+  const h = (id: string) => hashSecret(SECRETS[id]!);
+  return {
+    agents: [
+      {
+        id: 'billing-agent', owner: 'team-billing', secretHash: h('billing-agent'),
+        audiences: { [API]: ['invoices:read', 'invoices:write'], [OTHER_API]: ['reports:read'] },
+        maxTokenTtlSeconds: 300, maxDelegationDepth: 2, tokenExchange: true, delegates: ['sub-agent'],
+      },
+      {
+        id: 'sub-agent', secretHash: h('sub-agent'), audiences: { [API]: ['invoices:read', 'invoices:write'] },
+        maxTokenTtlSeconds: 120, maxDelegationDepth: 5, tokenExchange: true, delegates: ['leaf-agent'],
+      },
+      {
+        id: 'leaf-agent', secretHash: h('leaf-agent'), audiences: { [API]: ['invoices:read'] },
+        maxTokenTtlSeconds: 60, maxDelegationDepth: 5, tokenExchange: true,
+      },
+      {
+        id: 'outsider-agent', secretHash: h('outsider-agent'), audiences: { [API]: ['invoices:read'] },
+        maxTokenTtlSeconds: 60, maxDelegationDepth: 2, tokenExchange: true,
+      },
+      { id: 'no-exchange-agent', secretHash: h('no-exchange-agent'), audiences: { [API]: ['invoices:read'] } },
+      { id: 'disabled-agent', secretHash: h('disabled-agent'), audiences: { [API]: ['invoices:read'] }, disabled: true },
+      { id: 'admin', secretHash: h('admin'), audiences: { [ADMIN_AUD]: ['sessions:read', 'sessions:kill'] } },
+      { id: 'reader-admin', secretHash: h('reader-admin'), audiences: { [ADMIN_AUD]: ['sessions:read'] } },
+      ...(extra.agents ?? []),
+    ],
+    resourceServers: [
+      { id: API, secretHash: h(API), scopes: ['invoices:read', 'invoices:write'] },
+      { id: OTHER_API, secretHash: h(OTHER_API), scopes: ['reports:read'] },
+      ...(extra.resourceServers ?? []),
+    ],
+    trustedIssuers: extra.trustedIssuers ?? [],
+  };
+}
+
+export type StoreKind = 'redis' | 'memory';
+
+export interface TestSts {
+  app: Express;
+  deps: Deps;
+  events: RecordingEventSink;
+  /** Present for the redis store: a raw client and the key layout, to assert the state in Redis. */
+  redis?: Redis;
+  keys?: RedisKeys;
+  prefix: string;
+  close(): Promise<void>;
+}
+
+export interface TestStsOptions {
+  store?: StoreKind;
+  registry?: RegistryDocument;
+  clock?: Clock;
+  redisUrl?: string;
+  issuer?: string;
+  commandTimeoutMs?: number;
+}
+
+export function testRedisUrl(): string {
+  const url = process.env.STS_TEST_REDIS_URL;
+  if (!url) throw new Error('STS_TEST_REDIS_URL is not set: run the tests through jest (globalSetup starts redis-server)');
+  return url;
+}
+
+/** A whole agent-sts app on a real store, with its own key prefix so test files never collide. */
+export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
+  const kind = opts.store ?? 'redis';
+  const issuer = opts.issuer ?? ISSUER;
+  const keysDir = mkdtempSync(path.join(tmpdir(), 'agent-sts-keys-'));
+  await addKey(keysDir);
+  const prefix = `test:${randomBytes(6).toString('hex')}:`;
+  const config = loadConfig({ NODE_ENV: 'test', STS_ISSUER: issuer, STS_KEYS_DIR: keysDir, REDIS_KEY_PREFIX: prefix });
+  const log = pino({ level: 'silent' });
+  const events = new RecordingEventSink();
+  let stores: Stores;
+  let raw: Redis | undefined;
+  let keys: RedisKeys | undefined;
+  if (kind === 'redis') {
+    const url = opts.redisUrl ?? testRedisUrl();
+    const client = connectRedis({ url, commandTimeoutMs: opts.commandTimeoutMs ?? 1_000 });
+    client.on('error', () => {});
+    await client.connect();
+    keys = redisKeys(prefix);
+    const store = new RedisSessionStore(client, keys);
+    stores = { sessions: store, replay: store };
+    raw = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    raw.on('error', () => {});
+    await raw.connect();
+  } else {
+    const store = new MemorySessionStore();
+    stores = { sessions: store, replay: store };
+  }
+  const registry = await parseRegistry(opts.registry ?? testRegistry());
+  const deps = await buildDeps(config, log, { registry, stores, events, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const app = createApp(deps, log);
+  return {
+    app,
+    deps,
+    events,
+    ...(raw ? { redis: raw } : {}),
+    ...(keys ? { keys } : {}),
+    prefix,
+    async close() {
+      await stores.sessions.close();
+      raw?.disconnect();
+    },
+  };
+}
+
+/** Every key this test's app wrote, for asserting "nothing changed". */
+export async function redisState(sts: TestSts): Promise<string[]> {
+  if (!sts.redis) return [];
+  return (await sts.redis.keys(`${sts.prefix}*`)).sort();
+}
+
+export function basic(id: string, secret = SECRETS[id]!): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}
+
+export interface TokenBody {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  scope: string;
+  issued_token_type?: string;
+}
+
+/** client_credentials for `agent` at `target`; asserts success. */
+export async function clientCredentials(sts: TestSts, agent: string, target: string, scope: string): Promise<TokenBody> {
+  const res = await request(sts.app)
+    .post('/token')
+    .set('Authorization', basic(agent))
+    .type('form')
+    .send({ grant_type: 'client_credentials', resource: target, scope });
+  if (res.status !== 200) throw new Error(`client_credentials for ${agent} failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body as TokenBody;
+}
+
+/** Token exchange by `agent` of `subjectToken`; returns the raw supertest response. */
+export function exchange(sts: TestSts, agent: string, subjectToken: string, target: string, scope: string, extra: Record<string, string> = {}) {
+  return request(sts.app)
+    .post('/token')
+    .set('Authorization', basic(agent))
+    .type('form')
+    .send({ grant_type: EXCHANGE, subject_token: subjectToken, subject_token_type: AT_TYPE, resource: target, scope, ...extra });
+}
+
+/** Introspects `token` as resource server `rs`; returns the raw supertest response. */
+export function introspect(sts: TestSts, token: string, rs = API) {
+  return request(sts.app).post('/introspect').set('Authorization', basic(rs)).type('form').send({ token });
+}
+
+export async function adminToken(sts: TestSts, admin = 'admin', scope = 'sessions:read sessions:kill'): Promise<string> {
+  return (await clientCredentials(sts, admin, ADMIN_AUD, scope)).access_token;
+}
+
+export function claims(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
