@@ -1,6 +1,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Registry, TrustedIssuer } from '../clients/types.js';
 import { invalidGrant } from '../errors.js';
+import { parseScope } from '../sessions/attenuate.js';
 import { readIssuer } from './access-token.js';
 import { CLOCK_TOLERANCE_SECONDS } from './client-auth.js';
 
@@ -11,10 +12,16 @@ export interface UpstreamToken {
   issuer: TrustedIssuer;
   sub: string;
   exp: number;
+  /** What the user granted: every token exchanged from it stays within this. */
+  scope: string[];
 }
 
 export interface UpstreamVerifier {
-  /** Verifies a trusted issuer's JWT (signature, iss, aud, exp/nbf, algorithms); invalid_grant otherwise. */
+  /**
+   * Verifies a trusted issuer's access token (signature, iss, aud, exp/nbf, algorithms, a `scope`
+   * claim); invalid_grant otherwise. Requiring `scope` also refuses ID tokens and other JWTs that
+   * grant nothing, whatever subject_token_type they are labelled with.
+   */
   verify(token: string, tokenType: 'access_token' | 'jwt'): Promise<UpstreamToken>;
 }
 
@@ -53,7 +60,8 @@ export function upstreamVerifier(registry: Registry, nowMs: () => number): Upstr
         if ((err as { error?: string }).error === 'invalid_grant') throw err;
         throw invalidGrant(`subject token rejected: ${(err as { code?: string }).code ?? 'invalid'}`);
       }
-      return { issuer, sub: payload.sub!, exp: payload.exp! };
+      if (typeof payload.scope !== 'string') throw invalidGrant('subject token grants no scope (not an access token)');
+      return { issuer, sub: payload.sub!, exp: payload.exp!, scope: parseScope(payload.scope) };
     },
   };
 }

@@ -26,7 +26,7 @@ export function entitlement(agent: Agent, target: string): string[] {
   return scopes;
 }
 
-function requireSubset(requested: string[], allowed: Iterable<string>, what: string): void {
+export function requireSubset(requested: string[], allowed: Iterable<string>, what: string): void {
   const allowedSet = new Set(allowed);
   const extra = requested.filter((s) => !allowedSet.has(s));
   if (extra.length) throw invalidScope(`scope not within ${what}: ${extra.join(' ')}`);

@@ -1,6 +1,6 @@
 import type { Agent } from '../../clients/types.js';
 import { invalidGrant, invalidRequest, unauthorizedClient } from '../../errors.js';
-import { childGrant, parseScope, rootGrant, type Grant } from '../../sessions/attenuate.js';
+import { childGrant, parseScope, requireSubset, rootGrant, type Grant } from '../../sessions/attenuate.js';
 import { readTokenSid } from '../access-token.js';
 import { param, requireParam, type OAuthRequest } from '../request.js';
 import { singleTarget } from '../targets.js';
@@ -46,6 +46,7 @@ async function delegatedGrant(ctx: GrantContext, agent: Agent, subjectToken: str
 async function onBehalfOfGrant(ctx: GrantContext, agent: Agent, subjectToken: string, type: 'access_token' | 'jwt', target: string, scope: string[]): Promise<Grant> {
   const user = await ctx.upstream.verify(subjectToken, type);
   if (!user.issuer.agents.includes(agent.id)) throw invalidGrant(`agent "${agent.id}" may not act for ${user.issuer.issuer} users`);
+  requireSubset(scope, user.scope, "the subject token's scope");
   const grant = rootGrant(agent, target, scope, Math.floor(ctx.sessions.now() / 1000), { sub: user.sub, act: { sub: agent.id } });
   return { ...grant, exp: Math.min(grant.exp, user.exp) };
 }
