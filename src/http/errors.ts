@@ -16,7 +16,10 @@ function fromBodyParser(err: { type?: string; status?: number }): OAuthError | u
     case 'stream.encoding.set':
       return new OAuthError(400, 'invalid_request', 'malformed request body');
     default:
-      return undefined;
+      // zlib and other stream failures carry a 4xx status but no type: still the client's mistake.
+      return typeof err.status === 'number' && err.status >= 400 && err.status < 500
+        ? new OAuthError(err.status, 'invalid_request', 'malformed request body')
+        : undefined;
   }
 }
 

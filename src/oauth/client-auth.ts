@@ -1,4 +1,4 @@
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { ASYMMETRIC_ALGORITHMS } from '../clients/registry-file.js';
 import { UNKNOWN_CLIENT_HASH, verifySecret } from '../clients/secret.js';
 import type { Agent, Registry, ResourceServer } from '../clients/types.js';
@@ -86,9 +86,11 @@ function presented(req: OAuthRequest): Presented | undefined {
 
 async function verifyAssertion(ctx: AuthContext, req: OAuthRequest, clientId: string, jwks: { keys: JWK[] } | undefined, assertion: string): Promise<boolean> {
   if (!jwks) return false;
+  let payload: JWTPayload;
   try {
-    if (decodeProtectedHeader(assertion).typ?.toLowerCase().endsWith('at+jwt')) return false;
-    const { payload } = await jwtVerify(assertion, createLocalJWKSet(jwks), {
+    const typ: unknown = decodeProtectedHeader(assertion).typ;
+    if (typ !== undefined && (typeof typ !== 'string' || typ.toLowerCase().endsWith('at+jwt'))) return false;
+    ({ payload } = await jwtVerify(assertion, createLocalJWKSet(jwks), {
       algorithms: ASYMMETRIC_ALGORITHMS,
       issuer: clientId,
       subject: clientId,
@@ -96,14 +98,12 @@ async function verifyAssertion(ctx: AuthContext, req: OAuthRequest, clientId: st
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
       requiredClaims: ['exp', 'jti'],
       currentDate: new Date(ctx.nowMs()),
-    });
-    const nowS = ctx.nowMs() / 1000;
-    if (payload.exp! - nowS > MAX_ASSERTION_LIFETIME_SECONDS) return false;
-    return await ctx.replay.useOnce(`${clientId}:${payload.jti}`, (payload.exp! + CLOCK_TOLERANCE_SECONDS) * 1000, ctx.nowMs());
-  } catch (err) {
-    if ((err as { code?: string }).code?.startsWith('ERR_')) return false;
-    throw err;
+    }));
+  } catch {
+    return false; // any malformed or unverifiable assertion is a failed authentication
   }
+  if (payload.exp! - ctx.nowMs() / 1000 > MAX_ASSERTION_LIFETIME_SECONDS) return false;
+  return ctx.replay.useOnce(`${clientId}:${payload.jti}`, (payload.exp! + CLOCK_TOLERANCE_SECONDS) * 1000, ctx.nowMs());
 }
 
 /**
