@@ -43,22 +43,18 @@ export class ConfigError extends Error {
 /** Parses the environment once; lists every problem at once; returns a frozen object. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
-  }
+  const problems = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  const production = (parsed.success ? parsed.data.NODE_ENV : env.NODE_ENV) === 'production';
+  const issuerRaw = parsed.success ? parsed.data.STS_ISSUER : env.STS_ISSUER;
+  if (production && !env.REDIS_URL) problems.push('REDIS_URL: required when NODE_ENV=production');
+  if (production && !issuerRaw?.startsWith('https:')) problems.push('STS_ISSUER: must be an https URL when NODE_ENV=production');
+  if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
-  const issuer = (e.STS_ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
-  const problems: string[] = [];
-  if (e.NODE_ENV === 'production' && !e.REDIS_URL) problems.push('REDIS_URL: required when NODE_ENV=production');
-  if (e.NODE_ENV === 'production' && issuer.startsWith('http:')) {
-    problems.push('STS_ISSUER: must be https when NODE_ENV=production');
-  }
-  if (problems.length) throw new ConfigError(problems);
   return Object.freeze({
     env: e.NODE_ENV,
     port: e.PORT,
     host: e.HOST,
-    issuer,
+    issuer: (e.STS_ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,

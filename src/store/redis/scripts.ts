@@ -1,4 +1,7 @@
-import { LUA_SESSION_FIELDS } from './codec.js';
+import { LUA_SESSION_FIELDS, SESSION_FIELDS } from './codec.js';
+
+/** 1-based position of `sub` in a HMGET row. */
+const SUB_FIELD = SESSION_FIELDS.indexOf('sub') + 1;
 
 /**
  * Lua scripts: each runs atomically inside Redis, so a kill and an exchange under the same tree are
@@ -108,15 +111,28 @@ end
 return out
 `;
 
-/** KEYS: index. ARGV: nowMs, limit, sprefix. Returns {sid, row, ...} of live sessions in the index. */
+/** How many index entries LIST reads per step while it looks for matches. */
+const LIST_BATCH = 256;
+
+/**
+ * KEYS: index. ARGV: nowMs, limit, sprefix, sub ('' for any). Returns {sid, row, ...} of up to
+ * `limit` live sessions in the index whose subject matches, soonest-expiring first.
+ */
 export const LIST = `
-local nowMs, sprefix = tonumber(ARGV[1]), ARGV[3]
-local out = {}
-for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. nowMs, '+inf', 'LIMIT', 0, tonumber(ARGV[2]))) do
-  local row = redis.call('HMGET', sprefix .. sid, ${LUA_SESSION_FIELDS})
-  if row[1] then
-    out[#out + 1] = sid
-    out[#out + 1] = row
+local nowMs, limit, sprefix, sub = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local out, found, offset = {}, 0, 0
+while found < limit do
+  local sids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. nowMs, '+inf', 'LIMIT', offset, ${LIST_BATCH})
+  if #sids == 0 then break end
+  offset = offset + #sids
+  for _, sid in ipairs(sids) do
+    local row = redis.call('HMGET', sprefix .. sid, ${LUA_SESSION_FIELDS})
+    if row[1] and (sub == '' or row[${SUB_FIELD}] == sub) then
+      found = found + 1
+      out[#out + 1] = sid
+      out[#out + 1] = row
+      if found == limit then break end
+    end
   end
 end
 return out

@@ -83,9 +83,9 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
   async list(filter: SessionFilter, nowMs: number, limit: number): Promise<Session[]> {
     const k = this.#keys;
     const index = filter.agent ? k.agentIndex(filter.agent) : filter.sub ? k.subjectIndex(filter.sub) : k.allSessions();
-    // With both filters, scan the agent's index and keep the subject's sessions.
-    const sessions = decodePairs(await guard(this.#list([index], [nowMs, limit, k.prefixes.session])));
-    return filter.agent && filter.sub ? sessions.filter((s) => s.sub === filter.sub) : sessions;
+    // With both filters the script walks the agent's index and keeps the subject's sessions.
+    const sub = filter.agent && filter.sub ? filter.sub : '';
+    return decodePairs(await guard(this.#list([index], [nowMs, limit, k.prefixes.session, sub])));
   }
 
   async revokeTree(sid: string): Promise<number> {

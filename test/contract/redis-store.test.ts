@@ -1,0 +1,235 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { agentsOf, type ReplayStore, type Session, type SessionStore } from '../../src/store/index.js';
+import { redisKeys, type RedisKeys } from '../../src/store/keys.js';
+import { connectRedis } from '../../src/store/redis/connect.js';
+import { RedisSessionStore } from '../../src/store/redis/session-store.js';
+import { makeChild, makeDelegated, makeRoot, randomId, sessionStoreContract } from './session-store.contract.js';
+
+function redisUrl(): string {
+  const url = process.env.STS_TEST_REDIS_URL;
+  if (!url) throw new Error('STS_TEST_REDIS_URL is not set: run the tests through jest (globalSetup starts redis-server)');
+  return url;
+}
+
+let raw: Redis;
+beforeAll(async () => {
+  raw = new Redis(redisUrl(), { lazyConnect: true, maxRetriesPerRequest: 1 });
+  raw.on('error', () => {});
+  await raw.connect();
+});
+afterAll(() => {
+  raw.disconnect();
+});
+
+async function keysUnder(prefix: string): Promise<string[]> {
+  return (await raw.keys(`${prefix}*`)).sort();
+}
+
+/** A RedisSessionStore on its own connection and its own random key prefix. */
+async function openStore(prefix: string): Promise<SessionStore & ReplayStore> {
+  const client = connectRedis({ url: redisUrl(), commandTimeoutMs: 2_000 });
+  client.on('error', () => {});
+  await client.connect();
+  return new RedisSessionStore(client, redisKeys(prefix));
+}
+
+async function dropPrefix(prefix: string): Promise<void> {
+  const keys = await keysUnder(prefix);
+  if (keys.length) await raw.del(...keys);
+}
+
+sessionStoreContract('redis', async () => {
+  const prefix = `test:contract:${randomBytes(6).toString('hex')}:`;
+  const store = await openStore(prefix);
+  return {
+    store,
+    wallClockReplayExpiry: true,
+    // Every key with its full content and expiry: a refusal must change none of them.
+    snapshot: async () =>
+      Promise.all(
+        (await keysUnder(prefix)).map(async (k) => `${k} ${(await raw.dumpBuffer(k))?.toString('hex')} ${await raw.pexpiretime(k)}`),
+      ),
+    close: async () => {
+      await store.close();
+      await dropPrefix(prefix);
+    },
+  };
+});
+
+describe('redis store: Redis holds no garbage', () => {
+  let prefix: string;
+  let keys: RedisKeys;
+  let store: SessionStore & ReplayStore;
+  const now = () => Date.now();
+
+  beforeEach(async () => {
+    prefix = `test:contract:${randomBytes(6).toString('hex')}:`;
+    keys = redisKeys(prefix);
+    store = await openStore(prefix);
+  });
+  afterEach(async () => {
+    await store.close();
+    await dropPrefix(prefix);
+  });
+
+  /** Every key that records `s`: its hash, its children set, its entry in every index. */
+  async function expectGone(s: Session): Promise<void> {
+    expect(await raw.exists(keys.session(s.sid), keys.children(s.sid))).toBe(0);
+    for (const a of agentsOf(s)) expect(await raw.zscore(keys.agentIndex(a), s.sid)).toBeNull();
+    expect(await raw.zscore(keys.subjectIndex(s.sub), s.sid)).toBeNull();
+    expect(await raw.zscore(keys.allSessions(), s.sid)).toBeNull();
+    if (s.parent) expect(await raw.sismember(keys.children(s.parent), s.sid)).toBe(0);
+    expect((await keysUnder(prefix)).filter((k) => k.includes(s.sid))).toEqual([]);
+  }
+
+  async function expectIndexed(s: Session): Promise<void> {
+    expect(await raw.exists(keys.session(s.sid))).toBe(1);
+    for (const a of agentsOf(s)) expect(await raw.zscore(keys.agentIndex(a), s.sid)).toBe(String(s.exp * 1000));
+    expect(await raw.zscore(keys.subjectIndex(s.sub), s.sid)).toBe(String(s.exp * 1000));
+    expect(await raw.zscore(keys.allSessions(), s.sid)).toBe(String(s.exp * 1000));
+    if (s.parent) expect(await raw.sismember(keys.children(s.parent), s.sid)).toBe(1);
+  }
+
+  it('every key written has a TTL; each expires no earlier than the sessions it records', async () => {
+    const root = makeRoot({ exp: Math.floor(now() / 1000) + 200 });
+    const child = makeDelegated(root, 'agent-b', { exp: root.exp - 50 });
+    const grandchild = makeDelegated(child, 'agent-c', { exp: root.exp - 100 });
+    const obo = makeRoot({ agent: 'agent-b', sub: 'user-1', act: { sub: 'agent-b' }, exp: root.exp + 400 });
+    for (const s of [root, child, grandchild, obo]) expect(await store.create(s, now())).toBe(true);
+    expect(await store.useOnce(randomId('jti'), now() + 60_000, now())).toBe(true);
+
+    const all = await keysUnder(prefix);
+    expect(all.length).toBeGreaterThan(0);
+    for (const k of all) {
+      const pttl = await raw.pttl(k);
+      if (!(pttl > 0)) throw new Error(`${k} has no TTL (PTTL ${pttl})`);
+    }
+    // session hashes die with their session
+    for (const s of [root, child, grandchild, obo]) expect(await raw.pexpiretime(keys.session(s.sid))).toBe(s.exp * 1000);
+    // a children set lives as long as its longest-lived child
+    expect(await raw.pexpiretime(keys.children(root.sid))).toBeGreaterThanOrEqual(child.exp * 1000);
+    expect(await raw.pexpiretime(keys.children(child.sid))).toBeGreaterThanOrEqual(grandchild.exp * 1000);
+    // an index lives as long as its longest-lived entry
+    expect(await raw.pexpiretime(keys.allSessions())).toBeGreaterThanOrEqual(obo.exp * 1000);
+    expect(await raw.pexpiretime(keys.agentIndex('agent-b'))).toBeGreaterThanOrEqual(obo.exp * 1000);
+    expect(await raw.pexpiretime(keys.agentIndex('agent-a'))).toBeGreaterThanOrEqual(root.exp * 1000);
+    expect(await raw.pexpiretime(keys.subjectIndex('agent-a'))).toBeGreaterThanOrEqual(root.exp * 1000);
+    expect(await raw.pexpiretime(keys.subjectIndex('user-1'))).toBeGreaterThanOrEqual(obo.exp * 1000);
+    for (const s of [root, child, grandchild, obo]) await expectIndexed(s);
+  });
+
+  it('raw tokens are never stored: only the hash', async () => {
+    const root = makeRoot();
+    expect(await store.create(root, now())).toBe(true);
+    const stored = await raw.hgetall(keys.session(root.sid));
+    expect(Object.values(stored)).toContain(root.tokenHash);
+    expect(JSON.stringify(stored)).not.toContain(`token-of-${root.sid}`);
+  });
+
+  it('after revokeTree no key of the killed sessions remains, the rest is untouched', async () => {
+    const root = makeRoot();
+    const a = makeDelegated(root, 'agent-b');
+    const b = makeChild(root);
+    const a1 = makeDelegated(a, 'agent-c');
+    const a1x = makeChild(a1);
+    for (const s of [root, a, b, a1, a1x]) expect(await store.create(s, now())).toBe(true);
+
+    expect(await store.revokeTree(a.sid)).toBe(3);
+    for (const s of [a, a1, a1x]) await expectGone(s);
+    for (const s of [root, b]) await expectIndexed(s);
+    // agent-b and agent-c held nothing else: their indexes are gone entirely
+    expect(await raw.exists(keys.agentIndex('agent-b'), keys.agentIndex('agent-c'))).toBe(0);
+
+    expect(await store.revokeTree(root.sid)).toBe(2);
+    for (const s of [root, b]) await expectGone(s);
+    expect(await keysUnder(prefix)).toEqual([]);
+  });
+
+  it('after revokeAgent no key of the killed sessions remains, the rest is untouched', async () => {
+    const r1 = makeRoot();
+    const k1 = makeDelegated(r1, 'agent-b');
+    const g1 = makeDelegated(k1, 'agent-c');
+    const l1 = makeChild(k1, { agent: 'agent-z', sub: 'other', act: undefined });
+    const k2 = makeChild(r1);
+    const r3 = makeRoot({ agent: 'agent-e', sub: 'user-1', act: { sub: 'agent-e', act: { sub: 'agent-b' } } });
+    const r2 = makeRoot({ agent: 'agent-d', sub: 'agent-d' });
+    for (const s of [r1, k1, g1, l1, k2, r3, r2]) expect(await store.create(s, now())).toBe(true);
+
+    expect(await store.revokeAgent('agent-b', now())).toBe(4);
+    for (const s of [k1, g1, l1, r3]) await expectGone(s);
+    for (const s of [r1, k2, r2]) await expectIndexed(s);
+    expect(await raw.exists(keys.agentIndex('agent-b'))).toBe(0);
+
+    expect(await store.revokeAgent('agent-a', now())).toBe(2);
+    expect(await store.revokeAgent('agent-d', now())).toBe(1);
+    expect(await keysUnder(prefix)).toEqual([]);
+  });
+
+  it('a refused create leaves no key behind, not even an empty children set or index', async () => {
+    const root = makeRoot();
+    expect(await store.create(root, now())).toBe(true);
+    expect(await store.revokeTree(root.sid)).toBe(1);
+    expect(await keysUnder(prefix)).toEqual([]);
+    const child = makeDelegated(root, 'agent-b', { sub: 'user-9' });
+    expect(await store.create(child, now())).toBe(false);
+    expect(await keysUnder(prefix)).toEqual([]);
+  });
+});
+
+describe('redis store: a kill racing 200 exchanges under the same parent', () => {
+  let prefix: string;
+  let keys: RedisKeys;
+  let exchanger: SessionStore & ReplayStore;
+  let killer: SessionStore & ReplayStore;
+  const now = () => Date.now();
+
+  beforeEach(async () => {
+    prefix = `test:contract:${randomBytes(6).toString('hex')}:`;
+    keys = redisKeys(prefix);
+    // two connections, as two instances would have: the kill is not queued behind the creates
+    exchanger = await openStore(prefix);
+    killer = await openStore(prefix);
+  });
+  afterEach(async () => {
+    await exchanger.close();
+    await killer.close();
+    await dropPrefix(prefix);
+  });
+
+  it('once revokeTree has resolved, no child is findable and no key of the tree remains', async () => {
+    const root = makeRoot();
+    const parent = makeDelegated(root, 'agent-b');
+    expect(await exchanger.create(root, now())).toBe(true);
+    expect(await exchanger.create(parent, now())).toBe(true);
+    const children = Array.from({ length: 200 }, (_, i) =>
+      i % 2 ? makeDelegated(parent, 'agent-c', { scope: ['a:z'] }) : makeChild(parent, { scope: ['a:z'] }),
+    );
+
+    const creates = children.map((c) => exchanger.create(c, now()));
+    await creates[20]; // some exchanges are in, most are still in flight
+    const revoked = await killer.revokeTree(parent.sid);
+
+    const found = await Promise.all(children.map((c) => killer.findByToken(c.sid, c.tokenHash, now())));
+    expect(found.filter(Boolean)).toEqual([]);
+    expect(await killer.findByToken(parent.sid, parent.tokenHash, now())).toBeUndefined();
+    const tree = new Set([parent.sid, ...children.map((c) => c.sid)]);
+    const leftovers = async () => (await keysUnder(prefix)).filter((k) => [...tree].some((sid) => k.endsWith(`:${sid}`)));
+    expect(await leftovers()).toEqual([]);
+
+    // every create either landed before the kill (and was killed by it) or was refused after it
+    const results = await Promise.all(creates);
+    expect(results.filter(Boolean).length).toBeGreaterThanOrEqual(21);
+    expect(revoked).toBe(1 + results.filter(Boolean).length);
+    expect((await Promise.all(children.map((c) => killer.findByToken(c.sid, c.tokenHash, now())))).filter(Boolean)).toEqual([]);
+    expect(await leftovers()).toEqual([]);
+    for (const index of [keys.allSessions(), keys.agentIndex('agent-b'), keys.agentIndex('agent-c'), keys.subjectIndex(root.sub)]) {
+      const members = await raw.zrange(index, '0', '-1');
+      expect(members.filter((m) => tree.has(m))).toEqual([]);
+    }
+    // the root is untouched and is the only session left
+    expect(await killer.subtree(root.sid, now())).toStrictEqual([root]);
+    expect((await killer.list({}, now(), 1_000)).map((s) => s.sid)).toEqual([root.sid]);
+  });
+});

@@ -1,0 +1,549 @@
+/**
+ * The store contract: every SessionStore + ReplayStore implementation must pass this same suite.
+ * A test file calls `sessionStoreContract(name, factory)`; each test gets a fresh, empty store.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import type { Actor, ReplayStore, Session, SessionStore } from '../../src/store/index.js';
+
+export interface ContractStore {
+  store: SessionStore & ReplayStore;
+  /**
+   * Everything the store holds, in a comparable form, to prove a refusal wrote nothing. Optional:
+   * the memory store has no outside view, so the suite then checks through the interface only.
+   */
+  snapshot?: () => Promise<string[]>;
+  /**
+   * true when single-use ids expire on the wall clock (Redis TTL): the suite then uses a short expiry
+   * and waits; false when `nowMs` decides (memory store): the suite passes a later nowMs instead.
+   */
+  wallClockReplayExpiry: boolean;
+  close(): Promise<void>;
+}
+
+export const API = 'https://api.example.com';
+
+export function randomId(tag: string): string {
+  return `${tag}-${randomBytes(6).toString('hex')}`;
+}
+
+export function hashOf(s: string): string {
+  return createHash('sha256').update(s).digest('base64url');
+}
+
+/** Builders for sessions as the service would store them; expiry relative to the real clock. */
+export function makeRoot(over: Partial<Session> = {}): Session {
+  const sid = over.sid ?? randomId('root');
+  const nowS = Math.floor(Date.now() / 1000);
+  return {
+    sid,
+    ancestors: [],
+    depth: 0,
+    maxDepth: 3,
+    agent: 'agent-a',
+    sub: 'agent-a',
+    aud: API,
+    scope: ['invoices:write', 'invoices:read', 'a:z'],
+    iat: nowS,
+    exp: nowS + 600,
+    jti: randomId('jti'),
+    tokenHash: hashOf(`token-of-${sid}`),
+    ...over,
+  };
+}
+
+/** A child of `parent`: same agent (narrowing) unless `over.agent` says otherwise; act as given. */
+export function makeChild(parent: Session, over: Partial<Session> = {}): Session {
+  const sid = over.sid ?? randomId('kid');
+  const act = 'act' in over ? over.act : parent.act;
+  const base: Session = {
+    sid,
+    parent: parent.sid,
+    ancestors: [...parent.ancestors, parent.sid],
+    depth: parent.depth + 1,
+    maxDepth: parent.maxDepth,
+    agent: parent.agent,
+    sub: parent.sub,
+    aud: parent.aud,
+    scope: [...parent.scope],
+    iat: parent.iat,
+    exp: parent.exp,
+    jti: randomId('jti'),
+    tokenHash: hashOf(`token-of-${sid}`),
+  };
+  const merged: Session = { ...base, ...over };
+  delete merged.act;
+  return act ? { ...merged, act } : merged;
+}
+
+/** A delegation to `agent`: nested act naming it, the previous actors inside (RFC 8693 §4.1). */
+export function makeDelegated(parent: Session, agent: string, over: Partial<Session> = {}): Session {
+  const act: Actor = { sub: agent, ...(parent.act ? { act: parent.act } : {}) };
+  return makeChild(parent, { agent, act, ...over });
+}
+
+export function sessionStoreContract(name: string, factory: () => Promise<ContractStore>): void {
+  describe(`${name} store: SessionStore + ReplayStore contract`, () => {
+    let ctx: ContractStore;
+    let store: SessionStore & ReplayStore;
+    const now = () => Date.now();
+    const snapshot = async () => (ctx.snapshot ? ctx.snapshot() : []);
+
+    beforeEach(async () => {
+      ctx = await factory();
+      store = ctx.store;
+    });
+    afterEach(async () => {
+      await ctx.close();
+    });
+
+    async function createAll(...sessions: Session[]): Promise<void> {
+      for (const s of sessions) expect(await store.create(s, now())).toBe(true);
+    }
+
+    async function findable(s: Session, nowMs = now()): Promise<boolean> {
+      return (await store.findByToken(s.sid, s.tokenHash, nowMs)) !== undefined;
+    }
+
+    describe('create + findByToken', () => {
+      it('returns a root session field for field: scope order kept, no parent, no act', async () => {
+        const root = makeRoot({ scope: ['z:last', 'a:first', 'm:middle'] });
+        expect(await store.create(root, now())).toBe(true);
+        const found = await store.findByToken(root.sid, root.tokenHash, now());
+        expect(found).toStrictEqual(root);
+        expect(found).not.toHaveProperty('parent');
+        expect(found).not.toHaveProperty('act');
+        expect(found!.scope).toEqual(['z:last', 'a:first', 'm:middle']);
+      });
+
+      it('returns an on-behalf-of root (sub = user, act = agent) field for field', async () => {
+        const root = makeRoot({ agent: 'agent-a', sub: 'user-42', act: { sub: 'agent-a' } });
+        await createAll(root);
+        expect(await store.findByToken(root.sid, root.tokenHash, now())).toStrictEqual(root);
+      });
+
+      it('returns a delegated grandchild field for field: ancestors root first, act nested two deep', async () => {
+        const root = makeRoot({ maxDepth: 2 });
+        const child = makeDelegated(root, 'agent-b', { scope: ['invoices:read', 'a:z'], exp: root.exp - 10, maxDepth: 2 });
+        const grandchild = makeDelegated(child, 'agent-c', { scope: ['a:z'], exp: root.exp - 20, maxDepth: 2 });
+        await createAll(root, child, grandchild);
+        const found = await store.findByToken(grandchild.sid, grandchild.tokenHash, now());
+        expect(found).toStrictEqual(grandchild);
+        expect(found!.parent).toBe(child.sid);
+        expect(found!.ancestors).toEqual([root.sid, child.sid]);
+        expect(found!.depth).toBe(2);
+        expect(found!.act).toEqual({ sub: 'agent-c', act: { sub: 'agent-b' } });
+        expect(await store.findByToken(child.sid, child.tokenHash, now())).toStrictEqual(child);
+      });
+
+      it('a same-agent narrowing child keeps the parent act unchanged', async () => {
+        const root = makeRoot();
+        const delegated = makeDelegated(root, 'agent-b');
+        const narrowed = makeChild(delegated, { scope: ['a:z'] });
+        await createAll(root, delegated, narrowed);
+        const found = await store.findByToken(narrowed.sid, narrowed.tokenHash, now());
+        expect(found).toStrictEqual(narrowed);
+        expect(found!.act).toEqual({ sub: 'agent-b' });
+        expect(found!.agent).toBe('agent-b');
+      });
+
+      it('a wrong token hash finds nothing', async () => {
+        const root = makeRoot();
+        await createAll(root);
+        expect(await store.findByToken(root.sid, hashOf('another token'), now())).toBeUndefined();
+        expect(await store.findByToken(root.sid, '', now())).toBeUndefined();
+      });
+
+      it('an unknown sid finds nothing', async () => {
+        const root = makeRoot();
+        await createAll(root);
+        expect(await store.findByToken(randomId('nope'), root.tokenHash, now())).toBeUndefined();
+      });
+
+      it('an expired session is not found: live until exp, dead from exp on', async () => {
+        const root = makeRoot();
+        await createAll(root);
+        expect(await findable(root, root.exp * 1000 - 1)).toBe(true);
+        expect(await findable(root, root.exp * 1000)).toBe(false);
+        expect(await findable(root, root.exp * 1000 + 60_000)).toBe(false);
+      });
+
+      it('a live child whose root has expired is not found', async () => {
+        const root = makeRoot();
+        const child = makeChild(root, { exp: root.exp + 300 });
+        await createAll(root, child);
+        expect(await findable(child, root.exp * 1000 - 1)).toBe(true);
+        expect(await findable(child, root.exp * 1000 + 1)).toBe(false);
+      });
+    });
+
+    describe('create under ancestors (check-and-create)', () => {
+      it('a child under a live parent is stored and findable', async () => {
+        const root = makeRoot();
+        const child = makeChild(root);
+        expect(await store.create(root, now())).toBe(true);
+        expect(await store.create(child, now())).toBe(true);
+        expect(await findable(child)).toBe(true);
+        expect((await store.subtree(root.sid, now())).map((s) => s.sid)).toEqual([root.sid, child.sid]);
+      });
+
+      it('a child under a revoked parent is refused and nothing is written', async () => {
+        const root = makeRoot();
+        const child = makeChild(root);
+        await createAll(root);
+        expect(await store.revokeTree(root.sid)).toBe(1);
+        const before = await snapshot();
+        expect(await store.create(child, now())).toBe(false);
+        expect(await snapshot()).toEqual(before);
+        expect(await findable(child)).toBe(false);
+        expect(await store.list({}, now(), 100)).toEqual([]);
+        expect(await store.list({ agent: child.agent }, now(), 100)).toEqual([]);
+        expect(await store.subtree(child.sid, now())).toEqual([]);
+      });
+
+      it('a great-grandchild under a revoked grandparent is refused and nothing is written', async () => {
+        const root = makeRoot();
+        const child = makeChild(root);
+        const grandchild = makeChild(child);
+        await createAll(root, child, grandchild);
+        expect(await store.revokeTree(child.sid)).toBe(2);
+        const before = await snapshot();
+        const ggc = makeChild(grandchild);
+        expect(await store.create(ggc, now())).toBe(false);
+        expect(await snapshot()).toEqual(before);
+        expect(await findable(ggc)).toBe(false);
+        expect((await store.list({}, now(), 100)).map((s) => s.sid)).toEqual([root.sid]);
+        expect((await store.subtree(root.sid, now())).map((s) => s.sid)).toEqual([root.sid]);
+      });
+
+      it('a child whose parent is live but whose root has expired is refused and nothing is written', async () => {
+        const root = makeRoot();
+        const child = makeChild(root, { exp: root.exp + 300 });
+        await createAll(root, child);
+        const later = root.exp * 1000 + 1_000;
+        const before = await snapshot();
+        const grandchild = makeChild(child);
+        expect(await store.create(grandchild, later)).toBe(false);
+        expect(await snapshot()).toEqual(before);
+        expect(await findable(grandchild)).toBe(false);
+        expect(await findable(grandchild, later)).toBe(false);
+        expect((await store.list({}, now(), 100)).map((s) => s.sid).sort()).toEqual([root.sid, child.sid].sort());
+      });
+
+      it('a child under an expired parent is refused and nothing is written', async () => {
+        const root = makeRoot();
+        await createAll(root);
+        const before = await snapshot();
+        const child = makeChild(root);
+        expect(await store.create(child, root.exp * 1000)).toBe(false);
+        expect(await snapshot()).toEqual(before);
+        expect(await findable(child)).toBe(false);
+        expect((await store.list({}, now(), 100)).map((s) => s.sid)).toEqual([root.sid]);
+      });
+
+      it('a child under a parent that never existed is refused and nothing is written', async () => {
+        const ghost = makeRoot();
+        const before = await snapshot();
+        const child = makeChild(ghost);
+        expect(await store.create(child, now())).toBe(false);
+        expect(await snapshot()).toEqual(before);
+        expect(await findable(child)).toBe(false);
+        expect(await store.list({}, now(), 100)).toEqual([]);
+      });
+    });
+
+    describe('revokeTree', () => {
+      /** root ─┬─ a ─┬─ a1 ── a1x
+       *        │     └─ a2
+       *        └─ b ── b1 */
+      async function tree() {
+        const root = makeRoot();
+        const a = makeDelegated(root, 'agent-b');
+        const b = makeChild(root);
+        const a1 = makeDelegated(a, 'agent-c');
+        const a2 = makeChild(a);
+        const a1x = makeChild(a1);
+        const b1 = makeChild(b);
+        await createAll(root, a, b, a1, a2, a1x, b1);
+        return { root, a, b, a1, a2, a1x, b1 };
+      }
+
+      it('kills exactly the subtree (3 levels) and returns how many live sessions died', async () => {
+        const t = await tree();
+        expect(await store.revokeTree(t.a.sid)).toBe(4);
+        for (const s of [t.a, t.a1, t.a2, t.a1x]) expect(await findable(s)).toBe(false);
+        for (const s of [t.root, t.b, t.b1]) expect(await findable(s)).toBe(true);
+        expect((await store.subtree(t.root.sid, now())).map((s) => s.sid)).toEqual([t.root.sid, t.b.sid, t.b1.sid]);
+        expect((await store.list({}, now(), 100)).map((s) => s.sid).sort()).toEqual([t.root.sid, t.b.sid, t.b1.sid].sort());
+      });
+
+      it('is idempotent: a second call kills nothing and returns 0', async () => {
+        const t = await tree();
+        expect(await store.revokeTree(t.a.sid)).toBe(4);
+        expect(await store.revokeTree(t.a.sid)).toBe(0);
+        expect(await store.revokeTree(t.a1.sid)).toBe(0);
+        for (const s of [t.root, t.b, t.b1]) expect(await findable(s)).toBe(true);
+      });
+
+      it('a descendant of a killed session is dead: not findable, no subtree, no children under it', async () => {
+        const t = await tree();
+        await store.revokeTree(t.a.sid);
+        expect(await findable(t.a1x)).toBe(false);
+        expect(await store.subtree(t.a1.sid, now())).toEqual([]);
+        expect(await store.create(makeChild(t.a1x), now())).toBe(false);
+      });
+
+      it('killing a root kills the whole tree', async () => {
+        const t = await tree();
+        expect(await store.revokeTree(t.root.sid)).toBe(7);
+        for (const s of Object.values(t)) expect(await findable(s)).toBe(false);
+        expect(await store.list({}, now(), 100)).toEqual([]);
+      });
+
+      it('killing a leaf kills only the leaf', async () => {
+        const t = await tree();
+        expect(await store.revokeTree(t.a1x.sid)).toBe(1);
+        expect(await findable(t.a1x)).toBe(false);
+        for (const s of [t.root, t.a, t.a1, t.a2, t.b, t.b1]) expect(await findable(s)).toBe(true);
+        expect((await store.subtree(t.a1.sid, now())).map((s) => s.sid)).toEqual([t.a1.sid]);
+      });
+
+      it('an unknown sid kills nothing and returns 0', async () => {
+        await tree();
+        expect(await store.revokeTree(randomId('nope'))).toBe(0);
+        expect(await store.list({}, now(), 100)).toHaveLength(7);
+      });
+    });
+
+    describe('revokeAgent', () => {
+      it('kills what the agent holds and every session it acts in, with their subtrees, nothing else', async () => {
+        // agent-a's root; agent-b acts below it; agent-c below agent-b.
+        const r1 = makeRoot({ agent: 'agent-a', sub: 'agent-a' });
+        const k1 = makeDelegated(r1, 'agent-b'); // held by agent-b
+        const g1 = makeDelegated(k1, 'agent-c'); // agent-b in its act chain
+        const h1 = makeChild(g1); // agent-c narrowing, agent-b still in the chain
+        const l1 = makeChild(k1, { agent: 'agent-z', sub: 'other', act: undefined }); // in k1's subtree only
+        const k2 = makeChild(r1); // agent-a narrowing: survives
+        // agent-b appears only as a prior actor in another tree.
+        const r3 = makeRoot({ agent: 'agent-e', sub: 'user-1', act: { sub: 'agent-e', act: { sub: 'agent-b' } } });
+        const r3c = makeDelegated(r3, 'agent-f');
+        // unrelated trees
+        const r2 = makeRoot({ agent: 'agent-d', sub: 'agent-d' });
+        const r2c = makeDelegated(r2, 'agent-c');
+        await createAll(r1, k1, g1, h1, l1, k2, r3, r3c, r2, r2c);
+
+        expect(await store.revokeAgent('agent-b', now())).toBe(6);
+        for (const s of [k1, g1, h1, l1, r3, r3c]) expect(await findable(s)).toBe(false);
+        for (const s of [r1, k2, r2, r2c]) expect(await findable(s)).toBe(true);
+        expect((await store.list({}, now(), 100)).map((s) => s.sid).sort()).toEqual([r1.sid, k2.sid, r2.sid, r2c.sid].sort());
+        expect(await store.list({ agent: 'agent-b' }, now(), 100)).toEqual([]);
+        expect((await store.list({ agent: 'agent-c' }, now(), 100)).map((s) => s.sid)).toEqual([r2c.sid]);
+        expect(await store.revokeAgent('agent-b', now())).toBe(0);
+      });
+
+      it('an agent holding a parent and its narrowed child counts each session once', async () => {
+        const r = makeRoot();
+        const c = makeChild(r);
+        const gc = makeChild(c);
+        await createAll(r, c, gc);
+        expect(await store.revokeAgent('agent-a', now())).toBe(3);
+        expect(await store.list({}, now(), 100)).toEqual([]);
+      });
+
+      it('an agent with no sessions kills nothing', async () => {
+        const r = makeRoot();
+        await createAll(r);
+        expect(await store.revokeAgent('agent-nobody', now())).toBe(0);
+        expect(await findable(r)).toBe(true);
+      });
+    });
+
+    describe('list', () => {
+      async function population() {
+        const t = Math.floor(Date.now() / 1000);
+        // distinct expiries so the order is defined
+        const a1 = makeRoot({ agent: 'agent-a', sub: 'user-1', act: { sub: 'agent-a' }, exp: t + 500 });
+        const a2 = makeRoot({ agent: 'agent-a', sub: 'agent-a', exp: t + 100 });
+        const b1 = makeDelegated(a2, 'agent-b', { exp: t + 90 }); // agent-a is not in b1's act chain
+        const b2 = makeDelegated(a1, 'agent-b', { exp: t + 300 }); // sub user-1, act {b, act {a}}
+        const c1 = makeRoot({ agent: 'agent-c', sub: 'user-1', act: { sub: 'agent-c' }, exp: t + 200 });
+        const c2 = makeRoot({ agent: 'agent-c', sub: 'agent-c', exp: t + 400 });
+        await createAll(a1, a2, b1, b2, c1, c2);
+        return { t, a1, a2, b1, b2, c1, c2 };
+      }
+      const sids = (ss: Session[]) => ss.map((s) => s.sid);
+
+      it('with no filter: every live session, soonest-expiring first, field for field', async () => {
+        const p = await population();
+        const all = await store.list({}, now(), 100);
+        expect(sids(all)).toEqual(sids([p.b1, p.a2, p.c1, p.b2, p.c2, p.a1]));
+        expect(all).toStrictEqual([p.b1, p.a2, p.c1, p.b2, p.c2, p.a1]);
+      });
+
+      it('by agent: sessions it holds and sessions it acts in', async () => {
+        const p = await population();
+        expect(sids(await store.list({ agent: 'agent-a' }, now(), 100))).toEqual(sids([p.a2, p.b2, p.a1]));
+        expect(sids(await store.list({ agent: 'agent-b' }, now(), 100))).toEqual(sids([p.b1, p.b2]));
+        expect(sids(await store.list({ agent: 'agent-c' }, now(), 100))).toEqual(sids([p.c1, p.c2]));
+        expect(await store.list({ agent: 'agent-unknown' }, now(), 100)).toEqual([]);
+      });
+
+      it('by subject', async () => {
+        const p = await population();
+        expect(sids(await store.list({ sub: 'user-1' }, now(), 100))).toEqual(sids([p.c1, p.b2, p.a1]));
+        expect(sids(await store.list({ sub: 'agent-a' }, now(), 100))).toEqual(sids([p.b1, p.a2]));
+        expect(await store.list({ sub: 'nobody' }, now(), 100)).toEqual([]);
+      });
+
+      it('by agent and subject together', async () => {
+        const p = await population();
+        expect(sids(await store.list({ agent: 'agent-a', sub: 'user-1' }, now(), 100))).toEqual(sids([p.b2, p.a1]));
+        expect(sids(await store.list({ agent: 'agent-b', sub: 'agent-a' }, now(), 100))).toEqual(sids([p.b1]));
+        expect(await store.list({ agent: 'agent-c', sub: 'agent-a' }, now(), 100)).toEqual([]);
+      });
+
+      it('limit keeps the soonest-expiring sessions', async () => {
+        const p = await population();
+        expect(sids(await store.list({}, now(), 2))).toEqual(sids([p.b1, p.a2]));
+        expect(sids(await store.list({ agent: 'agent-a' }, now(), 1))).toEqual(sids([p.a2]));
+        expect(sids(await store.list({ sub: 'user-1' }, now(), 2))).toEqual(sids([p.c1, p.b2]));
+      });
+
+      it('limit with both filters counts only matching sessions', async () => {
+        // agent-a's soonest-expiring sessions are for another subject: they must not use up the limit.
+        const p = await population();
+        expect(sids(await store.list({ agent: 'agent-a', sub: 'user-1' }, now(), 1))).toEqual(sids([p.b2]));
+        expect(sids(await store.list({ agent: 'agent-a', sub: 'user-1' }, now(), 2))).toEqual(sids([p.b2, p.a1]));
+      });
+
+      it('excludes expired sessions (by nowMs)', async () => {
+        const p = await population();
+        const at = (p.t + 250) * 1000; // b1 (90), a2 (100), c1 (200) have expired
+        expect(sids(await store.list({}, at, 100))).toEqual(sids([p.b2, p.c2, p.a1]));
+        expect(sids(await store.list({ agent: 'agent-a' }, at, 100))).toEqual(sids([p.b2, p.a1]));
+        expect(sids(await store.list({ sub: 'user-1' }, at, 100))).toEqual(sids([p.b2, p.a1]));
+        expect(sids(await store.list({ agent: 'agent-c', sub: 'user-1' }, at, 100))).toEqual([]);
+        expect(await store.list({}, (p.t + 500) * 1000, 100)).toEqual([]);
+      });
+
+      it('excludes revoked sessions and their descendants', async () => {
+        const p = await population();
+        await store.revokeTree(p.a1.sid); // a1 and b2
+        await store.revokeTree(p.c1.sid);
+        expect(sids(await store.list({}, now(), 100))).toEqual(sids([p.b1, p.a2, p.c2]));
+        expect(sids(await store.list({ agent: 'agent-a' }, now(), 100))).toEqual(sids([p.a2]));
+        expect(sids(await store.list({ agent: 'agent-b' }, now(), 100))).toEqual(sids([p.b1]));
+        expect(await store.list({ sub: 'user-1' }, now(), 100)).toEqual([]);
+      });
+    });
+
+    describe('subtree', () => {
+      it('returns the session first, then its descendants breadth first', async () => {
+        const root = makeRoot();
+        const a = makeChild(root);
+        const b = makeDelegated(root, 'agent-b');
+        const a1 = makeChild(a);
+        const b1 = makeDelegated(b, 'agent-c');
+        const b2 = makeChild(b);
+        const a1x = makeChild(a1);
+        await createAll(root, a, b, a1, b1, b2, a1x);
+        const out = await store.subtree(root.sid, now());
+        expect(out[0]).toStrictEqual(root);
+        // breadth first: depth never decreases, every level complete before the next
+        expect(out.map((s) => s.depth)).toEqual([0, 1, 1, 2, 2, 2, 3]);
+        expect(out.slice(1, 3).map((s) => s.sid).sort()).toEqual([a.sid, b.sid].sort());
+        expect(out.slice(3, 6).map((s) => s.sid).sort()).toEqual([a1.sid, b1.sid, b2.sid].sort());
+        expect(out[6]).toStrictEqual(a1x);
+        const byId = new Map(out.map((s) => [s.sid, s]));
+        for (const s of [a, b, a1, b1, b2]) expect(byId.get(s.sid)).toStrictEqual(s);
+
+        const fromB = await store.subtree(b.sid, now());
+        expect(fromB[0]).toStrictEqual(b);
+        expect(fromB.slice(1).map((s) => s.sid).sort()).toEqual([b1.sid, b2.sid].sort());
+      });
+
+      it('is empty for an unknown sid', async () => {
+        await createAll(makeRoot());
+        expect(await store.subtree(randomId('nope'), now())).toEqual([]);
+      });
+
+      it('is empty for a revoked session', async () => {
+        const root = makeRoot();
+        const child = makeChild(root);
+        await createAll(root, child);
+        await store.revokeTree(root.sid);
+        expect(await store.subtree(root.sid, now())).toEqual([]);
+        expect(await store.subtree(child.sid, now())).toEqual([]);
+      });
+
+      it('is empty for an expired session', async () => {
+        const root = makeRoot();
+        const child = makeChild(root);
+        await createAll(root, child);
+        expect(await store.subtree(root.sid, root.exp * 1000)).toEqual([]);
+      });
+
+      it('is empty for a live session whose ancestor has expired', async () => {
+        const root = makeRoot();
+        const child = makeChild(root, { exp: root.exp + 300 });
+        const grandchild = makeChild(child);
+        await createAll(root, child, grandchild);
+        expect((await store.subtree(child.sid, root.exp * 1000 - 1)).map((s) => s.sid)).toEqual([child.sid, grandchild.sid]);
+        expect(await store.subtree(child.sid, root.exp * 1000 + 1)).toEqual([]);
+        expect(await store.subtree(grandchild.sid, root.exp * 1000 + 1)).toEqual([]);
+      });
+
+      it('leaves out an expired descendant and everything below it', async () => {
+        const root = makeRoot();
+        const short = makeChild(root, { exp: root.exp - 300 });
+        const below = makeChild(short);
+        const long = makeChild(root);
+        await createAll(root, short, below, long);
+        const out = await store.subtree(root.sid, short.exp * 1000 + 1);
+        expect(out.map((s) => s.sid)).toEqual([root.sid, long.sid]);
+      });
+    });
+
+    describe('useOnce (replay)', () => {
+      it('the first use wins, every later use of the same id loses while unexpired', async () => {
+        const id = randomId('jti');
+        const t = now();
+        expect(await store.useOnce(id, t + 60_000, t)).toBe(true);
+        expect(await store.useOnce(id, t + 60_000, t)).toBe(false);
+        expect(await store.useOnce(id, t + 60_000, t + 1_000)).toBe(false);
+        expect(await store.useOnce(randomId('jti'), t + 60_000, t)).toBe(true);
+      });
+
+      it('concurrent uses of one id: exactly one wins', async () => {
+        const id = randomId('jti');
+        const t = now();
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.useOnce(id, t + 60_000, t)));
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+
+      it('an id may be used again once its expiry has passed', async () => {
+        const id = randomId('jti');
+        const t = now();
+        if (ctx.wallClockReplayExpiry) {
+          expect(await store.useOnce(id, t + 50, t)).toBe(true);
+          expect(await store.useOnce(id, t + 50, t)).toBe(false);
+          await new Promise((r) => setTimeout(r, 120));
+          const t2 = now();
+          expect(await store.useOnce(id, t2 + 60_000, t2)).toBe(true);
+          expect(await store.useOnce(id, t2 + 60_000, t2)).toBe(false);
+        } else {
+          expect(await store.useOnce(id, t + 50, t)).toBe(true);
+          expect(await store.useOnce(id, t + 50, t + 49)).toBe(false);
+          expect(await store.useOnce(id, t + 60_000, t + 50)).toBe(true);
+          expect(await store.useOnce(id, t + 60_000, t + 1_000)).toBe(false);
+        }
+      });
+    });
+
+    describe('ping', () => {
+      it('resolves while the store answers', async () => {
+        await expect(store.ping()).resolves.toBeUndefined();
+      });
+    });
+  });
+}

@@ -1,0 +1,112 @@
+import path from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
+
+const CWD = path.resolve('/srv/agent-sts');
+
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env, CWD);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.problems;
+  }
+  throw new Error('expected a ConfigError, the configuration was accepted');
+}
+
+describe('loadConfig', () => {
+  it('with nothing set: development defaults, paths resolved against the working directory', () => {
+    expect(loadConfig({}, CWD)).toStrictEqual({
+      env: 'development',
+      port: 8080,
+      host: '0.0.0.0',
+      issuer: 'http://localhost:8080',
+      redisUrl: undefined,
+      redisKeyPrefix: 'sts:',
+      redisCommandTimeoutMs: 500,
+      registryPath: path.join(CWD, 'config/registry.json'),
+      keysDir: path.join(CWD, 'keys'),
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every setting; the default issuer follows PORT; a trailing slash is dropped from STS_ISSUER', () => {
+    const c = loadConfig(
+      {
+        NODE_ENV: 'test',
+        PORT: '9090',
+        HOST: '127.0.0.1',
+        REDIS_URL: 'redis://127.0.0.1:6390',
+        REDIS_KEY_PREFIX: 'x:y_',
+        REDIS_COMMAND_TIMEOUT_MS: '250',
+        STS_REGISTRY: '/etc/sts/registry.json',
+        STS_KEYS_DIR: 'secrets/keys',
+        STS_LOG_LEVEL: 'warn',
+      },
+      CWD,
+    );
+    expect(c).toMatchObject({
+      env: 'test',
+      port: 9090,
+      host: '127.0.0.1',
+      issuer: 'http://localhost:9090',
+      redisUrl: 'redis://127.0.0.1:6390',
+      redisKeyPrefix: 'x:y_',
+      redisCommandTimeoutMs: 250,
+      registryPath: '/etc/sts/registry.json',
+      keysDir: path.join(CWD, 'secrets/keys'),
+      logLevel: 'warn',
+    });
+    expect(loadConfig({ STS_ISSUER: 'https://sts.example.com/' }, CWD).issuer).toBe('https://sts.example.com');
+  });
+
+  it('lists every problem together, each naming its variable', () => {
+    const problems = problemsOf({
+      NODE_ENV: 'staging',
+      PORT: 'eighty',
+      STS_ISSUER: 'ftp://sts.example.com',
+      REDIS_KEY_PREFIX: 'has space',
+      REDIS_COMMAND_TIMEOUT_MS: '-5',
+      STS_LOG_LEVEL: 'loud',
+    });
+    for (const name of ['NODE_ENV', 'PORT', 'STS_ISSUER', 'REDIS_KEY_PREFIX', 'REDIS_COMMAND_TIMEOUT_MS', 'STS_LOG_LEVEL']) {
+      expect(problems.filter((p) => p.startsWith(`${name}:`))).toHaveLength(1);
+    }
+    expect(problems).toHaveLength(6);
+  });
+
+  it('the error message shows every problem', () => {
+    expect(() => loadConfig({ PORT: '70000', STS_LOG_LEVEL: 'loud' }, CWD)).toThrow(/PORT:[\s\S]*STS_LOG_LEVEL:/);
+  });
+
+  it('production without REDIS_URL is refused', () => {
+    expect(problemsOf({ NODE_ENV: 'production', STS_ISSUER: 'https://sts.example.com' })).toEqual([
+      'REDIS_URL: required when NODE_ENV=production',
+    ]);
+    expect(
+      loadConfig({ NODE_ENV: 'production', STS_ISSUER: 'https://sts.example.com', REDIS_URL: 'redis://redis:6379' }, CWD).env,
+    ).toBe('production');
+  });
+
+  it('production with an http issuer is refused, listed together with a missing REDIS_URL', () => {
+    const problems = problemsOf({ NODE_ENV: 'production' });
+    expect(problems).toHaveLength(2);
+    expect(problems.some((p) => p.startsWith('REDIS_URL:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('STS_ISSUER:'))).toBe(true);
+  });
+
+  it('production rules are reported together with malformed values, not only after them', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', STS_ISSUER: 'https://sts.example.com', PORT: 'eighty' });
+    expect(problems.some((p) => p.startsWith('PORT:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('REDIS_URL:'))).toBe(true);
+  });
+
+  it('returns a frozen object', () => {
+    const c = loadConfig({}, CWD);
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(() => {
+      (c as { port: number }).port = 1;
+    }).toThrow(TypeError);
+    expect(c.port).toBe(8080);
+  });
+});

@@ -1,0 +1,101 @@
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { createLocalJWKSet, jwtVerify, SignJWT } from 'jose';
+import { addKey, generateKey, loadKeyStore, readKeys, type KeyStore, type StoredKey } from '../../src/keys/keystore.js';
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+function tempDir(): string {
+  return mkdtempSync(path.join(tmpdir(), 'agent-sts-keystore-'));
+}
+
+/** Writes a key as addKey does, with an explicit creation time so "newest" is unambiguous. */
+async function writeKey(dir: string, alg: 'ES256' | 'EdDSA', nowMs: number): Promise<StoredKey> {
+  const key = await generateKey(alg, nowMs);
+  writeFileSync(path.join(dir, `${key.kid}.jwk.json`), JSON.stringify(key), { mode: 0o600 });
+  return key;
+}
+
+async function signAndVerify(ks: KeyStore): Promise<string> {
+  const { kid, alg, key } = ks.current();
+  const jwt = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg, kid }).setIssuedAt().sign(key);
+  const { protectedHeader } = await jwtVerify(jwt, createLocalJWKSet(ks.jwks() as Parameters<typeof createLocalJWKSet>[0]));
+  return protectedHeader.kid!;
+}
+
+describe('keystore', () => {
+  it('addKey generates a private key file into the dir, readable only by its owner', async () => {
+    const dir = path.join(tempDir(), 'nested', 'keys');
+    const key = await addKey(dir);
+    const files = await readdir(dir);
+    expect(files).toEqual([`${key.kid}.jwk.json`]);
+    expect(statSync(path.join(dir, files[0]!)).mode & 0o777).toBe(0o600);
+    expect(key).toMatchObject({ alg: 'ES256', kty: 'EC', crv: 'P-256', use: 'sig' });
+    expect(typeof key.d).toBe('string');
+    const [read] = await readKeys(dir);
+    expect(read).toEqual(key);
+  });
+
+  it('the newest key signs; every key is published; the jwks has no private members', async () => {
+    const dir = tempDir();
+    const t = Date.now();
+    const older = await writeKey(dir, 'ES256', t - 3_600_000);
+    const newest = await writeKey(dir, 'EdDSA', t);
+    const middle = await writeKey(dir, 'ES256', t - 60_000);
+    const ks = await loadKeyStore(dir);
+    expect(ks.current().kid).toBe(newest.kid);
+    expect(ks.current().alg).toBe('EdDSA');
+    const jwks = ks.jwks();
+    expect(jwks.keys.map((k) => k.kid).sort()).toEqual([older.kid, newest.kid, middle.kid].sort());
+    for (const k of jwks.keys) {
+      for (const m of PRIVATE_MEMBERS) expect(k).not.toHaveProperty(m);
+      expect(k).not.toHaveProperty('iat');
+      expect(k.use).toBe('sig');
+    }
+    expect(jwks.keys.find((k) => k.kid === newest.kid)).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' });
+    expect(jwks.keys.find((k) => k.kid === older.kid)).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256' });
+    expect(await signAndVerify(ks)).toBe(newest.kid);
+  });
+
+  it('reload picks up a newly added key: it signs, and the older key stays published', async () => {
+    const dir = tempDir();
+    const t = Date.now();
+    const first = await writeKey(dir, 'ES256', t - 60_000);
+    const ks = await loadKeyStore(dir);
+    expect(ks.current().kid).toBe(first.kid);
+    const second = await writeKey(dir, 'ES256', t);
+    expect(ks.current().kid).toBe(first.kid); // nothing changes until reload
+    await ks.reload();
+    expect(ks.current().kid).toBe(second.kid);
+    expect(ks.jwks().keys.map((k) => k.kid).sort()).toEqual([first.kid, second.kid].sort());
+    expect(await signAndVerify(ks)).toBe(second.kid);
+  });
+
+  it('a failed reload keeps the previous key set', async () => {
+    const dir = tempDir();
+    const first = await writeKey(dir, 'ES256', Date.now());
+    const ks = await loadKeyStore(dir);
+    writeFileSync(path.join(dir, 'broken.jwk.json'), '{ not json');
+    await expect(ks.reload()).rejects.toThrow();
+    expect(ks.current().kid).toBe(first.kid);
+    expect(ks.jwks().keys.map((k) => k.kid)).toEqual([first.kid]);
+  });
+
+  it('no keys: loading fails; a public-only key file is refused; other files are ignored', async () => {
+    const empty = tempDir();
+    await expect(loadKeyStore(empty)).rejects.toThrow('no signing keys');
+    await expect(loadKeyStore(path.join(empty, 'does-not-exist'))).rejects.toThrow('no signing keys');
+
+    const dir = tempDir();
+    const key = await writeKey(dir, 'ES256', Date.now());
+    writeFileSync(path.join(dir, 'README.txt'), 'not a key');
+    expect((await readKeys(dir)).map((k) => k.kid)).toEqual([key.kid]);
+    const publicOnly: Partial<StoredKey> = { ...key };
+    delete publicOnly.d;
+    writeFileSync(path.join(dir, 'public.jwk.json'), JSON.stringify(publicOnly));
+    await expect(readKeys(dir)).rejects.toThrow(/not a private ES256\/EdDSA JWK/);
+  });
+});
