@@ -13,6 +13,10 @@ export default tseslint.config(
   },
   {
     files: ['**/*.js', '**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', globalThis: 'readonly' } },
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['process', 'console', 'setTimeout', 'globalThis', 'Buffer', 'URL', 'URLSearchParams', 'fetch'].map((g) => [g, 'readonly']),
+      ),
+    },
   },
 );

@@ -8,6 +8,7 @@ import { freePort, spawnRedis } from './redis-process.mjs';
 export default async function globalSetup() {
   const port = await freePort();
   const child = await spawnRedis(port, mkdtempSync(path.join(tmpdir(), 'agent-sts-redis-')));
+  child.unref(); // the teardown stops it; it must not hold jest's event loop open meanwhile
   globalThis.__STS_TEST_REDIS__ = child;
   process.env.STS_TEST_REDIS_URL = `redis://127.0.0.1:${port}`;
 }

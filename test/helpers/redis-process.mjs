@@ -1,7 +1,6 @@
 // Plain ESM, shared by jest's globalSetup (which runs outside the TypeScript transform) and the tests.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { Redis } from 'ioredis';
+import { connect, createServer } from 'node:net';
 
 const READY_TIMEOUT_MS = 5_000;
 
@@ -17,21 +16,31 @@ export function freePort() {
   });
 }
 
+/** PING over a raw socket: no client library, so nothing lingers in the process that waited. */
+function ping(port) {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ port, host: '127.0.0.1' });
+    sock.setTimeout(500, () => sock.destroy(new Error('timeout')));
+    sock.once('error', reject);
+    sock.once('connect', () => sock.write('PING\r\n'));
+    sock.once('data', (d) => {
+      sock.destroy();
+      if (d.toString().startsWith('+PONG')) resolve();
+      else reject(new Error(d.toString().trim()));
+    });
+  });
+}
+
 async function waitReady(port, child) {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => {});
     try {
-      await probe.connect();
-      await probe.ping();
+      await ping(port);
       return;
     } catch (err) {
       if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start: ${err.message}`, { cause: err });
       await new Promise((r) => setTimeout(r, 50));
-    } finally {
-      probe.disconnect();
     }
   }
 }

@@ -15,7 +15,7 @@ function defineScript(redis: Redis, name: string, source: string): Script {
 }
 
 /** Replies that mean "Redis cannot serve right now", as opposed to a bug in a script. */
-const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)/;
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM)/;
 
 /** Every store call goes through here: connection loss and timeouts become a 503, never a guess. */
 async function guard<T>(op: Promise<T>): Promise<T> {
