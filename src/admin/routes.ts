@@ -12,12 +12,16 @@ type AdminRequest = Request & { admin?: Session };
 const bearerError = (status: 401 | 403, code: 'invalid_token' | 'insufficient_scope', description: string) =>
   new OAuthError(status, code, description, { 'WWW-Authenticate': `Bearer realm="agent-sts", error="${code}", error_description="${description}"` });
 
+const NO_TOKEN = new OAuthError(401, 'invalid_token', 'a bearer token is required', { 'WWW-Authenticate': 'Bearer realm="agent-sts"' });
+
 /** The admin is itself an agent: a live agent-sts token for the admin audience, with the right scope. */
 function requireScope(sessions: SessionService, scope: 'sessions:read' | 'sessions:kill') {
   return async (req: AdminRequest, _res: Response, next: NextFunction) => {
     try {
       const [scheme, token] = (req.headers.authorization ?? '').split(' ');
-      const session = scheme?.toLowerCase() === 'bearer' && token ? await sessions.lookup(token) : undefined;
+      // RFC 6750 §3.1: a request without a bearer token gets a challenge without an error code.
+      if (scheme?.toLowerCase() !== 'bearer' || !token) throw NO_TOKEN;
+      const session = await sessions.lookup(token);
       if (!session || session.aud !== ADMIN_AUDIENCE) throw bearerError(401, 'invalid_token', 'an active admin token is required');
       if (!session.scope.includes(scope)) throw bearerError(403, 'insufficient_scope', `scope ${scope} is required`);
       req.admin = session;
