@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { adminRouter } from './admin/routes.js';
 import type { Deps } from './deps.js';
@@ -16,6 +16,10 @@ export function createApp(deps: Deps, log: Logger): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  if (deps.trustProxy !== undefined) app.set('trust proxy', deps.trustProxy);
+  const limitByAddress: RequestHandler = (req, _res, next) => {
+    deps.limits.ip(req.ip ?? req.socket.remoteAddress ?? 'unknown').then(() => next(), next);
+  };
   const { endpoints } = deps;
   const ctx = { ...deps, tokenEndpoint: endpoints.token, nowMs: () => deps.sessions.now() };
   const path = (url: string) => new URL(url).pathname;
@@ -28,9 +32,9 @@ export function createApp(deps: Deps, log: Logger): Express {
   app.get(path(endpoints.jwks), (_req, res) => {
     res.set('Cache-Control', 'public, max-age=60').type('application/jwk-set+json').send(JSON.stringify(deps.keys.jwks()));
   });
-  app.all(path(endpoints.token), ...oauthRoute(endpoints.token, (req) => tokenEndpoint(ctx, req)));
-  app.all(path(endpoints.introspection), ...oauthRoute(endpoints.introspection, (req) => introspectionEndpoint(ctx, req)));
-  app.all(path(endpoints.revocation), ...oauthRoute(endpoints.revocation, (req) => revocationEndpoint(ctx, req)));
+  app.all(path(endpoints.token), limitByAddress, ...oauthRoute(endpoints.token, (req) => tokenEndpoint(ctx, req)));
+  app.all(path(endpoints.introspection), limitByAddress, ...oauthRoute(endpoints.introspection, (req) => introspectionEndpoint(ctx, req)));
+  app.all(path(endpoints.revocation), limitByAddress, ...oauthRoute(endpoints.revocation, (req) => revocationEndpoint(ctx, req)));
   app.use(`${issuerPath}/admin`, adminRouter(deps.sessions));
   app.get(`${issuerPath}/healthz`, async (_req, res) => {
     await deps.stores.sessions.ping();

@@ -1,9 +1,11 @@
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { fanOut, logEventSink, type EventSink } from './audit/events.js';
 import { loadRegistryFile } from './clients/registry-file.js';
 import type { Registry } from './clients/types.js';
 import type { Config } from './config/index.js';
 import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
+import { rateLimits, type RateLimits } from './limits/rate-limits.js';
 import { endpointsOf, type Endpoints } from './oauth/metadata.js';
 import { upstreamVerifier, type UpstreamVerifier } from './oauth/upstream.js';
 import { SessionService, systemClock, type Clock } from './sessions/service.js';
@@ -23,6 +25,8 @@ export interface Deps {
   sessions: SessionService;
   upstream: UpstreamVerifier;
   events: EventSink;
+  limits: RateLimits;
+  trustProxy: Config['trustProxy'];
 }
 
 export interface DepsOverrides {
@@ -30,27 +34,29 @@ export interface DepsOverrides {
   stores?: Stores;
   events?: EventSink;
   clock?: Clock;
+  /** With `stores`: the Redis client rate-limit counters use (absent: in memory). */
+  redis?: Redis;
 }
 
 /** Redis when REDIS_URL is set (connected before the server listens), else the embedded memory store. */
-export async function buildStores(config: Config, log: Logger): Promise<Stores> {
+export async function buildStores(config: Config, log: Logger): Promise<{ stores: Stores; redis?: Redis }> {
   if (!config.redisUrl) {
     log.warn('REDIS_URL is not set: using the embedded in-memory store. It is single-process and loses every session on exit; never use it in production.');
     const memory = new MemorySessionStore();
-    return { sessions: memory, replay: memory };
+    return { stores: { sessions: memory, replay: memory } };
   }
   const redis = connectRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   await redis.connect();
   const store = new RedisSessionStore(redis, redisKeys(config.redisKeyPrefix));
-  return { sessions: store, replay: store };
+  return { stores: { sessions: store, replay: store }, redis };
 }
 
 /** The one wiring file: everything the app needs, built from the config. */
 export async function buildDeps(config: Config, log: Logger, overrides: DepsOverrides = {}): Promise<Deps> {
   const registry = overrides.registry ?? (await loadRegistryFile(config.registryPath));
   const keys = await loadKeyStore(config.keysDir);
-  const stores = overrides.stores ?? (await buildStores(config, log));
+  const { stores, redis } = overrides.stores ? { stores: overrides.stores, redis: overrides.redis } : await buildStores(config, log);
   const events = overrides.events ? fanOut(logEventSink(log), overrides.events) : logEventSink(log);
   const clock = overrides.clock ?? systemClock;
   const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, clock);
@@ -64,5 +70,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     sessions,
     upstream: upstreamVerifier(registry, () => clock.nowMs()),
     events,
+    limits: rateLimits(config.rateLimit, redisKeys(config.redisKeyPrefix).rateLimit, redis),
+    trustProxy: config.trustProxy,
   };
 }

@@ -11,6 +11,7 @@ export type OAuthErrorCode =
   | 'invalid_token'
   | 'insufficient_scope'
   | 'temporarily_unavailable'
+  | 'slow_down'
   | 'not_found'
   | 'server_error';
 

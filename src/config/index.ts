@@ -18,6 +18,14 @@ const envSchema = z.object({
   STS_REGISTRY: z.string().default('config/registry.json').describe('path of the agent registry file'),
   STS_KEYS_DIR: z.string().default('keys').describe('directory of private signing JWKs'),
   STS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  STS_RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).default(1_000)
+    .describe('requests per window per client address on /token, /introspect, /revoke; 0 = off'),
+  STS_RATE_LIMIT_PER_CLIENT: z.coerce.number().int().min(0).default(200)
+    .describe('requests per window per authenticated client on the same endpoints; 0 = off'),
+  STS_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3_600).default(1)
+    .describe('length of the fixed rate-limit window'),
+  STS_TRUST_PROXY: z.string().optional()
+    .describe("express 'trust proxy': unset = X-Forwarded-For ignored; e.g. 'loopback', '10.0.0.0/8', or a hop count"),
 });
 
 export interface Config {
@@ -31,6 +39,9 @@ export interface Config {
   readonly registryPath: string;
   readonly keysDir: string;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  readonly rateLimit: { readonly perIp: number; readonly perClient: number; readonly windowSeconds: number };
+  /** undefined: the socket address is the client address. */
+  readonly trustProxy: string | number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -61,5 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     registryPath: path.resolve(cwd, e.STS_REGISTRY),
     keysDir: path.resolve(cwd, e.STS_KEYS_DIR),
     logLevel: e.STS_LOG_LEVEL,
+    rateLimit: Object.freeze({ perIp: e.STS_RATE_LIMIT_PER_IP, perClient: e.STS_RATE_LIMIT_PER_CLIENT, windowSeconds: e.STS_RATE_LIMIT_WINDOW_SECONDS }),
+    trustProxy: e.STS_TRUST_PROXY === undefined ? undefined : /^\d+$/.test(e.STS_TRUST_PROXY) ? Number(e.STS_TRUST_PROXY) : e.STS_TRUST_PROXY,
   });
 }

@@ -3,6 +3,7 @@ import { ASYMMETRIC_ALGORITHMS } from '../clients/registry-file.js';
 import { UNKNOWN_CLIENT_HASH, verifySecret } from '../clients/secret.js';
 import type { Agent, Registry, ResourceServer } from '../clients/types.js';
 import { invalidClient, invalidRequest } from '../errors.js';
+import type { RateLimits } from '../limits/rate-limits.js';
 import type { ReplayStore } from '../store/index.js';
 import { MAX_TOKEN_LENGTH } from './access-token.js';
 import { param, type OAuthRequest } from './request.js';
@@ -25,6 +26,7 @@ interface Presented {
 
 export interface AuthContext {
   registry: Registry;
+  limits: RateLimits;
   replay: ReplayStore;
   issuer: string;
   tokenEndpoint: string;
@@ -127,5 +129,6 @@ export async function authenticateClient<K extends ClientKind>(ctx: AuthContext,
   }
   if (!ok || !client) throw invalidClient(usedBasic);
   if ('disabled' in client && client.disabled) throw invalidClient(usedBasic);
+  await ctx.limits.client(client.id);
   return client as Authenticated<K>;
 }

@@ -15,6 +15,8 @@ export interface RedisKeys {
   allSessions(): string;
   /** STRING: a used single-use id (client assertion jti). */
   usedOnce(id: string): string;
+  /** Prefix of rate-limit counters (rate-limiter-flexible appends ':<key>'). */
+  rateLimit(kind: 'ip' | 'client'): string;
   readonly prefixes: {
     session: string;
     children: string;
@@ -38,5 +40,6 @@ export function redisKeys(prefix: string): RedisKeys {
     subjectIndex: (sub) => prefixes.subjectIndex + sub,
     allSessions: () => `${prefix}all`,
     usedOnce: (id) => `${prefix}once:${id}`,
+    rateLimit: (kind) => `${prefix}rl:${kind}`,
   };
 }

@@ -102,6 +102,9 @@ export interface TestStsOptions {
   redisUrl?: string;
   issuer?: string;
   commandTimeoutMs?: number;
+  /** Requests per 60-second window (long, so a slow run never crosses it); off unless a test is about limits. */
+  rateLimit?: { perIp?: number; perClient?: number };
+  trustProxy?: string;
 }
 
 export function testRedisUrl(): string {
@@ -117,15 +120,21 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
   const keysDir = mkdtempSync(path.join(tmpdir(), 'agent-sts-keys-'));
   await addKey(keysDir);
   const prefix = `test:${randomBytes(6).toString('hex')}:`;
-  const config = loadConfig({ NODE_ENV: 'test', STS_ISSUER: issuer, STS_KEYS_DIR: keysDir, REDIS_KEY_PREFIX: prefix });
+  const config = loadConfig({
+    NODE_ENV: 'test', STS_ISSUER: issuer, STS_KEYS_DIR: keysDir, REDIS_KEY_PREFIX: prefix,
+    STS_RATE_LIMIT_PER_IP: String(opts.rateLimit?.perIp ?? 0), STS_RATE_LIMIT_PER_CLIENT: String(opts.rateLimit?.perClient ?? 0),
+    STS_RATE_LIMIT_WINDOW_SECONDS: '60',
+    ...(opts.trustProxy ? { STS_TRUST_PROXY: opts.trustProxy } : {}),
+  });
   const log = pino({ level: 'silent' });
   const events = new RecordingEventSink();
   let stores: Stores;
   let raw: Redis | undefined;
+  let client: Redis | undefined;
   let keys: RedisKeys | undefined;
   if (kind === 'redis') {
     const url = opts.redisUrl ?? testRedisUrl();
-    const client = connectRedis({ url, commandTimeoutMs: opts.commandTimeoutMs ?? 1_000 });
+    client = connectRedis({ url, commandTimeoutMs: opts.commandTimeoutMs ?? 1_000 });
     client.on('error', () => {});
     await client.connect();
     keys = redisKeys(prefix);
@@ -139,7 +148,9 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     stores = { sessions: store, replay: store };
   }
   const registry = await parseRegistry(opts.registry ?? testRegistry());
-  const deps = await buildDeps(config, log, { registry, stores, events, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const deps = await buildDeps(config, log, {
+    registry, stores, events, ...(client ? { redis: client } : {}), ...(opts.clock ? { clock: opts.clock } : {}),
+  });
   const app = createApp(deps, log);
   return {
     app,

@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import request from 'supertest';
+import { API, basic, introspect, redisState, startSts, type TestSts } from '../helpers/sts.js';
+
+const ccBody = { grant_type: 'client_credentials', resource: API, scope: 'invoices:read' };
+const token = (sts: TestSts, agent = 'billing-agent', headers: Record<string, string> = {}) =>
+  request(sts.app).post('/token').set('Authorization', basic(agent)).set(headers).type('form').send(ccBody);
+
+describe('rate limits backed by Redis', () => {
+  describe('per client', () => {
+    let sts: TestSts;
+    beforeAll(async () => {
+      sts = await startSts({ rateLimit: { perClient: 3 } });
+    });
+    afterAll(async () => {
+      await sts.close();
+    });
+
+    it('a client over its budget gets 429 slow_down with Retry-After, and nothing is issued', async () => {
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await token(sts)).status);
+      expect(statuses).toEqual([200, 200, 200]);
+      const before = await redisState(sts);
+      const res = await token(sts);
+      expect(res.status).toBe(429);
+      expect(res.body).toEqual({ error: 'slow_down', error_description: 'too many requests for this client' });
+      expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(60);
+      expect(res.body.access_token).toBeUndefined();
+      expect((await redisState(sts)).filter((k) => !before.includes(k))).toEqual([]);
+      // The counter lives in Redis, under this deployment's prefix.
+      expect(before.some((k) => k.startsWith(`${sts.prefix}rl:client:billing-agent`))).toBe(true);
+    });
+
+    it('another client is not affected, and a caller cannot spend someone else\'s budget', async () => {
+      expect((await token(sts, 'sub-agent')).status).toBe(200);
+      // Failed authentication as billing-agent does not count against billing-agent.
+      const wrong = await request(sts.app).post('/token').set('Authorization', basic('sub-agent', 'x'.repeat(40))).type('form').send(ccBody);
+      expect(wrong.status).toBe(401);
+    });
+
+    it('introspection is limited per resource server too', async () => {
+      const codes = [];
+      for (let i = 0; i < 5; i++) codes.push((await introspect(sts, 'garbage')).status);
+      expect(codes).toEqual([200, 200, 200, 429, 429]);
+    });
+  });
+
+  describe('per address', () => {
+    let sts: TestSts;
+    let proxied: TestSts;
+    beforeAll(async () => {
+      sts = await startSts({ rateLimit: { perIp: 2 } });
+      proxied = await startSts({ rateLimit: { perIp: 2 }, trustProxy: 'loopback' });
+    });
+    afterAll(async () => {
+      await sts.close();
+      await proxied.close();
+    });
+
+    it('counts every request from one address, authenticated or not', async () => {
+      const codes = [];
+      for (const agent of ['billing-agent', 'sub-agent', 'leaf-agent']) codes.push((await token(sts, agent)).status);
+      expect(codes).toEqual([200, 200, 429]);
+    });
+
+    it('ignores X-Forwarded-For unless behind a configured trusted proxy', async () => {
+      const spoofed = await token(sts, 'leaf-agent', { 'X-Forwarded-For': '203.0.113.7' });
+      expect(spoofed.status).toBe(429);
+      const codes = [];
+      for (const ip of ['203.0.113.1', '203.0.113.1', '203.0.113.1', '203.0.113.2']) {
+        codes.push((await token(proxied, 'billing-agent', { 'X-Forwarded-For': ip })).status);
+      }
+      expect(codes).toEqual([200, 200, 429, 200]);
+    });
+  });
+});
