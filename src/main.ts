@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer } from 'node:http';
 import { pino } from 'pino';
 import { createApp } from './app.js';
 import { loadConfig } from './config/index.js';
@@ -13,8 +13,8 @@ async function main(): Promise<void> {
   const log = pino({ level: config.logLevel, base: { service: 'agent-sts' } });
   await ensureDevSetup(config, log);
   const deps = await buildDeps(config, log);
-  const app = createApp(deps, log);
-  const server: Server = app.listen(config.port, config.host, () => {
+  const server = createServer(createApp(deps, log));
+  server.listen(config.port, config.host, () => {
     log.info({ issuer: config.issuer, port: config.port, store: config.redisUrl ? 'redis' : 'memory' }, 'agent-sts listening');
   });
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Express } from 'express';
+import type { RequestListener } from 'node:http';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import request from 'supertest';
@@ -85,7 +85,7 @@ export function testRegistry(extra: Partial<RegistryDocument> = {}): RegistryDoc
 export type StoreKind = 'redis' | 'memory';
 
 export interface TestSts {
-  app: Express;
+  app: RequestListener;
   deps: Deps;
   events: RecordingEventSink;
   /** Present for the redis store: a raw client and the key layout, to assert the state in Redis. */

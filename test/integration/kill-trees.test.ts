@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { adminToken, API, basic, claims, clientCredentials, exchange, introspect, redisState, startSts, type TestSts } from '../helpers/sts.js';
@@ -270,7 +270,7 @@ describe('a kill racing a burst of exchanges under the same session', () => {
 
   beforeAll(async () => {
     sts = await startSts();
-    server = sts.app.listen(0, '127.0.0.1');
+    server = createServer(sts.app).listen(0, '127.0.0.1');
     await once(server, 'listening');
     admin = await adminToken(sts);
   });

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import request from 'supertest';
@@ -313,11 +314,16 @@ describe('POST /token client_credentials', () => {
       await refused(() => post().set('Authorization', basic('billing-agent')).type('form').send(garbage), 400, 'invalid_request');
     });
 
-    it('a gzip Content-Encoding whose bytes are not gzip → 400 invalid_request (not 500)', async () => {
+    it('any Content-Encoding (gzip included, valid or not) → 415 invalid_request (not 500): token requests are not compressed', async () => {
       const garbage = Buffer.from(Array.from({ length: 256 }, (_, i) => (i * 53 + 7) % 256));
       await refused(
         () => post().set('Authorization', basic('billing-agent')).type('form').set('Content-Encoding', 'gzip').send(garbage),
-        400, 'invalid_request', 'no-event',
+        415, 'invalid_request', 'no-event',
+      );
+      const real = gzipSync(Buffer.from(good));
+      await refused(
+        () => post().set('Authorization', basic('billing-agent')).type('form').set('Content-Encoding', 'gzip').send(real),
+        415, 'invalid_request', 'no-event',
       );
     });
 
