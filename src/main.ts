@@ -1,23 +1,23 @@
+import cluster from 'node:cluster';
 import { createServer } from 'node:http';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createApp } from './app.js';
-import { loadConfig } from './config/index.js';
+import { loadConfig, type Config } from './config/index.js';
 import { buildDeps } from './deps.js';
 import { ensureDevSetup } from './dev-bootstrap.js';
 
 /** How long in-flight requests get to finish on SIGTERM before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
+/** A worker that dies is replaced, but not faster than this, so a crash loop cannot spin the CPU. */
+const WORKER_RESPAWN_DELAY_MS = 1_000;
 
-async function main(): Promise<void> {
-  const config = loadConfig();
-  const log = pino({ level: config.logLevel, base: { service: 'agent-sts' } });
-  await ensureDevSetup(config, log);
+/** One serving process: build everything, listen, reload keys on SIGHUP, drain on SIGTERM. */
+async function serve(config: Config, log: Logger): Promise<void> {
   const deps = await buildDeps(config, log);
   const server = createServer(createApp(deps, log));
   server.listen(config.port, config.host, () => {
-    log.info({ issuer: config.issuer, port: config.port, store: config.redisUrl ? 'redis' : 'memory' }, 'agent-sts listening');
+    log.info({ issuer: config.issuer, port: config.port, store: config.redisUrl ? 'redis' : 'memory', pid: process.pid }, 'agent-sts listening');
   });
-
   process.on('SIGHUP', () => {
     deps.keys.reload().then(
       () => log.info({ kid: deps.keys.current().kid }, 'signing keys reloaded'),
@@ -33,6 +33,40 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** STS_WORKERS > 1: the primary forks workers that share the port and Redis, and relays signals. */
+function supervise(config: Config, log: Logger): void {
+  let stopping = false;
+  for (let i = 0; i < config.workers; i++) cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    log.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another');
+    setTimeout(() => cluster.fork(), WORKER_RESPAWN_DELAY_MS);
+  });
+  const relay = (signal: NodeJS.Signals) => () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+  };
+  process.on('SIGHUP', relay('SIGHUP'));
+  const stop = (signal: NodeJS.Signals) => () => {
+    stopping = true;
+    relay(signal)();
+    setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
+    cluster.on('exit', () => {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+    });
+  };
+  process.once('SIGTERM', stop('SIGTERM'));
+  process.once('SIGINT', stop('SIGINT'));
+  log.info({ workers: config.workers }, 'agent-sts primary started');
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = pino({ level: config.logLevel, base: { service: 'agent-sts' } });
+  if (cluster.isPrimary) await ensureDevSetup(config, log);
+  if (cluster.isPrimary && config.workers > 1) supervise(config, log);
+  else await serve(config, log);
 }
 
 main().catch((err: Error) => {

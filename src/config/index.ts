@@ -18,6 +18,8 @@ const envSchema = z.object({
   STS_REGISTRY: z.string().default('config/registry.json').describe('path of the agent registry file'),
   STS_KEYS_DIR: z.string().default('keys').describe('directory of private signing JWKs'),
   STS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  STS_WORKERS: z.coerce.number().int().min(1).max(64).default(1)
+    .describe('worker processes (node:cluster) sharing the port and Redis; more than 1 needs REDIS_URL'),
   STS_RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).default(1_000)
     .describe('requests per window per client address on /token, /introspect, /revoke; 0 = off'),
   STS_RATE_LIMIT_PER_CLIENT: z.coerce.number().int().min(0).default(200)
@@ -39,6 +41,7 @@ export interface Config {
   readonly registryPath: string;
   readonly keysDir: string;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  readonly workers: number;
   readonly rateLimit: { readonly perIp: number; readonly perClient: number; readonly windowSeconds: number };
   /** undefined: the socket address is the client address. */
   readonly trustProxy: string | number | undefined;
@@ -58,6 +61,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const production = (parsed.success ? parsed.data.NODE_ENV : env.NODE_ENV) === 'production';
   const issuerRaw = parsed.success ? parsed.data.STS_ISSUER : env.STS_ISSUER;
   if (production && !env.REDIS_URL) problems.push('REDIS_URL: required when NODE_ENV=production');
+  if (parsed.success && parsed.data.STS_WORKERS > 1 && !env.REDIS_URL) {
+    problems.push('STS_WORKERS: more than one worker needs REDIS_URL (the memory store is per process)');
+  }
   if (production && !issuerRaw?.startsWith('https:')) problems.push('STS_ISSUER: must be an https URL when NODE_ENV=production');
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
@@ -72,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     registryPath: path.resolve(cwd, e.STS_REGISTRY),
     keysDir: path.resolve(cwd, e.STS_KEYS_DIR),
     logLevel: e.STS_LOG_LEVEL,
+    workers: e.STS_WORKERS,
     rateLimit: Object.freeze({ perIp: e.STS_RATE_LIMIT_PER_IP, perClient: e.STS_RATE_LIMIT_PER_CLIENT, windowSeconds: e.STS_RATE_LIMIT_WINDOW_SECONDS }),
     trustProxy: e.STS_TRUST_PROXY === undefined ? undefined : /^\d+$/.test(e.STS_TRUST_PROXY) ? Number(e.STS_TRUST_PROXY) : e.STS_TRUST_PROXY,
   });
