@@ -1,10 +1,12 @@
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { ADMIN_AUDIENCE } from '../clients/types.js';
 import { OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import type { Session } from '../store/index.js';
 
 const DEFAULT_LIST_LIMIT = 100;
+/** Admin calls carry no meaningful body; a JSON one is parsed (so a malformed one is refused) within this. */
+const ADMIN_BODY_LIMIT = '16kb';
 const MAX_LIST_LIMIT = 1_000;
 
 type AdminRequest = Request & { admin?: Session };
@@ -71,6 +73,10 @@ function queryString(req: Request, name: string): string | undefined {
 
 export function adminRouter(sessions: SessionService): Router {
   const r = Router();
+  r.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
   const read = requireScope(sessions, 'sessions:read');
   const kill = requireScope(sessions, 'sessions:kill');
 
@@ -83,13 +89,13 @@ export function adminRouter(sessions: SessionService): Router {
       throw new OAuthError(400, 'invalid_request', `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
     }
     const list = await sessions.list({ ...(agent ? { agent } : {}), ...(sub ? { sub } : {}) }, limit);
-    res.set('Cache-Control', 'no-store').json({ sessions: list.map(sessionView) });
+    res.json({ sessions: list.map(sessionView) });
   });
 
   r.get('/sessions/:sid', read, async (req, res) => {
     const tree = await sessions.subtree(String(req.params.sid));
     if (tree.length === 0) throw new OAuthError(404, 'not_found', 'no live session with that id');
-    res.set('Cache-Control', 'no-store').json(buildTree(tree));
+    res.json(buildTree(tree));
   });
 
   r.delete('/sessions/:sid', kill, async (req: AdminRequest, res) => {
@@ -97,7 +103,7 @@ export function adminRouter(sessions: SessionService): Router {
     res.json({ revoked });
   });
 
-  r.post('/agents/:id/revoke-sessions', kill, jsonOrEmpty, async (req: AdminRequest, res) => {
+  r.post('/agents/:id/revoke-sessions', kill, jsonOrEmpty, express.json({ limit: ADMIN_BODY_LIMIT }), async (req: AdminRequest, res) => {
     const revoked = await sessions.revokeAgent(String(req.params.id), req.admin!.agent);
     res.json({ revoked });
   });

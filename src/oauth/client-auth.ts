@@ -14,6 +14,11 @@ type AuthMethod = (typeof AUTH_METHODS)[number];
 
 /** Clock skew tolerated on client assertions and upstream tokens. */
 export const CLOCK_TOLERANCE_SECONDS = 10;
+/** jose checks iat only with maxTokenAge (which would make iat required): a future iat is refused here. */
+export function issuedInFuture(payload: JWTPayload, nowS: number): boolean {
+  return typeof payload.iat === 'number' && payload.iat > nowS + CLOCK_TOLERANCE_SECONDS;
+}
+
 /** A client assertion may not claim a longer life: its jti is remembered until it expires. */
 const MAX_ASSERTION_LIFETIME_SECONDS = 3_600;
 
@@ -104,7 +109,8 @@ async function verifyAssertion(ctx: AuthContext, req: OAuthRequest, clientId: st
   } catch {
     return false; // any malformed or unverifiable assertion is a failed authentication
   }
-  if (payload.exp! - ctx.nowMs() / 1000 > MAX_ASSERTION_LIFETIME_SECONDS) return false;
+  const nowS = ctx.nowMs() / 1000;
+  if (payload.exp! - nowS > MAX_ASSERTION_LIFETIME_SECONDS || issuedInFuture(payload, nowS)) return false;
   return ctx.replay.useOnce(`${clientId}:${payload.jti}`, (payload.exp! + CLOCK_TOLERANCE_SECONDS) * 1000, ctx.nowMs());
 }
 

@@ -3,7 +3,7 @@ import type { Registry, TrustedIssuer } from '../clients/types.js';
 import { invalidGrant } from '../errors.js';
 import { parseScope } from '../sessions/attenuate.js';
 import { readIssuer } from './access-token.js';
-import { CLOCK_TOLERANCE_SECONDS } from './client-auth.js';
+import { CLOCK_TOLERANCE_SECONDS, issuedInFuture } from './client-auth.js';
 
 /** How long a JWKS fetch from a trusted issuer may take before the exchange is refused. */
 const JWKS_FETCH_TIMEOUT_MS = 3_000;
@@ -60,6 +60,7 @@ export function upstreamVerifier(registry: Registry, nowMs: () => number): Upstr
         if ((err as { error?: string }).error === 'invalid_grant') throw err;
         throw invalidGrant(`subject token rejected: ${(err as { code?: string }).code ?? 'invalid'}`);
       }
+      if (issuedInFuture(payload, nowMs() / 1000)) throw invalidGrant('subject token rejected: issued in the future');
       if (typeof payload.scope !== 'string') throw invalidGrant('subject token grants no scope (not an access token)');
       return { issuer, sub: payload.sub!, exp: payload.exp!, scope: parseScope(payload.scope) };
     },

@@ -29,6 +29,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       rateLimit: { perIp: 1000, perClient: 200, windowSeconds: 1 },
       trustProxy: undefined,
+      workers: 1,
     });
   });
 
@@ -38,6 +39,11 @@ describe('loadConfig', () => {
     expect(c.trustProxy).toBe(2);
     expect(loadConfig({ STS_TRUST_PROXY: 'loopback, 10.0.0.0/8' }, CWD).trustProxy).toBe('loopback, 10.0.0.0/8');
     expect(() => loadConfig({ STS_RATE_LIMIT_PER_IP: '-1' }, CWD)).toThrow(/STS_RATE_LIMIT_PER_IP/);
+  });
+
+  it('STS_WORKERS above 1 needs REDIS_URL: the memory store is per process', () => {
+    expect(() => loadConfig({ STS_WORKERS: '2' }, CWD)).toThrow(/STS_WORKERS: more than one worker needs REDIS_URL/);
+    expect(loadConfig({ STS_WORKERS: '2', REDIS_URL: 'redis://127.0.0.1:6379' }, CWD).workers).toBe(2);
   });
 
   it('reads every setting; the default issuer follows PORT; a trailing slash is dropped from STS_ISSUER', () => {

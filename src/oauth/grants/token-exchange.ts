@@ -47,7 +47,10 @@ async function onBehalfOfGrant(ctx: GrantContext, agent: Agent, subjectToken: st
   const user = await ctx.upstream.verify(subjectToken, type);
   if (!user.issuer.agents.includes(agent.id)) throw invalidGrant(`agent "${agent.id}" may not act for ${user.issuer.issuer} users`);
   requireSubset(scope, user.scope, "the subject token's scope");
-  const grant = rootGrant(agent, target, scope, Math.floor(ctx.sessions.now() / 1000), { sub: user.sub, act: { sub: agent.id } });
+  const nowS = Math.floor(ctx.sessions.now() / 1000);
+  const grant = rootGrant(agent, target, scope, nowS, { sub: user.sub, act: { sub: agent.id } });
+  // Inside the clock leeway a just-expired user token still verifies; it must not yield a dead token.
+  if (user.exp <= nowS) throw invalidGrant('subject token has expired');
   return { ...grant, exp: Math.min(grant.exp, user.exp) };
 }
 

@@ -1,0 +1,178 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from '@jest/globals';
+import { exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
+import request from 'supertest';
+import { redisState, type TestSts } from './sts.js';
+
+/**
+ * Shared pieces of the attack suite (test/security/): a byte-exact snapshot of everything the app
+ * wrote to Redis, the one "refused and nothing changed" assertion, forged-JWT builders, and a
+ * loopback server that counts the requests an attacker-controlled URL would receive.
+ */
+
+export type Res = request.Response;
+
+export const INACTIVE = '{"active":false}';
+export const INVALID_CLIENT_BODY = '{"error":"invalid_client","error_description":"client authentication failed"}';
+
+export const b64url = (v: unknown): string =>
+  Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+
+/** Status, body text and every header except Date: what a caller can observe of a response. */
+export function observable(res: Res): { status: number; text: string; headers: Record<string, unknown> } {
+  const headers = Object.fromEntries(Object.entries(res.headers as Record<string, unknown>).filter(([k]) => k !== 'date'));
+  return { status: res.status, text: res.text, headers };
+}
+
+/**
+ * Every key of this app's prefix → its DUMP bytes (hex) and absolute expiry (PEXPIRETIME): equal
+ * snapshots mean Redis is byte-for-byte unchanged, TTLs included.
+ */
+export async function snapshot(sts: TestSts): Promise<Record<string, string>> {
+  const r = sts.redis;
+  if (!r) return {};
+  const out: Record<string, string> = {};
+  for (const key of await redisState(sts)) {
+    const dump = await r.dumpBuffer(key);
+    const expiry = (await r.call('PEXPIRETIME', key)) as number;
+    out[key] = `${dump?.toString('hex') ?? '<gone>'} @${expiry}`;
+  }
+  return out;
+}
+
+export interface RefusalOptions {
+  /** Which events the refusal may emit: one token.denied (at /token, the default) or none. */
+  events?: 'denied' | 'none';
+  /** The exact body text, when the test knows it. */
+  body?: string;
+}
+
+/** No token, no stack trace, no-store; the body is an OAuth error object and nothing else. */
+export function expectOAuthError(res: Res, status: number, error: string): void {
+  expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
+  expect(res.headers['content-type']).toMatch(/^application\/json/);
+  expect(res.headers['cache-control']).toBe('no-store');
+  for (const k of Object.keys(res.body as object)) expect(['error', 'error_description']).toContain(k);
+  expect(res.body.access_token).toBeUndefined();
+  expect(res.body.active).toBeUndefined();
+  expect(res.text).not.toMatch(/eyJ[A-Za-z0-9_-]+\./);
+  expect(res.text).not.toMatch(/\n\s+at |node_modules|\.ts:\d+|Error:/);
+}
+
+/**
+ * Sends an attack and asserts it was refused with exactly `status` and OAuth `error`, that no
+ * token was issued (body and events), and that Redis is byte-for-byte what it was before.
+ */
+export async function expectRefusedUnchanged(
+  sts: TestSts,
+  send: () => PromiseLike<Res>,
+  status: number,
+  error: string,
+  opts: RefusalOptions = {},
+): Promise<Res> {
+  const before = await snapshot(sts);
+  const n = sts.events.events.length;
+  const res = await send();
+  expectOAuthError(res, status, error);
+  if (opts.body !== undefined) expect(res.text).toBe(opts.body);
+  const fresh = sts.events.events.slice(n);
+  expect(fresh.filter((e) => e.type === 'token.issued')).toEqual([]);
+  if ((opts.events ?? 'denied') === 'denied') expect(fresh).toEqual([expect.objectContaining({ type: 'token.denied', error })]);
+  else expect(fresh).toEqual([]);
+  expect(await snapshot(sts)).toEqual(before);
+  return res;
+}
+
+/** Introspection of an attack token: exactly {"active":false}, nothing written, no event. */
+export async function expectInactiveUnchanged(sts: TestSts, send: () => PromiseLike<Res>): Promise<Res> {
+  const before = await snapshot(sts);
+  const n = sts.events.events.length;
+  const res = await send();
+  expect(res.status).toBe(200);
+  expect(res.text).toBe(INACTIVE);
+  expect(res.headers['cache-control']).toBe('no-store');
+  expect(sts.events.events.slice(n)).toEqual([]);
+  expect(await snapshot(sts)).toEqual(before);
+  return res;
+}
+
+/** An attacker's signing key, with its public JWK (and the JWKS an attacker URL would serve). */
+export type PublicJwk = JWK & { kty: string };
+
+export interface AttackerKey {
+  privateKey: CryptoKey;
+  publicJwk: PublicJwk;
+  jwks: { keys: PublicJwk[] };
+}
+
+export async function attackerKey(kid = 'attacker-key'): Promise<AttackerKey> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const publicJwk: PublicJwk = { ...(await exportJWK(publicKey)), kty: 'EC', kid, alg: 'ES256', use: 'sig' };
+  return { privateKey, publicJwk, jwks: { keys: [publicJwk] } };
+}
+
+/** A JWT with any header at all, signed with `key` under the header's alg (ES256 or HS256). */
+export async function signWithHeader(header: Record<string, unknown>, payload: Record<string, unknown>, key: CryptoKey | Uint8Array): Promise<string> {
+  return new SignJWT(payload).setProtectedHeader(header as { alg: string }).sign(key);
+}
+
+/** alg "none" in any spelling: header.payload. with an empty signature. */
+export function unsigned(alg: string, payload: Record<string, unknown>, extraHeader: Record<string, unknown> = {}): string {
+  return `${b64url({ alg, ...extraHeader })}.${b64url(payload)}.`;
+}
+
+/**
+ * The byte strings a confused verifier might use as an HMAC secret for a public key: the JWK as
+ * JSON, the PEM (SPKI) text, and the DER bytes.
+ */
+export async function publicKeyAsSecrets(jwk: JWK): Promise<[string, Uint8Array][]> {
+  const key = (await importJWK({ ...jwk, ext: true }, (jwk.alg as string | undefined) ?? 'ES256')) as CryptoKey;
+  const pem = await exportSPKI(key);
+  const der = Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
+  const enc = new TextEncoder();
+  return [
+    ['the public JWK (JSON)', enc.encode(JSON.stringify(jwk))],
+    ['the public key PEM', enc.encode(pem)],
+    ['the public key DER', new Uint8Array(der)],
+  ];
+}
+
+/** HS256 over `payload`, keyed with `secret`, with whatever extra header the attack needs. */
+export function hs256(payload: Record<string, unknown>, secret: Uint8Array, extraHeader: Record<string, unknown> = {}): Promise<string> {
+  return signWithHeader({ alg: 'HS256', ...extraHeader }, payload, secret);
+}
+
+/** A loopback HTTP server that answers every request with `body` and counts what it receives. */
+export interface CountingServer {
+  url: string;
+  requests(): number;
+  close(): Promise<void>;
+}
+
+export async function countingServer(body: unknown): Promise<CountingServer> {
+  let count = 0;
+  const server: Server = createServer((req, res) => {
+    count += 1;
+    req.resume();
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests: () => count,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The first key the server publishes at GET /jwks (the one that signs). */
+export async function serverJwk(sts: TestSts): Promise<JWK> {
+  const res = await request(sts.app).get('/jwks');
+  expect(res.status).toBe(200);
+  return (JSON.parse(res.text) as { keys: JWK[] }).keys[0]!;
+}
