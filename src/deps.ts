@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { fanOut, logEventSink, type EventSink } from './audit/events.js';
 import { loadRegistryFile } from './clients/registry-file.js';
@@ -13,7 +12,7 @@ import type { Stores } from './store/index.js';
 import { redisKeys } from './store/keys.js';
 import { MemorySessionStore } from './store/memory/session-store.js';
 import { connectRedis } from './store/redis/connect.js';
-import { RedisSessionStore } from './store/redis/session-store.js';
+import { RedisSessionStore, type RedisClient } from './store/redis/session-store.js';
 
 export interface Deps {
   issuer: string;
@@ -35,11 +34,11 @@ export interface DepsOverrides {
   events?: EventSink;
   clock?: Clock;
   /** With `stores`: the Redis client rate-limit counters use (absent: in memory). */
-  redis?: Redis;
+  redis?: RedisClient;
 }
 
 /** Redis when REDIS_URL is set (connected before the server listens), else the embedded memory store. */
-export async function buildStores(config: Config, log: Logger): Promise<{ stores: Stores; redis?: Redis }> {
+export async function buildStores(config: Config, log: Logger): Promise<{ stores: Stores; redis?: RedisClient }> {
   if (!config.redisUrl) {
     log.warn('REDIS_URL is not set: using the embedded in-memory store. It is single-process and loses every session on exit; never use it in production.');
     const memory = new MemorySessionStore();

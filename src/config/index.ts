@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { REDIS_URL_PATTERN } from '../store/redis/connect.js';
 
 /** Every setting agent-sts reads, documented where its default is defined. Parsed once at boot. */
 const envSchema = z.object({
@@ -9,8 +10,8 @@ const envSchema = z.object({
   HOST: z.string().default('0.0.0.0').describe('interface to listen on'),
   STS_ISSUER: z.url({ protocol: /^https?$/ }).optional()
     .describe('issuer identifier and base URL of every endpoint; default http://localhost:$PORT'),
-  REDIS_URL: z.string().min(1).optional()
-    .describe('redis:// or rediss:// URL; unset = embedded single-process memory store (dev only)'),
+  REDIS_URL: z.string().regex(REDIS_URL_PATTERN, 'redis://, rediss://, redis+sentinel:// or redis+cluster://').optional()
+    .describe('Redis, Sentinel (redis+sentinel://h:26379,h2:26379/master) or Cluster (redis+cluster://h:6379,h2:6379); unset = embedded memory store (dev only)'),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default('sts:')
     .describe('prefix of every Redis key agent-sts writes'),
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(500)

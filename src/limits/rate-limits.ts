@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { OAuthError } from '../errors.js';
+import type { RedisClient } from '../store/redis/session-store.js';
 
 export interface RateLimitConfig {
   /** Requests allowed per window; 0 turns that limiter off. */
@@ -17,7 +17,7 @@ export interface RateLimits {
   client(clientId: string): Promise<void>;
 }
 
-function limiter(points: number, windowSeconds: number, keyPrefix: string, redis: Redis | undefined): RateLimiterAbstract {
+function limiter(points: number, windowSeconds: number, keyPrefix: string, redis: RedisClient | undefined): RateLimiterAbstract {
   const opts = { points, duration: windowSeconds, keyPrefix };
   if (!redis) return new RateLimiterMemory(opts);
   // When Redis cannot answer, the per-process insurance limiter decides instead of failing open.
@@ -38,7 +38,7 @@ function check(l: RateLimiterAbstract | undefined, what: string) {
 }
 
 /** A limit of 0 turns that limiter off. Counters live in Redis when there is one, else in memory. */
-export function rateLimits(cfg: RateLimitConfig, keyPrefix: (kind: 'ip' | 'client') => string, redis?: Redis): RateLimits {
+export function rateLimits(cfg: RateLimitConfig, keyPrefix: (kind: 'ip' | 'client') => string, redis?: RedisClient): RateLimits {
   const ip = cfg.perIp > 0 ? limiter(cfg.perIp, cfg.windowSeconds, keyPrefix('ip'), redis) : undefined;
   const client = cfg.perClient > 0 ? limiter(cfg.perClient, cfg.windowSeconds, keyPrefix('client'), redis) : undefined;
   return { ip: check(ip, 'from this address'), client: check(client, 'for this client') };

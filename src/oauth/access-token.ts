@@ -1,11 +1,10 @@
 import { hash } from 'node:crypto';
 import { decodeJwt, SignJWT } from 'jose';
 import type { KeyStore } from '../keys/keystore.js';
-import type { Session } from '../store/index.js';
+import { SID_PATTERN, type Session } from '../store/index.js';
 
 /** Longer than any token agent-sts signs; anything longer is not ours and costs no parsing. */
 export const MAX_TOKEN_LENGTH = 4_096;
-const SID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
 /** What the store keeps instead of the token: SHA-256, base64url. */
 export function tokenHash(token: string): string {

@@ -4,7 +4,7 @@ import { invalidGrant } from '../errors.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { readTokenSid, signAccessToken, tokenHash } from '../oauth/access-token.js';
 import type { Registry } from '../clients/types.js';
-import { agentsOf, type Session, type SessionFilter, type SessionStore } from '../store/index.js';
+import { agentsOf, rootOf, type Session, type SessionFilter, type SessionStore } from '../store/index.js';
 import type { Grant } from './attenuate.js';
 
 const ID_BYTES = 16;
@@ -41,7 +41,7 @@ export class SessionService {
   async issue(grant: Grant, grantType: string): Promise<Issued> {
     const parent = grant.parent;
     const draft: Omit<Session, 'tokenHash'> = {
-      sid: newId(),
+      sid: parent ? `${rootOf(parent.sid)}.${newId()}` : newId(),
       ...(parent ? { parent: parent.sid } : {}),
       ancestors: parent ? [...parent.ancestors, parent.sid] : [],
       depth: grant.depth,

@@ -1,6 +1,6 @@
 import type { Session, SessionFilter } from './types.js';
 
-export { agentsOf, type Session, type SessionFilter, type Actor } from './types.js';
+export { agentsOf, rootOf, SID_PATTERN, type Session, type SessionFilter, type Actor } from './types.js';
 
 /**
  * Session trees. Every method answers from live state; a store failure rejects with

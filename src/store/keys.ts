@@ -1,12 +1,23 @@
+import { rootOf } from './types.js';
+
 /**
- * Every Redis key agent-sts writes is built here. Lua scripts that walk trees build child keys
- * from the prefixes exported below, so the layout stays defined in this one file.
+ * Every Redis key agent-sts writes is built here.
+ *
+ * Cluster layout: a session tree lives in one hash slot. A child's sid starts with its root's sid
+ * (`<root>.<random>`), and every tree key carries the root as hash tag (`sts:{<root>}:s:<sid>`), so
+ * the scripts that walk a tree (kill, ancestor checks, subtree) stay inside one slot. Indexes
+ * (by agent, by subject, all) live in their own slots and are written before the session, so a
+ * kill that reads an index can never miss a session; see RedisSessionStore.
  */
 export interface RedisKeys {
+  /** Prefix of every key of the tree `sid` belongs to; scripts append `s:`/`c:`/`x:` + sid. */
+  tree(sid: string): string;
   /** HASH: one session record; expires with the session. */
   session(sid: string): string;
   /** SET: child session ids of a session; expires no earlier than its children. */
   children(sid: string): string;
+  /** STRING: tombstone of a killed session, so a create still in flight for it fails. */
+  revoked(sid: string): string;
   /** ZSET sid→exp(ms): sessions an agent holds or acts in. */
   agentIndex(agentId: string): string;
   /** ZSET sid→exp(ms): sessions by subject. */
@@ -17,27 +28,20 @@ export interface RedisKeys {
   usedOnce(id: string): string;
   /** Prefix of rate-limit counters (rate-limiter-flexible appends ':<key>'). */
   rateLimit(kind: 'ip' | 'client'): string;
-  readonly prefixes: {
-    session: string;
-    children: string;
-    agentIndex: string;
-    subjectIndex: string;
-  };
 }
 
+/** Suffixes the tree scripts append to `tree(sid)`; kept here with the rest of the layout. */
+export const TREE_KEY = { session: 's:', children: 'c:', revoked: 'x:' } as const;
+
 export function redisKeys(prefix: string): RedisKeys {
-  const prefixes = {
-    session: `${prefix}s:`,
-    children: `${prefix}c:`,
-    agentIndex: `${prefix}ag:`,
-    subjectIndex: `${prefix}sub:`,
-  };
+  const tree = (sid: string) => `${prefix}{${rootOf(sid)}}:`;
   return {
-    prefixes,
-    session: (sid) => prefixes.session + sid,
-    children: (sid) => prefixes.children + sid,
-    agentIndex: (id) => prefixes.agentIndex + id,
-    subjectIndex: (sub) => prefixes.subjectIndex + sub,
+    tree,
+    session: (sid) => tree(sid) + TREE_KEY.session + sid,
+    children: (sid) => tree(sid) + TREE_KEY.children + sid,
+    revoked: (sid) => tree(sid) + TREE_KEY.revoked + sid,
+    agentIndex: (id) => `${prefix}ag:{${id}}`,
+    subjectIndex: (sub) => `${prefix}sub:{${sub}}`,
     allSessions: () => `${prefix}all`,
     usedOnce: (id) => `${prefix}once:${id}`,
     rateLimit: (kind) => `${prefix}rl:${kind}`,

@@ -38,3 +38,14 @@ export interface SessionFilter {
   agent?: string;
   sub?: string;
 }
+
+/**
+ * Session ids: a root is 22 base64url characters; every descendant is `<root>.<22 more>`, so any sid
+ * names its tree (which the Redis layout uses to keep a tree in one cluster slot).
+ */
+export const SID_PATTERN = /^[A-Za-z0-9_-]{22}(\.[A-Za-z0-9_-]{22})?$/;
+
+export function rootOf(sid: string): string {
+  const dot = sid.indexOf('.');
+  return dot < 0 ? sid : sid.slice(0, dot);
+}

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { agentsOf, type ReplayStore, type Session, type SessionStore } from '../../src/store/index.js';
-import { redisKeys, type RedisKeys } from '../../src/store/keys.js';
+import { redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
 import { makeChild, makeDelegated, makeRoot, randomId, sessionStoreContract } from './session-store.contract.js';
@@ -25,6 +25,18 @@ afterAll(() => {
 
 async function keysUnder(prefix: string): Promise<string[]> {
   return (await raw.keys(`${prefix}*`)).sort();
+}
+
+const isTombstone = (k: string) => k.includes(`}:${TREE_KEY.revoked}`);
+
+/**
+ * Keys under the prefix other than kill tombstones: a kill leaves one per killed subtree root, until
+ * that session would have expired, so a create still in flight for it fails. Each must carry a TTL.
+ */
+async function keysBesidesTombstones(prefix: string): Promise<string[]> {
+  const all = await keysUnder(prefix);
+  for (const k of all.filter(isTombstone)) expect(await raw.pttl(k)).toBeGreaterThan(0);
+  return all.filter((k) => !isTombstone(k));
 }
 
 /** A RedisSessionStore on its own connection and its own random key prefix. */
@@ -81,7 +93,7 @@ describe('redis store: Redis holds no garbage', () => {
     expect(await raw.zscore(keys.subjectIndex(s.sub), s.sid)).toBeNull();
     expect(await raw.zscore(keys.allSessions(), s.sid)).toBeNull();
     if (s.parent) expect(await raw.sismember(keys.children(s.parent), s.sid)).toBe(0);
-    expect((await keysUnder(prefix)).filter((k) => k.includes(s.sid))).toEqual([]);
+    expect((await keysBesidesTombstones(prefix)).filter((k) => k.includes(s.sid))).toEqual([]);
   }
 
   async function expectIndexed(s: Session): Promise<void> {
@@ -144,7 +156,7 @@ describe('redis store: Redis holds no garbage', () => {
 
     expect(await store.revokeTree(root.sid)).toBe(2);
     for (const s of [root, b]) await expectGone(s);
-    expect(await keysUnder(prefix)).toEqual([]);
+    expect(await keysBesidesTombstones(prefix)).toEqual([]);
   });
 
   it('after revokeAgent no key of the killed sessions remains, the rest is untouched', async () => {
@@ -164,17 +176,29 @@ describe('redis store: Redis holds no garbage', () => {
 
     expect(await store.revokeAgent('agent-a', now())).toBe(2);
     expect(await store.revokeAgent('agent-d', now())).toBe(1);
-    expect(await keysUnder(prefix)).toEqual([]);
+    expect(await keysBesidesTombstones(prefix)).toEqual([]);
+  });
+
+  it('an agent-wide kill tombstones a session whose index entry is written but whose record is not yet: it can never appear', async () => {
+    const inFlight = makeRoot({ agent: 'agent-x', sub: 'agent-x' });
+    // create() writes the index entries first; this is the moment right after that.
+    await raw.zadd(keys.agentIndex('agent-x'), inFlight.exp * 1000, inFlight.sid);
+    expect(await store.revokeAgent('agent-x', now())).toBe(0);
+    expect(await raw.pexpiretime(keys.revoked(inFlight.sid))).toBe(inFlight.exp * 1000);
+    expect(await store.create(inFlight, now())).toBe(false);
+    expect(await store.findByToken(inFlight.sid, inFlight.tokenHash, now())).toBeUndefined();
+    expect(await store.list({ agent: 'agent-x' }, now(), 10)).toEqual([]);
   });
 
   it('a refused create leaves no key behind, not even an empty children set or index', async () => {
     const root = makeRoot();
     expect(await store.create(root, now())).toBe(true);
     expect(await store.revokeTree(root.sid)).toBe(1);
-    expect(await keysUnder(prefix)).toEqual([]);
+    const afterKill = await keysUnder(prefix);
+    expect(afterKill).toEqual([keys.revoked(root.sid)]);
     const child = makeDelegated(root, 'agent-b', { sub: 'user-9' });
     expect(await store.create(child, now())).toBe(false);
-    expect(await keysUnder(prefix)).toEqual([]);
+    expect(await keysUnder(prefix)).toEqual(afterKill);
   });
 });
 
@@ -215,7 +239,7 @@ describe('redis store: a kill racing 200 exchanges under the same parent', () =>
     expect(found.filter(Boolean)).toEqual([]);
     expect(await killer.findByToken(parent.sid, parent.tokenHash, now())).toBeUndefined();
     const tree = new Set([parent.sid, ...children.map((c) => c.sid)]);
-    const leftovers = async () => (await keysUnder(prefix)).filter((k) => [...tree].some((sid) => k.endsWith(`:${sid}`)));
+    const leftovers = async () => (await keysBesidesTombstones(prefix)).filter((k) => [...tree].some((sid) => k.endsWith(`:${sid}`)));
     expect(await leftovers()).toEqual([]);
 
     // every create either landed before the kill (and was killed by it) or was refused after it

@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import type { Actor, ReplayStore, Session, SessionStore } from '../../src/store/index.js';
+import { rootOf, type Actor, type ReplayStore, type Session, type SessionStore } from '../../src/store/index.js';
 
 export interface ContractStore {
   store: SessionStore & ReplayStore;
@@ -27,13 +27,16 @@ export function randomId(tag: string): string {
   return `${tag}-${randomBytes(6).toString('hex')}`;
 }
 
+/** Session ids as the service makes them: a root id, and `<root>.<id>` for every descendant. */
+const newSid = () => randomBytes(16).toString('base64url');
+
 export function hashOf(s: string): string {
   return createHash('sha256').update(s).digest('base64url');
 }
 
 /** Builders for sessions as the service would store them; expiry relative to the real clock. */
 export function makeRoot(over: Partial<Session> = {}): Session {
-  const sid = over.sid ?? randomId('root');
+  const sid = over.sid ?? newSid();
   const nowS = Math.floor(Date.now() / 1000);
   return {
     sid,
@@ -54,7 +57,7 @@ export function makeRoot(over: Partial<Session> = {}): Session {
 
 /** A child of `parent`: same agent (narrowing) unless `over.agent` says otherwise; act as given. */
 export function makeChild(parent: Session, over: Partial<Session> = {}): Session {
-  const sid = over.sid ?? randomId('kid');
+  const sid = over.sid ?? `${rootOf(parent.sid)}.${newSid()}`;
   const act = 'act' in over ? over.act : parent.act;
   const base: Session = {
     sid,

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions as IoRedisOptions } from 'ioredis';
+import type { RedisClient } from './session-store.js';
 
 export interface RedisOptions {
   url: string;
@@ -7,18 +8,70 @@ export interface RedisOptions {
 
 /** Longest pause between reconnect attempts: recovery without a restart, without hammering. */
 const MAX_RECONNECT_DELAY_MS = 2_000;
+const retry = (attempt: number) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS);
+
+/** The URL forms REDIS_URL accepts; the `+sentinel` and `+cluster` forms list several host:port. */
+export const REDIS_URL_PATTERN = /^rediss?(\+sentinel|\+cluster)?:\/\//;
+
+interface ParsedUrl {
+  kind: 'single' | 'sentinel' | 'cluster';
+  tls: boolean;
+  hosts: { host: string; port: number }[];
+  username?: string;
+  password?: string;
+  /** Sentinel: the monitored master's name. */
+  name?: string;
+  db?: number;
+}
+
+/**
+ * `redis+sentinel://[user:pass@]h1:26379,h2:26379/<master>[/<db>]` and
+ * `redis+cluster://[user:pass@]h1:6379,h2:6379`; `rediss+…` for TLS.
+ */
+export function parseRedisUrl(url: string): ParsedUrl {
+  const m = /^(rediss?)(?:\+(sentinel|cluster))?:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+)(?:\/([^/?#]*))?(?:\/(\d+))?\/?$/.exec(url);
+  if (!m) throw new Error('REDIS_URL: not a redis://, redis+sentinel:// or redis+cluster:// URL');
+  const [, scheme, mode, user, pass, hostList, first, second] = m;
+  const hosts = hostList!.split(',').map((hp) => {
+    const [host, port] = hp.split(':');
+    return { host: host!, port: Number(port ?? (mode === 'sentinel' ? 26379 : 6379)) };
+  });
+  const kind = mode === 'sentinel' ? 'sentinel' : mode === 'cluster' ? 'cluster' : 'single';
+  return {
+    kind,
+    tls: scheme === 'rediss',
+    hosts,
+    ...(user ? { username: decodeURIComponent(user) } : {}),
+    ...(pass ? { password: decodeURIComponent(pass) } : {}),
+    ...(kind === 'sentinel' && first ? { name: first } : {}),
+    ...(kind === 'sentinel' && second ? { db: Number(second) } : kind === 'single' && first ? { db: Number(first) } : {}),
+  };
+}
 
 /**
  * A client that fails closed: no offline queue (a command while disconnected fails at once), a
- * per-command timeout, no per-request retries; it keeps reconnecting in the background.
+ * per-command timeout, no per-request retries; it keeps reconnecting in the background. A single
+ * Redis, a Sentinel-managed master or a Redis Cluster, through ioredis' own clients.
  */
-export function connectRedis(opts: RedisOptions): Redis {
-  return new Redis(opts.url, {
+export function connectRedis(opts: RedisOptions): RedisClient {
+  const p = parseRedisUrl(opts.url);
+  const common: IoRedisOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,
     commandTimeout: opts.commandTimeoutMs,
     connectTimeout: Math.max(opts.commandTimeoutMs * 4, 1_000),
     maxRetriesPerRequest: 0,
-    retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
-  });
+    retryStrategy: retry,
+    ...(p.username ? { username: p.username } : {}),
+    ...(p.password ? { password: p.password } : {}),
+    ...(p.tls ? { tls: {} } : {}),
+  };
+  if (p.kind === 'cluster') {
+    return new Cluster(p.hosts, { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: retry, redisOptions: common });
+  }
+  if (p.kind === 'sentinel') {
+    if (!p.name) throw new Error('REDIS_URL: redis+sentinel:// needs the master name as its path');
+    return new Redis({ ...common, sentinels: p.hosts, name: p.name, sentinelRetryStrategy: retry, ...(p.db ? { db: p.db } : {}) });
+  }
+  return new Redis({ ...common, host: p.hosts[0]!.host, port: p.hosts[0]!.port, ...(p.db ? { db: p.db } : {}) });
 }

@@ -1,13 +1,17 @@
-import { LUA_SESSION_FIELDS, SESSION_FIELDS } from './codec.js';
-
-/** 1-based position of `sub` in a HMGET row. */
-const SUB_FIELD = SESSION_FIELDS.indexOf('sub') + 1;
+import { TREE_KEY } from '../keys.js';
+import { LUA_SESSION_FIELDS } from './codec.js';
 
 /**
- * Lua scripts: each runs atomically inside Redis, so a kill and an exchange under the same tree are
- * strictly ordered, and every hot operation costs one round trip. Key prefixes arrive as ARGV from
- * keys.ts; scripts only append ids to them.
+ * Lua scripts. Each one touches a single session tree, whose keys share one hash slot (see
+ * keys.ts), so they run atomically on a single Redis and on Redis Cluster alike. A tree kill and an
+ * exchange under that tree are therefore strictly ordered, and introspection is one round trip.
+ * Scripts get the tree's key prefix as ARGV and append the suffixes from keys.ts.
  */
+
+const KEY_OF = `
+local function session_key(tree, sid) return tree .. '${TREE_KEY.session}' .. sid end
+local function children_key(tree, sid) return tree .. '${TREE_KEY.children}' .. sid end
+`;
 
 /** Sets a key's expiry to expMs unless it already lives longer. */
 const EXTEND = `
@@ -18,49 +22,24 @@ end
 `;
 
 /** True when every ancestor in the space-separated list is still stored and unexpired. */
-const ANCESTORS_LIVE = `
-local function ancestors_live(anc, sprefix, nowMs)
+const ANCESTORS_LIVE = `${KEY_OF}
+local function ancestors_live(anc, tree, nowMs)
   for a in string.gmatch(anc, '%S+') do
-    local e = redis.call('HGET', sprefix .. a, 'exp')
+    local e = redis.call('HGET', session_key(tree, a), 'exp')
     if not e or tonumber(e) * 1000 <= nowMs then return false end
   end
   return true
 end
 `;
 
-/** Deletes a subtree breadth first, and its index entries; returns how many sessions were stored. */
-const REVOKE_TREE = `
-local function revoke_tree(root, sprefix, cprefix, agprefix, subprefix, allkey)
-  local queue, i, n = { root }, 1, 0
-  while i <= #queue do
-    local sid = queue[i]
-    i = i + 1
-    local skey = sprefix .. sid
-    local f = redis.call('HMGET', skey, 'ix', 'sub', 'p')
-    if f[1] then
-      n = n + 1
-      for ag in string.gmatch(f[1], '%S+') do redis.call('ZREM', agprefix .. ag, sid) end
-      redis.call('ZREM', subprefix .. f[2], sid)
-      redis.call('ZREM', allkey, sid)
-      if sid == root and f[3] ~= '' then redis.call('SREM', cprefix .. f[3], sid) end
-      redis.call('DEL', skey)
-    end
-    local ckey = cprefix .. sid
-    for _, child in ipairs(redis.call('SMEMBERS', ckey)) do queue[#queue + 1] = child end
-    redis.call('DEL', ckey)
-  end
-  return n
-end
-`;
-
 /**
- * KEYS: session, parent's children set (or session again for a root), index keys...
- * ARGV: nowMs, expMs, sid, sprefix, ancestors (space separated), field/value pairs...
- * Returns 1 when stored, 0 when an ancestor is gone.
+ * KEYS: session, parent's children set (or the session again for a root), the session's tombstone.
+ * ARGV: nowMs, expMs, sid, tree prefix, ancestors (space separated), field/value pairs...
+ * Returns 1 when stored; 0 when an ancestor is gone or the session was already killed.
  */
 export const CREATE = `${EXTEND}${ANCESTORS_LIVE}
-local nowMs, expMs, sid, sprefix, anc = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-if not ancestors_live(anc, sprefix, nowMs) then return 0 end
+local nowMs, expMs, sid, tree, anc = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+if redis.call('EXISTS', KEYS[3]) == 1 or not ancestors_live(anc, tree, nowMs) then return 0 end
 local fields = {}
 for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
@@ -69,16 +48,26 @@ if KEYS[2] ~= KEYS[1] then
   redis.call('SADD', KEYS[2], sid)
   extend(KEYS[2], expMs, nowMs)
 end
-for i = 3, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', nowMs)
-  redis.call('ZADD', KEYS[i], expMs, sid)
-  extend(KEYS[i], expMs, nowMs)
-end
 return 1
 `;
 
 /**
- * The introspection hot path. KEYS: session. ARGV: tokenHash, nowMs, sprefix.
+ * Index entries are pruned only this long after their expiry: the score comes from one instance's
+ * clock, and an entry pruned early would hide a still-live session from an agent-wide kill.
+ */
+const INDEX_PRUNE_GRACE_MS = 300_000;
+
+/** KEYS: an index. ARGV: nowMs, expMs, sid. Adds the sid, prunes long-expired entries, keeps the TTL ahead. */
+export const INDEX_ADD = `${EXTEND}
+local nowMs, expMs = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', nowMs - ${INDEX_PRUNE_GRACE_MS})
+redis.call('ZADD', KEYS[1], expMs, ARGV[3])
+extend(KEYS[1], expMs, nowMs)
+return 1
+`;
+
+/**
+ * The introspection hot path. KEYS: session. ARGV: tokenHash, nowMs, tree prefix.
  * Returns the session row (SESSION_FIELDS order) or nil.
  */
 export const FIND_BY_TOKEN = `${ANCESTORS_LIVE}
@@ -90,65 +79,56 @@ return row
 `;
 
 /**
- * KEYS: none. ARGV: sid, nowMs, sprefix, cprefix. Returns {sid, row, sid, row, ...} for the live
- * session and its live descendants, breadth first; empty when the session is not live.
+ * KEYS: the session (for routing). ARGV: sid, nowMs, tree prefix. Returns {sid, row, ...} for the
+ * live session and its live descendants, breadth first; empty when the session is not live.
  */
 export const SUBTREE = `${ANCESTORS_LIVE}
-local nowMs, sprefix, cprefix = tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local rootAncestors = redis.call('HGET', sprefix .. ARGV[1], 'anc')
-if not rootAncestors or not ancestors_live(rootAncestors, sprefix, nowMs) then return {} end
+local nowMs, tree = tonumber(ARGV[2]), ARGV[3]
+local rootAncestors = redis.call('HGET', KEYS[1], 'anc')
+if not rootAncestors or not ancestors_live(rootAncestors, tree, nowMs) then return {} end
 local out, queue, i = {}, { ARGV[1] }, 1
 while i <= #queue do
   local sid = queue[i]
   i = i + 1
-  local row = redis.call('HMGET', sprefix .. sid, ${LUA_SESSION_FIELDS})
+  local row = redis.call('HMGET', session_key(tree, sid), ${LUA_SESSION_FIELDS})
   if row[1] and tonumber(row[2]) * 1000 > nowMs then
     out[#out + 1] = sid
     out[#out + 1] = row
-    for _, child in ipairs(redis.call('SMEMBERS', cprefix .. sid)) do queue[#queue + 1] = child end
+    for _, child in ipairs(redis.call('SMEMBERS', children_key(tree, sid))) do queue[#queue + 1] = child end
   end
 end
 return out
 `;
-
-/** How many index entries LIST reads per step while it looks for matches. */
-const LIST_BATCH = 256;
 
 /**
- * KEYS: index. ARGV: nowMs, limit, sprefix, sub ('' for any). Returns {sid, row, ...} of up to
- * `limit` live sessions in the index whose subject matches, soonest-expiring first.
+ * Kills a subtree. KEYS: the kill root's session, its tombstone. ARGV: sid, tree prefix, nowMs,
+ * tombstone-until (ms; the session's own expiry is used when later). The tombstone makes a create
+ * of that sid still in flight fail. Returns {count, sid, indexed agents, sub, ...} of the sessions
+ * removed, so the caller can drop their index entries (which live in other slots).
  */
-export const LIST = `
-local nowMs, limit, sprefix, sub = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local out, found, offset = {}, 0, 0
-while found < limit do
-  local sids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. nowMs, '+inf', 'LIMIT', offset, ${LIST_BATCH})
-  if #sids == 0 then break end
-  offset = offset + #sids
-  for _, sid in ipairs(sids) do
-    local row = redis.call('HMGET', sprefix .. sid, ${LUA_SESSION_FIELDS})
-    if row[1] and (sub == '' or row[${SUB_FIELD}] == sub) then
-      found = found + 1
-      out[#out + 1] = sid
-      out[#out + 1] = row
-      if found == limit then break end
-    end
+export const REVOKE_TREE = `${KEY_OF}
+local root, tree, nowMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local untilMs = tonumber(ARGV[4])
+local rootExp = redis.call('HGET', KEYS[1], 'exp')
+if rootExp then untilMs = math.max(untilMs, tonumber(rootExp) * 1000) end
+if untilMs > nowMs then redis.call('SET', KEYS[2], '1', 'PXAT', untilMs) end
+local queue, i, removed = { root }, 1, { 0 }
+while i <= #queue do
+  local sid = queue[i]
+  i = i + 1
+  local skey = session_key(tree, sid)
+  local f = redis.call('HMGET', skey, 'ix', 'sub', 'p')
+  if f[1] then
+    removed[1] = removed[1] + 1
+    removed[#removed + 1] = sid
+    removed[#removed + 1] = f[1]
+    removed[#removed + 1] = f[2]
+    if sid == root and f[3] ~= '' then redis.call('SREM', children_key(tree, f[3]), sid) end
+    redis.call('DEL', skey)
   end
+  local ckey = children_key(tree, sid)
+  for _, child in ipairs(redis.call('SMEMBERS', ckey)) do queue[#queue + 1] = child end
+  redis.call('DEL', ckey)
 end
-return out
-`;
-
-/** KEYS: none. ARGV: sid, sprefix, cprefix, agprefix, subprefix, allkey. Returns the count revoked. */
-export const REVOKE = `${REVOKE_TREE}
-return revoke_tree(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-`;
-
-/** KEYS: agent index. ARGV: sprefix, cprefix, agprefix, subprefix, allkey. Returns the count revoked. */
-export const REVOKE_AGENT = `${REVOKE_TREE}
-local n = 0
-for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  n = n + revoke_tree(sid, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
-end
-redis.call('DEL', KEYS[1])
-return n
+return removed
 `;

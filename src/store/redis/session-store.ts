@@ -1,14 +1,17 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type { ReplayStore, SessionStore } from '../index.js';
 import type { RedisKeys } from '../keys.js';
 import { agentsOf, type Session, type SessionFilter } from '../types.js';
-import { decodeSession, encodeSession } from './codec.js';
+import { decodeSession, encodeSession, SESSION_FIELDS } from './codec.js';
 import * as lua from './scripts.js';
+
+/** A single Redis (or a Sentinel-managed one) and a Redis Cluster answer the same commands. */
+export type RedisClient = Redis | Cluster;
 
 type Script = (keys: string[], args: (string | number)[]) => Promise<unknown>;
 
-function defineScript(redis: Redis, name: string, source: string): Script {
+function defineScript(redis: RedisClient, name: string, source: string): Script {
   redis.defineCommand(name, { lua: source });
   const command = (redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!.bind(redis);
   return (keys, args) => command(keys.length, ...keys, ...args);
@@ -28,72 +31,149 @@ async function guard<T>(op: Promise<T>): Promise<T> {
   }
 }
 
-function decodePairs(reply: unknown): Session[] {
-  const flat = reply as (string | (string | null)[])[];
-  const out: Session[] = [];
-  for (let i = 0; i < flat.length; i += 2) out.push(decodeSession(flat[i] as string, flat[i + 1] as (string | null)[]));
-  return out;
+/** How many index entries `list` reads per step while it looks for matches. */
+const LIST_BATCH = 256;
+/** Members per ZREM when dropping index entries in bulk. */
+const ZREM_CHUNK = 1_000;
+
+interface Removed {
+  sid: string;
+  agents: string[];
+  sub: string;
 }
 
+/**
+ * Sessions in Redis. Each tree lives in one hash slot; indexes live in their own. Writes are
+ * ordered so that no reader can be fooled: a session's index entries are written before the
+ * session, and a kill leaves a tombstone, so a kill that read an index never misses a session that
+ * was being created. On a single Redis and on Redis Cluster alike.
+ */
 export class RedisSessionStore implements SessionStore, ReplayStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
   readonly #create: Script;
+  readonly #indexAdd: Script;
   readonly #find: Script;
   readonly #subtree: Script;
-  readonly #list: Script;
   readonly #revoke: Script;
-  readonly #revokeAgent: Script;
 
-  constructor(redis: Redis, keys: RedisKeys) {
+  constructor(redis: RedisClient, keys: RedisKeys) {
     this.#redis = redis;
     this.#keys = keys;
     this.#create = defineScript(redis, 'stsCreate', lua.CREATE);
+    this.#indexAdd = defineScript(redis, 'stsIndexAdd', lua.INDEX_ADD);
     this.#find = defineScript(redis, 'stsFind', lua.FIND_BY_TOKEN);
     this.#subtree = defineScript(redis, 'stsSubtree', lua.SUBTREE);
-    this.#list = defineScript(redis, 'stsList', lua.LIST);
-    this.#revoke = defineScript(redis, 'stsRevoke', lua.REVOKE);
-    this.#revokeAgent = defineScript(redis, 'stsRevokeAgent', lua.REVOKE_AGENT);
+    this.#revoke = defineScript(redis, 'stsRevokeTree', lua.REVOKE_TREE);
+  }
+
+  #indexKeys(s: Pick<Session, 'sub'>, agents: string[]): string[] {
+    const k = this.#keys;
+    return [...agents.map((a) => k.agentIndex(a)), k.subjectIndex(s.sub), k.allSessions()];
   }
 
   async create(s: Session, nowMs: number): Promise<boolean> {
     const k = this.#keys;
     const agents = agentsOf(s);
-    const keys = [
-      k.session(s.sid),
-      s.parent ? k.children(s.parent) : k.session(s.sid),
-      ...agents.map((a) => k.agentIndex(a)),
-      k.subjectIndex(s.sub),
-      k.allSessions(),
-    ];
-    const args = [nowMs, s.exp * 1000, s.sid, k.prefixes.session, s.ancestors.join(' '), ...encodeSession(s, agents)];
-    return (await guard(this.#create(keys, args))) === 1;
+    const indexes = this.#indexKeys(s, agents);
+    await guard(Promise.all(indexes.map((index) => this.#indexAdd([index], [nowMs, s.exp * 1000, s.sid]))));
+    const keys = [k.session(s.sid), s.parent ? k.children(s.parent) : k.session(s.sid), k.revoked(s.sid)];
+    const args = [nowMs, s.exp * 1000, s.sid, k.tree(s.sid), s.ancestors.join(' '), ...encodeSession(s, agents)];
+    const stored = (await guard(this.#create(keys, args))) === 1;
+    if (!stored) await guard(Promise.all(indexes.map((index) => this.#redis.zrem(index, s.sid))));
+    return stored;
   }
 
   async findByToken(sid: string, tokenHash: string, nowMs: number): Promise<Session | undefined> {
-    const row = await guard(this.#find([this.#keys.session(sid)], [tokenHash, nowMs, this.#keys.prefixes.session]));
+    const k = this.#keys;
+    const row = await guard(this.#find([k.session(sid)], [tokenHash, nowMs, k.tree(sid)]));
     return row ? decodeSession(sid, row as (string | null)[]) : undefined;
   }
 
   async subtree(sid: string, nowMs: number): Promise<Session[]> {
-    const p = this.#keys.prefixes;
-    return decodePairs(await guard(this.#subtree([], [sid, nowMs, p.session, p.children])));
+    const flat = (await guard(this.#subtree([this.#keys.session(sid)], [sid, nowMs, this.#keys.tree(sid)]))) as (string | (string | null)[])[];
+    const out: Session[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push(decodeSession(flat[i] as string, flat[i + 1] as (string | null)[]));
+    return out;
   }
 
+  /** Reads the index in batches and the sessions one by one (they live in other slots). */
   async list(filter: SessionFilter, nowMs: number, limit: number): Promise<Session[]> {
     const k = this.#keys;
     const index = filter.agent ? k.agentIndex(filter.agent) : filter.sub ? k.subjectIndex(filter.sub) : k.allSessions();
-    // With both filters the script walks the agent's index and keeps the subject's sessions.
-    const sub = filter.agent && filter.sub ? filter.sub : '';
-    return decodePairs(await guard(this.#list([index], [nowMs, limit, k.prefixes.session, sub])));
+    const out: Session[] = [];
+    for (let offset = 0; out.length < limit; offset += LIST_BATCH) {
+      const sids = await guard(this.#redis.zrangebyscore(index, `(${nowMs}`, '+inf', 'LIMIT', offset, LIST_BATCH));
+      if (sids.length === 0) break;
+      const rows = await guard(Promise.all(sids.map((sid) => this.#redis.hmget(k.session(sid), ...SESSION_FIELDS))));
+      for (const [i, row] of rows.entries()) {
+        if (!row[0]) continue;
+        const s = decodeSession(sids[i]!, row);
+        if (s.exp * 1000 > nowMs && (!filter.sub || s.sub === filter.sub)) out.push(s);
+        if (out.length === limit) break;
+      }
+    }
+    return out;
+  }
+
+  async #revokeOne(sid: string, nowMs: number, tombstoneUntilMs: number): Promise<Removed[]> {
+    const k = this.#keys;
+    const reply = (await guard(this.#revoke([k.session(sid), k.revoked(sid)], [sid, k.tree(sid), nowMs, tombstoneUntilMs]))) as (
+      | number
+      | string
+    )[];
+    const removed: Removed[] = [];
+    for (let i = 1; i < reply.length; i += 3) {
+      removed.push({ sid: reply[i] as string, agents: (reply[i + 1] as string).split(' '), sub: reply[i + 2] as string });
+    }
+    return removed;
+  }
+
+  /** Index entries of killed sessions, dropped after the kill (a stale entry is harmless, never live). */
+  async #dropIndexEntries(removed: Removed[]): Promise<void> {
+    const byIndex = new Map<string, string[]>();
+    for (const r of removed) {
+      for (const index of this.#indexKeys(r, r.agents)) {
+        const sids = byIndex.get(index);
+        if (sids) sids.push(r.sid);
+        else byIndex.set(index, [r.sid]);
+      }
+    }
+    await this.#zremAll(byIndex);
+  }
+
+  async #zremAll(byIndex: Map<string, string[]>): Promise<void> {
+    const calls: Promise<number>[] = [];
+    for (const [index, sids] of byIndex) {
+      for (let i = 0; i < sids.length; i += ZREM_CHUNK) calls.push(this.#redis.zrem(index, ...sids.slice(i, i + ZREM_CHUNK)));
+    }
+    await guard(Promise.all(calls));
   }
 
   async revokeTree(sid: string): Promise<number> {
-    return (await guard(this.#revoke([], [sid, ...this.#revokeArgs()]))) as number;
+    const removed = await this.#revokeOne(sid, Date.now(), 0);
+    await this.#dropIndexEntries(removed);
+    return removed.length;
   }
 
-  async revokeAgent(agentId: string): Promise<number> {
-    return (await guard(this.#revokeAgent([this.#keys.agentIndex(agentId)], this.#revokeArgs()))) as number;
+  /**
+   * Kills the subtree of every session in the agent's index. Each subtree kill is atomic in its own
+   * slot and tombstones its sid until the entry's expiry, so a session whose index entry was
+   * already written but whose record was not yet stored can never appear afterwards.
+   */
+  async revokeAgent(agentId: string, nowMs: number): Promise<number> {
+    const index = this.#keys.agentIndex(agentId);
+    const entries = await guard(this.#redis.zrange(index, '0', '-1', 'WITHSCORES'));
+    const sids: string[] = [];
+    const kills: Promise<Removed[]>[] = [];
+    for (let i = 0; i < entries.length; i += 2) {
+      sids.push(entries[i]!);
+      kills.push(this.#revokeOne(entries[i]!, nowMs, Number(entries[i + 1])));
+    }
+    const removed = (await Promise.all(kills)).flat();
+    await this.#dropIndexEntries(removed);
+    await this.#zremAll(new Map([[index, sids]]));
+    return removed.length;
   }
 
   async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
@@ -107,10 +187,5 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
 
   async close(): Promise<void> {
     this.#redis.disconnect();
-  }
-
-  #revokeArgs(): string[] {
-    const p = this.#keys.prefixes;
-    return [p.session, p.children, p.agentIndex, p.subjectIndex, this.#keys.allSessions()];
   }
 }

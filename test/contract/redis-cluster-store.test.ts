@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Cluster } from 'ioredis';
+import { redisKeys } from '../../src/store/keys.js';
+import { connectRedis } from '../../src/store/redis/connect.js';
+import { RedisSessionStore } from '../../src/store/redis/session-store.js';
+import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { makeChild, makeDelegated, makeRoot, sessionStoreContract } from './session-store.contract.js';
+
+/** The same contract as a single Redis, on a real 3-master Redis Cluster on loopback. */
+let cluster: RedisCluster;
+beforeAll(async () => {
+  cluster = await startRedisCluster();
+}, 30_000);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+async function openStore(prefix: string) {
+  const client = connectRedis({ url: cluster.url, commandTimeoutMs: 2_000 });
+  client.on('error', () => {});
+  await client.connect();
+  return { client, store: new RedisSessionStore(client, redisKeys(prefix)) };
+}
+
+sessionStoreContract('redis cluster', async () => {
+  const { store } = await openStore(`test:cluster:${randomBytes(6).toString('hex')}:`);
+  return { store, wallClockReplayExpiry: true, close: () => store.close() };
+});
+
+describe('redis cluster: the key layout', () => {
+  it('a tree shares one slot, different trees spread over the masters, indexes sit in their own slots', async () => {
+    const { client, store } = await openStore(`test:cluster:${randomBytes(6).toString('hex')}:`);
+    const keys = redisKeys('sts:');
+    const root = makeRoot();
+    const child = makeDelegated(root, 'agent-b');
+    const grandchild = makeChild(child);
+    for (const s of [root, child, grandchild]) expect(await store.create(s, Date.now())).toBe(true);
+    const slot = (k: string) => (client as Cluster).cluster('KEYSLOT', k) as Promise<number>;
+    const treeSlots = await Promise.all([root, child, grandchild].flatMap((s) => [keys.session(s.sid), keys.children(s.sid), keys.revoked(s.sid)]).map(slot));
+    expect(new Set(treeSlots).size).toBe(1);
+
+    const owners = new Set<string>();
+    const slotsTable = (await (client as Cluster).cluster('SLOTS')) as [number, number, [string, number]][];
+    for (let i = 0; i < 30; i++) {
+      const s = await slot(keys.session(makeRoot().sid));
+      owners.add(String(slotsTable.find(([from, to]) => s >= from && s <= to)![2][1]));
+    }
+    expect(owners.size).toBe(3);
+    await store.close();
+  });
+});
+
+describe('redis cluster: kill invariants', () => {
+  it('a kill racing 200 creates under the same tree: once it resolved, nothing of the subtree is findable', async () => {
+    const { store } = await openStore(`test:cluster:${randomBytes(6).toString('hex')}:`);
+    for (let round = 0; round < 3; round++) {
+      const root = makeRoot();
+      const parent = makeChild(root);
+      expect(await store.create(root, Date.now())).toBe(true);
+      expect(await store.create(parent, Date.now())).toBe(true);
+      const kids = Array.from({ length: 200 }, () => makeChild(parent));
+      const creates = kids.map((k) => store.create(k, Date.now()));
+      const killed = await store.revokeTree(parent.sid);
+      const results = await Promise.all(creates);
+      expect(killed).toBe(1 + results.filter(Boolean).length);
+      const found = await Promise.all(kids.map((k) => store.findByToken(k.sid, k.tokenHash, Date.now())));
+      expect(found.filter(Boolean)).toEqual([]);
+      expect(await store.findByToken(root.sid, root.tokenHash, Date.now())).toBeDefined();
+    }
+    await store.close();
+  });
+
+  it('an agent-wide kill reaches sessions in many slots, and ones it acts in', async () => {
+    const { store } = await openStore(`test:cluster:${randomBytes(6).toString('hex')}:`);
+    const roots = Array.from({ length: 50 }, () => makeRoot({ agent: 'agent-k', sub: 'agent-k' }));
+    const delegated = roots.slice(0, 10).map((r) => makeDelegated(r, 'agent-m'));
+    const bystander = makeRoot({ agent: 'agent-n', sub: 'agent-n' });
+    for (const s of [...roots, ...delegated, bystander]) expect(await store.create(s, Date.now())).toBe(true);
+    expect(await store.revokeAgent('agent-m', Date.now())).toBe(10);
+    expect(await store.revokeAgent('agent-k', Date.now())).toBe(50);
+    for (const s of [...roots, ...delegated]) expect(await store.findByToken(s.sid, s.tokenHash, Date.now())).toBeUndefined();
+    expect(await store.findByToken(bystander.sid, bystander.tokenHash, Date.now())).toBeDefined();
+    expect(await store.list({ agent: 'agent-k' }, Date.now(), 100)).toEqual([]);
+    await store.close();
+  });
+});
