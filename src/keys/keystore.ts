@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 
@@ -53,15 +53,17 @@ export async function readKeys(dir: string): Promise<StoredKey[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const keys: StoredKey[] = [];
+  const keys: { key: StoredKey; mtimeMs: number }[] = [];
   for (const name of names) {
-    const k = JSON.parse(await readFile(path.join(dir, name), 'utf8')) as StoredKey;
+    const file = path.join(dir, name);
+    const k = JSON.parse(await readFile(file, 'utf8')) as StoredKey;
     if (!k.d || !k.kid || !SIGNING_ALGS.includes(k.alg) || typeof k.iat !== 'number') {
-      throw new Error(`${path.join(dir, name)}: not a private ES256/EdDSA JWK with kid, alg and iat`);
+      throw new Error(`${file}: not a private ES256/EdDSA JWK with kid, alg and iat`);
     }
-    keys.push(k);
+    keys.push({ key: k, mtimeMs: (await stat(file)).mtimeMs });
   }
-  return keys.sort((a, b) => b.iat - a.iat || b.kid.localeCompare(a.kid));
+  // iat is in whole seconds: two keys added within one second are ordered by when their file was written.
+  return keys.sort((a, b) => b.key.iat - a.key.iat || b.mtimeMs - a.mtimeMs || b.key.kid.localeCompare(a.key.kid)).map((k) => k.key);
 }
 
 export async function keyStoreFrom(stored: StoredKey[]): Promise<KeyStore> {

@@ -164,7 +164,9 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     prefix,
     async close() {
       await stores.sessions.close();
-      raw?.disconnect();
+      // quit() when connected; a client still reconnecting (after a Redis restart) is just dropped.
+      if (raw?.status === 'ready') await raw.quit();
+      else raw?.disconnect(false);
     },
   };
 }

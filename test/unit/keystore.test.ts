@@ -74,6 +74,15 @@ describe('keystore', () => {
     expect(await signAndVerify(ks)).toBe(second.kid);
   });
 
+  it('two keys added within the same second: the one written last signs (iat is in whole seconds)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sts-keys-'));
+    for (let round = 0; round < 5; round++) {
+      const added = await addKey(dir);
+      const newest = (await readKeys(dir))[0]!;
+      expect(newest.kid).toBe(added.kid);
+    }
+  });
+
   it('a failed reload keeps the previous key set', async () => {
     const dir = tempDir();
     const first = await writeKey(dir, 'ES256', Date.now());
