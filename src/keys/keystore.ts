@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 
@@ -34,7 +34,9 @@ export async function generateKey(alg: SigningAlg = 'ES256', nowMs = Date.now())
   const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
   const jwk = await exportJWK(privateKey);
   const iat = Math.floor(nowMs / 1000);
-  return { ...jwk, kid: `${iat.toString(36)}-${randomBytes(6).toString('base64url')}`, alg, use: 'sig', iat };
+  // Microseconds since the epoch, base36: 10 characters until the year 5188, so kids sort by age.
+  const createdUs = Math.round(nowMs * 1000 + (performance.now() % 1) * 1000);
+  return { ...jwk, kid: `${createdUs.toString(36)}-${randomBytes(6).toString('base64url')}`, alg, use: 'sig', iat };
 }
 
 /** Writes a new key file (owner-only permissions) and returns it. */
@@ -53,17 +55,17 @@ export async function readKeys(dir: string): Promise<StoredKey[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const keys: { key: StoredKey; mtimeMs: number }[] = [];
+  const keys: StoredKey[] = [];
   for (const name of names) {
     const file = path.join(dir, name);
     const k = JSON.parse(await readFile(file, 'utf8')) as StoredKey;
     if (!k.d || !k.kid || !SIGNING_ALGS.includes(k.alg) || typeof k.iat !== 'number') {
       throw new Error(`${file}: not a private ES256/EdDSA JWK with kid, alg and iat`);
     }
-    keys.push({ key: k, mtimeMs: (await stat(file)).mtimeMs });
+    keys.push(k);
   }
-  // iat is in whole seconds: two keys added within one second are ordered by when their file was written.
-  return keys.sort((a, b) => b.key.iat - a.key.iat || b.mtimeMs - a.mtimeMs || b.key.kid.localeCompare(a.key.kid)).map((k) => k.key);
+  // iat is in whole seconds; within one second the kid, which starts with the creation time in µs, decides.
+  return keys.sort((a, b) => b.iat - a.iat || b.kid.localeCompare(a.kid));
 }
 
 export async function keyStoreFrom(stored: StoredKey[]): Promise<KeyStore> {
