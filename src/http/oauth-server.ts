@@ -48,8 +48,8 @@ function readBody(req: IncomingMessage): Promise<string> {
   if (charset && charset !== 'utf-8' && charset !== 'utf8') {
     return Promise.reject(new OAuthError(415, 'invalid_request', 'unsupported body charset'));
   }
-  const tooLarge = new OAuthError(413, 'invalid_request', 'request body too large');
-  if (Number(req.headers['content-length'] ?? 0) > FORM_BODY_LIMIT_BYTES) return Promise.reject(tooLarge);
+  const tooLarge = () => new OAuthError(413, 'invalid_request', 'request body too large');
+  if (Number(req.headers['content-length'] ?? 0) > FORM_BODY_LIMIT_BYTES) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -58,7 +58,7 @@ function readBody(req: IncomingMessage): Promise<string> {
       if (size > FORM_BODY_LIMIT_BYTES) {
         req.removeAllListeners('data');
         req.resume();
-        reject(tooLarge);
+        reject(tooLarge());
       } else chunks.push(chunk);
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
