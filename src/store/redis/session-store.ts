@@ -33,6 +33,8 @@ async function guard<T>(op: Promise<T>): Promise<T> {
 
 /** How many index entries `list` reads per step while it looks for matches. */
 const LIST_BATCH = 256;
+/** Subtree kills in flight at once during an agent-wide kill. */
+const KILL_WINDOW = 256;
 /** Members per ZREM when dropping index entries in bulk. */
 const ZREM_CHUNK = 1_000;
 
@@ -165,12 +167,18 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     const index = this.#keys.agentIndex(agentId);
     const entries = await guard(this.#redis.zrange(index, '0', '-1', 'WITHSCORES'));
     const sids: string[] = [];
-    const kills: Promise<Removed[]>[] = [];
+    const untils: number[] = [];
     for (let i = 0; i < entries.length; i += 2) {
       sids.push(entries[i]!);
-      kills.push(this.#revokeOne(entries[i]!, nowMs, Number(entries[i + 1])));
+      untils.push(Number(entries[i + 1]));
     }
-    const removed = (await Promise.all(kills)).flat();
+    // Bounded: thousands of scripts in flight at once would each wait behind the others and run
+    // into the per-command timeout; a window keeps every command short and the whole kill fast.
+    const removed: Removed[] = [];
+    for (let i = 0; i < sids.length; i += KILL_WINDOW) {
+      const batch = sids.slice(i, i + KILL_WINDOW).map((sid, j) => this.#revokeOne(sid, nowMs, untils[i + j]!));
+      for (const r of await Promise.all(batch)) removed.push(...r);
+    }
     await this.#dropIndexEntries(removed);
     await this.#zremAll(new Map([[index, sids]]));
     return removed.length;
