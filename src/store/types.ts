@@ -40,10 +40,10 @@ export interface SessionFilter {
 }
 
 /**
- * Session ids: a root is 22 base64url characters; every descendant is `<root>.<22 more>`, so any sid
- * names its tree (which the Redis layout uses to keep a tree in one cluster slot).
+ * Session ids: a root is 16 base64url characters (96 random bits); every descendant is
+ * `<root>.<16 more>`, so any sid names its tree (the Redis layout keeps a tree in one cluster slot).
  */
-export const SID_PATTERN = /^[A-Za-z0-9_-]{22}(\.[A-Za-z0-9_-]{22})?$/;
+export const SID_PATTERN = /^[A-Za-z0-9_-]{16}(\.[A-Za-z0-9_-]{16})?$/;
 
 export function rootOf(sid: string): string {
   const dot = sid.indexOf('.');

@@ -28,7 +28,7 @@ export function randomId(tag: string): string {
 }
 
 /** Session ids as the service makes them: a root id, and `<root>.<id>` for every descendant. */
-const newSid = () => randomBytes(16).toString('base64url');
+const newSid = () => randomBytes(12).toString('base64url');
 
 export function hashOf(s: string): string {
   return createHash('sha256').update(s).digest('base64url');

@@ -4,11 +4,11 @@ import type { Actor, Session } from '../types.js';
  * Field order of a session HASH as every script reads it (HMGET in this order). th, exp and anc
  * come first because the Lua scripts check them by position.
  */
-export const SESSION_FIELDS = ['th', 'exp', 'anc', 'p', 'd', 'md', 'ag', 'sub', 'act', 'aud', 'sc', 'iat', 'jti', 'ix'] as const;
+export const SESSION_FIELDS = ['th', 'exp', 'anc', 'p', 'd', 'md', 'ag', 'sub', 'act', 'aud', 'sc', 'iat', 'jti'] as const;
 
 export const LUA_SESSION_FIELDS = SESSION_FIELDS.map((f) => `'${f}'`).join(', ');
 
-export function encodeSession(s: Session, indexedAgents: string[]): string[] {
+export function encodeSession(s: Session): string[] {
   const values: Record<(typeof SESSION_FIELDS)[number], string> = {
     th: s.tokenHash,
     exp: String(s.exp),
@@ -23,7 +23,6 @@ export function encodeSession(s: Session, indexedAgents: string[]): string[] {
     sc: s.scope.join(' '),
     iat: String(s.iat),
     jti: s.jti,
-    ix: indexedAgents.join(' '),
   };
   return SESSION_FIELDS.flatMap((f) => [f, values[f]]);
 }

@@ -103,7 +103,7 @@ return out
 /**
  * Kills a subtree. KEYS: the kill root's session, its tombstone. ARGV: sid, tree prefix, nowMs,
  * tombstone-until (ms; the session's own expiry is used when later). The tombstone makes a create
- * of that sid still in flight fail. Returns {count, sid, indexed agents, sub, ...} of the sessions
+ * of that sid still in flight fail. Returns {count, sid, agent, sub, act, ...} of the sessions
  * removed, so the caller can drop their index entries (which live in other slots).
  */
 export const REVOKE_TREE = `${KEY_OF}
@@ -117,12 +117,13 @@ while i <= #queue do
   local sid = queue[i]
   i = i + 1
   local skey = session_key(tree, sid)
-  local f = redis.call('HMGET', skey, 'ix', 'sub', 'p')
+  local f = redis.call('HMGET', skey, 'ag', 'sub', 'p', 'act')
   if f[1] then
     removed[1] = removed[1] + 1
     removed[#removed + 1] = sid
     removed[#removed + 1] = f[1]
     removed[#removed + 1] = f[2]
+    removed[#removed + 1] = f[4]
     if sid == root and f[3] ~= '' then redis.call('SREM', children_key(tree, f[3]), sid) end
     redis.call('DEL', skey)
   end

@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type { ReplayStore, SessionStore } from '../index.js';
 import type { RedisKeys } from '../keys.js';
-import { agentsOf, type Session, type SessionFilter } from '../types.js';
+import { agentsOf, type Actor, type Session, type SessionFilter } from '../types.js';
 import { decodeSession, encodeSession, SESSION_FIELDS } from './codec.js';
 import * as lua from './scripts.js';
 
@@ -80,7 +80,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     const indexes = this.#indexKeys(s, agents);
     await guard(Promise.all(indexes.map((index) => this.#indexAdd([index], [nowMs, s.exp * 1000, s.sid]))));
     const keys = [k.session(s.sid), s.parent ? k.children(s.parent) : k.session(s.sid), k.revoked(s.sid)];
-    const args = [nowMs, s.exp * 1000, s.sid, k.tree(s.sid), s.ancestors.join(' '), ...encodeSession(s, agents)];
+    const args = [nowMs, s.exp * 1000, s.sid, k.tree(s.sid), s.ancestors.join(' '), ...encodeSession(s)];
     const stored = (await guard(this.#create(keys, args))) === 1;
     if (!stored) await guard(Promise.all(indexes.map((index) => this.#redis.zrem(index, s.sid))));
     return stored;
@@ -125,8 +125,10 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
       | string
     )[];
     const removed: Removed[] = [];
-    for (let i = 1; i < reply.length; i += 3) {
-      removed.push({ sid: reply[i] as string, agents: (reply[i + 1] as string).split(' '), sub: reply[i + 2] as string });
+    for (let i = 1; i < reply.length; i += 4) {
+      const act = reply[i + 3] as string;
+      const agents = agentsOf({ agent: reply[i + 1] as string, ...(act ? { act: JSON.parse(act) as Actor } : {}) });
+      removed.push({ sid: reply[i] as string, agents, sub: reply[i + 2] as string });
     }
     return removed;
   }
