@@ -1,6 +1,5 @@
 import { hash } from 'node:crypto';
-import { SignJWT } from 'jose';
-import type { KeyStore } from '../keys/keystore.js';
+import { signCompact, type KeyStore } from '../keys/keystore.js';
 import { SID_PATTERN, type Session } from '../store/index.js';
 
 /** Longer than any token agent-sts signs; anything longer is not ours and costs no parsing. */
@@ -12,23 +11,19 @@ export function tokenHash(token: string): string {
 }
 
 /** RFC 9068 JWT access token for a session (one audience, `sid`, and `act` when there is an actor). */
-export async function signAccessToken(keys: KeyStore, issuer: string, s: Omit<Session, 'tokenHash'>): Promise<string> {
-  const { kid, alg, key } = keys.current();
-  const claims: Record<string, unknown> = {
+export function signAccessToken(keys: KeyStore, issuer: string, s: Omit<Session, 'tokenHash'>): string {
+  return signCompact(keys.current(), { typ: 'at+jwt' }, {
+    iss: issuer,
+    sub: s.sub,
+    aud: s.aud,
     client_id: s.agent,
     scope: s.scope.join(' '),
+    iat: s.iat,
+    exp: s.exp,
+    jti: s.jti,
     sid: s.sid,
-  };
-  if (s.act) claims.act = s.act;
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
-    .setIssuer(issuer)
-    .setSubject(s.sub)
-    .setAudience(s.aud)
-    .setIssuedAt(s.iat)
-    .setExpirationTime(s.exp)
-    .setJti(s.jti)
-    .sign(key);
+    ...(s.act ? { act: s.act } : {}),
+  });
 }
 
 /**

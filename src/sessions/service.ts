@@ -9,7 +9,11 @@ import type { Grant } from './attenuate.js';
 
 /** 96 random bits: unguessable and unique; short, since each id is stored in several indexes. */
 const ID_BYTES = 12;
-const newId = () => randomBytes(ID_BYTES).toString('base64url');
+/** Two ids (session, token) from one draw of randomness. */
+function newIds(): [string, string] {
+  const bytes = randomBytes(ID_BYTES * 2);
+  return [bytes.subarray(0, ID_BYTES).toString('base64url'), bytes.subarray(ID_BYTES).toString('base64url')];
+}
 
 export interface Issued {
   token: string;
@@ -41,8 +45,9 @@ export class SessionService {
 
   async issue(grant: Grant, grantType: string): Promise<Issued> {
     const parent = grant.parent;
+    const [id, jti] = newIds();
     const draft: Omit<Session, 'tokenHash'> = {
-      sid: parent ? `${rootOf(parent.sid)}.${newId()}` : newId(),
+      sid: parent ? `${rootOf(parent.sid)}.${id}` : id,
       ...(parent ? { parent: parent.sid } : {}),
       ancestors: parent ? [...parent.ancestors, parent.sid] : [],
       depth: grant.depth,
@@ -54,9 +59,9 @@ export class SessionService {
       scope: grant.scope,
       iat: Math.floor(this.now() / 1000),
       exp: grant.exp,
-      jti: newId(),
+      jti,
     };
-    const token = await signAccessToken(this.keys, this.issuer, draft);
+    const token = signAccessToken(this.keys, this.issuer, draft);
     const session: Session = { ...draft, tokenHash: tokenHash(token) };
     if (!(await this.store.create(session, this.now()))) {
       throw invalidGrant('the subject token was revoked');

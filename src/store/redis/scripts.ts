@@ -57,12 +57,17 @@ return 1
  */
 const INDEX_PRUNE_GRACE_MS = 300_000;
 
-/** KEYS: an index. ARGV: nowMs, expMs, sid. Adds the sid, prunes long-expired entries, keeps the TTL ahead. */
+/**
+ * KEYS: indexes (all in one slot: one key per call on a cluster). ARGV: nowMs, expMs, sid.
+ * Adds the sid to each, prunes long-expired entries, keeps each TTL ahead of its newest entry.
+ */
 export const INDEX_ADD = `${EXTEND}
 local nowMs, expMs = tonumber(ARGV[1]), tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', nowMs - ${INDEX_PRUNE_GRACE_MS})
-redis.call('ZADD', KEYS[1], expMs, ARGV[3])
-extend(KEYS[1], expMs, nowMs)
+for _, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', nowMs - ${INDEX_PRUNE_GRACE_MS})
+  redis.call('ZADD', key, expMs, ARGV[3])
+  extend(key, expMs, nowMs)
+end
 return 1
 `;
 

@@ -58,9 +58,11 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
   readonly #find: Script;
   readonly #subtree: Script;
   readonly #revoke: Script;
+  readonly #cluster: boolean;
 
   constructor(redis: RedisClient, keys: RedisKeys) {
     this.#redis = redis;
+    this.#cluster = redis.isCluster;
     this.#keys = keys;
     this.#create = defineScript(redis, 'stsCreate', lua.CREATE);
     this.#indexAdd = defineScript(redis, 'stsIndexAdd', lua.INDEX_ADD);
@@ -76,12 +78,20 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
 
   async create(s: Session, nowMs: number): Promise<boolean> {
     const k = this.#keys;
-    const agents = agentsOf(s);
-    const indexes = this.#indexKeys(s, agents);
-    await guard(Promise.all(indexes.map((index) => this.#indexAdd([index], [nowMs, s.exp * 1000, s.sid]))));
+    const indexes = this.#indexKeys(s, agentsOf(s));
+    const indexArgs = [nowMs, s.exp * 1000, s.sid];
     const keys = [k.session(s.sid), s.parent ? k.children(s.parent) : k.session(s.sid), k.revoked(s.sid)];
     const args = [nowMs, s.exp * 1000, s.sid, k.tree(s.sid), s.ancestors.join(' '), ...encodeSession(s)];
-    const stored = (await guard(this.#create(keys, args))) === 1;
+    let reply: unknown;
+    if (this.#cluster) {
+      // Indexes sit in other slots, on other nodes: wait until they are written, then the record.
+      await guard(Promise.all(indexes.map((index) => this.#indexAdd([index], indexArgs))));
+      reply = await guard(this.#create(keys, args));
+    } else {
+      // One connection executes in order: the index write is ahead of the record without a wait.
+      [, reply] = await guard(Promise.all([this.#indexAdd(indexes, indexArgs), this.#create(keys, args)]));
+    }
+    const stored = reply === 1;
     if (!stored) await guard(Promise.all(indexes.map((index) => this.#redis.zrem(index, s.sid))));
     return stored;
   }
