@@ -21,10 +21,12 @@ const envSchema = z.object({
   STS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   STS_WORKERS: z.coerce.number().int().min(1).max(64).default(1)
     .describe('worker processes (node:cluster) sharing the port and Redis; more than 1 needs REDIS_URL'),
-  STS_RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).default(1_000)
+  STS_RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).default(0)
     .describe('requests per window per client address on /token, /introspect, /revoke; 0 = off'),
-  STS_RATE_LIMIT_PER_CLIENT: z.coerce.number().int().min(0).default(200)
-    .describe('requests per window per authenticated client on the same endpoints; 0 = off'),
+  STS_RATE_LIMIT_PER_AGENT: z.coerce.number().int().min(0).default(100)
+    .describe('requests per window per authenticated agent on /token and /revoke; 0 = off'),
+  STS_RATE_LIMIT_PER_RESOURCE_SERVER: z.coerce.number().int().min(0).default(0)
+    .describe('introspections per window per authenticated resource server; 0 = off'),
   STS_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3_600).default(1)
     .describe('length of the fixed rate-limit window'),
   STS_TRUST_PROXY: z.string().optional()
@@ -43,7 +45,7 @@ export interface Config {
   readonly keysDir: string;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   readonly workers: number;
-  readonly rateLimit: { readonly perIp: number; readonly perClient: number; readonly windowSeconds: number };
+  readonly rateLimit: { readonly perIp: number; readonly perAgent: number; readonly perResourceServer: number; readonly windowSeconds: number };
   /** undefined: the socket address is the client address. */
   readonly trustProxy: string | number | undefined;
 }
@@ -80,7 +82,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     keysDir: path.resolve(cwd, e.STS_KEYS_DIR),
     logLevel: e.STS_LOG_LEVEL,
     workers: e.STS_WORKERS,
-    rateLimit: Object.freeze({ perIp: e.STS_RATE_LIMIT_PER_IP, perClient: e.STS_RATE_LIMIT_PER_CLIENT, windowSeconds: e.STS_RATE_LIMIT_WINDOW_SECONDS }),
+    rateLimit: Object.freeze({
+      perIp: e.STS_RATE_LIMIT_PER_IP,
+      perAgent: e.STS_RATE_LIMIT_PER_AGENT,
+      perResourceServer: e.STS_RATE_LIMIT_PER_RESOURCE_SERVER,
+      windowSeconds: e.STS_RATE_LIMIT_WINDOW_SECONDS,
+    }),
     trustProxy: e.STS_TRUST_PROXY === undefined ? undefined : /^\d+$/.test(e.STS_TRUST_PROXY) ? Number(e.STS_TRUST_PROXY) : e.STS_TRUST_PROXY,
   });
 }

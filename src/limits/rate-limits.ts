@@ -5,16 +5,19 @@ import type { RedisClient } from '../store/redis/session-store.js';
 export interface RateLimitConfig {
   /** Requests allowed per window; 0 turns that limiter off. */
   perIp: number;
-  perClient: number;
+  perAgent: number;
+  perResourceServer: number;
   windowSeconds: number;
 }
+
+export type ClientKind = 'agent' | 'resourceServer';
 
 /** Abuse limits on /token, /introspect and /revoke; each check throws 429 slow_down when exceeded. */
 export interface RateLimits {
   /** Before authentication, by the caller's address (X-Forwarded-For only behind a trusted proxy). */
   ip(address: string): Promise<void>;
   /** After authentication, by client id: a caller cannot spend another client's budget. */
-  client(clientId: string): Promise<void>;
+  client(kind: ClientKind, clientId: string): Promise<void>;
 }
 
 function limiter(points: number, windowSeconds: number, keyPrefix: string, redis: RedisClient | undefined): RateLimiterAbstract {
@@ -39,7 +42,9 @@ function check(l: RateLimiterAbstract | undefined, what: string) {
 
 /** A limit of 0 turns that limiter off. Counters live in Redis when there is one, else in memory. */
 export function rateLimits(cfg: RateLimitConfig, keyPrefix: (kind: 'ip' | 'client') => string, redis?: RedisClient): RateLimits {
-  const ip = cfg.perIp > 0 ? limiter(cfg.perIp, cfg.windowSeconds, keyPrefix('ip'), redis) : undefined;
-  const client = cfg.perClient > 0 ? limiter(cfg.perClient, cfg.windowSeconds, keyPrefix('client'), redis) : undefined;
-  return { ip: check(ip, 'from this address'), client: check(client, 'for this client') };
+  const make = (points: number, prefix: string) => (points > 0 ? limiter(points, cfg.windowSeconds, prefix, redis) : undefined);
+  const ip = check(make(cfg.perIp, keyPrefix('ip')), 'from this address');
+  const agent = check(make(cfg.perAgent, keyPrefix('client')), 'for this client');
+  const resourceServer = check(make(cfg.perResourceServer, `${keyPrefix('client')}:rs`), 'for this client');
+  return { ip, client: (kind, id) => (kind === 'agent' ? agent(id) : resourceServer(id)) };
 }

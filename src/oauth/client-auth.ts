@@ -135,6 +135,6 @@ export async function authenticateClient<K extends ClientKind>(ctx: AuthContext,
   }
   if (!ok || !client) throw invalidClient(usedBasic);
   if ('disabled' in client && client.disabled) throw invalidClient(usedBasic);
-  await ctx.limits.client(client.id);
+  await ctx.limits.client(kind, client.id);
   return client as Authenticated<K>;
 }

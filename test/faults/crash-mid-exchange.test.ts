@@ -111,7 +111,7 @@ async function build(): Promise<Harness> {
   const prefix = `test:${randomBytes(6).toString('hex')}:`;
   const config = loadConfig({
     NODE_ENV: 'test', STS_ISSUER: ISSUER, STS_KEYS_DIR: keysDir, REDIS_KEY_PREFIX: prefix,
-    STS_RATE_LIMIT_PER_IP: '0', STS_RATE_LIMIT_PER_CLIENT: '0',
+    STS_RATE_LIMIT_PER_IP: '0', STS_RATE_LIMIT_PER_AGENT: '0',
   });
   const log = pino({ level: 'silent' });
   const keys = redisKeys(prefix);

@@ -60,7 +60,7 @@ describe('key rotation under load: zero errors, old tokens valid until they expi
     const prefix = `test:${randomBytes(6).toString('hex')}:`;
     const config = loadConfig({
       NODE_ENV: 'test', STS_ISSUER: ISSUER, STS_KEYS_DIR: keysDir, REDIS_KEY_PREFIX: prefix,
-      STS_RATE_LIMIT_PER_IP: '0', STS_RATE_LIMIT_PER_CLIENT: '0',
+      STS_RATE_LIMIT_PER_IP: '0', STS_RATE_LIMIT_PER_AGENT: '0',
     });
     const log = pino({ level: 'silent' });
     const client = connectRedis({ url: testRedisUrl(), commandTimeoutMs: 1_000 });

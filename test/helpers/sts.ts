@@ -103,7 +103,7 @@ export interface TestStsOptions {
   issuer?: string;
   commandTimeoutMs?: number;
   /** Requests per 60-second window (long, so a slow run never crosses it); off unless a test is about limits. */
-  rateLimit?: { perIp?: number; perClient?: number };
+  rateLimit?: { perIp?: number; perAgent?: number; perResourceServer?: number };
   trustProxy?: string;
 }
 
@@ -122,7 +122,9 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
   const prefix = `test:${randomBytes(6).toString('hex')}:`;
   const config = loadConfig({
     NODE_ENV: 'test', STS_ISSUER: issuer, STS_KEYS_DIR: keysDir, REDIS_KEY_PREFIX: prefix,
-    STS_RATE_LIMIT_PER_IP: String(opts.rateLimit?.perIp ?? 0), STS_RATE_LIMIT_PER_CLIENT: String(opts.rateLimit?.perClient ?? 0),
+    STS_RATE_LIMIT_PER_IP: String(opts.rateLimit?.perIp ?? 0),
+    STS_RATE_LIMIT_PER_AGENT: String(opts.rateLimit?.perAgent ?? 0),
+    STS_RATE_LIMIT_PER_RESOURCE_SERVER: String(opts.rateLimit?.perResourceServer ?? 0),
     STS_RATE_LIMIT_WINDOW_SECONDS: '60',
     ...(opts.trustProxy ? { STS_TRUST_PROXY: opts.trustProxy } : {}),
   });

@@ -10,7 +10,7 @@ describe('rate limits backed by Redis', () => {
   describe('per client', () => {
     let sts: TestSts;
     beforeAll(async () => {
-      sts = await startSts({ rateLimit: { perClient: 3 } });
+      sts = await startSts({ rateLimit: { perAgent: 3, perResourceServer: 3 } });
     });
     afterAll(async () => {
       await sts.close();
@@ -43,6 +43,25 @@ describe('rate limits backed by Redis', () => {
       const codes = [];
       for (let i = 0; i < 5; i++) codes.push((await introspect(sts, 'garbage')).status);
       expect(codes).toEqual([200, 200, 200, 429, 429]);
+    });
+  });
+
+  describe('defaults: agents limited, resource servers not', () => {
+    let sts: TestSts;
+    beforeAll(async () => {
+      sts = await startSts({ rateLimit: { perAgent: 2 } });
+    });
+    afterAll(async () => {
+      await sts.close();
+    });
+
+    it('an agent over its budget gets 429, while introspection (on every API call) stays unlimited', async () => {
+      const codes = [];
+      for (let i = 0; i < 3; i++) codes.push((await token(sts)).status);
+      expect(codes).toEqual([200, 200, 429]);
+      const intro = [];
+      for (let i = 0; i < 5; i++) intro.push((await introspect(sts, 'garbage')).status);
+      expect(intro).toEqual([200, 200, 200, 200, 200]);
     });
   });
 

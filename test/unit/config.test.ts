@@ -27,15 +27,15 @@ describe('loadConfig', () => {
       registryPath: path.join(CWD, 'config/registry.json'),
       keysDir: path.join(CWD, 'keys'),
       logLevel: 'info',
-      rateLimit: { perIp: 1000, perClient: 200, windowSeconds: 1 },
+      rateLimit: { perIp: 0, perAgent: 100, perResourceServer: 0, windowSeconds: 1 },
       trustProxy: undefined,
       workers: 1,
     });
   });
 
   it('rate limits and the trusted proxy: numbers, 0 turns a limiter off, a hop count or an address list', () => {
-    const c = loadConfig({ STS_RATE_LIMIT_PER_IP: '0', STS_RATE_LIMIT_PER_CLIENT: '50', STS_RATE_LIMIT_WINDOW_SECONDS: '10', STS_TRUST_PROXY: '2' }, CWD);
-    expect(c.rateLimit).toEqual({ perIp: 0, perClient: 50, windowSeconds: 10 });
+    const c = loadConfig({ STS_RATE_LIMIT_PER_IP: '500', STS_RATE_LIMIT_PER_AGENT: '0', STS_RATE_LIMIT_PER_RESOURCE_SERVER: '50', STS_RATE_LIMIT_WINDOW_SECONDS: '10', STS_TRUST_PROXY: '2' }, CWD);
+    expect(c.rateLimit).toEqual({ perIp: 500, perAgent: 0, perResourceServer: 50, windowSeconds: 10 });
     expect(c.trustProxy).toBe(2);
     expect(loadConfig({ STS_TRUST_PROXY: 'loopback, 10.0.0.0/8' }, CWD).trustProxy).toBe('loopback, 10.0.0.0/8');
     expect(() => loadConfig({ STS_RATE_LIMIT_PER_IP: '-1' }, CWD)).toThrow(/STS_RATE_LIMIT_PER_IP/);
