@@ -1,0 +1,93 @@
+// Redis memory per live session, measured two ways over N new sessions, layout-agnostic:
+//  - INFO used_memory before/after, divided by N (everything Redis allocated for them);
+//  - the sum of MEMORY USAGE (SAMPLES 0: exact) over every agent-sts key, before/after, divided by N,
+//    broken down by key type (session hashes, index zsets, children sets, ...).
+// Run on a Redis that holds nothing else of size, so the deltas are the sessions' own.
+import { AGENTS } from './agent-sts.mjs';
+import { pool } from './http.mjs';
+import { usedMemory } from './redis.mjs';
+import { clientCredentials, exchange, sidOf } from './tokens.mjs';
+
+const CONCURRENCY = 32;
+const SCAN_COUNT = 1_000;
+/** Backstop on SCAN rounds (each returns ~SCAN_COUNT keys): a million keys is far beyond this run. */
+const MAX_SCAN_ROUNDS = 2_000;
+/** Keys of the baselines, not of agent-sts. */
+const FOREIGN = /^(oidc:|floor:)/;
+
+async function scanKeys(client, match = '*') {
+  const keys = [];
+  let cursor = '0';
+  for (let round = 0; round < MAX_SCAN_ROUNDS; round++) {
+    const [next, batch] = await client.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
+    keys.push(...batch);
+    cursor = next;
+    if (cursor === '0') return [...new Set(keys)];
+  }
+  throw new Error(`SCAN did not finish within ${MAX_SCAN_ROUNDS} rounds`);
+}
+
+/** Sum of MEMORY USAGE by key type, over agent-sts keys. */
+async function usageByType(client, keys) {
+  const own = keys.filter((k) => !FOREIGN.test(k));
+  const pipe = client.pipeline();
+  for (const k of own) pipe.type(k).memory('USAGE', k, 'SAMPLES', '0');
+  const replies = await pipe.exec();
+  const byType = {};
+  for (let i = 0; i < own.length; i++) {
+    const type = replies[2 * i][1];
+    const bytes = Number(replies[2 * i + 1][1] ?? 0);
+    if (type === 'none') continue;
+    byType[type] = (byType[type] ?? 0) + bytes;
+  }
+  return byType;
+}
+
+async function snapshot(client) {
+  return { used: await usedMemory(client), byType: await usageByType(client, await scanKeys(client)) };
+}
+
+function perSession(kind, before, after, n) {
+  const types = new Set([...Object.keys(before.byType), ...Object.keys(after.byType)]);
+  const breakdown = {};
+  let total = 0;
+  for (const t of types) {
+    const d = (after.byType[t] ?? 0) - (before.byType[t] ?? 0);
+    total += d;
+    if (Math.round(d / n) !== 0) breakdown[t] = Math.round(d / n);
+  }
+  return {
+    sessions: kind,
+    n,
+    'used_memory Δ/session B': Math.round((after.used - before.used) / n),
+    'MEMORY USAGE Δ/session B': Math.round(total / n),
+    'by key type (B/session)': Object.entries(breakdown).map(([t, b]) => `${t} ${b}`).join(', '),
+  };
+}
+
+/** Bytes of each key that names this session id (its hash, and its children set if it has one). */
+async function keysOfSession(client, sid) {
+  const keys = (await scanKeys(client, `*${sid}*`)).filter((k) => !FOREIGN.test(k));
+  const out = [];
+  for (const k of keys) out.push({ key: k, type: await client.type(k), bytes: Number(await client.memory('USAGE', k, 'SAMPLES', '0')) });
+  return out;
+}
+
+export async function measureMemory(sts, client, { n }) {
+  // Warm every code path (script loading, first index keys) before the first snapshot.
+  const warm = await clientCredentials(sts, AGENTS.mem, 'read write');
+  await exchange(sts, AGENTS.mem, warm, 'read');
+
+  const s0 = await snapshot(client);
+  const roots = await pool(n, CONCURRENCY, () => clientCredentials(sts, AGENTS.mem, 'read write'));
+  const s1 = await snapshot(client);
+  await pool(n, CONCURRENCY, () => exchange(sts, AGENTS.mem, roots[0], 'read'));
+  const s2 = await snapshot(client);
+
+  const rows = [
+    perSession('root (client_credentials)', s0, s1, n),
+    perSession('delegated (exchange, depth 1)', s1, s2, n),
+  ];
+  const sample = await keysOfSession(client, await sidOf(sts, roots[1]));
+  return { rows, sample };
+}

@@ -1,0 +1,298 @@
+// npm run bench: starts its own redis-server, agent-sts (dist/) and two baselines (oidc-provider,
+// the node:http floor) on loopback, drives bounded load with autocannon (fixed duration and
+// connections), measures kills and Redis memory per session, prints one table and prepends it to
+// bench/RESULTS.md. Speed lives here, never in `npm test`. See bench/README.md.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AGENTS, API, ROOT, SECRET, prepareFiles, startAgentSts } from './lib/agent-sts.mjs';
+import { FORM, basic, expectStatus, form } from './lib/http.mjs';
+import { killAgent, killSubtree } from './lib/kills.mjs';
+import { runLoad, runSoak } from './lib/load.mjs';
+import { measureMemory } from './lib/memory.mjs';
+import { atExit, freePort, killAll, spawnOwned, waitUntil } from './lib/procs.mjs';
+import { startRedis } from './lib/redis.mjs';
+import { machineFacts, prependResults, renderMarkdown, renderPlain } from './lib/report.mjs';
+import { ccBody, clientCredentials, exchange, exchangeBody } from './lib/tokens.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const GROUPS = ['memory', 'sts', 'ratelimit', 'workers', 'oidc', 'floor', 'kills', 'soak'];
+
+function intKnob(name, def, min, max) {
+  const raw = process.env[name];
+  const v = raw === undefined || raw === '' ? def : Number(raw);
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${name} must be an integer from ${min} to ${max} (got ${raw})`);
+  return v;
+}
+
+function readKnobs() {
+  const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const g of only) if (!GROUPS.includes(g)) throw new Error(`BENCH_ONLY: unknown group "${g}" (groups: ${GROUPS.join(', ')})`);
+  const workers = (process.env.BENCH_WORKERS ?? '1,2').split(',').map((s) => Number(s.trim()));
+  if (workers.some((w) => !Number.isInteger(w) || w < 1 || w > 64)) throw new Error('BENCH_WORKERS: comma-separated integers from 1 to 64');
+  return {
+    durationS: intKnob('BENCH_DURATION_S', 10, 1, 3_600),
+    connections: intKnob('BENCH_CONNECTIONS', 50, 1, 1_000),
+    warmupS: intKnob('BENCH_WARMUP_S', 1, 0, 60),
+    killRepeats: intKnob('BENCH_KILL_REPEATS', 3, 1, 20),
+    subtreeSize: intKnob('BENCH_SUBTREE_SIZE', 1_000, 2, 100_000),
+    agentSessions: intKnob('BENCH_AGENT_SESSIONS', 10_000, 1, 1_000_000),
+    memoryN: intKnob('BENCH_MEMORY_N', 2_000, 10, 1_000_000),
+    soakS: intKnob('BENCH_SOAK_S', 0, 0, 24 * 3_600),
+    workers: [...new Set(workers)].filter((w) => w > 1),
+    groups: new Set(only.length ? only : GROUPS),
+    label: process.env.BENCH_LABEL ?? '',
+    write: process.env.BENCH_RESULTS !== '0',
+  };
+}
+
+const target = (name, url, auth, body) => ({ name, url, method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body: form(body) });
+
+/** One request before the load: the scenario must do what its name says (status 200, expected body). */
+async function preflight(t, check) {
+  const body = await expectStatus(200, t.url, { auth: t.headers.authorization, body: t.body });
+  if (!check(body)) throw new Error(`preflight of "${t.name}": unexpected body ${JSON.stringify(body)}`);
+}
+const isActive = (b) => b.active === true;
+const isInactive = (b) => b.active === false;
+const hasToken = (b) => typeof b.access_token === 'string';
+
+const LOAD_COLUMNS = ['system', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'CPU %', 'RSS MB', 'redis CPU %', 'loadgen CPU %', 'procs'];
+
+async function main() {
+  const knobs = readKnobs();
+  const facts = machineFacts();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'agent-sts-bench-'));
+  atExit(() => rmSync(dir, { recursive: true, force: true }));
+  const load = [];
+  const byKey = {};
+  const failures = [];
+  const extra = { kills: [], memory: undefined, soak: undefined };
+  const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
+
+  const redis = await startRedis(dir);
+  const files = prepareFiles(dir);
+  const sts = await startAgentSts({ redisUrl: redis.url, files });
+  const redisPid = redis.process.pid;
+
+  const measure = async (key, system, t, serverPid, check) => {
+    log(`${system}: ${t.name}`);
+    await preflight(t, check);
+    const row = await runLoad({
+      scenario: t.name, system, target: t, serverPid, redisPid,
+      durationS: knobs.durationS, connections: knobs.connections, warmupS: knobs.warmupS,
+    });
+    load.push(row);
+    if (key) byKey[key] = row;
+    if (row['non-2xx'] || row.errors) log(`  ${row['non-2xx']} non-2xx, ${row.errors} errors; status codes ${JSON.stringify(row.statusCodes)}`);
+  };
+  const group = async (name, fn) => {
+    if (!knobs.groups.has(name)) return;
+    try {
+      await fn();
+    } catch (err) {
+      failures.push({ group: name, error: err.message.split('\n').slice(0, 6).join(' / ') });
+      log(`group ${name} failed: ${err.stack ?? err.message}`);
+    }
+  };
+
+  // Tokens for the load scenarios: a root token of bench-agent and a child exchanged by bench-sub.
+  const rsAuth = basic(API, SECRET);
+  const root = await clientCredentials(sts, AGENTS.load, 'read write');
+  const child = await exchange(sts, AGENTS.sub, root, 'read');
+  const stsTargets = (s) => ({
+    introRoot: target('introspect active (root token)', s.introspectUrl, rsAuth, { token: root }),
+    introChild: target('introspect active (depth-1 token)', s.introspectUrl, rsAuth, { token: child }),
+    introGarbage: target('introspect garbage', s.introspectUrl, rsAuth, { token: 'not-a-token-0123456789' }),
+    cc: target('client_credentials', s.tokenUrl, basic(AGENTS.load, SECRET), ccBody('read write')),
+    exchange: target('token exchange (1 level)', s.tokenUrl, basic(AGENTS.sub, SECRET), exchangeBody(root, 'read')),
+  });
+  const main = stsTargets(sts);
+
+  // Memory first: Redis holds next to nothing yet, so deltas are the new sessions' own.
+  await group('memory', async () => {
+    log(`memory: ${knobs.memoryN} root + ${knobs.memoryN} delegated sessions`);
+    extra.memory = await measureMemory(sts, redis.client, { n: knobs.memoryN });
+  });
+
+  await group('sts', async () => {
+    const pid = sts.process.pid;
+    await measure('sts.introspect', 'agent-sts', main.introRoot, pid, isActive);
+    await measure('sts.introspectChild', 'agent-sts', main.introChild, pid, isActive);
+    await measure('sts.introspectGarbage', 'agent-sts', main.introGarbage, pid, isInactive);
+    await measure('sts.cc', 'agent-sts', main.cc, pid, hasToken);
+    await measure('sts.exchange', 'agent-sts', main.exchange, pid, hasToken);
+  });
+
+  // The same issuer, keys and Redis: tokens of the main instance are valid here too.
+  const variant = async (name, env, run) => {
+    const v = await startAgentSts({ name, redisUrl: redis.url, files, issuer: sts.issuer, env });
+    try {
+      await run(v, stsTargets(v));
+    } finally {
+      await v.stop();
+    }
+  };
+
+  await group('ratelimit', () => variant('agent-sts (rate limits on)', { STS_RATE_LIMIT_PER_IP: '1000000000', STS_RATE_LIMIT_PER_AGENT: '1000000000', STS_RATE_LIMIT_PER_RESOURCE_SERVER: '1000000000' }, async (v, t) => {
+    await measure('rl.introspect', v.name, t.introRoot, v.process.pid, isActive);
+    await measure('rl.cc', v.name, t.cc, v.process.pid, hasToken);
+  }));
+
+  await group('workers', async () => {
+    for (const n of knobs.workers) {
+      await variant(`agent-sts (STS_WORKERS=${n})`, { STS_WORKERS: String(n) }, async (v, t) => {
+        await measure(`w${n}.introspect`, v.name, t.introRoot, v.process.pid, isActive);
+        await measure(`w${n}.cc`, v.name, t.cc, v.process.pid, hasToken);
+      });
+    }
+  });
+
+  await group('oidc', async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const proc = spawnOwned('oidc-provider', process.execPath, [path.join(HERE, 'baselines/oidc-provider.mjs')], {
+      cwd: ROOT, env: { ...process.env, PORT: String(port), REDIS_URL: redis.url, BENCH_SECRET: SECRET },
+    });
+    try {
+      await waitUntil(async () => (await fetch(`${base}/.well-known/openid-configuration`)).ok, { what: 'oidc-provider', child: proc });
+      const meta = await expectStatus(200, `${base}/.well-known/openid-configuration`, { method: 'GET' });
+      const ccReq = { grant_type: 'client_credentials', scope: 'read write' };
+      const opaque = (await expectStatus(200, meta.token_endpoint, { auth: basic('bench-agent', SECRET), body: ccReq })).access_token;
+      if (opaque.split('.').length === 3) throw new Error('oidc-provider issued a JWT; the baseline must use opaque tokens');
+      const apiAuth = basic('bench-api', SECRET);
+      await measure('oidc.introspect', 'oidc-provider', target('introspect active (root token)', meta.introspection_endpoint, apiAuth, { token: opaque }), proc.pid, isActive);
+      await measure('oidc.introspectGarbage', 'oidc-provider', target('introspect garbage', meta.introspection_endpoint, apiAuth, { token: 'not-a-token-0123456789' }), proc.pid, isInactive);
+      await measure('oidc.cc', 'oidc-provider', target('client_credentials', meta.token_endpoint, basic('bench-agent', SECRET), ccReq), proc.pid, hasToken);
+    } finally {
+      await proc.stop();
+    }
+  });
+
+  await group('floor', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}/`;
+    const proc = spawnOwned('floor', process.execPath, [path.join(HERE, 'baselines/floor.mjs')], {
+      cwd: ROOT, env: { ...process.env, PORT: String(port), REDIS_URL: redis.url },
+    });
+    try {
+      await waitUntil(async () => (await fetch(url, { method: 'POST' })).ok, { what: 'floor', child: proc });
+      await measure('floor', 'floor', target('1 Redis GET + fixed JSON', url, rsAuth, { token: root }), proc.pid, isActive);
+    } finally {
+      await proc.stop();
+    }
+  });
+
+  await group('kills', async () => {
+    log(`kills: subtree of ${knobs.subtreeSize} ×${knobs.killRepeats}`);
+    extra.kills.push(await killSubtree(sts, redis.client, { size: knobs.subtreeSize, repeats: knobs.killRepeats }));
+    log(`kills: agent with ${knobs.agentSessions} sessions ×${knobs.killRepeats}`);
+    extra.kills.push(await killAgent(sts, redis.client, { size: knobs.agentSessions, repeats: knobs.killRepeats }));
+  });
+
+  await group('soak', async () => {
+    if (knobs.soakS === 0) return;
+    log(`soak: ${knobs.soakS}s of introspection + issuance at once`);
+    extra.soak = await runSoak({ targets: [main.introRoot, main.cc], serverPid: sts.process.pid, durationS: knobs.soakS, connections: knobs.connections });
+  });
+
+  await sts.stop();
+  await redis.close();
+
+  const sections = buildSections({ load, byKey, extra, failures, knobs });
+  const shownKnobs = {
+    BENCH_DURATION_S: knobs.durationS, BENCH_CONNECTIONS: knobs.connections, BENCH_WARMUP_S: knobs.warmupS,
+    BENCH_KILL_REPEATS: knobs.killRepeats, BENCH_MEMORY_N: knobs.memoryN, BENCH_SOAK_S: knobs.soakS,
+    BENCH_WORKERS: ['1', ...knobs.workers].join(','), BENCH_ONLY: [...knobs.groups].join(','),
+    ...passthroughEnv(),
+  };
+  const report = { facts, knobs: shownKnobs, label: knobs.label, sections };
+  process.stdout.write(`\n${renderPlain(report)}`);
+  if (knobs.write) {
+    const file = path.join(HERE, 'RESULTS.md');
+    prependResults(file, renderMarkdown(report));
+    log(`results prepended to ${path.relative(process.cwd(), file)}`);
+  }
+  return failures.length ? 1 : 0;
+}
+
+/** Settings in the environment that reach agent-sts unchanged (the bench sets only its own ones). */
+const BENCH_SET = new Set(['NODE_ENV', 'PORT', 'HOST', 'STS_ISSUER', 'REDIS_URL', 'STS_REGISTRY', 'STS_KEYS_DIR', 'STS_LOG_LEVEL', 'STS_RATE_LIMIT_PER_IP', 'STS_RATE_LIMIT_PER_AGENT', 'STS_RATE_LIMIT_PER_RESOURCE_SERVER', 'STS_WORKERS']);
+function passthroughEnv() {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(STS_|REDIS_|UV_|NODE_OPTIONS$)/.test(k) && !BENCH_SET.has(k)));
+}
+
+const x = (a, b) => (a && b ? `${(a['req/s'] / b['req/s']).toFixed(2)}×` : 'n/a');
+const verdict = (ok) => (ok === undefined ? 'n/a' : ok ? 'met' : 'MISSED');
+
+function buildSections({ load, byKey, extra, failures, knobs }) {
+  const k = byKey;
+  const sections = [{ title: `Load: ${knobs.durationS} s × ${knobs.connections} connections per scenario (req/s = 2xx responses per second; CPU % = server process tree, 100 = one core)`, rows: load, columns: LOAD_COLUMNS }];
+  sections.push({
+    title: 'Ratios (req/s)',
+    rows: [
+      { ratio: 'introspection: agent-sts / oidc-provider', value: x(k['sts.introspect'], k['oidc.introspect']), target: '≥ 2×' },
+      { ratio: 'introspection: agent-sts / floor', value: x(k['sts.introspect'], k.floor), target: '≥ 0.6×' },
+      { ratio: 'client credentials: agent-sts / oidc-provider', value: x(k['sts.cc'], k['oidc.cc']), target: '≥ 2×' },
+      { ratio: 'client credentials: agent-sts / floor', value: x(k['sts.cc'], k.floor), target: '' },
+      { ratio: 'token exchange: agent-sts / oidc-provider client credentials', value: x(k['sts.exchange'], k['oidc.cc']), target: '≥ 2×' },
+      { ratio: 'introspection, rate limits on / off', value: x(k['rl.introspect'], k['sts.introspect']), target: '' },
+      ...knobs.workers.map((n) => ({ ratio: `introspection, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.introspect`], k['sts.introspect']), target: '' })),
+      ...knobs.workers.map((n) => ({ ratio: `client credentials, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.cc`], k['sts.cc']), target: '' })),
+    ].filter((r) => r.value !== 'n/a'),
+  });
+  const ratio = (a, b) => (a && b ? a['req/s'] / b['req/s'] : undefined);
+  const p99 = (row, ms) => (row ? row['p99 ms'] < ms : undefined);
+  const [subtree, agent] = extra.kills;
+  const memMax = extra.memory ? Math.max(...extra.memory.rows.map((r) => Math.max(r['used_memory Δ/session B'], r['MEMORY USAGE Δ/session B']))) : undefined;
+  const warmRss = extra.soak?.rss.filter((s) => s.t >= knobs.soakS * 0.1).map((s) => s.mb);
+  const rssSpread = warmRss?.length ? Math.max(...warmRss) - Math.min(...warmRss) : undefined;
+  sections.push({
+    title: 'Targets (issue 4 §2)',
+    rows: [
+      { target: 'introspection ≥ 2× oidc-provider', measured: x(k['sts.introspect'], k['oidc.introspect']), verdict: verdict(ratio(k['sts.introspect'], k['oidc.introspect']) && ratio(k['sts.introspect'], k['oidc.introspect']) >= 2) },
+      { target: 'introspection ≥ 0.6× floor', measured: x(k['sts.introspect'], k.floor), verdict: verdict(ratio(k['sts.introspect'], k.floor) && ratio(k['sts.introspect'], k.floor) >= 0.6) },
+      { target: `introspection p99 < 10 ms at ${knobs.connections} connections`, measured: k['sts.introspect'] ? `${k['sts.introspect']['p99 ms']} ms` : 'n/a', verdict: verdict(p99(k['sts.introspect'], 10)) },
+      { target: 'client credentials ≥ 2× oidc-provider', measured: x(k['sts.cc'], k['oidc.cc']), verdict: verdict(ratio(k['sts.cc'], k['oidc.cc']) && ratio(k['sts.cc'], k['oidc.cc']) >= 2) },
+      { target: 'client credentials p99 < 20 ms', measured: k['sts.cc'] ? `${k['sts.cc']['p99 ms']} ms` : 'n/a', verdict: verdict(p99(k['sts.cc'], 20)) },
+      { target: 'token exchange p99 < 20 ms', measured: k['sts.exchange'] ? `${k['sts.exchange']['p99 ms']} ms` : 'n/a', verdict: verdict(p99(k['sts.exchange'], 20)) },
+      { target: `kill subtree of ${knobs.subtreeSize} < 50 ms, all inactive after`, measured: subtree ? `${subtree['kill ms (max)']} ms max, ${subtree['active after kill']} active after, revoked ${subtree['revoked (expected)']}` : 'n/a', verdict: verdict(subtree ? subtree['kill ms (max)'] < 50 && subtree.ok : undefined) },
+      { target: `kill agent with ${knobs.agentSessions} sessions < 1 s, all inactive after`, measured: agent ? `${agent['kill ms (max)']} ms max, ${agent['active after kill']} active after, revoked ${agent['revoked (expected)']}` : 'n/a', verdict: verdict(agent ? agent['kill ms (max)'] < 1_000 && agent.ok : undefined) },
+      { target: 'Redis memory per live session ≤ 1 KB', measured: memMax !== undefined ? `${memMax} B (worst of both methods and kinds)` : 'n/a', verdict: verdict(memMax !== undefined ? memMax <= 1_024 : undefined) },
+      { target: 'service RSS flat across the soak', measured: rssSpread !== undefined ? `${rssSpread} MB between min and max after the first 10% of ${knobs.soakS} s` : 'n/a (BENCH_SOAK_S=0)', verdict: 'see soak' },
+    ],
+  });
+  if (extra.kills.length) sections.push({ title: 'Kills (each call timed from request to response; every killed token introspected right after)', rows: extra.kills });
+  if (extra.memory) {
+    const sample = extra.memory.sample.map((s) => `${s.type} ${s.bytes} B`).join(', ');
+    sections.push({ title: 'Redis memory per live session (session + token + its share of the indexes)', rows: extra.memory.rows, note: `One root session's own keys (MEMORY USAGE, SAMPLES 0): ${sample || 'none found'}.` });
+  }
+  if (extra.soak) {
+    // Growth while the process warms up is expected; "flat" is judged from 10% of the run onward.
+    const rss = extra.soak.rss;
+    const pct = (f) => rss[Math.min(rss.length - 1, Math.round((rss.length - 1) * f))];
+    const warm = rss.filter((s) => s.t >= knobs.soakS * 0.1);
+    const series = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1].map((f) => `${pct(f).mb}`).join(' ');
+    sections.push({
+      title: `Soak: ${knobs.soakS} s of introspection and client credentials at once`,
+      rows: extra.soak.loads,
+      note: `agent-sts RSS (MB) before load ${rss[0].mb}; after 10% ${pct(0.1).mb}, middle ${pct(0.5).mb}, end ${pct(1).mb}; `
+        + `from 10% on: min ${Math.min(...warm.map((s) => s.mb))}, max ${Math.max(...warm.map((s) => s.mb))}. Every 10%: ${series}.`,
+    });
+  }
+  if (failures.length) sections.push({ title: 'FAILED groups (their rows are missing above)', rows: failures });
+  return sections;
+}
+
+main().then(
+  (code) => {
+    killAll();
+    process.exit(code);
+  },
+  (err) => {
+    process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+    killAll();
+    process.exit(1);
+  },
+);
