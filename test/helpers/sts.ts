@@ -184,6 +184,21 @@ export async function redisState(sts: TestSts): Promise<string[]> {
   return (await sts.redis.keys(`${sts.prefix}*`)).filter((k) => !isTombstone(k)).sort();
 }
 
+/** Every key of this app's prefix with its content (tombstones aside), to prove a refusal wrote nothing. */
+export async function snapshot(sts: TestSts): Promise<Record<string, unknown>> {
+  const r = sts.redis!;
+  const out: Record<string, unknown> = {};
+  for (const key of await redisState(sts)) {
+    const type = await r.type(key);
+    if (type === 'hash') out[key] = await r.hgetall(key);
+    else if (type === 'set') out[key] = (await r.smembers(key)).sort();
+    else if (type === 'zset') out[key] = await r.zrange(key, '0', '-1', 'WITHSCORES');
+    else if (type === 'string') out[key] = await r.get(key);
+    else out[key] = `<${type}>`;
+  }
+  return out;
+}
+
 /** The tombstones kills left: one per killed subtree root, until that session would have expired. */
 export async function tombstones(sts: TestSts): Promise<string[]> {
   if (!sts.redis) return [];

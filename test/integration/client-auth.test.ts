@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import request from 'supertest';
 import { hashSecret } from '../../src/clients/secret.js';
-import { API, basic, claims, ISSUER, OTHER_API, redisState, SECRETS, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
+import { API, basic, claims, ISSUER, OTHER_API, redisState, SECRETS, startSts, testRegistry, type TestSts, snapshot } from '../helpers/sts.js';
 
 /**
  * Client authentication at /token (and, for resource servers, /introspect): client_secret_basic,
@@ -30,20 +30,6 @@ const form = (pairs: [string, string][]) => new URLSearchParams(pairs).toString(
 const formEncode = (s: string) => new URLSearchParams([['', s]]).toString().slice(1);
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 const grant: [string, string][] = [['grant_type', CC], ['resource', API], ['scope', 'invoices:read']];
-
-async function snapshot(sts: TestSts): Promise<Record<string, unknown>> {
-  const r = sts.redis!;
-  const out: Record<string, unknown> = {};
-  for (const key of await redisState(sts)) {
-    const type = await r.type(key);
-    if (type === 'hash') out[key] = await r.hgetall(key);
-    else if (type === 'set') out[key] = (await r.smembers(key)).sort();
-    else if (type === 'zset') out[key] = await r.zrange(key, '0', '-1', 'WITHSCORES');
-    else if (type === 'string') out[key] = await r.get(key);
-    else out[key] = `<${type}>`;
-  }
-  return out;
-}
 
 function expectOAuthError(res: Res, status: number, error: string): void {
   expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });

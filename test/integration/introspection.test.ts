@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { generateKeyPair, SignJWT } from 'jose';
 import request from 'supertest';
 import {
-  ADMIN_AUD, API, basic, claims, clientCredentials, exchange, introspect, ISSUER, OTHER_API, redisState, SECRETS, startSts, type TestSts,
+  ADMIN_AUD, API, basic, claims, clientCredentials, exchange, introspect, ISSUER, OTHER_API, redisState, SECRETS, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
 
 /**
@@ -17,20 +17,6 @@ const ACTIVE_FIELDS = ['active', 'aud', 'client_id', 'exp', 'iat', 'iss', 'jti',
 
 type Res = request.Response;
 const form = (pairs: [string, string][]) => new URLSearchParams(pairs).toString();
-
-async function snapshot(sts: TestSts): Promise<Record<string, unknown>> {
-  const r = sts.redis!;
-  const out: Record<string, unknown> = {};
-  for (const key of await redisState(sts)) {
-    const type = await r.type(key);
-    if (type === 'hash') out[key] = await r.hgetall(key);
-    else if (type === 'set') out[key] = (await r.smembers(key)).sort();
-    else if (type === 'zset') out[key] = await r.zrange(key, '0', '-1', 'WITHSCORES');
-    else if (type === 'string') out[key] = await r.get(key);
-    else out[key] = `<${type}>`;
-  }
-  return out;
-}
 
 function expectOAuthError(res: Res, status: number, error: string): void {
   expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { adminToken, API, basic, claims, clientCredentials, exchange, introspect, redisState, startSts, type TestSts } from '../helpers/sts.js';
+import { adminToken, API, basic, claims, clientCredentials, exchange, introspect, redisState, startSts, type TestSts, snapshot } from '../helpers/sts.js';
 
 /**
  * Kills against real Redis: DELETE /admin/sessions/:sid takes the session and its whole subtree,
@@ -14,21 +14,6 @@ import { adminToken, API, basic, claims, clientCredentials, exchange, introspect
 type Res = request.Response;
 
 const sidOf = (token: string) => claims(token).sid as string;
-
-/** Every key of this app's prefix with its content. */
-async function snapshot(sts: TestSts): Promise<Record<string, unknown>> {
-  const r = sts.redis!;
-  const out: Record<string, unknown> = {};
-  for (const key of await redisState(sts)) {
-    const type = await r.type(key);
-    if (type === 'hash') out[key] = await r.hgetall(key);
-    else if (type === 'set') out[key] = (await r.smembers(key)).sort();
-    else if (type === 'zset') out[key] = await r.zrange(key, '0', '-1', 'WITHSCORES');
-    else if (type === 'string') out[key] = await r.get(key);
-    else out[key] = `<${type}>`;
-  }
-  return out;
-}
 
 /** No key name and no stored value (hash field, set or index member) mentions any of these sessions. */
 async function expectGoneFromRedis(sts: TestSts, tokens: string[]): Promise<void> {

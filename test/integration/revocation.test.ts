@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import {
-  API, basic, claims, clientCredentials, exchange, introspect, redisState, SECRETS, startSts, type TestSts,
+  API, basic, claims, clientCredentials, exchange, introspect, SECRETS, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
 
 /**
@@ -13,21 +13,6 @@ import {
 type Res = request.Response;
 
 const sidOf = (token: string) => claims(token).sid as string;
-
-/** Every key of this app's prefix with its content. */
-async function snapshot(sts: TestSts): Promise<Record<string, unknown>> {
-  const r = sts.redis!;
-  const out: Record<string, unknown> = {};
-  for (const key of await redisState(sts)) {
-    const type = await r.type(key);
-    if (type === 'hash') out[key] = await r.hgetall(key);
-    else if (type === 'set') out[key] = (await r.smembers(key)).sort();
-    else if (type === 'zset') out[key] = await r.zrange(key, '0', '-1', 'WITHSCORES');
-    else if (type === 'string') out[key] = await r.get(key);
-    else out[key] = `<${type}>`;
-  }
-  return out;
-}
 
 async function ok(res: PromiseLike<Res>): Promise<string> {
   const r = await res;

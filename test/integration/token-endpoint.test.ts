@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import request from 'supertest';
 import {
-  ADMIN_AUD, API, basic, claims, ISSUER, OTHER_API, redisState, startSts, type TestSts,
+  ADMIN_AUD, API, basic, claims, ISSUER, OTHER_API, redisState, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
 
 /**
@@ -20,21 +20,6 @@ type Res = request.Response;
 
 /** A form body with exact control over repeats and order. */
 const form = (pairs: [string, string][]) => new URLSearchParams(pairs).toString();
-
-/** Every key of this app's prefix with its content (TTL aside): "unchanged" means this is equal. */
-async function snapshot(sts: TestSts): Promise<Record<string, unknown>> {
-  const r = sts.redis!;
-  const out: Record<string, unknown> = {};
-  for (const key of await redisState(sts)) {
-    const type = await r.type(key);
-    if (type === 'hash') out[key] = await r.hgetall(key);
-    else if (type === 'set') out[key] = (await r.smembers(key)).sort();
-    else if (type === 'zset') out[key] = await r.zrange(key, '0', '-1', 'WITHSCORES');
-    else if (type === 'string') out[key] = await r.get(key);
-    else out[key] = `<${type}>`;
-  }
-  return out;
-}
 
 /** An OAuth error response: exact status and code, JSON, no-store, no token, no stack trace. */
 function expectOAuthError(res: Res, status: number, error: string): void {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import request from 'supertest';
 import {
   adminToken, API, AT_TYPE, basic, claims, clientCredentials, exchange, introspect, ISSUER, JWT_TYPE, OTHER_API, redisState, startSts,
-  type TestSts,
+  type TestSts, snapshot,
 } from '../helpers/sts.js';
 
 /**
@@ -19,21 +19,6 @@ const EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 type Res = request.Response;
 
 const sidOf = (token: string) => claims(token).sid as string;
-
-/** Every key of this app's prefix with its content: "unchanged" means this is equal. */
-async function snapshot(sts: TestSts): Promise<Record<string, unknown>> {
-  const r = sts.redis!;
-  const out: Record<string, unknown> = {};
-  for (const key of await redisState(sts)) {
-    const type = await r.type(key);
-    if (type === 'hash') out[key] = await r.hgetall(key);
-    else if (type === 'set') out[key] = (await r.smembers(key)).sort();
-    else if (type === 'zset') out[key] = await r.zrange(key, '0', '-1', 'WITHSCORES');
-    else if (type === 'string') out[key] = await r.get(key);
-    else out[key] = `<${type}>`;
-  }
-  return out;
-}
 
 function expectOAuthError(res: Res, status: number, error: string): void {
   expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
