@@ -2,7 +2,6 @@
 // is registered and killed (by pid, its whole tree) when the benchmark exits, errors or is interrupted.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { clearTimeout } from 'node:timers';
 
 const owned = new Set();
@@ -86,17 +85,8 @@ export function spawnOwned(name, cmd, args, { env, cwd } = {}) {
   return child;
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+// One free-port finder for tests and the benchmark.
+export { freePort } from '../../test/helpers/redis-process.mjs';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,21 +1,8 @@
 // The benchmark's own redis-server on a free loopback port (no persistence), and a client to it.
 import { execFileSync } from 'node:child_process';
-import { connect } from 'node:net';
 import { Redis } from 'ioredis';
+import { ping } from '../../test/helpers/redis-process.mjs';
 import { freePort, spawnOwned, waitUntil } from './procs.mjs';
-
-function ping(port) {
-  return new Promise((resolve, reject) => {
-    const sock = connect({ port, host: '127.0.0.1' });
-    sock.setTimeout(500, () => sock.destroy(new Error('timeout')));
-    sock.once('error', reject);
-    sock.once('connect', () => sock.write('PING\r\n'));
-    sock.once('data', (d) => {
-      sock.destroy();
-      resolve(d.toString().startsWith('+PONG'));
-    });
-  });
-}
 
 export function redisVersion() {
   try {
@@ -34,7 +21,7 @@ export async function startRedis(dir) {
     // Commands slower than 1 ms are logged: the kills report the kill script's own time from here.
     '--slowlog-log-slower-than', '1000', '--slowlog-max-len', '1024',
   ]);
-  await waitUntil(() => ping(port), { what: 'redis-server', child: proc, timeoutMs: 10_000, everyMs: 50 });
+  await waitUntil(() => ping(port).then(() => true), { what: 'redis-server', child: proc, timeoutMs: 10_000, everyMs: 50 });
   const url = `redis://127.0.0.1:${port}`;
   // Gives up after a few reconnects: a dead Redis ends the measurement, it must not keep the process alive.
   const client = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: (n) => (n > 5 ? null : n * 100) });

@@ -17,7 +17,7 @@ export function freePort() {
 }
 
 /** PING over a raw socket: no client library, so nothing lingers in the process that waited. */
-function ping(port) {
+export function ping(port) {
   return new Promise((resolve, reject) => {
     const sock = connect({ port, host: '127.0.0.1' });
     sock.setTimeout(500, () => sock.destroy(new Error('timeout')));
