@@ -33,41 +33,65 @@ end
 `;
 
 /**
- * KEYS: session, parent's children set (or the session again for a root), the session's tombstone.
- * ARGV: nowMs, expMs, sid, tree prefix, ancestors (space separated), field/value pairs...
- * Returns 1 when stored; 0 when an ancestor is gone or the session was already killed.
- */
-export const CREATE = `${EXTEND}${ANCESTORS_LIVE}
-local nowMs, expMs, sid, tree, anc = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-if redis.call('EXISTS', KEYS[3]) == 1 or not ancestors_live(anc, tree, nowMs) then return 0 end
-local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('PEXPIREAT', KEYS[1], expMs)
-if KEYS[2] ~= KEYS[1] then
-  redis.call('SADD', KEYS[2], sid)
-  extend(KEYS[2], expMs, nowMs)
-end
-return 1
-`;
-
-/**
  * Index entries are pruned only this long after their expiry: the score comes from one instance's
  * clock, and an entry pruned early would hide a still-live session from an agent-wide kill.
  */
 const INDEX_PRUNE_GRACE_MS = 300_000;
 
-/**
- * KEYS: indexes (all in one slot: one key per call on a cluster). ARGV: nowMs, expMs, sid.
- * Adds the sid to each, prunes long-expired entries, keeps each TTL ahead of its newest entry.
- */
-export const INDEX_ADD = `${EXTEND}
-local nowMs, expMs = tonumber(ARGV[1]), tonumber(ARGV[2])
-for _, key in ipairs(KEYS) do
+/** Storing a session and indexing it, shared by the scripts below. */
+const WRITE = `${EXTEND}${ANCESTORS_LIVE}
+local function may_create(tombstone, anc, tree, nowMs)
+  return redis.call('EXISTS', tombstone) == 0 and ancestors_live(anc, tree, nowMs)
+end
+local function store_session(skey, ckey, sid, expMs, nowMs, firstField)
+  local fields = {}
+  for i = firstField, #ARGV do fields[#fields + 1] = ARGV[i] end
+  redis.call('HSET', skey, unpack(fields))
+  redis.call('PEXPIREAT', skey, expMs)
+  if ckey ~= skey then
+    redis.call('SADD', ckey, sid)
+    extend(ckey, expMs, nowMs)
+  end
+end
+local function index_add(key, sid, expMs, nowMs)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', nowMs - ${INDEX_PRUNE_GRACE_MS})
-  redis.call('ZADD', key, expMs, ARGV[3])
+  redis.call('ZADD', key, expMs, sid)
   extend(key, expMs, nowMs)
 end
+`;
+
+/**
+ * Cluster: the record, after the caller wrote the index entries (INDEX_ADD, other slots).
+ * KEYS: session, parent's children set (or the session again for a root), the session's tombstone.
+ * ARGV: nowMs, expMs, sid, tree prefix, ancestors (space separated), field/value pairs...
+ * Returns 1 when stored; 0 when an ancestor is gone or the session was already killed.
+ */
+export const CREATE = `${WRITE}
+local nowMs, expMs, sid, tree, anc = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+if not may_create(KEYS[3], anc, tree, nowMs) then return 0 end
+store_session(KEYS[1], KEYS[2], sid, expMs, nowMs, 6)
+return 1
+`;
+
+/**
+ * Cluster: KEYS: indexes (one slot per call). ARGV: nowMs, expMs, sid.
+ * Adds the sid to each, prunes long-expired entries, keeps each TTL ahead of its newest entry.
+ */
+export const INDEX_ADD = `${WRITE}
+local nowMs, expMs = tonumber(ARGV[1]), tonumber(ARGV[2])
+for _, key in ipairs(KEYS) do index_add(key, ARGV[3], expMs, nowMs) end
+return 1
+`;
+
+/**
+ * A single Redis: record and index entries in one atomic step (nothing is written when refused).
+ * KEYS: as CREATE, then the indexes. ARGV: as CREATE.
+ */
+export const CREATE_INDEXED = `${WRITE}
+local nowMs, expMs, sid, tree, anc = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+if not may_create(KEYS[3], anc, tree, nowMs) then return 0 end
+store_session(KEYS[1], KEYS[2], sid, expMs, nowMs, 6)
+for i = 4, #KEYS do index_add(KEYS[i], sid, expMs, nowMs) end
 return 1
 `;
 

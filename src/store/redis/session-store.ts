@@ -45,16 +45,17 @@ interface Removed {
 }
 
 /**
- * Sessions in Redis. Each tree lives in one hash slot; indexes live in their own. Writes are
- * ordered so that no reader can be fooled: a session's index entries are written before the
- * session, and a kill leaves a tombstone, so a kill that read an index never misses a session that
- * was being created. On a single Redis and on Redis Cluster alike.
+ * Sessions in Redis. Each tree lives in one hash slot; indexes live in their own. On a single
+ * Redis a session and its index entries are written by one atomic script. On a cluster the index
+ * entries are written before the session, and a kill leaves a tombstone, so a kill that read an
+ * index never misses a session that was being created.
  */
 export class RedisSessionStore implements SessionStore, ReplayStore {
   readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
   readonly #create: Script;
   readonly #indexAdd: Script;
+  readonly #createIndexed: Script;
   readonly #find: Script;
   readonly #subtree: Script;
   readonly #revoke: Script;
@@ -66,6 +67,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     this.#keys = keys;
     this.#create = defineScript(redis, 'stsCreate', lua.CREATE);
     this.#indexAdd = defineScript(redis, 'stsIndexAdd', lua.INDEX_ADD);
+    this.#createIndexed = defineScript(redis, 'stsCreateIndexed', lua.CREATE_INDEXED);
     this.#find = defineScript(redis, 'stsFind', lua.FIND_BY_TOKEN);
     this.#subtree = defineScript(redis, 'stsSubtree', lua.SUBTREE);
     this.#revoke = defineScript(redis, 'stsRevokeTree', lua.REVOKE_TREE);
@@ -82,16 +84,10 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     const indexArgs = [nowMs, s.exp * 1000, s.sid];
     const keys = [k.session(s.sid), s.parent ? k.children(s.parent) : k.session(s.sid), k.revoked(s.sid)];
     const args = [nowMs, s.exp * 1000, s.sid, k.tree(s.sid), s.ancestors.join(' '), ...encodeSession(s)];
-    let reply: unknown;
-    if (this.#cluster) {
-      // Indexes sit in other slots, on other nodes: wait until they are written, then the record.
-      await guard(Promise.all(indexes.map((index) => this.#indexAdd([index], indexArgs))));
-      reply = await guard(this.#create(keys, args));
-    } else {
-      // One connection executes in order: the index write is ahead of the record without a wait.
-      [, reply] = await guard(Promise.all([this.#indexAdd(indexes, indexArgs), this.#create(keys, args)]));
-    }
-    const stored = reply === 1;
+    if (!this.#cluster) return (await guard(this.#createIndexed([...keys, ...indexes], args))) === 1;
+    // Indexes sit in other slots, on other nodes: write them first, then the record.
+    await guard(Promise.all(indexes.map((index) => this.#indexAdd([index], indexArgs))));
+    const stored = (await guard(this.#create(keys, args))) === 1;
     if (!stored) await guard(Promise.all(indexes.map((index) => this.#redis.zrem(index, s.sid))));
     return stored;
   }
