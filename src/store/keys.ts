@@ -6,8 +6,8 @@ import { rootOf } from './types.js';
  * Cluster layout: a session tree lives in one hash slot. A child's sid starts with its root's sid
  * (`<root>.<random>`), and every tree key carries the root as hash tag (`sts:{<root>}:s:<sid>`), so
  * the scripts that walk a tree (kill, ancestor checks, subtree) stay inside one slot. Indexes
- * (by agent, by subject, all) live in their own slots and are written before the session, so a
- * kill that reads an index can never miss a session; see RedisSessionStore.
+ * (by agent, by subject, all) live in their own slots; on a cluster they are written before the
+ * session, so a kill that reads an index can never miss a session; see RedisSessionStore.
  */
 export interface RedisKeys {
   /** Prefix of every key of the tree `sid` belongs to; scripts append `s:`/`c:`/`x:` + sid. */
