@@ -20,7 +20,8 @@ import { redisKeys, type RedisKeys } from '../../src/store/keys.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
-import { API, AT_TYPE, basic, claims, EXCHANGE, ISSUER, testRedisUrl, testRegistry } from '../helpers/sts.js';
+import { API, AT_TYPE, basic, EXCHANGE, ISSUER, testRedisUrl, testRegistry } from '../helpers/sts.js';
+import { sidOf } from '../helpers/responses.js';
 
 /**
  * A token is never returned without its session record already stored. The app is built around a
@@ -34,7 +35,6 @@ import { API, AT_TYPE, basic, claims, EXCHANGE, ISSUER, testRedisUrl, testRegist
 type Res = request.Response;
 type Mode = 'pass' | 'slow' | 'reject' | 'hang' | 'store-then-lose-reply';
 
-const sidOf = (token: string) => claims(token).sid as string;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const UNAVAILABLE = { error: 'temporarily_unavailable', error_description: 'session store unavailable' };
 

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { adminToken, API, AT_TYPE, basic, claims, clientCredentials, EXCHANGE, exchange, redisState, startSts, tombstones, type TestSts } from '../helpers/sts.js';
+import { ok, sidOf } from '../helpers/responses.js';
 
 /**
  * A kill racing hundreds of exchanges all over a 3-level tree. While 300 exchanges are in flight —
@@ -13,18 +14,11 @@ import { adminToken, API, AT_TYPE, basic, claims, clientCredentials, EXCHANGE, e
  */
 
 type Res = request.Response;
-const sidOf = (token: string) => claims(token).sid as string;
 const ROUNDS = [1, 2, 3];
 const PER_KIND = 75; // × 4 kinds = 300 exchanges per round
 /** The DELETE is sent once this many exchanges have answered. */
 const KILL_AFTER = 120;
 const CONCURRENCY = 60;
-
-async function ok(res: PromiseLike<Res>): Promise<string> {
-  const r = await res;
-  if (r.status !== 200) throw new Error(`exchange failed: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body.access_token as string;
-}
 
 describe('kill racing 300 exchanges over a 3-level tree, with a sibling tree exchanging alongside', () => {
   let sts: TestSts;

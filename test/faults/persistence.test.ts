@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
-import { adminToken, API, basic, claims, clientCredentials, exchange, introspect, redisState, startSts, tombstones, type TestSts } from '../helpers/sts.js';
+import { adminToken, API, basic, clientCredentials, exchange, introspect, redisState, startSts, tombstones, type TestSts } from '../helpers/sts.js';
+import { ok, sidOf } from '../helpers/responses.js';
 
 /**
  * Redis crashes (SIGKILL) right after a kill returned, and comes back on the same data dir.
@@ -13,14 +14,7 @@ import { adminToken, API, basic, claims, clientCredentials, exchange, introspect
  * timing-dependent and not exercised here.)
  */
 
-const sidOf = (token: string) => claims(token).sid as string;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function ok(res: PromiseLike<request.Response>): Promise<string> {
-  const r = await res;
-  if (r.status !== 200) throw new Error(`exchange failed: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body.access_token as string;
-}
 
 /**
  * Introspects until the app's Redis client has reconnected (503 while it has not). Every answer

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
-import { adminToken, API, basic, claims, clientCredentials, exchange, introspect, startSts, type TestSts } from '../helpers/sts.js';
+import { adminToken, API, basic, clientCredentials, exchange, introspect, startSts, type TestSts } from '../helpers/sts.js';
+import { sidOf } from '../helpers/responses.js';
 
 /**
  * Redis alive but answering nothing — `CLIENT PAUSE … ALL` (every command held) or SIGSTOP (the
@@ -13,7 +14,6 @@ import { adminToken, API, basic, claims, clientCredentials, exchange, introspect
  * killed just before the stall is still dead (the timeout was never read as "not revoked").
  */
 
-const sidOf = (token: string) => claims(token).sid as string;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PAUSE_MS = 2_000;
 const UNAVAILABLE = { error: 'temporarily_unavailable', error_description: 'session store unavailable' };

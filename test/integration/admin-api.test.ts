@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import {
-  ADMIN_AUD, adminToken, API, basic, claims, clientCredentials, exchange, introspect, startSts, type TestSts, snapshot,
+  ADMIN_AUD, adminToken, API, basic, clientCredentials, exchange, introspect, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
+import { ok, sidOf } from '../helpers/responses.js';
 
 /**
  * The admin API against real Redis: listing and filtering live sessions, one session's tree, and
@@ -16,14 +17,6 @@ const T0_S = T0 / 1000;
 const iso = (s: number) => new Date(s * 1000).toISOString();
 
 type Res = request.Response;
-
-const sidOf = (token: string) => claims(token).sid as string;
-
-async function ok(res: PromiseLike<Res>): Promise<string> {
-  const r = await res;
-  if (r.status !== 200) throw new Error(`exchange failed: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body.access_token as string;
-}
 
 describe('admin API: listing and reading sessions', () => {
   let sts: TestSts;

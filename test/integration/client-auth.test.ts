@@ -4,6 +4,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
 import request from 'supertest';
 import { hashSecret } from '../../src/clients/secret.js';
 import { API, basic, claims, ISSUER, OTHER_API, redisState, SECRETS, startSts, testRegistry, type TestSts, snapshot } from '../helpers/sts.js';
+import { expectOAuthError } from '../helpers/responses.js';
 
 /**
  * Client authentication at /token (and, for resource servers, /introspect): client_secret_basic,
@@ -30,17 +31,6 @@ const form = (pairs: [string, string][]) => new URLSearchParams(pairs).toString(
 const formEncode = (s: string) => new URLSearchParams([['', s]]).toString().slice(1);
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 const grant: [string, string][] = [['grant_type', CC], ['resource', API], ['scope', 'invoices:read']];
-
-function expectOAuthError(res: Res, status: number, error: string): void {
-  expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
-  expect(res.headers['content-type']).toMatch(/^application\/json/);
-  expect(res.headers['cache-control']).toBe('no-store');
-  for (const k of Object.keys(res.body)) expect(['error', 'error_description']).toContain(k);
-  expect(res.body.access_token).toBeUndefined();
-  expect(res.body.active).toBeUndefined();
-  expect(res.text).not.toMatch(/eyJ[A-Za-z0-9_-]+\./);
-  expect(res.text).not.toMatch(/\n\s+at |node_modules|\.ts:\d+|Error:/);
-}
 
 describe('client authentication', () => {
   let sts: TestSts;

@@ -4,6 +4,7 @@ import request from 'supertest';
 import {
   ADMIN_AUD, API, basic, claims, clientCredentials, exchange, introspect, ISSUER, OTHER_API, redisState, SECRETS, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
+import { expectOAuthError } from '../helpers/responses.js';
 
 /**
  * POST /introspect (RFC 7662) against real Redis: who may call it, the exact shape of an active
@@ -17,15 +18,6 @@ const ACTIVE_FIELDS = ['active', 'aud', 'client_id', 'exp', 'iat', 'iss', 'jti',
 
 type Res = request.Response;
 const form = (pairs: [string, string][]) => new URLSearchParams(pairs).toString();
-
-function expectOAuthError(res: Res, status: number, error: string): void {
-  expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
-  expect(res.headers['content-type']).toMatch(/^application\/json/);
-  expect(res.headers['cache-control']).toBe('no-store');
-  for (const k of Object.keys(res.body)) expect(['error', 'error_description']).toContain(k);
-  expect(res.body.active).toBeUndefined();
-  expect(res.text).not.toMatch(/\n\s+at |node_modules|\.ts:\d+|Error:/);
-}
 
 function expectInactive(res: Res): void {
   expect(res.status).toBe(200);

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { adminToken, API, basic, claims, clientCredentials, exchange, introspect, redisState, startSts, type TestSts, snapshot } from '../helpers/sts.js';
+import { ok, sidOf } from '../helpers/responses.js';
 
 /**
  * Kills against real Redis: DELETE /admin/sessions/:sid takes the session and its whole subtree,
@@ -12,8 +13,6 @@ import { adminToken, API, basic, claims, clientCredentials, exchange, introspect
  */
 
 type Res = request.Response;
-
-const sidOf = (token: string) => claims(token).sid as string;
 
 /** No key name and no stored value (hash field, set or index member) mentions any of these sessions. */
 async function expectGoneFromRedis(sts: TestSts, tokens: string[]): Promise<void> {
@@ -39,12 +38,6 @@ async function expectActive(sts: TestSts, token: string): Promise<void> {
 
 /** Who holds a token, to try exchanging it again as that agent. */
 const holder = (token: string) => claims(token).client_id as string;
-
-async function ok(res: PromiseLike<Res>): Promise<string> {
-  const r = await res;
-  if (r.status !== 200) throw new Error(`exchange failed: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body.access_token as string;
-}
 
 describe('DELETE /admin/sessions/:sid kills the session and its whole subtree', () => {
   let sts: TestSts;

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import {
-  API, basic, claims, clientCredentials, exchange, introspect, SECRETS, startSts, type TestSts, snapshot,
+  API, basic, clientCredentials, exchange, introspect, SECRETS, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
+import { expectOAuthError, ok, sidOf } from '../helpers/responses.js';
 
 /**
  * POST /revoke (RFC 7009) against real Redis: an agent revokes its own token, which kills its
@@ -12,25 +13,11 @@ import {
 
 type Res = request.Response;
 
-const sidOf = (token: string) => claims(token).sid as string;
-
-async function ok(res: PromiseLike<Res>): Promise<string> {
-  const r = await res;
-  if (r.status !== 200) throw new Error(`exchange failed: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body.access_token as string;
-}
-
 /** RFC 7009 §2.2: 200, and the content of the response body is ignored by the client: ours is empty. */
 function expectRevokeOk(res: Res): void {
   expect(res.status).toBe(200);
   expect(res.text).toBe('');
   expect(res.headers['cache-control']).toBe('no-store');
-}
-
-function expectOAuthError(res: Res, status: number, error: string): void {
-  expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
-  expect(res.headers['cache-control']).toBe('no-store');
-  for (const k of Object.keys(res.body)) expect(['error', 'error_description']).toContain(k);
 }
 
 describe('POST /revoke (RFC 7009)', () => {

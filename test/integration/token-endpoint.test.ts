@@ -5,6 +5,7 @@ import request from 'supertest';
 import {
   ADMIN_AUD, API, basic, claims, ISSUER, OTHER_API, redisState, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
+import { expectOAuthError } from '../helpers/responses.js';
 
 /**
  * POST /token with grant_type=client_credentials against real Redis: the success response, the
@@ -20,17 +21,6 @@ type Res = request.Response;
 
 /** A form body with exact control over repeats and order. */
 const form = (pairs: [string, string][]) => new URLSearchParams(pairs).toString();
-
-/** An OAuth error response: exact status and code, JSON, no-store, no token, no stack trace. */
-function expectOAuthError(res: Res, status: number, error: string): void {
-  expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
-  expect(res.headers['content-type']).toMatch(/^application\/json/);
-  expect(res.headers['cache-control']).toBe('no-store');
-  for (const k of Object.keys(res.body)) expect(['error', 'error_description']).toContain(k);
-  expect(res.body.access_token).toBeUndefined();
-  expect(res.text).not.toMatch(/eyJ[A-Za-z0-9_-]+\./);
-  expect(res.text).not.toMatch(/\n\s+at |node_modules|\.ts:\d+|Error:/);
-}
 
 describe('POST /token client_credentials', () => {
   let sts: TestSts;

@@ -4,6 +4,7 @@ import {
   adminToken, API, AT_TYPE, basic, claims, clientCredentials, exchange, introspect, ISSUER, JWT_TYPE, OTHER_API, redisState, startSts,
   type TestSts, snapshot,
 } from '../helpers/sts.js';
+import { expectOAuthError, sidOf } from '../helpers/responses.js';
 
 /**
  * RFC 8693 token exchange of live agent-sts tokens against real Redis: a child session on every
@@ -17,15 +18,6 @@ const T0_S = T0 / 1000;
 const EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 type Res = request.Response;
-
-const sidOf = (token: string) => claims(token).sid as string;
-
-function expectOAuthError(res: Res, status: number, error: string): void {
-  expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
-  expect(res.headers['cache-control']).toBe('no-store');
-  for (const k of Object.keys(res.body)) expect(['error', 'error_description']).toContain(k);
-  expect(res.text).not.toMatch(/eyJ[A-Za-z0-9_-]+\./);
-}
 
 describe('token exchange (RFC 8693) of agent-sts tokens', () => {
   let sts: TestSts;

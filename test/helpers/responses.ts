@@ -1,0 +1,29 @@
+import { expect } from '@jest/globals';
+import type request from 'supertest';
+import { claims } from './sts.js';
+
+type Res = request.Response;
+
+/**
+ * An OAuth error response: exact status and code, JSON, no-store, only `error` and
+ * `error_description`, no token or `active` in it, and no stack trace.
+ */
+export function expectOAuthError(res: Res, status: number, error: string): void {
+  expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
+  expect(res.headers['content-type']).toMatch(/^application\/json/);
+  expect(res.headers['cache-control']).toBe('no-store');
+  for (const k of Object.keys(res.body)) expect(['error', 'error_description']).toContain(k);
+  expect(res.body.access_token).toBeUndefined();
+  expect(res.body.active).toBeUndefined();
+  expect(res.text).not.toMatch(/eyJ[A-Za-z0-9_-]+\./);
+  expect(res.text).not.toMatch(/\n\s+at |node_modules|\.ts:\d+|Error:/);
+}
+
+/** The access token of a response that must have succeeded (200), else a readable failure. */
+export async function ok(res: PromiseLike<Res>): Promise<string> {
+  const r = await res;
+  if (r.status !== 200) throw new Error(`exchange failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.access_token as string;
+}
+
+export const sidOf = (token: string) => claims(token).sid as string;
