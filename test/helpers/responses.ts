@@ -1,6 +1,6 @@
 import { expect } from '@jest/globals';
 import type request from 'supertest';
-import { claims } from './sts.js';
+import { claims, redisState, snapshot, type TestSts } from './sts.js';
 
 type Res = request.Response;
 
@@ -27,3 +27,21 @@ export async function ok(res: PromiseLike<Res>): Promise<string> {
 }
 
 export const sidOf = (token: string) => claims(token).sid as string;
+
+/**
+ * Runs a request that must be refused: exact status and error, Redis byte-for-byte unchanged, no
+ * token.issued event, and exactly one token.denied event when `denied` (the /token endpoint ran).
+ */
+export async function expectRefused(sts: TestSts, send: () => PromiseLike<Res>, status: number, error: string, denied: boolean): Promise<Res> {
+  const keysBefore = await redisState(sts);
+  const before = await snapshot(sts);
+  const n = sts.events.events.length;
+  const res = await send();
+  expectOAuthError(res, status, error);
+  expect(await redisState(sts)).toEqual(keysBefore);
+  expect(await snapshot(sts)).toEqual(before);
+  const fresh = sts.events.events.slice(n);
+  if (denied) expect(fresh).toEqual([expect.objectContaining({ type: 'token.denied', error })]);
+  else expect(fresh).toEqual([]);
+  return res;
+}

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import request from 'supertest';
 import { hashSecret } from '../../src/clients/secret.js';
-import { API, basic, claims, ISSUER, OTHER_API, redisState, SECRETS, startSts, testRegistry, type TestSts, snapshot } from '../helpers/sts.js';
-import { expectOAuthError } from '../helpers/responses.js';
+import { API, basic, claims, ISSUER, OTHER_API, redisState, SECRETS, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
+import { expectOAuthError, expectRefused } from '../helpers/responses.js';
 
 /**
  * Client authentication at /token (and, for resource servers, /introspect): client_secret_basic,
@@ -62,19 +62,8 @@ describe('client authentication', () => {
   const token = () => request(sts.app).post('/token');
 
   /** A refusal: exact status/error, Redis unchanged, no token.issued, one token.denied (at /token). */
-  async function refused(send: () => Promise<Res>, status: number, error: string, endpoint: 'token' | 'introspect' = 'token'): Promise<Res> {
-    const keysBefore = await redisState(sts);
-    const before = await snapshot(sts);
-    const n = sts.events.events.length;
-    const res = await send();
-    expectOAuthError(res, status, error);
-    expect(await redisState(sts)).toEqual(keysBefore);
-    expect(await snapshot(sts)).toEqual(before);
-    const fresh = sts.events.events.slice(n);
-    if (endpoint === 'token') expect(fresh).toEqual([expect.objectContaining({ type: 'token.denied', error })]);
-    else expect(fresh).toEqual([]);
-    return res;
-  }
+  const refused = (send: () => Promise<Res>, status: number, error: string, endpoint: 'token' | 'introspect' = 'token') =>
+    expectRefused(sts, send, status, error, endpoint === 'token');
 
   /** 401 invalid_client with the one generic body; authentication failures name no agent in the event. */
   async function rejected(send: () => Promise<Res>, endpoint: 'token' | 'introspect' = 'token'): Promise<Res> {

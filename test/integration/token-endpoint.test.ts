@@ -5,7 +5,7 @@ import request from 'supertest';
 import {
   ADMIN_AUD, API, basic, claims, ISSUER, OTHER_API, redisState, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
-import { expectOAuthError } from '../helpers/responses.js';
+import { expectRefused } from '../helpers/responses.js';
 
 /**
  * POST /token with grant_type=client_credentials against real Redis: the success response, the
@@ -35,23 +35,9 @@ describe('POST /token client_credentials', () => {
   const post = () => request(sts.app).post('/token');
   const cc = (body: string, agent = 'billing-agent') => post().set('Authorization', basic(agent)).type('form').send(body);
 
-  /**
-   * Runs a request that must be refused: exact status and error, Redis byte-for-byte unchanged, no
-   * token.issued event, and (when the request reached the endpoint) one token.denied event.
-   */
-  async function refused(send: () => Promise<Res>, status: number, error: string, denial: 'event' | 'no-event' = 'event'): Promise<Res> {
-    const keysBefore = await redisState(sts);
-    const before = await snapshot(sts);
-    const n = sts.events.events.length;
-    const res = await send();
-    expectOAuthError(res, status, error);
-    expect(await redisState(sts)).toEqual(keysBefore);
-    expect(await snapshot(sts)).toEqual(before);
-    const fresh = sts.events.events.slice(n);
-    if (denial === 'event') expect(fresh).toEqual([expect.objectContaining({ type: 'token.denied', error })]);
-    else expect(fresh).toEqual([]);
-    return res;
-  }
+  /** A refusal (see expectRefused); 'no-event' where the request never reached the endpoint. */
+  const refused = (send: () => Promise<Res>, status: number, error: string, denial: 'event' | 'no-event' = 'event') =>
+    expectRefused(sts, send, status, error, denial === 'event');
 
   describe('a successful grant', () => {
     let res: Res;
