@@ -11,7 +11,7 @@ import { SessionService, systemClock, type Clock } from './sessions/service.js';
 import type { Stores } from './store/index.js';
 import { redisKeys } from './store/keys.js';
 import { MemorySessionStore } from './store/memory/session-store.js';
-import { connectRedis } from './store/redis/connect.js';
+import { assertRedisVersion, connectRedis } from './store/redis/connect.js';
 import { RedisSessionStore, type RedisClient } from './store/redis/session-store.js';
 
 export interface Deps {
@@ -47,6 +47,7 @@ export async function buildStores(config: Config, log: Logger): Promise<{ stores
   const redis = connectRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   await redis.connect();
+  await assertRedisVersion(redis);
   const store = new RedisSessionStore(redis, redisKeys(config.redisKeyPrefix));
   return { stores: { sessions: store, replay: store }, redis };
 }

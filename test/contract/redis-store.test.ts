@@ -3,8 +3,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Redis } from 'ioredis';
 import { agentsOf, type ReplayStore, type Session, type SessionStore } from '../../src/store/index.js';
 import { redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
-import { connectRedis } from '../../src/store/redis/connect.js';
-import { RedisSessionStore } from '../../src/store/redis/session-store.js';
+import { assertRedisVersion, connectRedis } from '../../src/store/redis/connect.js';
+import { INDEX_PRUNE_EVERY, RedisSessionStore } from '../../src/store/redis/session-store.js';
 import { makeChild, makeDelegated, makeRoot, randomId, sessionStoreContract } from './session-store.contract.js';
 
 function redisUrl(): string {
@@ -70,6 +70,15 @@ sessionStoreContract('redis', async () => {
   };
 });
 
+describe('redis version check at boot', () => {
+  it('accepts the Redis the suite runs on (7.0 or later)', async () => {
+    await expect(assertRedisVersion(raw)).resolves.toBeUndefined();
+  });
+  it.each(['redis_version:6.2.14', 'redis_version:', 'no version here'])('refuses %j: the scripts need PEXPIRETIME', async (line) => {
+    await expect(assertRedisVersion({ info: async () => `# Server\r\n${line}\r\n` } as Pick<Redis, 'info'>)).rejects.toThrow(/agent-sts needs Redis 7.0 or later/);
+  });
+});
+
 describe('redis store: Redis holds no garbage', () => {
   let prefix: string;
   let keys: RedisKeys;
@@ -130,6 +139,16 @@ describe('redis store: Redis holds no garbage', () => {
     expect(await raw.pexpiretime(keys.subjectIndex('agent-a'))).toBeGreaterThanOrEqual(root.exp * 1000);
     expect(await raw.pexpiretime(keys.subjectIndex('user-1'))).toBeGreaterThanOrEqual(obo.exp * 1000);
     for (const s of [root, child, grandchild, obo]) await expectIndexed(s);
+  });
+
+  it(`index entries long past their expiry are pruned within ${INDEX_PRUNE_EVERY} creates; recently expired ones stay`, async () => {
+    const index = keys.agentIndex('agent-a');
+    // Past the 5-minute grace (gone), and inside it (kept: another instance's clock may run behind).
+    await raw.zadd(index, now() - 400_000, 'long-expired', now() - 60_000, 'just-expired');
+    for (let i = 0; i < INDEX_PRUNE_EVERY; i++) expect(await store.create(makeRoot(), now())).toBe(true);
+    expect(await raw.zscore(index, 'long-expired')).toBeNull();
+    expect(await raw.zscore(index, 'just-expired')).not.toBeNull();
+    expect(await raw.zcard(index)).toBe(INDEX_PRUNE_EVERY + 1);
   });
 
   it('raw tokens are never stored: only the hash', async () => {

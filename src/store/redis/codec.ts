@@ -8,23 +8,13 @@ export const SESSION_FIELDS = ['th', 'exp', 'anc', 'p', 'd', 'md', 'ag', 'sub', 
 
 export const LUA_SESSION_FIELDS = SESSION_FIELDS.map((f) => `'${f}'`).join(', ');
 
+/** Field/value pairs for HSET (any order; SESSION_FIELDS fixes only the order reads use). */
 export function encodeSession(s: Session): string[] {
-  const values: Record<(typeof SESSION_FIELDS)[number], string> = {
-    th: s.tokenHash,
-    exp: String(s.exp),
-    anc: s.ancestors.join(' '),
-    p: s.parent ?? '',
-    d: String(s.depth),
-    md: String(s.maxDepth),
-    ag: s.agent,
-    sub: s.sub,
-    act: s.act ? JSON.stringify(s.act) : '',
-    aud: s.aud,
-    sc: s.scope.join(' '),
-    iat: String(s.iat),
-    jti: s.jti,
-  };
-  return SESSION_FIELDS.flatMap((f) => [f, values[f]]);
+  return [
+    'th', s.tokenHash, 'exp', String(s.exp), 'anc', s.ancestors.join(' '), 'p', s.parent ?? '', 'd', String(s.depth),
+    'md', String(s.maxDepth), 'ag', s.agent, 'sub', s.sub, 'act', s.act ? JSON.stringify(s.act) : '', 'aud', s.aud,
+    'sc', s.scope.join(' '), 'iat', String(s.iat), 'jti', s.jti,
+  ];
 }
 
 /** Decodes the HMGET row (SESSION_FIELDS order) of session `sid`. */

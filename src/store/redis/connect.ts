@@ -78,3 +78,14 @@ export function connectRedis(opts: RedisOptions): RedisClient {
   }
   return new Redis({ ...common, host: p.hosts[0]!.host, port: p.hosts[0]!.port, ...(p.db ? { db: p.db } : {}) });
 }
+
+/** The oldest Redis the scripts run on (PEXPIRETIME is 7.0). */
+export const MIN_REDIS_MAJOR = 7;
+
+/** Refuses an older Redis at boot: otherwise every issuance would fail later, one by one. */
+export async function assertRedisVersion(redis: Pick<RedisClient, 'info'>): Promise<void> {
+  const version = /^redis_version:(\S+)/m.exec(await redis.info('server'))?.[1];
+  if (!version || !(Number(version.split('.')[0]) >= MIN_REDIS_MAJOR)) {
+    throw new Error(`Redis ${version ?? '(version unknown)'} is too old: agent-sts needs Redis ${MIN_REDIS_MAJOR}.0 or later`);
+  }
+}

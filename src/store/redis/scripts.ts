@@ -13,11 +13,13 @@ local function session_key(tree, sid) return tree .. '${TREE_KEY.session}' .. si
 local function children_key(tree, sid) return tree .. '${TREE_KEY.children}' .. sid end
 `;
 
-/** Sets a key's expiry to expMs unless it already lives longer. */
+/**
+ * Sets a key's expiry to expMs unless it already lives longer (PEXPIRETIME, Redis 7: -1 when the
+ * key has none). Sessions issued within one second share an expiry, so this is usually one read.
+ */
 const EXTEND = `
-local function extend(key, expMs, nowMs)
-  local ttl = redis.call('PTTL', key)
-  if ttl < 0 or ttl < expMs - nowMs then redis.call('PEXPIREAT', key, expMs) end
+local function extend(key, expMs)
+  if redis.call('PEXPIRETIME', key) < expMs then redis.call('PEXPIREAT', key, expMs) end
 end
 `;
 
@@ -43,43 +45,44 @@ const WRITE = `${EXTEND}${ANCESTORS_LIVE}
 local function may_create(tombstone, anc, tree, nowMs)
   return redis.call('EXISTS', tombstone) == 0 and ancestors_live(anc, tree, nowMs)
 end
-local function store_session(skey, ckey, sid, expMs, nowMs, firstField)
+local function store_session(skey, ckey, sid, expMs, firstField)
   local fields = {}
   for i = firstField, #ARGV do fields[#fields + 1] = ARGV[i] end
   redis.call('HSET', skey, unpack(fields))
   redis.call('PEXPIREAT', skey, expMs)
   if ckey ~= skey then
     redis.call('SADD', ckey, sid)
-    extend(ckey, expMs, nowMs)
+    extend(ckey, expMs)
   end
 end
-local function index_add(key, sid, expMs, nowMs)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', nowMs - ${INDEX_PRUNE_GRACE_MS})
+local function index_add(key, sid, expMs, nowMs, prune)
+  if prune == '1' then redis.call('ZREMRANGEBYSCORE', key, '-inf', nowMs - ${INDEX_PRUNE_GRACE_MS}) end
   redis.call('ZADD', key, expMs, sid)
-  extend(key, expMs, nowMs)
+  extend(key, expMs)
 end
 `;
 
 /**
  * Cluster: the record, after the caller wrote the index entries (INDEX_ADD, other slots).
  * KEYS: session, parent's children set (or the session again for a root), the session's tombstone.
- * ARGV: nowMs, expMs, sid, tree prefix, ancestors (space separated), field/value pairs...
+ * ARGV: nowMs, expMs, sid, tree prefix, ancestors (space separated), prune ('1': drop long-expired
+ * index entries), field/value pairs...
  * Returns 1 when stored; 0 when an ancestor is gone or the session was already killed.
  */
 export const CREATE = `${WRITE}
 local nowMs, expMs, sid, tree, anc = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 if not may_create(KEYS[3], anc, tree, nowMs) then return 0 end
-store_session(KEYS[1], KEYS[2], sid, expMs, nowMs, 6)
+store_session(KEYS[1], KEYS[2], sid, expMs, 7)
 return 1
 `;
 
 /**
- * Cluster: KEYS: indexes (one slot per call). ARGV: nowMs, expMs, sid.
- * Adds the sid to each, prunes long-expired entries, keeps each TTL ahead of its newest entry.
+ * Cluster: KEYS: indexes (one slot per call). ARGV: nowMs, expMs, sid, prune.
+ * Adds the sid to each, keeps each TTL ahead of its newest entry, prunes when asked.
  */
 export const INDEX_ADD = `${WRITE}
 local nowMs, expMs = tonumber(ARGV[1]), tonumber(ARGV[2])
-for _, key in ipairs(KEYS) do index_add(key, ARGV[3], expMs, nowMs) end
+for _, key in ipairs(KEYS) do index_add(key, ARGV[3], expMs, nowMs, ARGV[4]) end
 return 1
 `;
 
@@ -90,8 +93,8 @@ return 1
 export const CREATE_INDEXED = `${WRITE}
 local nowMs, expMs, sid, tree, anc = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 if not may_create(KEYS[3], anc, tree, nowMs) then return 0 end
-store_session(KEYS[1], KEYS[2], sid, expMs, nowMs, 6)
-for i = 4, #KEYS do index_add(KEYS[i], sid, expMs, nowMs) end
+store_session(KEYS[1], KEYS[2], sid, expMs, 7)
+for i = 4, #KEYS do index_add(KEYS[i], sid, expMs, nowMs, ARGV[6]) end
 return 1
 `;
 

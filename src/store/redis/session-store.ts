@@ -37,6 +37,12 @@ const LIST_BATCH = 256;
 const KILL_WINDOW = 256;
 /** Members per ZREM when dropping index entries in bulk. */
 const ZREM_CHUNK = 1_000;
+/**
+ * Every this many creates (per instance), the create also drops its indexes' long-expired entries.
+ * Stale entries are harmless (reads filter by expiry, kills of dead sessions are no-ops) and an
+ * idle index expires whole, so pruning on every create would only spend a range scan per index.
+ */
+export const INDEX_PRUNE_EVERY = 32;
 
 interface Removed {
   sid: string;
@@ -60,6 +66,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
   readonly #subtree: Script;
   readonly #revoke: Script;
   readonly #cluster: boolean;
+  #creates = 0;
 
   constructor(redis: RedisClient, keys: RedisKeys) {
     this.#redis = redis;
@@ -81,9 +88,10 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
   async create(s: Session, nowMs: number): Promise<boolean> {
     const k = this.#keys;
     const indexes = this.#indexKeys(s, agentsOf(s));
-    const indexArgs = [nowMs, s.exp * 1000, s.sid];
+    const prune = this.#creates++ % INDEX_PRUNE_EVERY === 0 ? '1' : '0';
+    const indexArgs = [nowMs, s.exp * 1000, s.sid, prune];
     const keys = [k.session(s.sid), s.parent ? k.children(s.parent) : k.session(s.sid), k.revoked(s.sid)];
-    const args = [nowMs, s.exp * 1000, s.sid, k.tree(s.sid), s.ancestors.join(' '), ...encodeSession(s)];
+    const args = [nowMs, s.exp * 1000, s.sid, k.tree(s.sid), s.ancestors.join(' '), prune, ...encodeSession(s)];
     if (!this.#cluster) return (await guard(this.#createIndexed([...keys, ...indexes], args))) === 1;
     // Indexes sit in other slots, on other nodes: write them first, then the record.
     await guard(Promise.all(indexes.map((index) => this.#indexAdd([index], indexArgs))));
