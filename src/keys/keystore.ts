@@ -99,8 +99,24 @@ export async function loadKeyStore(dir: string): Promise<ReloadableKeyStore> {
   };
 }
 
+/** Encoded protected headers by key and header: the same few for every token a key signs. */
+const encodedHeaders = new WeakMap<SigningKey, Map<string, string>>();
+
+function encodedHeader(key: SigningKey, header: Record<string, unknown>): string {
+  let byHeader = encodedHeaders.get(key);
+  if (!byHeader) encodedHeaders.set(key, (byHeader = new Map()));
+  const json = JSON.stringify(header);
+  let encoded = byHeader.get(json);
+  if (encoded === undefined) {
+    encoded = Buffer.from(JSON.stringify({ ...header, alg: key.alg, kid: key.kid })).toString('base64url');
+    byHeader.set(json, encoded);
+  }
+  return encoded;
+}
+
 /** A compact JWS (RFC 7515 §7.1) of `payload`, signed with the current key. */
 export function signCompact(key: SigningKey, header: Record<string, unknown>, payload: Record<string, unknown>): string {
-  const input = `${Buffer.from(JSON.stringify({ ...header, alg: key.alg, kid: key.kid })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-  return `${input}.${key.sign(Buffer.from(input)).toString('base64url')}`;
+  const input = `${encodedHeader(key, header)}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+  // The signing input is base64url and '.', so latin1 encodes it byte for byte without a UTF-8 pass.
+  return `${input}.${key.sign(Buffer.from(input, 'latin1')).toString('base64url')}`;
 }

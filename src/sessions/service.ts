@@ -9,10 +9,21 @@ import type { Grant } from './attenuate.js';
 
 /** 96 random bits: unguessable and unique; short, since each id is stored in several indexes. */
 const ID_BYTES = 12;
-/** Two ids (session, token) from one draw of randomness. */
-function newIds(): [string, string] {
-  const bytes = randomBytes(ID_BYTES * 2);
-  return [bytes.subarray(0, ID_BYTES).toString('base64url'), bytes.subarray(ID_BYTES).toString('base64url')];
+/**
+ * CSPRNG output drawn 4 KiB at a time, each byte handed out once (as node's randomUUID does): one
+ * OpenSSL call per ~170 issuances instead of one per issuance, which showed in the profile.
+ */
+const RANDOM_POOL_BYTES = 4_096;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
+function randomId(): string {
+  if (poolOffset + ID_BYTES > pool.length) {
+    pool = randomBytes(RANDOM_POOL_BYTES);
+    poolOffset = 0;
+  }
+  poolOffset += ID_BYTES;
+  return pool.toString('base64url', poolOffset - ID_BYTES, poolOffset);
 }
 
 export interface Issued {
@@ -45,7 +56,8 @@ export class SessionService {
 
   async issue(grant: Grant, grantType: string): Promise<Issued> {
     const parent = grant.parent;
-    const [id, jti] = newIds();
+    const id = randomId();
+    const jti = randomId();
     const draft: Omit<Session, 'tokenHash'> = {
       sid: parent ? `${rootOf(parent.sid)}.${id}` : id,
       ...(parent ? { parent: parent.sid } : {}),
