@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { fanOut, logEventSink, type EventSink } from './audit/events.js';
 import { loadRegistryFile } from './clients/registry-file.js';
+import { VerifiedSecrets } from './clients/secret.js';
 import type { Registry } from './clients/types.js';
 import type { Config } from './config/index.js';
 import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
@@ -18,6 +19,7 @@ export interface Deps {
   issuer: string;
   endpoints: Endpoints;
   registry: Registry;
+  verifiedSecrets: VerifiedSecrets;
   keys: ReloadableKeyStore;
   stores: Stores;
   replay: Stores['replay'];
@@ -64,6 +66,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     issuer: config.issuer,
     endpoints: endpointsOf(config.issuer),
     registry,
+    verifiedSecrets: new VerifiedSecrets(),
     keys,
     stores,
     replay: stores.replay,

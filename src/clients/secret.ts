@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Agent secrets are machine-made and high-entropy, so a salted SHA-256 compared in constant time is
@@ -37,3 +37,26 @@ export function verifySecret(presented: string, stored: string): boolean {
 
 /** Compared against when the client is unknown, so unknown and wrong-secret take the same time. */
 export const UNKNOWN_CLIENT_HASH = hashSecret(newSecret());
+
+/** Entries a VerifiedSecrets keeps at most; when full it starts over (the next requests refill it). */
+export const VERIFIED_SECRETS_MAX = 10_000;
+
+/**
+ * Secrets that matched, remembered by SHA-256 of client id and secret (never the secret itself)
+ * together with the stored hash they matched. A resource server presents the same credentials on
+ * every introspection; a hit costs one SHA-256 instead of the salted hash of verifySecret. A secret
+ * changed in the registry has a new stored hash, so its old entry no longer matches. Misses do the
+ * full work, so unknown client and wrong secret still cost the same.
+ */
+export class VerifiedSecrets {
+  readonly #matched = new Map<string, string>();
+
+  verify(clientId: string, presented: string, stored: string): boolean {
+    const key = hash('sha256', `${clientId}\0${presented}`, 'base64url');
+    if (this.#matched.get(key) === stored) return true;
+    if (!verifySecret(presented, stored)) return false;
+    if (this.#matched.size >= VERIFIED_SECRETS_MAX) this.#matched.clear();
+    this.#matched.set(key, stored);
+    return true;
+  }
+}

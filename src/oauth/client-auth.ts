@@ -1,6 +1,6 @@
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { ASYMMETRIC_ALGORITHMS } from '../clients/registry-file.js';
-import { UNKNOWN_CLIENT_HASH, verifySecret } from '../clients/secret.js';
+import { UNKNOWN_CLIENT_HASH, type VerifiedSecrets } from '../clients/secret.js';
 import type { Agent, Registry, ResourceServer } from '../clients/types.js';
 import { invalidClient, invalidRequest } from '../errors.js';
 import type { RateLimits } from '../limits/rate-limits.js';
@@ -31,6 +31,7 @@ interface Presented {
 
 export interface AuthContext {
   registry: Registry;
+  verifiedSecrets: VerifiedSecrets;
   limits: RateLimits;
   replay: ReplayStore;
   issuer: string;
@@ -42,7 +43,7 @@ export type ClientKind = 'agent' | 'resourceServer';
 export type Authenticated<K extends ClientKind> = K extends 'agent' ? Agent : ResourceServer;
 
 function formDecode(s: string): string {
-  return decodeURIComponent(s.replace(/\+/g, ' '));
+  return s.includes('%') || s.includes('+') ? decodeURIComponent(s.replace(/\+/g, ' ')) : s;
 }
 
 function basicCredentials(header: string): { id: string; secret: string } {
@@ -128,7 +129,7 @@ export async function authenticateClient<K extends ClientKind>(ctx: AuthContext,
     | undefined;
   let ok: boolean;
   if (creds.secret !== undefined) {
-    const matches = verifySecret(creds.secret, client?.secretHash ?? UNKNOWN_CLIENT_HASH);
+    const matches = ctx.verifiedSecrets.verify(creds.clientId, creds.secret, client?.secretHash ?? UNKNOWN_CLIENT_HASH);
     ok = matches && client?.secretHash !== undefined;
   } else {
     ok = await verifyAssertion(ctx, req, creds.clientId, client?.jwks, creds.assertion!);

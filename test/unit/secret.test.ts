@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { hashSecret, MIN_SECRET_LENGTH, newSecret, SECRET_HASH_PATTERN, UNKNOWN_CLIENT_HASH, verifySecret } from '../../src/clients/secret.js';
+import {
+  hashSecret, MIN_SECRET_LENGTH, newSecret, SECRET_HASH_PATTERN, UNKNOWN_CLIENT_HASH, VERIFIED_SECRETS_MAX, VerifiedSecrets, verifySecret,
+} from '../../src/clients/secret.js';
 
 const SECRET = 'a-machine-made-secret-0123456789abcdef';
 
@@ -74,5 +76,38 @@ describe('newSecret', () => {
     expect(UNKNOWN_CLIENT_HASH).toMatch(SECRET_HASH_PATTERN);
     expect(verifySecret(SECRET, UNKNOWN_CLIENT_HASH)).toBe(false);
     expect(verifySecret('', UNKNOWN_CLIENT_HASH)).toBe(false);
+  });
+});
+
+describe('VerifiedSecrets: remembering a match never widens what verifies', () => {
+  it('the right secret verifies, again and again; wrong ones never, before or after it was remembered', () => {
+    const cache = new VerifiedSecrets();
+    const stored = hashSecret(SECRET);
+    expect(cache.verify('agent', `${SECRET}x`, stored)).toBe(false);
+    for (let i = 0; i < 3; i++) expect(cache.verify('agent', SECRET, stored)).toBe(true);
+    for (const wrong of [`${SECRET.slice(0, -1)}X`, SECRET.slice(0, -1), '']) expect(cache.verify('agent', wrong, stored)).toBe(false);
+  });
+
+  it('a secret changed in the registry: the old one stops verifying at once, the new one verifies', () => {
+    const cache = new VerifiedSecrets();
+    const rotated = 'the-rotated-machine-made-secret-9876543210';
+    expect(cache.verify('agent', SECRET, hashSecret(SECRET))).toBe(true);
+    const newStored = hashSecret(rotated);
+    expect(cache.verify('agent', SECRET, newStored)).toBe(false);
+    expect(cache.verify('agent', rotated, newStored)).toBe(true);
+  });
+
+  it('never matches the unknown-client hash', () => {
+    const cache = new VerifiedSecrets();
+    expect(cache.verify('nobody', SECRET, UNKNOWN_CLIENT_HASH)).toBe(false);
+    expect(cache.verify('nobody', SECRET, UNKNOWN_CLIENT_HASH)).toBe(false);
+  });
+
+  it(`stays right past ${VERIFIED_SECRETS_MAX} remembered secrets (it starts over)`, () => {
+    const cache = new VerifiedSecrets();
+    const stored = hashSecret(SECRET);
+    for (let i = 0; i <= VERIFIED_SECRETS_MAX; i++) expect(cache.verify(`agent-${i}`, SECRET, stored)).toBe(true);
+    expect(cache.verify('agent-0', SECRET, stored)).toBe(true);
+    expect(cache.verify('agent-0', `${SECRET}x`, stored)).toBe(false);
   });
 });
