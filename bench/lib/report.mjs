@@ -10,10 +10,11 @@ const HEADER = `# agent-sts benchmark results
 
 Produced by \`npm run bench\` (build, then \`node bench/run.mjs\`); see bench/README.md for what each
 scenario measures and the caveats. Every figure in one section comes from the same run on the same
-machine: agent-sts, oidc-provider and the floor each get the same load, one after the other.
+machine: agent-sts, oidc-provider and the floor each get the same load, one after the other (runs
+since 2026-12-01: in interleaved rounds, median round shown).
 
 Reproduce: \`npm run bench\`. Knobs (environment): \`BENCH_DURATION_S\` (default 10) and
-\`BENCH_CONNECTIONS\` (default 50) per load scenario, \`BENCH_WARMUP_S\` (1), \`BENCH_KILL_REPEATS\` (3),
+\`BENCH_CONNECTIONS\` (default 50) per load scenario, \`BENCH_WARMUP_S\` (1), \`BENCH_ROUNDS\` (3), \`BENCH_KILL_REPEATS\` (3),
 \`BENCH_MEMORY_N\` (2000), \`BENCH_WORKERS\` (\`1,2\`), \`BENCH_SOAK_S\` (0 = no soak), \`BENCH_ONLY\`
 (comma-separated groups), \`BENCH_LABEL\` (free text in the heading), \`BENCH_RESULTS=0\` (do not write
 this file).
