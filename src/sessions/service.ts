@@ -4,7 +4,7 @@ import { invalidGrant } from '../errors.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { readTokenSid, signAccessToken, tokenHash } from '../oauth/access-token.js';
 import type { Registry } from '../clients/types.js';
-import { agentsOf, rootOf, type Session, type SessionFilter, type SessionStore } from '../store/index.js';
+import { agentsOf, rootOf, type Session, type SessionFilter, type SessionStore, type TokenClaims } from '../store/index.js';
 import type { Grant } from './attenuate.js';
 
 /** 96 random bits: unguessable and unique; short, since each id is stored in several indexes. */
@@ -89,15 +89,24 @@ export class SessionService {
    * The live session behind an agent-sts token, or undefined for anything else: one store round
    * trip, plus an in-process check that no agent on the chain has been disabled or removed.
    */
-  async lookup(token: string): Promise<Session | undefined> {
+  lookup(token: string): Promise<Session | undefined> {
+    return this.#live(token, (sid, hash, nowMs) => this.store.findByToken(sid, hash, nowMs));
+  }
+
+  /** As lookup, with only the token's claims: introspection and revocation need no more. */
+  lookupClaims(token: string): Promise<TokenClaims | undefined> {
+    return this.#live(token, (sid, hash, nowMs) => this.store.findClaimsByToken(sid, hash, nowMs));
+  }
+
+  async #live<T extends TokenClaims>(token: string, find: (sid: string, hash: string, nowMs: number) => Promise<T | undefined>): Promise<T | undefined> {
     const sid = readTokenSid(token, this.issuer);
-    const session = sid ? await this.store.findByToken(sid, tokenHash(token), this.now()) : undefined;
-    if (!session) return undefined;
-    for (const id of agentsOf(session)) {
+    const found = sid ? await find(sid, tokenHash(token), this.now()) : undefined;
+    if (!found) return undefined;
+    for (const id of agentsOf(found)) {
       const agent = await this.registry.agent(id);
       if (!agent || agent.disabled) return undefined;
     }
-    return session;
+    return found;
   }
 
   async revokeTree(sid: string, by: string, reason: 'revocation' | 'admin'): Promise<number> {

@@ -1,6 +1,6 @@
-import type { Session, SessionFilter } from './types.js';
+import type { Session, SessionFilter, TokenClaims } from './types.js';
 
-export { agentsOf, rootOf, SID_PATTERN, type Session, type SessionFilter, type Actor } from './types.js';
+export { agentsOf, rootOf, SID_PATTERN, type Session, type SessionFilter, type Actor, type TokenClaims } from './types.js';
 
 /**
  * Session trees. Every method answers from live state; a store failure rejects with
@@ -14,6 +14,8 @@ export interface SessionStore {
   create(session: Session, nowMs: number): Promise<boolean>;
   /** The live session whose stored token hash matches, its whole ancestor chain live too. */
   findByToken(sid: string, tokenHash: string, nowMs: number): Promise<Session | undefined>;
+  /** The same lookup, answering only the token's claims: less to read and decode on the hot path. */
+  findClaimsByToken(sid: string, tokenHash: string, nowMs: number): Promise<TokenClaims | undefined>;
   /** A live session followed by its live descendants (breadth first); empty when not live. */
   subtree(sid: string, nowMs: number): Promise<Session[]>;
   /** Live sessions, soonest-expiring first, at most `limit`. */

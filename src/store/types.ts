@@ -27,6 +27,9 @@ export interface Session {
   tokenHash: string;
 }
 
+/** What a live token's session says about the token: what introspection reports and revocation checks. */
+export type TokenClaims = Pick<Session, 'sid' | 'agent' | 'sub' | 'act' | 'aud' | 'scope' | 'iat' | 'exp' | 'jti'>;
+
 /** Every agent that holds (client_id) or acts in (act chain) a session: who an agent-wide kill reaches. */
 export function agentsOf(s: Pick<Session, 'agent' | 'act'>): string[] {
   const seen = new Set([s.agent]);

@@ -104,9 +104,15 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
       for (const s of sessions) expect(await store.create(s, now())).toBe(true);
     }
 
+    /** Whether the session is found; both lookups (full and claims-only) must agree every time. */
     async function findable(s: Session, nowMs = now()): Promise<boolean> {
-      return (await store.findByToken(s.sid, s.tokenHash, nowMs)) !== undefined;
+      const full = await store.findByToken(s.sid, s.tokenHash, nowMs);
+      const claims = await store.findClaimsByToken(s.sid, s.tokenHash, nowMs);
+      expect(claims === undefined).toBe(full === undefined);
+      return full !== undefined;
     }
+
+    const claimsOf = ({ sid, agent, sub, act, aud, scope, iat, exp, jti }: Session) => ({ sid, agent, sub, ...(act ? { act } : {}), aud, scope, iat, exp, jti });
 
     describe('create + findByToken', () => {
       it('returns a root session field for field: scope order kept, no parent, no act', async () => {
@@ -148,6 +154,21 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         expect(found).toStrictEqual(narrowed);
         expect(found!.act).toEqual({ sub: 'agent-b' });
         expect(found!.agent).toBe('agent-b');
+      });
+
+      it('findClaimsByToken answers the claims of roots, on-behalf-of roots and delegated grandchildren; nothing for a wrong hash', async () => {
+        const root = makeRoot({ maxDepth: 2, scope: ['z:last', 'a:first'] });
+        const obo = makeRoot({ agent: 'agent-a', sub: 'user-42', act: { sub: 'agent-a' } });
+        const child = makeDelegated(root, 'agent-b', { scope: ['a:first'], exp: root.exp - 10, maxDepth: 2 });
+        const grandchild = makeDelegated(child, 'agent-c', { scope: ['a:first'], exp: root.exp - 20, maxDepth: 2 });
+        await createAll(root, obo, child, grandchild);
+        for (const s of [root, obo, child, grandchild]) {
+          const claims = await store.findClaimsByToken(s.sid, s.tokenHash, now());
+          expect(claims).toMatchObject(claimsOf(s));
+          if (!s.act) expect(claims).not.toHaveProperty('act');
+        }
+        expect(await store.findClaimsByToken(root.sid, hashOf('another token'), now())).toBeUndefined();
+        expect(await store.findClaimsByToken(randomId('nope'), root.tokenHash, now())).toBeUndefined();
       });
 
       it('a wrong token hash finds nothing', async () => {

@@ -69,6 +69,9 @@ class FaultyStore implements SessionStore, ReplayStore {
   findByToken(sid: string, tokenHash: string, nowMs: number) {
     return this.real.findByToken(sid, tokenHash, nowMs);
   }
+  findClaimsByToken(sid: string, tokenHash: string, nowMs: number) {
+    return this.real.findClaimsByToken(sid, tokenHash, nowMs);
+  }
   subtree(sid: string, nowMs: number) {
     return this.real.subtree(sid, nowMs);
   }

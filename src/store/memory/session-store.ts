@@ -34,6 +34,10 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     return structuredClone(s);
   }
 
+  findClaimsByToken(sid: string, tokenHash: string, nowMs: number): Promise<Session | undefined> {
+    return this.findByToken(sid, tokenHash, nowMs);
+  }
+
   async subtree(sid: string, nowMs: number): Promise<Session[]> {
     const root = this.#sessions.get(sid);
     if (!root || !this.#chainLive(root, nowMs)) return [];

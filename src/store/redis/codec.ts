@@ -1,12 +1,17 @@
-import type { Actor, Session } from '../types.js';
+import type { Actor, Session, TokenClaims } from '../types.js';
 
 /**
  * Field order of a session HASH as every script reads it (HMGET in this order). th, exp and anc
- * come first because the Lua scripts check them by position.
+ * come first because the Lua scripts check them by position; the token's claims follow, so a
+ * claims-only read is a prefix (CLAIM_FIELD_COUNT); what only exchange needs comes last.
  */
-export const SESSION_FIELDS = ['th', 'exp', 'anc', 'p', 'd', 'md', 'ag', 'sub', 'act', 'aud', 'sc', 'iat', 'jti'] as const;
+export const SESSION_FIELDS = ['th', 'exp', 'anc', 'ag', 'sub', 'act', 'aud', 'sc', 'iat', 'jti', 'p', 'd', 'md'] as const;
+/** th, exp, anc and the claims: the prefix of SESSION_FIELDS that introspection reads. */
+const CLAIM_FIELD_COUNT = 10;
 
-export const LUA_SESSION_FIELDS = SESSION_FIELDS.map((f) => `'${f}'`).join(', ');
+const luaList = (fields: readonly string[]) => fields.map((f) => `'${f}'`).join(', ');
+export const LUA_SESSION_FIELDS = luaList(SESSION_FIELDS);
+export const LUA_CLAIM_FIELDS = luaList(SESSION_FIELDS.slice(0, CLAIM_FIELD_COUNT));
 
 /** Field/value pairs for HSET (any order; SESSION_FIELDS fixes only the order reads use). */
 export function encodeSession(s: Session): string[] {
@@ -17,24 +22,26 @@ export function encodeSession(s: Session): string[] {
   ];
 }
 
+/** Decodes the claims prefix (CLAIM_FIELD_COUNT fields of SESSION_FIELDS) of session `sid`'s row. */
+export function decodeClaims(sid: string, row: (string | null)[]): TokenClaims {
+  const [, exp, , ag, sub, act, aud, sc, iat, jti] = row.map((v) => v ?? '');
+  const claims: TokenClaims = { sid, agent: ag!, sub: sub!, aud: aud!, scope: sc ? sc.split(' ') : [], iat: Number(iat), exp: Number(exp), jti: jti! };
+  if (act) claims.act = JSON.parse(act) as Actor;
+  return claims;
+}
+
 /** Decodes the HMGET row (SESSION_FIELDS order) of session `sid`. */
 export function decodeSession(sid: string, row: (string | null)[]): Session {
-  const [th, exp, anc, p, d, md, ag, sub, act, aud, sc, iat, jti] = row.map((v) => v ?? '');
+  const { act, ...claims } = decodeClaims(sid, row);
+  const [th, , anc, , , , , , , , p, d, md] = row.map((v) => v ?? '');
   const session: Session = {
-    sid,
+    ...claims,
     ancestors: anc ? anc.split(' ') : [],
     depth: Number(d),
     maxDepth: Number(md),
-    agent: ag,
-    sub,
-    aud,
-    scope: sc ? sc.split(' ') : [],
-    iat: Number(iat),
-    exp: Number(exp),
-    jti,
-    tokenHash: th,
+    tokenHash: th!,
   };
   if (p) session.parent = p;
-  if (act) session.act = JSON.parse(act) as Actor;
+  if (act) session.act = act;
   return session;
 }

@@ -1,5 +1,5 @@
 import { TREE_KEY } from '../keys.js';
-import { LUA_SESSION_FIELDS } from './codec.js';
+import { LUA_CLAIM_FIELDS, LUA_SESSION_FIELDS } from './codec.js';
 
 /**
  * Lua scripts. Each one touches a single session tree, whose keys share one hash slot (see
@@ -99,11 +99,14 @@ return 1
 `;
 
 /**
- * The introspection hot path. KEYS: session. ARGV: tokenHash, nowMs, tree prefix.
- * Returns the session row (SESSION_FIELDS order) or nil.
+ * The introspection hot path. KEYS: session. ARGV: tokenHash, nowMs, tree prefix, 'claims' (the
+ * CLAIM_FIELD_COUNT prefix: every field read and returned costs, so introspection asks for fewer)
+ * or anything else (every field). Returns that row (SESSION_FIELDS order) or nil.
  */
 export const FIND_BY_TOKEN = `${ANCESTORS_LIVE}
-local row = redis.call('HMGET', KEYS[1], ${LUA_SESSION_FIELDS})
+local row
+if ARGV[4] == 'claims' then row = redis.call('HMGET', KEYS[1], ${LUA_CLAIM_FIELDS})
+else row = redis.call('HMGET', KEYS[1], ${LUA_SESSION_FIELDS}) end
 local nowMs = tonumber(ARGV[2])
 if row[1] ~= ARGV[1] or tonumber(row[2]) * 1000 <= nowMs then return nil end
 if not ancestors_live(row[3], ARGV[3], nowMs) then return nil end

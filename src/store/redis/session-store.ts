@@ -2,8 +2,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type { ReplayStore, SessionStore } from '../index.js';
 import type { RedisKeys } from '../keys.js';
-import { agentsOf, type Actor, type Session, type SessionFilter } from '../types.js';
-import { decodeSession, encodeSession, SESSION_FIELDS } from './codec.js';
+import { agentsOf, type Actor, type Session, type SessionFilter, type TokenClaims } from '../types.js';
+import { decodeClaims, decodeSession, encodeSession, SESSION_FIELDS } from './codec.js';
 import * as lua from './scripts.js';
 
 /** A single Redis (or a Sentinel-managed one) and a Redis Cluster answer the same commands. */
@@ -101,9 +101,18 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
   }
 
   async findByToken(sid: string, tokenHash: string, nowMs: number): Promise<Session | undefined> {
+    const row = await this.#findRow(sid, tokenHash, nowMs, 'session');
+    return row && decodeSession(sid, row);
+  }
+
+  async findClaimsByToken(sid: string, tokenHash: string, nowMs: number): Promise<TokenClaims | undefined> {
+    const row = await this.#findRow(sid, tokenHash, nowMs, 'claims');
+    return row && decodeClaims(sid, row);
+  }
+
+  async #findRow(sid: string, tokenHash: string, nowMs: number, fields: 'claims' | 'session'): Promise<(string | null)[] | undefined> {
     const k = this.#keys;
-    const row = await guard(this.#find([k.session(sid)], [tokenHash, nowMs, k.tree(sid)]));
-    return row ? decodeSession(sid, row as (string | null)[]) : undefined;
+    return ((await guard(this.#find([k.session(sid)], [tokenHash, nowMs, k.tree(sid), fields]))) as (string | null)[] | null) ?? undefined;
   }
 
   async subtree(sid: string, nowMs: number): Promise<Session[]> {
