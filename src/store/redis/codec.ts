@@ -24,8 +24,10 @@ export function encodeSession(s: Session): string[] {
 
 /** Decodes the claims prefix (CLAIM_FIELD_COUNT fields of SESSION_FIELDS) of session `sid`'s row. */
 export function decodeClaims(sid: string, row: (string | null)[]): TokenClaims {
-  const [, exp, , ag, sub, act, aud, sc, iat, jti] = row.map((v) => v ?? '');
-  const claims: TokenClaims = { sid, agent: ag!, sub: sub!, aud: aud!, scope: sc ? sc.split(' ') : [], iat: Number(iat), exp: Number(exp), jti: jti! };
+  const [, exp, , ag, sub, act, aud, sc, iat, jti] = row;
+  const claims: TokenClaims = {
+    sid, agent: ag ?? '', sub: sub ?? '', aud: aud ?? '', scope: sc ? sc.split(' ') : [], iat: Number(iat), exp: Number(exp), jti: jti ?? '',
+  };
   if (act) claims.act = JSON.parse(act) as Actor;
   return claims;
 }
@@ -33,14 +35,8 @@ export function decodeClaims(sid: string, row: (string | null)[]): TokenClaims {
 /** Decodes the HMGET row (SESSION_FIELDS order) of session `sid`. */
 export function decodeSession(sid: string, row: (string | null)[]): Session {
   const { act, ...claims } = decodeClaims(sid, row);
-  const [th, , anc, , , , , , , , p, d, md] = row.map((v) => v ?? '');
-  const session: Session = {
-    ...claims,
-    ancestors: anc ? anc.split(' ') : [],
-    depth: Number(d),
-    maxDepth: Number(md),
-    tokenHash: th!,
-  };
+  const [th, , anc, , , , , , , , p, d, md] = row;
+  const session: Session = { ...claims, ancestors: anc ? anc.split(' ') : [], depth: Number(d), maxDepth: Number(md), tokenHash: th ?? '' };
   if (p) session.parent = p;
   if (act) session.act = act;
   return session;
