@@ -11,7 +11,8 @@ const CLAIM_FIELD_COUNT = 10;
 
 const luaList = (fields: readonly string[]) => fields.map((f) => `'${f}'`).join(', ');
 export const LUA_SESSION_FIELDS = luaList(SESSION_FIELDS);
-export const LUA_CLAIM_FIELDS = luaList(SESSION_FIELDS.slice(0, CLAIM_FIELD_COUNT));
+export const CLAIM_FIELDS = SESSION_FIELDS.slice(0, CLAIM_FIELD_COUNT);
+export const LUA_CLAIM_FIELDS = luaList(CLAIM_FIELDS);
 
 /** Field/value pairs for HSET (any order; SESSION_FIELDS fixes only the order reads use). */
 export function encodeSession(s: Session): string[] {

@@ -99,7 +99,8 @@ return 1
 `;
 
 /**
- * The introspection hot path. KEYS: session. ARGV: tokenHash, nowMs, tree prefix, 'claims' (the
+ * Finding a delegated session (a root has no ancestors: the store reads it with one HMGET).
+ * KEYS: session. ARGV: tokenHash, nowMs, tree prefix, 'claims' (the
  * CLAIM_FIELD_COUNT prefix: every field read and returned costs, so introspection asks for fewer)
  * or anything else (every field). Returns that row (SESSION_FIELDS order) or nil.
  */

@@ -2,8 +2,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type { ReplayStore, SessionStore } from '../index.js';
 import type { RedisKeys } from '../keys.js';
-import { agentsOf, type Actor, type Session, type SessionFilter, type TokenClaims } from '../types.js';
-import { decodeClaims, decodeSession, encodeSession, SESSION_FIELDS } from './codec.js';
+import { agentsOf, rootOf, type Actor, type Session, type SessionFilter, type TokenClaims } from '../types.js';
+import { CLAIM_FIELDS, decodeClaims, decodeSession, encodeSession, SESSION_FIELDS } from './codec.js';
 import * as lua from './scripts.js';
 
 /** A single Redis (or a Sentinel-managed one) and a Redis Cluster answer the same commands. */
@@ -110,8 +110,17 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     return row && decodeClaims(sid, row);
   }
 
+  /**
+   * The row of the live session, or undefined. A root session has no ancestors to check, so one
+   * HMGET answers exactly as the script would, in about a third of Redis' time; a descendant needs
+   * the script, which checks every ancestor in the same atomic step.
+   */
   async #findRow(sid: string, tokenHash: string, nowMs: number, fields: 'claims' | 'session'): Promise<(string | null)[] | undefined> {
     const k = this.#keys;
+    if (rootOf(sid) === sid) {
+      const row = await guard(this.#redis.hmget(k.session(sid), ...(fields === 'claims' ? CLAIM_FIELDS : SESSION_FIELDS)));
+      return row[0] === tokenHash && Number(row[1]) * 1000 > nowMs ? row : undefined;
+    }
     return ((await guard(this.#find([k.session(sid)], [tokenHash, nowMs, k.tree(sid), fields]))) as (string | null)[] | null) ?? undefined;
   }
 
