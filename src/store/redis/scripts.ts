@@ -46,9 +46,7 @@ local function may_create(tombstone, anc, tree, nowMs)
   return redis.call('EXISTS', tombstone) == 0 and ancestors_live(anc, tree, nowMs)
 end
 local function store_session(skey, ckey, sid, expMs, firstField)
-  local fields = {}
-  for i = firstField, #ARGV do fields[#fields + 1] = ARGV[i] end
-  redis.call('HSET', skey, unpack(fields))
+  redis.call('HSET', skey, unpack(ARGV, firstField))
   redis.call('PEXPIREAT', skey, expMs)
   if ckey ~= skey then
     redis.call('SADD', ckey, sid)
