@@ -97,10 +97,10 @@ return 1
 `;
 
 /**
- * Finding a delegated session (a root has no ancestors: the store reads it with one HMGET).
- * KEYS: session. ARGV: tokenHash, nowMs, tree prefix, 'claims' (the
- * CLAIM_FIELD_COUNT prefix: every field read and returned costs, so introspection asks for fewer)
- * or anything else (every field). Returns that row (SESSION_FIELDS order) or nil.
+ * Finds a delegated session (a root has no ancestors, so the store reads it with one HMGET).
+ * KEYS: session. ARGV: tokenHash, nowMs, tree prefix, 'claims' for the claim fields only (each
+ * field read and returned costs, and introspection needs no more) or anything else for all.
+ * Returns that row (SESSION_FIELDS order) or nil.
  */
 export const FIND_BY_TOKEN = `${ANCESTORS_LIVE}
 local row
