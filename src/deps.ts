@@ -12,8 +12,8 @@ import { SessionService, systemClock, type Clock } from './sessions/service.js';
 import type { Stores } from './store/index.js';
 import { redisKeys } from './store/keys.js';
 import { MemorySessionStore } from './store/memory/session-store.js';
-import { assertRedisVersion, connectRedis } from './store/redis/connect.js';
-import { RedisSessionStore, type RedisClient } from './store/redis/session-store.js';
+import { assertRedisVersion, connectRedis, type RedisClient } from './store/redis/connect.js';
+import { RedisSessionStore } from './store/redis/session-store.js';
 
 export interface Deps {
   issuer: string;

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { importJWK, type JWK } from 'jose';
 import { z } from 'zod';
+import { ASYMMETRIC_ALGORITHMS } from '../protocol/jwt.js';
 import { MIN_SECRET_LENGTH, SECRET_HASH_PATTERN } from './secret.js';
 import { ADMIN_AUDIENCE, ADMIN_SCOPES, type Agent, type Registry, type ResourceServer, type TrustedIssuer } from './types.js';
 
@@ -8,7 +9,6 @@ import { ADMIN_AUDIENCE, ADMIN_SCOPES, type Agent, type Registry, type ResourceS
 const MAX_TOKEN_TTL_SECONDS = 86_400;
 const DEFAULT_TOKEN_TTL_SECONDS = 300;
 const MAX_DELEGATION_DEPTH = 16;
-export const ASYMMETRIC_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
 
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/, 'letters, digits and ._:@/- only, at most 128');
 const scope = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'an RFC 6749 scope token (no spaces or quotes)');

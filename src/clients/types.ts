@@ -1,5 +1,8 @@
 import type { JWK } from 'jose';
 
+/** The two kinds of client: agents obtain tokens, resource servers introspect them. */
+export type ClientKind = 'agent' | 'resourceServer';
+
 export interface Agent {
   id: string;
   owner?: string;

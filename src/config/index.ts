@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { REDIS_URL_PATTERN } from '../store/redis/connect.js';
+import { REDIS_URL_PATTERN } from '../store/redis/url.js';
 
 /** Every setting agent-sts reads, documented where its default is defined. Parsed once at boot. */
 const envSchema = z.object({

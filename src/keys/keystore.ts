@@ -115,7 +115,7 @@ function encodedHeader(key: SigningKey, header: Record<string, unknown>): string
 }
 
 /** A compact JWS (RFC 7515 §7.1) of `payload`, signed with the current key. */
-export function signCompact(key: SigningKey, header: Record<string, unknown>, payload: Record<string, unknown>): string {
+export function signCompact(key: SigningKey, header: Record<string, unknown>, payload: object): string {
   const input = `${encodedHeader(key, header)}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
   // The signing input is base64url and '.', so latin1 encodes it byte for byte without a UTF-8 pass.
   return `${input}.${key.sign(Buffer.from(input, 'latin1')).toString('base64url')}`;

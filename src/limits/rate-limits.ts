@@ -1,6 +1,7 @@
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { ClientKind } from '../clients/types.js';
 import { OAuthError } from '../errors.js';
-import type { RedisClient } from '../store/redis/session-store.js';
+import type { RedisClient } from '../store/redis/connect.js';
 
 export interface RateLimitConfig {
   /** Requests allowed per window; 0 turns that limiter off. */
@@ -9,8 +10,6 @@ export interface RateLimitConfig {
   perResourceServer: number;
   windowSeconds: number;
 }
-
-export type ClientKind = 'agent' | 'resourceServer';
 
 /** Abuse limits on /token, /introspect and /revoke; each check throws 429 slow_down when exceeded. */
 export interface RateLimits {

@@ -1,46 +1,16 @@
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload } from 'jose';
-import { ASYMMETRIC_ALGORITHMS } from '../clients/registry-file.js';
-import { UNKNOWN_CLIENT_HASH, type VerifiedSecrets } from '../clients/secret.js';
-import type { Agent, Registry, ResourceServer } from '../clients/types.js';
+import { decodeJwt } from 'jose';
+import { authenticate, type Authenticated, type AuthenticationContext, type PresentedCredentials } from '../clients/authenticate.js';
+import type { ClientKind } from '../clients/types.js';
 import { invalidClient, invalidRequest } from '../errors.js';
 import type { RateLimits } from '../limits/rate-limits.js';
-import type { ReplayStore } from '../store/index.js';
-import { MAX_TOKEN_LENGTH } from './access-token.js';
+import { JWT_BEARER_ASSERTION, MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import { param, type OAuthRequest } from './request.js';
 
-export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
-export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
-type AuthMethod = (typeof AUTH_METHODS)[number];
-
-/** Clock skew tolerated on client assertions and upstream tokens. */
-export const CLOCK_TOLERANCE_SECONDS = 10;
-/** jose checks iat only with maxTokenAge (which would make iat required): a future iat is refused here. */
-export function issuedInFuture(payload: JWTPayload, nowS: number): boolean {
-  return typeof payload.iat === 'number' && payload.iat > nowS + CLOCK_TOLERANCE_SECONDS;
-}
-
-/** A client assertion may not claim a longer life: its jti is remembered until it expires. */
-const MAX_ASSERTION_LIFETIME_SECONDS = 3_600;
-
-interface Presented {
-  method: AuthMethod;
-  clientId: string;
-  secret?: string;
-  assertion?: string;
-}
-
-export interface AuthContext {
-  registry: Registry;
-  verifiedSecrets: VerifiedSecrets;
+export interface AuthContext extends AuthenticationContext {
   limits: RateLimits;
-  replay: ReplayStore;
   issuer: string;
   tokenEndpoint: string;
-  nowMs(): number;
 }
-
-export type ClientKind = 'agent' | 'resourceServer';
-export type Authenticated<K extends ClientKind> = K extends 'agent' ? Agent : ResourceServer;
 
 function formDecode(s: string): string {
   return s.includes('%') || s.includes('+') ? decodeURIComponent(s.replace(/\+/g, ' ')) : s;
@@ -58,9 +28,9 @@ function basicCredentials(header: string): { id: string; secret: string } {
   }
 }
 
-/** Which credentials the request carries; exactly one method is allowed. */
-function presented(req: OAuthRequest): Presented | undefined {
-  const found: Presented[] = [];
+/** Which credentials the request carries (RFC 6749 §2.3, RFC 7523 §2.2); exactly one method is allowed. */
+function presented(req: OAuthRequest): PresentedCredentials | undefined {
+  const found: PresentedCredentials[] = [];
   const authz = req.headers.authorization;
   const bodyId = param(req, 'client_id');
   if (authz && /^basic /i.test(authz)) {
@@ -92,50 +62,11 @@ function presented(req: OAuthRequest): Presented | undefined {
   return found[0];
 }
 
-async function verifyAssertion(ctx: AuthContext, req: OAuthRequest, clientId: string, jwks: { keys: JWK[] } | undefined, assertion: string): Promise<boolean> {
-  if (!jwks) return false;
-  let payload: JWTPayload;
-  try {
-    const typ: unknown = decodeProtectedHeader(assertion).typ;
-    if (typ !== undefined && (typeof typ !== 'string' || typ.toLowerCase().endsWith('at+jwt'))) return false;
-    ({ payload } = await jwtVerify(assertion, createLocalJWKSet(jwks), {
-      algorithms: ASYMMETRIC_ALGORITHMS,
-      issuer: clientId,
-      subject: clientId,
-      audience: [ctx.issuer, ctx.tokenEndpoint, req.endpointUrl],
-      clockTolerance: CLOCK_TOLERANCE_SECONDS,
-      requiredClaims: ['exp', 'jti'],
-      currentDate: new Date(ctx.nowMs()),
-    }));
-  } catch {
-    return false; // any malformed or unverifiable assertion is a failed authentication
-  }
-  const nowS = ctx.nowMs() / 1000;
-  if (payload.exp! - nowS > MAX_ASSERTION_LIFETIME_SECONDS || issuedInFuture(payload, nowS)) return false;
-  return ctx.replay.useOnce(`${clientId}:${payload.jti}`, (payload.exp! + CLOCK_TOLERANCE_SECONDS) * 1000, ctx.nowMs());
-}
-
-/**
- * Authenticates the caller as an agent or a resource server. Unknown client and wrong credentials
- * give the same answer, after the same work.
- */
+/** The calling client, authenticated, then held to its own rate limit. */
 export async function authenticateClient<K extends ClientKind>(ctx: AuthContext, req: OAuthRequest, kind: K): Promise<Authenticated<K>> {
   const creds = presented(req);
-  const usedBasic = creds?.method === 'client_secret_basic';
   if (!creds) throw invalidClient(true, 'client authentication required');
-  const client = (kind === 'agent' ? await ctx.registry.agent(creds.clientId) : await ctx.registry.resourceServer(creds.clientId)) as
-    | Agent
-    | ResourceServer
-    | undefined;
-  let ok: boolean;
-  if (creds.secret !== undefined) {
-    const matches = ctx.verifiedSecrets.verify(creds.clientId, creds.secret, client?.secretHash ?? UNKNOWN_CLIENT_HASH);
-    ok = matches && client?.secretHash !== undefined;
-  } else {
-    ok = await verifyAssertion(ctx, req, creds.clientId, client?.jwks, creds.assertion!);
-  }
-  if (!ok || !client) throw invalidClient(usedBasic);
-  if ('disabled' in client && client.disabled) throw invalidClient(usedBasic);
+  const client = await authenticate(ctx, creds, kind, [ctx.issuer, ctx.tokenEndpoint, req.endpointUrl]);
   await ctx.limits.client(kind, client.id);
-  return client as Authenticated<K>;
+  return client;
 }

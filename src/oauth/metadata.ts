@@ -1,5 +1,5 @@
-import { ASYMMETRIC_ALGORITHMS } from '../clients/registry-file.js';
-import { AUTH_METHODS } from './client-auth.js';
+import { AUTH_METHODS } from '../clients/authenticate.js';
+import { ASYMMETRIC_ALGORITHMS } from '../protocol/jwt.js';
 import { GRANTS } from './token.js';
 
 export interface Endpoints {

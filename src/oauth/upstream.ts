@@ -1,9 +1,9 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Registry, TrustedIssuer } from '../clients/types.js';
 import { invalidGrant } from '../errors.js';
-import { parseScope } from '../sessions/attenuate.js';
-import { readIssuer } from './access-token.js';
-import { CLOCK_TOLERANCE_SECONDS, issuedInFuture } from './client-auth.js';
+import { CLOCK_TOLERANCE_SECONDS, issuedInFuture } from '../protocol/jwt.js';
+import { parseScope } from '../protocol/scope.js';
+import { readIssuer } from '../sessions/access-token.js';
 
 /** How long a JWKS fetch from a trusted issuer may take before the exchange is refused. */
 const JWKS_FETCH_TIMEOUT_MS = 3_000;

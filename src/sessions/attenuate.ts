@@ -15,10 +15,6 @@ export interface Grant {
   maxDepth: number;
 }
 
-export function parseScope(raw: string | undefined): string[] {
-  return [...new Set((raw ?? '').split(' ').filter(Boolean))];
-}
-
 /** The agent's entitlement at `target`; invalid_target when it has none. */
 export function entitlement(agent: Agent, target: string): string[] {
   const scopes = Object.hasOwn(agent.audiences, target) ? agent.audiences[target] : undefined;

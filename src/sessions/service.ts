@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { EventSink } from '../audit/events.js';
 import { invalidGrant } from '../errors.js';
-import type { KeyStore } from '../keys/keystore.js';
-import { readTokenSid, signAccessToken, tokenHash } from '../oauth/access-token.js';
 import type { Registry } from '../clients/types.js';
+import type { KeyStore } from '../keys/keystore.js';
+import { readTokenSid, signAccessToken, tokenHash } from './access-token.js';
 import { agentsOf, rootOf, type Session, type SessionFilter, type SessionStore, type TokenClaims } from '../store/index.js';
 import type { Grant } from './attenuate.js';
 

@@ -1,8 +1,6 @@
-/** RFC 8693 §4.1 actor claim: the current actor, with prior actors nested inside. */
-export interface Actor {
-  sub: string;
-  act?: Actor;
-}
+import type { Actor } from '../protocol/claims.js';
+
+export type { Actor };
 
 /** One issued token's session. Raw tokens are never stored: only `tokenHash` (SHA-256). */
 export interface Session {

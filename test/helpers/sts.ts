@@ -17,8 +17,8 @@ import type { Clock } from '../../src/sessions/service.js';
 import type { Stores } from '../../src/store/index.js';
 import { redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { MemorySessionStore } from '../../src/store/memory/session-store.js';
-import { connectRedis } from '../../src/store/redis/connect.js';
-import { RedisSessionStore, type RedisClient } from '../../src/store/redis/session-store.js';
+import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
+import { RedisSessionStore } from '../../src/store/redis/session-store.js';
 
 export const ISSUER = 'http://sts.test';
 export const API = 'https://api.example.com';

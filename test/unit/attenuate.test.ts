@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Agent } from '../../src/clients/types.js';
 import { OAuthError } from '../../src/errors.js';
-import { childGrant, entitlement, parseScope, rootGrant, type Grant } from '../../src/sessions/attenuate.js';
+import { parseScope } from '../../src/protocol/scope.js';
+import { childGrant, entitlement, rootGrant, type Grant } from '../../src/sessions/attenuate.js';
 import type { Session } from '../../src/store/index.js';
 
 const API = 'https://api.example.com';

@@ -1,5 +1,7 @@
 import { invalidRequest } from '../../errors.js';
-import { parseScope, rootGrant } from '../../sessions/attenuate.js';
+import { parseScope } from '../../protocol/scope.js';
+import { GRANT_TYPES } from '../../protocol/tokens.js';
+import { rootGrant } from '../../sessions/attenuate.js';
 import { requireParam } from '../request.js';
 import { singleTarget } from '../targets.js';
 import { tokenResponse } from '../token-response.js';
@@ -7,7 +9,7 @@ import type { GrantHandler } from './types.js';
 
 /** A per-task token and a new root session: one audience, a scope within the agent's entitlement. */
 export const clientCredentials: GrantHandler = {
-  grantType: 'client_credentials',
+  grantType: GRANT_TYPES.clientCredentials,
   parameters: ['scope', 'resource', 'audience'],
   async handle(ctx, req, agent) {
     const target = singleTarget(req);

@@ -1,15 +1,16 @@
 import type { Agent } from '../../clients/types.js';
 import { invalidGrant, invalidRequest, unauthorizedClient } from '../../errors.js';
-import { childGrant, parseScope, requireSubset, rootGrant, type Grant } from '../../sessions/attenuate.js';
-import { readTokenSid } from '../access-token.js';
+import { parseScope } from '../../protocol/scope.js';
+import { GRANT_TYPES, TOKEN_TYPES } from '../../protocol/tokens.js';
+import { readTokenSid } from '../../sessions/access-token.js';
+import { childGrant, requireSubset, rootGrant, type Grant } from '../../sessions/attenuate.js';
 import { param, requireParam, type OAuthRequest } from '../request.js';
 import { singleTarget } from '../targets.js';
 import { tokenResponse } from '../token-response.js';
 import type { GrantContext, GrantHandler } from './types.js';
 
-const TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:';
-const ACCESS_TOKEN = `${TOKEN_TYPE}access_token`;
-const JWT = `${TOKEN_TYPE}jwt`;
+const ACCESS_TOKEN = TOKEN_TYPES.accessToken;
+const JWT = TOKEN_TYPES.jwt;
 const ACCEPTED_TYPES: Record<string, 'access_token' | 'jwt'> = { [ACCESS_TOKEN]: 'access_token', [JWT]: 'jwt' };
 
 function tokenType(req: OAuthRequest, name: string): 'access_token' | 'jwt' {
@@ -56,7 +57,7 @@ async function onBehalfOfGrant(ctx: GrantContext, agent: Agent, subjectToken: st
 
 /** RFC 8693 token exchange: delegation to sub-agents, and on-behalf-of for users of a trusted IdP. */
 export const tokenExchange: GrantHandler = {
-  grantType: 'urn:ietf:params:oauth:grant-type:token-exchange',
+  grantType: GRANT_TYPES.tokenExchange,
   parameters: ['subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'scope', 'resource', 'audience'],
   async handle(ctx, req, agent) {
     if (!agent.tokenExchange) throw unauthorizedClient(`agent "${agent.id}" may not use token exchange`);

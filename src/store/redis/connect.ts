@@ -1,5 +1,8 @@
 import { Cluster, Redis, type RedisOptions as IoRedisOptions } from 'ioredis';
-import type { RedisClient } from './session-store.js';
+import { parseRedisUrl } from './url.js';
+
+/** A single Redis (or a Sentinel-managed one) and a Redis Cluster answer the same commands. */
+export type RedisClient = Redis | Cluster;
 
 export interface RedisOptions {
   url: string;
@@ -9,44 +12,6 @@ export interface RedisOptions {
 /** Longest pause between reconnect attempts: recovery without a restart, without hammering. */
 const MAX_RECONNECT_DELAY_MS = 2_000;
 const retry = (attempt: number) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS);
-
-/** The URL forms REDIS_URL accepts; the `+sentinel` and `+cluster` forms list several host:port. */
-export const REDIS_URL_PATTERN = /^rediss?(\+sentinel|\+cluster)?:\/\//;
-
-interface ParsedUrl {
-  kind: 'single' | 'sentinel' | 'cluster';
-  tls: boolean;
-  hosts: { host: string; port: number }[];
-  username?: string;
-  password?: string;
-  /** Sentinel: the monitored master's name. */
-  name?: string;
-  db?: number;
-}
-
-/**
- * `redis+sentinel://[user:pass@]h1:26379,h2:26379/<master>[/<db>]` and
- * `redis+cluster://[user:pass@]h1:6379,h2:6379`; `rediss+…` for TLS.
- */
-export function parseRedisUrl(url: string): ParsedUrl {
-  const m = /^(rediss?)(?:\+(sentinel|cluster))?:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+)(?:\/([^/?#]*))?(?:\/(\d+))?\/?$/.exec(url);
-  if (!m) throw new Error('REDIS_URL: not a redis://, redis+sentinel:// or redis+cluster:// URL');
-  const [, scheme, mode, user, pass, hostList, first, second] = m;
-  const hosts = hostList!.split(',').map((hp) => {
-    const [host, port] = hp.split(':');
-    return { host: host!, port: Number(port ?? (mode === 'sentinel' ? 26379 : 6379)) };
-  });
-  const kind = mode === 'sentinel' ? 'sentinel' : mode === 'cluster' ? 'cluster' : 'single';
-  return {
-    kind,
-    tls: scheme === 'rediss',
-    hosts,
-    ...(user ? { username: decodeURIComponent(user) } : {}),
-    ...(pass ? { password: decodeURIComponent(pass) } : {}),
-    ...(kind === 'sentinel' && first ? { name: first } : {}),
-    ...(kind === 'sentinel' && second ? { db: Number(second) } : kind === 'single' && first ? { db: Number(first) } : {}),
-  };
-}
 
 /**
  * A client that fails closed: no offline queue (a command while disconnected fails at once), a

@@ -1,13 +1,10 @@
-import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type { ReplayStore, SessionStore } from '../index.js';
+import type { RedisClient } from './connect.js';
 import type { RedisKeys } from '../keys.js';
 import { agentsOf, rootOf, type Actor, type Session, type SessionFilter, type TokenClaims } from '../types.js';
 import { CLAIM_FIELDS, decodeClaims, decodeSession, encodeSession, SESSION_FIELDS } from './codec.js';
 import * as lua from './scripts.js';
-
-/** A single Redis (or a Sentinel-managed one) and a Redis Cluster answer the same commands. */
-export type RedisClient = Redis | Cluster;
 
 type Script = (keys: string[], args: (string | number)[]) => Promise<unknown>;
 

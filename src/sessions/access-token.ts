@@ -1,9 +1,8 @@
 import { hash } from 'node:crypto';
 import { signCompact, type KeyStore } from '../keys/keystore.js';
+import type { AccessTokenClaims } from '../protocol/claims.js';
+import { ACCESS_TOKEN_TYP, MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import { SID_PATTERN, type Session } from '../store/index.js';
-
-/** Longer than any token agent-sts signs; anything longer is not ours and costs no parsing. */
-export const MAX_TOKEN_LENGTH = 4_096;
 
 /** What the store keeps instead of the token: SHA-256, base64url. */
 export function tokenHash(token: string): string {
@@ -12,7 +11,7 @@ export function tokenHash(token: string): string {
 
 /** RFC 9068 JWT access token for a session (one audience, `sid`, and `act` when there is an actor). */
 export function signAccessToken(keys: KeyStore, issuer: string, s: Omit<Session, 'tokenHash'>): string {
-  return signCompact(keys.current(), { typ: 'at+jwt' }, {
+  const claims: AccessTokenClaims = {
     iss: issuer,
     sub: s.sub,
     aud: s.aud,
@@ -23,7 +22,8 @@ export function signAccessToken(keys: KeyStore, issuer: string, s: Omit<Session,
     jti: s.jti,
     sid: s.sid,
     ...(s.act ? { act: s.act } : {}),
-  });
+  };
+  return signCompact(keys.current(), { typ: ACCESS_TOKEN_TYP }, claims);
 }
 
 /**

@@ -1,0 +1,80 @@
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import { invalidClient } from '../errors.js';
+import { ASYMMETRIC_ALGORITHMS, CLOCK_TOLERANCE_SECONDS, issuedInFuture } from '../protocol/jwt.js';
+import type { ReplayStore } from '../store/index.js';
+import { UNKNOWN_CLIENT_HASH, type VerifiedSecrets } from './secret.js';
+import type { Agent, ClientKind, Registry, ResourceServer } from './types.js';
+
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+
+/** A client assertion may not claim a longer life: its jti is remembered until it expires. */
+const MAX_ASSERTION_LIFETIME_SECONDS = 3_600;
+
+/** The credentials a request carried, as the endpoint read them (exactly one method). */
+export interface PresentedCredentials {
+  method: AuthMethod;
+  clientId: string;
+  secret?: string;
+  assertion?: string;
+}
+
+export interface AuthenticationContext {
+  registry: Registry;
+  verifiedSecrets: VerifiedSecrets;
+  replay: ReplayStore;
+  nowMs(): number;
+}
+
+export type Authenticated<K extends ClientKind> = K extends 'agent' ? Agent : ResourceServer;
+
+async function verifyAssertion(ctx: AuthenticationContext, clientId: string, jwks: { keys: JWK[] } | undefined, assertion: string, audiences: string[]): Promise<boolean> {
+  if (!jwks) return false;
+  let payload: JWTPayload;
+  try {
+    const typ: unknown = decodeProtectedHeader(assertion).typ;
+    if (typ !== undefined && (typeof typ !== 'string' || typ.toLowerCase().endsWith('at+jwt'))) return false;
+    ({ payload } = await jwtVerify(assertion, createLocalJWKSet(jwks), {
+      algorithms: ASYMMETRIC_ALGORITHMS,
+      issuer: clientId,
+      subject: clientId,
+      audience: audiences,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      requiredClaims: ['exp', 'jti'],
+      currentDate: new Date(ctx.nowMs()),
+    }));
+  } catch {
+    return false; // any malformed or unverifiable assertion is a failed authentication
+  }
+  const nowS = ctx.nowMs() / 1000;
+  if (payload.exp! - nowS > MAX_ASSERTION_LIFETIME_SECONDS || issuedInFuture(payload, nowS)) return false;
+  return ctx.replay.useOnce(`${clientId}:${payload.jti}`, (payload.exp! + CLOCK_TOLERANCE_SECONDS) * 1000, ctx.nowMs());
+}
+
+/**
+ * Authenticates presented credentials as an agent or a resource server. Unknown client and wrong
+ * credentials give the same answer, after the same work. `audiences`: what a client assertion may
+ * name as its `aud` (the issuer and the endpoint's URLs).
+ */
+export async function authenticate<K extends ClientKind>(
+  ctx: AuthenticationContext,
+  creds: PresentedCredentials,
+  kind: K,
+  audiences: string[],
+): Promise<Authenticated<K>> {
+  const usedBasic = creds.method === 'client_secret_basic';
+  const client = (kind === 'agent' ? await ctx.registry.agent(creds.clientId) : await ctx.registry.resourceServer(creds.clientId)) as
+    | Agent
+    | ResourceServer
+    | undefined;
+  let ok: boolean;
+  if (creds.secret !== undefined) {
+    const matches = ctx.verifiedSecrets.verify(creds.clientId, creds.secret, client?.secretHash ?? UNKNOWN_CLIENT_HASH);
+    ok = matches && client?.secretHash !== undefined;
+  } else {
+    ok = await verifyAssertion(ctx, creds.clientId, client?.jwks, creds.assertion!, audiences);
+  }
+  if (!ok || !client) throw invalidClient(usedBasic);
+  if ('disabled' in client && client.disabled) throw invalidClient(usedBasic);
+  return client as Authenticated<K>;
+}

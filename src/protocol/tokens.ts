@@ -1,0 +1,18 @@
+/** Token-type, grant-type and assertion-type URNs both sides of a token exchange name. */
+const TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:';
+/** RFC 8693 §3 token type identifiers. */
+export const TOKEN_TYPES = { accessToken: `${TOKEN_TYPE}access_token`, jwt: `${TOKEN_TYPE}jwt` } as const;
+
+export const GRANT_TYPES = {
+  clientCredentials: 'client_credentials',
+  tokenExchange: 'urn:ietf:params:oauth:grant-type:token-exchange',
+} as const;
+
+/** RFC 7523 §2.2: a client authenticating with a signed JWT (private_key_jwt). */
+export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/** Longer than any token agent-sts signs; anything longer is not ours and costs no parsing. */
+export const MAX_TOKEN_LENGTH = 4_096;
+
+/** RFC 9068 §2.1: the `typ` of a JWT access token. */
+export const ACCESS_TOKEN_TYP = 'at+jwt';
