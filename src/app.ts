@@ -45,5 +45,5 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
     [path(endpoints.introspection), { url: endpoints.introspection, handle: (req) => introspectionEndpoint(ctx, req) }],
     [path(endpoints.revocation), { url: endpoints.revocation, handle: (req) => revocationEndpoint(ctx, req) }],
   ]);
-  return oauthServer(routes, deps.limits, deps.trustProxy, log, app);
+  return oauthServer(routes, deps.limits, deps.trustProxy, log, ctx.nowMs, app);
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { ADMIN_AUDIENCE } from '../clients/types.js';
 import { OAuthError } from '../errors.js';
@@ -10,6 +11,8 @@ const ADMIN_BODY_LIMIT = '16kb';
 const MAX_LIST_LIMIT = 1_000;
 
 type AdminRequest = Request & { admin?: Session };
+
+const contextOf = (sessions: SessionService) => ({ requestId: randomUUID(), startedMs: sessions.now() });
 
 const bearerError = (status: 401 | 403, code: 'invalid_token' | 'insufficient_scope', description: string) =>
   new OAuthError(status, code, description, { 'WWW-Authenticate': `Bearer realm="agent-sts", error="${code}", error_description="${description}"` });
@@ -99,12 +102,12 @@ export function adminRouter(sessions: SessionService): Router {
   });
 
   r.delete('/sessions/:sid', kill, async (req: AdminRequest, res) => {
-    const revoked = await sessions.revokeTree(String(req.params.sid), req.admin!.agent, 'admin');
+    const revoked = await sessions.revokeTree(String(req.params.sid), req.admin!.agent, 'admin', contextOf(sessions));
     res.json({ revoked });
   });
 
   r.post('/agents/:id/revoke-sessions', kill, jsonOrEmpty, express.json({ limit: ADMIN_BODY_LIMIT }), async (req: AdminRequest, res) => {
-    const revoked = await sessions.revokeAgent(String(req.params.id), req.admin!.agent);
+    const revoked = await sessions.revokeAgent(String(req.params.id), req.admin!.agent, contextOf(sessions));
     res.json({ revoked });
   });
 

@@ -5,10 +5,10 @@ import type { Logger } from 'pino';
  * lines; the hash-chained audit trail and CAEP session-revoked push will subscribe here.
  */
 export type StsEvent =
-  | { type: 'token.issued'; sid: string; parent?: string; agent: string; sub: string; aud: string; scope: string[]; exp: number; grant: string }
-  | { type: 'token.denied'; agent?: string; grant?: string; error: string; description?: string }
-  | { type: 'session.revoked'; sid: string; revoked: number; by: string; reason: 'revocation' | 'admin' }
-  | { type: 'agent.sessions_revoked'; agent: string; revoked: number; by: string };
+  | { type: 'token.issued'; requestId: string; sid: string; parent?: string; agent: string; sub: string; aud: string; scope: string[]; exp: number; grant: string }
+  | { type: 'token.denied'; requestId: string; agent?: string; grant?: string; error: string; description?: string }
+  | { type: 'session.revoked'; requestId: string; sid: string; revoked: number; by: string; reason: 'revocation' | 'admin' }
+  | { type: 'agent.sessions_revoked'; requestId: string; agent: string; revoked: number; by: string };
 
 export interface EventSink {
   emit(event: StsEvent): void;

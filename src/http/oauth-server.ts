@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import proxyaddr from 'proxy-addr';
 import type { Logger } from 'pino';
@@ -75,14 +76,16 @@ export function oauthServer(
   limits: RateLimits,
   trustProxy: TrustProxy,
   log: Logger,
+  nowMs: () => number,
   next: RequestListener,
 ): RequestListener {
   const addressOf = clientAddress(trustProxy);
   const serve = async (route: OAuthRoute, req: IncomingMessage, res: ServerResponse, query: string) => {
+    const context = { requestId: randomUUID(), startedMs: nowMs() };
     try {
       await limits.ip(addressOf(req));
       const body = await readBody(req);
-      const out = await route.handle({ method: req.method ?? 'GET', headers: req.headers, query, params: parseForm(body), endpointUrl: route.url });
+      const out = await route.handle({ method: req.method ?? 'GET', headers: req.headers, query, params: parseForm(body), endpointUrl: route.url, context });
       send(res, out.status ?? 200, out.headers ?? {}, out.body);
     } catch (err) {
       const e = err instanceof OAuthError ? err : new OAuthError(500, 'server_error');

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { RequestContext } from '../audit/context.js';
 import { invalidRequest } from '../errors.js';
 
 /** A parsed OAuth endpoint request, independent of the HTTP framework that carried it. */
@@ -10,6 +11,7 @@ export interface OAuthRequest {
   params: Map<string, string[]>;
   /** Absolute URL of the endpoint being called (an accepted client-assertion audience). */
   endpointUrl: string;
+  context: RequestContext;
 }
 
 export interface OAuthResponse {

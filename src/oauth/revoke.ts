@@ -10,6 +10,6 @@ export async function revocationEndpoint(ctx: AuthContext & { sessions: SessionS
   assertWellFormed(req);
   const agent = await authenticateClient(ctx, req, 'agent');
   const session = await ctx.sessions.lookupClaims(requireParam(req, 'token'));
-  if (session && session.agent === agent.id) await ctx.sessions.revokeTree(session.sid, agent.id, 'revocation');
+  if (session && session.agent === agent.id) await ctx.sessions.revokeTree(session.sid, agent.id, 'revocation', req.context);
   return { body: '' };
 }

@@ -26,7 +26,7 @@ export async function tokenEndpoint(ctx: TokenContext, req: OAuthRequest): Promi
   } catch (err) {
     if (err instanceof OAuthError) {
       ctx.events.emit({
-        type: 'token.denied', error: err.error,
+        type: 'token.denied', requestId: req.context.requestId, error: err.error,
         ...(agentId ? { agent: agentId } : {}), ...(grantType ? { grant: grantType } : {}),
         ...(err.description ? { description: err.description } : {}),
       });

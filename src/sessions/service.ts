@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { RequestContext } from '../audit/context.js';
 import type { EventSink } from '../audit/events.js';
 import { invalidGrant } from '../errors.js';
 import type { Registry } from '../clients/types.js';
@@ -54,7 +55,7 @@ export class SessionService {
     return this.clock.nowMs();
   }
 
-  async issue(grant: Grant, grantType: string): Promise<Issued> {
+  async issue(grant: Grant, grantType: string, context: RequestContext): Promise<Issued> {
     const parent = grant.parent;
     const id = randomId();
     const jti = randomId();
@@ -79,7 +80,7 @@ export class SessionService {
       throw invalidGrant('the subject token was revoked');
     }
     this.events.emit({
-      type: 'token.issued', sid: session.sid, ...(parent ? { parent: parent.sid } : {}), agent: session.agent,
+      type: 'token.issued', requestId: context.requestId, sid: session.sid, ...(parent ? { parent: parent.sid } : {}), agent: session.agent,
       sub: session.sub, aud: session.aud, scope: session.scope, exp: session.exp, grant: grantType,
     });
     return { token, session };
@@ -109,15 +110,15 @@ export class SessionService {
     return found;
   }
 
-  async revokeTree(sid: string, by: string, reason: 'revocation' | 'admin'): Promise<number> {
+  async revokeTree(sid: string, by: string, reason: 'revocation' | 'admin', context: RequestContext): Promise<number> {
     const revoked = await this.store.revokeTree(sid);
-    this.events.emit({ type: 'session.revoked', sid, revoked, by, reason });
+    this.events.emit({ type: 'session.revoked', requestId: context.requestId, sid, revoked, by, reason });
     return revoked;
   }
 
-  async revokeAgent(agent: string, by: string): Promise<number> {
+  async revokeAgent(agent: string, by: string, context: RequestContext): Promise<number> {
     const revoked = await this.store.revokeAgent(agent, this.now());
-    this.events.emit({ type: 'agent.sessions_revoked', agent, revoked, by });
+    this.events.emit({ type: 'agent.sessions_revoked', requestId: context.requestId, agent, revoked, by });
     return revoked;
   }
 

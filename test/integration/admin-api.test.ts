@@ -331,8 +331,8 @@ describe('admin API: authentication and authorization', () => {
     expect(again.body).toEqual({ revoked: 0 });
     expect((await introspect(sts, target)).body).toEqual({ active: false });
     expect(sts.events.events.slice(n)).toEqual([
-      { type: 'session.revoked', sid: sidOf(target), revoked: 1, by: 'admin', reason: 'admin' },
-      { type: 'session.revoked', sid: sidOf(target), revoked: 0, by: 'admin', reason: 'admin' },
+      { type: 'session.revoked', requestId: expect.any(String), sid: sidOf(target), revoked: 1, by: 'admin', reason: 'admin' },
+      { type: 'session.revoked', requestId: expect.any(String), sid: sidOf(target), revoked: 0, by: 'admin', reason: 'admin' },
     ]);
   });
 });

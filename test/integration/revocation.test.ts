@@ -71,7 +71,7 @@ describe('POST /revoke (RFC 7009)', () => {
       }
       // The audit event: one session.revoked for the root, counting the whole subtree.
       expect(sts.events.events.slice(n)).toEqual([
-        { type: 'session.revoked', sid: sidOf(root), revoked: 3, by: 'billing-agent', reason: 'revocation' },
+        { type: 'session.revoked', requestId: expect.any(String), sid: sidOf(root), revoked: 3, by: 'billing-agent', reason: 'revocation' },
       ]);
     });
 

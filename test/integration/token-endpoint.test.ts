@@ -134,7 +134,7 @@ describe('POST /token client_credentials', () => {
     it('records a token.issued event for the session', () => {
       const c = claims(token);
       expect(sts.events.events).toContainEqual({
-        type: 'token.issued', sid: c.sid, agent: 'billing-agent', sub: 'billing-agent', aud: API,
+        type: 'token.issued', requestId: expect.any(String), sid: c.sid, agent: 'billing-agent', sub: 'billing-agent', aud: API,
         scope: ['invoices:read'], exp: NOW_S + 300, grant: CC,
       });
     });

@@ -122,7 +122,7 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
 
     it('records a token.issued event naming the parent and the exchange grant', () => {
       expect(sts.events.events).toContainEqual({
-        type: 'token.issued', sid: sidOf(child), parent: sidOf(root), agent: 'billing-agent', sub: 'billing-agent', aud: API,
+        type: 'token.issued', requestId: expect.any(String), sid: sidOf(child), parent: sidOf(root), agent: 'billing-agent', sub: 'billing-agent', aud: API,
         scope: ['invoices:read'], exp: T0_S + 300, grant: EXCHANGE_GRANT,
       });
     });

@@ -16,7 +16,7 @@ export const clientCredentials: GrantHandler = {
     const scope = parseScope(requireParam(req, 'scope'));
     if (scope.length === 0) throw invalidRequest('scope must name at least one scope');
     const nowMs = ctx.sessions.now();
-    const issued = await ctx.sessions.issue(rootGrant(agent, target, scope, Math.floor(nowMs / 1000)), this.grantType);
+    const issued = await ctx.sessions.issue(rootGrant(agent, target, scope, Math.floor(nowMs / 1000)), this.grantType, req.context);
     return tokenResponse(issued, nowMs);
   },
 };

@@ -74,7 +74,7 @@ export const tokenExchange: GrantHandler = {
     const grant = ours
       ? await delegatedGrant(ctx, agent, subjectToken, target, scope)
       : await onBehalfOfGrant(ctx, agent, subjectToken, subjectType, target, scope);
-    const issued = await ctx.sessions.issue(grant, this.grantType);
+    const issued = await ctx.sessions.issue(grant, this.grantType, req.context);
     return tokenResponse(issued, ctx.sessions.now(), { issued_token_type: requested });
   },
 };
