@@ -3,6 +3,7 @@ import type { Registry, TrustedIssuer } from '../clients/types.js';
 import { invalidGrant } from '../errors.js';
 import { CLOCK_TOLERANCE_SECONDS, issuedInFuture } from '../protocol/jwt.js';
 import { parseScope } from '../protocol/scope.js';
+import { MAX_SUBJECT_LENGTH } from '../protocol/tokens.js';
 import { readIssuer } from '../sessions/access-token.js';
 
 /** How long a JWKS fetch from a trusted issuer may take before the exchange is refused. */
@@ -62,7 +63,13 @@ export function upstreamVerifier(registry: Registry, nowMs: () => number): Upstr
       }
       if (issuedInFuture(payload, nowMs() / 1000)) throw invalidGrant('subject token rejected: issued in the future');
       if (typeof payload.scope !== 'string') throw invalidGrant('subject token grants no scope (not an access token)');
-      return { issuer, sub: payload.sub!, exp: payload.exp!, scope: parseScope(payload.scope) };
+      // RFC 7519 §4.1.2: sub is a StringOrURI; jose checks its type only when told which subject to expect.
+      const sub: unknown = payload.sub;
+      if (typeof sub !== 'string' || sub === '' || sub.length > MAX_SUBJECT_LENGTH) {
+        throw invalidGrant(`subject token's sub must be a string of 1 to ${MAX_SUBJECT_LENGTH} characters`);
+      }
+      // RFC 7519 §2 allows a fractional NumericDate; everything agent-sts stores and answers is whole seconds.
+      return { issuer, sub, exp: Math.floor(payload.exp!), scope: parseScope(payload.scope) };
     },
   };
 }

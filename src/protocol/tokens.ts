@@ -14,5 +14,11 @@ export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type
 /** Longer than any token agent-sts signs; anything longer is not ours and costs no parsing. */
 export const MAX_TOKEN_LENGTH = 4_096;
 
+/**
+ * Longest `sub` accepted from a trusted issuer. Every issued token must stay within MAX_TOKEN_LENGTH,
+ * and a user id longer than this is not a user id (Entra's is 43 characters, Keycloak's 36).
+ */
+export const MAX_SUBJECT_LENGTH = 255;
+
 /** RFC 9068 §2.1: the `typ` of a JWT access token. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';

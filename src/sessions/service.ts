@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { RequestContext } from '../audit/context.js';
 import type { EventSink } from '../audit/events.js';
-import { invalidGrant } from '../errors.js';
+import { invalidGrant, invalidRequest } from '../errors.js';
+import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { readTokenSid, signAccessToken, tokenHash } from './access-token.js';
@@ -75,6 +76,8 @@ export class SessionService {
       jti,
     };
     const token = signAccessToken(this.keys, this.issuer, draft);
+    // A token the service could not read back would verify locally yet never introspect or revoke.
+    if (token.length > MAX_TOKEN_LENGTH) throw invalidRequest(`the token would exceed ${MAX_TOKEN_LENGTH} characters: ask for fewer scopes`);
     const session: Session = { ...draft, tokenHash: tokenHash(token) };
     if (!(await this.store.create(session, this.now()))) {
       throw invalidGrant('the subject token was revoked');
