@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { fanOut, logEventSink, type EventSink } from './audit/events.js';
+import { DecoyKeys } from './clients/decoy-keys.js';
 import { loadRegistryFile } from './clients/registry-file.js';
 import { VerifiedSecrets } from './clients/secret.js';
 import type { Registry } from './clients/types.js';
@@ -20,6 +21,7 @@ export interface Deps {
   endpoints: Endpoints;
   registry: Registry;
   verifiedSecrets: VerifiedSecrets;
+  decoyKeys: DecoyKeys;
   keys: ReloadableKeyStore;
   stores: Stores;
   replay: Stores['replay'];
@@ -67,6 +69,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     endpoints: endpointsOf(config.issuer),
     registry,
     verifiedSecrets: new VerifiedSecrets(),
+    decoyKeys: new DecoyKeys(),
     keys,
     stores,
     replay: stores.replay,

@@ -1,7 +1,9 @@
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import { hash } from 'node:crypto';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { invalidClient } from '../errors.js';
 import { ASYMMETRIC_ALGORITHMS, CLOCK_TOLERANCE_SECONDS, issuedInFuture } from '../protocol/jwt.js';
 import type { ReplayStore } from '../store/index.js';
+import type { DecoyKeys } from './decoy-keys.js';
 import { UNKNOWN_CLIENT_HASH, type VerifiedSecrets } from './secret.js';
 import type { Agent, ClientKind, Registry, ResourceServer } from './types.js';
 
@@ -23,18 +25,40 @@ export interface AuthenticationContext {
   registry: Registry;
   verifiedSecrets: VerifiedSecrets;
   replay: ReplayStore;
+  decoyKeys: DecoyKeys;
   nowMs(): number;
 }
 
 export type Authenticated<K extends ClientKind> = K extends 'agent' ? Agent : ResourceServer;
 
+/** The replay key of an assertion: a digest of both ids, so no two (client, jti) pairs can collide. */
+export function assertionId(clientId: string, jti: string): string {
+  return hash('sha256', JSON.stringify([clientId, jti]), 'base64url');
+}
+
+/** The client's key for this header, or the decoy of its alg: every assertion costs one signature check. */
+function keyResolver(ctx: AuthenticationContext, jwks: { keys: JWK[] } | undefined, onDecoy: () => void): JWTVerifyGetKey {
+  const local = jwks && createLocalJWKSet(jwks);
+  return async (header, token) => {
+    if (local) {
+      try {
+        return await local(header, token);
+      } catch {
+        // no key of this client matches the header: fall through to the decoy
+      }
+    }
+    onDecoy();
+    return ctx.decoyKeys.keyFor(header.alg!);
+  };
+}
+
 async function verifyAssertion(ctx: AuthenticationContext, clientId: string, jwks: { keys: JWK[] } | undefined, assertion: string, audiences: string[]): Promise<boolean> {
-  if (!jwks) return false;
   let payload: JWTPayload;
+  let decoy = false;
   try {
     const typ: unknown = decodeProtectedHeader(assertion).typ;
     if (typ !== undefined && (typeof typ !== 'string' || typ.toLowerCase().endsWith('at+jwt'))) return false;
-    ({ payload } = await jwtVerify(assertion, createLocalJWKSet(jwks), {
+    ({ payload } = await jwtVerify(assertion, keyResolver(ctx, jwks, () => (decoy = true)), {
       algorithms: ASYMMETRIC_ALGORITHMS,
       issuer: clientId,
       subject: clientId,
@@ -46,9 +70,13 @@ async function verifyAssertion(ctx: AuthenticationContext, clientId: string, jwk
   } catch {
     return false; // any malformed or unverifiable assertion is a failed authentication
   }
+  if (decoy) return false;
   const nowS = ctx.nowMs() / 1000;
   if (payload.exp! - nowS > MAX_ASSERTION_LIFETIME_SECONDS || issuedInFuture(payload, nowS)) return false;
-  return ctx.replay.useOnce(`${clientId}:${payload.jti}`, (payload.exp! + CLOCK_TOLERANCE_SECONDS) * 1000, ctx.nowMs());
+  // RFC 7519 §4.1.7: jti is a string; 42 and "42" are different assertions, not one replayed.
+  if (typeof payload.jti !== 'string' || payload.jti === '') return false;
+  const rememberUntilMs = Math.ceil((payload.exp! + CLOCK_TOLERANCE_SECONDS) * 1000);
+  return ctx.replay.useOnce(assertionId(clientId, payload.jti), rememberUntilMs, ctx.nowMs());
 }
 
 /**

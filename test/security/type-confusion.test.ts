@@ -1,3 +1,4 @@
+import { assertionId } from '../../src/clients/authenticate.js';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
@@ -115,7 +116,7 @@ describe('type confusion', () => {
       expectOAuthError(res, 400, 'invalid_grant');
       const after = await snapshot(sts);
       const added = Object.keys(after).filter((k) => !(k in before));
-      expect(added).toEqual([sts.keys!.usedOnce(`jwt-agent:${claims(auth).jti as string}`)]);
+      expect(added).toEqual([sts.keys!.usedOnce(assertionId('jwt-agent', claims(auth).jti as string))]);
       for (const k of Object.keys(before)) expect(after[k]).toBe(before[k]);
       expect(sts.events.events.filter((e) => e.type === 'token.issued').length).toBe(issued);
       // Not spent by being shown as a subject token: it still authenticates (once).
