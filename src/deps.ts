@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { fanOut, logEventSink, type EventSink } from './audit/events.js';
-import { DecoyKeys } from './clients/decoy-keys.js';
+import { AssertionKeys } from './clients/assertion-keys.js';
 import { loadRegistryFile } from './clients/registry-file.js';
 import { VerifiedSecrets } from './clients/secret.js';
 import type { Registry } from './clients/types.js';
@@ -21,7 +21,7 @@ export interface Deps {
   endpoints: Endpoints;
   registry: Registry;
   verifiedSecrets: VerifiedSecrets;
-  decoyKeys: DecoyKeys;
+  assertionKeys: AssertionKeys;
   keys: ReloadableKeyStore;
   stores: Stores;
   replay: Stores['replay'];
@@ -69,7 +69,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     endpoints: endpointsOf(config.issuer),
     registry,
     verifiedSecrets: new VerifiedSecrets(),
-    decoyKeys: new DecoyKeys(),
+    assertionKeys: new AssertionKeys(),
     keys,
     stores,
     replay: stores.replay,

@@ -1,9 +1,9 @@
 import { hash } from 'node:crypto';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { invalidClient } from '../errors.js';
 import { ASYMMETRIC_ALGORITHMS, CLOCK_TOLERANCE_SECONDS, issuedInFuture } from '../protocol/jwt.js';
 import type { ReplayStore } from '../store/index.js';
-import type { DecoyKeys } from './decoy-keys.js';
+import type { AssertionKeys } from './assertion-keys.js';
 import { UNKNOWN_CLIENT_HASH, type VerifiedSecrets } from './secret.js';
 import type { Agent, ClientKind, Registry, ResourceServer } from './types.js';
 
@@ -25,7 +25,7 @@ export interface AuthenticationContext {
   registry: Registry;
   verifiedSecrets: VerifiedSecrets;
   replay: ReplayStore;
-  decoyKeys: DecoyKeys;
+  assertionKeys: AssertionKeys;
   nowMs(): number;
 }
 
@@ -36,29 +36,13 @@ export function assertionId(clientId: string, jti: string): string {
   return hash('sha256', JSON.stringify([clientId, jti]), 'base64url');
 }
 
-/** The client's key for this header, or the decoy of its alg: every assertion costs one signature check. */
-function keyResolver(ctx: AuthenticationContext, jwks: { keys: JWK[] } | undefined, onDecoy: () => void): JWTVerifyGetKey {
-  const local = jwks && createLocalJWKSet(jwks);
-  return async (header, token) => {
-    if (local) {
-      try {
-        return await local(header, token);
-      } catch {
-        // no key of this client matches the header: fall through to the decoy
-      }
-    }
-    onDecoy();
-    return ctx.decoyKeys.keyFor(header.alg!);
-  };
-}
-
 async function verifyAssertion(ctx: AuthenticationContext, clientId: string, jwks: { keys: JWK[] } | undefined, assertion: string, audiences: string[]): Promise<boolean> {
   let payload: JWTPayload;
   let decoy = false;
   try {
     const typ: unknown = decodeProtectedHeader(assertion).typ;
     if (typ !== undefined && (typeof typ !== 'string' || typ.toLowerCase().endsWith('at+jwt'))) return false;
-    ({ payload } = await jwtVerify(assertion, keyResolver(ctx, jwks, () => (decoy = true)), {
+    ({ payload } = await jwtVerify(assertion, ctx.assertionKeys.resolver(jwks, () => (decoy = true)), {
       algorithms: ASYMMETRIC_ALGORITHMS,
       issuer: clientId,
       subject: clientId,

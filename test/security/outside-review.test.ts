@@ -145,12 +145,12 @@ describe('outside review: protocol boundary', () => {
     });
 
     it('an unknown client, or a known one without a matching key, costs a signature check against a decoy key', async () => {
-      const decoys = sts.deps.decoyKeys;
+      const keys = sts.deps.assertionKeys;
       const asked: string[] = [];
-      const keyFor = decoys.keyFor.bind(decoys);
-      decoys.keyFor = (alg: string) => {
+      const decoyFor = keys.decoyFor.bind(keys);
+      keys.decoyFor = (alg: string) => {
         asked.push(alg);
-        return keyFor(alg);
+        return decoyFor(alg);
       };
       try {
         const other = await attackerKey('someone-else');
@@ -161,7 +161,7 @@ describe('outside review: protocol boundary', () => {
         expect((await withAssertion(await assertion('billing-agent', randomUUID(), other))).status).toBe(401); // secret-only agent
         expect(asked).toEqual(['ES256', 'ES256']);
       } finally {
-        decoys.keyFor = keyFor;
+        keys.decoyFor = decoyFor;
       }
     });
   });
