@@ -1,7 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { ADMIN_AUDIENCE } from '../clients/types.js';
-import { OAuthError } from '../errors.js';
+import type { RequestContext } from '../audit/context.js';
+import { bearerError, OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import type { Session } from '../store/index.js';
 
@@ -12,12 +13,10 @@ const MAX_LIST_LIMIT = 1_000;
 
 type AdminRequest = Request & { admin?: Session };
 
-const contextOf = (sessions: SessionService) => ({ requestId: randomUUID(), startedMs: sessions.now() });
+/** The request's context as the HTTP front made it (request id, arrival on the service clock). */
+export type ContextOf = (req: IncomingMessage) => RequestContext;
 
-const bearerError = (status: 401 | 403, code: 'invalid_token' | 'insufficient_scope', description: string) =>
-  new OAuthError(status, code, description, { 'WWW-Authenticate': `Bearer realm="agent-sts", error="${code}", error_description="${description}"` });
-
-const NO_TOKEN = new OAuthError(401, 'invalid_token', 'a bearer token is required', { 'WWW-Authenticate': 'Bearer realm="agent-sts"' });
+const NO_TOKEN = bearerError(401, undefined, 'a bearer token is required');
 
 /** The admin is itself an agent: a live agent-sts token for the admin audience, with the right scope. */
 function requireScope(sessions: SessionService, scope: 'sessions:read' | 'sessions:kill') {
@@ -70,16 +69,17 @@ function buildTree(sessions: Session[]): TreeNode {
 function queryString(req: Request, name: string): string | undefined {
   const v = req.query[name];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v === '') throw new OAuthError(400, 'invalid_request', `query parameter "${name}" must be given once`);
+  if (typeof v !== 'string' || v === '') throw new OAuthError(400, 'invalid_request', `query parameter '${name}' must be given once`);
   return v;
 }
 
-export function adminRouter(sessions: SessionService): Router {
+export function adminRouter(sessions: SessionService, contextOf: ContextOf): Router {
   const r = Router();
   r.use((_req, res, next) => {
     res.set('Cache-Control', 'no-store');
     next();
   });
+  const adminContext = (req: AdminRequest): RequestContext => ({ ...contextOf(req), adminSid: req.admin!.sid });
   const read = requireScope(sessions, 'sessions:read');
   const kill = requireScope(sessions, 'sessions:kill');
 
@@ -102,12 +102,12 @@ export function adminRouter(sessions: SessionService): Router {
   });
 
   r.delete('/sessions/:sid', kill, async (req: AdminRequest, res) => {
-    const revoked = await sessions.revokeTree(String(req.params.sid), req.admin!.agent, 'admin', contextOf(sessions));
+    const revoked = await sessions.revokeTree(String(req.params.sid), req.admin!.agent, 'admin', adminContext(req));
     res.json({ revoked });
   });
 
   r.post('/agents/:id/revoke-sessions', kill, jsonOrEmpty, express.json({ limit: ADMIN_BODY_LIMIT }), async (req: AdminRequest, res) => {
-    const revoked = await sessions.revokeAgent(String(req.params.id), req.admin!.agent, contextOf(sessions));
+    const revoked = await sessions.revokeAgent(String(req.params.id), req.admin!.agent, adminContext(req));
     res.json({ revoked });
   });
 
