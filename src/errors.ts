@@ -19,7 +19,7 @@ export type OAuthErrorCode =
 export const MAX_ERROR_TEXT_CHARS = 200;
 const TRUNCATED = '...';
 /** RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E; anything else becomes '?'. */
-const NOT_ERROR_TEXT = /[^\x20\x21\x23-\x5B\x5D-\x7E]/g;
+const NOT_ERROR_TEXT = /[^\x20\x21\x23-\x5B\x5D-\x7E]/gu;
 
 /** Error text safe for a JSON body and for a quoted-string in WWW-Authenticate: allowed characters only, bounded. */
 export function errorText(text: string): string {
