@@ -19,6 +19,9 @@ type AdminRequest = Request & { admin?: Session };
 export type ContextOf = (req: IncomingMessage) => RequestContext;
 
 const NO_TOKEN = bearerError(401, undefined, 'a bearer token is required');
+/** RFC 6750 §2.1: the scheme is case-insensitive, then one or more spaces, then a b64token. */
+const BEARER = /^bearer +(.+)$/i;
+const B64TOKEN = /^[A-Za-z0-9._~+/-]+=*$/;
 
 /** The admin is itself an agent: a live agent-sts token for the admin audience, with the right scope. */
 function requireScope(sessions: SessionService, scope: 'sessions:read' | 'sessions:kill') {
@@ -27,7 +30,7 @@ function requireScope(sessions: SessionService, scope: 'sessions:read' | 'sessio
       const token = BEARER.exec(req.headers.authorization ?? '')?.[1];
       // RFC 6750 §3.1: a request without a bearer token gets a challenge without an error code.
       if (!token) throw NO_TOKEN;
-      const session = await sessions.lookup(token);
+      const session = B64TOKEN.test(token) ? await sessions.lookup(token) : undefined;
       if (!session || session.aud !== ADMIN_AUDIENCE) throw bearerError(401, 'invalid_token', 'an active admin token is required');
       if (!session.scope.includes(scope)) throw bearerError(403, 'insufficient_scope', `scope ${scope} is required`);
       req.admin = session;
@@ -37,9 +40,6 @@ function requireScope(sessions: SessionService, scope: 'sessions:read' | 'sessio
     }
   };
 }
-
-/** RFC 6750 §2.1: the scheme is case-insensitive, then one or more spaces, then a b64token. */
-const BEARER = /^bearer +([A-Za-z0-9._~+/-]+=*)$/i;
 
 const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 

@@ -45,7 +45,7 @@ describe('loadConfig', () => {
   it('slow-client limits: the timeouts and the connection cap are read, and a request timeout below the header timeout is refused', () => {
     const c = loadConfig({ STS_HEADERS_TIMEOUT_MS: '2000', STS_REQUEST_TIMEOUT_MS: '3000', STS_KEEP_ALIVE_TIMEOUT_MS: '1000', STS_MAX_CONNECTIONS: '50' }, CWD);
     expect(c.http).toEqual({ headersTimeoutMs: 2_000, requestTimeoutMs: 3_000, keepAliveTimeoutMs: 1_000, maxConnections: 50 });
-    expect(() => loadConfig({ STS_HEADERS_TIMEOUT_MS: '6000' }, CWD)).toThrow(/STS_REQUEST_TIMEOUT_MS: must be at least STS_HEADERS_TIMEOUT_MS/);
+    expect(() => loadConfig({ STS_HEADERS_TIMEOUT_MS: '6000', STS_REQUEST_TIMEOUT_MS: '5000' }, CWD)).toThrow(/STS_REQUEST_TIMEOUT_MS: must be at least STS_HEADERS_TIMEOUT_MS/);
     expect(() => loadConfig({ STS_MAX_CONNECTIONS: '0' }, CWD)).toThrow(/STS_MAX_CONNECTIONS/);
   });
 
