@@ -6,7 +6,7 @@ import { envelope, type EventSink } from './audit/events.js';
 import type { Deps } from './deps.js';
 import { OAuthError } from './errors.js';
 import { errorHandler } from './http/errors.js';
-import { frontOf, httpFront, trustFunction } from './http/front.js';
+import { frontOf, httpFront, limitByAddress, trustFunction } from './http/front.js';
 import { oauthServer, type OAuthHandler, type OAuthRoute } from './http/oauth-server.js';
 import { introspectionEndpoint } from './oauth/introspect.js';
 import { serverMetadata } from './oauth/metadata.js';
@@ -57,7 +57,7 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   });
   app.use(
     `${issuerPath}/admin`,
-    (req, _res, next) => void deps.limits.ip(frontOf(req).address).then(() => next(), next),
+    limitByAddress(deps.limits),
     adminRouter(deps.sessions, (req) => frontOf(req).context),
   );
   app.get(`${issuerPath}/healthz`, async (_req, res) => {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import proxyaddr from 'proxy-addr';
 import type { RequestContext } from '../audit/context.js';
+import type { RateLimits } from '../limits/rate-limits.js';
 
 /**
  * What every request gets before either stack sees it: its context (request id, arrival time) and
@@ -51,5 +52,12 @@ export function httpFront(trust: TrustFunction | undefined, nowMs: () => number,
     res.setHeader(REQUEST_ID_HEADER, requestId);
     (req as Fronted)[FRONT] = { context: { requestId, startedMs: nowMs() }, address: addressOf(req) };
     next(req, res);
+  };
+}
+
+/** The per-address limit as express middleware: the admin API spends the same budget as /token. */
+export function limitByAddress(limits: RateLimits) {
+  return function limitByAddress(req: IncomingMessage, _res: ServerResponse, next: (err?: unknown) => void): void {
+    limits.ip(frontOf(req).address).then(() => next(), next);
   };
 }
