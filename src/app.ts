@@ -2,18 +2,38 @@ import type { RequestListener } from 'node:http';
 import express from 'express';
 import type { Logger } from 'pino';
 import { adminRouter } from './admin/routes.js';
+import { envelope, type EventSink } from './audit/events.js';
 import type { Deps } from './deps.js';
 import { OAuthError } from './errors.js';
 import { errorHandler } from './http/errors.js';
-import { oauthServer, type OAuthRoute } from './http/oauth-server.js';
+import { frontOf, httpFront, limitByAddress, trustFunction } from './http/front.js';
+import { oauthServer, type OAuthHandler, type OAuthRoute } from './http/oauth-server.js';
 import { introspectionEndpoint } from './oauth/introspect.js';
 import { serverMetadata } from './oauth/metadata.js';
 import { revocationEndpoint } from './oauth/revoke.js';
 import { tokenEndpoint } from './oauth/token.js';
 
+/** A failed client authentication at /introspect or /revoke is a denial too: a best-effort event. */
+function denialsOf(events: EventSink, nowMs: () => number, endpoint: 'introspect' | 'revoke', handle: OAuthHandler): OAuthHandler {
+  return async (req) => {
+    try {
+      return await handle(req);
+    } catch (err) {
+      if (err instanceof OAuthError && err.error === 'invalid_client') {
+        events.emit({
+          type: 'token.denied', ...envelope(req.context, nowMs(), null), endpoint, error: err.error,
+          ...(err.description ? { description: err.description } : {}),
+        });
+      }
+      throw err;
+    }
+  };
+}
+
 /**
  * Builds the HTTP request listener from its dependencies; no side effects at import. The OAuth
- * endpoints are served on bare node:http; metadata, JWKS, health and the admin API on express.
+ * endpoints are served on bare node:http; metadata, JWKS, health and the admin API on express,
+ * both behind one front (request id, client address) and one error renderer.
  */
 export function createApp(deps: Deps, log: Logger): RequestListener {
   const { endpoints } = deps;
@@ -21,7 +41,10 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   const path = (url: string) => new URL(url).pathname;
   const issuerPath = path(endpoints.issuer).replace(/\/$/, '');
 
+  const trust = trustFunction(deps.trustProxy);
   const app = express();
+  // Unused by our code (the front computes the address), but req.ip must agree with it if read.
+  app.set('trust proxy', trust ?? false);
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
@@ -32,7 +55,11 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   app.get(path(endpoints.jwks), (_req, res) => {
     res.set('Cache-Control', 'public, max-age=60').type('application/jwk-set+json').send(JSON.stringify(deps.keys.jwks()));
   });
-  app.use(`${issuerPath}/admin`, adminRouter(deps.sessions));
+  app.use(
+    `${issuerPath}/admin`,
+    limitByAddress(deps.limits),
+    adminRouter(deps.sessions, (req) => frontOf(req).context),
+  );
   app.get(`${issuerPath}/healthz`, async (_req, res) => {
     await deps.stores.sessions.ping();
     res.json({ status: 'ok' });
@@ -42,8 +69,8 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
 
   const routes = new Map<string, OAuthRoute>([
     [path(endpoints.token), { url: endpoints.token, handle: (req) => tokenEndpoint(ctx, req) }],
-    [path(endpoints.introspection), { url: endpoints.introspection, handle: (req) => introspectionEndpoint(ctx, req) }],
-    [path(endpoints.revocation), { url: endpoints.revocation, handle: (req) => revocationEndpoint(ctx, req) }],
+    [path(endpoints.introspection), { url: endpoints.introspection, handle: denialsOf(deps.events, ctx.nowMs, 'introspect', (req) => introspectionEndpoint(ctx, req)) }],
+    [path(endpoints.revocation), { url: endpoints.revocation, handle: denialsOf(deps.events, ctx.nowMs, 'revoke', (req) => revocationEndpoint(ctx, req)) }],
   ]);
-  return oauthServer(routes, deps.limits, deps.trustProxy, log, ctx.nowMs, app);
+  return httpFront(trust, ctx.nowMs, oauthServer(routes, deps.limits, log, app));
 }

@@ -61,7 +61,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   const registry = overrides.registry ?? (await loadRegistryFile(config.registryPath));
   const keys = await loadKeyStore(config.keysDir);
   const { stores, redis } = overrides.stores ? { stores: overrides.stores, redis: overrides.redis } : await buildStores(config, log);
-  const events = overrides.events ? fanOut(logEventSink(log), overrides.events) : logEventSink(log);
+  const events = overrides.events ? fanOut(log, logEventSink(log), overrides.events) : logEventSink(log);
   const clock = overrides.clock ?? systemClock;
   const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, clock);
   return {

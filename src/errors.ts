@@ -15,6 +15,18 @@ export type OAuthErrorCode =
   | 'not_found'
   | 'server_error';
 
+/** Longest error_description sent; the rest of a long text (usually echoed input) is cut. */
+export const MAX_ERROR_TEXT_CHARS = 200;
+const TRUNCATED = '...';
+/** RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E; anything else becomes '?'. */
+const NOT_ERROR_TEXT = /[^\x20\x21\x23-\x5B\x5D-\x7E]/gu;
+
+/** Error text safe for a JSON body and for a quoted-string in WWW-Authenticate: allowed characters only, bounded. */
+export function errorText(text: string): string {
+  const head = text.length > MAX_ERROR_TEXT_CHARS ? text.slice(0, MAX_ERROR_TEXT_CHARS - TRUNCATED.length) + TRUNCATED : text;
+  return head.replace(NOT_ERROR_TEXT, (c) => (c === '"' ? "'" : '?'));
+}
+
 export class OAuthError extends Error {
   readonly expose: boolean;
   constructor(
@@ -22,19 +34,22 @@ export class OAuthError extends Error {
     readonly error: OAuthErrorCode,
     readonly description?: string,
     readonly headers: Record<string, string> = {},
+    /** What the operator needs to know (ids, library error codes): logged with the request id, never sent. */
+    readonly detail?: string,
   ) {
     super(description ?? error);
     this.name = 'OAuthError';
     this.expose = status < 500 || status === 503;
   }
 
+  /** The response body, its description sanitised (it may echo the caller's input). */
   body(): Record<string, string> {
-    return this.description ? { error: this.error, error_description: this.description } : { error: this.error };
+    return this.description ? { error: this.error, error_description: errorText(this.description) } : { error: this.error };
   }
 }
 
 export const invalidRequest = (d: string) => new OAuthError(400, 'invalid_request', d);
-export const invalidGrant = (d: string) => new OAuthError(400, 'invalid_grant', d);
+export const invalidGrant = (d: string, detail?: string) => new OAuthError(400, 'invalid_grant', d, {}, detail);
 export const invalidScope = (d: string) => new OAuthError(400, 'invalid_scope', d);
 export const invalidTarget = (d: string) => new OAuthError(400, 'invalid_target', d);
 export const unauthorizedClient = (d: string) => new OAuthError(400, 'unauthorized_client', d);
@@ -42,6 +57,16 @@ export const unauthorizedClient = (d: string) => new OAuthError(400, 'unauthoriz
 /** 401 invalid_client; with Basic auth attempted the challenge names the scheme (RFC 6749 §5.2). */
 export const invalidClient = (usedBasic: boolean, d = 'client authentication failed') =>
   new OAuthError(401, 'invalid_client', d, usedBasic ? { 'WWW-Authenticate': 'Basic realm="agent-sts"' } : {});
+
+/**
+ * A Bearer challenge (RFC 6750 §3): without a code when no token was sent (§3.1), else with the
+ * code and a description that went through the same sanitiser as the body.
+ */
+export function bearerError(status: 401 | 403, code?: 'invalid_token' | 'insufficient_scope', description?: string): OAuthError {
+  const params = code ? `, error="${code}"${description ? `, error_description="${errorText(description)}"` : ''}` : '';
+  const challenge = { 'WWW-Authenticate': `Bearer realm="agent-sts"${params}` };
+  return new OAuthError(status, code ?? 'invalid_token', description, challenge);
+}
 
 export const RETRY_AFTER_SECONDS = 1;
 

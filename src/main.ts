@@ -1,10 +1,10 @@
 import cluster from 'node:cluster';
-import { createServer } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { createApp } from './app.js';
 import { loadConfig, type Config } from './config/index.js';
 import { buildDeps } from './deps.js';
 import { ensureDevSetup } from './dev-bootstrap.js';
+import { createHttpServer } from './http/server.js';
 
 /** How long in-flight requests get to finish on SIGTERM before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -14,7 +14,7 @@ const WORKER_RESPAWN_DELAY_MS = 1_000;
 /** One serving process: build everything, listen, reload keys on SIGHUP, drain on SIGTERM. */
 async function serve(config: Config, log: Logger): Promise<void> {
   const deps = await buildDeps(config, log);
-  const server = createServer(createApp(deps, log));
+  const server = createHttpServer(config, createApp(deps, log));
   server.listen(config.port, config.host, () => {
     log.info({ issuer: config.issuer, port: config.port, store: config.redisUrl ? 'redis' : 'memory', pid: process.pid }, 'agent-sts listening');
   });

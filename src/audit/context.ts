@@ -7,4 +7,6 @@ export interface RequestContext {
   requestId: string;
   /** When the request arrived, on the service's clock (ms). */
   startedMs: number;
+  /** On admin API calls: the session id of the admin token that authorised the call. */
+  adminSid?: string;
 }

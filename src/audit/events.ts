@@ -1,31 +1,107 @@
 import type { Logger } from 'pino';
+import { OAuthError, RETRY_AFTER_SECONDS } from '../errors.js';
+import type { RequestContext } from './context.js';
 
-/**
- * Every issuance, denial and kill passes through one EventSink. Today it writes structured log
- * lines; the hash-chained audit trail and CAEP session-revoked push will subscribe here.
- */
-export type StsEvent =
-  | { type: 'token.issued'; requestId: string; sid: string; parent?: string; agent: string; sub: string; aud: string; scope: string[]; exp: number; grant: string }
-  | { type: 'token.denied'; requestId: string; agent?: string; grant?: string; error: string; description?: string }
-  | { type: 'session.revoked'; requestId: string; sid: string; revoked: number; by: string; reason: 'revocation' | 'admin' }
-  | { type: 'agent.sessions_revoked'; requestId: string; agent: string; revoked: number; by: string };
-
-export interface EventSink {
-  emit(event: StsEvent): void;
+/** What every event carries: when (ISO 8601, service clock), which request, and who acted. */
+export interface EventEnvelope {
+  time: string;
+  requestId: string;
+  /** The acting client id; null when the caller never authenticated (a denial). */
+  actor: string | null;
+  /** Admin API calls: the admin token's session id. */
+  adminSid?: string;
 }
 
+export const envelope = (context: RequestContext, nowMs: number, actor: string | null): EventEnvelope => ({
+  time: new Date(nowMs).toISOString(),
+  requestId: context.requestId,
+  actor,
+  ...(context.adminSid ? { adminSid: context.adminSid } : {}),
+});
+
+/** Events that must be durable before the answer: the audit trail may not miss an issuance or a kill. */
+export type DurableEvent = EventEnvelope & (
+  | { type: 'token.issued'; sid: string; parent?: string; agent: string; sub: string; aud: string; scope: string[]; exp: number; grant: string }
+  | { type: 'session.revoked'; sid: string; revoked: number; by: string; reason: 'revocation' | 'admin' }
+  | { type: 'agent.sessions_revoked'; agent: string; revoked: number; by: string }
+);
+
+/** Best-effort events: losing one costs a log line, never an answer. */
+export type BestEffortEvent = EventEnvelope & {
+  type: 'token.denied';
+  endpoint: 'token' | 'introspect' | 'revoke';
+  agent?: string;
+  grant?: string;
+  error: string;
+  description?: string;
+  /** The error's operator-only detail (never sent to the client). */
+  detail?: string;
+};
+
+export type StsEvent = DurableEvent | BestEffortEvent;
+
+/**
+ * Every issuance, denial and kill passes through one EventSink; the hash-chained audit trail and
+ * CAEP session-revoked push will subscribe here. The contract:
+ * - `record` resolves once the event is durable. The service awaits it before answering; a
+ *   rejection fails the request closed (503): for an issuance the session is already stored but
+ *   its token never leaves the server; for a kill the kill has happened and retrying is harmless.
+ * - `emit` is fire-and-forget and must never throw into the request.
+ */
+export interface EventSink {
+  record(event: DurableEvent): Promise<void>;
+  emit(event: BestEffortEvent): void;
+}
+
+/** What a request answers when its durable event could not be recorded. */
+export class AuditUnavailableError extends OAuthError {
+  constructor(cause?: unknown) {
+    super(503, 'temporarily_unavailable', 'audit trail unavailable', { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+    this.name = 'AuditUnavailableError';
+    this.cause = cause;
+  }
+}
+
+/** For `sink.record(e).catch(auditUnavailable)`: any recording failure becomes the fail-closed 503. */
+export const auditUnavailable = (cause: unknown): never => {
+  throw new AuditUnavailableError(cause);
+};
+
 export function logEventSink(log: Logger): EventSink {
-  return { emit: (event) => log.info({ event }, event.type) };
+  return {
+    record: async (event) => log.info({ event }, event.type),
+    emit: (event) => log.info({ event }, event.type),
+  };
 }
 
 /** Keeps events in memory: for tests and for wiring several sinks together. */
 export class RecordingEventSink implements EventSink {
   readonly events: StsEvent[] = [];
-  emit(event: StsEvent): void {
+  async record(event: DurableEvent): Promise<void> {
+    this.events.push(event);
+  }
+  emit(event: BestEffortEvent): void {
     this.events.push(event);
   }
 }
 
-export function fanOut(...sinks: EventSink[]): EventSink {
-  return { emit: (e) => sinks.forEach((s) => s.emit(e)) };
+/**
+ * Every sink gets every event. `record` resolves when all sinks have recorded it and rejects if
+ * any did not; `emit` isolates the sinks: one that throws is logged, the others still get the event.
+ */
+export function fanOut(log: Logger, ...sinks: EventSink[]): EventSink {
+  return {
+    record: async (e) => {
+      await Promise.all(sinks.map(async (s) => s.record(e)));
+    },
+    emit: (e) => {
+      for (const s of sinks) {
+        try {
+          s.emit(e);
+        } catch (err) {
+          log.error({ err, requestId: e.requestId, type: e.type }, 'event sink failed; event dropped for that sink');
+        }
+      }
+    },
+  };
 }

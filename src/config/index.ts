@@ -30,7 +30,15 @@ const envSchema = z.object({
   STS_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3_600).default(1)
     .describe('length of the fixed rate-limit window'),
   STS_TRUST_PROXY: z.string().optional()
-    .describe("express 'trust proxy': unset = X-Forwarded-For ignored; e.g. 'loopback', '10.0.0.0/8', or a hop count"),
+    .describe("proxies whose X-Forwarded-For is believed, for both stacks: unset = ignored; e.g. 'loopback', '10.0.0.0/8', or a hop count"),
+  STS_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000)
+    .describe('a client must send its request headers within this; slower ones get 408 and are cut off'),
+  STS_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000)
+    .describe('a client must send its whole request (headers and body) within this; at least STS_HEADERS_TIMEOUT_MS'),
+  STS_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).default(5_000)
+    .describe('an idle keep-alive connection is closed after this'),
+  STS_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(10_000)
+    .describe('open connections per process; further ones are dropped at once'),
 });
 
 export interface Config {
@@ -48,6 +56,8 @@ export interface Config {
   readonly rateLimit: { readonly perIp: number; readonly perAgent: number; readonly perResourceServer: number; readonly windowSeconds: number };
   /** undefined: the socket address is the client address. */
   readonly trustProxy: string | number | undefined;
+  /** Slow-client limits of the HTTP server (src/http/server.ts). */
+  readonly http: { readonly headersTimeoutMs: number; readonly requestTimeoutMs: number; readonly keepAliveTimeoutMs: number; readonly maxConnections: number };
 }
 
 export class ConfigError extends Error {
@@ -66,6 +76,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (production && !env.REDIS_URL) problems.push('REDIS_URL: required when NODE_ENV=production');
   if (parsed.success && parsed.data.STS_WORKERS > 1 && !env.REDIS_URL) {
     problems.push('STS_WORKERS: more than one worker needs REDIS_URL (the memory store is per process)');
+  }
+  if (parsed.success && parsed.data.STS_REQUEST_TIMEOUT_MS < parsed.data.STS_HEADERS_TIMEOUT_MS) {
+    problems.push('STS_REQUEST_TIMEOUT_MS: must be at least STS_HEADERS_TIMEOUT_MS');
   }
   if (production && !issuerRaw?.startsWith('https:')) problems.push('STS_ISSUER: must be an https URL when NODE_ENV=production');
   if (!parsed.success || problems.length) throw new ConfigError(problems);
@@ -89,5 +102,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       windowSeconds: e.STS_RATE_LIMIT_WINDOW_SECONDS,
     }),
     trustProxy: e.STS_TRUST_PROXY === undefined ? undefined : /^\d+$/.test(e.STS_TRUST_PROXY) ? Number(e.STS_TRUST_PROXY) : e.STS_TRUST_PROXY,
+    http: Object.freeze({
+      headersTimeoutMs: e.STS_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.STS_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.STS_KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: e.STS_MAX_CONNECTIONS,
+    }),
   });
 }

@@ -1,18 +1,31 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { OAuthError } from '../errors.js';
+import { frontOf } from './front.js';
+import { writeJson } from './respond.js';
 
 /** Errors express raises itself (a malformed URL, say) carry a 4xx status: client mistakes, not 500s. */
 function fromExpress(err: { status?: unknown }): OAuthError | undefined {
-  const status = err.status;
+  const status = err?.status;
   return typeof status === 'number' && status >= 400 && status < 500 ? new OAuthError(status, 'invalid_request', 'malformed request') : undefined;
 }
 
-/** The one error handler: OAuth errors carry their status; anything else is a logged 500 without details. */
+/**
+ * The one error renderer, for both stacks: OAuth errors carry their status and headers; anything
+ * else is a logged 500 without details. The body's description is sanitised (OAuthError.body);
+ * `detail` is logged with the request id and never sent.
+ */
+export function renderError(log: Logger, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  const e = err instanceof OAuthError ? err : fromExpress(err as { status?: unknown }) ?? new OAuthError(500, 'server_error');
+  const { requestId } = frontOf(req).context;
+  const path = req.url?.split('?')[0];
+  if (e.status >= 500) log.error({ requestId, err: e.cause ?? err, path }, e.error);
+  else if (e.detail) log.info({ requestId, error: e.error, detail: e.detail, path }, 'request refused');
+  if (res.headersSent) res.destroy();
+  else writeJson(res, e.status, e.headers, e.body());
+}
+
 export function errorHandler(log: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    const e = err instanceof OAuthError ? err : fromExpress(err) ?? new OAuthError(500, 'server_error');
-    if (e.status >= 500) log.error({ err: e.cause ?? err, path: req.path }, e.error);
-    res.status(e.status).set({ 'Cache-Control': 'no-store', Pragma: 'no-cache', ...e.headers }).json(e.body());
-  };
+  return (err, req, res, _next) => renderError(log, req, res, err);
 }

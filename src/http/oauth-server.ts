@@ -1,15 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import proxyaddr from 'proxy-addr';
 import type { Logger } from 'pino';
 import { OAuthError } from '../errors.js';
 import type { RateLimits } from '../limits/rate-limits.js';
 import { parseForm, type OAuthRequest, type OAuthResponse } from '../oauth/request.js';
+import { renderError } from './errors.js';
+import { frontOf } from './front.js';
+import { writeJson } from './respond.js';
 
 /** Tokens are a few KB; a larger form is not a token request. */
 export const FORM_BODY_LIMIT_BYTES = 64 * 1024;
-
-const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 
 export type OAuthHandler = (req: OAuthRequest) => Promise<OAuthResponse>;
 
@@ -17,26 +16,6 @@ export interface OAuthRoute {
   /** Absolute URL of the endpoint (an accepted client-assertion audience). */
   url: string;
   handle: OAuthHandler;
-}
-
-type TrustProxy = string | number | undefined;
-
-/** The caller's address: the socket's, or X-Forwarded-For's only through proxies we trust. */
-function clientAddress(trust: TrustProxy): (req: IncomingMessage) => string {
-  if (trust === undefined) return (req) => req.socket.remoteAddress ?? 'unknown';
-  const trusts = typeof trust === 'number' ? (_addr: string, hop: number) => hop < trust : proxyaddr.compile(trust.split(',').map((s) => s.trim()));
-  return (req) => proxyaddr(req, trusts);
-}
-
-function send(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
-  const payload = body === '' ? '' : JSON.stringify(body);
-  res.writeHead(status, {
-    ...NO_STORE,
-    ...(payload ? { 'Content-Type': 'application/json; charset=utf-8' } : {}),
-    'Content-Length': Buffer.byteLength(payload),
-    ...headers,
-  });
-  res.end(payload);
 }
 
 /** Reads the body within the limit; the encoding and charset checks keep decoding trivial. */
@@ -74,23 +53,18 @@ function readBody(req: IncomingMessage): Promise<string> {
 export function oauthServer(
   routes: Map<string, OAuthRoute>,
   limits: RateLimits,
-  trustProxy: TrustProxy,
   log: Logger,
-  nowMs: () => number,
   next: RequestListener,
 ): RequestListener {
-  const addressOf = clientAddress(trustProxy);
   const serve = async (route: OAuthRoute, req: IncomingMessage, res: ServerResponse, query: string) => {
-    const context = { requestId: randomUUID(), startedMs: nowMs() };
+    const { context, address } = frontOf(req);
     try {
-      await limits.ip(addressOf(req));
+      await limits.ip(address);
       const body = await readBody(req);
       const out = await route.handle({ method: req.method ?? 'GET', headers: req.headers, query, params: parseForm(body), endpointUrl: route.url, context });
-      send(res, out.status ?? 200, out.headers ?? {}, out.body);
+      writeJson(res, out.status ?? 200, out.headers ?? {}, out.body);
     } catch (err) {
-      const e = err instanceof OAuthError ? err : new OAuthError(500, 'server_error');
-      if (e.status >= 500) log.error({ err: e.cause ?? err, path: req.url }, e.error);
-      if (!res.headersSent) send(res, e.status, e.headers, e.body());
+      renderError(log, req, res, err);
     }
   };
   return (req, res) => {

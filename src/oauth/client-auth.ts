@@ -47,7 +47,7 @@ function presented(req: OAuthRequest): PresentedCredentials | undefined {
   const assertionType = param(req, 'client_assertion_type');
   if (assertion !== undefined || assertionType !== undefined) {
     if (assertionType !== JWT_BEARER_ASSERTION) throw invalidRequest(`client_assertion_type must be ${JWT_BEARER_ASSERTION}`);
-    if (assertion === undefined) throw invalidRequest('missing parameter "client_assertion"');
+    if (assertion === undefined) throw invalidRequest("missing parameter 'client_assertion'");
     let sub: unknown;
     try {
       sub = assertion.length <= MAX_TOKEN_LENGTH ? decodeJwt(assertion).sub : undefined;

@@ -57,7 +57,7 @@ export function assertWellFormed(req: OAuthRequest): void {
   }
   if (req.query !== '') throw invalidRequest('parameters must be sent in the body, not the query string');
   for (const [name, values] of req.params) {
-    if (values.length > 1 && !REPEATABLE.has(name)) throw invalidRequest(`parameter "${name}" was repeated`);
+    if (values.length > 1 && !REPEATABLE.has(name)) throw invalidRequest(`parameter '${name}' was repeated`);
   }
 }
 
@@ -68,6 +68,6 @@ export function param(req: OAuthRequest, name: string): string | undefined {
 
 export function requireParam(req: OAuthRequest, name: string): string {
   const v = param(req, name);
-  if (v === undefined) throw invalidRequest(`missing parameter "${name}"`);
+  if (v === undefined) throw invalidRequest(`missing parameter '${name}'`);
   return v;
 }

@@ -1,4 +1,4 @@
-import type { EventSink } from '../audit/events.js';
+import { envelope, type EventSink } from '../audit/events.js';
 import { OAuthError } from '../errors.js';
 import { authenticateClient, type AuthContext } from './client-auth.js';
 import { clientCredentials } from './grants/client-credentials.js';
@@ -21,14 +21,14 @@ export async function tokenEndpoint(ctx: TokenContext, req: OAuthRequest): Promi
     agentId = agent.id;
     grantType = requireParam(req, 'grant_type');
     const grant = GRANTS.find((g) => g.grantType === grantType);
-    if (!grant) throw new OAuthError(400, 'unsupported_grant_type', `grant_type "${grantType}" is not supported`);
+    if (!grant) throw new OAuthError(400, 'unsupported_grant_type', `grant_type '${grantType}' is not supported`);
     return await grant.handle(ctx, req, agent);
   } catch (err) {
     if (err instanceof OAuthError) {
       ctx.events.emit({
-        type: 'token.denied', requestId: req.context.requestId, error: err.error,
+        type: 'token.denied', ...envelope(req.context, ctx.nowMs(), agentId ?? null), endpoint: 'token', error: err.error,
         ...(agentId ? { agent: agentId } : {}), ...(grantType ? { grant: grantType } : {}),
-        ...(err.description ? { description: err.description } : {}),
+        ...(err.description ? { description: err.description } : {}), ...(err.detail ? { detail: err.detail } : {}),
       });
     }
     throw err;

@@ -59,7 +59,7 @@ export function upstreamVerifier(registry: Registry, nowMs: () => number): Upstr
         }));
       } catch (err) {
         if ((err as { error?: string }).error === 'invalid_grant') throw err;
-        throw invalidGrant(`subject token rejected: ${(err as { code?: string }).code ?? 'invalid'}`);
+        throw invalidGrant('subject token rejected', `jose: ${(err as { code?: string }).code ?? 'invalid'}`);
       }
       if (issuedInFuture(payload, nowMs() / 1000)) throw invalidGrant('subject token rejected: issued in the future');
       if (typeof payload.scope !== 'string') throw invalidGrant('subject token grants no scope (not an access token)');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RequestContext } from '../audit/context.js';
-import type { EventSink } from '../audit/events.js';
+import { auditUnavailable, envelope, type EventSink } from '../audit/events.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
@@ -82,10 +82,10 @@ export class SessionService {
     if (!(await this.store.create(session, this.now()))) {
       throw invalidGrant('the subject token was revoked');
     }
-    this.events.emit({
-      type: 'token.issued', requestId: context.requestId, sid: session.sid, ...(parent ? { parent: parent.sid } : {}), agent: session.agent,
+    await this.events.record({
+      type: 'token.issued', ...envelope(context, this.now(), session.agent), sid: session.sid, ...(parent ? { parent: parent.sid } : {}), agent: session.agent,
       sub: session.sub, aud: session.aud, scope: session.scope, exp: session.exp, grant: grantType,
-    });
+    }).catch(auditUnavailable);
     return { token, session };
   }
 
@@ -115,13 +115,13 @@ export class SessionService {
 
   async revokeTree(sid: string, by: string, reason: 'revocation' | 'admin', context: RequestContext): Promise<number> {
     const revoked = await this.store.revokeTree(sid);
-    this.events.emit({ type: 'session.revoked', requestId: context.requestId, sid, revoked, by, reason });
+    await this.events.record({ type: 'session.revoked', ...envelope(context, this.now(), by), sid, revoked, by, reason }).catch(auditUnavailable);
     return revoked;
   }
 
   async revokeAgent(agent: string, by: string, context: RequestContext): Promise<number> {
     const revoked = await this.store.revokeAgent(agent, this.now());
-    this.events.emit({ type: 'agent.sessions_revoked', requestId: context.requestId, agent, revoked, by });
+    await this.events.record({ type: 'agent.sessions_revoked', ...envelope(context, this.now(), by), agent, revoked, by }).catch(auditUnavailable);
     return revoked;
   }
 

@@ -19,9 +19,12 @@ export const INVALID_CLIENT_BODY = '{"error":"invalid_client","error_description
 export const b64url = (v: unknown): string =>
   Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 
-/** Status, body text and every header except Date: what a caller can observe of a response. */
+/**
+ * Status, body text and every header except Date and X-Request-Id (fresh per request, unless the
+ * caller chose it): what a caller can observe of a response.
+ */
 export function observable(res: Res): { status: number; text: string; headers: Record<string, unknown> } {
-  const headers = Object.fromEntries(Object.entries(res.headers as Record<string, unknown>).filter(([k]) => k !== 'date'));
+  const headers = Object.fromEntries(Object.entries(res.headers as Record<string, unknown>).filter(([k]) => k !== 'date' && k !== 'x-request-id'));
   return { status: res.status, text: res.text, headers };
 }
 

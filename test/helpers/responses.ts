@@ -4,6 +4,9 @@ import { claims, redisState, snapshot, type TestSts } from './sts.js';
 
 type Res = request.Response;
 
+/** An event's `time`: ISO 8601 from the service clock. */
+export const ANY_ISO_TIME = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+
 /**
  * An OAuth error response: exact status and code, JSON, no-store, only `error` and
  * `error_description`, no token or `active` in it, and no stack trace.

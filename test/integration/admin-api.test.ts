@@ -3,7 +3,7 @@ import request from 'supertest';
 import {
   ADMIN_AUD, adminToken, API, basic, clientCredentials, exchange, introspect, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
-import { ok, sidOf } from '../helpers/responses.js';
+import { ANY_ISO_TIME, ok, sidOf } from '../helpers/responses.js';
 
 /**
  * The admin API against real Redis: listing and filtering live sessions, one session's tree, and
@@ -323,7 +323,7 @@ describe('admin API: authentication and authorization', () => {
 
   it('the admin kills the target with DELETE: {"revoked":1}, then {"revoked":0}; a session.revoked event by admin', async () => {
     const n = sts.events.events.length;
-    const first = await request(sts.app).delete(`/admin/sessions/${sidOf(target)}`).set('Authorization', bearer(admin));
+    const first = await request(sts.app).delete(`/admin/sessions/${sidOf(target)}`).set('Authorization', bearer(admin)).set('X-Request-Id', 'kill-1');
     expect(first.status).toBe(200);
     expect(first.body).toEqual({ revoked: 1 });
     const again = await request(sts.app).delete(`/admin/sessions/${sidOf(target)}`).set('Authorization', bearer(admin));
@@ -331,8 +331,14 @@ describe('admin API: authentication and authorization', () => {
     expect(again.body).toEqual({ revoked: 0 });
     expect((await introspect(sts, target)).body).toEqual({ active: false });
     expect(sts.events.events.slice(n)).toEqual([
-      { type: 'session.revoked', requestId: expect.any(String), sid: sidOf(target), revoked: 1, by: 'admin', reason: 'admin' },
-      { type: 'session.revoked', requestId: expect.any(String), sid: sidOf(target), revoked: 0, by: 'admin', reason: 'admin' },
+      {
+        type: 'session.revoked', time: ANY_ISO_TIME, requestId: 'kill-1', actor: 'admin', adminSid: sidOf(admin),
+        sid: sidOf(target), revoked: 1, by: 'admin', reason: 'admin',
+      },
+      {
+        type: 'session.revoked', time: ANY_ISO_TIME, requestId: again.headers['x-request-id'], actor: 'admin', adminSid: sidOf(admin),
+        sid: sidOf(target), revoked: 0, by: 'admin', reason: 'admin',
+      },
     ]);
   });
 });

@@ -62,9 +62,12 @@ describe('client authentication', () => {
 
   const token = () => request(sts.app).post('/token');
 
-  /** A refusal: exact status/error, Redis unchanged, no token.issued, one token.denied (at /token). */
+  /**
+   * A refusal: exact status/error, Redis unchanged, no token.issued, one token.denied (at /token
+   * for every refusal, at /introspect for failed client authentication).
+   */
   const refused = (send: () => Promise<Res>, status: number, error: string, endpoint: 'token' | 'introspect' = 'token') =>
-    expectRefused(sts, send, status, error, endpoint === 'token');
+    expectRefused(sts, send, status, error, endpoint === 'token' || error === 'invalid_client');
 
   /** 401 invalid_client with the one generic body; authentication failures name no agent in the event. */
   async function rejected(send: () => Promise<Res>, endpoint: 'token' | 'introspect' = 'token'): Promise<Res> {

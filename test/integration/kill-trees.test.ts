@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { adminToken, API, basic, claims, clientCredentials, exchange, introspect, redisState, startSts, type TestSts, snapshot } from '../helpers/sts.js';
-import { ok, sidOf } from '../helpers/responses.js';
+import { ANY_ISO_TIME, ok, sidOf } from '../helpers/responses.js';
 
 /**
  * Kills against real Redis: DELETE /admin/sessions/:sid takes the session and its whole subtree,
@@ -77,7 +77,10 @@ describe('DELETE /admin/sessions/:sid kills the session and its whole subtree', 
     const res = await del(sidOf(S1));
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ revoked: 3 });
-    expect(sts.events.events.slice(n)).toEqual([{ type: 'session.revoked', requestId: expect.any(String), sid: sidOf(S1), revoked: 3, by: 'admin', reason: 'admin' }]);
+    expect(sts.events.events.slice(n)).toEqual([{
+      type: 'session.revoked', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'admin', adminSid: expect.any(String),
+      sid: sidOf(S1), revoked: 3, by: 'admin', reason: 'admin',
+    }]);
   });
 
   it('every killed token introspects exactly {"active":false}', async () => {
@@ -189,7 +192,10 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
     const res = await revokeAgent('sub-agent');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ revoked: 5 });
-    expect(sts.events.events.slice(n)).toEqual([{ type: 'agent.sessions_revoked', requestId: expect.any(String), agent: 'sub-agent', revoked: 5, by: 'admin' }]);
+    expect(sts.events.events.slice(n)).toEqual([{
+      type: 'agent.sessions_revoked', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'admin', adminSid: expect.any(String),
+      agent: 'sub-agent', revoked: 5, by: 'admin',
+    }]);
   });
 
   it('every session sub-agent held or acted in introspects inactive and cannot be exchanged', async () => {

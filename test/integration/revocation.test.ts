@@ -3,7 +3,7 @@ import request from 'supertest';
 import {
   API, basic, clientCredentials, exchange, introspect, SECRETS, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
-import { expectOAuthError, ok, sidOf } from '../helpers/responses.js';
+import { ANY_ISO_TIME, expectOAuthError, ok, sidOf } from '../helpers/responses.js';
 
 /**
  * POST /revoke (RFC 7009) against real Redis: an agent revokes its own token, which kills its
@@ -71,7 +71,10 @@ describe('POST /revoke (RFC 7009)', () => {
       }
       // The audit event: one session.revoked for the root, counting the whole subtree.
       expect(sts.events.events.slice(n)).toEqual([
-        { type: 'session.revoked', requestId: expect.any(String), sid: sidOf(root), revoked: 3, by: 'billing-agent', reason: 'revocation' },
+        {
+          type: 'session.revoked', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'billing-agent',
+          sid: sidOf(root), revoked: 3, by: 'billing-agent', reason: 'revocation',
+        },
       ]);
     });
 

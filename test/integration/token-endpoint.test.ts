@@ -5,7 +5,7 @@ import request from 'supertest';
 import {
   ADMIN_AUD, API, basic, claims, ISSUER, OTHER_API, redisState, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
-import { expectRefused } from '../helpers/responses.js';
+import { ANY_ISO_TIME, expectRefused } from '../helpers/responses.js';
 
 /**
  * POST /token with grant_type=client_credentials against real Redis: the success response, the
@@ -134,7 +134,8 @@ describe('POST /token client_credentials', () => {
     it('records a token.issued event for the session', () => {
       const c = claims(token);
       expect(sts.events.events).toContainEqual({
-        type: 'token.issued', requestId: expect.any(String), sid: c.sid, agent: 'billing-agent', sub: 'billing-agent', aud: API,
+        type: 'token.issued', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'billing-agent',
+        sid: c.sid, agent: 'billing-agent', sub: 'billing-agent', aud: API,
         scope: ['invoices:read'], exp: NOW_S + 300, grant: CC,
       });
     });

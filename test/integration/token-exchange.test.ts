@@ -4,7 +4,7 @@ import {
   adminToken, API, AT_TYPE, basic, claims, clientCredentials, exchange, introspect, ISSUER, JWT_TYPE, OTHER_API, redisState, startSts,
   type TestSts, snapshot,
 } from '../helpers/sts.js';
-import { expectOAuthError, sidOf } from '../helpers/responses.js';
+import { ANY_ISO_TIME, expectOAuthError, sidOf } from '../helpers/responses.js';
 
 /**
  * RFC 8693 token exchange of live agent-sts tokens against real Redis: a child session on every
@@ -122,7 +122,8 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
 
     it('records a token.issued event naming the parent and the exchange grant', () => {
       expect(sts.events.events).toContainEqual({
-        type: 'token.issued', requestId: expect.any(String), sid: sidOf(child), parent: sidOf(root), agent: 'billing-agent', sub: 'billing-agent', aud: API,
+        type: 'token.issued', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'billing-agent',
+        sid: sidOf(child), parent: sidOf(root), agent: 'billing-agent', sub: 'billing-agent', aud: API,
         scope: ['invoices:read'], exp: T0_S + 300, grant: EXCHANGE_GRANT,
       });
     });

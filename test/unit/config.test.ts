@@ -29,6 +29,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       rateLimit: { perIp: 0, perAgent: 100, perResourceServer: 0, windowSeconds: 1 },
       trustProxy: undefined,
+      http: { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 10_000 },
       workers: 1,
     });
   });
@@ -39,6 +40,13 @@ describe('loadConfig', () => {
     expect(c.trustProxy).toBe(2);
     expect(loadConfig({ STS_TRUST_PROXY: 'loopback, 10.0.0.0/8' }, CWD).trustProxy).toBe('loopback, 10.0.0.0/8');
     expect(() => loadConfig({ STS_RATE_LIMIT_PER_IP: '-1' }, CWD)).toThrow(/STS_RATE_LIMIT_PER_IP/);
+  });
+
+  it('slow-client limits: the timeouts and the connection cap are read, and a request timeout below the header timeout is refused', () => {
+    const c = loadConfig({ STS_HEADERS_TIMEOUT_MS: '2000', STS_REQUEST_TIMEOUT_MS: '3000', STS_KEEP_ALIVE_TIMEOUT_MS: '1000', STS_MAX_CONNECTIONS: '50' }, CWD);
+    expect(c.http).toEqual({ headersTimeoutMs: 2_000, requestTimeoutMs: 3_000, keepAliveTimeoutMs: 1_000, maxConnections: 50 });
+    expect(() => loadConfig({ STS_HEADERS_TIMEOUT_MS: '6000', STS_REQUEST_TIMEOUT_MS: '5000' }, CWD)).toThrow(/STS_REQUEST_TIMEOUT_MS: must be at least STS_HEADERS_TIMEOUT_MS/);
+    expect(() => loadConfig({ STS_MAX_CONNECTIONS: '0' }, CWD)).toThrow(/STS_MAX_CONNECTIONS/);
   });
 
   it('STS_WORKERS above 1 needs REDIS_URL: the memory store is per process', () => {

@@ -38,7 +38,7 @@ async function delegatedGrant(ctx: GrantContext, agent: Agent, subjectToken: str
   if (!parent) throw invalidGrant('subject token is not active');
   if (parent.agent !== agent.id) {
     const holder = await ctx.registry.agent(parent.agent);
-    if (!holder?.delegates.includes(agent.id)) throw invalidGrant(`agent "${agent.id}" is not a delegate of "${parent.agent}"`);
+    if (!holder?.delegates.includes(agent.id)) throw invalidGrant('the agent is not a delegate of the subject token holder', `agent ${agent.id} is not a delegate of ${parent.agent}`);
   }
   return childGrant(agent, parent, target, scope, Math.floor(ctx.sessions.now() / 1000));
 }
@@ -46,7 +46,7 @@ async function delegatedGrant(ctx: GrantContext, agent: Agent, subjectToken: str
 /** A trusted issuer's user token: a new root session on behalf of that user, the agent as actor. */
 async function onBehalfOfGrant(ctx: GrantContext, agent: Agent, subjectToken: string, type: 'access_token' | 'jwt', target: string, scope: string[]): Promise<Grant> {
   const user = await ctx.upstream.verify(subjectToken, type);
-  if (!user.issuer.agents.includes(agent.id)) throw invalidGrant(`agent "${agent.id}" may not act for ${user.issuer.issuer} users`);
+  if (!user.issuer.agents.includes(agent.id)) throw invalidGrant('the agent may not act for users of this issuer', `agent ${agent.id} may not act for ${user.issuer.issuer} users`);
   requireSubset(scope, user.scope, "the subject token's scope");
   const nowS = Math.floor(ctx.sessions.now() / 1000);
   const grant = rootGrant(agent, target, scope, nowS, { sub: user.sub, act: { sub: agent.id } });
