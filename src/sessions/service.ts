@@ -63,6 +63,7 @@ export class SessionService {
       sid: parent ? `${rootOf(parent.sid)}.${id}` : id,
       ...(parent ? { parent: parent.sid } : {}),
       ancestors: parent ? [...parent.ancestors, parent.sid] : [],
+      chain: parent ? [...parent.chain, parent.agent] : [],
       depth: grant.depth,
       maxDepth: grant.maxDepth,
       agent: grant.agent,
@@ -76,9 +77,12 @@ export class SessionService {
     };
     const token = signAccessToken(this.keys, this.issuer, draft);
     const session: Session = { ...draft, tokenHash: tokenHash(token) };
-    if (!(await this.store.create(session, this.now()))) {
-      throw invalidGrant('the subject token was revoked');
+    const outcome = await this.store.create(session, this.now(), context.startedMs);
+    if (outcome === 'agent_revoked' && !parent) {
+      throw invalidGrant('the agent\'s sessions were revoked while this request was in flight; retry');
     }
+    if (outcome === 'expired') throw invalidGrant('the subject token has expired');
+    if (outcome !== 'created') throw invalidGrant('the subject token was revoked');
     this.events.emit({
       type: 'token.issued', requestId: context.requestId, sid: session.sid, ...(parent ? { parent: parent.sid } : {}), agent: session.agent,
       sub: session.sub, aud: session.aud, scope: session.scope, exp: session.exp, grant: grantType,
@@ -94,9 +98,12 @@ export class SessionService {
     return this.#live(token, (sid, hash, nowMs) => this.store.findByToken(sid, hash, nowMs));
   }
 
-  /** As lookup, with only the token's claims: introspection and revocation need no more. */
-  lookupClaims(token: string): Promise<TokenClaims | undefined> {
-    return this.#live(token, (sid, hash, nowMs) => this.store.findClaimsByToken(sid, hash, nowMs));
+  /**
+   * As lookup, with only the token's claims: introspection and revocation need no more. With
+   * `aud`, a token of another audience is a miss, decided before any per-session work.
+   */
+  lookupClaims(token: string, aud?: string): Promise<TokenClaims | undefined> {
+    return this.#live(token, (sid, hash, nowMs) => this.store.findClaimsByToken(sid, hash, nowMs, aud));
   }
 
   async #live<T extends TokenClaims>(token: string, find: (sid: string, hash: string, nowMs: number) => Promise<T | undefined>): Promise<T | undefined> {
@@ -111,13 +118,13 @@ export class SessionService {
   }
 
   async revokeTree(sid: string, by: string, reason: 'revocation' | 'admin', context: RequestContext): Promise<number> {
-    const revoked = await this.store.revokeTree(sid);
+    const revoked = (await this.store.revokeTree(sid, this.now())).length;
     this.events.emit({ type: 'session.revoked', requestId: context.requestId, sid, revoked, by, reason });
     return revoked;
   }
 
   async revokeAgent(agent: string, by: string, context: RequestContext): Promise<number> {
-    const revoked = await this.store.revokeAgent(agent, this.now());
+    const revoked = (await this.store.revokeAgent(agent, this.now())).length;
     this.events.emit({ type: 'agent.sessions_revoked', requestId: context.requestId, agent, revoked, by });
     return revoked;
   }

@@ -3,5 +3,5 @@ import { sessionStoreContract } from './session-store.contract.js';
 
 sessionStoreContract('memory', async () => {
   const store = new MemorySessionStore();
-  return { store, wallClockReplayExpiry: false, close: () => store.close() };
+  return { store, wallClockReplayExpiry: false, snapshot: async () => store.snapshot(), close: () => store.close() };
 });

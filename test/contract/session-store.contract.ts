@@ -8,11 +8,8 @@ import { rootOf, type Actor, type ReplayStore, type Session, type SessionStore }
 
 export interface ContractStore {
   store: SessionStore & ReplayStore;
-  /**
-   * Everything the store holds, in a comparable form, to prove a refusal wrote nothing. Optional:
-   * the memory store has no outside view, so the suite then checks through the interface only.
-   */
-  snapshot?: () => Promise<string[]>;
+  /** Everything the store holds, in a comparable form, to prove a refusal wrote nothing. */
+  snapshot: () => Promise<string[]>;
   /**
    * true when single-use ids expire on the wall clock (Redis TTL): the suite then uses a short expiry
    * and waits; false when `nowMs` decides (memory store): the suite passes a later nowMs instead.
@@ -41,6 +38,7 @@ export function makeRoot(over: Partial<Session> = {}): Session {
   return {
     sid,
     ancestors: [],
+    chain: [],
     depth: 0,
     maxDepth: 3,
     agent: 'agent-a',
@@ -63,6 +61,7 @@ export function makeChild(parent: Session, over: Partial<Session> = {}): Session
     sid,
     parent: parent.sid,
     ancestors: [...parent.ancestors, parent.sid],
+    chain: [...parent.chain, parent.agent],
     depth: parent.depth + 1,
     maxDepth: parent.maxDepth,
     agent: parent.agent,
@@ -90,7 +89,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
     let ctx: ContractStore;
     let store: SessionStore & ReplayStore;
     const now = () => Date.now();
-    const snapshot = async () => (ctx.snapshot ? ctx.snapshot() : []);
+    const snapshot = () => ctx.snapshot();
 
     beforeEach(async () => {
       ctx = await factory();
@@ -101,7 +100,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
     });
 
     async function createAll(...sessions: Session[]): Promise<void> {
-      for (const s of sessions) expect(await store.create(s, now())).toBe(true);
+      for (const s of sessions) expect(await store.create(s, now(), now())).toBe('created');
     }
 
     /** Whether the session is found; both lookups (full and claims-only) must agree every time. */
@@ -112,12 +111,12 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
       return full !== undefined;
     }
 
-    const claimsOf = ({ sid, agent, sub, act, aud, scope, iat, exp, jti }: Session) => ({ sid, agent, sub, ...(act ? { act } : {}), aud, scope, iat, exp, jti });
+    const claimsOf = ({ sid, agent, sub, act, aud, scope, iat, exp, jti, chain }: Session) => ({ sid, agent, sub, ...(act ? { act } : {}), aud, scope, iat, exp, jti, chain });
 
     describe('create + findByToken', () => {
       it('returns a root session field for field: scope order kept, no parent, no act', async () => {
         const root = makeRoot({ scope: ['z:last', 'a:first', 'm:middle'] });
-        expect(await store.create(root, now())).toBe(true);
+        expect(await store.create(root, now(), now())).toBe('created');
         const found = await store.findByToken(root.sid, root.tokenHash, now());
         expect(found).toStrictEqual(root);
         expect(found).not.toHaveProperty('parent');
@@ -205,8 +204,8 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
       it('a child under a live parent is stored and findable', async () => {
         const root = makeRoot();
         const child = makeChild(root);
-        expect(await store.create(root, now())).toBe(true);
-        expect(await store.create(child, now())).toBe(true);
+        expect(await store.create(root, now(), now())).toBe('created');
+        expect(await store.create(child, now(), now())).toBe('created');
         expect(await findable(child)).toBe(true);
         expect((await store.subtree(root.sid, now())).map((s) => s.sid)).toEqual([root.sid, child.sid]);
       });
@@ -215,9 +214,9 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const root = makeRoot();
         const child = makeChild(root);
         await createAll(root);
-        expect(await store.revokeTree(root.sid)).toBe(1);
+        expect(await store.revokeTree(root.sid, now())).toHaveLength(1);
         const before = await snapshot();
-        expect(await store.create(child, now())).toBe(false);
+        expect(await store.create(child, now(), now())).toBe('ancestor_revoked');
         expect(await snapshot()).toEqual(before);
         expect(await findable(child)).toBe(false);
         expect(await store.list({}, now(), 100)).toEqual([]);
@@ -230,10 +229,10 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const child = makeChild(root);
         const grandchild = makeChild(child);
         await createAll(root, child, grandchild);
-        expect(await store.revokeTree(child.sid)).toBe(2);
+        expect(await store.revokeTree(child.sid, now())).toHaveLength(2);
         const before = await snapshot();
         const ggc = makeChild(grandchild);
-        expect(await store.create(ggc, now())).toBe(false);
+        expect(await store.create(ggc, now(), now())).toBe('ancestor_revoked');
         expect(await snapshot()).toEqual(before);
         expect(await findable(ggc)).toBe(false);
         expect((await store.list({}, now(), 100)).map((s) => s.sid)).toEqual([root.sid]);
@@ -247,7 +246,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const later = root.exp * 1000 + 1_000;
         const before = await snapshot();
         const grandchild = makeChild(child);
-        expect(await store.create(grandchild, later)).toBe(false);
+        expect(await store.create(grandchild, later, later)).toBe('ancestor_revoked');
         expect(await snapshot()).toEqual(before);
         expect(await findable(grandchild)).toBe(false);
         expect(await findable(grandchild, later)).toBe(false);
@@ -259,7 +258,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         await createAll(root);
         const before = await snapshot();
         const child = makeChild(root);
-        expect(await store.create(child, root.exp * 1000)).toBe(false);
+        expect(await store.create(child, root.exp * 1000, root.exp * 1000)).toBe('ancestor_revoked');
         expect(await snapshot()).toEqual(before);
         expect(await findable(child)).toBe(false);
         expect((await store.list({}, now(), 100)).map((s) => s.sid)).toEqual([root.sid]);
@@ -269,7 +268,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const ghost = makeRoot();
         const before = await snapshot();
         const child = makeChild(ghost);
-        expect(await store.create(child, now())).toBe(false);
+        expect(await store.create(child, now(), now())).toBe('ancestor_revoked');
         expect(await snapshot()).toEqual(before);
         expect(await findable(child)).toBe(false);
         expect(await store.list({}, now(), 100)).toEqual([]);
@@ -294,7 +293,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
 
       it('kills exactly the subtree (3 levels) and returns how many live sessions died', async () => {
         const t = await tree();
-        expect(await store.revokeTree(t.a.sid)).toBe(4);
+        expect(await store.revokeTree(t.a.sid, now())).toHaveLength(4);
         for (const s of [t.a, t.a1, t.a2, t.a1x]) expect(await findable(s)).toBe(false);
         for (const s of [t.root, t.b, t.b1]) expect(await findable(s)).toBe(true);
         expect((await store.subtree(t.root.sid, now())).map((s) => s.sid)).toEqual([t.root.sid, t.b.sid, t.b1.sid]);
@@ -303,30 +302,30 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
 
       it('is idempotent: a second call kills nothing and returns 0', async () => {
         const t = await tree();
-        expect(await store.revokeTree(t.a.sid)).toBe(4);
-        expect(await store.revokeTree(t.a.sid)).toBe(0);
-        expect(await store.revokeTree(t.a1.sid)).toBe(0);
+        expect(await store.revokeTree(t.a.sid, now())).toHaveLength(4);
+        expect(await store.revokeTree(t.a.sid, now())).toHaveLength(0);
+        expect(await store.revokeTree(t.a1.sid, now())).toHaveLength(0);
         for (const s of [t.root, t.b, t.b1]) expect(await findable(s)).toBe(true);
       });
 
       it('a descendant of a killed session is dead: not findable, no subtree, no children under it', async () => {
         const t = await tree();
-        await store.revokeTree(t.a.sid);
+        await store.revokeTree(t.a.sid, now());
         expect(await findable(t.a1x)).toBe(false);
         expect(await store.subtree(t.a1.sid, now())).toEqual([]);
-        expect(await store.create(makeChild(t.a1x), now())).toBe(false);
+        expect(await store.create(makeChild(t.a1x), now(), now())).toBe('ancestor_revoked');
       });
 
       it('killing a root kills the whole tree', async () => {
         const t = await tree();
-        expect(await store.revokeTree(t.root.sid)).toBe(7);
+        expect(await store.revokeTree(t.root.sid, now())).toHaveLength(7);
         for (const s of Object.values(t)) expect(await findable(s)).toBe(false);
         expect(await store.list({}, now(), 100)).toEqual([]);
       });
 
       it('killing a leaf kills only the leaf', async () => {
         const t = await tree();
-        expect(await store.revokeTree(t.a1x.sid)).toBe(1);
+        expect(await store.revokeTree(t.a1x.sid, now())).toHaveLength(1);
         expect(await findable(t.a1x)).toBe(false);
         for (const s of [t.root, t.a, t.a1, t.a2, t.b, t.b1]) expect(await findable(s)).toBe(true);
         expect((await store.subtree(t.a1.sid, now())).map((s) => s.sid)).toEqual([t.a1.sid]);
@@ -334,7 +333,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
 
       it('an unknown sid kills nothing and returns 0', async () => {
         await tree();
-        expect(await store.revokeTree(randomId('nope'))).toBe(0);
+        expect(await store.revokeTree(randomId('nope'), now())).toEqual([]);
         expect(await store.list({}, now(), 100)).toHaveLength(7);
       });
     });
@@ -356,13 +355,13 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const r2c = makeDelegated(r2, 'agent-c');
         await createAll(r1, k1, g1, h1, l1, k2, r3, r3c, r2, r2c);
 
-        expect(await store.revokeAgent('agent-b', now())).toBe(6);
+        expect(await store.revokeAgent('agent-b', now())).toHaveLength(6);
         for (const s of [k1, g1, h1, l1, r3, r3c]) expect(await findable(s)).toBe(false);
         for (const s of [r1, k2, r2, r2c]) expect(await findable(s)).toBe(true);
         expect((await store.list({}, now(), 100)).map((s) => s.sid).sort()).toEqual([r1.sid, k2.sid, r2.sid, r2c.sid].sort());
         expect(await store.list({ agent: 'agent-b' }, now(), 100)).toEqual([]);
         expect((await store.list({ agent: 'agent-c' }, now(), 100)).map((s) => s.sid)).toEqual([r2c.sid]);
-        expect(await store.revokeAgent('agent-b', now())).toBe(0);
+        expect(await store.revokeAgent('agent-b', now())).toHaveLength(0);
       });
 
       it('an agent holding a parent and its narrowed child counts each session once', async () => {
@@ -370,14 +369,14 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const c = makeChild(r);
         const gc = makeChild(c);
         await createAll(r, c, gc);
-        expect(await store.revokeAgent('agent-a', now())).toBe(3);
+        expect(await store.revokeAgent('agent-a', now())).toHaveLength(3);
         expect(await store.list({}, now(), 100)).toEqual([]);
       });
 
       it('an agent with no sessions kills nothing', async () => {
         const r = makeRoot();
         await createAll(r);
-        expect(await store.revokeAgent('agent-nobody', now())).toBe(0);
+        expect(await store.revokeAgent('agent-nobody', now())).toHaveLength(0);
         expect(await findable(r)).toBe(true);
       });
     });
@@ -452,8 +451,8 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
 
       it('excludes revoked sessions and their descendants', async () => {
         const p = await population();
-        await store.revokeTree(p.a1.sid); // a1 and b2
-        await store.revokeTree(p.c1.sid);
+        await store.revokeTree(p.a1.sid, now()); // a1 and b2
+        await store.revokeTree(p.c1.sid, now());
         expect(sids(await store.list({}, now(), 100))).toEqual(sids([p.b1, p.a2, p.c2]));
         expect(sids(await store.list({ agent: 'agent-a' }, now(), 100))).toEqual(sids([p.a2]));
         expect(sids(await store.list({ agent: 'agent-b' }, now(), 100))).toEqual(sids([p.b1]));
@@ -495,7 +494,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const root = makeRoot();
         const child = makeChild(root);
         await createAll(root, child);
-        await store.revokeTree(root.sid);
+        await store.revokeTree(root.sid, now());
         expect(await store.subtree(root.sid, now())).toEqual([]);
         expect(await store.subtree(child.sid, now())).toEqual([]);
       });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { adminToken, API, basic, claims, clientCredentials, exchange, introspect, redisState, startSts, type TestSts, snapshot } from '../helpers/sts.js';
 import { ok, sidOf } from '../helpers/responses.js';
+import { AGENT_KILL_CLOCK_SKEW_MS } from '../../src/store/index.js';
 
 /**
  * Kills against real Redis: DELETE /admin/sessions/:sid takes the session and its whole subtree,
@@ -158,9 +159,11 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
   // SR (sub-agent's own root) ── L2 (leaf, act: leaf only)
   // LR (leaf-agent's own root), O (outsider's root)
   let R: string, S: string, L: string, B1: string, Sp: string, SR: string, L2: string, LR: string, O: string;
+  /** The service's clock runs this far ahead of the wall clock: moved past the kill's clock-skew allowance. */
+  let ahead = 0;
 
   beforeAll(async () => {
-    sts = await startSts();
+    sts = await startSts({ clock: { nowMs: () => Date.now() + ahead } });
     admin = await adminToken(sts);
     R = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read invoices:write')).access_token;
     S = await ok(exchange(sts, 'sub-agent', R, API, 'invoices:read invoices:write'));
@@ -202,7 +205,9 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
 
   it('billing-agent’s root and its own child, leaf-agent’s own root and the outsider stay active', async () => {
     for (const t of [R, B1, LR, O]) await expectActive(sts, t);
-    // billing-agent can still delegate to sub-agent: the kill was of sessions, not of the agent.
+    // billing-agent can still delegate to sub-agent: the kill was of sessions, not of the agent
+    // (once past the allowance within which requests count as having arrived before the kill).
+    ahead += AGENT_KILL_CLOCK_SKEW_MS + 1;
     const again = await ok(exchange(sts, 'sub-agent', R, API, 'invoices:read'));
     await expectActive(sts, again);
   });
