@@ -5,7 +5,7 @@ import { redisKeys } from '../../src/store/keys.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
-import { makeChild, makeDelegated, makeRoot, sessionStoreContract } from './session-store.contract.js';
+import { exerciseEveryWrite, makeChild, makeDelegated, makeRoot, sessionStoreContract } from './session-store.contract.js';
 
 /** The same contract as a single Redis, on a real 3-master Redis Cluster on loopback. */
 let cluster: RedisCluster;
@@ -56,6 +56,8 @@ describe('redis cluster: the key layout', () => {
     const slot = (k: string) => (client as Cluster).cluster('KEYSLOT', k) as Promise<number>;
     const treeSlots = await Promise.all([root, child, grandchild].flatMap((s) => [keys.session(s.sid), keys.children(s.sid), keys.revoked(s.sid)]).map(slot));
     expect(new Set(treeSlots).size).toBe(1);
+    // an agent's kill marker sits with that agent's index, so INDEX_ADD checks it in the same step
+    for (const agent of ['agent-a', 'agent-b', 'billing-agent']) expect(await slot(keys.agentKillMarker(agent))).toBe(await slot(keys.agentIndex(agent)));
 
     const owners = new Set<string>();
     const slotsTable = (await (client as Cluster).cluster('SLOTS')) as unknown as [number, number, [string, number]][];
@@ -64,6 +66,21 @@ describe('redis cluster: the key layout', () => {
       owners.add(String(slotsTable.find(([from, to]) => s >= from && s <= to)![2][1]));
     }
     expect(owners.size).toBe(3);
+    await store.close();
+  });
+});
+
+describe('redis cluster: every key expires', () => {
+  it('no key of the prefix on any master lacks a TTL: after creates, refused creates, kills and a non-integer exp replayed', async () => {
+    const prefix = `test:cluster:${randomBytes(6).toString('hex')}:`;
+    const { client, store } = await openStore(prefix);
+    await exerciseEveryWrite(store);
+    const all = await keysUnder(client as Cluster, prefix);
+    expect(all.length).toBeGreaterThan(5);
+    for (const { key, node } of all) {
+      const pttl = await node.pttl(key);
+      if (!(pttl > 0)) throw new Error(`${key} has no TTL (PTTL ${pttl})`);
+    }
     await store.close();
   });
 });

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { agentsOf, type ReplayStore, type Session, type SessionStore } from '../../src/store/index.js';
+import { AGENT_KILL_CLOCK_SKEW_MS, AGENT_KILL_MARKER_TTL_MS, agentsOf, type ReplayStore, type Session, type SessionStore } from '../../src/store/index.js';
 import { AGENT_KILL_MARKER_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { assertRedisVersion, connectRedis } from '../../src/store/redis/connect.js';
 import { INDEX_PRUNE_EVERY, RedisSessionStore } from '../../src/store/redis/session-store.js';
-import { makeChild, makeDelegated, makeRoot, randomId, sessionStoreContract } from './session-store.contract.js';
+import { encodeSession } from '../../src/store/redis/codec.js';
+import * as lua from '../../src/store/redis/scripts.js';
+import { exerciseEveryWrite, makeChild, makeDelegated, makeRoot, randomId, sessionStoreContract } from './session-store.contract.js';
 
 function redisUrl(): string {
   const url = process.env.STS_TEST_REDIS_URL;
@@ -143,6 +145,44 @@ describe('redis store: Redis holds no garbage', () => {
     expect(await raw.pexpiretime(keys.subjectIndex('agent-a'))).toBeGreaterThanOrEqual(root.exp * 1000);
     expect(await raw.pexpiretime(keys.subjectIndex('user-1'))).toBeGreaterThanOrEqual(obo.exp * 1000);
     for (const s of [root, child, grandchild, obo]) await expectIndexed(s);
+  });
+
+  it('no key of the prefix ever lacks a TTL: after creates, refused creates, kills and a non-integer exp replayed', async () => {
+    await exerciseEveryWrite(store);
+    const all = await keysUnder(prefix);
+    expect(all.filter((k) => k.endsWith(AGENT_KILL_MARKER_SUFFIX))).toHaveLength(2);
+    for (const k of all) {
+      const pttl = await raw.pttl(k);
+      if (!(pttl > 0)) throw new Error(`${k} has no TTL (PTTL ${pttl})`);
+    }
+  });
+
+  it('the create script itself refuses a non-integer expiry before its first write (even if a caller skipped the check)', async () => {
+    const root = makeRoot();
+    const k = redisKeys(prefix);
+    const keysOf = lua.CREATE_KEYS.build({ sessionKey: k.session(root.sid), childrenKey: k.session(root.sid), tombstoneKey: k.revoked(root.sid) });
+    const indexes = [k.agentIndex(root.agent), k.subjectIndex(root.sub), k.allSessions()];
+    const args = (expMs: number | string) => [
+      ...lua.CREATE_ARGS.build({ nowMs: now(), startedMs: now(), expMs, sid: root.sid, tree: k.tree(root.sid), anc: '', prune: '0', indexCount: indexes.length }),
+      ...encodeSession(root),
+    ];
+    for (const expMs of [(root.exp + 0.123456) * 1000, 'soon', '']) {
+      await expect(raw.eval(lua.CREATE, keysOf.length + indexes.length, ...keysOf, ...indexes, ...args(expMs))).rejects.toThrow(/expMs must be an integer/);
+    }
+    await expect(raw.eval(lua.CREATE, keysOf.length, ...keysOf, ...args(root.exp * 1000).map((a, i) => (i === 0 ? '1.5' : a)))).rejects.toThrow(/nowMs must be an integer/);
+    expect(await keysUnder(prefix)).toEqual([]);
+    expect(await raw.eval(lua.CREATE, keysOf.length + indexes.length, ...keysOf, ...indexes, ...args(root.exp * 1000))).toBe('created');
+    expect(await raw.pexpiretime(k.session(root.sid))).toBe(root.exp * 1000);
+  });
+
+  it("an agent-wide kill's marker extends the agent index's key (same hash tag), holds the kill time plus the skew allowance, and expires", async () => {
+    const t = now();
+    expect(keys.agentKillMarker('agent-q').startsWith(keys.agentIndex('agent-q'))).toBe(true);
+    await store.revokeAgent('agent-q', t);
+    expect(Number(await raw.get(keys.agentKillMarker('agent-q')))).toBe(t + AGENT_KILL_CLOCK_SKEW_MS);
+    const pttl = await raw.pttl(keys.agentKillMarker('agent-q'));
+    expect(pttl).toBeGreaterThan(AGENT_KILL_MARKER_TTL_MS - 60_000);
+    expect(pttl).toBeLessThanOrEqual(AGENT_KILL_MARKER_TTL_MS);
   });
 
   it(`index entries long past their expiry are pruned within ${INDEX_PRUNE_EVERY} creates; recently expired ones stay`, async () => {

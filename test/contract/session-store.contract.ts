@@ -4,7 +4,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { rootOf, type Actor, type ReplayStore, type Session, type SessionStore } from '../../src/store/index.js';
+import {
+  AGENT_KILL_CLOCK_SKEW_MS, rootOf, type Actor, type RemovedSession, type ReplayStore, type Session, type SessionStore,
+} from '../../src/store/index.js';
 
 export interface ContractStore {
   store: SessionStore & ReplayStore;
@@ -82,6 +84,32 @@ export function makeChild(parent: Session, over: Partial<Session> = {}): Session
 export function makeDelegated(parent: Session, agent: string, over: Partial<Session> = {}): Session {
   const act: Actor = { sub: agent, ...(parent.act ? { act: parent.act } : {}) };
   return makeChild(parent, { agent, act, ...over });
+}
+
+/**
+ * Every kind of write a store makes, and the refusals that must write nothing: creates (root,
+ * delegated, on-behalf-of), a used single-use id, refused creates (dead ancestor, agent kill
+ * marker, already expired), a create with a non-integer exp replayed 20 times, and both kills.
+ * The Redis suites then check that no key of the prefix lacks a TTL.
+ */
+export async function exerciseEveryWrite(store: SessionStore & ReplayStore): Promise<void> {
+  const t = Date.now();
+  const nowS = Math.floor(t / 1000);
+  const root = makeRoot();
+  const child = makeDelegated(root, 'agent-b');
+  const grandchild = makeDelegated(child, 'agent-c');
+  const obo = makeRoot({ agent: 'agent-b', sub: 'user-1', act: { sub: 'agent-b' } });
+  const other = makeRoot({ agent: 'agent-d', sub: 'agent-d' });
+  for (const s of [root, child, grandchild, obo, other]) expect(await store.create(s, t, t)).toBe('created');
+  expect(await store.useOnce(randomId('jti'), t + 60_000, t)).toBe(true);
+  expect(await store.revokeTree(child.sid, t)).toHaveLength(2);
+  expect(await store.create(makeChild(child), t, t)).toBe('ancestor_revoked');
+  expect(await store.revokeAgent('agent-d', t)).toHaveLength(1);
+  expect(await store.create(makeRoot({ agent: 'agent-d', sub: 'agent-d' }), t, t)).toBe('agent_revoked');
+  expect(await store.create(makeRoot({ exp: nowS - 1 }), t, t)).toBe('expired');
+  const bad = makeRoot({ exp: nowS + 200.123456 });
+  for (let i = 0; i < 20; i++) await expect(store.create(bad, t, t)).rejects.toThrow(/must be an integer/);
+  expect(await store.revokeAgent('agent-nobody', t)).toEqual([]);
 }
 
 export function sessionStoreContract(name: string, factory: () => Promise<ContractStore>): void {
@@ -335,6 +363,131 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         await tree();
         expect(await store.revokeTree(randomId('nope'), now())).toEqual([]);
         expect(await store.list({}, now(), 100)).toHaveLength(7);
+      });
+    });
+
+    describe('what a kill resolves: the live sessions it removed', () => {
+      const removedOf = (...ss: Session[]): RemovedSession[] =>
+        ss.map(({ sid, agent, sub, aud, act }) => ({ sid, agent, sub, aud, ...(act ? { act } : {}) })).sort((a, b) => (a.sid < b.sid ? -1 : 1));
+      const sorted = (rs: RemovedSession[]) => [...rs].sort((a, b) => (a.sid < b.sid ? -1 : 1));
+
+      it('revokeTree: sid, agent, sub, aud and act (only when there is one) of each, nothing else', async () => {
+        const root = makeRoot({ aud: 'https://one.example.com' });
+        const a = makeDelegated(root, 'agent-b');
+        const a1 = makeDelegated(a, 'agent-c');
+        const b = makeChild(root);
+        await createAll(root, a, a1, b);
+        const removed = await store.revokeTree(a.sid, now());
+        expect(sorted(removed)).toStrictEqual(removedOf(a, a1));
+        expect(sorted(await store.revokeTree(root.sid, now()))).toStrictEqual(removedOf(root, b));
+        expect(await store.revokeTree(root.sid, now())).toEqual([]);
+      });
+
+      it('revokeTree: a session of the subtree that has already expired (by nowMs) is removed but not listed', async () => {
+        const root = makeRoot();
+        const short = makeChild(root, { exp: root.exp - 300 });
+        const long = makeChild(root);
+        await createAll(root, short, long);
+        expect(sorted(await store.revokeTree(root.sid, short.exp * 1000))).toStrictEqual(removedOf(root, long));
+        expect(await findable(short, short.exp * 1000 - 1)).toBe(false);
+      });
+
+      it('revokeAgent: every live session removed, across trees, each once', async () => {
+        const r1 = makeRoot({ agent: 'agent-k', sub: 'agent-k' });
+        const c1 = makeDelegated(r1, 'agent-m');
+        const r2 = makeRoot({ agent: 'agent-k', sub: 'user-7', act: { sub: 'agent-k' } });
+        const bystander = makeRoot({ agent: 'agent-n', sub: 'agent-n' });
+        await createAll(r1, c1, r2, bystander);
+        expect(sorted(await store.revokeAgent('agent-k', now()))).toStrictEqual(removedOf(r1, c1, r2));
+        expect(await findable(bystander)).toBe(true);
+      });
+    });
+
+    describe('create validates every value before writing anything', () => {
+      const nowS = () => Math.floor(now() / 1000);
+
+      it.each([
+        ['exp', (s: number) => ({ exp: s + 200.123456 })],
+        ['iat', (s: number) => ({ iat: s + 0.5 })],
+        ['depth', () => ({ depth: 0.5 })],
+        ['maxDepth', () => ({ maxDepth: Number.NaN })],
+        ['exp (unsafe)', () => ({ exp: 2 ** 60 })],
+      ])('a non-integer %s throws (a programming error) and nothing is written, however often it is replayed', async (field, over) => {
+        await createAll(makeRoot());
+        const before = await snapshot();
+        const bad = makeRoot(over(nowS()));
+        for (let i = 0; i < 20; i++) await expect(store.create(bad, now(), now())).rejects.toThrow(/must be an integer/);
+        const child = makeChild(makeRoot(), over(nowS()));
+        await expect(store.create(child, now(), now())).rejects.toThrow(new RegExp(field.split(' ')[0]!));
+        expect(await snapshot()).toEqual(before);
+        expect(await findable(bad)).toBe(false);
+      });
+
+      it('a session whose expiry has already passed by nowMs is refused as expired and nothing is written', async () => {
+        const root = makeRoot();
+        await createAll(root);
+        const before = await snapshot();
+        const stale = makeRoot({ exp: nowS() - 1 });
+        expect(await store.create(stale, now(), now())).toBe('expired');
+        expect(await store.create(makeRoot({ exp: root.exp }), root.exp * 1000, root.exp * 1000)).toBe('expired');
+        expect(await snapshot()).toEqual(before);
+        expect((await store.list({}, now(), 100)).map((s) => s.sid)).toEqual([root.sid]);
+      });
+    });
+
+    describe("an agent-wide kill's not-before marker", () => {
+      it('a create for a request that arrived before the kill is refused and writes nothing: root, delegated child, act chain', async () => {
+        const t = now();
+        const parent = makeRoot({ agent: 'agent-p', sub: 'agent-p' });
+        await createAll(parent);
+        expect(await store.revokeAgent('agent-k', t)).toEqual([]);
+        const before = await snapshot();
+        const root = makeRoot({ agent: 'agent-k', sub: 'agent-k' });
+        const obo = makeRoot({ agent: 'agent-q', sub: 'user-1', act: { sub: 'agent-q', act: { sub: 'agent-k' } } });
+        const delegated = makeDelegated(parent, 'agent-k');
+        for (const s of [root, obo, delegated]) {
+          expect(await store.create(s, t + 5, t - 10)).toBe('agent_revoked');
+          // inside the clock-skew allowance after the kill, too
+          expect(await store.create(s, t + 5, t + AGENT_KILL_CLOCK_SKEW_MS)).toBe('agent_revoked');
+        }
+        expect(await snapshot()).toEqual(before);
+        for (const s of [root, obo, delegated]) expect(await findable(s)).toBe(false);
+        expect(await store.list({ agent: 'agent-k' }, now(), 100)).toEqual([]);
+        expect((await store.list({}, now(), 100)).map((s) => s.sid)).toEqual([parent.sid]);
+        expect(await store.subtree(parent.sid, now())).toStrictEqual([parent]);
+      });
+
+      it('a request that arrived after the allowance is stored; other agents were never affected', async () => {
+        const t = now();
+        await store.revokeAgent('agent-k', t);
+        const other = makeRoot({ agent: 'agent-o', sub: 'agent-o' });
+        expect(await store.create(other, t, t - 10)).toBe('created');
+        const late = makeRoot({ agent: 'agent-k', sub: 'agent-k' });
+        expect(await store.create(late, t + 5, t + AGENT_KILL_CLOCK_SKEW_MS + 1)).toBe('created');
+        expect(await findable(late)).toBe(true);
+        expect((await store.list({ agent: 'agent-k' }, now(), 100)).map((s) => s.sid)).toEqual([late.sid]);
+      });
+
+      it('an agent named only by the chain (holder of an ancestor) refuses the create too', async () => {
+        const t = now();
+        await store.revokeAgent('agent-x', t);
+        // agent-x's root, from a request after the kill; its child's request arrived before it.
+        const parent = makeRoot({ agent: 'agent-x', sub: 'agent-x' });
+        expect(await store.create(parent, t + 5, t + AGENT_KILL_CLOCK_SKEW_MS + 1)).toBe('created');
+        const before = await snapshot();
+        const child = makeDelegated(parent, 'agent-y');
+        expect(child.chain).toEqual(['agent-x']);
+        expect(await store.create(child, t + 5, t)).toBe('agent_revoked');
+        expect(await snapshot()).toEqual(before);
+        expect(await store.create(child, t + 5, t + AGENT_KILL_CLOCK_SKEW_MS + 1)).toBe('created');
+        expect(await findable(child)).toBe(true);
+      });
+
+      it('a later kill is never undone by an earlier-timed one (another instance, its clock behind)', async () => {
+        const t = now();
+        await store.revokeAgent('agent-k', t + 5_000);
+        await store.revokeAgent('agent-k', t);
+        expect(await store.create(makeRoot({ agent: 'agent-k', sub: 'agent-k' }), t + 5, t + 5_000)).toBe('agent_revoked');
       });
     });
 
