@@ -198,6 +198,27 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         expect(await store.findClaimsByToken(randomId('nope'), root.tokenHash, now())).toBeUndefined();
       });
 
+      it("findClaimsByToken with the caller's audience: its own tokens answer, another audience's live tokens are a miss", async () => {
+        const root = makeRoot();
+        const child = makeDelegated(root, 'agent-b', { aud: 'https://other.example.com' });
+        const grandchild = makeDelegated(child, 'agent-c');
+        await createAll(root, child, grandchild);
+        expect(await store.findClaimsByToken(root.sid, root.tokenHash, now(), API)).toMatchObject(claimsOf(root));
+        expect(await store.findClaimsByToken(child.sid, child.tokenHash, now(), 'https://other.example.com')).toMatchObject(claimsOf(child));
+        expect(await store.findClaimsByToken(grandchild.sid, grandchild.tokenHash, now(), 'https://other.example.com')).toMatchObject(claimsOf(grandchild));
+        for (const s of [root, child, grandchild]) {
+          expect(await store.findClaimsByToken(s.sid, s.tokenHash, now(), 'https://third.example.com')).toBeUndefined();
+          expect(await store.findClaimsByToken(s.sid, s.tokenHash, now(), '')).toBeUndefined();
+          // without an audience (revocation: the caller is the holder, not an audience) any live token answers
+          expect(await store.findClaimsByToken(s.sid, s.tokenHash, now())).toMatchObject(claimsOf(s));
+        }
+        expect(await store.findClaimsByToken(root.sid, root.tokenHash, now(), 'https://other.example.com')).toBeUndefined();
+        expect(await store.findClaimsByToken(child.sid, child.tokenHash, now(), API)).toBeUndefined();
+        // the audience never makes a dead token answer
+        await store.revokeTree(child.sid, now());
+        expect(await store.findClaimsByToken(grandchild.sid, grandchild.tokenHash, now(), 'https://other.example.com')).toBeUndefined();
+      });
+
       it('a wrong token hash finds nothing', async () => {
         const root = makeRoot();
         await createAll(root);

@@ -160,13 +160,13 @@ return 1
 `;
 
 export const FIND_KEYS = keys('sessionKey');
-export const FIND_ARGS = argv({ tokenHash: 'string', nowMs: 'int', tree: 'string', read: 'string', aud: 'string' });
+export const FIND_ARGS = argv({ tokenHash: 'string', nowMs: 'int', tree: 'string', read: 'string', anyAud: 'string', aud: 'string' });
 
 /**
  * Finds a live session by token (a root has no ancestors, so the store reads it with one HMGET).
  * `read`: 'claims' (CLAIMS_READ: each field read and returned costs, and introspection needs no
- * more) or 'session'. `aud`: '' for any audience; otherwise a session of another audience is
- * answered nil before any ancestor is read, so its answer costs what a dead token's does.
+ * more) or 'session'. `anyAud` '1': any audience; otherwise a session whose audience is not `aud`
+ * is answered nil before any ancestor is read, so its answer costs what a dead token's does.
  * Returns the row (that read's field order) or nil.
  */
 export const FIND_BY_TOKEN = `${LIVENESS}
@@ -175,7 +175,7 @@ ${FIND_ARGS.lua}
 local reads = { claims = ${luaRead(CLAIMS_READ)}, session = ${luaRead(SESSION_READ)} }
 local r = reads[read]
 local row = redis.call('HMGET', sessionKey, unpack(r.fields))
-if aud ~= '' and row[r.at.aud] ~= aud then return nil end
+if anyAud ~= '1' and row[r.at.aud] ~= aud then return nil end
 if not token_live(row, r.at, tokenHash, tree, nowMs) then return nil end
 return row
 `;

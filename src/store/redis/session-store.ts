@@ -151,7 +151,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
       return stored.tokenHash !== null && tokenLive(stored as { tokenHash: string; exp: number; ancestors: string[] }, tokenHash, nowMs, () => false) ? row : undefined;
     }
     const keys = lua.FIND_KEYS.build({ sessionKey: k.session(sid) });
-    const args = lua.FIND_ARGS.build({ tokenHash, nowMs, tree: k.tree(sid), read: read === CLAIMS_READ ? 'claims' : 'session', aud: aud ?? '' });
+    const args = lua.FIND_ARGS.build({ tokenHash, nowMs, tree: k.tree(sid), read: read === CLAIMS_READ ? 'claims' : 'session', anyAud: aud === undefined ? '1' : '0', aud: aud ?? '' });
     return ((await guard(this.#find(keys, args))) as (string | null)[] | null) ?? undefined;
   }
 
