@@ -79,8 +79,11 @@ end
  */
 const INDEX_PRUNE_GRACE_MS = 300_000;
 
-/** True when an agent-wide kill's marker says a request that arrived at startedMs is too early. */
-const MARKED = `
+/**
+ * `marked`: an agent-wide kill's marker says a request that arrived at startedMs came too early.
+ * `index_add`: one index entry, the index's TTL kept ahead of it, long-expired entries pruned.
+ */
+const INDEXING = `
 local function marked(markerKey, startedMs)
   local m = redis.call('GET', markerKey)
   return m and tonumber(m) >= startedMs
@@ -106,7 +109,7 @@ export const CREATE_ARGS = argv({
  * Returns a CreateOutcome. The session's own tombstone means an agent-wide kill found its index
  * entry while this create was in flight (nothing else knows a sid before it is stored).
  */
-export const CREATE = `${LIVENESS}${EXTEND}${MARKED}
+export const CREATE = `${LIVENESS}${EXTEND}${INDEXING}
 ${CREATE_KEYS.lua}
 ${CREATE_ARGS.lua}
 if redis.call('EXISTS', tombstoneKey) == 1 then return 'agent_revoked' end
@@ -136,7 +139,7 @@ export const INDEX_ADD_ARGS = argv({ nowMs: 'int', startedMs: 'int', expMs: 'int
  * Atomic with the entry: either refused here, or the entry exists before a kill reads the index.
  * Returns 'created' or 'agent_revoked'.
  */
-export const INDEX_ADD = `${PRELUDE}${EXTEND}${MARKED}
+export const INDEX_ADD = `${PRELUDE}${EXTEND}${INDEXING}
 ${INDEX_ADD_KEYS.lua}
 ${INDEX_ADD_ARGS.lua}
 local markerKey = KEYS[${INDEX_ADD_KEYS.next}]

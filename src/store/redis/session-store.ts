@@ -2,7 +2,7 @@ import { StoreUnavailableError } from '../../errors.js';
 import type { ReplayStore, SessionStore } from '../index.js';
 import type { RedisClient } from './connect.js';
 import type { RedisKeys } from '../keys.js';
-import { tokenLive } from '../liveness.js';
+import { MS_PER_EXP_UNIT, tokenLive, unexpired } from '../liveness.js';
 import {
   agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable, rootOf,
   type CreateOutcome, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
@@ -96,7 +96,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     const named = agentsNamedBy(s);
     const indexes = this.#indexKeys(s, holders);
     const prune = this.#creates++ % INDEX_PRUNE_EVERY === 0 ? '1' : '0';
-    const expMs = s.exp * 1000;
+    const expMs = s.exp * MS_PER_EXP_UNIT;
     const treeKeys = lua.CREATE_KEYS.build({
       sessionKey: k.session(s.sid), childrenKey: s.parent ? k.children(s.parent) : k.session(s.sid), tombstoneKey: k.revoked(s.sid),
     });
@@ -111,7 +111,11 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     // Indexes sit in other slots, on other nodes: write them first, each agent's index checking
     // that agent's marker in the same step; then the record. Any refusal undoes the entries.
     const indexArgs = lua.INDEX_ADD_ARGS.build({ nowMs, startedMs, expMs, sid: s.sid, prune });
-    const adds = indexes.map((index, i) => this.#indexAdd([...lua.INDEX_ADD_KEYS.build({ indexKey: index }), ...(i < holders.length ? [k.agentKillMarker(holders[i]!)] : [])], indexArgs));
+    const add = (indexKey: string, marker: string[]) => this.#indexAdd([...lua.INDEX_ADD_KEYS.build({ indexKey }), ...marker], indexArgs);
+    const adds = [
+      ...holders.map((a) => add(k.agentIndex(a), [k.agentKillMarker(a)])),
+      ...[k.subjectIndex(s.sub), k.allSessions()].map((index) => add(index, [])),
+    ];
     // Holders of ancestors only: their kill reaches this session through the ancestor's tree kill,
     // which the record's own script orders against; the marker read is a second line.
     const chainOnly = named.filter((a) => !holders.includes(a));
@@ -146,9 +150,10 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     if (rootOf(sid) === sid) {
       const row = await guard(this.#redis.hmget(k.session(sid), ...read.fields));
       if (aud !== undefined && rawValue(read, row, 'aud') !== aud) return undefined;
-      const stored = { tokenHash: rawValue(read, row, 'tokenHash'), exp: Number(rawValue(read, row, 'exp')), ancestors: [] };
-      // a root's ancestor list is empty by construction: nothing for the ancestor check to ask
-      return stored.tokenHash !== null && tokenLive(stored as { tokenHash: string; exp: number; ancestors: string[] }, tokenHash, nowMs, () => false) ? row : undefined;
+      const stored = rawValue(read, row, 'tokenHash');
+      if (stored === null) return undefined;
+      // a root has no ancestors by construction: nothing for the ancestor check to ask
+      return tokenLive({ tokenHash: stored, exp: Number(rawValue(read, row, 'exp')), ancestors: [] }, tokenHash, nowMs, () => false) ? row : undefined;
     }
     const keys = lua.FIND_KEYS.build({ sessionKey: k.session(sid) });
     const args = lua.FIND_ARGS.build({ tokenHash, nowMs, tree: k.tree(sid), read: read === CLAIMS_READ ? 'claims' : 'session', anyAud: aud === undefined ? '1' : '0', aud: aud ?? '' });
@@ -176,7 +181,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
       for (const [i, row] of rows.entries()) {
         if (rawValue(SESSION_READ, row, 'tokenHash') === null) continue;
         const s = decodeSession(sids[i]!, row);
-        if (s.exp * 1000 > nowMs && (!filter.sub || s.sub === filter.sub)) out.push(s);
+        if (unexpired(s.exp, nowMs) && (!filter.sub || s.sub === filter.sub)) out.push(s);
         if (out.length === limit) break;
       }
     }
