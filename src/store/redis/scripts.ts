@@ -175,8 +175,8 @@ export const FIND_ARGS = argv({ tokenHash: 'string', nowMs: 'int', tree: 'string
 export const FIND_BY_TOKEN = `${LIVENESS}
 ${FIND_KEYS.lua}
 ${FIND_ARGS.lua}
-local reads = { claims = ${luaRead(CLAIMS_READ)}, session = ${luaRead(SESSION_READ)} }
-local r = reads[read]
+local r
+if read == 'claims' then r = ${luaRead(CLAIMS_READ)} else r = ${luaRead(SESSION_READ)} end
 local row = redis.call('HMGET', sessionKey, unpack(r.fields))
 if anyAud ~= '1' and row[r.at.aud] ~= aud then return nil end
 if not token_live(row, r.at, tokenHash, tree, nowMs) then return nil end
