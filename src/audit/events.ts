@@ -19,11 +19,17 @@ export const envelope = (context: RequestContext, nowMs: number, actor: string |
   ...(context.adminSid ? { adminSid: context.adminSid } : {}),
 });
 
+/** A session a kill removed, with the audience that must hear of it. */
+export interface KilledSession {
+  sid: string;
+  aud: string;
+}
+
 /** Events that must be durable before the answer: the audit trail may not miss an issuance or a kill. */
 export type DurableEvent = EventEnvelope & (
   | { type: 'token.issued'; sid: string; parent?: string; agent: string; sub: string; aud: string; scope: string[]; exp: number; grant: string }
-  | { type: 'session.revoked'; sid: string; revoked: number; by: string; reason: 'revocation' | 'admin' }
-  | { type: 'agent.sessions_revoked'; agent: string; revoked: number; by: string }
+  | { type: 'session.revoked'; sid: string; revoked: number; sessions: KilledSession[]; by: string; reason: 'revocation' | 'admin' }
+  | { type: 'agent.sessions_revoked'; agent: string; revoked: number; sessions: KilledSession[]; by: string }
 );
 
 /** Best-effort events: losing one costs a log line, never an answer. */

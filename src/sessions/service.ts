@@ -6,7 +6,7 @@ import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { readTokenSid, signAccessToken, tokenHash } from './access-token.js';
-import { agentsOf, rootOf, type Session, type SessionFilter, type SessionStore, type TokenClaims } from '../store/index.js';
+import { agentsOf, rootOf, type RemovedSession, type Session, type SessionFilter, type SessionStore, type TokenClaims } from '../store/index.js';
 import type { Grant } from './attenuate.js';
 
 /** 96 random bits: unguessable and unique; short, since each id is stored in several indexes. */
@@ -27,6 +27,9 @@ function randomId(): string {
   poolOffset += ID_BYTES;
   return pool.toString('base64url', poolOffset - ID_BYTES, poolOffset);
 }
+
+/** What a kill event says of each session it removed: enough for a subscriber to drop it without asking. */
+const killed = (removed: RemovedSession[]) => removed.map(({ sid, aud }) => ({ sid, aud }));
 
 export interface Issued {
   token: string;
@@ -64,6 +67,7 @@ export class SessionService {
       sid: parent ? `${rootOf(parent.sid)}.${id}` : id,
       ...(parent ? { parent: parent.sid } : {}),
       ancestors: parent ? [...parent.ancestors, parent.sid] : [],
+      chain: parent ? [...parent.chain, parent.agent] : [],
       depth: grant.depth,
       maxDepth: grant.maxDepth,
       agent: grant.agent,
@@ -79,9 +83,12 @@ export class SessionService {
     // A token the service could not read back would verify locally yet never introspect or revoke.
     if (token.length > MAX_TOKEN_LENGTH) throw invalidRequest(`the token would exceed ${MAX_TOKEN_LENGTH} characters: ask for fewer scopes`);
     const session: Session = { ...draft, tokenHash: tokenHash(token) };
-    if (!(await this.store.create(session, this.now()))) {
-      throw invalidGrant('the subject token was revoked');
+    const outcome = await this.store.create(session, this.now(), context.startedMs);
+    if (outcome === 'agent_revoked' && !parent) {
+      throw invalidGrant('the agent\'s sessions were revoked while this request was in flight; retry');
     }
+    if (outcome === 'expired') throw invalidGrant('the subject token has expired');
+    if (outcome !== 'created') throw invalidGrant('the subject token was revoked');
     await this.events.record({
       type: 'token.issued', ...envelope(context, this.now(), session.agent), sid: session.sid, ...(parent ? { parent: parent.sid } : {}), agent: session.agent,
       sub: session.sub, aud: session.aud, scope: session.scope, exp: session.exp, grant: grantType,
@@ -97,9 +104,12 @@ export class SessionService {
     return this.#live(token, (sid, hash, nowMs) => this.store.findByToken(sid, hash, nowMs));
   }
 
-  /** As lookup, with only the token's claims: introspection and revocation need no more. */
-  lookupClaims(token: string): Promise<TokenClaims | undefined> {
-    return this.#live(token, (sid, hash, nowMs) => this.store.findClaimsByToken(sid, hash, nowMs));
+  /**
+   * As lookup, with only the token's claims: introspection and revocation need no more. With
+   * `aud`, a token of another audience is a miss, decided before any per-session work.
+   */
+  lookupClaims(token: string, aud?: string): Promise<TokenClaims | undefined> {
+    return this.#live(token, (sid, hash, nowMs) => this.store.findClaimsByToken(sid, hash, nowMs, aud));
   }
 
   async #live<T extends TokenClaims>(token: string, find: (sid: string, hash: string, nowMs: number) => Promise<T | undefined>): Promise<T | undefined> {
@@ -114,15 +124,19 @@ export class SessionService {
   }
 
   async revokeTree(sid: string, by: string, reason: 'revocation' | 'admin', context: RequestContext): Promise<number> {
-    const revoked = await this.store.revokeTree(sid);
-    await this.events.record({ type: 'session.revoked', ...envelope(context, this.now(), by), sid, revoked, by, reason }).catch(auditUnavailable);
-    return revoked;
+    const removed = await this.store.revokeTree(sid, this.now());
+    await this.events
+      .record({ type: 'session.revoked', ...envelope(context, this.now(), by), sid, revoked: removed.length, sessions: killed(removed), by, reason })
+      .catch(auditUnavailable);
+    return removed.length;
   }
 
   async revokeAgent(agent: string, by: string, context: RequestContext): Promise<number> {
-    const revoked = await this.store.revokeAgent(agent, this.now());
-    await this.events.record({ type: 'agent.sessions_revoked', ...envelope(context, this.now(), by), agent, revoked, by }).catch(auditUnavailable);
-    return revoked;
+    const removed = await this.store.revokeAgent(agent, this.now());
+    await this.events
+      .record({ type: 'agent.sessions_revoked', ...envelope(context, this.now(), by), agent, revoked: removed.length, sessions: killed(removed), by })
+      .catch(auditUnavailable);
+    return removed.length;
   }
 
   list(filter: SessionFilter, limit: number): Promise<Session[]> {

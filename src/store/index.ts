@@ -1,6 +1,9 @@
-import type { Session, SessionFilter, TokenClaims } from './types.js';
+import type { CreateOutcome, RemovedSession, Session, SessionFilter, TokenClaims } from './types.js';
 
-export { agentsOf, rootOf, SID_PATTERN, type Session, type SessionFilter, type Actor, type TokenClaims } from './types.js';
+export {
+  agentsOf, agentsNamedBy, rootOf, SID_PATTERN, AGENT_KILL_CLOCK_SKEW_MS, AGENT_KILL_MARKER_TTL_MS,
+  type Session, type SessionFilter, type Actor, type TokenClaims, type RemovedSession, type CreateOutcome,
+} from './types.js';
 
 /**
  * Session trees. Every method answers from live state; a store failure rejects with
@@ -8,22 +11,29 @@ export { agentsOf, rootOf, SID_PATTERN, type Session, type SessionFilter, type A
  */
 export interface SessionStore {
   /**
-   * Stores a session, atomically checking that every ancestor is still live. Resolves false (and
-   * writes nothing) when an ancestor is gone: a kill in progress or done wins over any exchange.
+   * Stores a session, atomically checking that every ancestor is still live and that no agent the
+   * session names (agentsNamedBy) was killed agent-wide at or after `startedMs`, when the request
+   * arrived. A refusal writes nothing and says why. Throws (a bug) on a non-integer exp/iat/depth.
    */
-  create(session: Session, nowMs: number): Promise<boolean>;
+  create(session: Session, nowMs: number, startedMs: number): Promise<CreateOutcome>;
   /** The live session whose stored token hash matches, its whole ancestor chain live too. */
   findByToken(sid: string, tokenHash: string, nowMs: number): Promise<Session | undefined>;
-  /** The same lookup, answering only the token's claims: less to read and decode on the hot path. */
-  findClaimsByToken(sid: string, tokenHash: string, nowMs: number): Promise<TokenClaims | undefined>;
+  /**
+   * The same lookup, answering only the token's claims: less to read and decode on the hot path.
+   * With `aud`, a session of another audience is a miss, decided before any per-session work.
+   */
+  findClaimsByToken(sid: string, tokenHash: string, nowMs: number, aud?: string): Promise<TokenClaims | undefined>;
   /** A live session followed by its live descendants (breadth first); empty when not live. */
   subtree(sid: string, nowMs: number): Promise<Session[]>;
   /** Live sessions, soonest-expiring first, at most `limit`. */
   list(filter: SessionFilter, nowMs: number, limit: number): Promise<Session[]>;
-  /** Deletes a session and its whole subtree in one atomic step; resolves how many were live. */
-  revokeTree(sid: string): Promise<number>;
-  /** Revokes the subtree of every session the agent holds or acts in, atomically. */
-  revokeAgent(agentId: string, nowMs: number): Promise<number>;
+  /** Deletes a session and its whole subtree in one atomic step; resolves the live ones removed. */
+  revokeTree(sid: string, nowMs: number): Promise<RemovedSession[]>;
+  /**
+   * Marks the agent killed as of `nowMs` (creates for requests that arrived until then are
+   * refused), then revokes the subtree of every session the agent holds or acts in.
+   */
+  revokeAgent(agentId: string, nowMs: number): Promise<RemovedSession[]>;
   /** Connection health: resolves when the store answers. */
   ping(): Promise<void>;
   close(): Promise<void>;

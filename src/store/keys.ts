@@ -7,7 +7,8 @@ import { rootOf } from './types.js';
  * (`<root>.<random>`), and every tree key carries the root as hash tag (`sts:{<root>}:s:<sid>`), so
  * the scripts that walk a tree (kill, ancestor checks, subtree) stay inside one slot. Indexes
  * (by agent, by subject, all) live in their own slots; on a cluster they are written before the
- * session, so a kill that reads an index can never miss a session; see RedisSessionStore.
+ * session, so a kill that reads an index can never miss a session; see RedisSessionStore. An
+ * agent's kill marker shares its index's slot.
  */
 export interface RedisKeys {
   /** Prefix of every key of the tree `sid` belongs to; scripts append `s:`/`c:`/`x:` + sid. */
@@ -20,6 +21,11 @@ export interface RedisKeys {
   revoked(sid: string): string;
   /** ZSET sid→exp(ms): sessions an agent holds or acts in. */
   agentIndex(agentId: string): string;
+  /**
+   * STRING ms: an agent-wide kill's "not before" marker (see AGENT_KILL_MARKER_TTL_MS). Same hash
+   * tag as the agent's index, so on a cluster the index entry and the marker check are one step.
+   */
+  agentKillMarker(agentId: string): string;
   /** ZSET sid→exp(ms): sessions by subject. */
   subjectIndex(sub: string): string;
   /** ZSET sid→exp(ms): every live session. */
@@ -33,6 +39,9 @@ export interface RedisKeys {
 /** Suffixes the tree scripts append to `tree(sid)`; kept here with the rest of the layout. */
 export const TREE_KEY = { session: 's:', children: 'c:', revoked: 'x:' } as const;
 
+/** What an agent's kill marker appends to the agent's index key. */
+export const AGENT_KILL_MARKER_SUFFIX = ':nb';
+
 export function redisKeys(prefix: string): RedisKeys {
   const tree = (sid: string) => `${prefix}{${rootOf(sid)}}:`;
   return {
@@ -41,6 +50,7 @@ export function redisKeys(prefix: string): RedisKeys {
     children: (sid) => tree(sid) + TREE_KEY.children + sid,
     revoked: (sid) => tree(sid) + TREE_KEY.revoked + sid,
     agentIndex: (id) => `${prefix}ag:{${id}}`,
+    agentKillMarker: (id) => `${prefix}ag:{${id}}${AGENT_KILL_MARKER_SUFFIX}`,
     subjectIndex: (sub) => `${prefix}sub:{${sub}}`,
     allSessions: () => `${prefix}all`,
     usedOnce: (id) => `${prefix}once:${id}`,

@@ -9,6 +9,8 @@ export interface Session {
   parent?: string;
   /** Every ancestor, root first; empty for a root session. */
   ancestors: string[];
+  /** The agent holding each ancestor, root first (parallel to `ancestors`); empty for a root session. */
+  chain: string[];
   depth: number;
   /** Smallest maxDelegationDepth on the chain: no descendant may be deeper. */
   maxDepth: number;
@@ -26,13 +28,52 @@ export interface Session {
 }
 
 /** What a live token's session says about the token: what introspection reports and revocation checks. */
-export type TokenClaims = Pick<Session, 'sid' | 'agent' | 'sub' | 'act' | 'aud' | 'scope' | 'iat' | 'exp' | 'jti'>;
+export type TokenClaims = Pick<Session, 'sid' | 'agent' | 'sub' | 'act' | 'aud' | 'scope' | 'iat' | 'exp' | 'jti' | 'chain'>;
+
+/** A live session a kill removed: enough to drop its index entries and to say whom the kill reached. */
+export type RemovedSession = Pick<Session, 'sid' | 'agent' | 'sub' | 'aud' | 'act'>;
+
+/**
+ * Why `create` stored a session or refused it (refusals write nothing). `expired`: the session's
+ * own expiry had passed by the time it reached the store (a request straddling its last second).
+ */
+export type CreateOutcome = 'created' | 'ancestor_revoked' | 'agent_revoked' | 'expired';
 
 /** Every agent that holds (client_id) or acts in (act chain) a session: who an agent-wide kill reaches. */
 export function agentsOf(s: Pick<Session, 'agent' | 'act'>): string[] {
   const seen = new Set([s.agent]);
   for (let a = s.act; a; a = a.act) seen.add(a.sub);
   return [...seen];
+}
+
+/** Every agent a session names: the ones agentsOf reaches and the holder of every ancestor. */
+export function agentsNamedBy(s: Pick<Session, 'agent' | 'act' | 'chain'>): string[] {
+  return [...new Set([...agentsOf(s), ...s.chain])];
+}
+
+/**
+ * An agent-wide kill first leaves a "not before" marker on the agent: a create for a request that
+ * arrived no later than the marker is refused. The marker outlives any request still in flight.
+ */
+export const AGENT_KILL_MARKER_TTL_MS = 600_000;
+/**
+ * How far instances' clocks may disagree: the marker is the kill's time plus this, so a request
+ * timed by an instance whose clock runs behind is still refused. Requests arriving within this
+ * long after the kill are refused too (they may retry).
+ */
+export const AGENT_KILL_CLOCK_SKEW_MS = 1_000;
+
+/** The marker value an agent-wide kill at `nowMs` leaves: creates for requests that arrived until then are refused. */
+export const agentKillMarker = (nowMs: number) => nowMs + AGENT_KILL_CLOCK_SKEW_MS;
+
+/** Integer-valued fields: a fraction would be a programming error upstream (time claims are normalised at the protocol boundary). */
+const INTEGER_FIELDS = ['exp', 'iat', 'depth', 'maxDepth'] as const;
+
+/** Throws (a plain Error: a bug, not a client mistake) unless every integer field is a safe integer. */
+export function assertStorable(s: Session): void {
+  for (const f of INTEGER_FIELDS) {
+    if (!Number.isSafeInteger(s[f])) throw new Error(`session ${s.sid}: ${f} must be an integer, got ${s[f]}`);
+  }
 }
 
 export interface SessionFilter {

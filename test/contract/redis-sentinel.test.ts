@@ -62,11 +62,11 @@ describe('Redis Sentinel', () => {
     const store = new RedisSessionStore(client, redisKeys(`test:sentinel:${sentinelPort}:`));
     const root = makeRoot();
     const child = makeChild(root);
-    expect(await store.create(root, Date.now())).toBe(true);
-    expect(await store.create(child, Date.now())).toBe(true);
+    expect(await store.create(root, Date.now(), Date.now())).toBe('created');
+    expect(await store.create(child, Date.now(), Date.now())).toBe('created');
     expect((await store.findByToken(child.sid, child.tokenHash, Date.now()))?.parent).toBe(root.sid);
     expect(await store.findByToken(child.sid, hashOf('another token'), Date.now())).toBeUndefined();
-    expect(await store.revokeTree(root.sid)).toBe(2);
+    expect(await store.revokeTree(root.sid, Date.now())).toHaveLength(2);
     expect(await store.findByToken(child.sid, child.tokenHash, Date.now())).toBeUndefined();
     await store.close();
   });

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { agentsOf, type ReplayStore, type Session, type SessionStore } from '../../src/store/index.js';
-import { redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
+import { AGENT_KILL_CLOCK_SKEW_MS, AGENT_KILL_MARKER_TTL_MS, agentsOf, type ReplayStore, type Session, type SessionStore } from '../../src/store/index.js';
+import { AGENT_KILL_MARKER_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { assertRedisVersion, connectRedis } from '../../src/store/redis/connect.js';
 import { INDEX_PRUNE_EVERY, RedisSessionStore } from '../../src/store/redis/session-store.js';
-import { makeChild, makeDelegated, makeRoot, randomId, sessionStoreContract } from './session-store.contract.js';
+import { encodeSession } from '../../src/store/redis/codec.js';
+import * as lua from '../../src/store/redis/scripts.js';
+import { exerciseEveryWrite, makeChild, makeDelegated, makeRoot, randomId, sessionStoreContract } from './session-store.contract.js';
 
 function redisUrl(): string {
   const url = process.env.STS_TEST_REDIS_URL;
@@ -28,15 +30,19 @@ async function keysUnder(prefix: string): Promise<string[]> {
 }
 
 const isTombstone = (k: string) => k.includes(`}:${TREE_KEY.revoked}`);
+const isKillMarker = (k: string) => k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`);
 
 /**
- * Keys under the prefix other than kill tombstones: a kill leaves one per killed subtree root, until
- * that session would have expired, so a create still in flight for it fails. Each must carry a TTL.
+ * Keys under the prefix other than what kills leave behind: a tombstone per killed subtree root,
+ * until that session would have expired, so a create still in flight for it fails; a marker per
+ * agent killed agent-wide, so a create for a request that arrived before the kill fails. Each
+ * must carry a TTL.
  */
 async function keysBesidesTombstones(prefix: string): Promise<string[]> {
   const all = await keysUnder(prefix);
-  for (const k of all.filter(isTombstone)) expect(await raw.pttl(k)).toBeGreaterThan(0);
-  return all.filter((k) => !isTombstone(k));
+  const killMarks = all.filter((k) => isTombstone(k) || isKillMarker(k));
+  for (const k of killMarks) expect(await raw.pttl(k)).toBeGreaterThan(0);
+  return all.filter((k) => !killMarks.includes(k));
 }
 
 /** A RedisSessionStore on its own connection and its own random key prefix. */
@@ -118,7 +124,7 @@ describe('redis store: Redis holds no garbage', () => {
     const child = makeDelegated(root, 'agent-b', { exp: root.exp - 50 });
     const grandchild = makeDelegated(child, 'agent-c', { exp: root.exp - 100 });
     const obo = makeRoot({ agent: 'agent-b', sub: 'user-1', act: { sub: 'agent-b' }, exp: root.exp + 400 });
-    for (const s of [root, child, grandchild, obo]) expect(await store.create(s, now())).toBe(true);
+    for (const s of [root, child, grandchild, obo]) expect(await store.create(s, now(), now())).toBe('created');
     expect(await store.useOnce(randomId('jti'), now() + 60_000, now())).toBe(true);
 
     const all = await keysUnder(prefix);
@@ -141,11 +147,49 @@ describe('redis store: Redis holds no garbage', () => {
     for (const s of [root, child, grandchild, obo]) await expectIndexed(s);
   });
 
+  it('no key of the prefix ever lacks a TTL: after creates, refused creates, kills and a non-integer exp replayed', async () => {
+    await exerciseEveryWrite(store);
+    const all = await keysUnder(prefix);
+    expect(all.filter((k) => k.endsWith(AGENT_KILL_MARKER_SUFFIX))).toHaveLength(2);
+    for (const k of all) {
+      const pttl = await raw.pttl(k);
+      if (!(pttl > 0)) throw new Error(`${k} has no TTL (PTTL ${pttl})`);
+    }
+  });
+
+  it('the create script itself refuses a non-integer expiry before its first write (even if a caller skipped the check)', async () => {
+    const root = makeRoot();
+    const k = redisKeys(prefix);
+    const keysOf = lua.CREATE_KEYS.build({ sessionKey: k.session(root.sid), childrenKey: k.session(root.sid), tombstoneKey: k.revoked(root.sid) });
+    const indexes = [k.agentIndex(root.agent), k.subjectIndex(root.sub), k.allSessions()];
+    const args = (expMs: number | string) => [
+      ...lua.CREATE_ARGS.build({ nowMs: now(), startedMs: now(), expMs, sid: root.sid, tree: k.tree(root.sid), anc: '', prune: '0', indexCount: indexes.length }),
+      ...encodeSession(root),
+    ];
+    for (const expMs of [(root.exp + 0.123456) * 1000, 'soon', '']) {
+      await expect(raw.eval(lua.CREATE, keysOf.length + indexes.length, ...keysOf, ...indexes, ...args(expMs))).rejects.toThrow(/expMs must be an integer/);
+    }
+    await expect(raw.eval(lua.CREATE, keysOf.length, ...keysOf, ...args(root.exp * 1000).map((a, i) => (i === 0 ? '1.5' : a)))).rejects.toThrow(/nowMs must be an integer/);
+    expect(await keysUnder(prefix)).toEqual([]);
+    expect(await raw.eval(lua.CREATE, keysOf.length + indexes.length, ...keysOf, ...indexes, ...args(root.exp * 1000))).toBe('created');
+    expect(await raw.pexpiretime(k.session(root.sid))).toBe(root.exp * 1000);
+  });
+
+  it("an agent-wide kill's marker extends the agent index's key (same hash tag), holds the kill time plus the skew allowance, and expires", async () => {
+    const t = now();
+    expect(keys.agentKillMarker('agent-q').startsWith(keys.agentIndex('agent-q'))).toBe(true);
+    await store.revokeAgent('agent-q', t);
+    expect(Number(await raw.get(keys.agentKillMarker('agent-q')))).toBe(t + AGENT_KILL_CLOCK_SKEW_MS);
+    const pttl = await raw.pttl(keys.agentKillMarker('agent-q'));
+    expect(pttl).toBeGreaterThan(AGENT_KILL_MARKER_TTL_MS - 60_000);
+    expect(pttl).toBeLessThanOrEqual(AGENT_KILL_MARKER_TTL_MS);
+  });
+
   it(`index entries long past their expiry are pruned within ${INDEX_PRUNE_EVERY} creates; recently expired ones stay`, async () => {
     const index = keys.agentIndex('agent-a');
     // Past the 5-minute grace (gone), and inside it (kept: another instance's clock may run behind).
     await raw.zadd(index, now() - 400_000, 'long-expired', now() - 60_000, 'just-expired');
-    for (let i = 0; i < INDEX_PRUNE_EVERY; i++) expect(await store.create(makeRoot(), now())).toBe(true);
+    for (let i = 0; i < INDEX_PRUNE_EVERY; i++) expect(await store.create(makeRoot(), now(), now())).toBe('created');
     expect(await raw.zscore(index, 'long-expired')).toBeNull();
     expect(await raw.zscore(index, 'just-expired')).not.toBeNull();
     expect(await raw.zcard(index)).toBe(INDEX_PRUNE_EVERY + 1);
@@ -153,7 +197,7 @@ describe('redis store: Redis holds no garbage', () => {
 
   it('raw tokens are never stored: only the hash', async () => {
     const root = makeRoot();
-    expect(await store.create(root, now())).toBe(true);
+    expect(await store.create(root, now(), now())).toBe('created');
     const stored = await raw.hgetall(keys.session(root.sid));
     expect(Object.values(stored)).toContain(root.tokenHash);
     expect(JSON.stringify(stored)).not.toContain(`token-of-${root.sid}`);
@@ -165,15 +209,15 @@ describe('redis store: Redis holds no garbage', () => {
     const b = makeChild(root);
     const a1 = makeDelegated(a, 'agent-c');
     const a1x = makeChild(a1);
-    for (const s of [root, a, b, a1, a1x]) expect(await store.create(s, now())).toBe(true);
+    for (const s of [root, a, b, a1, a1x]) expect(await store.create(s, now(), now())).toBe('created');
 
-    expect(await store.revokeTree(a.sid)).toBe(3);
+    expect(await store.revokeTree(a.sid, now())).toHaveLength(3);
     for (const s of [a, a1, a1x]) await expectGone(s);
     for (const s of [root, b]) await expectIndexed(s);
     // agent-b and agent-c held nothing else: their indexes are gone entirely
     expect(await raw.exists(keys.agentIndex('agent-b'), keys.agentIndex('agent-c'))).toBe(0);
 
-    expect(await store.revokeTree(root.sid)).toBe(2);
+    expect(await store.revokeTree(root.sid, now())).toHaveLength(2);
     for (const s of [root, b]) await expectGone(s);
     expect(await keysBesidesTombstones(prefix)).toEqual([]);
   });
@@ -186,15 +230,15 @@ describe('redis store: Redis holds no garbage', () => {
     const k2 = makeChild(r1);
     const r3 = makeRoot({ agent: 'agent-e', sub: 'user-1', act: { sub: 'agent-e', act: { sub: 'agent-b' } } });
     const r2 = makeRoot({ agent: 'agent-d', sub: 'agent-d' });
-    for (const s of [r1, k1, g1, l1, k2, r3, r2]) expect(await store.create(s, now())).toBe(true);
+    for (const s of [r1, k1, g1, l1, k2, r3, r2]) expect(await store.create(s, now(), now())).toBe('created');
 
-    expect(await store.revokeAgent('agent-b', now())).toBe(4);
+    expect(await store.revokeAgent('agent-b', now())).toHaveLength(4);
     for (const s of [k1, g1, l1, r3]) await expectGone(s);
     for (const s of [r1, k2, r2]) await expectIndexed(s);
     expect(await raw.exists(keys.agentIndex('agent-b'))).toBe(0);
 
-    expect(await store.revokeAgent('agent-a', now())).toBe(2);
-    expect(await store.revokeAgent('agent-d', now())).toBe(1);
+    expect(await store.revokeAgent('agent-a', now())).toHaveLength(2);
+    expect(await store.revokeAgent('agent-d', now())).toHaveLength(1);
     expect(await keysBesidesTombstones(prefix)).toEqual([]);
   });
 
@@ -202,21 +246,21 @@ describe('redis store: Redis holds no garbage', () => {
     const inFlight = makeRoot({ agent: 'agent-x', sub: 'agent-x' });
     // create() writes the index entries first; this is the moment right after that.
     await raw.zadd(keys.agentIndex('agent-x'), inFlight.exp * 1000, inFlight.sid);
-    expect(await store.revokeAgent('agent-x', now())).toBe(0);
+    expect(await store.revokeAgent('agent-x', now())).toHaveLength(0);
     expect(await raw.pexpiretime(keys.revoked(inFlight.sid))).toBe(inFlight.exp * 1000);
-    expect(await store.create(inFlight, now())).toBe(false);
+    expect(await store.create(inFlight, now(), now())).toBe('agent_revoked');
     expect(await store.findByToken(inFlight.sid, inFlight.tokenHash, now())).toBeUndefined();
     expect(await store.list({ agent: 'agent-x' }, now(), 10)).toEqual([]);
   });
 
   it('a refused create leaves no key behind, not even an empty children set or index', async () => {
     const root = makeRoot();
-    expect(await store.create(root, now())).toBe(true);
-    expect(await store.revokeTree(root.sid)).toBe(1);
+    expect(await store.create(root, now(), now())).toBe('created');
+    expect(await store.revokeTree(root.sid, now())).toHaveLength(1);
     const afterKill = await keysUnder(prefix);
     expect(afterKill).toEqual([keys.revoked(root.sid)]);
     const child = makeDelegated(root, 'agent-b', { sub: 'user-9' });
-    expect(await store.create(child, now())).toBe(false);
+    expect(await store.create(child, now(), now())).toBe('ancestor_revoked');
     expect(await keysUnder(prefix)).toEqual(afterKill);
   });
 });
@@ -244,15 +288,15 @@ describe('redis store: a kill racing 200 exchanges under the same parent', () =>
   it('once revokeTree has resolved, no child is findable and no key of the tree remains', async () => {
     const root = makeRoot();
     const parent = makeDelegated(root, 'agent-b');
-    expect(await exchanger.create(root, now())).toBe(true);
-    expect(await exchanger.create(parent, now())).toBe(true);
+    expect(await exchanger.create(root, now(), now())).toBe('created');
+    expect(await exchanger.create(parent, now(), now())).toBe('created');
     const children = Array.from({ length: 200 }, (_, i) =>
       i % 2 ? makeDelegated(parent, 'agent-c', { scope: ['a:z'] }) : makeChild(parent, { scope: ['a:z'] }),
     );
 
-    const creates = children.map((c) => exchanger.create(c, now()));
+    const creates = children.map((c) => exchanger.create(c, now(), now()));
     await creates[20]; // some exchanges are in, most are still in flight
-    const revoked = await killer.revokeTree(parent.sid);
+    const revoked = (await killer.revokeTree(parent.sid, now())).length;
 
     const found = await Promise.all(children.map((c) => killer.findByToken(c.sid, c.tokenHash, now())));
     expect(found.filter(Boolean)).toEqual([]);
@@ -263,8 +307,9 @@ describe('redis store: a kill racing 200 exchanges under the same parent', () =>
 
     // every create either landed before the kill (and was killed by it) or was refused after it
     const results = await Promise.all(creates);
-    expect(results.filter(Boolean).length).toBeGreaterThanOrEqual(21);
-    expect(revoked).toBe(1 + results.filter(Boolean).length);
+    expect(results.filter((r) => r !== 'created' && r !== 'ancestor_revoked')).toEqual([]);
+    expect(results.filter((r) => r === 'created').length).toBeGreaterThanOrEqual(21);
+    expect(revoked).toBe(1 + results.filter((r) => r === 'created').length);
     expect((await Promise.all(children.map((c) => killer.findByToken(c.sid, c.tokenHash, now())))).filter(Boolean)).toEqual([]);
     expect(await leftovers()).toEqual([]);
     for (const index of [keys.allSessions(), keys.agentIndex('agent-b'), keys.agentIndex('agent-c'), keys.subjectIndex(root.sub)]) {

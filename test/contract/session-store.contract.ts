@@ -4,15 +4,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { rootOf, type Actor, type ReplayStore, type Session, type SessionStore } from '../../src/store/index.js';
+import {
+  AGENT_KILL_CLOCK_SKEW_MS, rootOf, type Actor, type RemovedSession, type ReplayStore, type Session, type SessionStore,
+} from '../../src/store/index.js';
 
 export interface ContractStore {
   store: SessionStore & ReplayStore;
-  /**
-   * Everything the store holds, in a comparable form, to prove a refusal wrote nothing. Optional:
-   * the memory store has no outside view, so the suite then checks through the interface only.
-   */
-  snapshot?: () => Promise<string[]>;
+  /** Everything the store holds, in a comparable form, to prove a refusal wrote nothing. */
+  snapshot: () => Promise<string[]>;
   /**
    * true when single-use ids expire on the wall clock (Redis TTL): the suite then uses a short expiry
    * and waits; false when `nowMs` decides (memory store): the suite passes a later nowMs instead.
@@ -41,6 +40,7 @@ export function makeRoot(over: Partial<Session> = {}): Session {
   return {
     sid,
     ancestors: [],
+    chain: [],
     depth: 0,
     maxDepth: 3,
     agent: 'agent-a',
@@ -63,6 +63,7 @@ export function makeChild(parent: Session, over: Partial<Session> = {}): Session
     sid,
     parent: parent.sid,
     ancestors: [...parent.ancestors, parent.sid],
+    chain: [...parent.chain, parent.agent],
     depth: parent.depth + 1,
     maxDepth: parent.maxDepth,
     agent: parent.agent,
@@ -85,12 +86,38 @@ export function makeDelegated(parent: Session, agent: string, over: Partial<Sess
   return makeChild(parent, { agent, act, ...over });
 }
 
+/**
+ * Every kind of write a store makes, and the refusals that must write nothing: creates (root,
+ * delegated, on-behalf-of), a used single-use id, refused creates (dead ancestor, agent kill
+ * marker, already expired), a create with a non-integer exp replayed 20 times, and both kills.
+ * The Redis suites then check that no key of the prefix lacks a TTL.
+ */
+export async function exerciseEveryWrite(store: SessionStore & ReplayStore): Promise<void> {
+  const t = Date.now();
+  const nowS = Math.floor(t / 1000);
+  const root = makeRoot();
+  const child = makeDelegated(root, 'agent-b');
+  const grandchild = makeDelegated(child, 'agent-c');
+  const obo = makeRoot({ agent: 'agent-b', sub: 'user-1', act: { sub: 'agent-b' } });
+  const other = makeRoot({ agent: 'agent-d', sub: 'agent-d' });
+  for (const s of [root, child, grandchild, obo, other]) expect(await store.create(s, t, t)).toBe('created');
+  expect(await store.useOnce(randomId('jti'), t + 60_000, t)).toBe(true);
+  expect(await store.revokeTree(child.sid, t)).toHaveLength(2);
+  expect(await store.create(makeChild(child), t, t)).toBe('ancestor_revoked');
+  expect(await store.revokeAgent('agent-d', t)).toHaveLength(1);
+  expect(await store.create(makeRoot({ agent: 'agent-d', sub: 'agent-d' }), t, t)).toBe('agent_revoked');
+  expect(await store.create(makeRoot({ exp: nowS - 1 }), t, t)).toBe('expired');
+  const bad = makeRoot({ exp: nowS + 200.123456 });
+  for (let i = 0; i < 20; i++) await expect(store.create(bad, t, t)).rejects.toThrow(/must be an integer/);
+  expect(await store.revokeAgent('agent-nobody', t)).toEqual([]);
+}
+
 export function sessionStoreContract(name: string, factory: () => Promise<ContractStore>): void {
   describe(`${name} store: SessionStore + ReplayStore contract`, () => {
     let ctx: ContractStore;
     let store: SessionStore & ReplayStore;
     const now = () => Date.now();
-    const snapshot = async () => (ctx.snapshot ? ctx.snapshot() : []);
+    const snapshot = () => ctx.snapshot();
 
     beforeEach(async () => {
       ctx = await factory();
@@ -101,7 +128,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
     });
 
     async function createAll(...sessions: Session[]): Promise<void> {
-      for (const s of sessions) expect(await store.create(s, now())).toBe(true);
+      for (const s of sessions) expect(await store.create(s, now(), now())).toBe('created');
     }
 
     /** Whether the session is found; both lookups (full and claims-only) must agree every time. */
@@ -112,12 +139,12 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
       return full !== undefined;
     }
 
-    const claimsOf = ({ sid, agent, sub, act, aud, scope, iat, exp, jti }: Session) => ({ sid, agent, sub, ...(act ? { act } : {}), aud, scope, iat, exp, jti });
+    const claimsOf = ({ sid, agent, sub, act, aud, scope, iat, exp, jti, chain }: Session) => ({ sid, agent, sub, ...(act ? { act } : {}), aud, scope, iat, exp, jti, chain });
 
     describe('create + findByToken', () => {
       it('returns a root session field for field: scope order kept, no parent, no act', async () => {
         const root = makeRoot({ scope: ['z:last', 'a:first', 'm:middle'] });
-        expect(await store.create(root, now())).toBe(true);
+        expect(await store.create(root, now(), now())).toBe('created');
         const found = await store.findByToken(root.sid, root.tokenHash, now());
         expect(found).toStrictEqual(root);
         expect(found).not.toHaveProperty('parent');
@@ -171,6 +198,27 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         expect(await store.findClaimsByToken(randomId('nope'), root.tokenHash, now())).toBeUndefined();
       });
 
+      it("findClaimsByToken with the caller's audience: its own tokens answer, another audience's live tokens are a miss", async () => {
+        const root = makeRoot();
+        const child = makeDelegated(root, 'agent-b', { aud: 'https://other.example.com' });
+        const grandchild = makeDelegated(child, 'agent-c');
+        await createAll(root, child, grandchild);
+        expect(await store.findClaimsByToken(root.sid, root.tokenHash, now(), API)).toMatchObject(claimsOf(root));
+        expect(await store.findClaimsByToken(child.sid, child.tokenHash, now(), 'https://other.example.com')).toMatchObject(claimsOf(child));
+        expect(await store.findClaimsByToken(grandchild.sid, grandchild.tokenHash, now(), 'https://other.example.com')).toMatchObject(claimsOf(grandchild));
+        for (const s of [root, child, grandchild]) {
+          expect(await store.findClaimsByToken(s.sid, s.tokenHash, now(), 'https://third.example.com')).toBeUndefined();
+          expect(await store.findClaimsByToken(s.sid, s.tokenHash, now(), '')).toBeUndefined();
+          // without an audience (revocation: the caller is the holder, not an audience) any live token answers
+          expect(await store.findClaimsByToken(s.sid, s.tokenHash, now())).toMatchObject(claimsOf(s));
+        }
+        expect(await store.findClaimsByToken(root.sid, root.tokenHash, now(), 'https://other.example.com')).toBeUndefined();
+        expect(await store.findClaimsByToken(child.sid, child.tokenHash, now(), API)).toBeUndefined();
+        // the audience never makes a dead token answer
+        await store.revokeTree(child.sid, now());
+        expect(await store.findClaimsByToken(grandchild.sid, grandchild.tokenHash, now(), 'https://other.example.com')).toBeUndefined();
+      });
+
       it('a wrong token hash finds nothing', async () => {
         const root = makeRoot();
         await createAll(root);
@@ -205,8 +253,8 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
       it('a child under a live parent is stored and findable', async () => {
         const root = makeRoot();
         const child = makeChild(root);
-        expect(await store.create(root, now())).toBe(true);
-        expect(await store.create(child, now())).toBe(true);
+        expect(await store.create(root, now(), now())).toBe('created');
+        expect(await store.create(child, now(), now())).toBe('created');
         expect(await findable(child)).toBe(true);
         expect((await store.subtree(root.sid, now())).map((s) => s.sid)).toEqual([root.sid, child.sid]);
       });
@@ -215,9 +263,9 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const root = makeRoot();
         const child = makeChild(root);
         await createAll(root);
-        expect(await store.revokeTree(root.sid)).toBe(1);
+        expect(await store.revokeTree(root.sid, now())).toHaveLength(1);
         const before = await snapshot();
-        expect(await store.create(child, now())).toBe(false);
+        expect(await store.create(child, now(), now())).toBe('ancestor_revoked');
         expect(await snapshot()).toEqual(before);
         expect(await findable(child)).toBe(false);
         expect(await store.list({}, now(), 100)).toEqual([]);
@@ -230,10 +278,10 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const child = makeChild(root);
         const grandchild = makeChild(child);
         await createAll(root, child, grandchild);
-        expect(await store.revokeTree(child.sid)).toBe(2);
+        expect(await store.revokeTree(child.sid, now())).toHaveLength(2);
         const before = await snapshot();
         const ggc = makeChild(grandchild);
-        expect(await store.create(ggc, now())).toBe(false);
+        expect(await store.create(ggc, now(), now())).toBe('ancestor_revoked');
         expect(await snapshot()).toEqual(before);
         expect(await findable(ggc)).toBe(false);
         expect((await store.list({}, now(), 100)).map((s) => s.sid)).toEqual([root.sid]);
@@ -247,7 +295,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const later = root.exp * 1000 + 1_000;
         const before = await snapshot();
         const grandchild = makeChild(child);
-        expect(await store.create(grandchild, later)).toBe(false);
+        expect(await store.create(grandchild, later, later)).toBe('ancestor_revoked');
         expect(await snapshot()).toEqual(before);
         expect(await findable(grandchild)).toBe(false);
         expect(await findable(grandchild, later)).toBe(false);
@@ -259,7 +307,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         await createAll(root);
         const before = await snapshot();
         const child = makeChild(root);
-        expect(await store.create(child, root.exp * 1000)).toBe(false);
+        expect(await store.create(child, root.exp * 1000, root.exp * 1000)).toBe('ancestor_revoked');
         expect(await snapshot()).toEqual(before);
         expect(await findable(child)).toBe(false);
         expect((await store.list({}, now(), 100)).map((s) => s.sid)).toEqual([root.sid]);
@@ -269,7 +317,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const ghost = makeRoot();
         const before = await snapshot();
         const child = makeChild(ghost);
-        expect(await store.create(child, now())).toBe(false);
+        expect(await store.create(child, now(), now())).toBe('ancestor_revoked');
         expect(await snapshot()).toEqual(before);
         expect(await findable(child)).toBe(false);
         expect(await store.list({}, now(), 100)).toEqual([]);
@@ -294,7 +342,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
 
       it('kills exactly the subtree (3 levels) and returns how many live sessions died', async () => {
         const t = await tree();
-        expect(await store.revokeTree(t.a.sid)).toBe(4);
+        expect(await store.revokeTree(t.a.sid, now())).toHaveLength(4);
         for (const s of [t.a, t.a1, t.a2, t.a1x]) expect(await findable(s)).toBe(false);
         for (const s of [t.root, t.b, t.b1]) expect(await findable(s)).toBe(true);
         expect((await store.subtree(t.root.sid, now())).map((s) => s.sid)).toEqual([t.root.sid, t.b.sid, t.b1.sid]);
@@ -303,30 +351,30 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
 
       it('is idempotent: a second call kills nothing and returns 0', async () => {
         const t = await tree();
-        expect(await store.revokeTree(t.a.sid)).toBe(4);
-        expect(await store.revokeTree(t.a.sid)).toBe(0);
-        expect(await store.revokeTree(t.a1.sid)).toBe(0);
+        expect(await store.revokeTree(t.a.sid, now())).toHaveLength(4);
+        expect(await store.revokeTree(t.a.sid, now())).toHaveLength(0);
+        expect(await store.revokeTree(t.a1.sid, now())).toHaveLength(0);
         for (const s of [t.root, t.b, t.b1]) expect(await findable(s)).toBe(true);
       });
 
       it('a descendant of a killed session is dead: not findable, no subtree, no children under it', async () => {
         const t = await tree();
-        await store.revokeTree(t.a.sid);
+        await store.revokeTree(t.a.sid, now());
         expect(await findable(t.a1x)).toBe(false);
         expect(await store.subtree(t.a1.sid, now())).toEqual([]);
-        expect(await store.create(makeChild(t.a1x), now())).toBe(false);
+        expect(await store.create(makeChild(t.a1x), now(), now())).toBe('ancestor_revoked');
       });
 
       it('killing a root kills the whole tree', async () => {
         const t = await tree();
-        expect(await store.revokeTree(t.root.sid)).toBe(7);
+        expect(await store.revokeTree(t.root.sid, now())).toHaveLength(7);
         for (const s of Object.values(t)) expect(await findable(s)).toBe(false);
         expect(await store.list({}, now(), 100)).toEqual([]);
       });
 
       it('killing a leaf kills only the leaf', async () => {
         const t = await tree();
-        expect(await store.revokeTree(t.a1x.sid)).toBe(1);
+        expect(await store.revokeTree(t.a1x.sid, now())).toHaveLength(1);
         expect(await findable(t.a1x)).toBe(false);
         for (const s of [t.root, t.a, t.a1, t.a2, t.b, t.b1]) expect(await findable(s)).toBe(true);
         expect((await store.subtree(t.a1.sid, now())).map((s) => s.sid)).toEqual([t.a1.sid]);
@@ -334,8 +382,133 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
 
       it('an unknown sid kills nothing and returns 0', async () => {
         await tree();
-        expect(await store.revokeTree(randomId('nope'))).toBe(0);
+        expect(await store.revokeTree(randomId('nope'), now())).toEqual([]);
         expect(await store.list({}, now(), 100)).toHaveLength(7);
+      });
+    });
+
+    describe('what a kill resolves: the live sessions it removed', () => {
+      const removedOf = (...ss: Session[]): RemovedSession[] =>
+        ss.map(({ sid, agent, sub, aud, act }) => ({ sid, agent, sub, aud, ...(act ? { act } : {}) })).sort((a, b) => (a.sid < b.sid ? -1 : 1));
+      const sorted = (rs: RemovedSession[]) => [...rs].sort((a, b) => (a.sid < b.sid ? -1 : 1));
+
+      it('revokeTree: sid, agent, sub, aud and act (only when there is one) of each, nothing else', async () => {
+        const root = makeRoot({ aud: 'https://one.example.com' });
+        const a = makeDelegated(root, 'agent-b');
+        const a1 = makeDelegated(a, 'agent-c');
+        const b = makeChild(root);
+        await createAll(root, a, a1, b);
+        const removed = await store.revokeTree(a.sid, now());
+        expect(sorted(removed)).toStrictEqual(removedOf(a, a1));
+        expect(sorted(await store.revokeTree(root.sid, now()))).toStrictEqual(removedOf(root, b));
+        expect(await store.revokeTree(root.sid, now())).toEqual([]);
+      });
+
+      it('revokeTree: a session of the subtree that has already expired (by nowMs) is removed but not listed', async () => {
+        const root = makeRoot();
+        const short = makeChild(root, { exp: root.exp - 300 });
+        const long = makeChild(root);
+        await createAll(root, short, long);
+        expect(sorted(await store.revokeTree(root.sid, short.exp * 1000))).toStrictEqual(removedOf(root, long));
+        expect(await findable(short, short.exp * 1000 - 1)).toBe(false);
+      });
+
+      it('revokeAgent: every live session removed, across trees, each once', async () => {
+        const r1 = makeRoot({ agent: 'agent-k', sub: 'agent-k' });
+        const c1 = makeDelegated(r1, 'agent-m');
+        const r2 = makeRoot({ agent: 'agent-k', sub: 'user-7', act: { sub: 'agent-k' } });
+        const bystander = makeRoot({ agent: 'agent-n', sub: 'agent-n' });
+        await createAll(r1, c1, r2, bystander);
+        expect(sorted(await store.revokeAgent('agent-k', now()))).toStrictEqual(removedOf(r1, c1, r2));
+        expect(await findable(bystander)).toBe(true);
+      });
+    });
+
+    describe('create validates every value before writing anything', () => {
+      const nowS = () => Math.floor(now() / 1000);
+
+      it.each([
+        ['exp', (s: number) => ({ exp: s + 200.123456 })],
+        ['iat', (s: number) => ({ iat: s + 0.5 })],
+        ['depth', () => ({ depth: 0.5 })],
+        ['maxDepth', () => ({ maxDepth: Number.NaN })],
+        ['exp (unsafe)', () => ({ exp: 2 ** 60 })],
+      ])('a non-integer %s throws (a programming error) and nothing is written, however often it is replayed', async (field, over) => {
+        await createAll(makeRoot());
+        const before = await snapshot();
+        const bad = makeRoot(over(nowS()));
+        for (let i = 0; i < 20; i++) await expect(store.create(bad, now(), now())).rejects.toThrow(/must be an integer/);
+        const child = makeChild(makeRoot(), over(nowS()));
+        await expect(store.create(child, now(), now())).rejects.toThrow(new RegExp(field.split(' ')[0]!));
+        expect(await snapshot()).toEqual(before);
+        expect(await findable(bad)).toBe(false);
+      });
+
+      it('a session whose expiry has already passed by nowMs is refused as expired and nothing is written', async () => {
+        const root = makeRoot();
+        await createAll(root);
+        const before = await snapshot();
+        const stale = makeRoot({ exp: nowS() - 1 });
+        expect(await store.create(stale, now(), now())).toBe('expired');
+        expect(await store.create(makeRoot({ exp: root.exp }), root.exp * 1000, root.exp * 1000)).toBe('expired');
+        expect(await snapshot()).toEqual(before);
+        expect((await store.list({}, now(), 100)).map((s) => s.sid)).toEqual([root.sid]);
+      });
+    });
+
+    describe("an agent-wide kill's not-before marker", () => {
+      it('a create for a request that arrived before the kill is refused and writes nothing: root, delegated child, act chain', async () => {
+        const t = now();
+        const parent = makeRoot({ agent: 'agent-p', sub: 'agent-p' });
+        await createAll(parent);
+        expect(await store.revokeAgent('agent-k', t)).toEqual([]);
+        const before = await snapshot();
+        const root = makeRoot({ agent: 'agent-k', sub: 'agent-k' });
+        const obo = makeRoot({ agent: 'agent-q', sub: 'user-1', act: { sub: 'agent-q', act: { sub: 'agent-k' } } });
+        const delegated = makeDelegated(parent, 'agent-k');
+        for (const s of [root, obo, delegated]) {
+          expect(await store.create(s, t + 5, t - 10)).toBe('agent_revoked');
+          // inside the clock-skew allowance after the kill, too
+          expect(await store.create(s, t + 5, t + AGENT_KILL_CLOCK_SKEW_MS)).toBe('agent_revoked');
+        }
+        expect(await snapshot()).toEqual(before);
+        for (const s of [root, obo, delegated]) expect(await findable(s)).toBe(false);
+        expect(await store.list({ agent: 'agent-k' }, now(), 100)).toEqual([]);
+        expect((await store.list({}, now(), 100)).map((s) => s.sid)).toEqual([parent.sid]);
+        expect(await store.subtree(parent.sid, now())).toStrictEqual([parent]);
+      });
+
+      it('a request that arrived after the allowance is stored; other agents were never affected', async () => {
+        const t = now();
+        await store.revokeAgent('agent-k', t);
+        const other = makeRoot({ agent: 'agent-o', sub: 'agent-o' });
+        expect(await store.create(other, t, t - 10)).toBe('created');
+        const late = makeRoot({ agent: 'agent-k', sub: 'agent-k' });
+        expect(await store.create(late, t + 5, t + AGENT_KILL_CLOCK_SKEW_MS + 1)).toBe('created');
+        expect(await findable(late)).toBe(true);
+        expect((await store.list({ agent: 'agent-k' }, now(), 100)).map((s) => s.sid)).toEqual([late.sid]);
+      });
+
+      it('an agent named only by the chain (holder of an ancestor) refuses the create too', async () => {
+        const t = now();
+        await store.revokeAgent('agent-x', t);
+        // agent-x's root, from a request after the kill; its child's request arrived before it.
+        const parent = makeRoot({ agent: 'agent-x', sub: 'agent-x' });
+        expect(await store.create(parent, t + 5, t + AGENT_KILL_CLOCK_SKEW_MS + 1)).toBe('created');
+        const before = await snapshot();
+        const child = makeDelegated(parent, 'agent-y');
+        expect(child.chain).toEqual(['agent-x']);
+        expect(await store.create(child, t + 5, t)).toBe('agent_revoked');
+        expect(await snapshot()).toEqual(before);
+        expect(await store.create(child, t + 5, t + AGENT_KILL_CLOCK_SKEW_MS + 1)).toBe('created');
+        expect(await findable(child)).toBe(true);
+      });
+
+      it('a later kill is never undone by an earlier-timed one (another instance, its clock behind)', async () => {
+        const t = now();
+        await store.revokeAgent('agent-k', t + 5_000);
+        await store.revokeAgent('agent-k', t);
+        expect(await store.create(makeRoot({ agent: 'agent-k', sub: 'agent-k' }), t + 5, t + 5_000)).toBe('agent_revoked');
       });
     });
 
@@ -356,13 +529,13 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const r2c = makeDelegated(r2, 'agent-c');
         await createAll(r1, k1, g1, h1, l1, k2, r3, r3c, r2, r2c);
 
-        expect(await store.revokeAgent('agent-b', now())).toBe(6);
+        expect(await store.revokeAgent('agent-b', now())).toHaveLength(6);
         for (const s of [k1, g1, h1, l1, r3, r3c]) expect(await findable(s)).toBe(false);
         for (const s of [r1, k2, r2, r2c]) expect(await findable(s)).toBe(true);
         expect((await store.list({}, now(), 100)).map((s) => s.sid).sort()).toEqual([r1.sid, k2.sid, r2.sid, r2c.sid].sort());
         expect(await store.list({ agent: 'agent-b' }, now(), 100)).toEqual([]);
         expect((await store.list({ agent: 'agent-c' }, now(), 100)).map((s) => s.sid)).toEqual([r2c.sid]);
-        expect(await store.revokeAgent('agent-b', now())).toBe(0);
+        expect(await store.revokeAgent('agent-b', now())).toHaveLength(0);
       });
 
       it('an agent holding a parent and its narrowed child counts each session once', async () => {
@@ -370,14 +543,14 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const c = makeChild(r);
         const gc = makeChild(c);
         await createAll(r, c, gc);
-        expect(await store.revokeAgent('agent-a', now())).toBe(3);
+        expect(await store.revokeAgent('agent-a', now())).toHaveLength(3);
         expect(await store.list({}, now(), 100)).toEqual([]);
       });
 
       it('an agent with no sessions kills nothing', async () => {
         const r = makeRoot();
         await createAll(r);
-        expect(await store.revokeAgent('agent-nobody', now())).toBe(0);
+        expect(await store.revokeAgent('agent-nobody', now())).toHaveLength(0);
         expect(await findable(r)).toBe(true);
       });
     });
@@ -452,8 +625,8 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
 
       it('excludes revoked sessions and their descendants', async () => {
         const p = await population();
-        await store.revokeTree(p.a1.sid); // a1 and b2
-        await store.revokeTree(p.c1.sid);
+        await store.revokeTree(p.a1.sid, now()); // a1 and b2
+        await store.revokeTree(p.c1.sid, now());
         expect(sids(await store.list({}, now(), 100))).toEqual(sids([p.b1, p.a2, p.c2]));
         expect(sids(await store.list({ agent: 'agent-a' }, now(), 100))).toEqual(sids([p.a2]));
         expect(sids(await store.list({ agent: 'agent-b' }, now(), 100))).toEqual(sids([p.b1]));
@@ -495,7 +668,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const root = makeRoot();
         const child = makeChild(root);
         await createAll(root, child);
-        await store.revokeTree(root.sid);
+        await store.revokeTree(root.sid, now());
         expect(await store.subtree(root.sid, now())).toEqual([]);
         expect(await store.subtree(child.sid, now())).toEqual([]);
       });

@@ -15,7 +15,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { buildDeps } from '../../src/deps.js';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { addKey } from '../../src/keys/keystore.js';
-import type { ReplayStore, Session, SessionFilter, SessionStore } from '../../src/store/index.js';
+import type { CreateOutcome, ReplayStore, Session, SessionFilter, SessionStore } from '../../src/store/index.js';
 import { redisKeys, type RedisKeys } from '../../src/store/keys.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
@@ -48,29 +48,29 @@ class FaultyStore implements SessionStore, ReplayStore {
     private readonly frozen: RedisSessionStore,
   ) {}
 
-  async create(session: Session, nowMs: number): Promise<boolean> {
+  async create(session: Session, nowMs: number, startedMs: number): Promise<CreateOutcome> {
     this.creates++;
     switch (this.mode) {
       case 'pass':
-        return this.real.create(session, nowMs);
+        return this.real.create(session, nowMs, startedMs);
       case 'slow':
         // The write lands late: a server that answered before it finished would be caught.
         await sleep(Math.floor(Math.random() * 25));
-        return this.real.create(session, nowMs);
+        return this.real.create(session, nowMs, startedMs);
       case 'reject':
         throw new StoreUnavailableError(new Error('Connection is closed.'));
       case 'hang':
-        return this.frozen.create(session, nowMs);
+        return this.frozen.create(session, nowMs, startedMs);
       case 'store-then-lose-reply':
-        await this.real.create(session, nowMs);
+        await this.real.create(session, nowMs, startedMs);
         throw new StoreUnavailableError(new Error('Command timed out'));
     }
   }
   findByToken(sid: string, tokenHash: string, nowMs: number) {
     return this.real.findByToken(sid, tokenHash, nowMs);
   }
-  findClaimsByToken(sid: string, tokenHash: string, nowMs: number) {
-    return this.real.findClaimsByToken(sid, tokenHash, nowMs);
+  findClaimsByToken(sid: string, tokenHash: string, nowMs: number, aud?: string) {
+    return this.real.findClaimsByToken(sid, tokenHash, nowMs, aud);
   }
   subtree(sid: string, nowMs: number) {
     return this.real.subtree(sid, nowMs);
@@ -78,8 +78,8 @@ class FaultyStore implements SessionStore, ReplayStore {
   list(filter: SessionFilter, nowMs: number, limit: number) {
     return this.real.list(filter, nowMs, limit);
   }
-  revokeTree(sid: string) {
-    return this.real.revokeTree(sid);
+  revokeTree(sid: string, nowMs: number) {
+    return this.real.revokeTree(sid, nowMs);
   }
   revokeAgent(agentId: string, nowMs: number) {
     return this.real.revokeAgent(agentId, nowMs);

@@ -31,6 +31,14 @@ export async function ok(res: PromiseLike<Res>): Promise<string> {
 
 export const sidOf = (token: string) => claims(token).sid as string;
 
+/** The sessions a kill event lists, as sorted `sid aud` lines, to compare with what a test killed. */
+export function killedIn(events: readonly unknown[]): string[] {
+  return events
+    .flatMap((e) => ((e as { sessions?: { sid: string; aud: string }[] }).sessions ?? []).map((s) => `${s.sid} ${s.aud}`))
+    .sort();
+}
+export const killedLines = (tokens: string[], aud: string) => tokens.map((t) => `${sidOf(t)} ${aud}`).sort();
+
 /**
  * Runs a request that must be refused: exact status and error, Redis byte-for-byte unchanged, no
  * token.issued event, and exactly one token.denied event when `denied` (the /token endpoint ran).

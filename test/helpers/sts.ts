@@ -15,7 +15,7 @@ import { buildDeps, type Deps } from '../../src/deps.js';
 import { addKey } from '../../src/keys/keystore.js';
 import type { Clock } from '../../src/sessions/service.js';
 import type { Stores } from '../../src/store/index.js';
-import { redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
+import { AGENT_KILL_MARKER_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { MemorySessionStore } from '../../src/store/memory/session-store.js';
 import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
@@ -174,14 +174,15 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
 }
 
 const isTombstone = (k: string) => k.includes(`}:${TREE_KEY.revoked}`);
+const isKillMark = (k: string) => isTombstone(k) || k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`);
 
 /**
- * Every key this test's app wrote, for asserting "nothing changed" — except kill tombstones, which
- * only a kill writes (see `tombstones`).
+ * Every key this test's app wrote, for asserting "nothing changed" — except kill tombstones and
+ * agent kill markers, which only a kill writes (see `tombstones`).
  */
 export async function redisState(sts: TestSts): Promise<string[]> {
   if (!sts.redis) return [];
-  return (await sts.redis.keys(`${sts.prefix}*`)).filter((k) => !isTombstone(k)).sort();
+  return (await sts.redis.keys(`${sts.prefix}*`)).filter((k) => !isKillMark(k)).sort();
 }
 
 /** Every key of this app's prefix with its content (tombstones aside), to prove a refusal wrote nothing. */

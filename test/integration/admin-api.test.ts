@@ -333,11 +333,11 @@ describe('admin API: authentication and authorization', () => {
     expect(sts.events.events.slice(n)).toEqual([
       {
         type: 'session.revoked', time: ANY_ISO_TIME, requestId: 'kill-1', actor: 'admin', adminSid: sidOf(admin),
-        sid: sidOf(target), revoked: 1, by: 'admin', reason: 'admin',
+        sid: sidOf(target), revoked: 1, sessions: [{ sid: sidOf(target), aud: API }], by: 'admin', reason: 'admin',
       },
       {
         type: 'session.revoked', time: ANY_ISO_TIME, requestId: again.headers['x-request-id'], actor: 'admin', adminSid: sidOf(admin),
-        sid: sidOf(target), revoked: 0, by: 'admin', reason: 'admin',
+        sid: sidOf(target), revoked: 0, sessions: [], by: 'admin', reason: 'admin',
       },
     ]);
   });

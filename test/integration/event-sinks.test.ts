@@ -110,7 +110,7 @@ describe('event sinks', () => {
       expect(res.body).toEqual({ revoked: 1 });
       expect(sts.events.events.slice(n)).toEqual([{
         type: 'session.revoked', time: new Date(T0 + 5_000).toISOString(), requestId: 'ev-5', actor: 'admin', adminSid: sidOf(admin),
-        sid: sidOf(target), revoked: 1, by: 'admin', reason: 'admin',
+        sid: sidOf(target), revoked: 1, sessions: [{ sid: sidOf(target), aud: API }], by: 'admin', reason: 'admin',
       }]);
       now = T0;
     });
@@ -172,7 +172,7 @@ describe('event sinks', () => {
     const b = new RecordingEventSink();
     const { log } = capturingLog();
     const both = fanOut(log, a, b);
-    const durable = { type: 'agent.sessions_revoked', time: 't', requestId: 'r', actor: 'x', agent: 'y', revoked: 0, by: 'x' } as DurableEvent;
+    const durable = { type: 'agent.sessions_revoked', time: 't', requestId: 'r', actor: 'x', agent: 'y', revoked: 0, sessions: [], by: 'x' } as DurableEvent;
     const denied = { type: 'token.denied', time: 't', requestId: 'r', actor: null, endpoint: 'token', error: 'invalid_request' } as BestEffortEvent;
     await both.record(durable);
     both.emit(denied);

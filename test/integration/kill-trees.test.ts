@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { adminToken, API, basic, claims, clientCredentials, exchange, introspect, redisState, startSts, type TestSts, snapshot } from '../helpers/sts.js';
-import { ANY_ISO_TIME, ok, sidOf } from '../helpers/responses.js';
+import { ANY_ISO_TIME, killedIn, killedLines, ok, sidOf } from '../helpers/responses.js';
+import { AGENT_KILL_CLOCK_SKEW_MS } from '../../src/store/index.js';
 
 /**
  * Kills against real Redis: DELETE /admin/sessions/:sid takes the session and its whole subtree,
@@ -79,8 +80,9 @@ describe('DELETE /admin/sessions/:sid kills the session and its whole subtree', 
     expect(res.body).toEqual({ revoked: 3 });
     expect(sts.events.events.slice(n)).toEqual([{
       type: 'session.revoked', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'admin', adminSid: expect.any(String),
-      sid: sidOf(S1), revoked: 3, by: 'admin', reason: 'admin',
+      sid: sidOf(S1), revoked: 3, sessions: expect.any(Array), by: 'admin', reason: 'admin',
     }]);
+    expect(killedIn(sts.events.events.slice(n))).toEqual(killedLines([S1, L1, S1n], API));
   });
 
   it('every killed token introspects exactly {"active":false}', async () => {
@@ -161,9 +163,11 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
   // SR (sub-agent's own root) ── L2 (leaf, act: leaf only)
   // LR (leaf-agent's own root), O (outsider's root)
   let R: string, S: string, L: string, B1: string, Sp: string, SR: string, L2: string, LR: string, O: string;
+  /** The service's clock runs this far ahead of the wall clock: moved past the kill's clock-skew allowance. */
+  let ahead = 0;
 
   beforeAll(async () => {
-    sts = await startSts();
+    sts = await startSts({ clock: { nowMs: () => Date.now() + ahead } });
     admin = await adminToken(sts);
     R = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read invoices:write')).access_token;
     S = await ok(exchange(sts, 'sub-agent', R, API, 'invoices:read invoices:write'));
@@ -194,8 +198,9 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
     expect(res.body).toEqual({ revoked: 5 });
     expect(sts.events.events.slice(n)).toEqual([{
       type: 'agent.sessions_revoked', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'admin', adminSid: expect.any(String),
-      agent: 'sub-agent', revoked: 5, by: 'admin',
+      agent: 'sub-agent', revoked: 5, sessions: expect.any(Array), by: 'admin',
     }]);
+    expect(killedIn(sts.events.events.slice(n))).toEqual(killedLines([S, L, Sp, SR, L2], API));
   });
 
   it('every session sub-agent held or acted in introspects inactive and cannot be exchanged', async () => {
@@ -208,7 +213,9 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
 
   it('billing-agent’s root and its own child, leaf-agent’s own root and the outsider stay active', async () => {
     for (const t of [R, B1, LR, O]) await expectActive(sts, t);
-    // billing-agent can still delegate to sub-agent: the kill was of sessions, not of the agent.
+    // billing-agent can still delegate to sub-agent: the kill was of sessions, not of the agent
+    // (once past the allowance within which requests count as having arrived before the kill).
+    ahead += AGENT_KILL_CLOCK_SKEW_MS + 1;
     const again = await ok(exchange(sts, 'sub-agent', R, API, 'invoices:read'));
     await expectActive(sts, again);
   });

@@ -3,7 +3,7 @@ import request from 'supertest';
 import {
   API, basic, clientCredentials, exchange, introspect, SECRETS, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
-import { ANY_ISO_TIME, expectOAuthError, ok, sidOf } from '../helpers/responses.js';
+import { ANY_ISO_TIME, expectOAuthError, killedIn, killedLines, ok, sidOf } from '../helpers/responses.js';
 
 /**
  * POST /revoke (RFC 7009) against real Redis: an agent revokes its own token, which kills its
@@ -73,9 +73,10 @@ describe('POST /revoke (RFC 7009)', () => {
       expect(sts.events.events.slice(n)).toEqual([
         {
           type: 'session.revoked', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'billing-agent',
-          sid: sidOf(root), revoked: 3, by: 'billing-agent', reason: 'revocation',
+          sid: sidOf(root), revoked: 3, sessions: expect.any(Array), by: 'billing-agent', reason: 'revocation',
         },
       ]);
+      expect(killedIn(sts.events.events.slice(n))).toEqual(killedLines([root, mid, leaf], API));
     });
 
     it('a delegated token, revoked by the delegate that holds it: it and its descendant die, the parent lives', async () => {

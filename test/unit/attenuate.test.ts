@@ -29,6 +29,7 @@ function sessionOf(g: Grant, sid: string): Session {
     sid,
     ...(parent ? { parent: parent.sid } : {}),
     ancestors: parent ? [...parent.ancestors, parent.sid] : [],
+    chain: parent ? [...parent.chain, parent.agent] : [],
     depth: g.depth,
     maxDepth: g.maxDepth,
     agent: g.agent,

@@ -1,8 +1,18 @@
 import type { ReplayStore, SessionStore } from '../index.js';
-import { agentsOf, type Session, type SessionFilter } from '../types.js';
+import { chainLive, tokenLive, unexpired } from '../liveness.js';
+import {
+  agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable,
+  type CreateOutcome, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
+} from '../types.js';
 
 /** How often expired entries are swept out, so the embedded store's memory stays bounded. */
 const SWEEP_INTERVAL_MS = 30_000;
+
+interface KillMarker {
+  /** Creates for requests that arrived at or before this (ms) are refused. */
+  notBeforeMs: number;
+  expiresMs: number;
+}
 
 /**
  * The embedded dev store (`npm start` without REDIS_URL): one process, nothing kept on exit.
@@ -12,40 +22,49 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
   readonly #sessions = new Map<string, Session>();
   readonly #children = new Map<string, Set<string>>();
   readonly #used = new Map<string, number>();
+  readonly #killMarkers = new Map<string, KillMarker>();
   readonly #sweeper: NodeJS.Timeout;
 
-  constructor() {
-    this.#sweeper = setInterval(() => this.#sweep(Date.now()), SWEEP_INTERVAL_MS).unref();
+  /** `nowMs` only times the sweeper; every method takes its time from its caller. */
+  constructor(nowMs: () => number = Date.now) {
+    this.#sweeper = setInterval(() => this.#sweep(nowMs()), SWEEP_INTERVAL_MS).unref();
   }
 
-  async create(s: Session, nowMs: number): Promise<boolean> {
-    if (!s.ancestors.every((a) => this.#live(a, nowMs))) return false;
+  async create(s: Session, nowMs: number, startedMs: number): Promise<CreateOutcome> {
+    assertStorable(s);
+    if (!s.ancestors.every((a) => this.#live(a, nowMs))) return 'ancestor_revoked';
+    for (const agent of agentsNamedBy(s)) {
+      const m = this.#killMarkers.get(agent);
+      if (m && m.expiresMs > nowMs && m.notBeforeMs >= startedMs) return 'agent_revoked';
+    }
+    if (!unexpired(s.exp, nowMs)) return 'expired';
     this.#sessions.set(s.sid, structuredClone(s));
     if (s.parent) {
       const kids = this.#children.get(s.parent) ?? new Set<string>();
       this.#children.set(s.parent, kids.add(s.sid));
     }
-    return true;
+    return 'created';
   }
 
   async findByToken(sid: string, tokenHash: string, nowMs: number): Promise<Session | undefined> {
     const s = this.#sessions.get(sid);
-    if (!s || s.tokenHash !== tokenHash || !this.#chainLive(s, nowMs)) return undefined;
+    if (!s || !tokenLive(s, tokenHash, nowMs, (a) => this.#live(a, nowMs))) return undefined;
     return structuredClone(s);
   }
 
-  findClaimsByToken(sid: string, tokenHash: string, nowMs: number): Promise<Session | undefined> {
+  async findClaimsByToken(sid: string, tokenHash: string, nowMs: number, aud?: string): Promise<TokenClaims | undefined> {
+    if (aud !== undefined && this.#sessions.get(sid)?.aud !== aud) return undefined;
     return this.findByToken(sid, tokenHash, nowMs);
   }
 
   async subtree(sid: string, nowMs: number): Promise<Session[]> {
-    const root = this.#sessions.get(sid);
-    if (!root || !this.#chainLive(root, nowMs)) return [];
+    const top = this.#sessions.get(sid);
+    if (!top || !chainLive(top, nowMs, (a) => this.#live(a, nowMs))) return [];
     const out: Session[] = [];
     const queue = [sid];
     for (let i = 0; i < queue.length; i++) {
       const s = this.#sessions.get(queue[i]!);
-      if (!s || s.exp * 1000 <= nowMs) continue;
+      if (!s || !unexpired(s.exp, nowMs)) continue;
       out.push(structuredClone(s));
       queue.push(...(this.#children.get(s.sid) ?? []));
     }
@@ -54,34 +73,36 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
 
   async list(filter: SessionFilter, nowMs: number, limit: number): Promise<Session[]> {
     const matches = [...this.#sessions.values()]
-      .filter((s) => s.exp * 1000 > nowMs)
+      .filter((s) => unexpired(s.exp, nowMs))
       .filter((s) => !filter.agent || agentsOf(s).includes(filter.agent))
       .filter((s) => !filter.sub || s.sub === filter.sub)
       .sort((a, b) => a.exp - b.exp);
     return matches.slice(0, limit).map((s) => structuredClone(s));
   }
 
-  async revokeTree(sid: string): Promise<number> {
+  async revokeTree(sid: string, nowMs: number): Promise<RemovedSession[]> {
     const root = this.#sessions.get(sid);
     if (root?.parent) this.#children.get(root.parent)?.delete(sid);
-    let revoked = 0;
+    const removed: RemovedSession[] = [];
     const queue = [sid];
     for (let i = 0; i < queue.length; i++) {
       const id = queue[i]!;
       const s = this.#sessions.get(id);
-      if (s && s.exp * 1000 > Date.now()) revoked++;
+      if (s && unexpired(s.exp, nowMs)) removed.push({ sid: s.sid, agent: s.agent, sub: s.sub, aud: s.aud, ...(s.act ? { act: structuredClone(s.act) } : {}) });
       this.#sessions.delete(id);
       queue.push(...(this.#children.get(id) ?? []));
       this.#children.delete(id);
     }
-    return revoked;
+    return removed;
   }
 
-  async revokeAgent(agentId: string, nowMs: number): Promise<number> {
-    const held = [...this.#sessions.values()].filter((s) => s.exp * 1000 > nowMs && agentsOf(s).includes(agentId));
-    let revoked = 0;
-    for (const s of held) revoked += await this.revokeTree(s.sid);
-    return revoked;
+  async revokeAgent(agentId: string, nowMs: number): Promise<RemovedSession[]> {
+    const notBeforeMs = Math.max(agentKillMarker(nowMs), this.#killMarkers.get(agentId)?.notBeforeMs ?? 0);
+    this.#killMarkers.set(agentId, { notBeforeMs, expiresMs: nowMs + AGENT_KILL_MARKER_TTL_MS });
+    const held = [...this.#sessions.values()].filter((s) => unexpired(s.exp, nowMs) && agentsOf(s).includes(agentId));
+    const removed: RemovedSession[] = [];
+    for (const s of held) removed.push(...(await this.revokeTree(s.sid, nowMs)));
+    return removed;
   }
 
   async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
@@ -97,22 +118,29 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     clearInterval(this.#sweeper);
   }
 
-  #live(sid: string, nowMs: number): boolean {
-    const s = this.#sessions.get(sid);
-    return s !== undefined && s.exp * 1000 > nowMs;
+  /** For tests: everything the store holds, one sorted line per entry, to prove a refusal wrote nothing. */
+  snapshot(): string[] {
+    const lines: string[] = [];
+    for (const [sid, s] of this.#sessions) lines.push(`session ${sid} ${JSON.stringify(s)}`);
+    for (const [sid, kids] of this.#children) lines.push(`children ${sid} ${[...kids].sort().join(' ')}`);
+    for (const [id, until] of this.#used) lines.push(`used ${id} ${until}`);
+    for (const [agent, m] of this.#killMarkers) lines.push(`kill-marker ${agent} ${m.notBeforeMs} ${m.expiresMs}`);
+    return lines.sort();
   }
 
-  #chainLive(s: Session, nowMs: number): boolean {
-    return s.exp * 1000 > nowMs && s.ancestors.every((a) => this.#live(a, nowMs));
+  #live(sid: string, nowMs: number): boolean {
+    const s = this.#sessions.get(sid);
+    return s !== undefined && unexpired(s.exp, nowMs);
   }
 
   #sweep(nowMs: number): void {
     for (const [sid, s] of this.#sessions) {
-      if (s.exp * 1000 <= nowMs) {
+      if (!unexpired(s.exp, nowMs)) {
         this.#sessions.delete(sid);
         this.#children.delete(sid);
       }
     }
     for (const [id, until] of this.#used) if (until <= nowMs) this.#used.delete(id);
+    for (const [agent, m] of this.#killMarkers) if (m.expiresMs <= nowMs) this.#killMarkers.delete(agent);
   }
 }

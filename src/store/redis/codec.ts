@@ -1,44 +1,131 @@
-import type { Actor, Session, TokenClaims } from '../types.js';
+import { assertStorable, type Session, type TokenClaims } from '../types.js';
+
+/** How a field's value is written: `json` and `optional` (a string) are absent when empty. */
+type Kind = 'string' | 'int' | 'list' | 'json' | 'optional';
+/** The kind a Session property's type allows, so a row cannot encode a property the wrong way. */
+type KindFor<T> = undefined extends T ? (NonNullable<T> extends string ? 'optional' : 'json')
+  : T extends number ? 'int' : T extends readonly string[] ? 'list' : 'string';
+/**
+ * Which reads fetch a field. `live`: every read (the liveness check needs it; not a claim);
+ * `claims`: every read (introspection reports it: exactly TokenClaims); `session`: full reads only.
+ */
+type Reads = 'live' | 'claims' | 'session';
+
+export type Stored = Exclude<keyof Session, 'sid'>;
 
 /**
- * Field order of a session HASH as every script reads it (HMGET in this order). th, exp and anc
- * come first because the Lua scripts check them by position; the token's claims follow, so a
- * claims-only read is a prefix (CLAIM_FIELD_COUNT); what only exchange needs comes last.
+ * The session HASH, one row per Session property: its Redis field name (short on purpose: the
+ * names are stored in every record), its kind, and which reads need it. The encoder, the decoders,
+ * every read's field list and the Lua scripts' field positions are derived from this table, so a
+ * new property is one row here.
  */
-export const SESSION_FIELDS = ['th', 'exp', 'anc', 'ag', 'sub', 'act', 'aud', 'sc', 'iat', 'jti', 'p', 'd', 'md'] as const;
-/** th, exp, anc and the claims: the prefix of SESSION_FIELDS that introspection reads. */
-const CLAIM_FIELD_COUNT = 10;
+export const SESSION_FIELDS = {
+  tokenHash: { field: 'th', kind: 'string', reads: 'live' },
+  exp: { field: 'exp', kind: 'int', reads: 'claims' },
+  ancestors: { field: 'anc', kind: 'list', reads: 'live' },
+  agent: { field: 'ag', kind: 'string', reads: 'claims' },
+  sub: { field: 'sub', kind: 'string', reads: 'claims' },
+  act: { field: 'act', kind: 'json', reads: 'claims' },
+  aud: { field: 'aud', kind: 'string', reads: 'claims' },
+  scope: { field: 'sc', kind: 'list', reads: 'claims' },
+  iat: { field: 'iat', kind: 'int', reads: 'claims' },
+  jti: { field: 'jti', kind: 'string', reads: 'claims' },
+  chain: { field: 'ch', kind: 'list', reads: 'claims' },
+  parent: { field: 'p', kind: 'optional', reads: 'session' },
+  depth: { field: 'd', kind: 'int', reads: 'session' },
+  maxDepth: { field: 'md', kind: 'int', reads: 'session' },
+} as const satisfies { readonly [P in Stored]: { field: string; kind: KindFor<Session[P]>; reads: Reads } };
 
-const luaList = (fields: readonly string[]) => fields.map((f) => `'${f}'`).join(', ');
-export const LUA_SESSION_FIELDS = luaList(SESSION_FIELDS);
-export const CLAIM_FIELDS = SESSION_FIELDS.slice(0, CLAIM_FIELD_COUNT);
-export const LUA_CLAIM_FIELDS = luaList(CLAIM_FIELDS);
+type ClaimProp = { [P in Stored]: (typeof SESSION_FIELDS)[P]['reads'] extends 'claims' ? P : never }[Stored];
 
-/** Field/value pairs for HSET (any order; SESSION_FIELDS fixes only the order reads use). */
+/** The Redis field name of each property, for scripts that name one field (`HGET ... exp`). */
+export const FIELD = Object.fromEntries(Object.entries(SESSION_FIELDS).map(([p, f]) => [p, f.field])) as {
+  readonly [P in Stored]: (typeof SESSION_FIELDS)[P]['field'];
+};
+
+/** One HMGET: which properties, their Redis field names in that order, and where each lands in the reply. */
+export interface FieldRead {
+  readonly props: readonly Stored[];
+  readonly fields: readonly string[];
+  readonly at: Readonly<Partial<Record<Stored, number>>>;
+}
+
+function fieldRead(props: readonly Stored[]): FieldRead {
+  return { props, fields: props.map((p) => SESSION_FIELDS[p].field), at: Object.fromEntries(props.map((p, i) => [p, i])) };
+}
+
+const ALL = Object.keys(SESSION_FIELDS) as Stored[];
+/** Every field: exchange, subtree, list. */
+export const SESSION_READ = fieldRead(ALL);
+/** The liveness fields and the claims: introspection and revocation. */
+export const CLAIMS_READ = fieldRead(ALL.filter((p) => SESSION_FIELDS[p].reads !== 'session'));
+/** What a kill reads of each session it removes: who held it (RemovedSession), its parent link and expiry. */
+export const REMOVED_READ = fieldRead(['agent', 'sub', 'aud', 'act', 'parent', 'exp']);
+
+function encodeValue(kind: Kind, v: unknown): string {
+  switch (kind) {
+    case 'int':
+      return String(v);
+    case 'list':
+      return (v as string[]).join(' ');
+    case 'json':
+      return v === undefined ? '' : JSON.stringify(v);
+    default:
+      return (v as string | undefined) ?? '';
+  }
+}
+
+function decodeValue(kind: Kind, v: string | null): unknown {
+  switch (kind) {
+    case 'int':
+      return Number(v);
+    case 'list':
+      return v ? v.split(' ') : [];
+    case 'json':
+      return v ? JSON.parse(v) : undefined;
+    case 'optional':
+      return v || undefined;
+    default:
+      return v ?? '';
+  }
+}
+
+/** Field/value pairs for HSET. Throws on a value that cannot be stored as its kind says. */
 export function encodeSession(s: Session): string[] {
-  return [
-    'th', s.tokenHash, 'exp', String(s.exp), 'anc', s.ancestors.join(' '), 'p', s.parent ?? '', 'd', String(s.depth),
-    'md', String(s.maxDepth), 'ag', s.agent, 'sub', s.sub, 'act', s.act ? JSON.stringify(s.act) : '', 'aud', s.aud,
-    'sc', s.scope.join(' '), 'iat', String(s.iat), 'jti', s.jti,
-  ];
+  assertStorable(s);
+  const out: string[] = [];
+  for (const p of ALL) out.push(SESSION_FIELDS[p].field, encodeValue(SESSION_FIELDS[p].kind, s[p]));
+  return out;
 }
 
-/** Decodes the claims prefix (CLAIM_FIELD_COUNT fields of SESSION_FIELDS) of session `sid`'s row. */
-export function decodeClaims(sid: string, row: (string | null)[]): TokenClaims {
-  const [, exp, , ag, sub, act, aud, sc, iat, jti] = row;
-  const claims: TokenClaims = {
-    sid, agent: ag ?? '', sub: sub ?? '', aud: aud ?? '', scope: sc ? sc.split(' ') : [], iat: Number(iat), exp: Number(exp), jti: jti ?? '',
-  };
-  if (act) claims.act = JSON.parse(act) as Actor;
-  return claims;
+/** The raw value of `prop` in a reply to `read` (null when the record or field is missing). */
+export const rawValue = (read: FieldRead, row: (string | null)[], prop: Stored): string | null => row[read.at[prop]!] ?? null;
+
+function decodeInto(out: Record<string, unknown>, read: FieldRead, row: (string | null)[], keep: (p: Stored) => boolean): void {
+  for (const [i, p] of read.props.entries()) {
+    if (!keep(p)) continue;
+    const v = decodeValue(SESSION_FIELDS[p].kind, row[i] ?? null);
+    if (v !== undefined) out[p] = v;
+  }
 }
 
-/** Decodes the HMGET row (SESSION_FIELDS order) of session `sid`. */
-export function decodeSession(sid: string, row: (string | null)[]): Session {
-  const { act, ...claims } = decodeClaims(sid, row);
-  const [th, , anc, , , , , , , , p, d, md] = row;
-  const session: Session = { ...claims, ancestors: anc ? anc.split(' ') : [], depth: Number(d), maxDepth: Number(md), tokenHash: th ?? '' };
-  if (p) session.parent = p;
-  if (act) session.act = act;
-  return session;
+/** Decodes a reply to a read that covers the whole record (SESSION_READ). */
+export function decodeSession(sid: string, row: (string | null)[], read: FieldRead = SESSION_READ): Session {
+  const out: Record<string, unknown> = { sid };
+  decodeInto(out, read, row, () => true);
+  return out as unknown as Session;
+}
+
+/** Decodes the claims (not the liveness fields) of a reply to CLAIMS_READ or SESSION_READ. */
+export function decodeClaims(sid: string, row: (string | null)[], read: FieldRead = CLAIMS_READ): TokenClaims {
+  const out: Record<string, unknown> = { sid };
+  decodeInto(out, read, row, (p) => SESSION_FIELDS[p].reads === 'claims');
+  return out as unknown as Pick<Session, ClaimProp | 'sid'>;
+}
+
+/** Decodes only `props` of a reply to `read`. */
+export function decodePick<P extends Stored>(sid: string, row: (string | null)[], read: FieldRead, props: readonly P[]): Pick<Session, P | 'sid'> {
+  const out: Record<string, unknown> = { sid };
+  decodeInto(out, read, row, (p) => (props as readonly Stored[]).includes(p));
+  return out as unknown as Pick<Session, P | 'sid'>;
 }

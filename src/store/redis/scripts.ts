@@ -1,16 +1,66 @@
+import { MS_PER_EXP_UNIT } from '../liveness.js';
 import { TREE_KEY } from '../keys.js';
-import { LUA_CLAIM_FIELDS, LUA_SESSION_FIELDS } from './codec.js';
+import { CLAIMS_READ, FIELD, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
 
 /**
  * Lua scripts. Each one touches a single session tree, whose keys share one hash slot (see
- * keys.ts), so they run atomically on a single Redis and on Redis Cluster alike. A tree kill and an
- * exchange under that tree are therefore strictly ordered, and introspection is one round trip.
- * Scripts get the tree's key prefix as ARGV and append the suffixes from keys.ts.
+ * keys.ts), or one agent's index and marker (one slot too), so they run atomically on a single
+ * Redis and on Redis Cluster alike. A tree kill and an exchange under that tree are therefore
+ * strictly ordered, and introspection is one round trip. Scripts get the tree's key prefix as ARGV
+ * and append the suffixes from keys.ts. Field names and positions come from codec.ts; KEYS and
+ * ARGV are laid out by name (`layout`), so no script counts positions by hand.
  */
 
-const KEY_OF = `
+type Slot = 'int' | 'string';
+
+/** Named KEYS or ARGV: Lua locals in that order, the first free position, and a builder for the caller. */
+export interface Layout<N extends string, V> {
+  readonly lua: string;
+  /** Position of the first value after the named ones (a variadic tail starts here). */
+  readonly next: number;
+  build(values: Readonly<Record<N, V>>): V[];
+}
+
+function layout<N extends string, V>(table: 'KEYS' | 'ARGV', names: readonly N[], slotOf: (n: N) => Slot): Layout<N, V> {
+  const lua = names
+    .map((n, i) => (slotOf(n) === 'int' ? `local ${n} = int_arg(${table}[${i + 1}], '${n}')` : `local ${n} = ${table}[${i + 1}]`))
+    .join('\n');
+  return { lua, next: names.length + 1, build: (values) => names.map((n) => values[n]) };
+}
+
+const keys = <const N extends string>(...names: N[]) => layout<N, string>('KEYS', names, () => 'string');
+/** `int` slots are checked in Lua before anything is written (an error reply, never a partial write). */
+const argv = <const S extends Record<string, Slot>>(slots: S) =>
+  layout<Extract<keyof S, string>, string | number>('ARGV', Object.keys(slots) as Extract<keyof S, string>[], (n) => slots[n]);
+
+const luaRead = (read: FieldRead) =>
+  `{ fields = { ${read.fields.map((f) => `'${f}'`).join(', ')} }, at = { ${Object.entries(read.at).map(([p, i]) => `${p} = ${i! + 1}`).join(', ')} } }`;
+
+const PRELUDE = `
+local function int_arg(v, name)
+  local n = tonumber(v)
+  if not n or n ~= math.floor(n) or math.abs(n) >= 2^53 then
+    error({ err = 'ERR ' .. name .. ' must be an integer, got ' .. tostring(v) })
+  end
+  return n
+end
 local function session_key(tree, sid) return tree .. '${TREE_KEY.session}' .. sid end
 local function children_key(tree, sid) return tree .. '${TREE_KEY.children}' .. sid end
+`;
+
+/** The liveness rule of liveness.ts, piece for piece. */
+const LIVENESS = `${PRELUDE}
+local function unexpired(exp, nowMs) return exp and tonumber(exp) * ${MS_PER_EXP_UNIT} > nowMs end
+local function ancestors_live(anc, tree, nowMs)
+  for a in string.gmatch(anc or '', '%S+') do
+    if not unexpired(redis.call('HGET', session_key(tree, a), '${FIELD.exp}'), nowMs) then return false end
+  end
+  return true
+end
+local function chain_live(exp, anc, tree, nowMs) return unexpired(exp, nowMs) and ancestors_live(anc, tree, nowMs) end
+local function token_live(row, at, tokenHash, tree, nowMs)
+  return row[at.tokenHash] == tokenHash and chain_live(row[at.exp], row[at.ancestors], tree, nowMs)
+end
 `;
 
 /**
@@ -23,35 +73,20 @@ local function extend(key, expMs)
 end
 `;
 
-/** True when every ancestor in the space-separated list is still stored and unexpired. */
-const ANCESTORS_LIVE = `${KEY_OF}
-local function ancestors_live(anc, tree, nowMs)
-  for a in string.gmatch(anc, '%S+') do
-    local e = redis.call('HGET', session_key(tree, a), 'exp')
-    if not e or tonumber(e) * 1000 <= nowMs then return false end
-  end
-  return true
-end
-`;
-
 /**
  * Index entries are pruned only this long after their expiry: the score comes from one instance's
  * clock, and an entry pruned early would hide a still-live session from an agent-wide kill.
  */
 const INDEX_PRUNE_GRACE_MS = 300_000;
 
-/** Storing a session and indexing it, shared by the scripts below. */
-const WRITE = `${EXTEND}${ANCESTORS_LIVE}
-local function may_create(tombstone, anc, tree, nowMs)
-  return redis.call('EXISTS', tombstone) == 0 and ancestors_live(anc, tree, nowMs)
-end
-local function store_session(skey, ckey, sid, expMs, firstField)
-  redis.call('HSET', skey, unpack(ARGV, firstField))
-  redis.call('PEXPIREAT', skey, expMs)
-  if ckey ~= skey then
-    redis.call('SADD', ckey, sid)
-    extend(ckey, expMs)
-  end
+/**
+ * `marked`: an agent-wide kill's marker says a request that arrived at startedMs came too early.
+ * `index_add`: one index entry, the index's TTL kept ahead of it, long-expired entries pruned.
+ */
+const INDEXING = `
+local function marked(markerKey, startedMs)
+  local m = redis.call('GET', markerKey)
+  return m and tonumber(m) >= startedMs
 end
 local function index_add(key, sid, expMs, nowMs, prune)
   if prune == '1' then redis.call('ZREMRANGEBYSCORE', key, '-inf', nowMs - ${INDEX_PRUNE_GRACE_MS}) end
@@ -60,108 +95,155 @@ local function index_add(key, sid, expMs, nowMs, prune)
 end
 `;
 
+export const CREATE_KEYS = keys('sessionKey', 'childrenKey', 'tombstoneKey');
+export const CREATE_ARGS = argv({
+  nowMs: 'int', startedMs: 'int', expMs: 'int', sid: 'string', tree: 'string', anc: 'string', prune: 'string', indexCount: 'int',
+});
+
 /**
- * Cluster: the record, after the caller wrote the index entries (INDEX_ADD, other slots).
- * KEYS: session, parent's children set (or the session again for a root), the session's tombstone.
- * ARGV: nowMs, expMs, sid, tree prefix, ancestors (space separated), prune ('1': drop long-expired
- * index entries), field/value pairs...
- * Returns 1 when stored; 0 when an ancestor is gone or the session was already killed.
+ * Stores a session, atomically checking what may refuse it; a refusal writes nothing.
+ * KEYS: CREATE_KEYS (childrenKey is the session key again for a root), then `indexCount` indexes,
+ * then the kill marker of every agent the session names. A single Redis passes them all (one step);
+ * a cluster passes none (its INDEX_ADD calls, in the indexes' own slots, checked the markers).
+ * ARGV: CREATE_ARGS, then the record's field/value pairs.
+ * Returns a CreateOutcome. The session's own tombstone means an agent-wide kill found its index
+ * entry while this create was in flight (nothing else knows a sid before it is stored).
  */
-export const CREATE = `${WRITE}
-local nowMs, expMs, sid, tree, anc = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-if not may_create(KEYS[3], anc, tree, nowMs) then return 0 end
-store_session(KEYS[1], KEYS[2], sid, expMs, 7)
+export const CREATE = `${LIVENESS}${EXTEND}${INDEXING}
+${CREATE_KEYS.lua}
+${CREATE_ARGS.lua}
+if redis.call('EXISTS', tombstoneKey) == 1 then return 'agent_revoked' end
+if not ancestors_live(anc, tree, nowMs) then return 'ancestor_revoked' end
+local markersFrom = ${CREATE_KEYS.next} + indexCount
+for i = markersFrom, #KEYS do
+  if marked(KEYS[i], startedMs) then return 'agent_revoked' end
+end
+if not (expMs > nowMs) then return 'expired' end
+redis.call('HSET', sessionKey, unpack(ARGV, ${CREATE_ARGS.next}))
+redis.call('PEXPIREAT', sessionKey, expMs)
+if childrenKey ~= sessionKey then
+  redis.call('SADD', childrenKey, sid)
+  extend(childrenKey, expMs)
+end
+for i = ${CREATE_KEYS.next}, markersFrom - 1 do index_add(KEYS[i], sid, expMs, nowMs, prune) end
+return 'created'
+`;
+
+export const INDEX_ADD_KEYS = keys('indexKey');
+export const INDEX_ADD_ARGS = argv({ nowMs: 'int', startedMs: 'int', expMs: 'int', sid: 'string', prune: 'string' });
+
+/**
+ * Cluster: adds the sid to one index (keeping its TTL ahead of its newest entry, pruning when
+ * asked), unless the kill marker refuses the request. KEYS: INDEX_ADD_KEYS, then for an agent's
+ * index that agent's marker (same slot); other indexes have none.
+ * Atomic with the entry: either refused here, or the entry exists before a kill reads the index.
+ * Returns 'created' or 'agent_revoked'.
+ */
+export const INDEX_ADD = `${PRELUDE}${EXTEND}${INDEXING}
+${INDEX_ADD_KEYS.lua}
+${INDEX_ADD_ARGS.lua}
+local markerKey = KEYS[${INDEX_ADD_KEYS.next}]
+if not (expMs > nowMs) then return 'expired' end
+if markerKey and marked(markerKey, startedMs) then return 'agent_revoked' end
+index_add(indexKey, sid, expMs, nowMs, prune)
+return 'created'
+`;
+
+export const MARK_KEYS = keys('markerKey');
+export const MARK_ARGS = argv({ marker: 'int', ttlMs: 'int' });
+
+/** An agent-wide kill's first step: the marker, never lowered (another instance may have set a later one). */
+export const MARK_AGENT_KILLED = `${PRELUDE}
+${MARK_KEYS.lua}
+${MARK_ARGS.lua}
+local old = tonumber(redis.call('GET', markerKey))
+if old and old > marker then redis.call('PEXPIRE', markerKey, ttlMs)
+else redis.call('SET', markerKey, marker, 'PX', ttlMs) end
 return 1
 `;
 
-/**
- * Cluster: KEYS: indexes (one slot per call). ARGV: nowMs, expMs, sid, prune.
- * Adds the sid to each, keeps each TTL ahead of its newest entry, prunes when asked.
- */
-export const INDEX_ADD = `${WRITE}
-local nowMs, expMs = tonumber(ARGV[1]), tonumber(ARGV[2])
-for _, key in ipairs(KEYS) do index_add(key, ARGV[3], expMs, nowMs, ARGV[4]) end
-return 1
-`;
+export const FIND_KEYS = keys('sessionKey');
+export const FIND_ARGS = argv({ tokenHash: 'string', nowMs: 'int', tree: 'string', read: 'string', anyAud: 'string', aud: 'string' });
 
 /**
- * A single Redis: record and index entries in one atomic step (nothing is written when refused).
- * KEYS: as CREATE, then the indexes. ARGV: as CREATE.
+ * Finds a live session by token (a root has no ancestors, so the store reads it with one HMGET).
+ * `read`: 'claims' (CLAIMS_READ: each field read and returned costs, and introspection needs no
+ * more) or 'session'. `anyAud` '1': any audience; otherwise a session whose audience is not `aud`
+ * is answered nil before any ancestor is read, so its answer costs what a dead token's does.
+ * Returns the row (that read's field order) or nil.
  */
-export const CREATE_INDEXED = `${WRITE}
-local nowMs, expMs, sid, tree, anc = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-if not may_create(KEYS[3], anc, tree, nowMs) then return 0 end
-store_session(KEYS[1], KEYS[2], sid, expMs, 7)
-for i = 4, #KEYS do index_add(KEYS[i], sid, expMs, nowMs, ARGV[6]) end
-return 1
-`;
-
-/**
- * Finds a delegated session (a root has no ancestors, so the store reads it with one HMGET).
- * KEYS: session. ARGV: tokenHash, nowMs, tree prefix, 'claims' for the claim fields only (each
- * field read and returned costs, and introspection needs no more) or anything else for all.
- * Returns that row (SESSION_FIELDS order) or nil.
- */
-export const FIND_BY_TOKEN = `${ANCESTORS_LIVE}
-local row
-if ARGV[4] == 'claims' then row = redis.call('HMGET', KEYS[1], ${LUA_CLAIM_FIELDS})
-else row = redis.call('HMGET', KEYS[1], ${LUA_SESSION_FIELDS}) end
-local nowMs = tonumber(ARGV[2])
-if row[1] ~= ARGV[1] or tonumber(row[2]) * 1000 <= nowMs then return nil end
-if not ancestors_live(row[3], ARGV[3], nowMs) then return nil end
+export const FIND_BY_TOKEN = `${LIVENESS}
+${FIND_KEYS.lua}
+${FIND_ARGS.lua}
+local r
+if read == 'claims' then r = ${luaRead(CLAIMS_READ)} else r = ${luaRead(SESSION_READ)} end
+local row = redis.call('HMGET', sessionKey, unpack(r.fields))
+if anyAud ~= '1' and row[r.at.aud] ~= aud then return nil end
+if not token_live(row, r.at, tokenHash, tree, nowMs) then return nil end
 return row
 `;
 
+export const SUBTREE_KEYS = keys('sessionKey');
+export const SUBTREE_ARGS = argv({ sid: 'string', nowMs: 'int', tree: 'string' });
+
 /**
- * KEYS: the session (for routing). ARGV: sid, nowMs, tree prefix. Returns {sid, row, ...} for the
- * live session and its live descendants, breadth first; empty when the session is not live.
+ * Returns {sid, row, ...} (SESSION_READ rows) for the live session and its live descendants,
+ * breadth first; empty when the session is not live.
  */
-export const SUBTREE = `${ANCESTORS_LIVE}
-local nowMs, tree = tonumber(ARGV[2]), ARGV[3]
-local rootAncestors = redis.call('HGET', KEYS[1], 'anc')
-if not rootAncestors or not ancestors_live(rootAncestors, tree, nowMs) then return {} end
-local out, queue, i = {}, { ARGV[1] }, 1
+export const SUBTREE = `${LIVENESS}
+${SUBTREE_KEYS.lua}
+${SUBTREE_ARGS.lua}
+local r = ${luaRead(SESSION_READ)}
+local out, queue, i = {}, { sid }, 1
 while i <= #queue do
-  local sid = queue[i]
+  local id, top = queue[i], i == 1
   i = i + 1
-  local row = redis.call('HMGET', session_key(tree, sid), ${LUA_SESSION_FIELDS})
-  if row[1] and tonumber(row[2]) * 1000 > nowMs then
-    out[#out + 1] = sid
+  local row = redis.call('HMGET', session_key(tree, id), unpack(r.fields))
+  -- the top's ancestors are checked once; below it, every ancestor is on the way down
+  local live
+  if top then live = chain_live(row[r.at.exp], row[r.at.ancestors], tree, nowMs)
+  else live = unexpired(row[r.at.exp], nowMs) end
+  if live then
+    out[#out + 1] = id
     out[#out + 1] = row
-    for _, child in ipairs(redis.call('SMEMBERS', children_key(tree, sid))) do queue[#queue + 1] = child end
-  end
+    for _, child in ipairs(redis.call('SMEMBERS', children_key(tree, id))) do queue[#queue + 1] = child end
+  elseif top then return {} end
 end
 return out
 `;
 
+export const REVOKE_KEYS = keys('sessionKey', 'tombstoneKey');
+export const REVOKE_ARGS = argv({ sid: 'string', tree: 'string', nowMs: 'int', tombstoneUntilMs: 'int' });
+
 /**
- * Kills a subtree. KEYS: the kill root's session, its tombstone. ARGV: sid, tree prefix, nowMs,
- * tombstone-until (ms; the session's own expiry is used when later). The tombstone makes a create
- * of that sid still in flight fail. Returns {count, sid, agent, sub, act, ...} of the sessions
- * removed, so the caller can drop their index entries (which live in other slots).
+ * Kills a subtree. The tombstone (until tombstoneUntilMs, or the session's own expiry when later)
+ * makes a create of that sid still in flight fail. Returns {sid, row, ...} (REMOVED_READ rows) of
+ * the live sessions removed, so the caller can drop their index entries (which live in other slots).
  */
-export const REVOKE_TREE = `${KEY_OF}
-local root, tree, nowMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local untilMs = tonumber(ARGV[4])
-local rootExp = redis.call('HGET', KEYS[1], 'exp')
-if rootExp then untilMs = math.max(untilMs, tonumber(rootExp) * 1000) end
-if untilMs > nowMs then redis.call('SET', KEYS[2], '1', 'PXAT', untilMs) end
-local queue, i, removed = { root }, 1, { 0 }
+export const REVOKE_TREE = `${LIVENESS}
+${REVOKE_KEYS.lua}
+${REVOKE_ARGS.lua}
+local r = ${luaRead(REMOVED_READ)}
+local untilMs = tombstoneUntilMs
+local rootExp = redis.call('HGET', sessionKey, '${FIELD.exp}')
+if rootExp then untilMs = math.max(untilMs, tonumber(rootExp) * ${MS_PER_EXP_UNIT}) end
+if untilMs > nowMs then redis.call('SET', tombstoneKey, '1', 'PXAT', untilMs) end
+local queue, i, removed = { sid }, 1, {}
 while i <= #queue do
-  local sid = queue[i]
+  local id = queue[i]
   i = i + 1
-  local skey = session_key(tree, sid)
-  local f = redis.call('HMGET', skey, 'ag', 'sub', 'p', 'act')
-  if f[1] then
-    removed[1] = removed[1] + 1
-    removed[#removed + 1] = sid
-    removed[#removed + 1] = f[1]
-    removed[#removed + 1] = f[2]
-    removed[#removed + 1] = f[4]
-    if sid == root and f[3] ~= '' then redis.call('SREM', children_key(tree, f[3]), sid) end
+  local skey = session_key(tree, id)
+  local row = redis.call('HMGET', skey, unpack(r.fields))
+  if row[r.at.agent] then
+    if unexpired(row[r.at.exp], nowMs) then
+      removed[#removed + 1] = id
+      removed[#removed + 1] = row
+    end
+    local parent = row[r.at.parent]
+    if id == sid and parent and parent ~= '' then redis.call('SREM', children_key(tree, parent), id) end
     redis.call('DEL', skey)
   end
-  local ckey = children_key(tree, sid)
+  local ckey = children_key(tree, id)
   for _, child in ipairs(redis.call('SMEMBERS', ckey)) do queue[#queue + 1] = child end
   redis.call('DEL', ckey)
 end

@@ -2,8 +2,12 @@ import { StoreUnavailableError } from '../../errors.js';
 import type { ReplayStore, SessionStore } from '../index.js';
 import type { RedisClient } from './connect.js';
 import type { RedisKeys } from '../keys.js';
-import { agentsOf, rootOf, type Actor, type Session, type SessionFilter, type TokenClaims } from '../types.js';
-import { CLAIM_FIELDS, decodeClaims, decodeSession, encodeSession, SESSION_FIELDS } from './codec.js';
+import { MS_PER_EXP_UNIT, tokenLive, unexpired } from '../liveness.js';
+import {
+  agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable, rootOf,
+  type CreateOutcome, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
+} from '../types.js';
+import { CLAIMS_READ, decodeClaims, decodePick, decodeSession, encodeSession, rawValue, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
 import * as lua from './scripts.js';
 
 type Script = (keys: string[], args: (string | number)[]) => Promise<unknown>;
@@ -41,11 +45,14 @@ const ZREM_CHUNK = 1_000;
  */
 export const INDEX_PRUNE_EVERY = 32;
 
-interface Removed {
-  sid: string;
-  agents: string[];
-  sub: string;
+const OUTCOMES: ReadonlySet<string> = new Set<CreateOutcome>(['created', 'ancestor_revoked', 'agent_revoked', 'expired']);
+
+function outcomeOf(reply: unknown): CreateOutcome {
+  if (typeof reply === 'string' && OUTCOMES.has(reply)) return reply as CreateOutcome;
+  throw new Error(`unexpected create reply ${String(reply)}`);
 }
+
+const REMOVED_PROPS = ['agent', 'sub', 'aud', 'act'] as const;
 
 /**
  * Sessions in Redis. Each tree lives in one hash slot; indexes live in their own. On a single
@@ -58,7 +65,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
   readonly #keys: RedisKeys;
   readonly #create: Script;
   readonly #indexAdd: Script;
-  readonly #createIndexed: Script;
+  readonly #markKilled: Script;
   readonly #find: Script;
   readonly #subtree: Script;
   readonly #revoke: Script;
@@ -71,7 +78,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     this.#keys = keys;
     this.#create = defineScript(redis, 'stsCreate', lua.CREATE);
     this.#indexAdd = defineScript(redis, 'stsIndexAdd', lua.INDEX_ADD);
-    this.#createIndexed = defineScript(redis, 'stsCreateIndexed', lua.CREATE_INDEXED);
+    this.#markKilled = defineScript(redis, 'stsMarkAgentKilled', lua.MARK_AGENT_KILLED);
     this.#find = defineScript(redis, 'stsFind', lua.FIND_BY_TOKEN);
     this.#subtree = defineScript(redis, 'stsSubtree', lua.SUBTREE);
     this.#revoke = defineScript(redis, 'stsRevokeTree', lua.REVOKE_TREE);
@@ -82,47 +89,81 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     return [...agents.map((a) => k.agentIndex(a)), k.subjectIndex(s.sub), k.allSessions()];
   }
 
-  async create(s: Session, nowMs: number): Promise<boolean> {
+  async create(s: Session, nowMs: number, startedMs: number): Promise<CreateOutcome> {
+    assertStorable(s);
     const k = this.#keys;
-    const indexes = this.#indexKeys(s, agentsOf(s));
+    const holders = agentsOf(s);
+    const named = agentsNamedBy(s);
+    const indexes = this.#indexKeys(s, holders);
     const prune = this.#creates++ % INDEX_PRUNE_EVERY === 0 ? '1' : '0';
-    const indexArgs = [nowMs, s.exp * 1000, s.sid, prune];
-    const keys = [k.session(s.sid), s.parent ? k.children(s.parent) : k.session(s.sid), k.revoked(s.sid)];
-    const args = [nowMs, s.exp * 1000, s.sid, k.tree(s.sid), s.ancestors.join(' '), prune, ...encodeSession(s)];
-    if (!this.#cluster) return (await guard(this.#createIndexed([...keys, ...indexes], args))) === 1;
-    // Indexes sit in other slots, on other nodes: write them first, then the record.
-    await guard(Promise.all(indexes.map((index) => this.#indexAdd([index], indexArgs))));
-    const stored = (await guard(this.#create(keys, args))) === 1;
-    if (!stored) await guard(Promise.all(indexes.map((index) => this.#redis.zrem(index, s.sid))));
-    return stored;
+    const expMs = s.exp * MS_PER_EXP_UNIT;
+    const treeKeys = lua.CREATE_KEYS.build({
+      sessionKey: k.session(s.sid), childrenKey: s.parent ? k.children(s.parent) : k.session(s.sid), tombstoneKey: k.revoked(s.sid),
+    });
+    const args = (indexCount: number) => [
+      ...lua.CREATE_ARGS.build({ nowMs, startedMs, expMs, sid: s.sid, tree: k.tree(s.sid), anc: s.ancestors.join(' '), prune, indexCount }),
+      ...encodeSession(s),
+    ];
+    if (!this.#cluster) {
+      const markers = named.map((a) => k.agentKillMarker(a));
+      return outcomeOf(await guard(this.#create([...treeKeys, ...indexes, ...markers], args(indexes.length))));
+    }
+    // Indexes sit in other slots, on other nodes: write them first, each agent's index checking
+    // that agent's marker in the same step; then the record. Any refusal undoes the entries.
+    const indexArgs = lua.INDEX_ADD_ARGS.build({ nowMs, startedMs, expMs, sid: s.sid, prune });
+    const add = (indexKey: string, marker: string[]) => this.#indexAdd([...lua.INDEX_ADD_KEYS.build({ indexKey }), ...marker], indexArgs);
+    const adds = [
+      ...holders.map((a) => add(k.agentIndex(a), [k.agentKillMarker(a)])),
+      ...[k.subjectIndex(s.sub), k.allSessions()].map((index) => add(index, [])),
+    ];
+    // Holders of ancestors only: their kill reaches this session through the ancestor's tree kill,
+    // which the record's own script orders against; the marker read is a second line.
+    const chainOnly = named.filter((a) => !holders.includes(a));
+    const marks = chainOnly.map((a) => this.#redis.get(k.agentKillMarker(a)));
+    const [added, markers] = await guard(Promise.all([Promise.all(adds), Promise.all(marks)]));
+    // An expired session's adds wrote nothing; the record's script names that refusal (or an
+    // earlier one: a dead ancestor) exactly as on a single Redis, and writes nothing either.
+    const refused = added.map(outcomeOf).includes('agent_revoked') || markers.some((m) => m !== null && Number(m) >= startedMs);
+    const outcome: CreateOutcome = refused ? 'agent_revoked' : outcomeOf(await guard(this.#create(treeKeys, args(0))));
+    if (outcome !== 'created') await guard(Promise.all(indexes.map((index) => this.#redis.zrem(index, s.sid))));
+    return outcome;
   }
 
   async findByToken(sid: string, tokenHash: string, nowMs: number): Promise<Session | undefined> {
-    const row = await this.#findRow(sid, tokenHash, nowMs, 'session');
+    const row = await this.#findRow(sid, tokenHash, nowMs, SESSION_READ, undefined);
     return row && decodeSession(sid, row);
   }
 
-  async findClaimsByToken(sid: string, tokenHash: string, nowMs: number): Promise<TokenClaims | undefined> {
-    const row = await this.#findRow(sid, tokenHash, nowMs, 'claims');
+  async findClaimsByToken(sid: string, tokenHash: string, nowMs: number, aud?: string): Promise<TokenClaims | undefined> {
+    const row = await this.#findRow(sid, tokenHash, nowMs, CLAIMS_READ, aud);
     return row && decodeClaims(sid, row);
   }
 
   /**
    * The row of the live session, or undefined. A root session has no ancestors to check, so one
    * HMGET answers exactly as the script would, in about a third of Redis' time; a descendant needs
-   * the script, which checks every ancestor in the same atomic step.
+   * the script, which checks every ancestor in the same atomic step. Either way a session of
+   * another audience is refused before anything else is looked at or decoded.
    */
-  async #findRow(sid: string, tokenHash: string, nowMs: number, fields: 'claims' | 'session'): Promise<(string | null)[] | undefined> {
+  async #findRow(sid: string, tokenHash: string, nowMs: number, read: FieldRead, aud: string | undefined): Promise<(string | null)[] | undefined> {
     const k = this.#keys;
     if (rootOf(sid) === sid) {
-      const row = await guard(this.#redis.hmget(k.session(sid), ...(fields === 'claims' ? CLAIM_FIELDS : SESSION_FIELDS)));
-      return row[0] === tokenHash && Number(row[1]) * 1000 > nowMs ? row : undefined;
+      const row = await guard(this.#redis.hmget(k.session(sid), ...read.fields));
+      if (aud !== undefined && rawValue(read, row, 'aud') !== aud) return undefined;
+      const stored = rawValue(read, row, 'tokenHash');
+      if (stored === null) return undefined;
+      // a root has no ancestors by construction: nothing for the ancestor check to ask
+      return tokenLive({ tokenHash: stored, exp: Number(rawValue(read, row, 'exp')), ancestors: [] }, tokenHash, nowMs, () => false) ? row : undefined;
     }
-    return ((await guard(this.#find([k.session(sid)], [tokenHash, nowMs, k.tree(sid), fields]))) as (string | null)[] | null) ?? undefined;
+    const keys = lua.FIND_KEYS.build({ sessionKey: k.session(sid) });
+    const args = lua.FIND_ARGS.build({ tokenHash, nowMs, tree: k.tree(sid), read: read === CLAIMS_READ ? 'claims' : 'session', anyAud: aud === undefined ? '1' : '0', aud: aud ?? '' });
+    return ((await guard(this.#find(keys, args))) as (string | null)[] | null) ?? undefined;
   }
 
   async subtree(sid: string, nowMs: number): Promise<Session[]> {
-    const flat = (await guard(this.#subtree([this.#keys.session(sid)], [sid, nowMs, this.#keys.tree(sid)]))) as (string | (string | null)[])[];
+    const k = this.#keys;
+    const reply = await guard(this.#subtree(lua.SUBTREE_KEYS.build({ sessionKey: k.session(sid) }), lua.SUBTREE_ARGS.build({ sid, nowMs, tree: k.tree(sid) })));
+    const flat = reply as (string | (string | null)[])[];
     const out: Session[] = [];
     for (let i = 0; i < flat.length; i += 2) out.push(decodeSession(flat[i] as string, flat[i + 1] as (string | null)[]));
     return out;
@@ -136,37 +177,31 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     for (let offset = 0; out.length < limit; offset += LIST_BATCH) {
       const sids = await guard(this.#redis.zrangebyscore(index, `(${nowMs}`, '+inf', 'LIMIT', offset, LIST_BATCH));
       if (sids.length === 0) break;
-      const rows = await guard(Promise.all(sids.map((sid) => this.#redis.hmget(k.session(sid), ...SESSION_FIELDS))));
+      const rows = await guard(Promise.all(sids.map((sid) => this.#redis.hmget(k.session(sid), ...SESSION_READ.fields))));
       for (const [i, row] of rows.entries()) {
-        if (!row[0]) continue;
+        if (rawValue(SESSION_READ, row, 'tokenHash') === null) continue;
         const s = decodeSession(sids[i]!, row);
-        if (s.exp * 1000 > nowMs && (!filter.sub || s.sub === filter.sub)) out.push(s);
+        if (unexpired(s.exp, nowMs) && (!filter.sub || s.sub === filter.sub)) out.push(s);
         if (out.length === limit) break;
       }
     }
     return out;
   }
 
-  async #revokeOne(sid: string, nowMs: number, tombstoneUntilMs: number): Promise<Removed[]> {
+  async #revokeOne(sid: string, nowMs: number, tombstoneUntilMs: number): Promise<RemovedSession[]> {
     const k = this.#keys;
-    const reply = (await guard(this.#revoke([k.session(sid), k.revoked(sid)], [sid, k.tree(sid), nowMs, tombstoneUntilMs]))) as (
-      | number
-      | string
-    )[];
-    const removed: Removed[] = [];
-    for (let i = 1; i < reply.length; i += 4) {
-      const act = reply[i + 3] as string;
-      const agents = agentsOf({ agent: reply[i + 1] as string, ...(act ? { act: JSON.parse(act) as Actor } : {}) });
-      removed.push({ sid: reply[i] as string, agents, sub: reply[i + 2] as string });
-    }
+    const keys = lua.REVOKE_KEYS.build({ sessionKey: k.session(sid), tombstoneKey: k.revoked(sid) });
+    const flat = (await guard(this.#revoke(keys, lua.REVOKE_ARGS.build({ sid, tree: k.tree(sid), nowMs, tombstoneUntilMs })))) as (string | (string | null)[])[];
+    const removed: RemovedSession[] = [];
+    for (let i = 0; i < flat.length; i += 2) removed.push(decodePick(flat[i] as string, flat[i + 1] as (string | null)[], REMOVED_READ, REMOVED_PROPS));
     return removed;
   }
 
   /** Index entries of killed sessions, dropped after the kill (a stale entry is harmless, never live). */
-  async #dropIndexEntries(removed: Removed[]): Promise<void> {
+  async #dropIndexEntries(removed: RemovedSession[]): Promise<void> {
     const byIndex = new Map<string, string[]>();
     for (const r of removed) {
-      for (const index of this.#indexKeys(r, r.agents)) {
+      for (const index of this.#indexKeys(r, agentsOf(r))) {
         const sids = byIndex.get(index);
         if (sids) sids.push(r.sid);
         else byIndex.set(index, [r.sid]);
@@ -183,19 +218,24 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     await guard(Promise.all(calls));
   }
 
-  async revokeTree(sid: string): Promise<number> {
-    const removed = await this.#revokeOne(sid, Date.now(), 0);
+  async revokeTree(sid: string, nowMs: number): Promise<RemovedSession[]> {
+    const removed = await this.#revokeOne(sid, nowMs, 0);
     await this.#dropIndexEntries(removed);
-    return removed.length;
+    return removed;
   }
 
   /**
-   * Kills the subtree of every session in the agent's index. Each subtree kill is atomic in its own
-   * slot and tombstones its sid until the entry's expiry, so a session whose index entry was
-   * already written but whose record was not yet stored can never appear afterwards.
+   * Marks the agent first, so a create that has not yet written its index entry is refused (it
+   * checks the marker in the same step as the entry), then kills the subtree of every session in
+   * the agent's index. Each subtree kill is atomic in its own slot and tombstones its sid until the
+   * entry's expiry, so a session whose index entry was already written but whose record was not
+   * yet stored can never appear afterwards.
    */
-  async revokeAgent(agentId: string, nowMs: number): Promise<number> {
-    const index = this.#keys.agentIndex(agentId);
+  async revokeAgent(agentId: string, nowMs: number): Promise<RemovedSession[]> {
+    const k = this.#keys;
+    const markKeys = lua.MARK_KEYS.build({ markerKey: k.agentKillMarker(agentId) });
+    await guard(this.#markKilled(markKeys, lua.MARK_ARGS.build({ marker: agentKillMarker(nowMs), ttlMs: AGENT_KILL_MARKER_TTL_MS })));
+    const index = k.agentIndex(agentId);
     const entries = await guard(this.#redis.zrange(index, '0', '-1', 'WITHSCORES'));
     const sids: string[] = [];
     const untils: number[] = [];
@@ -205,14 +245,14 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     }
     // Bounded: thousands of scripts in flight at once would each wait behind the others and run
     // into the per-command timeout; a window keeps every command short and the whole kill fast.
-    const removed: Removed[] = [];
+    const removed: RemovedSession[] = [];
     for (let i = 0; i < sids.length; i += KILL_WINDOW) {
       const batch = sids.slice(i, i + KILL_WINDOW).map((sid, j) => this.#revokeOne(sid, nowMs, untils[i + j]!));
       for (const r of await Promise.all(batch)) removed.push(...r);
     }
     await this.#dropIndexEntries(removed);
     await this.#zremAll(new Map([[index, sids]]));
-    return removed.length;
+    return removed;
   }
 
   async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
