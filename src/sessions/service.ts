@@ -6,8 +6,9 @@ import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { readTokenSid, signAccessToken, tokenHash } from './access-token.js';
-import { agentsOf, rootOf, type RemovedSession, type Session, type SessionFilter, type SessionStore, type TokenClaims } from '../store/index.js';
+import { rootOf, type RemovedSession, type Session, type SessionFilter, type SessionStore, type TokenClaims } from '../store/index.js';
 import type { Grant } from './attenuate.js';
+import { chainAllowed } from './chain.js';
 
 /** 96 random bits: unguessable and unique; short, since each id is stored in several indexes. */
 const ID_BYTES = 12;
@@ -98,7 +99,7 @@ export class SessionService {
 
   /**
    * The live session behind an agent-sts token, or undefined for anything else: one store round
-   * trip, plus an in-process check that no agent on the chain has been disabled or removed.
+   * trip, plus the in-process chain rule (every agent on it enabled, every hand-over still allowed).
    */
   lookup(token: string): Promise<Session | undefined> {
     return this.#live(token, (sid, hash, nowMs) => this.store.findByToken(sid, hash, nowMs));
@@ -115,12 +116,7 @@ export class SessionService {
   async #live<T extends TokenClaims>(token: string, find: (sid: string, hash: string, nowMs: number) => Promise<T | undefined>): Promise<T | undefined> {
     const sid = readTokenSid(token, this.issuer);
     const found = sid ? await find(sid, tokenHash(token), this.now()) : undefined;
-    if (!found) return undefined;
-    for (const id of agentsOf(found)) {
-      const agent = await this.registry.agent(id);
-      if (!agent || agent.disabled) return undefined;
-    }
-    return found;
+    return found && (await chainAllowed(this.registry, found)) ? found : undefined;
   }
 
   async revokeTree(sid: string, by: string, reason: 'revocation' | 'admin', context: RequestContext): Promise<number> {

@@ -3,6 +3,7 @@ import { invalidGrant, invalidRequest, unauthorizedClient } from '../../errors.j
 import { parseScope } from '../../protocol/scope.js';
 import { GRANT_TYPES, TOKEN_TYPES } from '../../protocol/tokens.js';
 import { readTokenSid } from '../../sessions/access-token.js';
+import { mayDelegate } from '../../sessions/chain.js';
 import { childGrant, requireSubset, rootGrant, type Grant } from '../../sessions/attenuate.js';
 import { param, requireParam, type OAuthRequest } from '../request.js';
 import { singleTarget } from '../targets.js';
@@ -36,9 +37,8 @@ async function checkActor(ctx: GrantContext, req: OAuthRequest, agent: Agent): P
 async function delegatedGrant(ctx: GrantContext, agent: Agent, subjectToken: string, target: string, scope: string[]): Promise<Grant> {
   const parent = await ctx.sessions.lookup(subjectToken);
   if (!parent) throw invalidGrant('subject token is not active');
-  if (parent.agent !== agent.id) {
-    const holder = await ctx.registry.agent(parent.agent);
-    if (!holder?.delegates.includes(agent.id)) throw invalidGrant('the agent is not a delegate of the subject token holder', `agent ${agent.id} is not a delegate of ${parent.agent}`);
+  if (!mayDelegate(await ctx.registry.agent(parent.agent), agent.id)) {
+    throw invalidGrant('the agent is not a delegate of the subject token holder', `agent ${agent.id} is not a delegate of ${parent.agent}`);
   }
   return childGrant(agent, parent, target, scope, Math.floor(ctx.sessions.now() / 1000));
 }

@@ -1,0 +1,27 @@
+import type { Agent, Registry } from '../clients/types.js';
+import { agentsOf, type TokenClaims } from '../store/index.js';
+
+/** May `holder` hand its token to `next`? Keeping one's own token (a narrowing) needs no permission. */
+export function mayDelegate(holder: Agent | undefined, next: string): boolean {
+  return holder !== undefined && (holder.id === next || holder.delegates.includes(next));
+}
+
+/**
+ * The rule a token lives by beyond its session: every agent on its chain — the holder of each
+ * ancestor session, its own holder, every actor — is registered and enabled, and every hand-over
+ * along the chain is one the registry still allows. Checked in process from the live registry, so
+ * disabling an agent, or removing a delegate, ends every token that passed through it.
+ */
+export async function chainAllowed(registry: Registry, s: Pick<TokenClaims, 'agent' | 'act' | 'chain'>): Promise<boolean> {
+  const holders = [...s.chain, s.agent];
+  const agents = new Map<string, Agent | undefined>();
+  for (const id of new Set([...holders, ...agentsOf(s)])) {
+    const agent = await registry.agent(id);
+    if (!agent || agent.disabled) return false;
+    agents.set(id, agent);
+  }
+  for (let i = 1; i < holders.length; i++) {
+    if (!mayDelegate(agents.get(holders[i - 1]!), holders[i]!)) return false;
+  }
+  return true;
+}
