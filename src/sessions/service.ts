@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { RequestContext } from '../audit/context.js';
 import type { EventSink } from '../audit/events.js';
 import { invalidGrant } from '../errors.js';
@@ -7,25 +6,7 @@ import type { KeyStore } from '../keys/keystore.js';
 import { readTokenSid, signAccessToken, tokenHash } from './access-token.js';
 import { agentsOf, rootOf, type Session, type SessionFilter, type SessionStore, type TokenClaims } from '../store/index.js';
 import type { Grant } from './attenuate.js';
-
-/** 96 random bits: unguessable and unique; short, since each id is stored in several indexes. */
-const ID_BYTES = 12;
-/**
- * CSPRNG output drawn 4 KiB at a time, each byte handed out once (as node's randomUUID does): one
- * OpenSSL call per ~170 issuances instead of one per issuance, which showed in the profile.
- */
-const RANDOM_POOL_BYTES = 4_096;
-let pool = Buffer.alloc(0);
-let poolOffset = 0;
-
-function randomId(): string {
-  if (poolOffset + ID_BYTES > pool.length) {
-    pool = randomBytes(RANDOM_POOL_BYTES);
-    poolOffset = 0;
-  }
-  poolOffset += ID_BYTES;
-  return pool.toString('base64url', poolOffset - ID_BYTES, poolOffset);
-}
+import { IdSource } from './ids.js';
 
 export interface Issued {
   token: string;
@@ -49,6 +30,7 @@ export class SessionService {
     private readonly registry: Registry,
     private readonly events: EventSink,
     private readonly clock: Clock = systemClock,
+    private readonly ids: IdSource = new IdSource(),
   ) {}
 
   now(): number {
@@ -57,8 +39,8 @@ export class SessionService {
 
   async issue(grant: Grant, grantType: string, context: RequestContext): Promise<Issued> {
     const parent = grant.parent;
-    const id = randomId();
-    const jti = randomId();
+    const id = this.ids.next();
+    const jti = this.ids.next();
     const draft: Omit<Session, 'tokenHash'> = {
       sid: parent ? `${rootOf(parent.sid)}.${id}` : id,
       ...(parent ? { parent: parent.sid } : {}),
