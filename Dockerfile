@@ -18,4 +18,4 @@ COPY --from=build /app/dist ./dist
 RUN mkdir -p keys config && chown node:node keys config
 USER node
 EXPOSE 8080
-CMD ["node", "dist/main.js"]
+CMD ["node", "dist/bin/agent-sts-server.js"]
