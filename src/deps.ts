@@ -7,7 +7,7 @@ import type { Config } from './config/index.js';
 import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
 import { rateLimits, type RateLimits } from './limits/rate-limits.js';
 import { endpointsOf, type Endpoints } from './oauth/metadata.js';
-import { upstreamVerifier, type UpstreamVerifier } from './oauth/upstream.js';
+import { UpstreamKeySets, upstreamVerifier, type UpstreamVerifier } from './oauth/upstream.js';
 import { IdSource } from './sessions/ids.js';
 import { SessionService, systemClock, type Clock } from './sessions/service.js';
 import type { Stores } from './store/index.js';
@@ -72,7 +72,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     stores,
     replay: stores.replay,
     sessions,
-    upstream: upstreamVerifier(registry, () => clock.nowMs()),
+    upstream: upstreamVerifier(registry, () => clock.nowMs(), new UpstreamKeySets()),
     events,
     limits: rateLimits(config.rateLimit, redisKeys(config.redisKeyPrefix).rateLimit, redis),
     trustProxy: config.trustProxy,
