@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startBuiltServer, type BuiltServer } from '../helpers/dist.js';
+import { basic } from '../helpers/sts.js';
 
 /**
  * The path a new user takes: the built server started in an empty directory with nothing configured
@@ -19,8 +20,6 @@ function printedSecrets(stdout: string): Record<string, string> {
   const block = stdout.split('Client secrets')[1] ?? '';
   return Object.fromEntries([...block.matchAll(/^ {4}(\S+) +([A-Za-z0-9_-]{43})$/gm)].map((m) => [m[1]!, m[2]!]));
 }
-
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
 function tokenRequest(server: BuiltServer, secret: string): Promise<Response> {
   return fetch(`${server.url}/token`, {

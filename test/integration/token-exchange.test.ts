@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import {
-  adminToken, API, AT_TYPE, basic, claims, clientCredentials, exchange, introspect, ISSUER, JWT_TYPE, OTHER_API, redisState, startSts,
-  type TestSts, snapshot,
+  adminToken, API, AT_TYPE, basic, claims, clientCredentials, exchange, introspect, ISSUER, JWT_TYPE, OTHER_API, startSts,
+  type TestSts,
 } from '../helpers/sts.js';
-import { expectOAuthError, sidOf } from '../helpers/responses.js';
+import { expectRefused, sidOf } from '../helpers/responses.js';
 
 /**
  * RFC 8693 token exchange of live agent-sts tokens against real Redis: a child session on every
@@ -37,21 +37,8 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
 
   const adminGet = (path: string) => request(sts.app).get(path).set('Authorization', `Bearer ${admin}`);
 
-  /**
-   * A request that must be refused: exact status and error, Redis unchanged key for key and value
-   * for value, no token issued, exactly one token.denied event with that error.
-   */
-  async function refused(send: () => PromiseLike<Res>, status: number, error: string): Promise<Res> {
-    const keys = await redisState(sts);
-    const before = await snapshot(sts);
-    const n = sts.events.events.length;
-    const res = await send();
-    expectOAuthError(res, status, error);
-    expect(await redisState(sts)).toEqual(keys);
-    expect(await snapshot(sts)).toEqual(before);
-    expect(sts.events.events.slice(n)).toEqual([expect.objectContaining({ type: 'token.denied', error })]);
-    return res;
-  }
+  /** Refused with exactly `status` and `error`, Redis unchanged, exactly one token.denied event. */
+  const refused = (send: () => PromiseLike<Res>, status: number, error: string) => expectRefused(sts, send, status, error, true);
 
   /** A successful exchange: 200, and the token it returned. */
   async function ok(res: PromiseLike<Res>): Promise<{ token: string; body: Record<string, unknown> }> {
