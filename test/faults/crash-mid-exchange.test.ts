@@ -146,10 +146,19 @@ describe('a token is never returned without its session record already stored', 
   const introspect = (token: string) =>
     request(server).post('/introspect').set('Authorization', basic(API)).type('form').send({ token }).then((r) => r);
 
-  it('control: with a healthy store /token issues, and the session is stored', async () => {
+  // The parent every exchange below starts from, issued while the store is healthy.
+  beforeAll(async () => {
     const res = await clientCredentials();
     expect(res.status).toBe(200);
     root = res.body.access_token as string;
+  });
+
+  it('control: with a healthy store /token issues, and the session is stored', async () => {
+    const res = await clientCredentials();
+    expect(res.status).toBe(200);
+    const token = res.body.access_token as string;
+    expect(await h.raw.hget(h.keys.session(sidOf(token)), 'th')).toBe(hash('sha256', token, 'base64url'));
+    expect((await introspect(token)).body.active).toBe(true);
     expect(await h.raw.hget(h.keys.session(sidOf(root)), 'th')).toBe(hash('sha256', root, 'base64url'));
     expect((await introspect(root)).body.active).toBe(true);
   });
@@ -172,15 +181,17 @@ describe('a token is never returned without its session record already stored', 
     });
 
     it('token exchange → 503, no token, nothing stored; the parent is untouched and still active', async () => {
+      // A parent of its own, so "no child" holds whatever the other tests exchanged from theirs.
+      const parent = (await clientCredentials()).body.access_token as string;
       const before = await state();
       h.store.mode = mode;
-      const res = await exchange('sub-agent', root);
+      const res = await exchange('sub-agent', parent);
       expect({ status: res.status, body: res.body as unknown }).toEqual({ status: 503, body: UNAVAILABLE });
       expect(res.text).not.toContain('access_token');
       expect(await state()).toEqual(before);
-      expect(await h.raw.smembers(h.keys.children(sidOf(root)))).toEqual([]);
+      expect(await h.raw.smembers(h.keys.children(sidOf(parent)))).toEqual([]);
       h.store.mode = 'pass';
-      expect((await introspect(root)).body.active).toBe(true);
+      expect((await introspect(parent)).body.active).toBe(true);
     });
   });
 
