@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { adminToken, API, basic, clientCredentials, exchange, introspect, redisState, startSts, tombstones, type TestSts } from '../helpers/sts.js';
+import { expectActive, expectInactive } from '../helpers/liveness.js';
 import { ok, sidOf } from '../helpers/responses.js';
 
 /**
@@ -29,18 +30,6 @@ async function introspectAfterRestart(sts: TestSts, token: string): Promise<requ
     await sleep(50);
   }
   throw new Error('the app did not reconnect to the restarted Redis');
-}
-
-async function expectActive(sts: TestSts, token: string): Promise<void> {
-  const res = await introspect(sts, token);
-  expect(res.status).toBe(200);
-  expect(res.body).toMatchObject({ active: true, sid: sidOf(token) });
-}
-
-async function expectInactive(sts: TestSts, token: string): Promise<void> {
-  const res = await introspect(sts, token);
-  expect(res.status).toBe(200);
-  expect(res.body).toEqual({ active: false });
 }
 
 /** A tree and a second root: R ─┬─ C1 (sub) ── G1 (leaf);  R ── C2 (sub);  R2 ── C3 (sub). */

@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { adminToken, API, basic, claims, clientCredentials, exchange, introspect, redisState, startSts, type TestSts, snapshot } from '../helpers/sts.js';
+import { adminToken, API, basic, claims, clientCredentials, exchange, redisState, startSts, type TestSts, snapshot } from '../helpers/sts.js';
+import { expectActive, expectInactive } from '../helpers/liveness.js';
 import { ok, sidOf } from '../helpers/responses.js';
 
 /**
@@ -22,18 +23,6 @@ async function expectGoneFromRedis(sts: TestSts, tokens: string[]): Promise<void
     expect(await sts.redis!.exists(sts.keys!.session(sid), sts.keys!.children(sid))).toBe(0);
     expect(dump).not.toContain(sid);
   }
-}
-
-async function expectInactive(sts: TestSts, token: string): Promise<void> {
-  const res = await introspect(sts, token);
-  expect(res.status).toBe(200);
-  expect(res.body).toEqual({ active: false });
-}
-
-async function expectActive(sts: TestSts, token: string): Promise<void> {
-  const res = await introspect(sts, token);
-  expect(res.status).toBe(200);
-  expect(res.body).toMatchObject({ active: true, sid: sidOf(token) });
 }
 
 /** Who holds a token, to try exchanging it again as that agent. */
