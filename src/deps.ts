@@ -8,7 +8,8 @@ import type { Config } from './config/index.js';
 import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
 import { rateLimits, type RateLimits } from './limits/rate-limits.js';
 import { endpointsOf, type Endpoints } from './oauth/metadata.js';
-import { upstreamVerifier, type UpstreamVerifier } from './oauth/upstream.js';
+import { UpstreamKeySets, upstreamVerifier, type UpstreamVerifier } from './oauth/upstream.js';
+import { IdSource } from './sessions/ids.js';
 import { SessionService, systemClock, type Clock } from './sessions/service.js';
 import type { Stores } from './store/index.js';
 import { redisKeys } from './store/keys.js';
@@ -63,7 +64,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   const { stores, redis } = overrides.stores ? { stores: overrides.stores, redis: overrides.redis } : await buildStores(config, log);
   const events = overrides.events ? fanOut(log, logEventSink(log), overrides.events) : logEventSink(log);
   const clock = overrides.clock ?? systemClock;
-  const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, clock);
+  const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, clock, new IdSource());
   return {
     issuer: config.issuer,
     endpoints: endpointsOf(config.issuer),
@@ -74,7 +75,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     stores,
     replay: stores.replay,
     sessions,
-    upstream: upstreamVerifier(registry, () => clock.nowMs()),
+    upstream: upstreamVerifier(registry, () => clock.nowMs(), new UpstreamKeySets()),
     events,
     limits: rateLimits(config.rateLimit, redisKeys(config.redisKeyPrefix).rateLimit, redis),
     trustProxy: config.trustProxy,

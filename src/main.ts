@@ -61,15 +61,11 @@ function supervise(config: Config, log: Logger): void {
   log.info({ workers: config.workers }, 'agent-sts primary started');
 }
 
-async function main(): Promise<void> {
+/** Boots agent-sts from the environment; run by src/bin/agent-sts-server.ts, never on import. */
+export async function main(): Promise<void> {
   const config = loadConfig();
   const log = pino({ level: config.logLevel, base: { service: 'agent-sts' } });
   if (cluster.isPrimary) await ensureDevSetup(config, log);
   if (cluster.isPrimary && config.workers > 1) supervise(config, log);
   else await serve(config, log);
 }
-
-main().catch((err: Error) => {
-  process.stderr.write(`agent-sts failed to start: ${err.message}\n`);
-  process.exit(1);
-});

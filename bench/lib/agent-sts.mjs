@@ -1,4 +1,4 @@
-// agent-sts as a user runs it: `node dist/main.js` (built by `npm run build`) with env settings only.
+// agent-sts as a user runs it: `node dist/bin/agent-sts-server.js` (built by `npm run build`) with env settings only.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,7 +58,7 @@ export async function startAgentSts({ name = 'agent-sts', redisUrl, files, issue
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const iss = issuer ?? base;
-  const proc = spawnOwned(name, process.execPath, ['dist/main.js'], {
+  const proc = spawnOwned(name, process.execPath, ['dist/bin/agent-sts-server.js'], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -1,13 +1,18 @@
 import { hashSecret } from '../clients/secret.js';
+import { EXIT, type CliIo } from './io.js';
 
-const secret = process.argv[2];
-if (!secret) {
-  process.stderr.write('usage: npm run --silent hash-secret -- <secret>\n');
-  process.exit(2);
-}
-try {
-  process.stdout.write(`${hashSecret(secret)}\n`);
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n`);
-  process.exit(2);
+/** `hash-secret <secret>`: the registry's `secretHash` for a client secret. */
+export function run(argv: readonly string[], io: CliIo): number {
+  const [secret, ...extra] = argv;
+  if (!secret || extra.length) {
+    io.stderr.write('usage: agent-sts hash-secret <secret>   (npm run --silent hash-secret -- <secret>)\n');
+    return EXIT.usage;
+  }
+  try {
+    io.stdout.write(`${hashSecret(secret)}\n`);
+    return EXIT.ok;
+  } catch (err) {
+    io.stderr.write(`${(err as Error).message}\n`);
+    return EXIT.usage;
+  }
 }

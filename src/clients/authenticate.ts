@@ -4,7 +4,7 @@ import { invalidClient } from '../errors.js';
 import { ASYMMETRIC_ALGORITHMS, CLOCK_TOLERANCE_SECONDS, issuedInFuture } from '../protocol/jwt.js';
 import type { ReplayStore } from '../store/index.js';
 import type { AssertionKeys } from './assertion-keys.js';
-import { UNKNOWN_CLIENT_HASH, type VerifiedSecrets } from './secret.js';
+import type { VerifiedSecrets } from './secret.js';
 import type { Agent, ClientKind, Registry, ResourceServer } from './types.js';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
@@ -81,7 +81,7 @@ export async function authenticate<K extends ClientKind>(
     | undefined;
   let ok: boolean;
   if (creds.secret !== undefined) {
-    const matches = ctx.verifiedSecrets.verify(creds.clientId, creds.secret, client?.secretHash ?? UNKNOWN_CLIENT_HASH);
+    const matches = ctx.verifiedSecrets.verify(creds.clientId, creds.secret, client?.secretHash);
     ok = matches && client?.secretHash !== undefined;
   } else {
     ok = await verifyAssertion(ctx, creds.clientId, client?.jwks, creds.assertion!, audiences);

@@ -35,9 +35,6 @@ export function verifySecret(presented: string, stored: string): boolean {
   return want.length === got.length && timingSafeEqual(want, got);
 }
 
-/** Compared against when the client is unknown, so unknown and wrong-secret take the same time. */
-export const UNKNOWN_CLIENT_HASH = hashSecret(newSecret());
-
 /** Entries a VerifiedSecrets keeps at most; when full it starts over (the next requests refill it). */
 export const VERIFIED_SECRETS_MAX = 10_000;
 
@@ -50,13 +47,24 @@ export const VERIFIED_SECRETS_MAX = 10_000;
  */
 export class VerifiedSecrets {
   readonly #matched = new Map<string, string>();
+  #unknownClientHash: string | undefined;
 
-  verify(clientId: string, presented: string, stored: string): boolean {
+  /** Compared against when the client is unknown, so unknown and wrong-secret take the same time. */
+  get unknownClientHash(): string {
+    return (this.#unknownClientHash ??= hashSecret(newSecret()));
+  }
+
+  /**
+   * `stored` undefined (an unknown client): the same work against a hash of a secret nobody holds,
+   * so it fails after the cost of a wrong secret.
+   */
+  verify(clientId: string, presented: string, stored: string | undefined): boolean {
+    const against = stored ?? this.unknownClientHash;
     const key = hash('sha256', `${clientId}\0${presented}`, 'base64url');
-    if (this.#matched.get(key) === stored) return true;
-    if (!verifySecret(presented, stored)) return false;
+    if (this.#matched.get(key) === against) return true;
+    if (!verifySecret(presented, against)) return false;
     if (this.#matched.size >= VERIFIED_SECRETS_MAX) this.#matched.clear();
-    this.#matched.set(key, stored);
+    this.#matched.set(key, against);
     return true;
   }
 }

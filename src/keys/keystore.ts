@@ -16,6 +16,8 @@ export interface SigningKey {
   alg: SigningAlg;
   /** The JWS signature of `input` (raw r||s for ES256, as JWS wants it). */
   sign(input: Buffer): Buffer;
+  /** `header` with this key's alg and kid, JSON and base64url: cached, the same few for every token. */
+  encodedHeader(header: Record<string, unknown>): string;
 }
 
 export interface KeyStore {
@@ -78,7 +80,18 @@ export function keyStoreFrom(stored: StoredKey[]): KeyStore {
     newest.alg === 'ES256'
       ? (input: Buffer) => cryptoSign('sha256', input, { key, dsaEncoding: 'ieee-p1363' })
       : (input: Buffer) => cryptoSign(null, input, key);
-  const signing: SigningKey = { kid: newest.kid, alg: newest.alg, sign };
+  // Owned by this key store's signing key: two key stores (two apps in one process) share nothing.
+  const encodedHeaders = new Map<string, string>();
+  const encodedHeader = (header: Record<string, unknown>): string => {
+    const json = JSON.stringify(header);
+    let encoded = encodedHeaders.get(json);
+    if (encoded === undefined) {
+      encoded = Buffer.from(JSON.stringify({ ...header, alg: newest.alg, kid: newest.kid })).toString('base64url');
+      encodedHeaders.set(json, encoded);
+    }
+    return encoded;
+  };
+  const signing: SigningKey = { kid: newest.kid, alg: newest.alg, sign, encodedHeader };
   const published = Object.freeze({ keys: stored.map(publicJwk) });
   return { current: () => signing, jwks: () => published };
 }
@@ -99,24 +112,9 @@ export async function loadKeyStore(dir: string): Promise<ReloadableKeyStore> {
   };
 }
 
-/** Encoded protected headers by key and header: the same few for every token a key signs. */
-const encodedHeaders = new WeakMap<SigningKey, Map<string, string>>();
-
-function encodedHeader(key: SigningKey, header: Record<string, unknown>): string {
-  let byHeader = encodedHeaders.get(key);
-  if (!byHeader) encodedHeaders.set(key, (byHeader = new Map()));
-  const json = JSON.stringify(header);
-  let encoded = byHeader.get(json);
-  if (encoded === undefined) {
-    encoded = Buffer.from(JSON.stringify({ ...header, alg: key.alg, kid: key.kid })).toString('base64url');
-    byHeader.set(json, encoded);
-  }
-  return encoded;
-}
-
 /** A compact JWS (RFC 7515 §7.1) of `payload`, signed with the current key. */
 export function signCompact(key: SigningKey, header: Record<string, unknown>, payload: object): string {
-  const input = `${encodedHeader(key, header)}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+  const input = `${key.encodedHeader(header)}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
   // The signing input is base64url and '.', so latin1 encodes it byte for byte without a UTF-8 pass.
   return `${input}.${key.sign(Buffer.from(input, 'latin1')).toString('base64url')}`;
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { RequestContext } from '../audit/context.js';
 import { auditUnavailable, envelope, type EventSink } from '../audit/events.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
@@ -9,25 +8,7 @@ import { readTokenSid, signAccessToken, tokenHash } from './access-token.js';
 import { rootOf, type RemovedSession, type Session, type SessionFilter, type SessionStore, type TokenClaims } from '../store/index.js';
 import type { Grant } from './attenuate.js';
 import { chainAllowed } from './chain.js';
-
-/** 96 random bits: unguessable and unique; short, since each id is stored in several indexes. */
-const ID_BYTES = 12;
-/**
- * CSPRNG output drawn 4 KiB at a time, each byte handed out once (as node's randomUUID does): one
- * OpenSSL call per ~170 issuances instead of one per issuance, which showed in the profile.
- */
-const RANDOM_POOL_BYTES = 4_096;
-let pool = Buffer.alloc(0);
-let poolOffset = 0;
-
-function randomId(): string {
-  if (poolOffset + ID_BYTES > pool.length) {
-    pool = randomBytes(RANDOM_POOL_BYTES);
-    poolOffset = 0;
-  }
-  poolOffset += ID_BYTES;
-  return pool.toString('base64url', poolOffset - ID_BYTES, poolOffset);
-}
+import { IdSource } from './ids.js';
 
 /** What a kill event says of each session it removed: enough for a subscriber to drop it without asking. */
 const killed = (removed: RemovedSession[]) => removed.map(({ sid, aud }) => ({ sid, aud }));
@@ -54,6 +35,7 @@ export class SessionService {
     private readonly registry: Registry,
     private readonly events: EventSink,
     private readonly clock: Clock = systemClock,
+    private readonly ids: IdSource = new IdSource(),
   ) {}
 
   now(): number {
@@ -62,8 +44,8 @@ export class SessionService {
 
   async issue(grant: Grant, grantType: string, context: RequestContext): Promise<Issued> {
     const parent = grant.parent;
-    const id = randomId();
-    const jti = randomId();
+    const id = this.ids.next();
+    const jti = this.ids.next();
     const draft: Omit<Session, 'tokenHash'> = {
       sid: parent ? `${rootOf(parent.sid)}.${id}` : id,
       ...(parent ? { parent: parent.sid } : {}),

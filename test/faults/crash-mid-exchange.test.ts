@@ -1,26 +1,15 @@
-import { hash, randomBytes } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
-import { createServer, type RequestListener, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import request from 'supertest';
-import { createApp } from '../../src/app.js';
-import { RecordingEventSink } from '../../src/audit/events.js';
-import { parseRegistry } from '../../src/clients/registry-file.js';
-import { loadConfig } from '../../src/config/index.js';
-import { buildDeps } from '../../src/deps.js';
 import { StoreUnavailableError } from '../../src/errors.js';
-import { addKey } from '../../src/keys/keystore.js';
 import type { CreateOutcome, ReplayStore, Session, SessionFilter, SessionStore } from '../../src/store/index.js';
-import { redisKeys, type RedisKeys } from '../../src/store/keys.js';
+import type { RedisKeys } from '../../src/store/keys.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
-import { API, AT_TYPE, basic, EXCHANGE, ISSUER, testRedisUrl, testRegistry } from '../helpers/sts.js';
+import { API, AT_TYPE, basic, EXCHANGE, startSts, type TestSts } from '../helpers/sts.js';
 import { sidOf } from '../helpers/responses.js';
 
 /**
@@ -97,51 +86,31 @@ class FaultyStore implements SessionStore, ReplayStore {
 }
 
 interface Harness {
-  app: RequestListener;
+  sts: TestSts;
   store: FaultyStore;
-  events: RecordingEventSink;
-  raw: Redis;
+  raw: NonNullable<TestSts['redis']>;
   keys: RedisKeys;
   prefix: string;
   frozenRedis: RedisProcess;
   close(): Promise<void>;
 }
 
-/** What startSts does, with the FaultyStore in place of the session store. */
+/** startSts with the FaultyStore in place of the session store (its frozen side on a paused Redis). */
 async function build(): Promise<Harness> {
-  const keysDir = mkdtempSync(path.join(tmpdir(), 'agent-sts-keys-'));
-  await addKey(keysDir);
-  const prefix = `test:${randomBytes(6).toString('hex')}:`;
-  const config = loadConfig({
-    NODE_ENV: 'test', STS_ISSUER: ISSUER, STS_KEYS_DIR: keysDir, REDIS_KEY_PREFIX: prefix,
-    STS_RATE_LIMIT_PER_IP: '0', STS_RATE_LIMIT_PER_AGENT: '0',
-  });
-  const log = pino({ level: 'silent' });
-  const keys = redisKeys(prefix);
-  const url = testRedisUrl();
-  const client = connectRedis({ url, commandTimeoutMs: 1_000 });
-  client.on('error', () => {});
-  await client.connect();
-
   const frozenRedis = await startRedis();
   const frozenClient = connectRedis({ url: frozenRedis.url, commandTimeoutMs: 200 });
   frozenClient.on('error', () => {});
   await frozenClient.connect();
   frozenRedis.pause();
 
-  const store = new FaultyStore(new RedisSessionStore(client, keys), new RedisSessionStore(frozenClient, keys));
-  const events = new RecordingEventSink();
-  const registry = await parseRegistry(testRegistry());
-  const deps = await buildDeps(config, log, { registry, stores: { sessions: store, replay: store }, events });
-  const app = createApp(deps, log);
-  const raw = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  raw.on('error', () => {});
-  await raw.connect();
+  let store: FaultyStore | undefined;
+  const sts = await startSts({
+    wrapStore: (real, keys) => (store = new FaultyStore(real, new RedisSessionStore(frozenClient, keys))),
+  });
   return {
-    app, store, events, raw, keys, prefix, frozenRedis,
+    sts, store: store!, raw: sts.redis!, keys: sts.keys!, prefix: sts.prefix, frozenRedis,
     async close() {
-      await store.close();
-      raw.disconnect();
+      await sts.close(); // closes the FaultyStore: the real store and the frozen one
       await frozenRedis.stop();
     },
   };
@@ -154,7 +123,7 @@ describe('a token is never returned without its session record already stored', 
 
   beforeAll(async () => {
     h = await build();
-    server = createServer(h.app).listen(0, '127.0.0.1');
+    server = createServer(h.sts.app).listen(0, '127.0.0.1');
     await once(server, 'listening');
   });
   afterAll(async () => {
@@ -177,10 +146,19 @@ describe('a token is never returned without its session record already stored', 
   const introspect = (token: string) =>
     request(server).post('/introspect').set('Authorization', basic(API)).type('form').send({ token }).then((r) => r);
 
-  it('control: with a healthy store /token issues, and the session is stored', async () => {
+  // The parent every exchange below starts from, issued while the store is healthy.
+  beforeAll(async () => {
     const res = await clientCredentials();
     expect(res.status).toBe(200);
     root = res.body.access_token as string;
+  });
+
+  it('control: with a healthy store /token issues, and the session is stored', async () => {
+    const res = await clientCredentials();
+    expect(res.status).toBe(200);
+    const token = res.body.access_token as string;
+    expect(await h.raw.hget(h.keys.session(sidOf(token)), 'th')).toBe(hash('sha256', token, 'base64url'));
+    expect((await introspect(token)).body.active).toBe(true);
     expect(await h.raw.hget(h.keys.session(sidOf(root)), 'th')).toBe(hash('sha256', root, 'base64url'));
     expect((await introspect(root)).body.active).toBe(true);
   });
@@ -191,7 +169,7 @@ describe('a token is never returned without its session record already stored', 
   ])('%s: %s', (mode) => {
     it('client_credentials → 503 temporarily_unavailable, no token, nothing stored, no token.issued', async () => {
       const before = await state();
-      const n = h.events.events.length;
+      const n = h.sts.events.events.length;
       const creates = h.store.creates;
       h.store.mode = mode;
       const res = await clientCredentials();
@@ -199,19 +177,21 @@ describe('a token is never returned without its session record already stored', 
       expect({ status: res.status, body: res.body as unknown, retryAfter: res.headers['retry-after'] }).toEqual({ status: 503, body: UNAVAILABLE, retryAfter: '1' });
       expect(res.text).not.toContain('access_token');
       expect(await state()).toEqual(before);
-      expect(h.events.events.slice(n).filter((e) => e.type === 'token.issued')).toEqual([]);
+      expect(h.sts.events.events.slice(n).filter((e) => e.type === 'token.issued')).toEqual([]);
     });
 
     it('token exchange → 503, no token, nothing stored; the parent is untouched and still active', async () => {
+      // A parent of its own, so "no child" holds whatever the other tests exchanged from theirs.
+      const parent = (await clientCredentials()).body.access_token as string;
       const before = await state();
       h.store.mode = mode;
-      const res = await exchange('sub-agent', root);
+      const res = await exchange('sub-agent', parent);
       expect({ status: res.status, body: res.body as unknown }).toEqual({ status: 503, body: UNAVAILABLE });
       expect(res.text).not.toContain('access_token');
       expect(await state()).toEqual(before);
-      expect(await h.raw.smembers(h.keys.children(sidOf(root)))).toEqual([]);
+      expect(await h.raw.smembers(h.keys.children(sidOf(parent)))).toEqual([]);
       h.store.mode = 'pass';
-      expect((await introspect(root)).body.active).toBe(true);
+      expect((await introspect(parent)).body.active).toBe(true);
     });
   });
 

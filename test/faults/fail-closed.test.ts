@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { adminToken, API, basic, claims, clientCredentials, introspect, startSts, type TestSts } from '../helpers/sts.js';
@@ -10,13 +10,14 @@ describe('fail closed when Redis is down or slow', () => {
   let token: string;
   let admin: string;
 
-  beforeAll(async () => {
+  // A Redis and an app of its own for each test: each one breaks Redis in its own way.
+  beforeEach(async () => {
     redis = await startRedis();
     sts = await startSts({ redisUrl: redis.url, commandTimeoutMs: 200 });
     token = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
     admin = await adminToken(sts);
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await sts.close();
     await redis.stop();
   });
@@ -43,6 +44,8 @@ describe('fail closed when Redis is down or slow', () => {
   });
 
   it('recovers without a restart once Redis is back (the earlier session died with the unpersisted Redis)', async () => {
+    await redis.kill();
+    expectUnavailable(await introspect(sts, token));
     await redis.restart();
     let res = await introspect(sts, token);
     for (let i = 0; i < 50 && res.status === 503; i++) {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -6,18 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
-import { pino } from 'pino';
 import request from 'supertest';
-import { createApp } from '../../src/app.js';
-import { RecordingEventSink } from '../../src/audit/events.js';
-import { parseRegistry } from '../../src/clients/registry-file.js';
-import { loadConfig } from '../../src/config/index.js';
-import { buildDeps, type Deps } from '../../src/deps.js';
+import type { Deps } from '../../src/deps.js';
 import { addKey, generateKey, type StoredKey } from '../../src/keys/keystore.js';
-import { redisKeys } from '../../src/store/keys.js';
-import { connectRedis } from '../../src/store/redis/connect.js';
-import { RedisSessionStore } from '../../src/store/redis/session-store.js';
-import { API, AT_TYPE, basic, claims, EXCHANGE, ISSUER, testRedisUrl, testRegistry } from '../helpers/sts.js';
+import { API, AT_TYPE, basic, claims, EXCHANGE, ISSUER, startSts, type TestSts } from '../helpers/sts.js';
 
 /**
  * Key rotation under load: while a bounded loop issues and introspects tokens, a new key is added to
@@ -47,7 +38,7 @@ describe('key rotation under load: zero errors, old tokens valid until they expi
   let oldKey: StoredKey;
   let newKey: StoredKey;
   let offsetMs = 0;
-  let closeStore: () => Promise<void>;
+  let sts: TestSts;
   const issued: Issued[] = [];
   const failures: { what: string; status: number; body: unknown }[] = [];
   const jwksSeen: string[][] = [];
@@ -57,30 +48,15 @@ describe('key rotation under load: zero errors, old tokens valid until they expi
     // The key in service was made an hour ago (keys are ordered by their iat, in seconds).
     oldKey = await generateKey('ES256', Date.now() - 3_600_000);
     writeFileSync(path.join(keysDir, `${oldKey.kid}.jwk.json`), JSON.stringify(oldKey), { mode: 0o600 });
-    const prefix = `test:${randomBytes(6).toString('hex')}:`;
-    const config = loadConfig({
-      NODE_ENV: 'test', STS_ISSUER: ISSUER, STS_KEYS_DIR: keysDir, REDIS_KEY_PREFIX: prefix,
-      STS_RATE_LIMIT_PER_IP: '0', STS_RATE_LIMIT_PER_AGENT: '0',
-    });
-    const log = pino({ level: 'silent' });
-    const client = connectRedis({ url: testRedisUrl(), commandTimeoutMs: 1_000 });
-    client.on('error', () => {});
-    await client.connect();
-    const store = new RedisSessionStore(client, redisKeys(prefix));
-    closeStore = () => store.close();
-    deps = await buildDeps(config, log, {
-      registry: await parseRegistry(testRegistry()),
-      stores: { sessions: store, replay: store },
-      events: new RecordingEventSink(),
-      clock: { nowMs: () => Date.now() + offsetMs },
-    });
-    server = createServer(createApp(deps, log)).listen(0, '127.0.0.1');
+    sts = await startSts({ issuer: ISSUER, keysDir, clock: { nowMs: () => Date.now() + offsetMs } });
+    deps = sts.deps;
+    server = createServer(sts.app).listen(0, '127.0.0.1');
     await once(server, 'listening');
   });
   afterAll(async () => {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    await closeStore();
+    await sts.close();
   });
 
   const issue = () =>
@@ -93,17 +69,16 @@ describe('key rotation under load: zero errors, old tokens valid until they expi
   const verify = async (token: string, set: { keys: JWK[] }) =>
     (await jwtVerify(token, createLocalJWKSet(set), { issuer: ISSUER, audience: API, typ: 'at+jwt', algorithms: ['ES256'] })).payload;
 
-  it('before: tokens carry the old kid and /jwks publishes it alone', async () => {
-    const res = await issue();
-    expect(res.status).toBe(200);
-    expect(kidOf(res.body.access_token as string)).toBe(oldKey.kid);
-    expect((await jwks()).keys.map((k) => k.kid)).toEqual([oldKey.kid]);
-    issued.push({ token: res.body.access_token as string, kid: oldKey.kid, afterRotation: false, beforeRotation: true });
-  });
-
-  it(`${ITERATIONS} issue + introspect + /jwks iterations, ${CONCURRENCY} at a time, rotation after ${ROTATE_AT}: zero non-200`, async () => {
+  // The scenario runs once, before any test: a token with the old key, then the load with the
+  // rotation in its middle. The tests only read what it recorded, so they pass in any order.
+  let first: Res;
+  let firstJwks: { keys: JWK[] };
+  let reloaded = false;
+  beforeAll(async () => {
+    first = await issue();
+    firstJwks = await jwks();
+    if (first.status === 200) issued.push({ token: first.body.access_token as string, kid: kidOf(first.body.access_token as string), afterRotation: false, beforeRotation: true });
     let started = false;
-    let reloaded = false;
     let rotation: Promise<void> | undefined;
     let next = 0;
     let done = 0;
@@ -144,6 +119,15 @@ describe('key rotation under load: zero errors, old tokens valid until they expi
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, lane));
     await rotation;
+  }, 60_000);
+
+  it('before: tokens carry the old kid and /jwks publishes it alone', () => {
+    expect(first.status).toBe(200);
+    expect(kidOf(first.body.access_token as string)).toBe(oldKey.kid);
+    expect(firstJwks.keys.map((k) => k.kid)).toEqual([oldKey.kid]);
+  });
+
+  it(`${ITERATIONS} issue + introspect + /jwks iterations, ${CONCURRENCY} at a time, rotation after ${ROTATE_AT}: zero non-200`, () => {
     expect(reloaded).toBe(true);
     expect(failures).toEqual([]);
     expect(issued.length).toBe(ITERATIONS + 1);
@@ -185,7 +169,11 @@ describe('key rotation under load: zero errors, old tokens valid until they expi
     const old = issued.filter((i) => i.kid === oldKey.kid);
     const exp = Math.max(...old.map((i) => claims(i.token).exp as number));
     offsetMs = exp * 1000 - Date.now() + 1_000; // the app's clock is now past the last old token's expiry
-    const results = await Promise.all(old.map((i) => introspect(i.token)));
-    expect(results.filter((r) => r.status !== 200 || r.body.active !== false)).toEqual([]);
+    try {
+      const results = await Promise.all(old.map((i) => introspect(i.token)));
+      expect(results.filter((r) => r.status !== 200 || r.body.active !== false)).toEqual([]);
+    } finally {
+      offsetMs = 0; // back to now, for whichever test runs next
+    }
   });
 });

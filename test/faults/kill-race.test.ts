@@ -44,7 +44,8 @@ describe('kill racing 300 exchanges over a 3-level tree, with a sibling tree exc
 
   const form = (token: string, scope: string) => ({ grant_type: EXCHANGE, subject_token: token, subject_token_type: AT_TYPE, resource: API, scope });
 
-  it.each(ROUNDS)('round %i', async () => {
+  /** One round: a fresh pair of trees, the kill sent into 300 exchanges, every invariant checked. */
+  async function round(): Promise<void> {
     const client = request(server);
     // Killed tree:  R (billing) ─┬─ C (sub-agent) ── G (leaf-agent)
     //               new children of R (billing narrows, sub-agent delegated), new grandchildren under C
@@ -147,10 +148,14 @@ describe('kill racing 300 exchanges over a 3-level tree, with a sibling tree exc
     expect((await sts.redis!.zrange(k.allSessions(), '0', '-1')).sort()).toEqual([...liveSids].sort());
     expect(await sts.redis!.scard(k.children(sidOf(S)))).toBe(1 + PER_KIND);
     expect(await sts.redis!.scard(k.children(sidOf(SC)))).toBe(PER_KIND);
-  });
+  }
 
-  it('over the rounds the race was real: exchanges under the killed tree landed on both sides of the kill', () => {
+  it.each(ROUNDS)('round %i', round);
+
+  it('over the rounds the race was real: exchanges under the killed tree landed on both sides of the kill', async () => {
+    // Run first or alone, it plays the rounds itself (at most as many as above) until both sides were seen.
+    for (let i = 0; i < ROUNDS.length && (killedTotal === 0 || refusedTotal === 0); i++) await round();
     expect(killedTotal).toBeGreaterThan(0);
     expect(refusedTotal).toBeGreaterThan(0);
-  });
+  }, 60_000);
 });

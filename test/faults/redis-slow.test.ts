@@ -138,43 +138,26 @@ describe('Redis slow: requests fail closed within the command timeout, a timeout
     for (const tok of [t.killed, t.killedChild, t.toRevoke, t.toDelete]) expect(await sts.redis!.exists(k.session(sidOf(tok)))).toBe(0);
   }
 
-  describe(`CLIENT PAUSE ${PAUSE_MS} ALL`, () => {
-    let t: Tokens;
-    beforeAll(async () => {
-      t = await prepare();
-    });
-
-    it('every endpoint answers 503 temporarily_unavailable with Retry-After, none active, no token', async () => {
-      expect(await pauser.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL')).toBe('OK');
-      await everyEndpointFailsClosed(t);
-    });
-
-    it('after the pause: the killed session is still dead, the live one active again', async () => {
-      await waitForRedis(t);
-      await afterTheStall(t);
-    });
+  // One test per stall, from the stall to the recovery: each starts and ends with Redis answering.
+  it(`CLIENT PAUSE ${PAUSE_MS} ALL: every endpoint answers 503 temporarily_unavailable with Retry-After, none active, no token; after the pause the killed session is still dead, the live one active again`, async () => {
+    const t = await prepare();
+    expect(await pauser.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL')).toBe('OK');
+    await everyEndpointFailsClosed(t);
+    await waitForRedis(t);
+    await afterTheStall(t);
   });
 
-  describe('SIGSTOP (the process frozen, connections open)', () => {
-    let t: Tokens;
-    beforeAll(async () => {
-      t = await prepare();
-    });
-
-    it('every endpoint answers 503 temporarily_unavailable with Retry-After, none active, no token', async () => {
-      redis.pause();
-      try {
-        await everyEndpointFailsClosed(t);
-        // still frozen, a second round fails closed the same way (no request is stuck behind the first)
-        await everyEndpointFailsClosed(t);
-      } finally {
-        redis.resume();
-      }
-    });
-
-    it('after SIGCONT: the killed session is still dead, the live one active again', async () => {
-      await waitForRedis(t);
-      await afterTheStall(t);
-    });
+  it('SIGSTOP (the process frozen, connections open): every endpoint answers 503 with Retry-After, twice; after SIGCONT the killed session is still dead, the live one active again', async () => {
+    const t = await prepare();
+    redis.pause();
+    try {
+      await everyEndpointFailsClosed(t);
+      // still frozen, a second round fails closed the same way (no request is stuck behind the first)
+      await everyEndpointFailsClosed(t);
+    } finally {
+      redis.resume();
+    }
+    await waitForRedis(t);
+    await afterTheStall(t);
   });
 });

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from '@jest/globals';
 import { exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import request from 'supertest';
+import { expectOAuthError } from './responses.js';
 import { redisState, type TestSts } from './sts.js';
 
 /**
@@ -49,18 +50,6 @@ export interface RefusalOptions {
   events?: 'denied' | 'none';
   /** The exact body text, when the test knows it. */
   body?: string;
-}
-
-/** No token, no stack trace, no-store; the body is an OAuth error object and nothing else. */
-export function expectOAuthError(res: Res, status: number, error: string): void {
-  expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
-  expect(res.headers['content-type']).toMatch(/^application\/json/);
-  expect(res.headers['cache-control']).toBe('no-store');
-  for (const k of Object.keys(res.body as object)) expect(['error', 'error_description']).toContain(k);
-  expect(res.body.access_token).toBeUndefined();
-  expect(res.body.active).toBeUndefined();
-  expect(res.text).not.toMatch(/eyJ[A-Za-z0-9_-]+\./);
-  expect(res.text).not.toMatch(/\n\s+at |node_modules|\.ts:\d+|Error:/);
 }
 
 /**

@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { buildDeps, type Deps } from '../../src/deps.js';
 import { addKey } from '../../src/keys/keystore.js';
 import type { Clock } from '../../src/sessions/service.js';
-import type { Stores } from '../../src/store/index.js';
+import type { ReplayStore, SessionStore, Stores } from '../../src/store/index.js';
 import { AGENT_KILL_MARKER_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { MemorySessionStore } from '../../src/store/memory/session-store.js';
 import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
@@ -105,6 +105,10 @@ export interface TestStsOptions {
   /** Requests per 60-second window (long, so a slow run never crosses it); off unless a test is about limits. */
   rateLimit?: { perIp?: number; perAgent?: number; perResourceServer?: number };
   trustProxy?: string;
+  /** A keys dir used as it is (default: a fresh one with one ES256 key). */
+  keysDir?: string;
+  /** Redis store only: wraps the real store (fault injection); the app uses the wrapper as its stores. */
+  wrapStore?: (real: RedisSessionStore, keys: RedisKeys) => SessionStore & ReplayStore;
 }
 
 export function testRedisUrl(): string {
@@ -117,8 +121,11 @@ export function testRedisUrl(): string {
 export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
   const kind = opts.store ?? 'redis';
   const issuer = opts.issuer ?? ISSUER;
-  const keysDir = mkdtempSync(path.join(tmpdir(), 'agent-sts-keys-'));
-  await addKey(keysDir);
+  let keysDir = opts.keysDir;
+  if (!keysDir) {
+    keysDir = mkdtempSync(path.join(tmpdir(), 'agent-sts-keys-'));
+    await addKey(keysDir);
+  }
   const prefix = `test:${randomBytes(6).toString('hex')}:`;
   const config = loadConfig({
     NODE_ENV: 'test', STS_ISSUER: issuer, STS_KEYS_DIR: keysDir, REDIS_KEY_PREFIX: prefix,
@@ -140,7 +147,8 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     client.on('error', () => {});
     await client.connect();
     keys = redisKeys(prefix);
-    const store = new RedisSessionStore(client, keys);
+    const real = new RedisSessionStore(client, keys);
+    const store = opts.wrapStore ? opts.wrapStore(real, keys) : real;
     stores = { sessions: store, replay: store };
     // A raw view of the keys needs one node: on a cluster URL, tests assert through the API only.
     if (!url.startsWith('redis+cluster')) {

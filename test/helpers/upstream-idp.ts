@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair } from 'jose';
 import { freePort } from './redis-server.js';
+import { basic } from './sts.js';
 
 /**
  * A real upstream identity provider for on-behalf-of tests: oidc-provider 9 on a loopback port,
@@ -207,7 +208,7 @@ export async function startUpstreamIdp({ audience }: { audience: string }): Prom
     const res = await fetch(`${issuer}/token`, {
       method: 'POST',
       headers: {
-        authorization: `Basic ${Buffer.from(`${encodeURIComponent(client)}:${encodeURIComponent(secrets[client]!)}`).toString('base64')}`,
+        authorization: basic(client, secrets[client]!),
         'content-type': 'application/x-www-form-urlencoded',
       },
       body: new URLSearchParams({ grant_type: USER_GRANT, ...params }),

@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { adminToken, API, basic, claims, clientCredentials, exchange, introspect, redisState, startSts, type TestSts, snapshot } from '../helpers/sts.js';
+import { adminToken, API, basic, claims, clientCredentials, exchange, redisState, startSts, type TestSts, snapshot } from '../helpers/sts.js';
+import { expectActive, expectInactive } from '../helpers/liveness.js';
 import { ANY_ISO_TIME, killedIn, killedLines, ok, sidOf } from '../helpers/responses.js';
 import { AGENT_KILL_CLOCK_SKEW_MS } from '../../src/store/index.js';
 
@@ -25,21 +26,11 @@ async function expectGoneFromRedis(sts: TestSts, tokens: string[]): Promise<void
   }
 }
 
-async function expectInactive(sts: TestSts, token: string): Promise<void> {
-  const res = await introspect(sts, token);
-  expect(res.status).toBe(200);
-  expect(res.body).toEqual({ active: false });
-}
-
-async function expectActive(sts: TestSts, token: string): Promise<void> {
-  const res = await introspect(sts, token);
-  expect(res.status).toBe(200);
-  expect(res.body).toMatchObject({ active: true, sid: sidOf(token) });
-}
-
 /** Who holds a token, to try exchanging it again as that agent. */
 const holder = (token: string) => claims(token).client_id as string;
 
+// Each test gets a fresh app and a fresh forest, and makes the kills it builds on itself: a kill
+// is the one thing these tests cannot share, since it changes what every later test would see.
 describe('DELETE /admin/sessions/:sid kills the session and its whole subtree', () => {
   let sts: TestSts;
   let admin: string;
@@ -50,7 +41,7 @@ describe('DELETE /admin/sessions/:sid kills the session and its whole subtree', 
   // R2 ── S3 (sub)          (another tree)
   let R: string, B1: string, B1s: string, S1: string, L1: string, S1n: string, S2: string, R2: string, S3: string;
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     sts = await startSts();
     admin = await adminToken(sts);
     R = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read invoices:write')).access_token;
@@ -63,11 +54,18 @@ describe('DELETE /admin/sessions/:sid kills the session and its whole subtree', 
     R2 = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
     S3 = await ok(exchange(sts, 'sub-agent', R2, API, 'invoices:read'));
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await sts.close();
   });
 
   const del = (sid: string, token = admin) => request(sts.app).delete(`/admin/sessions/${sid}`).set('Authorization', `Bearer ${token}`);
+  const killS1 = async () => expect((await del(sidOf(S1))).body).toEqual({ revoked: 3 });
+  /** S1 killed, a control exchange under S2, then R killed: what is left of R's tree is 5 sessions. */
+  const killS1ThenR = async () => {
+    await killS1();
+    await ok(exchange(sts, 'sub-agent', S2, API, 'invoices:read'));
+    expect((await del(sidOf(R))).body).toEqual({ revoked: 5 });
+  };
 
   it('before any kill, every token is active', async () => {
     for (const t of [R, B1, B1s, S1, L1, S1n, S2, R2, S3]) await expectActive(sts, t);
@@ -86,10 +84,12 @@ describe('DELETE /admin/sessions/:sid kills the session and its whole subtree', 
   });
 
   it('every killed token introspects exactly {"active":false}', async () => {
+    await killS1();
     for (const t of [S1, L1, S1n]) await expectInactive(sts, t);
   });
 
   it('an exchange from a killed token → invalid_grant, and writes nothing', async () => {
+    await killS1();
     const before = await snapshot(sts);
     for (const t of [S1, L1, S1n]) {
       const res = await exchange(sts, holder(t), t, API, 'invoices:read');
@@ -102,17 +102,20 @@ describe('DELETE /admin/sessions/:sid kills the session and its whole subtree', 
   });
 
   it('the parent, the siblings and their subtrees, and the other tree stay active', async () => {
+    await killS1();
     for (const t of [R, B1, B1s, S2, R2, S3]) await expectActive(sts, t);
     // ...and still exchange (the control for the refusals above).
     await ok(exchange(sts, 'sub-agent', S2, API, 'invoices:read'));
   });
 
   it('no key or index entry of the killed subtree is left in Redis; the parent no longer lists it', async () => {
+    await killS1();
     await expectGoneFromRedis(sts, [S1, L1, S1n]);
     expect(await sts.redis!.smembers(sts.keys!.children(sidOf(R)))).not.toContain(sidOf(S1));
   });
 
   it('a second DELETE → 200 {"revoked": 0} (idempotent), also for a killed descendant and an unknown sid', async () => {
+    await killS1();
     for (const sid of [sidOf(S1), sidOf(L1), 'AAAAAAAAAAAAAAAAAAAAAA']) {
       const res = await del(sid);
       expect(res.status).toBe(200);
@@ -121,6 +124,8 @@ describe('DELETE /admin/sessions/:sid kills the session and its whole subtree', 
   });
 
   it('killing the root (R) → {"revoked": N} counting what is left of its tree, every descendant dead', async () => {
+    await killS1();
+    await ok(exchange(sts, 'sub-agent', S2, API, 'invoices:read'));
     // Left under R: R, B1, B1s, S2, and the child of S2 made by the control exchange above.
     const tree = await request(sts.app).get(`/admin/sessions/${sidOf(R)}`).set('Authorization', `Bearer ${admin}`);
     const count = (node: { children: unknown[] }): number => 1 + node.children.reduce<number>((n, c) => n + count(c as { children: unknown[] }), 0);
@@ -133,6 +138,7 @@ describe('DELETE /admin/sessions/:sid kills the session and its whole subtree', 
   });
 
   it('a new exchange from a depth-1 descendant of the killed root (allowed by depth) → invalid_grant', async () => {
+    await killS1ThenR();
     for (const t of [B1, S2]) {
       const res = await exchange(sts, holder(t), t, API, 'invoices:read');
       expect({ status: res.status, error: res.body.error }).toEqual({ status: 400, error: 'invalid_grant' });
@@ -140,11 +146,13 @@ describe('DELETE /admin/sessions/:sid kills the session and its whole subtree', 
   });
 
   it('the other tree is untouched', async () => {
+    await killS1ThenR();
     for (const t of [R2, S3]) await expectActive(sts, t);
     expect(await sts.redis!.smembers(sts.keys!.children(sidOf(R2)))).toEqual([sidOf(S3)]);
   });
 
   it('the root of the killed tree is gone from the admin API (404) and from the list', async () => {
+    await killS1ThenR();
     const one = await request(sts.app).get(`/admin/sessions/${sidOf(R)}`).set('Authorization', `Bearer ${admin}`);
     expect(one.status).toBe(404);
     const list = await request(sts.app).get('/admin/sessions').set('Authorization', `Bearer ${admin}`);
@@ -166,7 +174,8 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
   /** The service's clock runs this far ahead of the wall clock: moved past the kill's clock-skew allowance. */
   let ahead = 0;
 
-  beforeAll(async () => {
+  beforeEach(async () => {
+    ahead = 0;
     sts = await startSts({ clock: { nowMs: () => Date.now() + ahead } });
     admin = await adminToken(sts);
     R = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read invoices:write')).access_token;
@@ -179,12 +188,13 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
     LR = (await clientCredentials(sts, 'leaf-agent', API, 'invoices:read')).access_token;
     O = (await clientCredentials(sts, 'outsider-agent', API, 'invoices:read')).access_token;
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await sts.close();
   });
 
   const revokeAgent = (id: string) =>
     request(sts.app).post(`/admin/agents/${id}/revoke-sessions`).set('Authorization', `Bearer ${admin}`);
+  const revokeSubAgent = async () => expect((await revokeAgent('sub-agent')).body).toEqual({ revoked: 5 });
 
   it('leaf’s token derived from sub-agent’s names sub-agent in its act chain', () => {
     expect(claims(L).act).toEqual({ sub: 'leaf-agent', act: { sub: 'sub-agent' } });
@@ -204,6 +214,7 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
   });
 
   it('every session sub-agent held or acted in introspects inactive and cannot be exchanged', async () => {
+    await revokeSubAgent();
     for (const t of [S, L, Sp, SR, L2]) await expectInactive(sts, t);
     for (const t of [S, Sp, SR]) {
       const res = await exchange(sts, holder(t), t, API, 'invoices:read');
@@ -212,6 +223,7 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
   });
 
   it('billing-agent’s root and its own child, leaf-agent’s own root and the outsider stay active', async () => {
+    await revokeSubAgent();
     for (const t of [R, B1, LR, O]) await expectActive(sts, t);
     // billing-agent can still delegate to sub-agent: the kill was of sessions, not of the agent
     // (once past the allowance within which requests count as having arrived before the kill).
@@ -221,6 +233,7 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
   });
 
   it('nothing of the killed sessions is left in Redis; their index entries and sub-agent’s old index entries are gone', async () => {
+    await revokeSubAgent();
     await expectGoneFromRedis(sts, [S, L, Sp, SR, L2]);
     const children = await sts.redis!.smembers(sts.keys!.children(sidOf(R)));
     expect(children).toContain(sidOf(B1));
@@ -229,6 +242,9 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
   });
 
   it('a second call → 200 {"revoked": N} with only what was created since (the fresh delegation: 1), then 0', async () => {
+    await revokeSubAgent();
+    ahead += AGENT_KILL_CLOCK_SKEW_MS + 1; // past the allowance: this exchange arrived after the kill
+    await ok(exchange(sts, 'sub-agent', R, API, 'invoices:read'));
     const first = await revokeAgent('sub-agent');
     expect(first.status).toBe(200);
     expect(first.body).toEqual({ revoked: 1 });
@@ -247,6 +263,7 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
   });
 
   it('killing billing-agent takes its root and everything under it, not leaf-agent’s own root', async () => {
+    await revokeSubAgent();
     const res = await revokeAgent('billing-agent');
     expect(res.body).toEqual({ revoked: 2 });
     for (const t of [R, B1]) await expectInactive(sts, t);

@@ -12,24 +12,11 @@ import {
   introspect,
   startSts,
   testRegistry,
+  tombstones,
   type TestSts,
 } from '../helpers/sts.js';
+import { expectRefused as expectRefusedUnchanged } from '../helpers/responses.js';
 import { startUpstreamIdp, type UpstreamIdp } from '../helpers/upstream-idp.js';
-
-/** Every key this app wrote, with its type and full content: a refusal must leave it identical. */
-async function snapshot(sts: TestSts): Promise<Record<string, unknown>> {
-  const redis = sts.redis!;
-  const out: Record<string, unknown> = {};
-  for (const key of (await redis.keys(`${sts.prefix}*`)).sort()) {
-    const type = await redis.type(key);
-    if (type === 'hash') out[key] = await redis.hgetall(key);
-    else if (type === 'set') out[key] = (await redis.smembers(key)).sort();
-    else if (type === 'zset') out[key] = await redis.zrange(key, '0', '-1', 'WITHSCORES');
-    else if (type === 'string') out[key] = await redis.get(key);
-    else out[key] = type;
-  }
-  return out;
-}
 
 describe('on-behalf-of: a user token from oidc-provider exchanged by an agent', () => {
   let idp: UpstreamIdp;
@@ -59,16 +46,14 @@ describe('on-behalf-of: a user token from oidc-provider exchanged by an agent', 
   const obo = (agent: string, userToken: string, scope = 'invoices:read') => exchange(sts, agent, userToken, API, scope);
   const adminGet = (path: string) => request(sts.app).get(path).set('Authorization', `Bearer ${admin}`);
 
-  /** The exchange is refused with exactly `code`, and nothing in Redis changed. */
+  /**
+   * The exchange is refused with exactly 400 and `code`, nothing in Redis changed (kill tombstones
+   * included), no token issued, one token.denied event.
+   */
   async function expectRefused(send: () => PromiseLike<request.Response>, code: string) {
-    const before = await snapshot(sts);
-    const issuedBefore = sts.events.events.filter((e) => e.type === 'token.issued').length;
-    const res = await send();
-    expect(res.status).toBe(400);
-    expect(res.body.error).toBe(code);
-    expect(res.body.access_token).toBeUndefined();
-    expect(await snapshot(sts)).toEqual(before);
-    expect(sts.events.events.filter((e) => e.type === 'token.issued').length).toBe(issuedBefore);
+    const tombs = await tombstones(sts);
+    await expectRefusedUnchanged(sts, send, 400, code, true);
+    expect(await tombstones(sts)).toEqual(tombs);
   }
 
   it('the IdP issues real RFC 9068 user access tokens for agent-sts', async () => {

@@ -43,8 +43,12 @@ describe('POST /token client_credentials', () => {
     let res: Res;
     let token: string;
     let newKeys: string[];
+    let shared: TestSts;
 
+    // A fresh app while this block runs: the keys it diffs are this grant's alone, whichever test ran before.
     beforeAll(async () => {
+      shared = sts;
+      sts = await startSts({ clock: { nowMs: () => T0 } });
       const before = await redisState(sts);
       res = await cc(form([['grant_type', CC], ['resource', API], ['scope', 'invoices:read']]));
       token = res.body.access_token;
@@ -150,6 +154,11 @@ describe('POST /token client_credentials', () => {
       expect(c2.jti).not.toBe(c1.jti);
       expect(c2.scope).toBe('invoices:write invoices:read');
       expect(await sts.redis!.exists(sts.keys!.session(c1.sid as string), sts.keys!.session(c2.sid as string))).toBe(2);
+    });
+
+    afterAll(async () => {
+      await sts.close();
+      sts = shared;
     });
   });
 

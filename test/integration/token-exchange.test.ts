@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import {
-  adminToken, API, AT_TYPE, basic, claims, clientCredentials, exchange, introspect, ISSUER, JWT_TYPE, OTHER_API, redisState, startSts,
-  type TestSts, snapshot,
+  adminToken, API, AT_TYPE, basic, claims, clientCredentials, exchange, introspect, ISSUER, JWT_TYPE, OTHER_API, startSts,
+  type TestSts,
 } from '../helpers/sts.js';
-import { ANY_ISO_TIME, expectOAuthError, sidOf } from '../helpers/responses.js';
+import { ANY_ISO_TIME, expectRefused, sidOf } from '../helpers/responses.js';
 
 /**
  * RFC 8693 token exchange of live agent-sts tokens against real Redis: a child session on every
@@ -37,21 +37,8 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
 
   const adminGet = (path: string) => request(sts.app).get(path).set('Authorization', `Bearer ${admin}`);
 
-  /**
-   * A request that must be refused: exact status and error, Redis unchanged key for key and value
-   * for value, no token issued, exactly one token.denied event with that error.
-   */
-  async function refused(send: () => PromiseLike<Res>, status: number, error: string): Promise<Res> {
-    const keys = await redisState(sts);
-    const before = await snapshot(sts);
-    const n = sts.events.events.length;
-    const res = await send();
-    expectOAuthError(res, status, error);
-    expect(await redisState(sts)).toEqual(keys);
-    expect(await snapshot(sts)).toEqual(before);
-    expect(sts.events.events.slice(n)).toEqual([expect.objectContaining({ type: 'token.denied', error })]);
-    return res;
-  }
+  /** Refused with exactly `status` and `error`, Redis unchanged, exactly one token.denied event. */
+  const refused = (send: () => PromiseLike<Res>, status: number, error: string) => expectRefused(sts, send, status, error, true);
 
   /** A successful exchange: 200, and the token it returned. */
   async function ok(res: PromiseLike<Res>): Promise<{ token: string; body: Record<string, unknown> }> {
@@ -64,10 +51,13 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
     let root: string;
     let res: Res;
     let child: string;
+    /** Root's twin, for the tests that exchange more: root's children stay exactly [child] in any order. */
+    let twin: string;
 
     beforeAll(async () => {
       now = T0;
       root = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read invoices:write')).access_token;
+      twin = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read invoices:write')).access_token;
       now = T0 + 5_000;
       res = await exchange(sts, 'billing-agent', root, API, 'invoices:read');
       child = res.body.access_token;
@@ -129,27 +119,27 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
     });
 
     it('requested_token_type jwt is echoed as issued_token_type jwt', async () => {
-      const r = await ok(exchange(sts, 'billing-agent', root, API, 'invoices:read', { requested_token_type: JWT_TYPE }));
+      const r = await ok(exchange(sts, 'billing-agent', twin, API, 'invoices:read', { requested_token_type: JWT_TYPE }));
       expect(r.body.issued_token_type).toBe(JWT_TYPE);
       expect(claims(r.token)).toMatchObject({ sub: 'billing-agent', scope: 'invoices:read' });
     });
 
     it('requested_token_type access_token is echoed; subject_token_type jwt is accepted for an agent-sts token', async () => {
-      const a = await ok(exchange(sts, 'billing-agent', root, API, 'invoices:read', { requested_token_type: AT_TYPE }));
+      const a = await ok(exchange(sts, 'billing-agent', twin, API, 'invoices:read', { requested_token_type: AT_TYPE }));
       expect(a.body.issued_token_type).toBe(AT_TYPE);
-      const j = await ok(exchange(sts, 'billing-agent', root, API, 'invoices:write', { subject_token_type: JWT_TYPE }));
+      const j = await ok(exchange(sts, 'billing-agent', twin, API, 'invoices:write', { subject_token_type: JWT_TYPE }));
       expect(claims(j.token)).toMatchObject({ scope: 'invoices:write' });
-      expect(await sts.redis!.hget(sts.keys!.session(sidOf(j.token)), 'p')).toBe(sidOf(root));
+      expect(await sts.redis!.hget(sts.keys!.session(sidOf(j.token)), 'p')).toBe(sidOf(twin));
     });
 
     it('the same scope (not narrower) is allowed: ⊆, not ⊂', async () => {
-      const r = await ok(exchange(sts, 'billing-agent', root, API, 'invoices:write invoices:read'));
+      const r = await ok(exchange(sts, 'billing-agent', twin, API, 'invoices:write invoices:read'));
       expect(r.body.scope).toBe('invoices:write invoices:read');
     });
 
     it('`audience` names the target as well as `resource`', async () => {
       const r = await request(sts.app).post('/token').set('Authorization', basic('billing-agent')).type('form')
-        .send({ grant_type: EXCHANGE_GRANT, subject_token: root, subject_token_type: AT_TYPE, audience: API, scope: 'invoices:read' });
+        .send({ grant_type: EXCHANGE_GRANT, subject_token: twin, subject_token_type: AT_TYPE, audience: API, scope: 'invoices:read' });
       expect(r.status).toBe(200);
       expect(claims(r.body.access_token).aud).toBe(API);
     });
@@ -229,7 +219,9 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
 
     it('depth: sub-agent narrowing at depth 2 is allowed, and leaf-agent exchanging that depth-2 token → invalid_grant', async () => {
       now = T0 + 20_000;
-      const d2 = await ok(exchange(sts, 'sub-agent', mid, API, 'invoices:read'));
+      // A depth-1 token of its own: mid's children stay exactly [leaf] in any order.
+      const mid2 = (await ok(exchange(sts, 'sub-agent', root, API, 'invoices:read invoices:write'))).token;
+      const d2 = await ok(exchange(sts, 'sub-agent', mid2, API, 'invoices:read'));
       expect(claims(d2.token).act).toEqual({ sub: 'sub-agent' });
       expect(await sts.redis!.hget(sts.keys!.session(sidOf(d2.token)), 'd')).toBe('2');
       await refused(() => exchange(sts, 'leaf-agent', d2.token, API, 'invoices:read'), 400, 'invalid_grant');

@@ -104,8 +104,11 @@ describe('admin API: cross-site requests', () => {
   });
 
   it('a correctly formed kill (Authorization header, no body) still works: the refusals above were not a broken endpoint', async () => {
-    const res = await request(sts.app).delete(`/admin/sessions/${claims(target).sid as string}`).set('Authorization', `Bearer ${admin}`);
+    // Its own session to kill: the target the other tests protect stays alive whatever runs after.
+    const victim = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
+    const res = await request(sts.app).delete(`/admin/sessions/${claims(victim).sid as string}`).set('Authorization', `Bearer ${admin}`);
     expect(res.body).toEqual({ revoked: 1 });
-    expect((await introspect(sts, target)).body).toEqual({ active: false });
+    expect((await introspect(sts, victim)).body).toEqual({ active: false });
+    expect((await introspect(sts, target)).body.active).toBe(true);
   });
 });

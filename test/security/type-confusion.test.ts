@@ -3,12 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import {
-  attackerKey, expectInactiveUnchanged, expectOAuthError, expectRefusedUnchanged, signWithHeader, snapshot, type AttackerKey,
+  attackerKey, expectInactiveUnchanged, expectRefusedUnchanged, signWithHeader, snapshot, type AttackerKey,
 } from '../helpers/attack.js';
 import {
   ADMIN_AUD, adminToken, API, AT_TYPE, claims, clientCredentials, exchange, introspect, ISSUER, JWT_TYPE, SECRETS, startSts, testRegistry,
   type TestSts,
 } from '../helpers/sts.js';
+import { expectOAuthError } from '../helpers/responses.js';
 import { hashSecret } from '../../src/clients/secret.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import {
-  hashSecret, MIN_SECRET_LENGTH, newSecret, SECRET_HASH_PATTERN, UNKNOWN_CLIENT_HASH, VERIFIED_SECRETS_MAX, VerifiedSecrets, verifySecret,
+  hashSecret, MIN_SECRET_LENGTH, newSecret, SECRET_HASH_PATTERN, VERIFIED_SECRETS_MAX, VerifiedSecrets, verifySecret,
 } from '../../src/clients/secret.js';
 
 const SECRET = 'a-machine-made-secret-0123456789abcdef';
@@ -73,6 +73,7 @@ describe('newSecret', () => {
   });
 
   it('nothing verifies against the unknown-client placeholder hash', () => {
+    const UNKNOWN_CLIENT_HASH = new VerifiedSecrets().unknownClientHash;
     expect(UNKNOWN_CLIENT_HASH).toMatch(SECRET_HASH_PATTERN);
     expect(verifySecret(SECRET, UNKNOWN_CLIENT_HASH)).toBe(false);
     expect(verifySecret('', UNKNOWN_CLIENT_HASH)).toBe(false);
@@ -99,8 +100,17 @@ describe('VerifiedSecrets: remembering a match never widens what verifies', () =
 
   it('never matches the unknown-client hash', () => {
     const cache = new VerifiedSecrets();
-    expect(cache.verify('nobody', SECRET, UNKNOWN_CLIENT_HASH)).toBe(false);
-    expect(cache.verify('nobody', SECRET, UNKNOWN_CLIENT_HASH)).toBe(false);
+    expect(cache.verify('nobody', SECRET, cache.unknownClientHash)).toBe(false);
+    expect(cache.verify('nobody', SECRET, cache.unknownClientHash)).toBe(false);
+    expect(cache.verify('nobody', SECRET, undefined)).toBe(false);
+    expect(cache.verify('nobody', SECRET, undefined)).toBe(false);
+  });
+
+  it('each instance has its own unknown-client hash, made once', () => {
+    const a = new VerifiedSecrets();
+    const b = new VerifiedSecrets();
+    expect(a.unknownClientHash).toBe(a.unknownClientHash);
+    expect(a.unknownClientHash).not.toBe(b.unknownClientHash);
   });
 
   it(`stays right past ${VERIFIED_SECRETS_MAX} remembered secrets (it starts over)`, () => {

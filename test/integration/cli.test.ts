@@ -1,0 +1,82 @@
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { SECRET_HASH_PATTERN, verifySecret } from '../../src/clients/secret.js';
+import { readKeys } from '../../src/keys/keystore.js';
+import { DIST, runNode } from '../helpers/dist.js';
+
+/** The built `agent-sts` command, run as users run it: exit codes and output. */
+
+const BIN = path.join(DIST, 'bin/agent-sts.js');
+const SECRET = 'a-machine-made-secret-0123456789abcdef';
+const agentSts = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) => runNode([BIN, ...args], opts);
+const tempDir = () => mkdtempSync(path.join(tmpdir(), 'agent-sts-cli-'));
+
+describe('agent-sts command', () => {
+  it('new-secret prints one fresh 32-byte base64url secret and exits 0', async () => {
+    const [a, b] = await Promise.all([agentSts(['new-secret']), agentSts(['new-secret'])]);
+    for (const r of [a, b]) expect({ code: r.code, stderr: r.stderr, stdout: r.stdout }).toEqual({ code: 0, stderr: '', stdout: expect.stringMatching(/^[A-Za-z0-9_-]{43}\n$/) });
+    expect(a.stdout).not.toBe(b.stdout);
+  });
+
+  it('hash-secret prints a stored hash that verifies the secret, and exits 0', async () => {
+    const r = await agentSts(['hash-secret', SECRET]);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    const stored = r.stdout.trimEnd();
+    expect(r.stdout).toBe(`${stored}\n`);
+    expect(stored).toMatch(SECRET_HASH_PATTERN);
+    expect(verifySecret(SECRET, stored)).toBe(true);
+  });
+
+  it.each([
+    ['no secret', [], /usage: agent-sts hash-secret <secret>/],
+    ['a short secret', ['short'], /at least 32 characters/],
+    ['two arguments', [SECRET, SECRET], /usage: agent-sts hash-secret/],
+  ])('hash-secret with %s exits 2 with a message and prints nothing on stdout', async (_what, args, message) => {
+    const r = await agentSts(['hash-secret', ...args]);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(message);
+  });
+
+  it.each([['ES256', []], ['EdDSA', ['EdDSA']]] as const)('keys rotate adds one %s key to STS_KEYS_DIR (relative to the working dir), mode 0600', async (alg, args) => {
+    const cwd = tempDir();
+    const r = await agentSts(['keys', 'rotate', ...args], { cwd, env: { STS_KEYS_DIR: 'my-keys' } });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    const dir = path.join(cwd, 'my-keys');
+    const [key, ...more] = await readKeys(dir);
+    expect(more).toEqual([]);
+    expect(key!.alg).toBe(alg);
+    expect(r.stdout).toBe(`added ${alg} key ${key!.kid} to ${dir}; send SIGHUP to running instances (or restart) to sign with it\n`);
+    expect(statSync(path.join(dir, `${key!.kid}.jwk.json`)).mode & 0o777).toBe(0o600);
+  });
+
+  it('keys rotate with an unknown algorithm exits 2 and writes no key', async () => {
+    const cwd = tempDir();
+    const r = await agentSts(['keys', 'rotate', 'HS256'], { cwd });
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/usage: agent-sts keys rotate \[ES256\|EdDSA\]/);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it.each([[[]], [['frobnicate']], [['keys']], [['keys', 'list']]])('%j: usage on stderr, exit 2', async (args) => {
+    const r = await agentSts(args);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/^usage: agent-sts <command>/);
+  });
+
+  it('help: usage on stdout, exit 0', async () => {
+    const r = await agentSts(['help']);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/keys rotate/);
+  });
+
+  it('importing the command modules runs nothing: no output, no key written, exit 0', async () => {
+    const cwd = tempDir();
+    const modules = ['cli/index.js', 'cli/hash-secret.js', 'cli/new-secret.js', 'cli/rotate-keys.js', 'main.js', 'index.js'];
+    const script = modules.map((m) => `await import(${JSON.stringify(path.join(DIST, m))});`).join('\n');
+    const r = await runNode(['--input-type=module', '-e', script], { cwd });
+    expect(r).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+});
