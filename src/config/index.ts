@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { REDIS_URL_PATTERN } from '../store/redis/url.js';
+
+/** The URL forms REDIS_URL accepts; the `+sentinel` and `+cluster` forms list several host:port. */
+export const REDIS_URL_PATTERN = /^rediss?(\+sentinel|\+cluster)?:\/\//;
 
 /** Every setting agent-sts reads, documented where its default is defined. Parsed once at boot. */
 const envSchema = z.object({

@@ -1,6 +1,3 @@
-/** The URL forms REDIS_URL accepts; the `+sentinel` and `+cluster` forms list several host:port. */
-export const REDIS_URL_PATTERN = /^rediss?(\+sentinel|\+cluster)?:\/\//;
-
 export interface ParsedRedisUrl {
   kind: 'single' | 'sentinel' | 'cluster';
   tls: boolean;
