@@ -58,6 +58,9 @@ async function buildTree(sts, size) {
   return { root, tokens: [root, ...children, ...grandchildren] };
 }
 
+/** AGENT_KILL_CLOCK_SKEW_MS (src/store) plus a margin. */
+const KILL_MARKER_ALLOWANCE_MS = 1_100;
+
 const stats = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return { min: s[0], median: s[Math.floor((s.length - 1) / 2)], max: s[s.length - 1] };
@@ -116,6 +119,9 @@ export async function killAgent(sts, redis, { size, repeats }) {
   const admin = await adminToken(sts);
   const runs = [];
   for (let i = 0; i < repeats; i++) {
+    // Requests that arrive within the kill's clock-skew allowance (1 s) after an agent-wide kill are
+    // refused: the next fleet is built only once that has passed.
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, KILL_MARKER_ALLOWANCE_MS));
     runs.push(await killRun(sts, redis,
       () => pool(size, BUILD_CONCURRENCY, () => clientCredentials(sts, AGENTS.fleet, 'read')),
       () => timedKill(`${sts.adminUrl}/agents/${encodeURIComponent(AGENTS.fleet)}/revoke-sessions`, 'POST', admin)));
