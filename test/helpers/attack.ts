@@ -3,13 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { expect } from '@jest/globals';
 import { exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import request from 'supertest';
-import { expectOAuthError } from './responses.js';
-import { redisState, type TestSts } from './sts.js';
+import { snapshot, type TestSts } from './sts.js';
 
 /**
- * Shared pieces of the attack suite (test/security/): a byte-exact snapshot of everything the app
- * wrote to Redis, the one "refused and nothing changed" assertion, forged-JWT builders, and a
- * loopback server that counts the requests an attacker-controlled URL would receive.
+ * Shared pieces of the attack suite (test/security/): the "inactive and nothing changed" assertion
+ * for introspection, forged-JWT builders, and a loopback server that counts the requests an
+ * attacker-controlled URL would receive. The refusal assertion and the Redis snapshot every test
+ * shares live in responses.ts and sts.ts.
  */
 
 export type Res = request.Response;
@@ -27,53 +27,6 @@ export const b64url = (v: unknown): string =>
 export function observable(res: Res): { status: number; text: string; headers: Record<string, unknown> } {
   const headers = Object.fromEntries(Object.entries(res.headers as Record<string, unknown>).filter(([k]) => k !== 'date' && k !== 'x-request-id'));
   return { status: res.status, text: res.text, headers };
-}
-
-/**
- * Every key of this app's prefix → its DUMP bytes (hex) and absolute expiry (PEXPIRETIME): equal
- * snapshots mean Redis is byte-for-byte unchanged, TTLs included.
- */
-export async function snapshot(sts: TestSts): Promise<Record<string, string>> {
-  const r = sts.redis;
-  if (!r) return {};
-  const out: Record<string, string> = {};
-  for (const key of await redisState(sts)) {
-    const dump = await r.dumpBuffer(key);
-    const expiry = (await r.call('PEXPIRETIME', key)) as number;
-    out[key] = `${dump?.toString('hex') ?? '<gone>'} @${expiry}`;
-  }
-  return out;
-}
-
-export interface RefusalOptions {
-  /** Which events the refusal may emit: one token.denied (at /token, the default) or none. */
-  events?: 'denied' | 'none';
-  /** The exact body text, when the test knows it. */
-  body?: string;
-}
-
-/**
- * Sends an attack and asserts it was refused with exactly `status` and OAuth `error`, that no
- * token was issued (body and events), and that Redis is byte-for-byte what it was before.
- */
-export async function expectRefusedUnchanged(
-  sts: TestSts,
-  send: () => PromiseLike<Res>,
-  status: number,
-  error: string,
-  opts: RefusalOptions = {},
-): Promise<Res> {
-  const before = await snapshot(sts);
-  const n = sts.events.events.length;
-  const res = await send();
-  expectOAuthError(res, status, error);
-  if (opts.body !== undefined) expect(res.text).toBe(opts.body);
-  const fresh = sts.events.events.slice(n);
-  expect(fresh.filter((e) => e.type === 'token.issued')).toEqual([]);
-  if ((opts.events ?? 'denied') === 'denied') expect(fresh).toEqual([expect.objectContaining({ type: 'token.denied', error })]);
-  else expect(fresh).toEqual([]);
-  expect(await snapshot(sts)).toEqual(before);
-  return res;
 }
 
 /** Introspection of an attack token: exactly {"active":false}, nothing written, no event. */

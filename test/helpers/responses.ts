@@ -1,6 +1,6 @@
 import { expect } from '@jest/globals';
 import type request from 'supertest';
-import { claims, redisState, snapshot, type TestSts } from './sts.js';
+import { claims, snapshot, type TestSts } from './sts.js';
 
 type Res = request.Response;
 
@@ -39,20 +39,27 @@ export function killedIn(events: readonly unknown[]): string[] {
 }
 export const killedLines = (tokens: string[], aud: string) => tokens.map((t) => `${sidOf(t)} ${aud}`).sort();
 
+export interface RefusalOptions {
+  /** Which events the refusal may emit: one token.denied (the /token endpoint ran; the default) or none. */
+  events?: 'denied' | 'none';
+  /** The exact body text, when the test knows it. */
+  body?: string;
+}
+
 /**
- * Runs a request that must be refused: exact status and error, Redis byte-for-byte unchanged, no
- * token.issued event, and exactly one token.denied event when `denied` (the /token endpoint ran).
+ * Sends a request that must be refused: exactly `status` and OAuth `error`, no token issued (body
+ * and events), the expected denial event or none, and Redis unchanged, TTLs included.
  */
-export async function expectRefused(sts: TestSts, send: () => PromiseLike<Res>, status: number, error: string, denied: boolean): Promise<Res> {
-  const keysBefore = await redisState(sts);
+export async function expectRefused(sts: TestSts, send: () => PromiseLike<Res>, status: number, error: string, opts: RefusalOptions = {}): Promise<Res> {
   const before = await snapshot(sts);
   const n = sts.events.events.length;
   const res = await send();
   expectOAuthError(res, status, error);
-  expect(await redisState(sts)).toEqual(keysBefore);
-  expect(await snapshot(sts)).toEqual(before);
+  if (opts.body !== undefined) expect(res.text).toBe(opts.body);
   const fresh = sts.events.events.slice(n);
-  if (denied) expect(fresh).toEqual([expect.objectContaining({ type: 'token.denied', error })]);
+  expect(fresh.filter((e) => e.type === 'token.issued')).toEqual([]);
+  if ((opts.events ?? 'denied') === 'denied') expect(fresh).toEqual([expect.objectContaining({ type: 'token.denied', error })]);
   else expect(fresh).toEqual([]);
+  expect(await snapshot(sts)).toEqual(before);
   return res;
 }

@@ -193,17 +193,22 @@ export async function redisState(sts: TestSts): Promise<string[]> {
   return (await sts.redis.keys(`${sts.prefix}*`)).filter((k) => !isKillMark(k)).sort();
 }
 
-/** Every key of this app's prefix with its content (tombstones aside), to prove a refusal wrote nothing. */
-export async function snapshot(sts: TestSts): Promise<Record<string, unknown>> {
-  const r = sts.redis!;
-  const out: Record<string, unknown> = {};
+/**
+ * Every key of this app's prefix (kill marks aside) with its content and absolute expiry
+ * (PEXPIRETIME): equal snapshots mean nothing was written, TTLs included. Empty without Redis.
+ */
+export async function snapshot(sts: TestSts): Promise<Record<string, { value: unknown; expiresAt: number }>> {
+  const r = sts.redis;
+  const out: Record<string, { value: unknown; expiresAt: number }> = {};
+  if (!r) return out;
   for (const key of await redisState(sts)) {
     const type = await r.type(key);
-    if (type === 'hash') out[key] = await r.hgetall(key);
-    else if (type === 'set') out[key] = (await r.smembers(key)).sort();
-    else if (type === 'zset') out[key] = await r.zrange(key, '0', '-1', 'WITHSCORES');
-    else if (type === 'string') out[key] = await r.get(key);
-    else out[key] = `<${type}>`;
+    let value: unknown = `<${type}>`;
+    if (type === 'hash') value = await r.hgetall(key);
+    else if (type === 'set') value = (await r.smembers(key)).sort();
+    else if (type === 'zset') value = await r.zrange(key, '0', '-1', 'WITHSCORES');
+    else if (type === 'string') value = await r.get(key);
+    out[key] = { value, expiresAt: (await r.call('PEXPIRETIME', key)) as number };
   }
   return out;
 }

@@ -67,7 +67,7 @@ describe('client authentication', () => {
    * for every refusal, at /introspect for failed client authentication).
    */
   const refused = (send: () => Promise<Res>, status: number, error: string, endpoint: 'token' | 'introspect' = 'token') =>
-    expectRefused(sts, send, status, error, endpoint === 'token' || error === 'invalid_client');
+    expectRefused(sts, send, status, error, { events: endpoint === 'token' || error === 'invalid_client' ? 'denied' : 'none' });
 
   /** 401 invalid_client with the one generic body; authentication failures name no agent in the event. */
   async function rejected(send: () => Promise<Res>, endpoint: 'token' | 'introspect' = 'token'): Promise<Res> {

@@ -15,7 +15,7 @@ import {
   tombstones,
   type TestSts,
 } from '../helpers/sts.js';
-import { expectRefused as expectRefusedUnchanged } from '../helpers/responses.js';
+import { expectRefused } from '../helpers/responses.js';
 import { startUpstreamIdp, type UpstreamIdp } from '../helpers/upstream-idp.js';
 
 describe('on-behalf-of: a user token from oidc-provider exchanged by an agent', () => {
@@ -50,9 +50,9 @@ describe('on-behalf-of: a user token from oidc-provider exchanged by an agent', 
    * The exchange is refused with exactly 400 and `code`, nothing in Redis changed (kill tombstones
    * included), no token issued, one token.denied event.
    */
-  async function expectRefused(send: () => PromiseLike<request.Response>, code: string) {
+  async function refusedKeepingTombstones(send: () => PromiseLike<request.Response>, code: string) {
     const tombs = await tombstones(sts);
-    await expectRefusedUnchanged(sts, send, 400, code, true);
+    await expectRefused(sts, send, 400, code);
     expect(await tombstones(sts)).toEqual(tombs);
   }
 
@@ -132,13 +132,13 @@ describe('on-behalf-of: a user token from oidc-provider exchanged by an agent', 
   describe('refusals: exact error, no Redis change', () => {
     it('an agent not listed for that issuer (sub-agent) → invalid_grant', async () => {
       const user = await idp.userToken('dave');
-      await expectRefused(() => obo('sub-agent', user), 'invalid_grant');
+      await refusedKeepingTombstones(() => obo('sub-agent', user), 'invalid_grant');
     });
 
     it('a user token for another audience → invalid_grant', async () => {
       const user = await idp.userToken('dave', { audience: API });
       expect(claims(user).aud).toBe(API);
-      await expectRefused(() => obo('billing-agent', user), 'invalid_grant');
+      await refusedKeepingTombstones(() => obo('billing-agent', user), 'invalid_grant');
     });
 
     it('an expired user token → invalid_grant (accepted just before it expired)', async () => {
@@ -146,7 +146,7 @@ describe('on-behalf-of: a user token from oidc-provider exchanged by an agent', 
       expect((await obo('billing-agent', user)).status).toBe(200);
       skewMs = 30_000 + 60_000; // past its exp and any clock-skew leeway
       try {
-        await expectRefused(() => obo('billing-agent', user), 'invalid_grant');
+        await refusedKeepingTombstones(() => obo('billing-agent', user), 'invalid_grant');
       } finally {
         skewMs = 0;
       }
@@ -158,42 +158,42 @@ describe('on-behalf-of: a user token from oidc-provider exchanged by an agent', 
       const { payload, protectedHeader } = await jwtVerify(id, createRemoteJWKSet(new URL(idp.jwksUri)), { issuer: idp.issuer, audience: ISSUER });
       expect(payload.sub).toBe('frank');
       expect(protectedHeader.typ).not.toBe('at+jwt');
-      await expectRefused(() => obo('billing-agent', id), 'invalid_grant');
+      await refusedKeepingTombstones(() => obo('billing-agent', id), 'invalid_grant');
     });
 
     it('an ID token relabelled as a generic JWT (subject_token_type ...:jwt) → invalid_grant: it grants no scope', async () => {
       const id = await idp.idToken('frank');
-      await expectRefused(() => exchange(sts, 'billing-agent', id, API, 'invoices:read', { subject_token_type: JWT_TYPE }), 'invalid_grant');
+      await refusedKeepingTombstones(() => exchange(sts, 'billing-agent', id, API, 'invoices:read', { subject_token_type: JWT_TYPE }), 'invalid_grant');
     });
 
     it('a token from an issuer not in the registry → invalid_grant', async () => {
       const user = await rogue.userToken('grace');
       expect(claims(user)).toMatchObject({ iss: rogue.issuer, aud: ISSUER, sub: 'grace' });
-      await expectRefused(() => obo('billing-agent', user), 'invalid_grant');
+      await refusedKeepingTombstones(() => obo('billing-agent', user), 'invalid_grant');
     });
 
     it('a token whose signature was tampered with → invalid_grant', async () => {
       const [h, p, s] = (await idp.userToken('heidi')).split('.') as [string, string, string];
       const sig = Buffer.from(s, 'base64url');
       sig[10] = sig[10]! ^ 0xff;
-      await expectRefused(() => obo('billing-agent', `${h}.${p}.${sig.toString('base64url')}`), 'invalid_grant');
+      await refusedKeepingTombstones(() => obo('billing-agent', `${h}.${p}.${sig.toString('base64url')}`), 'invalid_grant');
     });
 
     it('a token whose claims were altered (sub swapped, signature kept) → invalid_grant', async () => {
       const [h, p, s] = (await idp.userToken('ivan')).split('.') as [string, string, string];
       const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), sub: 'root' })).toString('base64url');
-      await expectRefused(() => obo('billing-agent', `${h}.${forged}.${s}`), 'invalid_grant');
+      await refusedKeepingTombstones(() => obo('billing-agent', `${h}.${forged}.${s}`), 'invalid_grant');
     });
 
     it("a scope outside the agent's entitlement → invalid_scope", async () => {
       const user = await idp.userToken('judy', { scope: 'invoices:read invoices:write reports:read' });
-      await expectRefused(() => obo('billing-agent', user, 'invoices:read reports:read'), 'invalid_scope');
+      await refusedKeepingTombstones(() => obo('billing-agent', user, 'invoices:read reports:read'), 'invalid_scope');
     });
 
     it("a scope beyond what the user's token grants → invalid_scope (attenuation applies to the user's token too)", async () => {
       const user = await idp.userToken('judy', { scope: 'invoices:read' });
       expect(claims(user).scope).toBe('invoices:read');
-      await expectRefused(() => obo('billing-agent', user, 'invoices:write'), 'invalid_scope');
+      await refusedKeepingTombstones(() => obo('billing-agent', user, 'invoices:write'), 'invalid_scope');
     });
   });
 

@@ -37,7 +37,7 @@ describe('POST /token client_credentials', () => {
 
   /** A refusal (see expectRefused); 'no-event' where the request never reached the endpoint. */
   const refused = (send: () => Promise<Res>, status: number, error: string, denial: 'event' | 'no-event' = 'event') =>
-    expectRefused(sts, send, status, error, denial === 'event');
+    expectRefused(sts, send, status, error, { events: denial === 'event' ? 'denied' : 'none' });
 
   describe('a successful grant', () => {
     let res: Res;

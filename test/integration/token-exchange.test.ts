@@ -38,7 +38,7 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
   const adminGet = (path: string) => request(sts.app).get(path).set('Authorization', `Bearer ${admin}`);
 
   /** Refused with exactly `status` and `error`, Redis unchanged, exactly one token.denied event. */
-  const refused = (send: () => PromiseLike<Res>, status: number, error: string) => expectRefused(sts, send, status, error, true);
+  const refused = (send: () => PromiseLike<Res>, status: number, error: string) => expectRefused(sts, send, status, error);
 
   /** A successful exchange: 200, and the token it returned. */
   async function ok(res: PromiseLike<Res>): Promise<{ token: string; body: Record<string, unknown> }> {

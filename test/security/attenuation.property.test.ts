@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import request from 'supertest';
-import { snapshot } from '../helpers/attack.js';
-import { adminToken, basic, claims, clientCredentials, exchange, SECRETS, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
+
+import { adminToken, basic, claims, clientCredentials, exchange, SECRETS, startSts, testRegistry, type TestSts, snapshot } from '../helpers/sts.js';
 import { hashSecret } from '../../src/clients/secret.js';
 import type { RegistryDocument } from '../../src/clients/registry-file.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { INVALID_CLIENT_BODY, observable, snapshot, type Res } from '../helpers/attack.js';
-import { API, basic, clientCredentials, SECRETS, startSts, type TestSts } from '../helpers/sts.js';
+import { INVALID_CLIENT_BODY, observable, type Res } from '../helpers/attack.js';
+import { API, basic, clientCredentials, SECRETS, startSts, type TestSts, snapshot } from '../helpers/sts.js';
 
 /**
  * Client secrets give no oracle: an unknown client, a wrong secret of the right length, secrets of

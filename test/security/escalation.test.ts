@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { expectRefusedUnchanged, INVALID_CLIENT_BODY, snapshot } from '../helpers/attack.js';
-import {
-  ADMIN_AUD, API, AT_TYPE, basic, claims, clientCredentials, exchange, introspect, SECRETS, startSts, testRegistry, type TestSts,
-} from '../helpers/sts.js';
+import { INVALID_CLIENT_BODY } from '../helpers/attack.js';
+import { ADMIN_AUD, API, AT_TYPE, basic, claims, clientCredentials, exchange, introspect, SECRETS, startSts, testRegistry, type TestSts, snapshot } from '../helpers/sts.js';
 import { hashSecret } from '../../src/clients/secret.js';
+import { expectRefused } from '../helpers/responses.js';
 
 /**
  * Privilege escalation through token exchange and the admin API, beyond what the token-exchange and
@@ -56,14 +55,14 @@ describe('escalation', () => {
 
   describe('exchange by an agent that may not authenticate', () => {
     it('a disabled agent listed as a delegate, with its correct secret → 401 invalid_client, the generic body', async () => {
-      const res = await expectRefusedUnchanged(sts, () => exchange(sts, 'esc-disabled', root, API, 'invoices:read'), 401, 'invalid_client');
+      const res = await expectRefused(sts, () => exchange(sts, 'esc-disabled', root, API, 'invoices:read'), 401, 'invalid_client');
       expect(res.text).toBe(INVALID_CLIENT_BODY);
       expect(res.headers['www-authenticate']).toBe('Basic realm="agent-sts"');
     });
 
     it('an unknown agent → 401 invalid_client, byte-identical to the disabled agent (body and challenge)', async () => {
       const disabled = await exchange(sts, 'esc-disabled', root, API, 'invoices:read');
-      const unknown = await expectRefusedUnchanged(
+      const unknown = await expectRefused(
         sts,
         () => exchange(sts, 'ghost-agent', root, API, 'invoices:read').set('Authorization', basic('ghost-agent', AGENTS['esc-disabled'])),
         401, 'invalid_client',
@@ -73,7 +72,7 @@ describe('escalation', () => {
     });
 
     it('a disabled agent naming itself in client_id with client_secret_post → the same refusal', async () => {
-      await expectRefusedUnchanged(
+      await expectRefused(
         sts,
         () => request(sts.app).post('/token').type('form').send({
           grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: root, subject_token_type: AT_TYPE, resource: API,
@@ -94,11 +93,11 @@ describe('escalation', () => {
       ['invoices:write'],
       ['invoices:read invoices:write'],
     ])('the delegate exchanging its read-only token for "%s" (which it is entitled to and the parent holds) → 400 invalid_scope', async (scope) => {
-      await expectRefusedUnchanged(sts, () => exchange(sts, 'esc-child', childRead, API, scope), 400, 'invalid_scope');
+      await expectRefused(sts, () => exchange(sts, 'esc-child', childRead, API, scope), 400, 'invalid_scope');
     });
 
     it('the same through `audience` instead of `resource` → 400 invalid_scope', async () => {
-      await expectRefusedUnchanged(
+      await expectRefused(
         sts,
         () => request(sts.app).post('/token').set('Authorization', basic('esc-child')).type('form').send({
           grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: childRead, subject_token_type: AT_TYPE, audience: API,
@@ -109,7 +108,7 @@ describe('escalation', () => {
     });
 
     it("the delegating agent exchanging its delegate's narrowed token → 400 invalid_grant (delegation never runs backwards)", async () => {
-      await expectRefusedUnchanged(sts, () => exchange(sts, 'esc-root', childRead, API, 'invoices:read invoices:write'), 400, 'invalid_grant');
+      await expectRefused(sts, () => exchange(sts, 'esc-root', childRead, API, 'invoices:read invoices:write'), 400, 'invalid_grant');
     });
 
     it.each([
@@ -123,7 +122,7 @@ describe('escalation', () => {
       ['a trailing space (parsed as invoices:write: still beyond the token)', 'invoices:write '],
       ['an encoded colon', 'invoices%3Awrite'],
     ])('scope spelled with %s → 400 invalid_scope', async (_name, scope) => {
-      await expectRefusedUnchanged(sts, () => exchange(sts, 'esc-child', childRead, API, scope), 400, 'invalid_scope');
+      await expectRefused(sts, () => exchange(sts, 'esc-child', childRead, API, scope), 400, 'invalid_scope');
     });
   });
 
@@ -137,11 +136,11 @@ describe('escalation', () => {
     });
 
     it('the read-only delegate asking sessions:kill from its read-only token → 400 invalid_scope', async () => {
-      await expectRefusedUnchanged(sts, () => exchange(sts, 'esc-reader', readAdmin, ADMIN_AUD, 'sessions:read sessions:kill'), 400, 'invalid_scope');
+      await expectRefused(sts, () => exchange(sts, 'esc-reader', readAdmin, ADMIN_AUD, 'sessions:read sessions:kill'), 400, 'invalid_scope');
     });
 
     it('and its read-only token cannot kill: DELETE → 403 insufficient_scope, nothing killed', async () => {
-      const res = await expectRefusedUnchanged(
+      const res = await expectRefused(
         sts,
         () => request(sts.app).delete(`/admin/sessions/${claims(root).sid as string}`).set('Authorization', `Bearer ${readAdmin}`),
         403, 'insufficient_scope', { events: 'none' },
@@ -159,7 +158,7 @@ describe('escalation', () => {
       expect((await list(child)).status).toBe(200);
       const kill = await request(sts.app).delete(`/admin/sessions/${claims(full).sid as string}`).set('Authorization', `Bearer ${full}`);
       expect(kill.body).toEqual({ revoked: 2 });
-      await expectRefusedUnchanged(sts, () => list(child), 401, 'invalid_token', { events: 'none' });
+      await expectRefused(sts, () => list(child), 401, 'invalid_token', { events: 'none' });
     });
 
     it('a child used as actor_token after its parent was killed → 400 invalid_grant', async () => {
@@ -168,7 +167,7 @@ describe('escalation', () => {
       const killer = (await clientCredentials(sts, 'admin', ADMIN_AUD, 'sessions:kill')).access_token;
       const kill = await request(sts.app).delete(`/admin/sessions/${claims(own).sid as string}`).set('Authorization', `Bearer ${killer}`);
       expect(kill.body).toEqual({ revoked: 2 });
-      await expectRefusedUnchanged(
+      await expectRefused(
         sts,
         () => exchange(sts, 'esc-child', root, API, 'invoices:read', { actor_token: ownChild, actor_token_type: AT_TYPE }),
         400, 'invalid_grant',

@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { expectInactiveUnchanged, INACTIVE, observable, snapshot, unsigned } from '../helpers/attack.js';
-import {
-  adminToken, API, basic, claims, clientCredentials, exchange, introspect, OTHER_API, SECRETS, startSts, type TestSts,
-} from '../helpers/sts.js';
+import { expectInactiveUnchanged, INACTIVE, observable, unsigned } from '../helpers/attack.js';
+import { adminToken, API, basic, claims, clientCredentials, exchange, introspect, OTHER_API, SECRETS, startSts, type TestSts, snapshot } from '../helpers/sts.js';
 
 /**
  * Introspection must not be an oracle: every token a resource server may not see — garbage,

@@ -2,10 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CompactEncrypt, importJWK, importPKCS8, type CryptoKey, type JWK } from 'jose';
 import request from 'supertest';
-import {
-  attackerKey, b64url, countingServer, expectInactiveUnchanged, expectRefusedUnchanged, hs256, publicKeyAsSecrets, serverJwk, signWithHeader,
-  unsigned, type AttackerKey, type CountingServer, type Res,
-} from '../helpers/attack.js';
+import { attackerKey, b64url, countingServer, expectInactiveUnchanged, hs256, publicKeyAsSecrets, serverJwk, signWithHeader, unsigned, type AttackerKey, type CountingServer, type Res } from '../helpers/attack.js';
+import { expectRefused } from '../helpers/responses.js';
 import {
   adminToken, API, AT_TYPE, basic, claims, clientCredentials, exchange, introspect, ISSUER, startSts, testRegistry, type TestSts,
 } from '../helpers/sts.js';
@@ -14,7 +12,7 @@ import {
  * JWT forgery at every place agent-sts accepts a JWT: the client assertion (private_key_jwt), the
  * subject token (ours, and a trusted issuer's), the actor token, the token a resource server
  * introspects and the admin API's bearer token. Every forgery is refused with that place's exact
- * answer, issues nothing and leaves Redis byte-for-byte unchanged; key-location headers (jku, x5u,
+ * answer, issues nothing and leaves every Redis key unchanged (content and expiry); key-location headers (jku, x5u,
  * jwk, x5c) are ignored: the attacker's server never receives a request.
  */
 
@@ -105,7 +103,7 @@ describe('JWT forgery at every place a JWT is accepted', () => {
       header: () => ({ kid: agentKey.publicJwk.kid }),
       verifierJwk: () => agentKey.publicJwk,
       genuine: () => signWithHeader({ alg: 'ES256', kid: agentKey.publicJwk.kid }, assertionClaims(), agentKey.privateKey),
-      refuse: (t) => expectRefusedUnchanged(sts, () => withAssertion(t), 401, 'invalid_client'),
+      refuse: (t) => expectRefused(sts, () => withAssertion(t), 401, 'invalid_client'),
     },
     {
       name: 'subject_token (an agent-sts token)',
@@ -113,7 +111,7 @@ describe('JWT forgery at every place a JWT is accepted', () => {
       header: ourHeader,
       verifierJwk: () => stsJwk,
       genuine: async () => apiToken,
-      refuse: (t) => expectRefusedUnchanged(sts, () => exchange(sts, 'billing-agent', t, API, 'invoices:read'), 400, 'invalid_grant'),
+      refuse: (t) => expectRefused(sts, () => exchange(sts, 'billing-agent', t, API, 'invoices:read'), 400, 'invalid_grant'),
     },
     {
       name: "subject_token (a trusted issuer's user token)",
@@ -121,7 +119,7 @@ describe('JWT forgery at every place a JWT is accepted', () => {
       header: () => ({ typ: 'at+jwt', kid: upstreamKey.publicJwk.kid }),
       verifierJwk: () => upstreamKey.publicJwk,
       genuine: () => signWithHeader({ alg: 'ES256', typ: 'at+jwt', kid: upstreamKey.publicJwk.kid }, upstreamClaims(), upstreamKey.privateKey),
-      refuse: (t) => expectRefusedUnchanged(sts, () => exchange(sts, 'billing-agent', t, API, 'invoices:read'), 400, 'invalid_grant'),
+      refuse: (t) => expectRefused(sts, () => exchange(sts, 'billing-agent', t, API, 'invoices:read'), 400, 'invalid_grant'),
     },
     {
       name: 'actor_token',
@@ -130,7 +128,7 @@ describe('JWT forgery at every place a JWT is accepted', () => {
       verifierJwk: () => stsJwk,
       genuine: async () => subAgentToken,
       refuse: (t) =>
-        expectRefusedUnchanged(sts, () => exchange(sts, 'sub-agent', apiToken, API, 'invoices:read', { actor_token: t, actor_token_type: AT_TYPE }), 400, 'invalid_grant'),
+        expectRefused(sts, () => exchange(sts, 'sub-agent', apiToken, API, 'invoices:read', { actor_token: t, actor_token_type: AT_TYPE }), 400, 'invalid_grant'),
     },
     {
       name: 'introspected token',
@@ -147,7 +145,7 @@ describe('JWT forgery at every place a JWT is accepted', () => {
       verifierJwk: () => stsJwk,
       genuine: async () => admin,
       refuse: async (t) => {
-        const res = await expectRefusedUnchanged(sts, () => adminList(t), 401, 'invalid_token', { events: 'none' });
+        const res = await expectRefused(sts, () => adminList(t), 401, 'invalid_token', { events: 'none' });
         expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="agent-sts", error="invalid_token"/);
         return res;
       },
@@ -251,12 +249,12 @@ describe('JWT forgery at every place a JWT is accepted', () => {
     await places[0]!.refuse(await signWithHeader({ alg: 'ES256', kid: agentKey.publicJwk.kid }, c, attacker.privateKey));
     const genuine = await signWithHeader({ alg: 'ES256', kid: agentKey.publicJwk.kid }, c, agentKey.privateKey);
     expect((await withAssertion(genuine)).status).toBe(200);
-    await expectRefusedUnchanged(sts, () => withAssertion(genuine), 401, 'invalid_client');
+    await expectRefused(sts, () => withAssertion(genuine), 401, 'invalid_client');
   });
 
   it('Basic credentials do not make a forged subject token acceptable either (the agent is real, the token is not)', async () => {
     const forged = unsigned('none', claims(apiToken), ourHeader());
-    await expectRefusedUnchanged(
+    await expectRefused(
       sts,
       () => request(sts.app).post('/token').set('Authorization', basic('billing-agent')).type('form')
         .send({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: forged, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', resource: API, scope: 'invoices:read' }),

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { MAX_TOKEN_LENGTH } from '../../src/protocol/tokens.js';
-import { attackerKey, expectRefusedUnchanged, signWithHeader, type AttackerKey } from '../helpers/attack.js';
+import { attackerKey, signWithHeader, type AttackerKey } from '../helpers/attack.js';
 import { API, claims, exchange, introspect, ISSUER, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
+import { expectRefused } from '../helpers/responses.js';
 
 /**
  * Findings of the 2026-12 outside review that live at the protocol boundary: time claims that are
@@ -88,7 +89,7 @@ describe('outside review: protocol boundary', () => {
     ];
     it.each(cases)('sub is %s', async (_name, sub) => {
       const token = await userToken({ sub });
-      await expectRefusedUnchanged(sts, () => obo(token), 400, 'invalid_grant');
+      await expectRefused(sts, () => obo(token), 400, 'invalid_grant');
     });
     it('control: a 255-character sub is exchanged and introspects as the same string', async () => {
       const sub = 'u'.repeat(255);
@@ -104,7 +105,7 @@ describe('outside review: protocol boundary', () => {
         .send({ grant_type: 'client_credentials', resource: WIDE, scope });
 
     it(`a token that would exceed ${MAX_TOKEN_LENGTH} characters is refused before it is stored: 400 invalid_request`, async () => {
-      const res = await expectRefusedUnchanged(sts, () => wide(LONG_SCOPES.join(' ')), 400, 'invalid_request');
+      const res = await expectRefused(sts, () => wide(LONG_SCOPES.join(' ')), 400, 'invalid_request');
       expect(res.body.error_description).toMatch(/exceed 4096 characters/);
     });
     it('control: fewer of the same scopes give a token within the limit that the service finds again', async () => {
@@ -132,7 +133,7 @@ describe('outside review: protocol boundary', () => {
       ['empty', ''],
     ])('a jti that is %s → 401 invalid_client, nothing written', async (_name, jti) => {
       const a = await assertion('pkj', jti);
-      await expectRefusedUnchanged(sts, () => withAssertion(a), 401, 'invalid_client');
+      await expectRefused(sts, () => withAssertion(a), 401, 'invalid_client');
     });
 
     it('replay keys cannot collide across clients: pkj with jti "x:1" and pkj:x with jti "1" both authenticate, each once', async () => {

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { loadConfig } from '../../src/config/index.js';
 import { createHttpServer } from '../../src/http/server.js';
-import { snapshot } from '../helpers/attack.js';
-import { API, basic, startSts, type TestSts } from '../helpers/sts.js';
+
+import { API, basic, startSts, type TestSts, snapshot } from '../helpers/sts.js';
 
 /**
  * Slow clients (security finding 8): the server main.ts runs cuts off a client that does not send
