@@ -43,10 +43,10 @@ export interface DepsOverrides {
 }
 
 /** Redis when REDIS_URL is set (connected before the server listens), else the embedded memory store. */
-export async function buildStores(config: Config, log: Logger): Promise<{ stores: Stores; redis?: RedisClient }> {
+export async function buildStores(config: Config, log: Logger, clock: Clock = systemClock): Promise<{ stores: Stores; redis?: RedisClient }> {
   if (!config.redisUrl) {
     log.warn('REDIS_URL is not set: using the embedded in-memory store. It is single-process and loses every session on exit; never use it in production.');
-    const memory = new MemorySessionStore();
+    const memory = new MemorySessionStore(() => clock.nowMs());
     return { stores: { sessions: memory, replay: memory } };
   }
   const redis = connectRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs });
@@ -61,9 +61,9 @@ export async function buildStores(config: Config, log: Logger): Promise<{ stores
 export async function buildDeps(config: Config, log: Logger, overrides: DepsOverrides = {}): Promise<Deps> {
   const registry = overrides.registry ?? (await loadRegistryFile(config.registryPath));
   const keys = await loadKeyStore(config.keysDir);
-  const { stores, redis } = overrides.stores ? { stores: overrides.stores, redis: overrides.redis } : await buildStores(config, log);
-  const events = overrides.events ? fanOut(log, logEventSink(log), overrides.events) : logEventSink(log);
   const clock = overrides.clock ?? systemClock;
+  const { stores, redis } = overrides.stores ? { stores: overrides.stores, redis: overrides.redis } : await buildStores(config, log, clock);
+  const events = overrides.events ? fanOut(log, logEventSink(log), overrides.events) : logEventSink(log);
   const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, clock, new IdSource());
   return {
     issuer: config.issuer,

@@ -51,7 +51,7 @@ export class OAuthError extends Error {
 export const invalidRequest = (d: string) => new OAuthError(400, 'invalid_request', d);
 export const invalidGrant = (d: string, detail?: string) => new OAuthError(400, 'invalid_grant', d, {}, detail);
 export const invalidScope = (d: string) => new OAuthError(400, 'invalid_scope', d);
-export const invalidTarget = (d: string) => new OAuthError(400, 'invalid_target', d);
+export const invalidTarget = (d: string, detail?: string) => new OAuthError(400, 'invalid_target', d, {}, detail);
 export const unauthorizedClient = (d: string) => new OAuthError(400, 'unauthorized_client', d);
 
 /** 401 invalid_client; with Basic auth attempted the challenge names the scheme (RFC 6749 §5.2). */

@@ -18,7 +18,7 @@ export interface Grant {
 /** The agent's entitlement at `target`; invalid_target when it has none. */
 export function entitlement(agent: Agent, target: string): string[] {
   const scopes = Object.hasOwn(agent.audiences, target) ? agent.audiences[target] : undefined;
-  if (!scopes) throw invalidTarget(`agent "${agent.id}" is not entitled to "${target}"`);
+  if (!scopes) throw invalidTarget('the agent is not entitled to this target', `agent ${agent.id} is not entitled to ${target}`);
   return scopes;
 }
 
