@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
-import { exportJWK, generateKeyPair } from 'jose';
+import { exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import request from 'supertest';
 import { protectedResourceMetadata, requireToken, type RequireTokenOptions } from '../../src/rs/express.js';
 import { adminToken, API, clientCredentials, exchange, OTHER_API, SECRETS, testRegistry, type TestSts } from '../helpers/sts.js';
@@ -36,13 +36,13 @@ let rsKey: CryptoKey;
 beforeAll(async () => {
   const pair = await generateKeyPair('ES256');
   rsKey = pair.privateKey;
-  const jwk = { ...(await exportJWK(pair.publicKey)), kid: RS_KEY_ID, alg: 'ES256' };
+  const jwk = { ...(await exportJWK(pair.publicKey)), kty: 'EC', kid: RS_KEY_ID, alg: 'ES256' };
   const keyed = 'https://keyed.example.com';
   env = await listeningSts({
     store: 'memory',
     registry: () => {
       const base = testRegistry({ resourceServers: [{ id: keyed, jwks: { keys: [jwk] }, scopes: ['invoices:read'] }] });
-      base.agents[0]!.audiences[keyed] = ['invoices:read'];
+      base.agents![0]!.audiences[keyed] = ['invoices:read'];
       return base;
     },
   });

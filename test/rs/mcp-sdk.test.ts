@@ -50,18 +50,18 @@ function mcpApp(options: TokenVerifierOptions, requiredScopes = [READ]) {
 beforeAll(async () => {
   const pair = await generateKeyPair('ES256', { extractable: true });
   pkPem = await exportPKCS8(pair.privateKey);
-  const jwk = { ...(await exportJWK(pair.publicKey)), alg: 'ES256' };
+  const jwk = { ...(await exportJWK(pair.publicKey)), kty: 'EC', alg: 'ES256' };
   mcp = await listen();
   mcpUrl = `${mcp.url}/mcp`;
   env = await listeningSts({
     store: 'memory',
     registry: () => {
       const doc = testRegistry({
-        resourceServers: [{ id: mcpUrl, secretHash: testRegistry().resourceServers[0]!.secretHash!, scopes: [READ, 'invoices:write'] }],
+        resourceServers: [{ id: mcpUrl, secretHash: testRegistry().resourceServers![0]!.secretHash!, scopes: [READ, 'invoices:write'] }],
         agents: [{ id: PK_AGENT, jwks: { keys: [jwk] }, audiences: { [mcpUrl]: [READ] } }],
       });
-      for (const a of doc.agents) if (a.id === 'billing-agent') a.audiences[mcpUrl] = [READ, 'invoices:write'];
-      for (const a of doc.agents) if (a.id === 'leaf-agent') a.audiences[mcpUrl] = [READ];
+      for (const a of doc.agents!) if (a.id === 'billing-agent') a.audiences[mcpUrl] = [READ, 'invoices:write'];
+      for (const a of doc.agents!) if (a.id === 'leaf-agent') a.audiences[mcpUrl] = [READ];
       return doc;
     },
   });
