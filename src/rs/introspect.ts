@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { SignJWT, type CryptoKey, type JWK, type KeyObject } from 'jose';
 import { wellFormedClaims, type CheckedClaims } from './claims.js';
 import type { IssuerMetadata } from './discovery.js';
+import { postForm } from './http.js';
 import { invalidToken, unavailable } from './refusal.js';
 
 /** The resource server's own credentials at /introspect: a client secret, or a key for private_key_jwt. */
@@ -62,14 +63,9 @@ export function introspector(o: IntrospectOptions): (token: string) => Promise<C
     const auth = await clientAuth(o.credentials, o.issuer);
     let body: unknown;
     try {
-      const res = await fetch(endpoint, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...auth.headers },
-        body: new URLSearchParams({ token, ...auth.params }),
-        signal: AbortSignal.timeout(o.timeoutMs),
-      });
+      const res = await postForm(endpoint, auth.headers, new URLSearchParams({ token, ...auth.params }).toString(), o.timeoutMs);
       if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-      body = await res.json();
+      body = res.json;
     } catch {
       throw unavailable('the authorization server did not answer the introspection');
     }
