@@ -12,6 +12,9 @@ export type { GateOptions as RequireTokenOptions, IntrospectModeOptions, LocalMo
 export { protectedResourceMetadata, resourceMetadataUrl, resourceMetadata, type ProtectedResourceOptions } from './metadata.js';
 export type { AuthInfo } from '../protocol/claims.js';
 
+/** A request `requireToken` let through; handlers cast to it (express's own Request type knows no `auth`). */
+export type AuthedRequest = Request & { auth: AuthInfo };
+
 /** RFC 6750 §2.1 b64token. */
 const AUTHORIZATION = /^(bearer|dpop) +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
