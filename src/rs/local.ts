@@ -18,6 +18,8 @@ export interface LocalOptions {
 
 /** jose codes that mean the key set could not be fetched (not that the token is bad): fail closed with 503. */
 const UNREACHABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC']);
+/** Verified tokens remembered; the oldest is dropped first. */
+const VERIFIED_ENTRIES = 10_000;
 
 /**
  * Verifies an RFC 9068 JWT against the issuer's JWKS (jose's remote set: cached, refetched on an
@@ -33,7 +35,20 @@ export function localVerifier(o: LocalOptions): (token: string) => Promise<Check
     keys = createRemoteJWKSet(new URL(uri), { timeoutDuration: o.timeoutMs });
     return keys;
   };
+  // A verified signature stays verified: remembered per token (bounded), so a busy API verifies each
+  // token once. exp is checked on every request by the gate, isRevoked below; kills are seen no later.
+  const verified = new Map<string, CheckedClaims>();
+  const remember = (token: string, claims: CheckedClaims) => {
+    while (verified.size >= VERIFIED_ENTRIES) verified.delete(verified.keys().next().value as string);
+    verified.set(token, claims);
+  };
+  const revoked = async (claims: CheckedClaims) => o.isRevoked !== undefined && (await o.isRevoked(claims.sid));
   return async (token) => {
+    const known = verified.get(token);
+    if (known) {
+      if (await revoked(known)) throw invalidToken('the token\'s session was killed');
+      return known;
+    }
     const jwks = await keySet();
     let payload: Record<string, unknown>;
     try {
@@ -52,7 +67,8 @@ export function localVerifier(o: LocalOptions): (token: string) => Promise<Check
     if (issuedInFuture(payload, Math.floor(Date.now() / 1000))) throw invalidToken('the token is issued in the future');
     const claims = wellFormedClaims(payload);
     if (!claims) throw invalidToken('the token lacks required claims');
-    if (o.isRevoked && (await o.isRevoked(claims.sid))) throw invalidToken('the token\'s session was killed');
+    if (await revoked(claims)) throw invalidToken('the token\'s session was killed');
+    remember(token, claims);
     return claims;
   };
 }

@@ -198,6 +198,38 @@ describe('introspect mode: kills and credentials', () => {
   });
 });
 
+describe('never past exp: neither a cached answer nor a remembered verification outlives the token', () => {
+  const SECONDS_LEFT = 5;
+  let late: Awaited<ReturnType<typeof listeningSts>>;
+  beforeAll(async () => {
+    // agent-sts's clock runs behind, so its 300 s token expires SECONDS_LEFT from now in real time.
+    late = await listeningSts({ store: 'memory', clock: { nowMs: () => Date.now() - (300 - SECONDS_LEFT) * 1000 } });
+  });
+  afterAll(async () => {
+    await late.close();
+  });
+
+  it('a token passes in every mode until its exp, then is refused 401 by each, though agent-sts still calls it active', async () => {
+    const t = await clientCredentials(late.sts, 'billing-agent', API, 'invoices:read');
+    const exp = (JSON.parse(Buffer.from(t.access_token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp;
+    const base = { issuer: late.issuer, audience: API };
+    const apps = [
+      apiApp({ ...base, clientSecret: SECRETS[API]! }),
+      apiApp({ ...base, clientSecret: SECRETS[API]!, cacheMaxAgeSeconds: 3_600 }),
+      apiApp({ ...base, mode: 'local' }),
+    ];
+    const auth = `Bearer ${t.access_token}`;
+    for (const app of apps) expect((await request(app).get('/invoices').set('Authorization', auth)).status).toBe(200);
+    const waitMs = exp * 1000 - Date.now() + 200;
+    expect(waitMs).toBeLessThan((SECONDS_LEFT + 1) * 1000);
+    await new Promise((r) => setTimeout(r, Math.max(0, waitMs)));
+    for (const app of apps) {
+      const res = await request(app).get('/invoices').set('Authorization', auth);
+      expect({ status: res.status, error: res.body.error }).toEqual({ status: 401, error: 'invalid_token' });
+    }
+  });
+});
+
 describe('local mode: what it cannot see, and the revoked-session hook', () => {
   it('cannot see a kill without a revoked-session feed: the killed token still passes (documented next to the option)', async () => {
     const app = apiApp(localMode());
@@ -213,6 +245,17 @@ describe('local mode: what it cannot see, and the revoked-session hook', () => {
     const res = await request(app).get('/invoices').set('Authorization', `Bearer ${t.access_token}`);
     expect(res.status).toBe(401);
     expect(res.body).toMatchObject({ error: 'invalid_token' });
+  });
+
+  it('a token verified once is remembered, yet isRevoked is asked on every request: a kill named later is seen at once', async () => {
+    const killed = new Set<string>();
+    const app = apiApp(localMode({ isRevoked: (sid: string) => killed.has(sid) } as Partial<RequireTokenOptions>));
+    const t = await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
+    const auth = `Bearer ${t.access_token}`;
+    expect((await request(app).get('/invoices').set('Authorization', auth)).status).toBe(200);
+    expect((await request(app).get('/invoices').set('Authorization', auth)).status).toBe(200);
+    killed.add(sidOf(t.access_token));
+    expect((await request(app).get('/invoices').set('Authorization', auth)).status).toBe(401);
   });
 
   it('refuses a JWT that is not an access token (typ) even when signed by the issuer: the id-less client assertion shape', async () => {
