@@ -17,7 +17,7 @@ import { machineFacts, prependResults, renderMarkdown, renderPlain } from './lib
 import { ccBody, clientCredentials, exchange, exchangeBody } from './lib/tokens.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['memory', 'sts', 'ratelimit', 'workers', 'oidc', 'floor', 'kills', 'soak'];
+const GROUPS = ['memory', 'sts', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'soak'];
 
 function intKnob(name, def, min, max) {
   const raw = process.env[name];
@@ -58,6 +58,7 @@ async function preflight(t, check) {
 const isActive = (b) => b.active === true;
 const isInactive = (b) => b.active === false;
 const hasToken = (b) => typeof b.access_token === 'string';
+const isServed = (b) => b.ok === true;
 
 /** The round with the median req/s (the lower middle for an even count), with the spread of all rounds. */
 function medianRow(rows) {
@@ -190,6 +191,22 @@ async function main() {
     add('floor', 'floor', 'floor', target('1 Redis GET + fixed JSON', url, rsAuth, { token: root }), proc.pid, isActive);
   });
 
+  // A resource server behind agent-sts/express (issue 11 §5): the same API with no auth and in each mode.
+  await group('rs', async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const proc = spawnOwned('rs-api', process.execPath, [path.join(HERE, 'baselines/rs-api.mjs')], {
+      cwd: ROOT, env: { ...process.env, PORT: String(port), STS_ISSUER: sts.issuer, RS_AUDIENCE: API, RS_SECRET: SECRET },
+    });
+    stops.push(() => proc.stop());
+    await waitUntil(async () => (await fetch(`${base}/none`, { method: 'POST' })).ok, { what: 'rs-api', child: proc });
+    const bearer = `Bearer ${root}`;
+    add('rs', 'rs.none', 'express API', target('no auth', `${base}/none`, bearer, {}), proc.pid, isServed);
+    add('rs', 'rs.introspect', 'express API', target('requireToken introspect, no cache', `${base}/introspect`, bearer, {}), proc.pid, isServed);
+    add('rs', 'rs.cached', 'express API', target('requireToken introspect, 60 s cache', `${base}/cached`, bearer, {}), proc.pid, isServed);
+    add('rs', 'rs.local', 'express API', target('requireToken local (JWKS)', `${base}/local`, bearer, {}), proc.pid, isServed);
+  });
+
   const ordered = [...scenarios.filter((sc) => !sc.issuance), ...scenarios.filter((sc) => sc.issuance)];
   const samples = new Map(ordered.map((sc) => [sc.key, []]));
   const failedGroups = new Set();
@@ -268,6 +285,9 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { ratio: 'client credentials: agent-sts / floor', value: x(k['sts.cc'], k.floor), target: '' },
       { ratio: 'token exchange: agent-sts / oidc-provider client credentials', value: x(k['sts.exchange'], k['oidc.cc']), target: '≥ 2×' },
       { ratio: 'introspection, rate limits on / off', value: x(k['rl.introspect'], k['sts.introspect']), target: '' },
+      { ratio: 'express API: local mode / no auth', value: x(k['rs.local'], k['rs.none']), target: '≥ 0.5×' },
+      { ratio: 'express API: introspect, no cache / agent-sts introspection', value: x(k['rs.introspect'], k['sts.introspect']), target: '≥ 0.9×' },
+      { ratio: 'express API: introspect, 60 s cache / no auth', value: x(k['rs.cached'], k['rs.none']), target: '' },
       ...knobs.workers.map((n) => ({ ratio: `introspection, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.introspect`], k['sts.introspect']), target: '' })),
       ...knobs.workers.map((n) => ({ ratio: `client credentials, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.cc`], k['sts.cc']), target: '' })),
     ].filter((r) => r.value !== 'n/a'),
@@ -294,6 +314,8 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'token exchange p99 < 20 ms', measured: p99Text(k['sts.exchange']), verdict: verdict(p99(k['sts.exchange'], 20)) },
       { target: `kill subtree of ${knobs.subtreeSize} < 50 ms, all inactive after`, measured: subtree ? `${subtree['kill ms (max)']} ms max, ${subtree['active after kill']} active after, revoked ${subtree['revoked (expected)']}` : 'n/a', verdict: verdict(subtree ? subtree['kill ms (max)'] < 50 && subtree.ok : undefined) },
       { target: `kill agent with ${knobs.agentSessions} sessions < 1 s, all inactive after`, measured: agent ? `${agent['kill ms (max)']} ms max, ${agent['active after kill']} active after, revoked ${agent['revoked (expected)']}` : 'n/a', verdict: verdict(agent ? agent['kill ms (max)'] < 1_000 && agent.ok : undefined) },
+      { target: 'resource server, local mode ≥ 0.5× the API with no auth (issue 11 §5)', measured: x(k['rs.local'], k['rs.none']), verdict: atLeast(ratio(k['rs.local'], k['rs.none']), 0.5) },
+      { target: 'resource server, introspect without cache ≥ 0.9× agent-sts introspection (issue 11 §5)', measured: x(k['rs.introspect'], k['sts.introspect']), verdict: atLeast(ratio(k['rs.introspect'], k['sts.introspect']), 0.9) },
       { target: 'Redis memory per live session ≤ 1 KB', measured: memMax !== undefined ? `${memMax} B (worst of both methods and kinds)` : 'n/a', verdict: verdict(memMax !== undefined ? memMax <= 1_024 : undefined) },
       { target: 'service RSS flat across the soak', measured: rssSpread !== undefined ? `${rssSpread} MB between min and max after the first 10% of ${knobs.soakS} s` : 'n/a (BENCH_SOAK_S=0)', verdict: 'see soak' },
     ],

@@ -52,6 +52,9 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   app.get(`/.well-known/oauth-authorization-server${issuerPath}`, (_req, res) => {
     res.set('Cache-Control', 'public, max-age=300').json(metadata);
   });
+  app.all(path(endpoints.authorization), (_req, _res, next) => {
+    next(new OAuthError(400, 'unsupported_response_type', 'agent-sts has no interactive authorization: use client_credentials or token exchange at its token endpoint'));
+  });
   app.get(path(endpoints.jwks), (_req, res) => {
     res.set('Cache-Control', 'public, max-age=60').type('application/jwk-set+json').send(JSON.stringify(deps.keys.jwks()));
   });

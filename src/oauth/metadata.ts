@@ -4,6 +4,8 @@ import { GRANTS } from './token.js';
 
 export interface Endpoints {
   issuer: string;
+  /** Answers every request with unsupported_response_type; listed because MCP clients require the field. */
+  authorization: string;
   token: string;
   introspection: string;
   revocation: string;
@@ -13,6 +15,7 @@ export interface Endpoints {
 export function endpointsOf(issuer: string): Endpoints {
   return {
     issuer,
+    authorization: `${issuer}/authorize`,
     token: `${issuer}/token`,
     introspection: `${issuer}/introspect`,
     revocation: `${issuer}/revoke`,
@@ -24,6 +27,9 @@ export function endpointsOf(issuer: string): Endpoints {
 export function serverMetadata(e: Endpoints): Record<string, unknown> {
   return {
     issuer: e.issuer,
+    // RFC 8414 makes it optional without interactive grants, but the MCP SDK's client refuses
+    // metadata without one; it exists and refuses everything (response_types_supported is empty).
+    authorization_endpoint: e.authorization,
     token_endpoint: e.token,
     introspection_endpoint: e.introspection,
     revocation_endpoint: e.revocation,

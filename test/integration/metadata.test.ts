@@ -66,9 +66,19 @@ describe('metadata and keys', () => {
       }
     });
 
-    it('has response_types_supported (REQUIRED by RFC 8414; empty: no authorization endpoint)', () => {
+    it('has response_types_supported (REQUIRED by RFC 8414) empty, and an authorization endpoint that refuses every request', async () => {
       expect(res.body.response_types_supported).toEqual([]);
-      expect(res.body.authorization_endpoint).toBeUndefined();
+      // Listed because the MCP SDK's client rejects metadata without it, even for client_credentials.
+      expect(res.body.authorization_endpoint).toBe(`${ISSUER}/authorize`);
+      for (const call of [
+        request(sts.app).get('/authorize?response_type=code&client_id=billing-agent&redirect_uri=https://x.example/cb'),
+        request(sts.app).post('/authorize').type('form').send({ response_type: 'token', client_id: 'billing-agent' }),
+      ]) {
+        const r = await call;
+        expect(r.status).toBe(400);
+        expect(r.body).toMatchObject({ error: 'unsupported_response_type' });
+        expect(r.headers.location).toBeUndefined();
+      }
     });
 
     it('advertises endpoints that work: its token endpoint issues a token verifiable with its jwks_uri', async () => {

@@ -48,6 +48,16 @@ describe('package entries', () => {
     expect(exports).toEqual(expect.arrayContaining(['TOKEN_TYPES', 'GRANT_TYPES', 'ACCESS_TOKEN_TYP', 'parseScope', 'CLOCK_TOLERANCE_SECONDS']));
   });
 
+  it.each([
+    ['agent-sts/express', ['requireToken', 'protectedResourceMetadata', 'resourceMetadataUrl']],
+    ['agent-sts/mcp', ['tokenVerifier', 'protectedResourceMetadata', 'resourceMetadataUrl']],
+  ])('%s loads no ioredis, express or pino, and exports the resource-server pieces', async (specifier, names) => {
+    expect(pkg.exports[specifier.replace('agent-sts', '.')]).toEqual({ types: expect.stringMatching(/^\.\/dist\/rs\/.*\.d\.ts$/), default: expect.stringMatching(/^\.\/dist\/rs\/.*\.js$/) });
+    const { server, exports } = await importInChild(specifier);
+    expect(server).toEqual([]);
+    expect(exports).toEqual(expect.arrayContaining(names));
+  });
+
   it('the main entry exports the builder and boot, loads the server libraries (the probe sees them), and starts nothing', async () => {
     const { server, exports } = await importInChild('agent-sts');
     expect(server.sort()).toEqual([...SERVER_MODULES].sort());

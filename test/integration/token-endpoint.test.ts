@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import request from 'supertest';
 import {
-  ADMIN_AUD, API, basic, claims, ISSUER, OTHER_API, redisState, startSts, type TestSts, snapshot,
+  ADMIN_AUD, API, basic, claims, introspect, ISSUER, OTHER_API, redisState, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
 import { ANY_ISO_TIME, expectRefused } from '../helpers/responses.js';
 
@@ -206,7 +206,6 @@ describe('POST /token client_credentials', () => {
 
   describe('scope and grant_type', () => {
     it.each([
-      ['missing', [] as [string, string][]],
       ['empty', [['scope', '']] as [string, string][]],
       ['only spaces', [['scope', '   ']] as [string, string][]],
     ])('scope %s → 400 invalid_request', async (_name, scope) => {
@@ -216,12 +215,35 @@ describe('POST /token client_credentials', () => {
     it.each([
       ['a scope nobody offers', 'billing-agent', API, 'invoices:delete'],
       ["a scope of another audience", 'billing-agent', API, 'reports:read'],
-      ['one entitled and one not', 'billing-agent', API, 'invoices:read reports:read'],
       ['write for a read-only agent', 'leaf-agent', API, 'invoices:write'],
       ['sessions:kill for a read-only admin', 'reader-admin', ADMIN_AUD, 'sessions:kill'],
     ])('%s → 400 invalid_scope', async (_name, agent, target, scope) => {
       await refused(() => cc(form([['grant_type', CC], ['audience', target], ['scope', scope]]), agent), 400, 'invalid_scope');
       expect(sts.events.events.at(-1)).toMatchObject({ type: 'token.denied', agent, grant: CC, error: 'invalid_scope' });
+    });
+
+    // RFC 6749 §3.3: a default when scope is absent, a narrower grant when it is wider; never wider.
+    it('scope absent → 200 with the whole entitlement at that audience, named in the response and the token', async () => {
+      const r = await cc(form([['grant_type', CC], ['resource', API]]));
+      expect(r.status).toBe(200);
+      expect(r.body.scope).toBe('invoices:read invoices:write');
+      expect(claims(r.body.access_token as string)).toMatchObject({ aud: API, scope: 'invoices:read invoices:write' });
+      const leaf = await cc(form([['grant_type', CC], ['resource', API]]), 'leaf-agent');
+      expect(leaf.body.scope).toBe('invoices:read');
+      expect(claims(leaf.body.access_token as string).scope).toBe('invoices:read');
+    });
+
+    it.each([
+      ['one entitled and one of another audience', 'billing-agent', 'invoices:read reports:read', 'invoices:read'],
+      ['read and write for a read-only agent', 'leaf-agent', 'invoices:read invoices:write', 'invoices:read'],
+      ['one entitled and one nobody offers', 'billing-agent', 'invoices:delete invoices:write', 'invoices:write'],
+    ])('scope wider than the entitlement (%s) → 200 with only the entitled part, said in the response', async (_name, agent, scope, granted) => {
+      const r = await cc(form([['grant_type', CC], ['resource', API], ['scope', scope]]), agent);
+      expect(r.status).toBe(200);
+      expect(r.body.scope).toBe(granted);
+      expect(claims(r.body.access_token as string).scope).toBe(granted);
+      const live = await introspect(sts, r.body.access_token as string);
+      expect(live.body).toMatchObject({ active: true, scope: granted });
     });
 
     it.each(['password', 'authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'CLIENT_CREDENTIALS'])(

@@ -59,7 +59,7 @@ describe('error_description is within RFC 6749 §5.2 and bounded', () => {
     ['/token: a hostile repeated parameter name', () => post('/token', agent, `${enc(HOSTILE)}=1&${enc(HOSTILE)}=2`)],
     ['/token: a hostile resource', () => post('/token', agent, `grant_type=client_credentials&scope=invoices:read&resource=${enc(`https://x.example/${HOSTILE}`)}`)],
     ['/token: a hostile audience', () => post('/token', agent, `grant_type=client_credentials&scope=invoices:read&audience=${enc(HOSTILE)}`)],
-    ['/token: a hostile scope', () => post('/token', agent, `grant_type=client_credentials&resource=${enc(API)}&scope=${enc(`invoices:read ${HOSTILE}`)}`)],
+    ['/token: a hostile scope', () => post('/token', agent, `grant_type=client_credentials&resource=${enc(API)}&scope=${enc(`invoices:delete ${HOSTILE}`)}`)], // nothing entitled: refused (a wider scope would be narrowed)
     ['/token: a long hostile scope', () => post('/token', agent, `grant_type=client_credentials&resource=${enc(API)}&scope=${enc(`${HOSTILE} `.repeat(500))}`)],
     ['/token: a hostile subject_token_type', () => post('/token', agent, `grant_type=${enc(EXCHANGE)}&subject_token=${root}&subject_token_type=${enc(HOSTILE)}&resource=${enc(API)}&scope=invoices:read`)],
     ['/token: a hostile requested_token_type', () => post('/token', agent, `grant_type=${enc(EXCHANGE)}&subject_token=${root}&subject_token_type=${enc(AT_TYPE)}&requested_token_type=${enc(HOSTILE)}&resource=${enc(API)}&scope=invoices:read`)],

@@ -1,0 +1,70 @@
+// `npm run demo`: the whole story in one run. agent-sts (embedded store), an MCP server that asks
+// agent-sts about every token, a planner agent that gets a per-task token and delegates a narrower
+// one to a sub-agent, and an admin who kills the task mid-way. Exits 0 when it went as told.
+import { createServer } from 'node:http';
+import { perTaskToken } from './agent.mjs';
+import { killSession } from './admin.mjs';
+import { mcpApp } from './mcp-server.mjs';
+import { startSts } from './sts.mjs';
+import { delegatedToken, listInvoices } from './sub-agent.mjs';
+
+const step = (n, text) => console.log(`\n${n}. ${text}`);
+const say = (text) => console.log(`   ${text}`);
+const claims = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+
+async function main() {
+  const http = createServer();
+  await new Promise((r) => http.listen(0, '127.0.0.1', r));
+  const mcpUrl = `http://127.0.0.1:${http.address().port}/mcp`;
+
+  step(1, 'Start agent-sts (embedded memory store, no Redis) and the MCP server');
+  const sts = await startSts({ mcpUrl });
+  http.on('request', mcpApp({ url: mcpUrl, issuer: sts.issuer, clientSecret: sts.secrets[mcpUrl] }));
+  say(`agent-sts:  ${sts.issuer}`);
+  say(`MCP server: ${mcpUrl} (RFC 9728 metadata at ${new URL(mcpUrl).origin}/.well-known/oauth-protected-resource/mcp)`);
+  let ok = false;
+  try {
+    step(2, 'planner-agent gets a per-task token for the MCP server (oauth4webapi, client_credentials)');
+    const parent = await perTaskToken({
+      issuer: sts.issuer, clientId: 'planner-agent', clientSecret: sts.secrets['planner-agent'], resource: mcpUrl, scope: 'invoices:read invoices:write',
+    });
+    const p = claims(parent.access_token);
+    say(`token for aud=${p.aud}, scope="${parent.scope}", session ${p.sid}, expires in ${parent.expires_in}s`);
+
+    step(3, 'It delegates to research-sub-agent, which exchanges it for a narrower token of its own (RFC 8693)');
+    const child = await delegatedToken({
+      issuer: sts.issuer, clientId: 'research-sub-agent', clientSecret: sts.secrets['research-sub-agent'],
+      subjectToken: parent.access_token, resource: mcpUrl, scope: 'invoices:read',
+    });
+    const c = claims(child.access_token);
+    say(`scope="${child.scope}" (narrower), sub=${c.sub}, act=${JSON.stringify(c.act)}, session ${c.sid} under ${p.sid}`);
+
+    step(4, 'research-sub-agent calls the MCP tool list_invoices');
+    const first = await listInvoices(mcpUrl, child.access_token);
+    say(`allowed: ${first.invoices.length} invoices, called by ${first.calledBy} on behalf of ${first.onBehalfOf}`);
+
+    step(5, "security-admin kills planner-agent's task session mid-task (admin API)");
+    const revoked = await killSession({ issuer: sts.issuer, clientSecret: sts.secrets['security-admin'], sid: p.sid });
+    say(`revoked ${revoked} session(s): the parent's and every one delegated from it`);
+
+    step(6, 'research-sub-agent calls the tool again with the token it still holds');
+    try {
+      await listInvoices(mcpUrl, child.access_token);
+      say('ALLOWED — the kill was not seen (this is a failure)');
+    } catch (err) {
+      say(`refused by the MCP server: HTTP ${err.code ?? '?'}, ${err.message.replace(/^.*?(\{.*\})$/s, '$1')}`);
+      ok = true;
+    }
+  } finally {
+    await sts.stop();
+    http.closeAllConnections();
+    await new Promise((r) => http.close(r));
+  }
+  console.log(ok ? '\nDone: the kill reached the MCP server on the very next call.' : '\nFAILED: see above.');
+  process.exitCode = ok ? 0 : 1;
+}
+
+main().catch((err) => {
+  console.error(`demo failed: ${err.error ? `${err.error}: ${err.error_description}` : (err.stack ?? err)}`);
+  process.exitCode = 1;
+});

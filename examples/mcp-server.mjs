@@ -1,0 +1,39 @@
+// The MCP server: the official SDK, with agent-sts/mcp deciding who may call it, and its RFC 9728
+// metadata telling clients where to get a token.
+import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { protectedResourceMetadata, tokenVerifier } from 'agent-sts/mcp';
+import express from 'express';
+
+const INVOICES = [
+  { id: 'INV-1001', customer: 'Acme', amount: 1200 },
+  { id: 'INV-1002', customer: 'Globex', amount: 860 },
+];
+
+function invoicesServer() {
+  const server = new McpServer({ name: 'invoices', version: '1.0.0' });
+  server.registerTool('list_invoices', { description: 'List open invoices' }, async (extra) => ({
+    content: [{ type: 'text', text: JSON.stringify({ invoices: INVOICES, calledBy: extra.authInfo?.clientId, onBehalfOf: extra.authInfo?.extra?.sub }) }],
+  }));
+  return server;
+}
+
+/** An express app serving MCP at `${url}` (its path), for tokens agent-sts issued for exactly that URL. */
+export function mcpApp({ url, issuer, clientSecret }) {
+  const verifier = tokenVerifier({ issuer, audience: url, clientSecret });
+  const app = express();
+  app.use(protectedResourceMetadata({ resource: url, authorizationServers: [issuer], scopesSupported: ['invoices:read', 'invoices:write'], resourceName: 'Invoices' }));
+  app.use(express.json());
+  app.post(new URL(url).pathname, requireBearerAuth({ verifier, requiredScopes: ['invoices:read'], resourceMetadataUrl: verifier.resourceMetadataUrl }), async (req, res) => {
+    const server = invoicesServer();
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    res.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, req.body);
+  });
+  return app;
+}

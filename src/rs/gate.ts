@@ -1,0 +1,115 @@
+import type { AuthInfo } from '../protocol/claims.js';
+import { parseScope } from '../protocol/scope.js';
+import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
+import type { CheckedClaims } from './claims.js';
+import { issuerMetadata } from './discovery.js';
+import { dpopVerifier, type DpopVerifier } from './dpop.js';
+import { introspector, type RsCredentials } from './introspect.js';
+import { localVerifier, type RevokedSessions } from './local.js';
+import { resourceMetadataUrl } from './metadata.js';
+import { insufficientScope, invalidToken, Refusal } from './refusal.js';
+
+const DEFAULT_TIMEOUT_MS = 5_000;
+
+interface CommonOptions {
+  /** The agent-sts issuer URL; its metadata is discovered by RFC 8414. */
+  issuer: string;
+  /** This resource server's identifier: a token addressed to anyone else is refused, always. */
+  audience: string;
+  /** Every scope the route requires. */
+  scopes?: string[];
+  /** Defaults to the RFC 9728 path-suffixed URL of `audience`. */
+  resourceMetadataUrl?: string;
+  /** Defaults to `audience`. */
+  realm?: string;
+  /** For the authorization server's metadata, /introspect and the JWKS; default 5000. */
+  timeoutMs?: number;
+  /** Defaults to this version's DPoP check. */
+  dpop?: DpopVerifier;
+}
+
+export type IntrospectModeOptions = CommonOptions & {
+  mode?: 'introspect';
+  /** Opt-in: how long a positive answer may be reused. A kill is then seen up to this late. Default 0. */
+  cacheMaxAgeSeconds?: number;
+  cacheMaxEntries?: number;
+} & (
+  | { clientId?: string; clientSecret: string }
+  | { clientId?: string; privateKey: Extract<RsCredentials, { privateKey: unknown }>['privateKey']; alg: string; kid?: string }
+);
+
+export type LocalModeOptions = CommonOptions & {
+  mode: 'local';
+  /** A live set of killed sessions. Without one, local mode cannot see kills: a token stays valid until its exp. */
+  isRevoked?: RevokedSessions;
+};
+
+export type GateOptions = IntrospectModeOptions | LocalModeOptions;
+
+/** How the token arrived, as the DPoP check needs it. */
+export interface Presented {
+  scheme: 'bearer' | 'dpop';
+  token: string;
+  proof: string | undefined;
+  method: string;
+  url: string;
+}
+
+export interface Gate {
+  realm: string;
+  resourceMetadataUrl: string;
+  scopes: string[];
+  /** The caller's AuthInfo, or a Refusal saying how to answer. */
+  verify(p: Presented): Promise<AuthInfo>;
+}
+
+function credentialsOf(o: IntrospectModeOptions): RsCredentials {
+  const clientId = o.clientId ?? o.audience;
+  if ('clientSecret' in o) return { clientId, clientSecret: o.clientSecret };
+  return { clientId, privateKey: o.privateKey, alg: o.alg, ...(o.kid ? { kid: o.kid } : {}) };
+}
+
+function authInfo(token: string, c: CheckedClaims, audience: string): AuthInfo {
+  return {
+    token,
+    clientId: c.client_id,
+    scopes: parseScope(c.scope),
+    expiresAt: c.exp,
+    resource: new URL(audience),
+    extra: { sub: c.sub, sid: c.sid, ...(c.act ? { act: c.act } : {}), ...(c.cnf ? { cnf: c.cnf } : {}) },
+  };
+}
+
+/** The checks both the express middleware and the MCP verifier run, in one place. */
+export function tokenGate(o: GateOptions): Gate {
+  const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const metadata = issuerMetadata(o.issuer, timeoutMs);
+  const claimsOf =
+    o.mode === 'local'
+      ? localVerifier({ issuer: o.issuer, audience: o.audience, metadata, timeoutMs, ...(o.isRevoked ? { isRevoked: o.isRevoked } : {}) })
+      : introspector({
+          issuer: o.issuer, credentials: credentialsOf(o), metadata, timeoutMs,
+          cacheMaxAgeSeconds: o.cacheMaxAgeSeconds ?? 0, ...(o.cacheMaxEntries ? { cacheMaxEntries: o.cacheMaxEntries } : {}),
+        });
+  const dpop = o.dpop ?? dpopVerifier();
+  const scopes = o.scopes ?? [];
+  return {
+    realm: o.realm ?? o.audience,
+    resourceMetadataUrl: o.resourceMetadataUrl ?? resourceMetadataUrl(o.audience),
+    scopes,
+    async verify(p) {
+      if (p.token.length > MAX_TOKEN_LENGTH) throw invalidToken('the token is not one this server accepts');
+      const c = await claimsOf(p.token);
+      // Introspection already answers only the token's own audience; checked again here, always.
+      if (c.aud !== o.audience) throw invalidToken('the token is not addressed to this resource');
+      if (c.iss !== o.issuer) throw invalidToken('the token is from another issuer');
+      if (c.exp * 1000 <= Date.now()) throw invalidToken('the token has expired');
+      const outcome = await dpop.check({ scheme: p.scheme, proof: p.proof, method: p.method, url: p.url, accessToken: p.token, jkt: c.cnf?.jkt });
+      if (!outcome.ok) throw new Refusal(401, outcome.error, outcome.description, 'DPoP');
+      const held = new Set(parseScope(c.scope));
+      const missing = scopes.filter((s) => !held.has(s));
+      if (missing.length) throw insufficientScope(`the token lacks scope ${missing.join(' ')}`);
+      return authInfo(p.token, c, o.audience);
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { ROOT } from '../helpers/dist.js';
+
+/**
+ * src/rs/ stands on protocol/ and jose alone (and node built-ins): express only as types (the app
+ * brings it), the MCP SDK only in mcp.ts (an optional peer, for the error classes its middleware maps).
+ */
+const DIR = path.join(ROOT, 'src/rs');
+const IMPORT = /^(import|export)\s+(type\s+)?[^'"]*?from\s+'([^']+)'/gm;
+
+describe('src/rs imports', () => {
+  it('only ./, ../protocol/, jose and node:; express as types only; the MCP SDK in mcp.ts only', () => {
+    const bad: string[] = [];
+    for (const file of readdirSync(DIR).filter((f) => f.endsWith('.ts'))) {
+      const text = readFileSync(path.join(DIR, file), 'utf8');
+      for (const m of text.matchAll(IMPORT)) {
+        const [, , typeOnly, spec] = m as unknown as [string, string, string | undefined, string];
+        const ok = spec.startsWith('./') || spec.startsWith('../protocol/') || spec === 'jose' || spec.startsWith('node:')
+          || (spec === 'express' && typeOnly !== undefined)
+          || (spec.startsWith('@modelcontextprotocol/sdk/') && file === 'mcp.ts');
+        if (!ok) bad.push(`${file}: ${spec}${typeOnly ? ' (type)' : ''}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+});
