@@ -110,13 +110,15 @@ function checkHeader(proof: string): JWK {
   return key;
 }
 
-async function verifiedPayload(proof: string): Promise<Record<string, unknown>> {
+async function verifiedPayload(proof: string, nowMs: number): Promise<Record<string, unknown>> {
   try {
-    return (await jwtVerify(proof, EmbeddedJWK, { algorithms: [...DPOP_SIGNING_ALGORITHMS], typ: DPOP_PROOF_TYP })).payload;
+    const options = { algorithms: [...DPOP_SIGNING_ALGORITHMS], typ: DPOP_PROOF_TYP, currentDate: new Date(nowMs) };
+    return (await jwtVerify(proof, EmbeddedJWK, options)).payload;
   } catch (err) {
-    const code = (err as { code?: string }).code;
+    const { code, claim } = err as { code?: string; claim?: string };
     if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw new DpopProofError("the DPoP proof's signature does not verify with its jwk");
     if (code === 'ERR_JWT_EXPIRED') throw new DpopProofError('the DPoP proof has expired');
+    if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') throw new DpopProofError(`the DPoP proof's ${claim ?? 'claims'} claim is invalid`);
     throw new DpopProofError('the DPoP proof is malformed or its jwk unusable');
   }
 }
@@ -146,7 +148,7 @@ function checkClaims(p: Record<string, unknown>, expect: ProofExpectations): { j
 export async function verifyProof(proof: string, expect: ProofExpectations): Promise<VerifiedProof> {
   if (proof.length > MAX_DPOP_PROOF_LENGTH) throw new DpopProofError('the DPoP proof is too long');
   const jwk = checkHeader(proof);
-  const claims = checkClaims(await verifiedPayload(proof), expect);
+  const claims = checkClaims(await verifiedPayload(proof, expect.nowMs), expect);
   let jkt: string;
   try {
     jkt = await calculateJwkThumbprint(jwk, 'sha256');
