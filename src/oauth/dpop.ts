@@ -1,12 +1,13 @@
 import type { Agent } from '../clients/types.js';
 import { OAuthError } from '../errors.js';
 import type { DpopConfirmation } from '../protocol/dpop.js';
-import { DpopProofError, useProofOnce, verifyProof } from '../rs/dpop.js';
+import { DpopProofError, useProofOnce, verifyProof, type ProofKeyCache } from '../rs/dpop.js';
 import type { ReplayStore } from '../store/index.js';
 import type { OAuthRequest } from './request.js';
 
 export interface DpopContext {
   replay: ReplayStore;
+  dpopKeys: ProofKeyCache;
   nowMs(): number;
 }
 
@@ -29,7 +30,7 @@ export async function tokenRequestBinding(ctx: DpopContext, req: OAuthRequest, a
   if (Array.isArray(header) || header.includes(',')) throw invalidDpopProof('send exactly one DPoP header');
   try {
     const nowMs = ctx.nowMs();
-    const proof = await verifyProof(header, { method: req.method, url: req.endpointUrl, nowMs });
+    const proof = await verifyProof(header, { method: req.method, url: req.endpointUrl, nowMs }, ctx.dpopKeys);
     const replay = { useOnce: (key: string, expiresAtMs: number) => ctx.replay.useOnce(key, expiresAtMs, nowMs) };
     if (!(await useProofOnce(replay, proof))) throw invalidDpopProof('the DPoP proof was already used');
     return { jkt: proof.jkt };

@@ -4,7 +4,7 @@
  * node built-ins, so the resource-server packages can ship it.
  */
 import { hash } from 'node:crypto';
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
+import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK } from 'jose';
 import {
   DPOP_PROOF_FUTURE_LEEWAY_SECONDS, DPOP_PROOF_MAX_AGE_SECONDS, DPOP_PROOF_TYP, DPOP_SIGNING_ALGORITHMS,
   MAX_DPOP_JTI_LENGTH, MAX_DPOP_PROOF_LENGTH,
@@ -90,7 +90,53 @@ export function htuOf(raw: string): string | undefined {
 /** RFC 9449 §4.2: `ath` is base64url(SHA-256(access token)). */
 export const accessTokenHash = (token: string) => hash('sha256', token, 'base64url');
 
-function checkHeader(proof: string): JWK {
+/** The public key of a proof's `jwk`, imported, and its RFC 7638 thumbprint. */
+export interface ProofKey {
+  key: CryptoKey;
+  jkt: string;
+}
+
+/**
+ * Imports a proof's key. An agent signs every proof with the same key, and importing it costs
+ * about as much as verifying the signature, so the cache keeps recent keys (bounded).
+ */
+export interface ProofKeyCache {
+  get(alg: string, jwk: JWK): Promise<ProofKey>;
+}
+
+/** Default capacity: distinct proof keys (agents) remembered per process. */
+export const DEFAULT_PROOF_KEY_CACHE_ENTRIES = 1_000;
+
+async function importProofKey(alg: string, jwk: JWK): Promise<ProofKey> {
+  let key: CryptoKey;
+  let jkt: string;
+  try {
+    key = (await importJWK(jwk, alg)) as CryptoKey;
+    jkt = await calculateJwkThumbprint(jwk, 'sha256');
+  } catch {
+    throw new DpopProofError("the DPoP proof's jwk is unusable");
+  }
+  if (key.type !== 'public') throw new DpopProofError("the DPoP proof's jwk must be a public asymmetric key");
+  return { key, jkt };
+}
+
+/** A bounded cache of imported proof keys by (alg, jwk): the oldest entry goes when it is full. */
+export function proofKeyCache(maxEntries = DEFAULT_PROOF_KEY_CACHE_ENTRIES): ProofKeyCache {
+  const keys = new Map<string, ProofKey>();
+  return {
+    async get(alg, jwk) {
+      const id = `${alg}\0${JSON.stringify(jwk)}`;
+      const hit = keys.get(id);
+      if (hit) return hit;
+      const imported = await importProofKey(alg, jwk);
+      if (keys.size >= maxEntries) keys.delete(keys.keys().next().value!);
+      keys.set(id, imported);
+      return imported;
+    },
+  };
+}
+
+function checkHeader(proof: string): { alg: string; jwk: JWK } {
   let header: ReturnType<typeof decodeProtectedHeader>;
   try {
     header = decodeProtectedHeader(proof);
@@ -107,13 +153,15 @@ function checkHeader(proof: string): JWK {
   if (typeof key.kty !== 'string' || !PUBLIC_KEY_TYPES.has(key.kty) || PRIVATE_MEMBERS.some((m) => Object.hasOwn(key, m))) {
     throw new DpopProofError("the DPoP proof's jwk must be a public asymmetric key");
   }
-  return key;
+  if (key.use !== undefined && key.use !== 'sig') throw new DpopProofError("the DPoP proof's jwk must be a signing key");
+  if (key.alg !== undefined && key.alg !== header.alg) throw new DpopProofError("the DPoP proof's jwk is for another algorithm");
+  return { alg: header.alg, jwk: key };
 }
 
-async function verifiedPayload(proof: string, nowMs: number): Promise<Record<string, unknown>> {
+async function verifiedPayload(proof: string, key: CryptoKey, nowMs: number): Promise<Record<string, unknown>> {
   try {
     const options = { algorithms: [...DPOP_SIGNING_ALGORITHMS], typ: DPOP_PROOF_TYP, currentDate: new Date(nowMs) };
-    return (await jwtVerify(proof, EmbeddedJWK, options)).payload;
+    return (await jwtVerify(proof, key, options)).payload;
   } catch (err) {
     const { code, claim } = err as { code?: string; claim?: string };
     if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw new DpopProofError("the DPoP proof's signature does not verify with its jwk");
@@ -144,18 +192,13 @@ function checkClaims(p: Record<string, unknown>, expect: ProofExpectations): { j
 /**
  * Every check of RFC 9449 §4.3 but single use (see `useProofOnce`): typ, asymmetric alg, public
  * jwk only, signature, htm, htu, iat window, ath when a token is presented. Throws DpopProofError.
+ * Without `keys`, the proof's key is imported afresh.
  */
-export async function verifyProof(proof: string, expect: ProofExpectations): Promise<VerifiedProof> {
+export async function verifyProof(proof: string, expect: ProofExpectations, keys?: ProofKeyCache): Promise<VerifiedProof> {
   if (proof.length > MAX_DPOP_PROOF_LENGTH) throw new DpopProofError('the DPoP proof is too long');
-  const jwk = checkHeader(proof);
-  const claims = checkClaims(await verifiedPayload(proof, expect.nowMs), expect);
-  let jkt: string;
-  try {
-    jkt = await calculateJwkThumbprint(jwk, 'sha256');
-  } catch {
-    throw new DpopProofError("the DPoP proof's jwk is unusable");
-  }
-  return { jkt, ...claims };
+  const { alg, jwk } = checkHeader(proof);
+  const { key, jkt } = keys ? await keys.get(alg, jwk) : await importProofKey(alg, jwk);
+  return { jkt, ...checkClaims(await verifiedPayload(proof, key, expect.nowMs), expect) };
 }
 
 /** A proof's replay key: a digest of its key and id (RFC 9449 §11.1: jti is unique per key), bounded in length. */
@@ -176,8 +219,9 @@ const refuse = (error: 'invalid_token' | 'invalid_dpop_proof', description: stri
  * DPoP header beside an unbound Bearer token is ignored, RFC 6750 applies). A replay-cache failure
  * rejects: answer 503, never let it through.
  */
-export function dpopVerifier(opts: { replay?: DpopReplayCache; nowMs?: () => number } = {}): DpopVerifier {
+export function dpopVerifier(opts: { replay?: DpopReplayCache; nowMs?: () => number; keys?: ProofKeyCache } = {}): DpopVerifier {
   const replay = opts.replay ?? memoryReplayCache();
+  const keys = opts.keys ?? proofKeyCache();
   const nowMs = opts.nowMs ?? Date.now;
   return {
     async check(c) {
@@ -186,7 +230,7 @@ export function dpopVerifier(opts: { replay?: DpopReplayCache; nowMs?: () => num
       if (c.proof === undefined) return refuse('invalid_dpop_proof', 'a DPoP-bound token needs a DPoP proof');
       let proof: VerifiedProof;
       try {
-        proof = await verifyProof(c.proof, { method: c.method, url: c.url, accessToken: c.accessToken, nowMs: nowMs() });
+        proof = await verifyProof(c.proof, { method: c.method, url: c.url, accessToken: c.accessToken, nowMs: nowMs() }, keys);
       } catch (err) {
         if (err instanceof DpopProofError) return refuse('invalid_dpop_proof', err.description);
         throw err;

@@ -3,7 +3,7 @@ import { exportJWK, generateKeyPair, generateSecret, SignJWT } from 'jose';
 import { Redis } from 'ioredis';
 import { DPOP_PROOF_FUTURE_LEEWAY_SECONDS, DPOP_PROOF_MAX_AGE_SECONDS } from '../../src/protocol/dpop.js';
 import {
-  dpopVerifier, htuOf, memoryReplayCache, proofExpiresAtMs, proofReplayKey, redisReplayCache, verifyProof,
+  dpopVerifier, htuOf, memoryReplayCache, proofExpiresAtMs, proofKeyCache, proofReplayKey, redisReplayCache, verifyProof,
   type DpopCheck, type DpopReplayCache,
 } from '../../src/rs/dpop.js';
 import { dpopKey, proof, unsignedProof, type DpopKey } from '../helpers/dpop.js';
@@ -123,6 +123,16 @@ describe('malformed proofs (oidc-provider test/dpop: "validates the DPoP proof J
     expect(await check(await good({ header: { jwk: { kty: 'oct', k: 'c2VjcmV0' } } }))).toEqual(refused('invalid_dpop_proof', /public asymmetric key/));
   });
 
+  it("a jwk for encryption, or for another algorithm, is refused (jose's embedded-key rules)", async () => {
+    expect(await check(await good({ header: { jwk: { ...key.jwk, use: 'enc' } } }))).toEqual(refused('invalid_dpop_proof', /signing key/));
+    expect(await check(await good({ header: { jwk: { ...key.jwk, alg: 'ES384' } } }))).toEqual(refused('invalid_dpop_proof', /another algorithm/));
+  });
+
+  it('a P-256 key with an ES384 alg is refused', async () => {
+    const k = { ...key, alg: 'ES384' };
+    expect(await check(unsignedProof({ alg: 'ES384', typ: 'dpop+jwt', jwk: k.jwk }, { jti: 'x', htm: 'GET', htu: URL_, iat: NOW_S }))).toEqual(refused('invalid_dpop_proof', /unusable|signature|malformed/));
+  });
+
   it("the header's jwk is another key than the signer's: the signature fails", async () => {
     expect(await check(await good({ header: { jwk: other.jwk } }))).toEqual(refused('invalid_dpop_proof', /signature does not verify/));
   });
@@ -217,6 +227,20 @@ describe('replay (jti single use)', () => {
     expect(await cache.useOnce('c', 3_000)).toBe(true);
     expect(await cache.useOnce('a', 3_000)).toBe(true);
     expect(await cache.useOnce('a', 3_000)).toBe(false);
+  });
+});
+
+describe('proofKeyCache', () => {
+  it('imports a key once, stays bounded, and a cached key still needs a valid signature', async () => {
+    const keys = proofKeyCache(1);
+    const v = dpopVerifier({ nowMs, keys });
+    const first = await keys.get('ES256', key.jwk);
+    expect(await keys.get('ES256', key.jwk)).toBe(first);
+    expect(first.jkt).toBe(key.jkt);
+    await keys.get('ES256', other.jwk);
+    expect(await keys.get('ES256', key.jwk)).not.toBe(first);
+    expect(await check(await good({ header: { jwk: other.jwk } }), { jkt: other.jkt }, v)).toEqual(refused('invalid_dpop_proof', /signature does not verify/));
+    expect(await check(await good(), {}, v)).toEqual({ ok: true });
   });
 });
 
