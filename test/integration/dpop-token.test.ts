@@ -4,6 +4,7 @@ import { exportJWK } from 'jose';
 import { parseRegistry, RegistryError } from '../../src/clients/registry-file.js';
 import { hashSecret } from '../../src/clients/secret.js';
 import { DPOP_PROOF_MAX_AGE_SECONDS } from '../../src/protocol/dpop.js';
+import { StoreUnavailableError } from '../../src/errors.js';
 import { proofReplayKey } from '../../src/rs/dpop.js';
 import { dpopKey, proof, unsignedProof, type DpopKey } from '../helpers/dpop.js';
 import {
@@ -210,5 +211,34 @@ describe('token exchange', () => {
     const parent = (await cc('billing-agent')).body.access_token as string;
     const p = await tokenProof(subKey, { htm: 'PUT' });
     await expectRefused(() => exchangeWith('sub-agent', parent, p), 400, 'invalid_dpop_proof', /htm/);
+  });
+});
+
+describe('the replay set fails closed', () => {
+  it('a store that cannot record the proof: 503 temporarily_unavailable, no token; bearer issuance unaffected', async () => {
+    const broken = await startSts({
+      wrapStore: (real) => new Proxy(real, {
+        get(target, prop) {
+          if (prop === 'useOnce') return () => Promise.reject(new StoreUnavailableError(new Error('injected')));
+          const v: unknown = Reflect.get(target, prop);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      }),
+    });
+    try {
+      const send = (dpop?: string) => {
+        const r = request(broken.app).post('/token').set('Authorization', basic('billing-agent')).type('form');
+        if (dpop) r.set('DPoP', dpop);
+        return r.send({ grant_type: 'client_credentials', resource: API, scope: 'invoices:read' });
+      };
+      const res = await send(await tokenProof(billingKey));
+      expect(res.status).toBe(503);
+      expect(res.body.error).toBe('temporarily_unavailable');
+      expect(res.headers['retry-after']).toBe('1');
+      expect(res.body.access_token).toBeUndefined();
+      expect((await send()).status).toBe(200);
+    } finally {
+      await broken.close();
+    }
   });
 });
