@@ -220,9 +220,9 @@ const refuse = (error: 'invalid_token' | 'invalid_dpop_proof', description: stri
  * rejects: answer 503, never let it through.
  */
 export function dpopVerifier(opts: { replay?: DpopReplayCache; nowMs?: () => number; keys?: ProofKeyCache } = {}): DpopVerifier {
-  const replay = opts.replay ?? memoryReplayCache();
   const keys = opts.keys ?? proofKeyCache();
   const nowMs = opts.nowMs ?? Date.now;
+  const replay = opts.replay ?? memoryReplayCache(DEFAULT_REPLAY_CACHE_ENTRIES, nowMs);
   return {
     async check(c) {
       if (c.scheme === 'bearer') return c.jkt === undefined ? OK : refuse('invalid_token', 'the token is DPoP-bound: send it with the DPoP scheme and a proof');
