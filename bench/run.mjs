@@ -14,6 +14,7 @@ import { measureMemory } from './lib/memory.mjs';
 import { atExit, freePort, killAll, spawnOwned, waitUntil } from './lib/procs.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { machineFacts, prependResults, renderMarkdown, renderPlain } from './lib/report.mjs';
+import { dpopProofs } from './lib/dpop.mjs';
 import { ccBody, clientCredentials, exchange, exchangeBody } from './lib/tokens.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -52,10 +53,12 @@ const target = (name, url, auth, body) => ({ name, url, method: 'POST', headers:
 
 /** One request before the load: the scenario must do what its name says (status 200, expected body). */
 async function preflight(t, check) {
-  const body = await expectStatus(200, t.url, { auth: t.headers.authorization, body: t.body });
+  const extraHeaders = t.proofs ? { dpop: await t.proofs.sign() } : {};
+  const body = await expectStatus(200, t.url, { auth: t.headers.authorization, body: t.body, extraHeaders });
   if (!check(body)) throw new Error(`preflight of "${t.name}": unexpected body ${JSON.stringify(body)}`);
 }
 const isActive = (b) => b.active === true;
+const isDpopBound = (b) => typeof b.access_token === 'string' && b.token_type === 'DPoP';
 const isInactive = (b) => b.active === false;
 const hasToken = (b) => typeof b.access_token === 'string';
 const isServed = (b) => b.ok === true;
@@ -117,6 +120,8 @@ async function main() {
     exchange: target('token exchange (1 level)', s.tokenUrl, basic(AGENTS.sub, SECRET), exchangeBody(root, 'read')),
   });
   const main = stsTargets(sts);
+  const proofs = await dpopProofs(`${sts.issuer}/token`);
+  main.ccDpop = { ...target('client_credentials with DPoP', sts.tokenUrl, basic(AGENTS.load, SECRET), ccBody('read write')), proofs, prepare: proofs.prepare, setupRequest: proofs.setupRequest };
 
   // Memory first: Redis holds next to nothing yet, so deltas are the new sessions' own.
   await group('memory', async () => {
@@ -130,7 +135,7 @@ async function main() {
   // median round.
   const scenarios = [];
   const stops = [];
-  const add = (groupName, key, system, t, pid, check) => scenarios.push({ group: groupName, key, system, target: t, pid, check, issuance: check === hasToken });
+  const add = (groupName, key, system, t, pid, check) => scenarios.push({ group: groupName, key, system, target: t, pid, check, issuance: check === hasToken || check === isDpopBound });
 
   await group('sts', async () => {
     const pid = sts.process.pid;
@@ -138,6 +143,7 @@ async function main() {
     add('sts', 'sts.introspectChild', 'agent-sts', main.introChild, pid, isActive);
     add('sts', 'sts.introspectGarbage', 'agent-sts', main.introGarbage, pid, isInactive);
     add('sts', 'sts.cc', 'agent-sts', main.cc, pid, hasToken);
+    add('sts', 'sts.ccDpop', 'agent-sts', main.ccDpop, pid, isDpopBound);
     add('sts', 'sts.exchange', 'agent-sts', main.exchange, pid, hasToken);
   });
 
@@ -283,6 +289,7 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { ratio: 'introspection: agent-sts / floor', value: x(k['sts.introspect'], k.floor), target: '≥ 0.6×' },
       { ratio: 'client credentials: agent-sts / oidc-provider', value: x(k['sts.cc'], k['oidc.cc']), target: '≥ 2×' },
       { ratio: 'client credentials: agent-sts / floor', value: x(k['sts.cc'], k.floor), target: '' },
+      { ratio: 'client credentials with DPoP / without', value: x(k['sts.ccDpop'], k['sts.cc']), target: '' },
       { ratio: 'token exchange: agent-sts / oidc-provider client credentials', value: x(k['sts.exchange'], k['oidc.cc']), target: '≥ 2×' },
       { ratio: 'introspection, rate limits on / off', value: x(k['rl.introspect'], k['sts.introspect']), target: '' },
       { ratio: 'express API: local mode / no auth', value: x(k['rs.local'], k['rs.none']), target: '≥ 0.5×' },

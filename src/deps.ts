@@ -9,6 +9,7 @@ import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
 import { rateLimits, type RateLimits } from './limits/rate-limits.js';
 import { endpointsOf, type Endpoints } from './oauth/metadata.js';
 import { UpstreamKeySets, upstreamVerifier, type UpstreamVerifier } from './oauth/upstream.js';
+import { proofKeyCache, type ProofKeyCache } from './rs/dpop.js';
 import { IdSource } from './sessions/ids.js';
 import { SessionService, systemClock, type Clock } from './sessions/service.js';
 import type { Stores } from './store/index.js';
@@ -31,6 +32,8 @@ export interface Deps {
   events: EventSink;
   limits: RateLimits;
   trustProxy: Config['trustProxy'];
+  /** Imported DPoP proof keys, so an agent's key is imported once, not on every /token request. */
+  dpopKeys: ProofKeyCache;
 }
 
 export interface DepsOverrides {
@@ -79,5 +82,6 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     events,
     limits: rateLimits(config.rateLimit, redisKeys(config.redisKeyPrefix).rateLimit, redis),
     trustProxy: config.trustProxy,
+    dpopKeys: proofKeyCache(),
   };
 }

@@ -9,8 +9,8 @@ export const basic = (id, secret) =>
   `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
 /** One request; returns { status, body (parsed JSON or text) }. */
-export async function request(url, { method = 'POST', auth, body, contentType = FORM } = {}) {
-  const headers = {};
+export async function request(url, { method = 'POST', auth, body, contentType = FORM, extraHeaders = {} } = {}) {
+  const headers = { ...extraHeaders };
   if (auth) headers.authorization = auth;
   if (body !== undefined) headers['content-type'] = contentType;
   const res = await fetch(url, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : form(body) });

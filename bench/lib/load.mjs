@@ -21,7 +21,8 @@ function cannon(opts) {
 }
 
 /**
- * target: { url, method, headers, body }. Returns one table row. req/s counts 2xx responses only, so
+ * target: { url, method, headers, body }, and for per-request headers `setupRequest` (autocannon's
+ * hook) with `prepare(seconds)` awaited before each phase (warm-up, measured run). Returns one table row. req/s counts 2xx responses only, so
  * a run that fails fast never looks fast.
  */
 export async function runLoad({ scenario, system, target, serverPid, redisPid, durationS, connections, warmupS = 0 }) {
@@ -33,8 +34,15 @@ export async function runLoad({ scenario, system, target, serverPid, redisPid, d
     connections,
     pipelining: 1,
     timeout: 10,
+    ...(target.setupRequest
+      ? { requests: [{ method: target.method ?? 'POST', path: new URL(target.url).pathname, headers: target.headers, body: target.body, setupRequest: target.setupRequest }] }
+      : {}),
   };
-  if (warmupS > 0) await cannon({ ...opts, duration: warmupS });
+  if (warmupS > 0) {
+    await target.prepare?.(warmupS);
+    await cannon({ ...opts, duration: warmupS });
+  }
+  await target.prepare?.(durationS);
 
   let rssMaxKb = 0;
   let procs = 0;

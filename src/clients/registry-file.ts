@@ -28,6 +28,7 @@ const agentSchema = z.strictObject({
   tokenExchange: z.boolean().default(false),
   delegates: z.array(id).default([]),
   disabled: z.boolean().default(false),
+  requireDpop: z.boolean().default(false).describe('refuse token requests without a DPoP proof (no bearer tokens for this agent)'),
 });
 
 const resourceServerSchema = z.strictObject({

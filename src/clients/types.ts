@@ -17,6 +17,8 @@ export interface Agent {
   /** Agents allowed to exchange this agent's tokens for delegated ones. */
   delegates: string[];
   disabled: boolean;
+  /** Every token of this agent must be DPoP-bound (RFC 9449): a token request without a proof is refused. */
+  requireDpop: boolean;
 }
 
 export interface ResourceServer {

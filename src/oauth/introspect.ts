@@ -1,3 +1,4 @@
+import { DPOP_TOKEN_TYPE } from '../protocol/dpop.js';
 import type { SessionService } from '../sessions/service.js';
 import { authenticateClient, type AuthContext } from './client-auth.js';
 import { assertWellFormed, requireParam, type OAuthRequest, type OAuthResponse } from './request.js';
@@ -25,9 +26,10 @@ export async function introspectionEndpoint(ctx: AuthContext & { sessions: Sessi
       exp: s.exp,
       iat: s.iat,
       jti: s.jti,
-      token_type: 'Bearer',
+      token_type: s.cnf ? DPOP_TOKEN_TYPE : 'Bearer',
       sid: s.sid,
       ...(s.act ? { act: s.act } : {}),
+      ...(s.cnf ? { cnf: s.cnf } : {}),
     },
   };
 }

@@ -1,4 +1,5 @@
 import { AUTH_METHODS } from '../clients/authenticate.js';
+import { DPOP_SIGNING_ALGORITHMS } from '../protocol/dpop.js';
 import { ASYMMETRIC_ALGORITHMS } from '../protocol/jwt.js';
 import { GRANTS } from './token.js';
 
@@ -42,5 +43,6 @@ export function serverMetadata(e: Endpoints): Record<string, unknown> {
     introspection_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGORITHMS,
     revocation_endpoint_auth_methods_supported: AUTH_METHODS,
     revocation_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGORITHMS,
+    dpop_signing_alg_values_supported: DPOP_SIGNING_ALGORITHMS,
   };
 }

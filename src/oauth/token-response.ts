@@ -1,3 +1,4 @@
+import { DPOP_TOKEN_TYPE } from '../protocol/dpop.js';
 import type { Issued } from '../sessions/service.js';
 import type { OAuthResponse } from './request.js';
 
@@ -5,7 +6,7 @@ export function tokenResponse({ token, session }: Issued, nowMs: number, extra: 
   return {
     body: {
       access_token: token,
-      token_type: 'Bearer',
+      token_type: session.cnf ? DPOP_TOKEN_TYPE : 'Bearer',
       expires_in: Math.max(0, session.exp - Math.floor(nowMs / 1000)),
       scope: session.scope.join(' '),
       ...extra,

@@ -1,6 +1,7 @@
 import { envelope, type EventSink } from '../audit/events.js';
 import { OAuthError } from '../errors.js';
 import { authenticateClient, type AuthContext } from './client-auth.js';
+import { tokenRequestBinding, type DpopContext } from './dpop.js';
 import { clientCredentials } from './grants/client-credentials.js';
 import { tokenExchange } from './grants/token-exchange.js';
 import type { GrantContext, GrantHandler } from './grants/types.js';
@@ -9,7 +10,7 @@ import { assertWellFormed, requireParam, type OAuthRequest, type OAuthResponse }
 /** The grants this server offers, and the single place that says so. */
 export const GRANTS: readonly GrantHandler[] = [clientCredentials, tokenExchange];
 
-export type TokenContext = GrantContext & AuthContext & { events: EventSink };
+export type TokenContext = GrantContext & AuthContext & DpopContext & { events: EventSink };
 
 /** POST /token: authenticate the agent, dispatch on grant_type; every denial is an audit event. */
 export async function tokenEndpoint(ctx: TokenContext, req: OAuthRequest): Promise<OAuthResponse> {
@@ -22,7 +23,7 @@ export async function tokenEndpoint(ctx: TokenContext, req: OAuthRequest): Promi
     grantType = requireParam(req, 'grant_type');
     const grant = GRANTS.find((g) => g.grantType === grantType);
     if (!grant) throw new OAuthError(400, 'unsupported_grant_type', `grant_type '${grantType}' is not supported`);
-    return await grant.handle(ctx, req, agent);
+    return await grant.handle(ctx, req, agent, await tokenRequestBinding(ctx, req, agent));
   } catch (err) {
     if (err instanceof OAuthError) {
       ctx.events.emit({

@@ -4,5 +4,9 @@
  */
 export type { AccessTokenClaims, Actor, AuthInfo, IntrospectionBody } from './claims.js';
 export { ASYMMETRIC_ALGORITHMS, CLOCK_TOLERANCE_SECONDS, issuedInFuture } from './jwt.js';
+export {
+  DPOP_PROOF_FUTURE_LEEWAY_SECONDS, DPOP_PROOF_MAX_AGE_SECONDS, DPOP_PROOF_TYP, DPOP_SIGNING_ALGORITHMS, DPOP_TOKEN_TYPE,
+  type DpopConfirmation,
+} from './dpop.js';
 export { parseScope } from './scope.js';
 export { ACCESS_TOKEN_TYP, GRANT_TYPES, JWT_BEARER_ASSERTION, MAX_TOKEN_LENGTH, TOKEN_TYPES } from './tokens.js';

@@ -22,6 +22,7 @@ export function signAccessToken(keys: KeyStore, issuer: string, s: Omit<Session,
     jti: s.jti,
     sid: s.sid,
     ...(s.act ? { act: s.act } : {}),
+    ...(s.cnf ? { cnf: s.cnf } : {}),
   };
   return signCompact(keys.current(), { typ: ACCESS_TOKEN_TYP }, claims);
 }

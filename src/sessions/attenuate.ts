@@ -1,5 +1,6 @@
 import { invalidGrant, invalidScope, invalidTarget } from '../errors.js';
 import type { Agent } from '../clients/types.js';
+import type { DpopConfirmation } from '../protocol/dpop.js';
 import type { Actor, Session } from '../store/index.js';
 
 /** What a new token will carry, once every narrowing rule has been applied. */
@@ -13,6 +14,8 @@ export interface Grant {
   parent?: Session;
   depth: number;
   maxDepth: number;
+  /** The proof key the token is bound to (RFC 9449); absent: a bearer token. */
+  cnf?: DpopConfirmation;
 }
 
 /** The agent's entitlement at `target`; invalid_target when it has none. */

@@ -61,6 +61,7 @@ export class SessionService {
       iat: Math.floor(this.now() / 1000),
       exp: grant.exp,
       jti,
+      ...(grant.cnf ? { cnf: grant.cnf } : {}),
     };
     const token = signAccessToken(this.keys, this.issuer, draft);
     // A token the service could not read back would verify locally yet never introspect or revoke.

@@ -1,4 +1,5 @@
 import type { Actor } from '../protocol/claims.js';
+import type { DpopConfirmation } from '../protocol/dpop.js';
 
 export type { Actor };
 
@@ -24,11 +25,13 @@ export interface Session {
   iat: number;
   exp: number;
   jti: string;
+  /** RFC 9449 binding: the thumbprint of the key every use of the token must prove; absent for a bearer token. */
+  cnf?: DpopConfirmation;
   tokenHash: string;
 }
 
 /** What a live token's session says about the token: what introspection reports and revocation checks. */
-export type TokenClaims = Pick<Session, 'sid' | 'agent' | 'sub' | 'act' | 'aud' | 'scope' | 'iat' | 'exp' | 'jti' | 'chain'>;
+export type TokenClaims = Pick<Session, 'sid' | 'agent' | 'sub' | 'act' | 'aud' | 'scope' | 'iat' | 'exp' | 'jti' | 'chain' | 'cnf'>;
 
 /** A live session a kill removed: enough to drop its index entries and to say whom the kill reached. */
 export type RemovedSession = Pick<Session, 'sid' | 'agent' | 'sub' | 'aud' | 'act'>;

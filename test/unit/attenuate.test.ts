@@ -18,6 +18,7 @@ function agent(id: string, over: Partial<Agent> = {}): Agent {
     tokenExchange: true,
     delegates: [],
     disabled: false,
+    requireDpop: false,
     ...over,
   };
 }

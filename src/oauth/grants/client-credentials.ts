@@ -26,11 +26,12 @@ function grantedScope(raw: string | undefined, entitled: string[]): string[] {
 export const clientCredentials: GrantHandler = {
   grantType: GRANT_TYPES.clientCredentials,
   parameters: ['scope', 'resource', 'audience'],
-  async handle(ctx, req, agent) {
+  async handle(ctx, req, agent, cnf) {
     const target = singleTarget(req);
     const scope = grantedScope(req.params.get('scope')?.[0], entitlement(agent, target));
     const nowMs = ctx.sessions.now();
-    const issued = await ctx.sessions.issue(rootGrant(agent, target, scope, Math.floor(nowMs / 1000)), this.grantType, req.context);
+    const grant = rootGrant(agent, target, scope, Math.floor(nowMs / 1000));
+    const issued = await ctx.sessions.issue(cnf ? { ...grant, cnf } : grant, this.grantType, req.context);
     return tokenResponse(issued, nowMs);
   },
 };

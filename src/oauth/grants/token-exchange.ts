@@ -1,5 +1,6 @@
 import type { Agent } from '../../clients/types.js';
 import { invalidGrant, invalidRequest, unauthorizedClient } from '../../errors.js';
+import type { DpopConfirmation } from '../../protocol/dpop.js';
 import { parseScope } from '../../protocol/scope.js';
 import { GRANT_TYPES, TOKEN_TYPES } from '../../protocol/tokens.js';
 import { readTokenSid } from '../../sessions/access-token.js';
@@ -8,6 +9,8 @@ import { childGrant, requireSubset, rootGrant, type Grant } from '../../sessions
 import { param, requireParam, type OAuthRequest } from '../request.js';
 import { singleTarget } from '../targets.js';
 import { tokenResponse } from '../token-response.js';
+import type { Session } from '../../store/index.js';
+import { invalidDpopProof } from '../dpop.js';
 import type { GrantContext, GrantHandler } from './types.js';
 
 const ACCESS_TOKEN = TOKEN_TYPES.accessToken;
@@ -21,8 +24,8 @@ function tokenType(req: OAuthRequest, name: string): 'access_token' | 'jwt' {
   return kind;
 }
 
-/** An actor token, when sent, must be a live token of the authenticated agent itself. */
-async function checkActor(ctx: GrantContext, req: OAuthRequest, agent: Agent): Promise<void> {
+/** An actor token, when sent, must be a live token of the authenticated agent itself (by its key, when bound). */
+async function checkActor(ctx: GrantContext, req: OAuthRequest, agent: Agent, cnf: DpopConfirmation | undefined): Promise<void> {
   const actorToken = param(req, 'actor_token');
   if (actorToken === undefined) {
     if (param(req, 'actor_token_type') !== undefined) throw invalidRequest('actor_token_type without actor_token');
@@ -31,15 +34,30 @@ async function checkActor(ctx: GrantContext, req: OAuthRequest, agent: Agent): P
   tokenType(req, 'actor_token_type');
   const actor = await ctx.sessions.lookup(actorToken);
   if (!actor || actor.agent !== agent.id) throw invalidGrant('actor_token is not an active token of the authenticated agent');
+  if (actor.cnf && actor.cnf.jkt !== cnf?.jkt) throw invalidGrant("the DPoP proof's key is not the key actor_token is bound to");
+}
+
+/**
+ * A DPoP-bound subject token stays bound along the chain: the exchange needs a proof, and the new
+ * token is bound to the requester's key. Its own holder must prove the subject's key; a delegate
+ * proves its own (its client authentication, as a delegate the registry lists, is the hand-over).
+ */
+function checkSubjectBinding(parent: Session, agent: Agent, cnf: DpopConfirmation | undefined): void {
+  if (!parent.cnf) return;
+  if (!cnf) throw invalidDpopProof('the subject token is DPoP-bound: the exchange needs a DPoP proof');
+  if (parent.agent === agent.id && parent.cnf.jkt !== cnf.jkt) {
+    throw invalidGrant("the DPoP proof's key is not the key the subject token is bound to");
+  }
 }
 
 /** A live agent-sts token: the new session is its child, narrowed on every axis. */
-async function delegatedGrant(ctx: GrantContext, agent: Agent, subjectToken: string, target: string, scope: string[]): Promise<Grant> {
+async function delegatedGrant(ctx: GrantContext, agent: Agent, subjectToken: string, target: string, scope: string[], cnf: DpopConfirmation | undefined): Promise<Grant> {
   const parent = await ctx.sessions.lookup(subjectToken);
   if (!parent) throw invalidGrant('subject token is not active');
   if (!mayDelegate(await ctx.registry.agent(parent.agent), agent.id)) {
     throw invalidGrant('the agent is not a delegate of the subject token holder', `agent ${agent.id} is not a delegate of ${parent.agent}`);
   }
+  checkSubjectBinding(parent, agent, cnf);
   return childGrant(agent, parent, target, scope, Math.floor(ctx.sessions.now() / 1000));
 }
 
@@ -59,7 +77,7 @@ async function onBehalfOfGrant(ctx: GrantContext, agent: Agent, subjectToken: st
 export const tokenExchange: GrantHandler = {
   grantType: GRANT_TYPES.tokenExchange,
   parameters: ['subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'scope', 'resource', 'audience'],
-  async handle(ctx, req, agent) {
+  async handle(ctx, req, agent, cnf) {
     if (!agent.tokenExchange) throw unauthorizedClient(`agent "${agent.id}" may not use token exchange`);
     const subjectToken = requireParam(req, 'subject_token');
     const subjectType = tokenType(req, 'subject_token_type');
@@ -68,13 +86,13 @@ export const tokenExchange: GrantHandler = {
     const target = singleTarget(req);
     const scope = parseScope(requireParam(req, 'scope'));
     if (scope.length === 0) throw invalidRequest('scope must name at least one scope');
-    await checkActor(ctx, req, agent);
+    await checkActor(ctx, req, agent, cnf);
 
     const ours = readTokenSid(subjectToken, ctx.sessions.issuer) !== undefined;
     const grant = ours
-      ? await delegatedGrant(ctx, agent, subjectToken, target, scope)
+      ? await delegatedGrant(ctx, agent, subjectToken, target, scope, cnf)
       : await onBehalfOfGrant(ctx, agent, subjectToken, subjectType, target, scope);
-    const issued = await ctx.sessions.issue(grant, this.grantType, req.context);
+    const issued = await ctx.sessions.issue(cnf ? { ...grant, cnf } : grant, this.grantType, req.context);
     return tokenResponse(issued, ctx.sessions.now(), { issued_token_type: requested });
   },
 };

@@ -1,4 +1,5 @@
 import type { Agent, Registry } from '../../clients/types.js';
+import type { DpopConfirmation } from '../../protocol/dpop.js';
 import type { SessionService } from '../../sessions/service.js';
 import type { UpstreamVerifier } from '../upstream.js';
 import type { OAuthRequest, OAuthResponse } from '../request.js';
@@ -13,5 +14,6 @@ export interface GrantContext {
 export interface GrantHandler {
   grantType: string;
   parameters: readonly string[];
-  handle(ctx: GrantContext, req: OAuthRequest, agent: Agent): Promise<OAuthResponse>;
+  /** `cnf`: the DPoP key the new token is bound to (src/oauth/dpop.ts); undefined for a bearer token. */
+  handle(ctx: GrantContext, req: OAuthRequest, agent: Agent, cnf: DpopConfirmation | undefined): Promise<OAuthResponse>;
 }

@@ -31,6 +31,7 @@ export const SESSION_FIELDS = {
   iat: { field: 'iat', kind: 'int', reads: 'claims' },
   jti: { field: 'jti', kind: 'string', reads: 'claims' },
   chain: { field: 'ch', kind: 'list', reads: 'claims' },
+  cnf: { field: 'cnf', kind: 'json', reads: 'claims' },
   parent: { field: 'p', kind: 'optional', reads: 'session' },
   depth: { field: 'd', kind: 'int', reads: 'session' },
   maxDepth: { field: 'md', kind: 'int', reads: 'session' },
