@@ -7,7 +7,7 @@ import type { AuthInfo } from '../protocol/claims.js';
 import { tokenGate, type Gate, type GateOptions, type Presented } from './gate.js';
 import { badRequest, challenge, noToken, Refusal } from './refusal.js';
 
-export { memoryReplayCache, dpopVerifier, type DpopVerifier, type DpopReplayCache } from './dpop.js';
+export { memoryReplayCache, redisReplayCache, dpopVerifier, type DpopVerifier, type DpopReplayCache, type DpopCheck, type DpopOutcome } from './dpop.js';
 export type { GateOptions as RequireTokenOptions, IntrospectModeOptions, LocalModeOptions } from './gate.js';
 export { protectedResourceMetadata, resourceMetadataUrl, resourceMetadata, type ProtectedResourceOptions } from './metadata.js';
 export type { AuthInfo } from '../protocol/claims.js';
