@@ -1,6 +1,7 @@
 import type { RequestListener } from 'node:http';
 import express from 'express';
 import type { Logger } from 'pino';
+import { auditRouter } from './admin/audit.js';
 import { adminRouter } from './admin/routes.js';
 import { envelope, type EventSink } from './audit/events.js';
 import type { Deps } from './deps.js';
@@ -55,6 +56,9 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   app.get(path(endpoints.jwks), (_req, res) => {
     res.set('Cache-Control', 'public, max-age=60').type('application/jwk-set+json').send(JSON.stringify(deps.keys.jwks()));
   });
+  if (deps.audit) {
+    app.use(`${issuerPath}/admin/audit`, limitByAddress(deps.limits), auditRouter(deps.sessions, deps.audit.trail, deps.audit.checkpoints, deps.keys));
+  }
   app.use(
     `${issuerPath}/admin`,
     limitByAddress(deps.limits),

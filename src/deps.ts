@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
+import { Checkpoints } from './audit/checkpoint.js';
 import { fanOut, logEventSink, type EventSink } from './audit/events.js';
+import { trailSink } from './audit/trail.js';
 import { AssertionKeys } from './clients/assertion-keys.js';
 import { loadRegistryFile } from './clients/registry-file.js';
 import { VerifiedSecrets } from './clients/secret.js';
@@ -13,7 +15,10 @@ import { IdSource } from './sessions/ids.js';
 import { SessionService, systemClock, type Clock } from './sessions/service.js';
 import type { Stores } from './store/index.js';
 import { redisKeys } from './store/keys.js';
+import type { AuditLog } from './store/audit.js';
+import { MemoryAuditLog } from './store/memory/audit-log.js';
 import { MemorySessionStore } from './store/memory/session-store.js';
+import { RedisAuditLog } from './store/redis/audit-log.js';
 import { assertRedisVersion, connectRedis, type RedisClient } from './store/redis/connect.js';
 import { RedisSessionStore } from './store/redis/session-store.js';
 
@@ -31,6 +36,8 @@ export interface Deps {
   events: EventSink;
   limits: RateLimits;
   trustProxy: Config['trustProxy'];
+  /** The audit trail and its checkpoints; absent when STS_AUDIT_TRAIL=off. */
+  audit?: { trail: AuditLog; checkpoints: Checkpoints };
 }
 
 export interface DepsOverrides {
@@ -47,14 +54,15 @@ export async function buildStores(config: Config, log: Logger): Promise<{ stores
   if (!config.redisUrl) {
     log.warn('REDIS_URL is not set: using the embedded in-memory store. It is single-process and loses every session on exit; never use it in production.');
     const memory = new MemorySessionStore();
-    return { stores: { sessions: memory, replay: memory } };
+    return { stores: { sessions: memory, replay: memory, audit: new MemoryAuditLog() } };
   }
   const redis = connectRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   await redis.connect();
   await assertRedisVersion(redis);
-  const store = new RedisSessionStore(redis, redisKeys(config.redisKeyPrefix));
-  return { stores: { sessions: store, replay: store }, redis };
+  const keys = redisKeys(config.redisKeyPrefix);
+  const store = new RedisSessionStore(redis, keys);
+  return { stores: { sessions: store, replay: store, audit: new RedisAuditLog(redis, keys) }, redis };
 }
 
 /** The one wiring file: everything the app needs, built from the config. */
@@ -62,8 +70,15 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   const registry = overrides.registry ?? (await loadRegistryFile(config.registryPath));
   const keys = await loadKeyStore(config.keysDir);
   const { stores, redis } = overrides.stores ? { stores: overrides.stores, redis: overrides.redis } : await buildStores(config, log);
-  const events = overrides.events ? fanOut(log, logEventSink(log), overrides.events) : logEventSink(log);
   const clock = overrides.clock ?? systemClock;
+  const nowMs = () => clock.nowMs();
+  const trail = config.audit.enabled ? stores.audit : undefined;
+  const checkpoints = trail && new Checkpoints(trail, keys, config.issuer, nowMs);
+  // With the trail on, its sink writes each record's log line (with seq and hash) in place of the plain one.
+  const base = trail && checkpoints
+    ? trailSink(trail, log, { retention: config.audit, nowMs, afterAdminChange: () => checkpoints.sign() })
+    : logEventSink(log);
+  const events = overrides.events ? fanOut(log, base, overrides.events) : base;
   const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, clock, new IdSource());
   return {
     issuer: config.issuer,
@@ -79,5 +94,6 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     events,
     limits: rateLimits(config.rateLimit, redisKeys(config.redisKeyPrefix).rateLimit, redis),
     trustProxy: config.trustProxy,
+    ...(trail && checkpoints ? { audit: { trail, checkpoints } } : {}),
   };
 }

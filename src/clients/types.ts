@@ -49,4 +49,5 @@ export interface Registry {
 
 /** The audience of the admin API, and the scopes it knows. */
 export const ADMIN_AUDIENCE = 'urn:agent-sts:admin';
-export const ADMIN_SCOPES = ['sessions:read', 'sessions:kill'] as const;
+export const ADMIN_SCOPES = ['sessions:read', 'sessions:kill', 'audit:read'] as const;
+export type AdminScope = (typeof ADMIN_SCOPES)[number];

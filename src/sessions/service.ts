@@ -1,5 +1,5 @@
 import type { RequestContext } from '../audit/context.js';
-import { auditUnavailable, envelope, type EventSink } from '../audit/events.js';
+import { auditUnavailable, envelope, type DurableEvent, type EventSink } from '../audit/events.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
@@ -66,16 +66,19 @@ export class SessionService {
     // A token the service could not read back would verify locally yet never introspect or revoke.
     if (token.length > MAX_TOKEN_LENGTH) throw invalidRequest(`the token would exceed ${MAX_TOKEN_LENGTH} characters: ask for fewer scopes`);
     const session: Session = { ...draft, tokenHash: tokenHash(token) };
-    const outcome = await this.store.create(session, this.now(), context.startedMs);
+    const issued: DurableEvent = {
+      type: 'token.issued', ...envelope(context, this.now(), session.agent), sid: session.sid, ...(parent ? { parent: parent.sid } : {}), agent: session.agent,
+      sub: session.sub, ...(session.act ? { act: session.act } : {}), aud: session.aud, scope: session.scope, exp: session.exp,
+      ttl: session.exp - session.iat, grant: grantType,
+    };
+    // On a single Redis the trail's record is appended by the create itself: still one round trip.
+    const outcome = await this.store.create(session, this.now(), context.startedMs, this.events.prepare?.(issued));
     if (outcome === 'agent_revoked' && !parent) {
       throw invalidGrant('the agent\'s sessions were revoked while this request was in flight; retry');
     }
     if (outcome === 'expired') throw invalidGrant('the subject token has expired');
     if (outcome !== 'created') throw invalidGrant('the subject token was revoked');
-    await this.events.record({
-      type: 'token.issued', ...envelope(context, this.now(), session.agent), sid: session.sid, ...(parent ? { parent: parent.sid } : {}), agent: session.agent,
-      sub: session.sub, aud: session.aud, scope: session.scope, exp: session.exp, grant: grantType,
-    }).catch(auditUnavailable);
+    await this.events.record(issued).catch(auditUnavailable);
     return { token, session };
   }
 

@@ -1,3 +1,4 @@
+import type { AuditAppend, AuditLog } from './audit.js';
 import type { CreateOutcome, RemovedSession, Session, SessionFilter, TokenClaims } from './types.js';
 
 export {
@@ -14,8 +15,10 @@ export interface SessionStore {
    * Stores a session, atomically checking that every ancestor is still live and that no agent the
    * session names (agentsNamedBy) was killed agent-wide at or after `startedMs`, when the request
    * arrived. A refusal writes nothing and says why. Throws (a bug) on a non-integer exp/iat/depth.
+   * `audit`: the session's `token.issued` record; a store that can append it to the trail in the
+   * same atomic step does so and sets `audit.appended` (else the caller appends it).
    */
-  create(session: Session, nowMs: number, startedMs: number): Promise<CreateOutcome>;
+  create(session: Session, nowMs: number, startedMs: number, audit?: AuditAppend): Promise<CreateOutcome>;
   /** The live session whose stored token hash matches, its whole ancestor chain live too. */
   findByToken(sid: string, tokenHash: string, nowMs: number): Promise<Session | undefined>;
   /**
@@ -47,4 +50,6 @@ export interface ReplayStore {
 export interface Stores {
   sessions: SessionStore;
   replay: ReplayStore;
+  /** The audit trail, beside the sessions (absent: events go to log lines only). */
+  audit?: AuditLog;
 }

@@ -34,6 +34,12 @@ export interface RedisKeys {
   usedOnce(id: string): string;
   /** Prefix of rate-limit counters (rate-limiter-flexible appends ':<key>'). */
   rateLimit(kind: 'ip' | 'client'): string;
+  /** STREAM: the hash-chained audit trail (fields seq, prev, hash, body). One slot with its head and checkpoint. */
+  auditStream(): string;
+  /** HASH seq, hash: the trail's newest link, kept apart so trimming never loses it. */
+  auditHead(): string;
+  /** STRING: the latest signed checkpoint (compact JWS). */
+  auditCheckpoint(): string;
 }
 
 /** Suffixes the tree scripts append to `tree(sid)`; kept here with the rest of the layout. */
@@ -55,5 +61,8 @@ export function redisKeys(prefix: string): RedisKeys {
     allSessions: () => `${prefix}all`,
     usedOnce: (id) => `${prefix}once:${id}`,
     rateLimit: (kind) => `${prefix}rl:${kind}`,
+    auditStream: () => `${prefix}{audit}:trail`,
+    auditHead: () => `${prefix}{audit}:head`,
+    auditCheckpoint: () => `${prefix}{audit}:checkpoint`,
   };
 }

@@ -114,7 +114,7 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
       expect(sts.events.events).toContainEqual({
         type: 'token.issued', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'billing-agent',
         sid: sidOf(child), parent: sidOf(root), agent: 'billing-agent', sub: 'billing-agent', aud: API,
-        scope: ['invoices:read'], exp: T0_S + 300, grant: EXCHANGE_GRANT,
+        scope: ['invoices:read'], exp: T0_S + 300, ttl: expect.any(Number), grant: EXCHANGE_GRANT,
       });
     });
 

@@ -1,5 +1,6 @@
 import { MS_PER_EXP_UNIT } from '../liveness.js';
 import { TREE_KEY } from '../keys.js';
+import { AUDIT_APPEND_LUA } from './audit-scripts.js';
 import { CLAIMS_READ, FIELD, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
 
 /**
@@ -98,6 +99,7 @@ end
 export const CREATE_KEYS = keys('sessionKey', 'childrenKey', 'tombstoneKey');
 export const CREATE_ARGS = argv({
   nowMs: 'int', startedMs: 'int', expMs: 'int', sid: 'string', tree: 'string', anc: 'string', prune: 'string', indexCount: 'int',
+  audit: 'string', auditBody: 'string', auditDigest: 'string', auditMaxRecords: 'int', auditMinTimeMs: 'int',
 });
 
 /**
@@ -105,20 +107,28 @@ export const CREATE_ARGS = argv({
  * KEYS: CREATE_KEYS (childrenKey is the session key again for a root), then `indexCount` indexes,
  * then the kill marker of every agent the session names. A single Redis passes them all (one step);
  * a cluster passes none (its INDEX_ADD calls, in the indexes' own slots, checked the markers).
+ * With `audit` '1' (single Redis, trail on) the last two KEYS are the audit stream and head, and a
+ * created session's `token.issued` record (auditBody, auditDigest) is appended in the same step.
  * ARGV: CREATE_ARGS, then the record's field/value pairs.
- * Returns a CreateOutcome. The session's own tombstone means an agent-wide kill found its index
+ * Returns a CreateOutcome; with an appended record, { 'created', seq, hash, prev }. The session's own tombstone means an agent-wide kill found its index
  * entry while this create was in flight (nothing else knows a sid before it is stored).
  */
-export const CREATE = `${LIVENESS}${EXTEND}${INDEXING}
+export const CREATE = `${LIVENESS}${EXTEND}${INDEXING}${AUDIT_APPEND_LUA}
 ${CREATE_KEYS.lua}
 ${CREATE_ARGS.lua}
 if redis.call('EXISTS', tombstoneKey) == 1 then return 'agent_revoked' end
 if not ancestors_live(anc, tree, nowMs) then return 'ancestor_revoked' end
 local markersFrom = ${CREATE_KEYS.next} + indexCount
-for i = markersFrom, #KEYS do
+local markersTo = #KEYS
+if audit == '1' then markersTo = #KEYS - 2 end
+for i = markersFrom, markersTo do
   if marked(KEYS[i], startedMs) then return 'agent_revoked' end
 end
 if not (expMs > nowMs) then return 'expired' end
+local appended
+if audit == '1' then
+  appended = audit_append(KEYS[#KEYS - 1], KEYS[#KEYS], auditBody, auditDigest, auditMaxRecords, auditMinTimeMs)
+end
 redis.call('HSET', sessionKey, unpack(ARGV, ${CREATE_ARGS.next}))
 redis.call('PEXPIREAT', sessionKey, expMs)
 if childrenKey ~= sessionKey then
@@ -126,6 +136,7 @@ if childrenKey ~= sessionKey then
   extend(childrenKey, expMs)
 end
 for i = ${CREATE_KEYS.next}, markersFrom - 1 do index_add(KEYS[i], sid, expMs, nowMs, prune) end
+if appended then return { 'created', appended[1], appended[2], appended[3] } end
 return 'created'
 `;
 
