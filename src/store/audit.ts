@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
  *
  * A record is an event's canonical JSON (`body`), numbered (`seq`, from 1) and chained: `prev` is
  * the previous record's `hash` (GENESIS_HASH before the first), and
- *   hash = SHA-256( seq "\n" prev "\n" SHA-256(body) )   (lowercase hex throughout)
+ *   hash = SHA-256( uint64be(seq) ‖ prev ‖ SHA-256(body) )   (72 bytes: the hashes as raw bytes)
+ * and every hash is written as lowercase hex.
  * The body digest is computed by the caller (node:crypto); the link is computed where the record is
  * appended, in the same atomic step that assigns `seq` and reads `prev` (the Redis script computes
  * it in Lua: Redis has no SHA-256; the verifier recomputes it with node:crypto, so a wrong Lua hash
@@ -31,7 +32,16 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** The chain link of record `seq`: what its `hash` must be, given its predecessor's hash and its body digest. */
-export const linkHash = (seq: number, prev: string, digest: string): string => sha256Hex(`${seq}\n${prev}\n${digest}`);
+export function linkHash(seq: number, prev: string, digest: string): string {
+  const input = Buffer.alloc(LINK_INPUT_BYTES);
+  input.writeBigUInt64BE(BigInt(seq), 0);
+  input.write(prev, 8, 32, 'hex');
+  input.write(digest, 40, 32, 'hex');
+  return createHash('sha256').update(input).digest('hex');
+}
+
+/** uint64 seq, then two SHA-256 hashes: two SHA-256 blocks, the least the Lua side can hash. */
+const LINK_INPUT_BYTES = 72;
 
 /** An event ready to append: its canonical body and that body's SHA-256, plus the retention to apply. */
 export interface AuditAppend {

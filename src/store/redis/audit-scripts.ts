@@ -6,7 +6,7 @@ import { GENESIS_HASH } from '../audit.js';
  *
  * Redis' Lua has SHA-1 but no SHA-256, and the link must be computed where seq and prev are
  * decided, so this is FIPS 180-4 SHA-256 on Redis' `bit` library. It hashes only the short link
- * input (seq, prev, body digest: under 150 bytes); the body digest comes from node:crypto, and the
+ * input (seq, prev, body digest: 72 bytes, two blocks); the body digest comes from node:crypto, and the
  * verifier recomputes every link with node:crypto, so a fault here shows as a broken chain, never
  * as a silent pass. The contract suite checks it against node:crypto on test vectors.
  */
@@ -69,11 +69,22 @@ end
  * the request fails closed with nothing stored.
  */
 export const AUDIT_APPEND_LUA = `${SHA256}
+local function hex_bytes(hex)
+  return (string.gsub(hex, '..', function(h) return string.char(tonumber(h, 16)) end))
+end
+local function u64be(n)
+  local out = {}
+  for i = 8, 1, -1 do
+    out[i] = string.char(n % 256)
+    n = math.floor(n / 256)
+  end
+  return table.concat(out)
+end
 local function audit_append(stream, head, body, digest, maxRecords, minTimeMs)
   local h = redis.call('HMGET', head, 'seq', 'hash')
   local seq = (tonumber(h[1]) or 0) + 1
   local prev = h[2] or '${GENESIS_HASH}'
-  local hash = sha256hex(seq .. '\\n' .. prev .. '\\n' .. digest)
+  local hash = sha256hex(u64be(seq) .. hex_bytes(prev) .. hex_bytes(digest))
   local added = redis.pcall('XADD', stream, '*', 'seq', seq, 'prev', prev, 'hash', hash, 'body', body)
   if type(added) == 'table' and added.err then error({ err = 'AUDITFAIL ' .. added.err }) end
   redis.call('HSET', head, 'seq', seq, 'hash', hash)
@@ -91,4 +102,9 @@ return audit_append(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonum
 /** KEYS: none. ARGV: message. For the contract suite: the Lua SHA-256 against node:crypto's. */
 export const SHA256_SELF_TEST = `${SHA256}
 return sha256hex(ARGV[1])
+`;
+
+/** KEYS: none. ARGV: seq, prev, digest. For the contract suite: the Lua link against linkHash. */
+export const LINK_SELF_TEST = `${AUDIT_APPEND_LUA}
+return sha256hex(u64be(tonumber(ARGV[1])) .. hex_bytes(ARGV[2]) .. hex_bytes(ARGV[3]))
 `;
