@@ -34,17 +34,27 @@ export type DurableEvent = EventEnvelope & (
   | { type: 'agent.sessions_revoked'; agent: string; revoked: number; sessions: KilledSession[]; by: string }
 );
 
+export type Endpoint = 'token' | 'introspect' | 'revoke';
+
 /** Best-effort events: losing one costs a log line, never an answer. */
-export type BestEffortEvent = EventEnvelope & {
-  type: 'token.denied';
-  endpoint: 'token' | 'introspect' | 'revoke';
-  agent?: string;
-  grant?: string;
-  error: string;
-  description?: string;
-  /** The error's operator-only detail (never sent to the client). */
-  detail?: string;
-};
+export type BestEffortEvent = EventEnvelope & (
+  | {
+    type: 'token.denied';
+    endpoint: Endpoint;
+    agent?: string;
+    grant?: string;
+    error: string;
+    description?: string;
+    /** The error's operator-only detail (never sent to the client). */
+    detail?: string;
+  }
+  /**
+   * A token we issued (its signature verified), whose session a kill removed, presented again:
+   * whoever holds it kept going after being stopped. At most one per session per
+   * USED_AFTER_REVOCATION_EVERY_MS per process. `actor`: who presented it, when authenticated.
+   */
+  | { type: 'token.used_after_revocation'; endpoint: Endpoint; sid: string; agent: string; sub: string; aud: string }
+);
 
 export type StsEvent = DurableEvent | BestEffortEvent;
 

@@ -12,7 +12,7 @@ export async function introspectionEndpoint(ctx: AuthContext & { sessions: Sessi
   assertWellFormed(req);
   const caller = await authenticateClient(ctx, req, 'resourceServer');
   const token = requireParam(req, 'token');
-  const s = await ctx.sessions.lookupClaims(token, caller.id);
+  const s = await ctx.sessions.lookupClaims(token, caller.id, { endpoint: 'introspect', context: req.context, by: caller.id });
   if (!s || s.aud !== caller.id) return INACTIVE;
   return {
     body: {

@@ -37,6 +37,11 @@ export interface SessionStore {
    * refused), then revokes the subtree of every session the agent holds or acts in.
    */
   revokeAgent(agentId: string, nowMs: number): Promise<RemovedSession[]>;
+  /**
+   * Whether `sid` was removed by a kill (revokeTree/revokeAgent) and has not yet expired: a token
+   * of it presented again is `token.used_after_revocation`. Asked only after a lookup missed.
+   */
+  wasKilled(sid: string, nowMs: number): Promise<boolean>;
   /** Connection health: resolves when the store answers. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -19,6 +19,8 @@ export interface RedisKeys {
   children(sid: string): string;
   /** STRING: tombstone of a killed session, so a create still in flight for it fails. */
   revoked(sid: string): string;
+  /** SET: the tree's killed session ids (see KILLED_SET_SUFFIX). */
+  killed(sid: string): string;
   /** ZSET sid→exp(ms): sessions an agent holds or acts in. */
   agentIndex(agentId: string): string;
   /**
@@ -45,6 +47,12 @@ export interface RedisKeys {
 /** Suffixes the tree scripts append to `tree(sid)`; kept here with the rest of the layout. */
 export const TREE_KEY = { session: 's:', children: 'c:', revoked: 'x:' } as const;
 
+/**
+ * What the kill script appends to `tree(sid)` for the tree's SET of killed session ids (expiring
+ * with the longest-lived of them), so a killed token presented again can be recognised.
+ */
+export const KILLED_SET_SUFFIX = 'k';
+
 /** What an agent's kill marker appends to the agent's index key. */
 export const AGENT_KILL_MARKER_SUFFIX = ':nb';
 
@@ -55,6 +63,7 @@ export function redisKeys(prefix: string): RedisKeys {
     session: (sid) => tree(sid) + TREE_KEY.session + sid,
     children: (sid) => tree(sid) + TREE_KEY.children + sid,
     revoked: (sid) => tree(sid) + TREE_KEY.revoked + sid,
+    killed: (sid) => tree(sid) + KILLED_SET_SUFFIX,
     agentIndex: (id) => `${prefix}ag:{${id}}`,
     agentKillMarker: (id) => `${prefix}ag:{${id}}${AGENT_KILL_MARKER_SUFFIX}`,
     subjectIndex: (sub) => `${prefix}sub:{${sub}}`,

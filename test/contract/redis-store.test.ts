@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { AGENT_KILL_CLOCK_SKEW_MS, AGENT_KILL_MARKER_TTL_MS, agentsOf, type ReplayStore, type Session, type SessionStore } from '../../src/store/index.js';
-import { AGENT_KILL_MARKER_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
+import { AGENT_KILL_MARKER_SUFFIX, KILLED_SET_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { assertRedisVersion, connectRedis } from '../../src/store/redis/connect.js';
 import { INDEX_PRUNE_EVERY, RedisSessionStore } from '../../src/store/redis/session-store.js';
 import { encodeSession } from '../../src/store/redis/codec.js';
@@ -30,13 +30,13 @@ async function keysUnder(prefix: string): Promise<string[]> {
 }
 
 const isTombstone = (k: string) => k.includes(`}:${TREE_KEY.revoked}`);
-const isKillMarker = (k: string) => k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`);
+const isKillMarker = (k: string) => k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`) || k.endsWith(`}:${KILLED_SET_SUFFIX}`);
 
 /**
  * Keys under the prefix other than what kills leave behind: a tombstone per killed subtree root,
  * until that session would have expired, so a create still in flight for it fails; a marker per
- * agent killed agent-wide, so a create for a request that arrived before the kill fails. Each
- * must carry a TTL.
+ * agent killed agent-wide, so a create for a request that arrived before the kill fails; a killed
+ * set per tree, so a killed token presented again is recognised. Each must carry a TTL.
  */
 async function keysBesidesTombstones(prefix: string): Promise<string[]> {
   const all = await keysUnder(prefix);

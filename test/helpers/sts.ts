@@ -15,7 +15,7 @@ import { buildDeps, type Deps } from '../../src/deps.js';
 import { addKey } from '../../src/keys/keystore.js';
 import type { Clock } from '../../src/sessions/service.js';
 import type { ReplayStore, SessionStore, Stores } from '../../src/store/index.js';
-import { AGENT_KILL_MARKER_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
+import { AGENT_KILL_MARKER_SUFFIX, KILLED_SET_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { MemoryAuditLog } from '../../src/store/memory/audit-log.js';
 import { MemorySessionStore } from '../../src/store/memory/session-store.js';
 import { RedisAuditLog } from '../../src/store/redis/audit-log.js';
@@ -192,7 +192,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
 }
 
 const isTombstone = (k: string) => k.includes(`}:${TREE_KEY.revoked}`);
-const isKillMark = (k: string) => isTombstone(k) || k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`);
+const isKillMark = (k: string) => isTombstone(k) || k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`) || k.endsWith(`}:${KILLED_SET_SUFFIX}`);
 /** The audit trail's keys: every decision, refusals included, is recorded there (see audit tests). */
 const isAuditKey = (k: string) => k.includes('{audit}:');
 

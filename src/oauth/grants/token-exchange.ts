@@ -29,13 +29,13 @@ async function checkActor(ctx: GrantContext, req: OAuthRequest, agent: Agent): P
     return;
   }
   tokenType(req, 'actor_token_type');
-  const actor = await ctx.sessions.lookup(actorToken);
+  const actor = await ctx.sessions.lookup(actorToken, { endpoint: 'token', context: req.context, by: agent.id });
   if (!actor || actor.agent !== agent.id) throw invalidGrant('actor_token is not an active token of the authenticated agent');
 }
 
 /** A live agent-sts token: the new session is its child, narrowed on every axis. */
-async function delegatedGrant(ctx: GrantContext, agent: Agent, subjectToken: string, target: string, scope: string[]): Promise<Grant> {
-  const parent = await ctx.sessions.lookup(subjectToken);
+async function delegatedGrant(ctx: GrantContext, req: OAuthRequest, agent: Agent, subjectToken: string, target: string, scope: string[]): Promise<Grant> {
+  const parent = await ctx.sessions.lookup(subjectToken, { endpoint: 'token', context: req.context, by: agent.id });
   if (!parent) throw invalidGrant('subject token is not active');
   if (!mayDelegate(await ctx.registry.agent(parent.agent), agent.id)) {
     throw invalidGrant('the agent is not a delegate of the subject token holder', `agent ${agent.id} is not a delegate of ${parent.agent}`);
@@ -72,7 +72,7 @@ export const tokenExchange: GrantHandler = {
 
     const ours = readTokenSid(subjectToken, ctx.sessions.issuer) !== undefined;
     const grant = ours
-      ? await delegatedGrant(ctx, agent, subjectToken, target, scope)
+      ? await delegatedGrant(ctx, req, agent, subjectToken, target, scope)
       : await onBehalfOfGrant(ctx, agent, subjectToken, subjectType, target, scope);
     const issued = await ctx.sessions.issue(grant, this.grantType, req.context);
     return tokenResponse(issued, ctx.sessions.now(), { issued_token_type: requested });

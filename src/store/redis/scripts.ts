@@ -1,5 +1,5 @@
 import { MS_PER_EXP_UNIT } from '../liveness.js';
-import { TREE_KEY } from '../keys.js';
+import { KILLED_SET_SUFFIX, TREE_KEY } from '../keys.js';
 import { AUDIT_APPEND_LUA } from './audit-scripts.js';
 import { CLAIMS_READ, FIELD, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
 
@@ -230,8 +230,9 @@ export const REVOKE_ARGS = argv({ sid: 'string', tree: 'string', nowMs: 'int', t
  * Kills a subtree. The tombstone (until tombstoneUntilMs, or the session's own expiry when later)
  * makes a create of that sid still in flight fail. Returns {sid, row, ...} (REMOVED_READ rows) of
  * the live sessions removed, so the caller can drop their index entries (which live in other slots).
+ * Each removed sid joins the tree's killed set (KILLED_SET_SUFFIX), kept until the last of them expires.
  */
-export const REVOKE_TREE = `${LIVENESS}
+export const REVOKE_TREE = `${LIVENESS}${EXTEND}
 ${REVOKE_KEYS.lua}
 ${REVOKE_ARGS.lua}
 local r = ${luaRead(REMOVED_READ)}
@@ -239,6 +240,7 @@ local untilMs = tombstoneUntilMs
 local rootExp = redis.call('HGET', sessionKey, '${FIELD.exp}')
 if rootExp then untilMs = math.max(untilMs, tonumber(rootExp) * ${MS_PER_EXP_UNIT}) end
 if untilMs > nowMs then redis.call('SET', tombstoneKey, '1', 'PXAT', untilMs) end
+local killedKey = tree .. '${KILLED_SET_SUFFIX}'
 local queue, i, removed = { sid }, 1, {}
 while i <= #queue do
   local id = queue[i]
@@ -249,6 +251,8 @@ while i <= #queue do
     if unexpired(row[r.at.exp], nowMs) then
       removed[#removed + 1] = id
       removed[#removed + 1] = row
+      redis.call('SADD', killedKey, id)
+      extend(killedKey, tonumber(row[r.at.exp]) * ${MS_PER_EXP_UNIT})
     end
     local parent = row[r.at.parent]
     if id == sid and parent and parent ~= '' then redis.call('SREM', children_key(tree, parent), id) end

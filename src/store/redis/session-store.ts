@@ -272,6 +272,11 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     return removed;
   }
 
+  async wasKilled(sid: string, _nowMs: number): Promise<boolean> {
+    // the set expires with its longest-lived member; a member past its own expiry is only a stale yes for an expired token
+    return (await guard(this.#redis.sismember(this.#keys.killed(sid), sid))) === 1;
+  }
+
   async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
     const ttlMs = Math.max(expiresAtMs - nowMs, 1);
     return (await guard(this.#redis.set(this.#keys.usedOnce(id), '1', 'PX', ttlMs, 'NX'))) === 'OK';
