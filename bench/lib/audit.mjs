@@ -1,5 +1,7 @@
 // The audit trail: Redis bytes per record, and GET /admin/audit/verify over N records (time, server RSS).
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { canonicalJson, sha256Hex } from '../../dist/store/audit.js';
 import { AUDIT_APPEND_LUA } from '../../dist/store/redis/audit-scripts.js';
 import { ADMIN_AUDIENCE, AGENTS, API, SECRET } from './agent-sts.mjs';
@@ -63,8 +65,11 @@ export async function measureAudit(sts, redis, { n }) {
   const t0 = performance.now();
   let result;
   try {
-    const res = await fetch(`${sts.adminUrl}/audit/verify`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(VERIFY_TIMEOUT_MS) });
-    result = await res.json();
+    let backstop;
+    const timeout = new Promise((_, reject) => { backstop = setTimeout(() => reject(new Error('verify took too long')), VERIFY_TIMEOUT_MS); });
+    const res = await Promise.race([fetch(`${sts.adminUrl}/audit/verify`, { headers: { authorization: `Bearer ${token}` } }), timeout]);
+    result = await Promise.race([res.json(), timeout]);
+    clearTimeout(backstop);
     if (res.status !== 200) throw new Error(`verify answered ${res.status} ${JSON.stringify(result)}`);
   } finally {
     clearInterval(timer);
