@@ -1,6 +1,7 @@
 import type { RequestListener } from 'node:http';
 import express from 'express';
 import type { Logger } from 'pino';
+import { accessRouter } from './admin/access.js';
 import { auditRouter } from './admin/audit.js';
 import { adminRouter } from './admin/routes.js';
 import { envelope, type EventSink } from './audit/events.js';
@@ -58,6 +59,12 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   });
   if (deps.audit) {
     app.use(`${issuerPath}/admin/audit`, limitByAddress(deps.limits), auditRouter(deps.sessions, deps.audit.trail, deps.audit.checkpoints, deps.keys));
+  }
+  if (deps.usageStore) {
+    app.use(`${issuerPath}/admin`, limitByAddress(deps.limits), accessRouter({
+      sessions: deps.sessions, registry: deps.registry, usageStore: deps.usageStore, ...(deps.usage ? { usage: deps.usage } : {}),
+      retentionDays: deps.config.usage.retentionDays, staleCredentialDays: deps.config.usage.staleCredentialDays,
+    }));
   }
   app.use(
     `${issuerPath}/admin`,

@@ -47,6 +47,14 @@ const envSchema = z.object({
     .describe('drop audit records older than this many days; 0 = no age limit'),
   STS_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60)
     .describe('sign a checkpoint of the trail this often while it grows (and after every admin change)'),
+  STS_USAGE: z.enum(['on', 'off']).default('on')
+    .describe('count issuance and introspection per agent, target and scope in process, for the access review'),
+  STS_USAGE_FLUSH_SECONDS: z.coerce.number().int().min(1).max(3_600).default(5)
+    .describe('write the in-process usage counts to the store this often'),
+  STS_USAGE_RETENTION_DAYS: z.coerce.number().int().min(1).max(3_650).default(90)
+    .describe('keep daily usage counts this long: the longest access-review window that is complete'),
+  STS_STALE_CREDENTIAL_DAYS: z.coerce.number().int().min(1).max(3_650).default(90)
+    .describe('the access review flags a credential older than this as stale_credential'),
 });
 
 export interface Config {
@@ -68,6 +76,8 @@ export interface Config {
   readonly http: { readonly headersTimeoutMs: number; readonly requestTimeoutMs: number; readonly keepAliveTimeoutMs: number; readonly maxConnections: number };
   /** The audit trail (src/audit/trail.ts). */
   readonly audit: { readonly enabled: boolean; readonly maxRecords: number; readonly maxAgeMs: number; readonly checkpointIntervalMs: number };
+  /** Usage counts and the access review (src/audit/usage.ts, src/admin/access.ts). */
+  readonly usage: { readonly enabled: boolean; readonly flushIntervalMs: number; readonly retentionDays: number; readonly staleCredentialDays: number };
 }
 
 const MS_PER_DAY = 86_400_000;
@@ -126,6 +136,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxRecords: e.STS_AUDIT_MAX_RECORDS,
       maxAgeMs: e.STS_AUDIT_MAX_AGE_DAYS * MS_PER_DAY,
       checkpointIntervalMs: e.STS_AUDIT_CHECKPOINT_SECONDS * MS_PER_SECOND,
+    }),
+    usage: Object.freeze({
+      enabled: e.STS_USAGE === 'on',
+      flushIntervalMs: e.STS_USAGE_FLUSH_SECONDS * MS_PER_SECOND,
+      retentionDays: e.STS_USAGE_RETENTION_DAYS,
+      staleCredentialDays: e.STS_STALE_CREDENTIAL_DAYS,
     }),
   });
 }

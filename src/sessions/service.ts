@@ -83,7 +83,7 @@ export class SessionService {
     if (token.length > MAX_TOKEN_LENGTH) throw invalidRequest(`the token would exceed ${MAX_TOKEN_LENGTH} characters: ask for fewer scopes`);
     const session: Session = { ...draft, tokenHash: tokenHash(token) };
     const issued: DurableEvent = {
-      type: 'token.issued', ...envelope(context, this.now(), session.agent), sid: session.sid, ...(parent ? { parent: parent.sid } : {}), agent: session.agent,
+      type: 'token.issued', ...envelope(context, this.now(), session.agent), sid: session.sid, ...(parent ? { parent: parent.sid, parentAgent: parent.agent } : {}), agent: session.agent,
       sub: session.sub, ...(session.act ? { act: session.act } : {}), aud: session.aud, scope: session.scope, exp: session.exp,
       ttl: session.exp - session.iat, grant: grantType,
     };

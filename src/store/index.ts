@@ -1,4 +1,5 @@
 import type { AuditAppend, AuditLog } from './audit.js';
+import type { UsageStore } from './usage.js';
 import type { CreateOutcome, RemovedSession, Session, SessionFilter, TokenClaims } from './types.js';
 
 export {
@@ -57,4 +58,6 @@ export interface Stores {
   replay: ReplayStore;
   /** The audit trail, beside the sessions (absent: events go to log lines only). */
   audit?: AuditLog;
+  /** Daily usage counts for the access review. */
+  usage?: UsageStore;
 }

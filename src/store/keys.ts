@@ -42,6 +42,10 @@ export interface RedisKeys {
   auditHead(): string;
   /** STRING: the latest signed checkpoint (compact JWS). */
   auditCheckpoint(): string;
+  /** HASH usage field → count, for one UTC day (see store/usage.ts); one slot with usageLast. */
+  usageCounts(day: string): string;
+  /** HASH usage field → last time (ms), for one UTC day. */
+  usageLast(day: string): string;
 }
 
 /** Suffixes the tree scripts append to `tree(sid)`; kept here with the rest of the layout. */
@@ -73,5 +77,7 @@ export function redisKeys(prefix: string): RedisKeys {
     auditStream: () => `${prefix}{audit}:trail`,
     auditHead: () => `${prefix}{audit}:head`,
     auditCheckpoint: () => `${prefix}{audit}:checkpoint`,
+    usageCounts: (day) => `${prefix}{usage:${day}}:n`,
+    usageLast: (day) => `${prefix}{usage:${day}}:t`,
   };
 }

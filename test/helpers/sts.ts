@@ -19,6 +19,8 @@ import { AGENT_KILL_MARKER_SUFFIX, KILLED_SET_SUFFIX, redisKeys, TREE_KEY, type 
 import { MemoryAuditLog } from '../../src/store/memory/audit-log.js';
 import { MemorySessionStore } from '../../src/store/memory/session-store.js';
 import { RedisAuditLog } from '../../src/store/redis/audit-log.js';
+import { RedisUsageStore } from '../../src/store/redis/usage-store.js';
+import { MemoryUsageStore } from '../../src/store/memory/usage-store.js';
 import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
 
@@ -74,7 +76,7 @@ export function testRegistry(extra: Partial<RegistryDocument> = {}): RegistryDoc
       { id: 'disabled-agent', secretHash: h('disabled-agent'), audiences: { [API]: ['invoices:read'] }, disabled: true },
       { id: 'admin', secretHash: h('admin'), audiences: { [ADMIN_AUD]: ['sessions:read', 'sessions:kill'] } },
       { id: 'reader-admin', secretHash: h('reader-admin'), audiences: { [ADMIN_AUD]: ['sessions:read'] } },
-      { id: 'auditor', secretHash: h('auditor'), audiences: { [ADMIN_AUD]: ['audit:read'] } },
+      { id: 'auditor', secretHash: h('auditor'), audiences: { [ADMIN_AUD]: ['audit:read', 'agents:read'] } },
       ...(extra.agents ?? []),
     ],
     resourceServers: [
@@ -159,7 +161,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     keys = redisKeys(prefix);
     const real = new RedisSessionStore(client, keys);
     const store = opts.wrapStore ? opts.wrapStore(real, keys) : real;
-    stores = { sessions: store, replay: store, audit: new RedisAuditLog(client, keys) };
+    stores = { sessions: store, replay: store, audit: new RedisAuditLog(client, keys), usage: new RedisUsageStore(client, keys) };
     // A raw view of the keys needs one node: on a cluster URL, tests assert through the API only.
     if (!url.startsWith('redis+cluster')) {
       raw = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -168,7 +170,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     }
   } else {
     const store = new MemorySessionStore();
-    stores = { sessions: store, replay: store, audit: new MemoryAuditLog() };
+    stores = { sessions: store, replay: store, audit: new MemoryAuditLog(), usage: new MemoryUsageStore() };
   }
   const registry = await parseRegistry(opts.registry ?? testRegistry());
   const deps = await buildDeps(config, log, {

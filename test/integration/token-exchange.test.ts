@@ -113,7 +113,7 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
     it('records a token.issued event naming the parent and the exchange grant', () => {
       expect(sts.events.events).toContainEqual({
         type: 'token.issued', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'billing-agent',
-        sid: sidOf(child), parent: sidOf(root), agent: 'billing-agent', sub: 'billing-agent', aud: API,
+        sid: sidOf(child), parent: sidOf(root), parentAgent: 'billing-agent', agent: 'billing-agent', sub: 'billing-agent', aud: API,
         scope: ['invoices:read'], exp: T0_S + 300, ttl: expect.any(Number), grant: EXCHANGE_GRANT,
       });
     });
