@@ -57,20 +57,16 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   app.get(path(endpoints.jwks), (_req, res) => {
     res.set('Cache-Control', 'public, max-age=60').type('application/jwk-set+json').send(JSON.stringify(deps.keys.jwks()));
   });
-  if (deps.audit) {
-    app.use(`${issuerPath}/admin/audit`, limitByAddress(deps.limits), auditRouter(deps.sessions, deps.audit.trail, deps.audit.checkpoints, deps.keys));
-  }
+  // One per-address limit for every admin route, whichever router serves it.
+  app.use(`${issuerPath}/admin`, limitByAddress(deps.limits));
+  if (deps.audit) app.use(`${issuerPath}/admin/audit`, auditRouter(deps.sessions, deps.audit.trail, deps.audit.checkpoints, deps.keys));
   if (deps.usageStore) {
-    app.use(`${issuerPath}/admin`, limitByAddress(deps.limits), accessRouter({
+    app.use(`${issuerPath}/admin`, accessRouter({
       sessions: deps.sessions, registry: deps.registry, usageStore: deps.usageStore, ...(deps.usage ? { usage: deps.usage } : {}),
       retentionDays: deps.config.usage.retentionDays, staleCredentialDays: deps.config.usage.staleCredentialDays,
     }));
   }
-  app.use(
-    `${issuerPath}/admin`,
-    limitByAddress(deps.limits),
-    adminRouter(deps.sessions, (req) => frontOf(req).context),
-  );
+  app.use(`${issuerPath}/admin`, adminRouter(deps.sessions, (req) => frontOf(req).context));
   app.get(`${issuerPath}/healthz`, async (_req, res) => {
     await deps.stores.sessions.ping();
     res.json({ status: 'ok' });

@@ -125,7 +125,8 @@ export class SessionService {
 
   /**
    * Only after a miss (the live path never gets here): a token whose signature is ours, whose
-   * session a kill removed, is reported, at most once per session per USED_AFTER_REVOCATION_EVERY_MS.
+   * session a kill removed, is reported, at most once per session per USED_AFTER_REVOCATION_EVERY_MS
+   * (the store is asked at most that often per session, killed or not).
    * The signature is checked first, so a forged token naming a killed sid writes nothing. Best
    * effort: a failure here never changes the answer.
    */
@@ -136,9 +137,11 @@ export class SessionService {
     try {
       const { payload } = await compactVerify(token, createLocalJWKSet(this.keys.jwks()), { algorithms: ['ES256', 'EdDSA'] });
       const claims = JSON.parse(new TextDecoder().decode(payload)) as { sid?: unknown; client_id?: unknown; sub?: unknown; aud?: unknown };
-      if (claims.sid !== sid || !(await this.store.wasKilled(sid, nowMs))) return;
+      if (claims.sid !== sid) return;
+      // Ours: asked at most once per window whatever the answer, so an expired token replayed costs one check a minute.
       if (this.#reported.size >= USED_AFTER_REVOCATION_TRACKED) this.#reported.clear();
       this.#reported.set(sid, nowMs);
+      if (!(await this.store.wasKilled(sid, nowMs))) return;
       this.events.emit({
         type: 'token.used_after_revocation', ...envelope(presented.context, nowMs, presented.by), endpoint: presented.endpoint, sid,
         agent: String(claims.client_id), sub: String(claims.sub), aud: String(claims.aud),

@@ -259,7 +259,7 @@ describe('redis store: Redis holds no garbage', () => {
     expect(await store.create(root, now(), now())).toBe('created');
     expect(await store.revokeTree(root.sid, now())).toHaveLength(1);
     const afterKill = await keysUnder(prefix);
-    expect(afterKill).toEqual([keys.revoked(root.sid)]);
+    expect(afterKill).toEqual([keys.killed(root.sid), keys.revoked(root.sid)]);
     const child = makeDelegated(root, 'agent-b', { sub: 'user-9' });
     expect(await store.create(child, now(), now())).toBe('ancestor_revoked');
     expect(await keysUnder(prefix)).toEqual(afterKill);

@@ -46,8 +46,11 @@ export async function snapshot(sts: TestSts): Promise<Record<string, string>> {
 }
 
 export interface RefusalOptions {
-  /** Which events the refusal may emit: one token.denied (at /token, the default) or none. */
-  events?: 'denied' | 'none';
+  /**
+   * Which events the refusal may emit: one token.denied (at /token, the default), none, or (a
+   * killed token presented again) token.used_after_revocation then token.denied.
+   */
+  events?: 'denied' | 'none' | 'used-after-revocation';
   /** The exact body text, when the test knows it. */
   body?: string;
 }
@@ -70,21 +73,27 @@ export async function expectRefusedUnchanged(
   if (opts.body !== undefined) expect(res.text).toBe(opts.body);
   const fresh = sts.events.events.slice(n);
   expect(fresh.filter((e) => e.type === 'token.issued')).toEqual([]);
-  if ((opts.events ?? 'denied') === 'denied') expect(fresh).toEqual([expect.objectContaining({ type: 'token.denied', error })]);
-  else expect(fresh).toEqual([]);
+  const events = opts.events ?? 'denied';
+  if (events === 'denied') expect(fresh).toEqual([expect.objectContaining({ type: 'token.denied', error })]);
+  else if (events === 'used-after-revocation') {
+    expect(fresh).toEqual([expect.objectContaining({ type: 'token.used_after_revocation' }), expect.objectContaining({ type: 'token.denied', error })]);
+  } else expect(fresh).toEqual([]);
   expect(await snapshot(sts)).toEqual(before);
   return res;
 }
 
-/** Introspection of an attack token: exactly {"active":false}, nothing written, no event. */
-export async function expectInactiveUnchanged(sts: TestSts, send: () => PromiseLike<Res>): Promise<Res> {
+/**
+ * Introspection of an attack token: exactly {"active":false}, nothing written, no event — except,
+ * for a killed token of ours (`killedSid`), exactly one token.used_after_revocation naming it.
+ */
+export async function expectInactiveUnchanged(sts: TestSts, send: () => PromiseLike<Res>, killedSid?: string): Promise<Res> {
   const before = await snapshot(sts);
   const n = sts.events.events.length;
   const res = await send();
   expect(res.status).toBe(200);
   expect(res.text).toBe(INACTIVE);
   expect(res.headers['cache-control']).toBe('no-store');
-  expect(sts.events.events.slice(n)).toEqual([]);
+  expect(sts.events.events.slice(n)).toEqual(killedSid ? [expect.objectContaining({ type: 'token.used_after_revocation', sid: killedSid })] : []);
   expect(await snapshot(sts)).toEqual(before);
   return res;
 }

@@ -43,7 +43,11 @@ export const killedLines = (tokens: string[], aud: string) => tokens.map((t) => 
  * Runs a request that must be refused: exact status and error, Redis byte-for-byte unchanged, no
  * token.issued event, and exactly one token.denied event when `denied` (the /token endpoint ran).
  */
-export async function expectRefused(sts: TestSts, send: () => PromiseLike<Res>, status: number, error: string, denied: boolean): Promise<Res> {
+export async function expectRefused(
+  sts: TestSts, send: () => PromiseLike<Res>, status: number, error: string, denied: boolean,
+  /** A killed token presented again: token.used_after_revocation comes first. */
+  usedAfterRevocation = false,
+): Promise<Res> {
   const keysBefore = await redisState(sts);
   const before = await snapshot(sts);
   const n = sts.events.events.length;
@@ -52,7 +56,8 @@ export async function expectRefused(sts: TestSts, send: () => PromiseLike<Res>, 
   expect(await redisState(sts)).toEqual(keysBefore);
   expect(await snapshot(sts)).toEqual(before);
   const fresh = sts.events.events.slice(n);
-  if (denied) expect(fresh).toEqual([expect.objectContaining({ type: 'token.denied', error })]);
-  else expect(fresh).toEqual([]);
+  const reported = usedAfterRevocation ? [expect.objectContaining({ type: 'token.used_after_revocation' })] : [];
+  if (denied) expect(fresh).toEqual([...reported, expect.objectContaining({ type: 'token.denied', error })]);
+  else expect(fresh).toEqual(reported);
   return res;
 }
