@@ -6,6 +6,7 @@ import { linkHash, sha256Hex } from '../../src/store/audit.js';
 import {
   ADMIN_AUD, adminToken, API, basic, claims, clientCredentials, exchange, startSts, type TestSts,
 } from '../helpers/sts.js';
+import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 
 /**
  * The audit trail end to end against real Redis: every issuance and kill is a chained record
@@ -249,5 +250,30 @@ describe('audit trail: the memory store', () => {
     expect(await sts.redis!.exists(sts.keys!.auditStream())).toBe(0);
     expect((await request(sts.app).get('/admin/audit')).status).toBe(404);
     await sts.close();
+  });
+});
+
+describe('audit trail: Redis Cluster (the record appended after the create, in the trail\'s own slot)', () => {
+  let cluster: RedisCluster;
+  let sts: TestSts;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    sts = await startSts({ redisUrl: cluster.url });
+  }, 60_000);
+  afterAll(async () => {
+    await sts.close();
+    await cluster.stop();
+  });
+
+  it('every issuance and kill is recorded before the answer, and the trail verifies', async () => {
+    const tokens = [];
+    for (let i = 0; i < 5; i++) tokens.push((await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token);
+    const admin = await adminToken(sts);
+    const kill = await request(sts.app).delete(`/admin/sessions/${String(claims(tokens[0]!).sid)}`).set('Authorization', `Bearer ${admin}`);
+    expect(kill.body).toEqual({ revoked: 1 });
+    const auditor = await auditorToken(sts);
+    const list: Res = await get(sts, auditor, '/admin/audit?limit=1000');
+    expect((list.body.events as { type: string }[]).map((e) => e.type)).toEqual(['token.issued', 'session.revoked', 'token.issued', ...Array(5).fill('token.issued')]);
+    expect((await get(sts, auditor, '/admin/audit/verify')).body).toMatchObject({ ok: true, checked: 8, head: { seq: 8 }, brokenAt: null });
   });
 });
