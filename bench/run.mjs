@@ -156,6 +156,10 @@ async function main() {
     add('audit', 'au.off.cc', v.name, t.cc, v.process.pid, hasToken);
     add('audit', 'au.on.exchange', 'agent-sts (audit trail on)', main.exchange, sts.process.pid, hasToken);
     add('audit', 'au.off.exchange', v.name, t.exchange, v.process.pid, hasToken);
+    // Usage aggregation (in process, flushed every few seconds) on the introspection path.
+    const { v: nu, t: tnu } = await variant('agent-sts (usage counting off)', { STS_USAGE: 'off' });
+    add('audit', 'au.usage.on.introspect', 'agent-sts (usage counting on)', main.introRoot, sts.process.pid, isActive);
+    add('audit', 'au.usage.off.introspect', nu.name, tnu.introRoot, nu.process.pid, isActive);
   });
 
   await group('ratelimit', async () => {
@@ -286,6 +290,7 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { ratio: 'introspection, rate limits on / off', value: x(k['rl.introspect'], k['sts.introspect']), target: '' },
       { ratio: 'client credentials, audit trail on / off', value: x(k['au.on.cc'], k['au.off.cc']), target: '≥ 0.9×' },
       { ratio: 'token exchange, audit trail on / off', value: x(k['au.on.exchange'], k['au.off.exchange']), target: '≥ 0.9×' },
+      { ratio: 'introspection, usage counting on / off', value: x(k['au.usage.on.introspect'], k['au.usage.off.introspect']), target: '≥ 0.97×' },
       ...knobs.workers.map((n) => ({ ratio: `introspection, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.introspect`], k['sts.introspect']), target: '' })),
       ...knobs.workers.map((n) => ({ ratio: `client credentials, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.cc`], k['sts.cc']), target: '' })),
     ].filter((r) => r.value !== 'n/a'),
@@ -310,6 +315,7 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'token exchange ≥ 2× oidc-provider client credentials', measured: x(k['sts.exchange'], k['oidc.cc']), verdict: atLeast(ratio(k['sts.exchange'], k['oidc.cc']), 2) },
       { target: 'client credentials, audit trail on ≥ 0.9× off', measured: x(k['au.on.cc'], k['au.off.cc']), verdict: atLeast(ratio(k['au.on.cc'], k['au.off.cc']), 0.9) },
       { target: 'token exchange, audit trail on ≥ 0.9× off', measured: x(k['au.on.exchange'], k['au.off.exchange']), verdict: atLeast(ratio(k['au.on.exchange'], k['au.off.exchange']), 0.9) },
+      { target: 'introspection, usage counting on ≥ 0.97× off', measured: x(k['au.usage.on.introspect'], k['au.usage.off.introspect']), verdict: atLeast(ratio(k['au.usage.on.introspect'], k['au.usage.off.introspect']), 0.97) },
       { target: 'client credentials p99 < 20 ms', measured: p99Text(k['sts.cc']), verdict: verdict(p99(k['sts.cc'], 20)) },
       { target: 'token exchange p99 < 20 ms', measured: p99Text(k['sts.exchange']), verdict: verdict(p99(k['sts.exchange'], 20)) },
       { target: `kill subtree of ${knobs.subtreeSize} < 50 ms, all inactive after`, measured: subtree ? `${subtree['kill ms (max)']} ms max, ${subtree['active after kill']} active after, revoked ${subtree['revoked (expected)']}` : 'n/a', verdict: verdict(subtree ? subtree['kill ms (max)'] < 50 && subtree.ok : undefined) },
