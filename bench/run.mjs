@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AGENTS, API, ROOT, SECRET, prepareFiles, startAgentSts } from './lib/agent-sts.mjs';
 import { FORM, basic, expectStatus, form } from './lib/http.mjs';
+import { measureAudit } from './lib/audit.mjs';
 import { killAgent, killSubtree } from './lib/kills.mjs';
 import { runLoad, runSoak } from './lib/load.mjs';
 import { measureMemory } from './lib/memory.mjs';
@@ -18,7 +19,7 @@ import { dpopProofs } from './lib/dpop.mjs';
 import { ccBody, clientCredentials, exchange, exchangeBody } from './lib/tokens.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['memory', 'sts', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'soak'];
+const GROUPS = ['memory', 'sts', 'audit', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'soak'];
 
 function intKnob(name, def, min, max) {
   const raw = process.env[name];
@@ -41,6 +42,7 @@ function readKnobs() {
     agentSessions: intKnob('BENCH_AGENT_SESSIONS', 10_000, 1, 1_000_000),
     memoryN: intKnob('BENCH_MEMORY_N', 2_000, 10, 1_000_000),
     soakS: intKnob('BENCH_SOAK_S', 0, 0, 24 * 3_600),
+    auditRecords: intKnob('BENCH_AUDIT_RECORDS', 1_000_000, 1, 10_000_000),
     rounds: intKnob('BENCH_ROUNDS', 3, 1, 20),
     workers: [...new Set(workers)].filter((w) => w > 1),
     groups: new Set(only.length ? only : GROUPS),
@@ -80,7 +82,7 @@ async function main() {
   const load = [];
   const byKey = {};
   const failures = [];
-  const extra = { kills: [], memory: undefined, soak: undefined };
+  const extra = { kills: [], memory: undefined, soak: undefined, audit: undefined };
   const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
   const redis = await startRedis(dir);
@@ -153,6 +155,19 @@ async function main() {
     stops.push(() => v.stop());
     return { v, t: stsTargets(v) };
   };
+
+  // The trail is on in the main instance (the default); the same instance with it off, side by side.
+  await group('audit', async () => {
+    const { v, t } = await variant('agent-sts (audit trail off)', { STS_AUDIT_TRAIL: 'off' });
+    add('audit', 'au.on.cc', 'agent-sts (audit trail on)', main.cc, sts.process.pid, hasToken);
+    add('audit', 'au.off.cc', v.name, t.cc, v.process.pid, hasToken);
+    add('audit', 'au.on.exchange', 'agent-sts (audit trail on)', main.exchange, sts.process.pid, hasToken);
+    add('audit', 'au.off.exchange', v.name, t.exchange, v.process.pid, hasToken);
+    // Usage aggregation (in process, flushed every few seconds) on the introspection path.
+    const { v: nu, t: tnu } = await variant('agent-sts (usage counting off)', { STS_USAGE: 'off' });
+    add('audit', 'au.usage.on.introspect', 'agent-sts (usage counting on)', main.introRoot, sts.process.pid, isActive);
+    add('audit', 'au.usage.off.introspect', nu.name, tnu.introRoot, nu.process.pid, isActive);
+  });
 
   await group('ratelimit', async () => {
     const { v, t } = await variant('agent-sts (rate limits on)', { STS_RATE_LIMIT_PER_IP: '1000000000', STS_RATE_LIMIT_PER_AGENT: '1000000000', STS_RATE_LIMIT_PER_RESOURCE_SERVER: '1000000000' });
@@ -244,6 +259,11 @@ async function main() {
     extra.kills.push(await killAgent(sts, redis.client, { size: knobs.agentSessions, repeats: knobs.killRepeats }));
   });
 
+  await group('audit', async () => {
+    log(`audit: trail filled to ${knobs.auditRecords} records, then GET /admin/audit/verify`);
+    extra.audit = await measureAudit(sts, redis.client, { n: knobs.auditRecords });
+  });
+
   await group('soak', async () => {
     if (knobs.soakS === 0) return;
     log(`soak: ${knobs.soakS}s of introspection + issuance at once`);
@@ -295,6 +315,9 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { ratio: 'express API: local mode / no auth', value: x(k['rs.local'], k['rs.none']), target: '≥ 0.5×' },
       { ratio: 'express API: introspect, no cache / agent-sts introspection', value: x(k['rs.introspect'], k['sts.introspect']), target: '≥ 0.9×' },
       { ratio: 'express API: introspect, 60 s cache / no auth', value: x(k['rs.cached'], k['rs.none']), target: '' },
+      { ratio: 'client credentials, audit trail on / off', value: x(k['au.on.cc'], k['au.off.cc']), target: '≥ 0.9×' },
+      { ratio: 'token exchange, audit trail on / off', value: x(k['au.on.exchange'], k['au.off.exchange']), target: '≥ 0.9×' },
+      { ratio: 'introspection, usage counting on / off', value: x(k['au.usage.on.introspect'], k['au.usage.off.introspect']), target: '≥ 0.97×' },
       ...knobs.workers.map((n) => ({ ratio: `introspection, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.introspect`], k['sts.introspect']), target: '' })),
       ...knobs.workers.map((n) => ({ ratio: `client credentials, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.cc`], k['sts.cc']), target: '' })),
     ].filter((r) => r.value !== 'n/a'),
@@ -317,6 +340,9 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'client credentials ≥ 2× oidc-provider', measured: x(k['sts.cc'], k['oidc.cc']), verdict: atLeast(ratio(k['sts.cc'], k['oidc.cc']), 2) },
       ...knobs.workers.map((n) => ({ target: `client credentials ≥ 2× oidc-provider, agent-sts with STS_WORKERS=${n}`, measured: x(k[`w${n}.cc`], k['oidc.cc']), verdict: atLeast(ratio(k[`w${n}.cc`], k['oidc.cc']), 2) })),
       { target: 'token exchange ≥ 2× oidc-provider client credentials', measured: x(k['sts.exchange'], k['oidc.cc']), verdict: atLeast(ratio(k['sts.exchange'], k['oidc.cc']), 2) },
+      { target: 'client credentials, audit trail on ≥ 0.9× off', measured: x(k['au.on.cc'], k['au.off.cc']), verdict: atLeast(ratio(k['au.on.cc'], k['au.off.cc']), 0.9) },
+      { target: 'token exchange, audit trail on ≥ 0.9× off', measured: x(k['au.on.exchange'], k['au.off.exchange']), verdict: atLeast(ratio(k['au.on.exchange'], k['au.off.exchange']), 0.9) },
+      { target: 'introspection, usage counting on ≥ 0.97× off', measured: x(k['au.usage.on.introspect'], k['au.usage.off.introspect']), verdict: atLeast(ratio(k['au.usage.on.introspect'], k['au.usage.off.introspect']), 0.97) },
       { target: 'client credentials p99 < 20 ms', measured: p99Text(k['sts.cc']), verdict: verdict(p99(k['sts.cc'], 20)) },
       { target: 'token exchange p99 < 20 ms', measured: p99Text(k['sts.exchange']), verdict: verdict(p99(k['sts.exchange'], 20)) },
       { target: `kill subtree of ${knobs.subtreeSize} < 50 ms, all inactive after`, measured: subtree ? `${subtree['kill ms (max)']} ms max, ${subtree['active after kill']} active after, revoked ${subtree['revoked (expected)']}` : 'n/a', verdict: verdict(subtree ? subtree['kill ms (max)'] < 50 && subtree.ok : undefined) },
@@ -327,6 +353,7 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'service RSS flat across the soak', measured: rssSpread !== undefined ? `${rssSpread} MB between min and max after the first 10% of ${knobs.soakS} s` : 'n/a (BENCH_SOAK_S=0)', verdict: 'see soak' },
     ],
   });
+  if (extra.audit) sections.push({ title: 'Audit trail: Redis bytes per record, and GET /admin/audit/verify over the whole trail (one call, streamed in pages)', rows: extra.audit });
   if (extra.kills.length) sections.push({ title: 'Kills (each call timed from request to response; every killed token introspected right after)', rows: extra.kills });
   if (extra.memory) {
     const sample = extra.memory.sample.map((s) => `${s.type} ${s.bytes} B`).join(', ');

@@ -1,6 +1,8 @@
 import type { RequestListener } from 'node:http';
 import express from 'express';
 import type { Logger } from 'pino';
+import { accessRouter } from './admin/access.js';
+import { auditRouter } from './admin/audit.js';
 import { adminRouter } from './admin/routes.js';
 import { envelope, type EventSink } from './audit/events.js';
 import type { Deps } from './deps.js';
@@ -58,11 +60,16 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   app.get(path(endpoints.jwks), (_req, res) => {
     res.set('Cache-Control', 'public, max-age=60').type('application/jwk-set+json').send(JSON.stringify(deps.keys.jwks()));
   });
-  app.use(
-    `${issuerPath}/admin`,
-    limitByAddress(deps.limits),
-    adminRouter(deps.sessions, (req) => frontOf(req).context),
-  );
+  // One per-address limit for every admin route, whichever router serves it.
+  app.use(`${issuerPath}/admin`, limitByAddress(deps.limits));
+  if (deps.audit) app.use(`${issuerPath}/admin/audit`, auditRouter(deps.sessions, deps.audit.trail, deps.audit.checkpoints, deps.keys));
+  if (deps.usageStore) {
+    app.use(`${issuerPath}/admin`, accessRouter({
+      sessions: deps.sessions, registry: deps.registry, usageStore: deps.usageStore, ...(deps.usage ? { usage: deps.usage } : {}),
+      retentionDays: deps.config.usage.retentionDays, staleCredentialDays: deps.config.usage.staleCredentialDays,
+    }));
+  }
+  app.use(`${issuerPath}/admin`, adminRouter(deps.sessions, (req) => frontOf(req).context));
   app.get(`${issuerPath}/healthz`, async (_req, res) => {
     await deps.stores.sessions.ping();
     res.json({ status: 'ok' });

@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
+import { Checkpoints } from './audit/checkpoint.js';
 import { fanOut, logEventSink, type EventSink } from './audit/events.js';
+import { trailSink } from './audit/trail.js';
+import { UsageAggregator, usageSink } from './audit/usage.js';
 import { AssertionKeys } from './clients/assertion-keys.js';
 import { loadRegistryFile } from './clients/registry-file.js';
 import { VerifiedSecrets } from './clients/secret.js';
@@ -14,7 +17,13 @@ import { IdSource } from './sessions/ids.js';
 import { SessionService, systemClock, type Clock } from './sessions/service.js';
 import type { Stores } from './store/index.js';
 import { redisKeys } from './store/keys.js';
+import type { AuditLog } from './store/audit.js';
+import type { UsageStore } from './store/usage.js';
+import { MemoryAuditLog } from './store/memory/audit-log.js';
 import { MemorySessionStore } from './store/memory/session-store.js';
+import { MemoryUsageStore } from './store/memory/usage-store.js';
+import { RedisUsageStore } from './store/redis/usage-store.js';
+import { RedisAuditLog } from './store/redis/audit-log.js';
 import { assertRedisVersion, connectRedis, type RedisClient } from './store/redis/connect.js';
 import { RedisSessionStore } from './store/redis/session-store.js';
 
@@ -34,6 +43,12 @@ export interface Deps {
   trustProxy: Config['trustProxy'];
   /** Imported DPoP proof keys, so an agent's key is imported once, not on every /token request. */
   dpopKeys: ProofKeyCache;
+  /** The audit trail and its checkpoints; absent when STS_AUDIT_TRAIL=off. */
+  audit?: { trail: AuditLog; checkpoints: Checkpoints };
+  /** Usage counts (issuance and introspection); absent when STS_USAGE=off. */
+  usage?: UsageAggregator;
+  usageStore?: UsageStore;
+  config: Pick<Config, 'audit' | 'usage'>;
 }
 
 export interface DepsOverrides {
@@ -50,14 +65,15 @@ export async function buildStores(config: Config, log: Logger, clock: Clock = sy
   if (!config.redisUrl) {
     log.warn('REDIS_URL is not set: using the embedded in-memory store. It is single-process and loses every session on exit; never use it in production.');
     const memory = new MemorySessionStore(() => clock.nowMs());
-    return { stores: { sessions: memory, replay: memory } };
+    return { stores: { sessions: memory, replay: memory, audit: new MemoryAuditLog(), usage: new MemoryUsageStore() } };
   }
   const redis = connectRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   await redis.connect();
   await assertRedisVersion(redis);
-  const store = new RedisSessionStore(redis, redisKeys(config.redisKeyPrefix));
-  return { stores: { sessions: store, replay: store }, redis };
+  const keys = redisKeys(config.redisKeyPrefix);
+  const store = new RedisSessionStore(redis, keys);
+  return { stores: { sessions: store, replay: store, audit: new RedisAuditLog(redis, keys), usage: new RedisUsageStore(redis, keys) }, redis };
 }
 
 /** The one wiring file: everything the app needs, built from the config. */
@@ -66,7 +82,16 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   const keys = await loadKeyStore(config.keysDir);
   const clock = overrides.clock ?? systemClock;
   const { stores, redis } = overrides.stores ? { stores: overrides.stores, redis: overrides.redis } : await buildStores(config, log, clock);
-  const events = overrides.events ? fanOut(log, logEventSink(log), overrides.events) : logEventSink(log);
+  const nowMs = () => clock.nowMs();
+  const trail = config.audit.enabled ? stores.audit : undefined;
+  const checkpoints = trail && new Checkpoints(trail, keys, config.issuer, nowMs);
+  // With the trail on, its sink writes each record's log line (with seq and hash) in place of the plain one.
+  const base = trail && checkpoints
+    ? trailSink(trail, log, { retention: config.audit, nowMs, afterAdminChange: () => checkpoints.sign() })
+    : logEventSink(log);
+  const usage = config.usage.enabled && stores.usage ? new UsageAggregator(stores.usage, config.usage.retentionDays) : undefined;
+  const sinks = [base, ...(usage ? [usageSink(usage)] : []), ...(overrides.events ? [overrides.events] : [])];
+  const events = sinks.length === 1 ? base : fanOut(log, ...sinks);
   const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, clock, new IdSource());
   return {
     issuer: config.issuer,
@@ -83,5 +108,9 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     limits: rateLimits(config.rateLimit, redisKeys(config.redisKeyPrefix).rateLimit, redis),
     trustProxy: config.trustProxy,
     dpopKeys: proofKeyCache(),
+    ...(trail && checkpoints ? { audit: { trail, checkpoints } } : {}),
+    ...(usage ? { usage } : {}),
+    ...(stores.usage ? { usageStore: stores.usage } : {}),
+    config: { audit: config.audit, usage: config.usage },
   };
 }

@@ -15,6 +15,8 @@ const WORKER_RESPAWN_DELAY_MS = 1_000;
 async function serve(config: Config, log: Logger): Promise<void> {
   const deps = await buildDeps(config, log);
   const server = createHttpServer(config, createApp(deps, log));
+  deps.audit?.checkpoints.start(config.audit.checkpointIntervalMs, log);
+  deps.usage?.start(config.usage.flushIntervalMs, log);
   server.listen(config.port, config.host, () => {
     log.info({ issuer: config.issuer, port: config.port, store: config.redisUrl ? 'redis' : 'memory', pid: process.pid }, 'agent-sts listening');
   });

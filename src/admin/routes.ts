@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import { ADMIN_AUDIENCE } from '../clients/types.js';
+import { ADMIN_AUDIENCE, type AdminScope } from '../clients/types.js';
 import type { RequestContext } from '../audit/context.js';
 import { bearerError, OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
@@ -13,7 +13,7 @@ const MAX_LIST_LIMIT = 1_000;
 /** ?limit= is plain decimal: Number() would also take '1e3', '0x10', ' 5' and '5.0'. */
 const DECIMAL = /^[1-9][0-9]{0,5}$/;
 
-type AdminRequest = Request & { admin?: Session };
+export type AdminRequest = Request & { admin?: Session };
 
 /** The request's context as the HTTP front made it (request id, arrival on the service clock). */
 export type ContextOf = (req: IncomingMessage) => RequestContext;
@@ -24,7 +24,7 @@ const BEARER = /^bearer +(.+)$/i;
 const B64TOKEN = /^[A-Za-z0-9._~+/-]+=*$/;
 
 /** The admin is itself an agent: a live agent-sts token for the admin audience, with the right scope. */
-function requireScope(sessions: SessionService, scope: 'sessions:read' | 'sessions:kill') {
+export function requireScope(sessions: SessionService, scope: AdminScope) {
   return async (req: AdminRequest, _res: Response, next: NextFunction) => {
     try {
       const token = BEARER.exec(req.headers.authorization ?? '')?.[1];
@@ -58,7 +58,7 @@ function jsonOrEmpty(req: Request, _res: Response, next: NextFunction) {
 const parseJson = express.json({ limit: ADMIN_BODY_LIMIT, type: () => true });
 
 /** Every other method on a served path: 405 with Allow, before authentication (the methods are no secret). */
-const only = (allow: string) => (_req: Request, _res: Response, next: NextFunction) =>
+export const only = (allow: string) => (_req: Request, _res: Response, next: NextFunction) =>
   next(new OAuthError(405, 'invalid_request', 'method not allowed', { Allow: allow }));
 
 export function sessionView(s: Session) {
@@ -84,7 +84,7 @@ function buildTree(sessions: Session[]): TreeNode {
   return nodes.get(sessions[0]!.sid)!;
 }
 
-function queryString(req: Request, name: string): string | undefined {
+export function queryString(req: Request, name: string): string | undefined {
   const v = req.query[name];
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v === '') throw new OAuthError(400, 'invalid_request', `query parameter '${name}' must be given once`);

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import { OAuthError, RETRY_AFTER_SECONDS } from '../errors.js';
+import type { AuditAppend } from '../store/audit.js';
+import type { Actor } from '../store/index.js';
 import type { RequestContext } from './context.js';
 
 /** What every event carries: when (ISO 8601, service clock), which request, and who acted. */
@@ -27,22 +29,32 @@ export interface KilledSession {
 
 /** Events that must be durable before the answer: the audit trail may not miss an issuance or a kill. */
 export type DurableEvent = EventEnvelope & (
-  | { type: 'token.issued'; sid: string; parent?: string; agent: string; sub: string; aud: string; scope: string[]; exp: number; grant: string }
+  | { type: 'token.issued'; sid: string; parent?: string; parentAgent?: string; agent: string; sub: string; act?: Actor; aud: string; scope: string[]; exp: number; ttl?: number; grant: string }
   | { type: 'session.revoked'; sid: string; revoked: number; sessions: KilledSession[]; by: string; reason: 'revocation' | 'admin' }
   | { type: 'agent.sessions_revoked'; agent: string; revoked: number; sessions: KilledSession[]; by: string }
 );
 
+export type Endpoint = 'token' | 'introspect' | 'revoke';
+
 /** Best-effort events: losing one costs a log line, never an answer. */
-export type BestEffortEvent = EventEnvelope & {
-  type: 'token.denied';
-  endpoint: 'token' | 'introspect' | 'revoke';
-  agent?: string;
-  grant?: string;
-  error: string;
-  description?: string;
-  /** The error's operator-only detail (never sent to the client). */
-  detail?: string;
-};
+export type BestEffortEvent = EventEnvelope & (
+  | {
+    type: 'token.denied';
+    endpoint: Endpoint;
+    agent?: string;
+    grant?: string;
+    error: string;
+    description?: string;
+    /** The error's operator-only detail (never sent to the client). */
+    detail?: string;
+  }
+  /**
+   * A token we issued (its signature verified), whose session a kill removed, presented again:
+   * whoever holds it kept going after being stopped. At most one per session per
+   * USED_AFTER_REVOCATION_EVERY_MS per process. `actor`: who presented it, when authenticated.
+   */
+  | { type: 'token.used_after_revocation'; endpoint: Endpoint; sid: string; agent: string; sub: string; aud: string }
+);
 
 export type StsEvent = DurableEvent | BestEffortEvent;
 
@@ -57,6 +69,11 @@ export type StsEvent = DurableEvent | BestEffortEvent;
 export interface EventSink {
   record(event: DurableEvent): Promise<void>;
   emit(event: BestEffortEvent): void;
+  /**
+   * The audit trail's record of `event`, for a store that can append it in the same atomic step
+   * as its own write (see SessionStore.create); `record(event)` then does not append it again.
+   */
+  prepare?(event: DurableEvent): AuditAppend | undefined;
 }
 
 /** What a request answers when its durable event could not be recorded. */
@@ -99,6 +116,13 @@ export function fanOut(log: Logger, ...sinks: EventSink[]): EventSink {
   return {
     record: async (e) => {
       await Promise.all(sinks.map(async (s) => s.record(e)));
+    },
+    prepare: (e) => {
+      for (const s of sinks) {
+        const p = s.prepare?.(e);
+        if (p) return p;
+      }
+      return undefined;
     },
     emit: (e) => {
       for (const s of sinks) {

@@ -127,6 +127,7 @@ export async function parseRegistry(raw: unknown, file = 'registry'): Promise<Re
     agent: async (agentId) => agents.get(agentId),
     resourceServer: async (serverId) => servers.get(serverId),
     trustedIssuer: async (issuer) => issuers.get(issuer),
+    agents: async () => [...agents.values()],
   };
 }
 

@@ -47,8 +47,11 @@ export interface Registry {
   agent(id: string): Promise<Agent | undefined>;
   resourceServer(id: string): Promise<ResourceServer | undefined>;
   trustedIssuer(issuer: string): Promise<TrustedIssuer | undefined>;
+  /** Every agent, for the access review (a registry that cannot list them leaves it out). */
+  agents?(): Promise<Agent[]>;
 }
 
 /** The audience of the admin API, and the scopes it knows. */
 export const ADMIN_AUDIENCE = 'urn:agent-sts:admin';
-export const ADMIN_SCOPES = ['sessions:read', 'sessions:kill'] as const;
+export const ADMIN_SCOPES = ['sessions:read', 'sessions:kill', 'audit:read', 'agents:read'] as const;
+export type AdminScope = (typeof ADMIN_SCOPES)[number];

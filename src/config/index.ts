@@ -41,6 +41,22 @@ const envSchema = z.object({
     .describe('an idle keep-alive connection is closed after this'),
   STS_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(10_000)
     .describe('open connections per process; further ones are dropped at once'),
+  STS_AUDIT_TRAIL: z.enum(['on', 'off']).default('on')
+    .describe('the hash-chained audit trail in the session store (off: events go to log lines only)'),
+  STS_AUDIT_MAX_RECORDS: z.coerce.number().int().min(0).default(1_000_000)
+    .describe('keep about this many newest audit records (trimmed by whole stream nodes, so a few more); 0 = no length limit'),
+  STS_AUDIT_MAX_AGE_DAYS: z.coerce.number().int().min(0).max(3_650).default(90)
+    .describe('drop audit records older than this many days; 0 = no age limit'),
+  STS_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60)
+    .describe('sign a checkpoint of the trail this often while it grows (and after every admin change)'),
+  STS_USAGE: z.enum(['on', 'off']).default('on')
+    .describe('count issuance and introspection per agent, target and scope in process, for the access review'),
+  STS_USAGE_FLUSH_SECONDS: z.coerce.number().int().min(1).max(3_600).default(5)
+    .describe('write the in-process usage counts to the store this often'),
+  STS_USAGE_RETENTION_DAYS: z.coerce.number().int().min(1).max(3_650).default(90)
+    .describe('keep daily usage counts this long: the longest access-review window that is complete'),
+  STS_STALE_CREDENTIAL_DAYS: z.coerce.number().int().min(1).max(3_650).default(90)
+    .describe('the access review flags a credential older than this as stale_credential'),
 });
 
 export interface Config {
@@ -60,7 +76,14 @@ export interface Config {
   readonly trustProxy: string | number | undefined;
   /** Slow-client limits of the HTTP server (src/http/server.ts). */
   readonly http: { readonly headersTimeoutMs: number; readonly requestTimeoutMs: number; readonly keepAliveTimeoutMs: number; readonly maxConnections: number };
+  /** The audit trail (src/audit/trail.ts). */
+  readonly audit: { readonly enabled: boolean; readonly maxRecords: number; readonly maxAgeMs: number; readonly checkpointIntervalMs: number };
+  /** Usage counts and the access review (src/audit/usage.ts, src/admin/access.ts). */
+  readonly usage: { readonly enabled: boolean; readonly flushIntervalMs: number; readonly retentionDays: number; readonly staleCredentialDays: number };
 }
+
+const MS_PER_DAY = 86_400_000;
+const MS_PER_SECOND = 1_000;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -109,6 +132,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       requestTimeoutMs: e.STS_REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: e.STS_KEEP_ALIVE_TIMEOUT_MS,
       maxConnections: e.STS_MAX_CONNECTIONS,
+    }),
+    audit: Object.freeze({
+      enabled: e.STS_AUDIT_TRAIL === 'on',
+      maxRecords: e.STS_AUDIT_MAX_RECORDS,
+      maxAgeMs: e.STS_AUDIT_MAX_AGE_DAYS * MS_PER_DAY,
+      checkpointIntervalMs: e.STS_AUDIT_CHECKPOINT_SECONDS * MS_PER_SECOND,
+    }),
+    usage: Object.freeze({
+      enabled: e.STS_USAGE === 'on',
+      flushIntervalMs: e.STS_USAGE_FLUSH_SECONDS * MS_PER_SECOND,
+      retentionDays: e.STS_USAGE_RETENTION_DAYS,
+      staleCredentialDays: e.STS_STALE_CREDENTIAL_DAYS,
     }),
   });
 }

@@ -1,4 +1,5 @@
 import { DPOP_TOKEN_TYPE } from '../protocol/dpop.js';
+import type { UsageAggregator } from '../audit/usage.js';
 import type { SessionService } from '../sessions/service.js';
 import { authenticateClient, type AuthContext } from './client-auth.js';
 import { assertWellFormed, requireParam, type OAuthRequest, type OAuthResponse } from './request.js';
@@ -9,12 +10,13 @@ const INACTIVE: OAuthResponse = { body: { active: false } };
  * POST /introspect (RFC 7662): the live session state, from one store round trip. A resource
  * server sees only tokens addressed to itself; everything else is exactly {"active":false}.
  */
-export async function introspectionEndpoint(ctx: AuthContext & { sessions: SessionService }, req: OAuthRequest): Promise<OAuthResponse> {
+export async function introspectionEndpoint(ctx: AuthContext & { sessions: SessionService; usage?: UsageAggregator }, req: OAuthRequest): Promise<OAuthResponse> {
   assertWellFormed(req);
   const caller = await authenticateClient(ctx, req, 'resourceServer');
   const token = requireParam(req, 'token');
-  const s = await ctx.sessions.lookupClaims(token, caller.id);
+  const s = await ctx.sessions.lookupClaims(token, caller.id, { endpoint: 'introspect', context: req.context, by: caller.id });
   if (!s || s.aud !== caller.id) return INACTIVE;
+  ctx.usage?.note('introspected', caller.id, s.agent, s.aud, s.scope, ctx.sessions.now());
   return {
     body: {
       active: true,

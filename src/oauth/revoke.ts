@@ -9,7 +9,7 @@ import { assertWellFormed, requireParam, type OAuthRequest, type OAuthResponse }
 export async function revocationEndpoint(ctx: AuthContext & { sessions: SessionService }, req: OAuthRequest): Promise<OAuthResponse> {
   assertWellFormed(req);
   const agent = await authenticateClient(ctx, req, 'agent');
-  const session = await ctx.sessions.lookupClaims(requireParam(req, 'token'));
+  const session = await ctx.sessions.lookupClaims(requireParam(req, 'token'), undefined, { endpoint: 'revoke', context: req.context, by: agent.id });
   if (session && session.agent === agent.id) await ctx.sessions.revokeTree(session.sid, agent.id, 'revocation', req.context);
   return { body: '' };
 }

@@ -1,5 +1,6 @@
 import type { RequestContext } from '../audit/context.js';
-import { auditUnavailable, envelope, type EventSink } from '../audit/events.js';
+import { compactVerify, createLocalJWKSet } from 'jose';
+import { auditUnavailable, envelope, type DurableEvent, type Endpoint, type EventSink } from '../audit/events.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
@@ -17,6 +18,19 @@ export interface Issued {
   token: string;
   session: Session;
 }
+
+/** Where a token was presented, so a killed one presented again can be reported (token.used_after_revocation). */
+export interface Presented {
+  endpoint: Endpoint;
+  context: RequestContext;
+  /** The authenticated caller presenting it. */
+  by: string | null;
+}
+
+/** At most one token.used_after_revocation per session this often, per process: a flood cannot fill the trail. */
+export const USED_AFTER_REVOCATION_EVERY_MS = 60_000;
+/** Sessions remembered for that limit; beyond it the memory is cleared (the limit errs towards recording). */
+const USED_AFTER_REVOCATION_TRACKED = 10_000;
 
 export interface Clock {
   nowMs(): number;
@@ -37,6 +51,8 @@ export class SessionService {
     private readonly clock: Clock = systemClock,
     private readonly ids: IdSource = new IdSource(),
   ) {}
+
+  readonly #reported = new Map<string, number>();
 
   now(): number {
     return this.clock.nowMs();
@@ -67,16 +83,19 @@ export class SessionService {
     // A token the service could not read back would verify locally yet never introspect or revoke.
     if (token.length > MAX_TOKEN_LENGTH) throw invalidRequest(`the token would exceed ${MAX_TOKEN_LENGTH} characters: ask for fewer scopes`);
     const session: Session = { ...draft, tokenHash: tokenHash(token) };
-    const outcome = await this.store.create(session, this.now(), context.startedMs);
+    const issued: DurableEvent = {
+      type: 'token.issued', ...envelope(context, this.now(), session.agent), sid: session.sid, ...(parent ? { parent: parent.sid, parentAgent: parent.agent } : {}), agent: session.agent,
+      sub: session.sub, ...(session.act ? { act: session.act } : {}), aud: session.aud, scope: session.scope, exp: session.exp,
+      ttl: session.exp - session.iat, grant: grantType,
+    };
+    // On a single Redis the trail's record is appended by the create itself: still one round trip.
+    const outcome = await this.store.create(session, this.now(), context.startedMs, this.events.prepare?.(issued));
     if (outcome === 'agent_revoked' && !parent) {
       throw invalidGrant('the agent\'s sessions were revoked while this request was in flight; retry');
     }
     if (outcome === 'expired') throw invalidGrant('the subject token has expired');
     if (outcome !== 'created') throw invalidGrant('the subject token was revoked');
-    await this.events.record({
-      type: 'token.issued', ...envelope(context, this.now(), session.agent), sid: session.sid, ...(parent ? { parent: parent.sid } : {}), agent: session.agent,
-      sub: session.sub, aud: session.aud, scope: session.scope, exp: session.exp, grant: grantType,
-    }).catch(auditUnavailable);
+    await this.events.record(issued).catch(auditUnavailable);
     return { token, session };
   }
 
@@ -84,22 +103,53 @@ export class SessionService {
    * The live session behind an agent-sts token, or undefined for anything else: one store round
    * trip, plus the in-process chain rule (every agent on it enabled, every hand-over still allowed).
    */
-  lookup(token: string): Promise<Session | undefined> {
-    return this.#live(token, (sid, hash, nowMs) => this.store.findByToken(sid, hash, nowMs));
+  lookup(token: string, presented?: Presented): Promise<Session | undefined> {
+    return this.#live(token, (sid, hash, nowMs) => this.store.findByToken(sid, hash, nowMs), presented);
   }
 
   /**
    * As lookup, with only the token's claims: introspection and revocation need no more. With
    * `aud`, a token of another audience is a miss, decided before any per-session work.
    */
-  lookupClaims(token: string, aud?: string): Promise<TokenClaims | undefined> {
-    return this.#live(token, (sid, hash, nowMs) => this.store.findClaimsByToken(sid, hash, nowMs, aud));
+  lookupClaims(token: string, aud?: string, presented?: Presented): Promise<TokenClaims | undefined> {
+    return this.#live(token, (sid, hash, nowMs) => this.store.findClaimsByToken(sid, hash, nowMs, aud), presented);
   }
 
-  async #live<T extends TokenClaims>(token: string, find: (sid: string, hash: string, nowMs: number) => Promise<T | undefined>): Promise<T | undefined> {
+  async #live<T extends TokenClaims>(
+    token: string, find: (sid: string, hash: string, nowMs: number) => Promise<T | undefined>, presented?: Presented,
+  ): Promise<T | undefined> {
     const sid = readTokenSid(token, this.issuer);
     const found = sid ? await find(sid, tokenHash(token), this.now()) : undefined;
+    if (!found && sid && presented) await this.#reportIfKilled(token, sid, presented);
     return found && (await chainAllowed(this.registry, found)) ? found : undefined;
+  }
+
+  /**
+   * Only after a miss (the live path never gets here): a token whose signature is ours, whose
+   * session a kill removed, is reported, at most once per session per USED_AFTER_REVOCATION_EVERY_MS
+   * (the store is asked at most that often per session, killed or not).
+   * The signature is checked first, so a forged token naming a killed sid writes nothing. Best
+   * effort: a failure here never changes the answer.
+   */
+  async #reportIfKilled(token: string, sid: string, presented: Presented): Promise<void> {
+    const nowMs = this.now();
+    const last = this.#reported.get(sid);
+    if (last !== undefined && nowMs - last < USED_AFTER_REVOCATION_EVERY_MS) return;
+    try {
+      const { payload } = await compactVerify(token, createLocalJWKSet(this.keys.jwks()), { algorithms: ['ES256', 'EdDSA'] });
+      const claims = JSON.parse(new TextDecoder().decode(payload)) as { sid?: unknown; client_id?: unknown; sub?: unknown; aud?: unknown };
+      if (claims.sid !== sid) return;
+      // Ours: asked at most once per window whatever the answer, so an expired token replayed costs one check a minute.
+      if (this.#reported.size >= USED_AFTER_REVOCATION_TRACKED) this.#reported.clear();
+      this.#reported.set(sid, nowMs);
+      if (!(await this.store.wasKilled(sid, nowMs))) return;
+      this.events.emit({
+        type: 'token.used_after_revocation', ...envelope(presented.context, nowMs, presented.by), endpoint: presented.endpoint, sid,
+        agent: String(claims.client_id), sub: String(claims.sub), aud: String(claims.aud),
+      });
+    } catch {
+      // not our signature, or the store could not say: nothing to report
+    }
   }
 
   async revokeTree(sid: string, by: string, reason: 'revocation' | 'admin', context: RequestContext): Promise<number> {

@@ -1,3 +1,5 @@
+import type { AuditAppend, AuditLog } from './audit.js';
+import type { UsageStore } from './usage.js';
 import type { CreateOutcome, RemovedSession, Session, SessionFilter, TokenClaims } from './types.js';
 
 export {
@@ -14,8 +16,10 @@ export interface SessionStore {
    * Stores a session, atomically checking that every ancestor is still live and that no agent the
    * session names (agentsNamedBy) was killed agent-wide at or after `startedMs`, when the request
    * arrived. A refusal writes nothing and says why. Throws (a bug) on a non-integer exp/iat/depth.
+   * `audit`: the session's `token.issued` record; a store that can append it to the trail in the
+   * same atomic step does so and sets `audit.appended` (else the caller appends it).
    */
-  create(session: Session, nowMs: number, startedMs: number): Promise<CreateOutcome>;
+  create(session: Session, nowMs: number, startedMs: number, audit?: AuditAppend): Promise<CreateOutcome>;
   /** The live session whose stored token hash matches, its whole ancestor chain live too. */
   findByToken(sid: string, tokenHash: string, nowMs: number): Promise<Session | undefined>;
   /**
@@ -34,6 +38,11 @@ export interface SessionStore {
    * refused), then revokes the subtree of every session the agent holds or acts in.
    */
   revokeAgent(agentId: string, nowMs: number): Promise<RemovedSession[]>;
+  /**
+   * Whether `sid` was removed by a kill (revokeTree/revokeAgent) and has not yet expired: a token
+   * of it presented again is `token.used_after_revocation`. Asked only after a lookup missed.
+   */
+  wasKilled(sid: string, nowMs: number): Promise<boolean>;
   /** Connection health: resolves when the store answers. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -47,4 +56,8 @@ export interface ReplayStore {
 export interface Stores {
   sessions: SessionStore;
   replay: ReplayStore;
+  /** The audit trail, beside the sessions (absent: events go to log lines only). */
+  audit?: AuditLog;
+  /** Daily usage counts for the access review. */
+  usage?: UsageStore;
 }

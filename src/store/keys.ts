@@ -19,6 +19,8 @@ export interface RedisKeys {
   children(sid: string): string;
   /** STRING: tombstone of a killed session, so a create still in flight for it fails. */
   revoked(sid: string): string;
+  /** SET: the tree's killed session ids (see KILLED_SET_SUFFIX). */
+  killed(sid: string): string;
   /** ZSET sid→exp(ms): sessions an agent holds or acts in. */
   agentIndex(agentId: string): string;
   /**
@@ -34,10 +36,26 @@ export interface RedisKeys {
   usedOnce(id: string): string;
   /** Prefix of rate-limit counters (rate-limiter-flexible appends ':<key>'). */
   rateLimit(kind: 'ip' | 'client'): string;
+  /** STREAM: the hash-chained audit trail (fields seq, prev, hash, body). One slot with its head and checkpoint. */
+  auditStream(): string;
+  /** HASH seq, hash: the trail's newest link, kept apart so trimming never loses it. */
+  auditHead(): string;
+  /** STRING: the latest signed checkpoint (compact JWS). */
+  auditCheckpoint(): string;
+  /** HASH usage field → count, for one UTC day (see store/usage.ts); one slot with usageLast. */
+  usageCounts(day: string): string;
+  /** HASH usage field → last time (ms), for one UTC day. */
+  usageLast(day: string): string;
 }
 
 /** Suffixes the tree scripts append to `tree(sid)`; kept here with the rest of the layout. */
 export const TREE_KEY = { session: 's:', children: 'c:', revoked: 'x:' } as const;
+
+/**
+ * What the kill script appends to `tree(sid)` for the tree's SET of killed session ids (expiring
+ * with the longest-lived of them), so a killed token presented again can be recognised.
+ */
+export const KILLED_SET_SUFFIX = 'k';
 
 /** What an agent's kill marker appends to the agent's index key. */
 export const AGENT_KILL_MARKER_SUFFIX = ':nb';
@@ -49,11 +67,17 @@ export function redisKeys(prefix: string): RedisKeys {
     session: (sid) => tree(sid) + TREE_KEY.session + sid,
     children: (sid) => tree(sid) + TREE_KEY.children + sid,
     revoked: (sid) => tree(sid) + TREE_KEY.revoked + sid,
+    killed: (sid) => tree(sid) + KILLED_SET_SUFFIX,
     agentIndex: (id) => `${prefix}ag:{${id}}`,
     agentKillMarker: (id) => `${prefix}ag:{${id}}${AGENT_KILL_MARKER_SUFFIX}`,
     subjectIndex: (sub) => `${prefix}sub:{${sub}}`,
     allSessions: () => `${prefix}all`,
     usedOnce: (id) => `${prefix}once:${id}`,
     rateLimit: (kind) => `${prefix}rl:${kind}`,
+    auditStream: () => `${prefix}{audit}:trail`,
+    auditHead: () => `${prefix}{audit}:head`,
+    auditCheckpoint: () => `${prefix}{audit}:checkpoint`,
+    usageCounts: (day) => `${prefix}{usage:${day}}:n`,
+    usageLast: (day) => `${prefix}{usage:${day}}:t`,
   };
 }

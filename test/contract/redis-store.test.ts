@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { AGENT_KILL_CLOCK_SKEW_MS, AGENT_KILL_MARKER_TTL_MS, agentsOf, type ReplayStore, type Session, type SessionStore } from '../../src/store/index.js';
-import { AGENT_KILL_MARKER_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
+import { AGENT_KILL_MARKER_SUFFIX, KILLED_SET_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { assertRedisVersion, connectRedis } from '../../src/store/redis/connect.js';
 import { INDEX_PRUNE_EVERY, RedisSessionStore } from '../../src/store/redis/session-store.js';
 import { encodeSession } from '../../src/store/redis/codec.js';
@@ -30,13 +30,13 @@ async function keysUnder(prefix: string): Promise<string[]> {
 }
 
 const isTombstone = (k: string) => k.includes(`}:${TREE_KEY.revoked}`);
-const isKillMarker = (k: string) => k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`);
+const isKillMarker = (k: string) => k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`) || k.endsWith(`}:${KILLED_SET_SUFFIX}`);
 
 /**
  * Keys under the prefix other than what kills leave behind: a tombstone per killed subtree root,
  * until that session would have expired, so a create still in flight for it fails; a marker per
- * agent killed agent-wide, so a create for a request that arrived before the kill fails. Each
- * must carry a TTL.
+ * agent killed agent-wide, so a create for a request that arrived before the kill fails; a killed
+ * set per tree, so a killed token presented again is recognised. Each must carry a TTL.
  */
 async function keysBesidesTombstones(prefix: string): Promise<string[]> {
   const all = await keysUnder(prefix);
@@ -163,7 +163,8 @@ describe('redis store: Redis holds no garbage', () => {
     const keysOf = lua.CREATE_KEYS.build({ sessionKey: k.session(root.sid), childrenKey: k.session(root.sid), tombstoneKey: k.revoked(root.sid) });
     const indexes = [k.agentIndex(root.agent), k.subjectIndex(root.sub), k.allSessions()];
     const args = (expMs: number | string) => [
-      ...lua.CREATE_ARGS.build({ nowMs: now(), startedMs: now(), expMs, sid: root.sid, tree: k.tree(root.sid), anc: '', prune: '0', indexCount: indexes.length }),
+      ...lua.CREATE_ARGS.build({ nowMs: now(), startedMs: now(), expMs, sid: root.sid, tree: k.tree(root.sid), anc: '', prune: '0', indexCount: indexes.length,
+        audit: '0', auditBody: '', auditDigest: '', auditMaxRecords: 0, auditMinTimeMs: 0 }),
       ...encodeSession(root),
     ];
     for (const expMs of [(root.exp + 0.123456) * 1000, 'soon', '']) {
@@ -258,7 +259,7 @@ describe('redis store: Redis holds no garbage', () => {
     expect(await store.create(root, now(), now())).toBe('created');
     expect(await store.revokeTree(root.sid, now())).toHaveLength(1);
     const afterKill = await keysUnder(prefix);
-    expect(afterKill).toEqual([keys.revoked(root.sid)]);
+    expect(afterKill).toEqual([keys.killed(root.sid), keys.revoked(root.sid)]);
     const child = makeDelegated(root, 'agent-b', { sub: 'user-9' });
     expect(await store.create(child, now(), now())).toBe('ancestor_revoked');
     expect(await keysUnder(prefix)).toEqual(afterKill);

@@ -73,6 +73,9 @@ class FaultyStore implements SessionStore, ReplayStore {
   revokeAgent(agentId: string, nowMs: number) {
     return this.real.revokeAgent(agentId, nowMs);
   }
+  wasKilled(sid: string, nowMs: number) {
+    return this.real.wasKilled(sid, nowMs);
+  }
   useOnce(id: string, expiresAtMs: number, nowMs: number) {
     return this.real.useOnce(id, expiresAtMs, nowMs);
   }

@@ -29,15 +29,18 @@ export function observable(res: Res): { status: number; text: string; headers: R
   return { status: res.status, text: res.text, headers };
 }
 
-/** Introspection of an attack token: exactly {"active":false}, nothing written, no event. */
-export async function expectInactiveUnchanged(sts: TestSts, send: () => PromiseLike<Res>): Promise<Res> {
+/**
+ * Introspection of an attack token: exactly {"active":false}, nothing written, no event — except,
+ * for a killed token of ours (`killedSid`), exactly one token.used_after_revocation naming it.
+ */
+export async function expectInactiveUnchanged(sts: TestSts, send: () => PromiseLike<Res>, killedSid?: string): Promise<Res> {
   const before = await snapshot(sts);
   const n = sts.events.events.length;
   const res = await send();
   expect(res.status).toBe(200);
   expect(res.text).toBe(INACTIVE);
   expect(res.headers['cache-control']).toBe('no-store');
-  expect(sts.events.events.slice(n)).toEqual([]);
+  expect(sts.events.events.slice(n)).toEqual(killedSid ? [expect.objectContaining({ type: 'token.used_after_revocation', sid: killedSid })] : []);
   expect(await snapshot(sts)).toEqual(before);
   return res;
 }

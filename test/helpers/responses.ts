@@ -40,8 +40,11 @@ export function killedIn(events: readonly unknown[]): string[] {
 export const killedLines = (tokens: string[], aud: string) => tokens.map((t) => `${sidOf(t)} ${aud}`).sort();
 
 export interface RefusalOptions {
-  /** Which events the refusal may emit: one token.denied (the /token endpoint ran; the default) or none. */
-  events?: 'denied' | 'none';
+  /**
+   * Which events the refusal may emit: one token.denied (the /token endpoint ran; the default),
+   * none, or (a killed token presented again) token.used_after_revocation then token.denied.
+   */
+  events?: 'denied' | 'none' | 'used-after-revocation';
   /** The exact body text, when the test knows it. */
   body?: string;
 }
@@ -58,8 +61,10 @@ export async function expectRefused(sts: TestSts, send: () => PromiseLike<Res>, 
   if (opts.body !== undefined) expect(res.text).toBe(opts.body);
   const fresh = sts.events.events.slice(n);
   expect(fresh.filter((e) => e.type === 'token.issued')).toEqual([]);
-  if ((opts.events ?? 'denied') === 'denied') expect(fresh).toEqual([expect.objectContaining({ type: 'token.denied', error })]);
-  else expect(fresh).toEqual([]);
+  const events = opts.events ?? 'denied';
+  const reported = events === 'used-after-revocation' ? [expect.objectContaining({ type: 'token.used_after_revocation' })] : [];
+  if (events === 'none') expect(fresh).toEqual([]);
+  else expect(fresh).toEqual([...reported, expect.objectContaining({ type: 'token.denied', error })]);
   expect(await snapshot(sts)).toEqual(before);
   return res;
 }

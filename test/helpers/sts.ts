@@ -15,8 +15,12 @@ import { buildDeps, type Deps } from '../../src/deps.js';
 import { addKey } from '../../src/keys/keystore.js';
 import type { Clock } from '../../src/sessions/service.js';
 import type { ReplayStore, SessionStore, Stores } from '../../src/store/index.js';
-import { AGENT_KILL_MARKER_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
+import { AGENT_KILL_MARKER_SUFFIX, KILLED_SET_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
+import { MemoryAuditLog } from '../../src/store/memory/audit-log.js';
 import { MemorySessionStore } from '../../src/store/memory/session-store.js';
+import { RedisAuditLog } from '../../src/store/redis/audit-log.js';
+import { RedisUsageStore } from '../../src/store/redis/usage-store.js';
+import { MemoryUsageStore } from '../../src/store/memory/usage-store.js';
 import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
 
@@ -38,6 +42,7 @@ export const SECRETS: Record<string, string> = {
   'disabled-agent': 'disabled-agent-secret-0123456789abcde',
   admin: 'admin-secret-0123456789abcdefghijklmnop',
   'reader-admin': 'reader-admin-secret-0123456789abcdefgh',
+  auditor: 'auditor-secret-0123456789abcdefghijklmn',
   [API]: 'api-resource-server-secret-0123456789ab',
   [OTHER_API]: 'other-resource-server-secret-01234567',
 };
@@ -71,6 +76,7 @@ export function testRegistry(extra: Partial<RegistryDocument> = {}): RegistryDoc
       { id: 'disabled-agent', secretHash: h('disabled-agent'), audiences: { [API]: ['invoices:read'] }, disabled: true },
       { id: 'admin', secretHash: h('admin'), audiences: { [ADMIN_AUD]: ['sessions:read', 'sessions:kill'] } },
       { id: 'reader-admin', secretHash: h('reader-admin'), audiences: { [ADMIN_AUD]: ['sessions:read'] } },
+      { id: 'auditor', secretHash: h('auditor'), audiences: { [ADMIN_AUD]: ['audit:read', 'agents:read'] } },
       ...(extra.agents ?? []),
     ],
     resourceServers: [
@@ -107,6 +113,10 @@ export interface TestStsOptions {
   trustProxy?: string;
   /** A keys dir used as it is (default: a fresh one with one ES256 key). */
   keysDir?: string;
+  /** false: no audit trail (STS_AUDIT_TRAIL=off). */
+  audit?: boolean;
+  /** Audit retention by length (STS_AUDIT_MAX_RECORDS). */
+  auditMaxRecords?: number;
   /** Redis store only: wraps the real store (fault injection); the app uses the wrapper as its stores. */
   wrapStore?: (real: RedisSessionStore, keys: RedisKeys) => SessionStore & ReplayStore;
 }
@@ -133,6 +143,8 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     STS_RATE_LIMIT_PER_AGENT: String(opts.rateLimit?.perAgent ?? 0),
     STS_RATE_LIMIT_PER_RESOURCE_SERVER: String(opts.rateLimit?.perResourceServer ?? 0),
     STS_RATE_LIMIT_WINDOW_SECONDS: '60',
+    STS_AUDIT_TRAIL: opts.audit === false ? 'off' : 'on',
+    ...(opts.auditMaxRecords !== undefined ? { STS_AUDIT_MAX_RECORDS: String(opts.auditMaxRecords) } : {}),
     ...(opts.trustProxy ? { STS_TRUST_PROXY: opts.trustProxy } : {}),
   });
   const log = pino({ level: 'silent' });
@@ -149,7 +161,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     keys = redisKeys(prefix);
     const real = new RedisSessionStore(client, keys);
     const store = opts.wrapStore ? opts.wrapStore(real, keys) : real;
-    stores = { sessions: store, replay: store };
+    stores = { sessions: store, replay: store, audit: new RedisAuditLog(client, keys), usage: new RedisUsageStore(client, keys) };
     // A raw view of the keys needs one node: on a cluster URL, tests assert through the API only.
     if (!url.startsWith('redis+cluster')) {
       raw = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -158,7 +170,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     }
   } else {
     const store = new MemorySessionStore();
-    stores = { sessions: store, replay: store };
+    stores = { sessions: store, replay: store, audit: new MemoryAuditLog(), usage: new MemoryUsageStore() };
   }
   const registry = await parseRegistry(opts.registry ?? testRegistry());
   const deps = await buildDeps(config, log, {
@@ -182,15 +194,18 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
 }
 
 const isTombstone = (k: string) => k.includes(`}:${TREE_KEY.revoked}`);
-const isKillMark = (k: string) => isTombstone(k) || k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`);
+const isKillMark = (k: string) => isTombstone(k) || k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`) || k.endsWith(`}:${KILLED_SET_SUFFIX}`);
+/** The audit trail's keys: every decision, refusals included, is recorded there (see audit tests). */
+const isAuditKey = (k: string) => k.includes('{audit}:');
 
 /**
  * Every key this test's app wrote, for asserting "nothing changed" — except kill tombstones and
- * agent kill markers, which only a kill writes (see `tombstones`).
+ * agent kill markers, which only a kill writes (see `tombstones`), and the audit trail, which
+ * records refusals too.
  */
 export async function redisState(sts: TestSts): Promise<string[]> {
   if (!sts.redis) return [];
-  return (await sts.redis.keys(`${sts.prefix}*`)).filter((k) => !isKillMark(k)).sort();
+  return (await sts.redis.keys(`${sts.prefix}*`)).filter((k) => !isKillMark(k) && !isAuditKey(k)).sort();
 }
 
 /**

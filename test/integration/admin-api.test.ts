@@ -341,6 +341,7 @@ describe('admin API: authentication and authorization', () => {
         type: 'session.revoked', time: ANY_ISO_TIME, requestId: again.headers['x-request-id'], actor: 'admin', adminSid: sidOf(admin),
         sid: sidOf(victim), revoked: 0, sessions: [], by: 'admin', reason: 'admin',
       },
+      expect.objectContaining({ type: 'token.used_after_revocation', endpoint: 'introspect', sid: sidOf(victim) }),
     ]);
     expect((await introspect(sts, target)).body.active).toBe(true);
   });

@@ -72,7 +72,7 @@ describe('event sinks', () => {
       expect(sts.events.events.slice(n)).toEqual([{
         type: 'token.issued', time: new Date(T0).toISOString(), requestId: 'ev-1', actor: 'billing-agent',
         sid: sidOf(res.body.access_token as string), agent: 'billing-agent', sub: 'billing-agent', aud: API, scope: ['invoices:read'],
-        exp: T0 / 1000 + 300, grant: 'client_credentials',
+        exp: T0 / 1000 + 300, ttl: 300, grant: 'client_credentials',
       }]);
     });
 

@@ -75,6 +75,8 @@ describe('POST /revoke (RFC 7009)', () => {
           type: 'session.revoked', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'billing-agent',
           sid: sidOf(root), revoked: 3, sessions: expect.any(Array), by: 'billing-agent', reason: 'revocation',
         },
+        // then each killed token introspected above is reported
+        ...[root, mid, leaf].map((t) => expect.objectContaining({ type: 'token.used_after_revocation', endpoint: 'introspect', sid: sidOf(t) })),
       ]);
       expect(killedIn(sts.events.events.slice(n))).toEqual(killedLines([root, mid, leaf], API));
     });

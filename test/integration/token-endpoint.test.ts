@@ -140,7 +140,7 @@ describe('POST /token client_credentials', () => {
       expect(sts.events.events).toContainEqual({
         type: 'token.issued', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'billing-agent',
         sid: c.sid, agent: 'billing-agent', sub: 'billing-agent', aud: API,
-        scope: ['invoices:read'], exp: NOW_S + 300, grant: CC,
+        scope: ['invoices:read'], exp: NOW_S + 300, ttl: 300, grant: CC,
       });
     });
 

@@ -39,6 +39,9 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
 
   /** Refused with exactly `status` and `error`, Redis unchanged, exactly one token.denied event. */
   const refused = (send: () => PromiseLike<Res>, status: number, error: string) => expectRefused(sts, send, status, error);
+  /** A killed token presented for the first time in the window: reported, then refused. */
+  const refusedKilled = (send: () => PromiseLike<Res>, status: number, error: string) =>
+    expectRefused(sts, send, status, error, { events: 'used-after-revocation' });
 
   /** A successful exchange: 200, and the token it returned. */
   async function ok(res: PromiseLike<Res>): Promise<{ token: string; body: Record<string, unknown> }> {
@@ -113,8 +116,8 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
     it('records a token.issued event naming the parent and the exchange grant', () => {
       expect(sts.events.events).toContainEqual({
         type: 'token.issued', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'billing-agent',
-        sid: sidOf(child), parent: sidOf(root), agent: 'billing-agent', sub: 'billing-agent', aud: API,
-        scope: ['invoices:read'], exp: T0_S + 300, grant: EXCHANGE_GRANT,
+        sid: sidOf(child), parent: sidOf(root), parentAgent: 'billing-agent', agent: 'billing-agent', sub: 'billing-agent', aud: API,
+        scope: ['invoices:read'], exp: T0_S + 300, ttl: expect.any(Number), grant: EXCHANGE_GRANT,
       });
     });
 
@@ -312,7 +315,8 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
       const doomed = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
       const rev = await request(sts.app).post('/revoke').set('Authorization', basic('billing-agent')).type('form').send({ token: doomed });
       expect(rev.status).toBe(200);
-      await refused(() => exchange(sts, 'billing-agent', doomed, API, 'invoices:read'), 400, 'invalid_grant');
+      await refusedKilled(() => exchange(sts, 'billing-agent', doomed, API, 'invoices:read'), 400, 'invalid_grant');
+      // the same session again within the window: refused, not reported twice
       await refused(() => exchange(sts, 'sub-agent', doomed, API, 'invoices:read'), 400, 'invalid_grant');
     });
 
@@ -403,7 +407,7 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
       );
       const own = (await clientCredentials(sts, 'sub-agent', API, 'invoices:read')).access_token;
       await request(sts.app).post('/revoke').set('Authorization', basic('sub-agent')).type('form').send({ token: own });
-      await refused(
+      await refusedKilled(
         () => exchange(sts, 'sub-agent', root, API, 'invoices:read', { actor_token: own, actor_token_type: AT_TYPE }),
         400, 'invalid_grant',
       );

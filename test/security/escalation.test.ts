@@ -170,7 +170,7 @@ describe('escalation', () => {
       await expectRefused(
         sts,
         () => exchange(sts, 'esc-child', root, API, 'invoices:read', { actor_token: ownChild, actor_token_type: AT_TYPE }),
-        400, 'invalid_grant',
+        400, 'invalid_grant', { events: 'used-after-revocation' },
       );
     });
 

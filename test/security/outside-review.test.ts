@@ -54,9 +54,13 @@ describe('outside review: protocol boundary', () => {
   }
   const obo = (token: string) => exchange(sts, 'billing-agent', token, API, 'invoices:read');
 
-  /** Every key of this app's prefix has an expiry: nothing lives forever. */
+  /**
+   * Every key of this app's prefix has an expiry: nothing lives forever. The audit trail is the
+   * exception by design: it outlives the sessions it records, bounded by its retention (length and
+   * age: see test/contract/audit-log.contract.ts).
+   */
   async function expectEveryKeyExpires(): Promise<void> {
-    const keys = await sts.redis!.keys(`${sts.prefix}*`);
+    const keys = (await sts.redis!.keys(`${sts.prefix}*`)).filter((k) => !k.startsWith(`${sts.prefix}{audit}:`));
     expect(keys.length).toBeGreaterThan(0);
     const ttls = await Promise.all(keys.map((k) => sts.redis!.pttl(k)));
     expect(keys.filter((_, i) => !(ttls[i]! > 0))).toEqual([]);

@@ -31,6 +31,8 @@ describe('loadConfig', () => {
       trustProxy: undefined,
       http: { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 10_000 },
       workers: 1,
+      audit: { enabled: true, maxRecords: 1_000_000, maxAgeMs: 90 * 86_400_000, checkpointIntervalMs: 60_000 },
+      usage: { enabled: true, flushIntervalMs: 5_000, retentionDays: 90, staleCredentialDays: 90 },
     });
   });
 

@@ -32,7 +32,7 @@ async function checkActor(ctx: GrantContext, req: OAuthRequest, agent: Agent, cn
     return;
   }
   tokenType(req, 'actor_token_type');
-  const actor = await ctx.sessions.lookup(actorToken);
+  const actor = await ctx.sessions.lookup(actorToken, { endpoint: 'token', context: req.context, by: agent.id });
   if (!actor || actor.agent !== agent.id) throw invalidGrant('actor_token is not an active token of the authenticated agent');
   if (actor.cnf && actor.cnf.jkt !== cnf?.jkt) throw invalidGrant("the DPoP proof's key is not the key actor_token is bound to");
 }
@@ -51,8 +51,8 @@ function checkSubjectBinding(parent: Session, agent: Agent, cnf: DpopConfirmatio
 }
 
 /** A live agent-sts token: the new session is its child, narrowed on every axis. */
-async function delegatedGrant(ctx: GrantContext, agent: Agent, subjectToken: string, target: string, scope: string[], cnf: DpopConfirmation | undefined): Promise<Grant> {
-  const parent = await ctx.sessions.lookup(subjectToken);
+async function delegatedGrant(ctx: GrantContext, req: OAuthRequest, agent: Agent, subjectToken: string, target: string, scope: string[], cnf: DpopConfirmation | undefined): Promise<Grant> {
+  const parent = await ctx.sessions.lookup(subjectToken, { endpoint: 'token', context: req.context, by: agent.id });
   if (!parent) throw invalidGrant('subject token is not active');
   if (!mayDelegate(await ctx.registry.agent(parent.agent), agent.id)) {
     throw invalidGrant('the agent is not a delegate of the subject token holder', `agent ${agent.id} is not a delegate of ${parent.agent}`);
@@ -90,7 +90,7 @@ export const tokenExchange: GrantHandler = {
 
     const ours = readTokenSid(subjectToken, ctx.sessions.issuer) !== undefined;
     const grant = ours
-      ? await delegatedGrant(ctx, agent, subjectToken, target, scope, cnf)
+      ? await delegatedGrant(ctx, req, agent, subjectToken, target, scope, cnf)
       : await onBehalfOfGrant(ctx, agent, subjectToken, subjectType, target, scope);
     const issued = await ctx.sessions.issue(cnf ? { ...grant, cnf } : grant, this.grantType, req.context);
     return tokenResponse(issued, ctx.sessions.now(), { issued_token_type: requested });

@@ -1,5 +1,5 @@
 import type { ReplayStore, SessionStore } from '../index.js';
-import { chainLive, tokenLive, unexpired } from '../liveness.js';
+import { chainLive, MS_PER_EXP_UNIT, tokenLive, unexpired } from '../liveness.js';
 import {
   agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable,
   type CreateOutcome, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
@@ -23,6 +23,8 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
   readonly #children = new Map<string, Set<string>>();
   readonly #used = new Map<string, number>();
   readonly #killMarkers = new Map<string, KillMarker>();
+  /** Killed sid → its session's expiry (ms): see wasKilled. */
+  readonly #killed = new Map<string, number>();
   readonly #sweeper: NodeJS.Timeout;
 
   /** `nowMs` only times the sweeper; every method takes its time from its caller. */
@@ -88,7 +90,10 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     for (let i = 0; i < queue.length; i++) {
       const id = queue[i]!;
       const s = this.#sessions.get(id);
-      if (s && unexpired(s.exp, nowMs)) removed.push({ sid: s.sid, agent: s.agent, sub: s.sub, aud: s.aud, ...(s.act ? { act: structuredClone(s.act) } : {}) });
+      if (s && unexpired(s.exp, nowMs)) {
+        removed.push({ sid: s.sid, agent: s.agent, sub: s.sub, aud: s.aud, ...(s.act ? { act: structuredClone(s.act) } : {}) });
+        this.#killed.set(s.sid, s.exp * MS_PER_EXP_UNIT);
+      }
       this.#sessions.delete(id);
       queue.push(...(this.#children.get(id) ?? []));
       this.#children.delete(id);
@@ -103,6 +108,10 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     const removed: RemovedSession[] = [];
     for (const s of held) removed.push(...(await this.revokeTree(s.sid, nowMs)));
     return removed;
+  }
+
+  async wasKilled(sid: string, nowMs: number): Promise<boolean> {
+    return (this.#killed.get(sid) ?? 0) > nowMs;
   }
 
   async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
@@ -142,5 +151,6 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     }
     for (const [id, until] of this.#used) if (until <= nowMs) this.#used.delete(id);
     for (const [agent, m] of this.#killMarkers) if (m.expiresMs <= nowMs) this.#killMarkers.delete(agent);
+    for (const [sid, until] of this.#killed) if (until <= nowMs) this.#killed.delete(sid);
   }
 }

@@ -1,5 +1,6 @@
 import { MS_PER_EXP_UNIT } from '../liveness.js';
-import { TREE_KEY } from '../keys.js';
+import { KILLED_SET_SUFFIX, TREE_KEY } from '../keys.js';
+import { AUDIT_APPEND_LUA } from './audit-scripts.js';
 import { CLAIMS_READ, FIELD, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
 
 /**
@@ -98,6 +99,7 @@ end
 export const CREATE_KEYS = keys('sessionKey', 'childrenKey', 'tombstoneKey');
 export const CREATE_ARGS = argv({
   nowMs: 'int', startedMs: 'int', expMs: 'int', sid: 'string', tree: 'string', anc: 'string', prune: 'string', indexCount: 'int',
+  audit: 'string', auditBody: 'string', auditDigest: 'string', auditMaxRecords: 'int', auditMinTimeMs: 'int',
 });
 
 /**
@@ -105,20 +107,28 @@ export const CREATE_ARGS = argv({
  * KEYS: CREATE_KEYS (childrenKey is the session key again for a root), then `indexCount` indexes,
  * then the kill marker of every agent the session names. A single Redis passes them all (one step);
  * a cluster passes none (its INDEX_ADD calls, in the indexes' own slots, checked the markers).
+ * With `audit` '1' (single Redis, trail on) the last two KEYS are the audit stream and head, and a
+ * created session's `token.issued` record (auditBody, auditDigest) is appended in the same step.
  * ARGV: CREATE_ARGS, then the record's field/value pairs.
- * Returns a CreateOutcome. The session's own tombstone means an agent-wide kill found its index
+ * Returns a CreateOutcome; with an appended record, { 'created', seq, hash, prev }. The session's own tombstone means an agent-wide kill found its index
  * entry while this create was in flight (nothing else knows a sid before it is stored).
  */
-export const CREATE = `${LIVENESS}${EXTEND}${INDEXING}
+export const CREATE = `${LIVENESS}${EXTEND}${INDEXING}${AUDIT_APPEND_LUA}
 ${CREATE_KEYS.lua}
 ${CREATE_ARGS.lua}
 if redis.call('EXISTS', tombstoneKey) == 1 then return 'agent_revoked' end
 if not ancestors_live(anc, tree, nowMs) then return 'ancestor_revoked' end
 local markersFrom = ${CREATE_KEYS.next} + indexCount
-for i = markersFrom, #KEYS do
+local markersTo = #KEYS
+if audit == '1' then markersTo = #KEYS - 2 end
+for i = markersFrom, markersTo do
   if marked(KEYS[i], startedMs) then return 'agent_revoked' end
 end
 if not (expMs > nowMs) then return 'expired' end
+local appended
+if audit == '1' then
+  appended = audit_append(KEYS[#KEYS - 1], KEYS[#KEYS], auditBody, auditDigest, auditMaxRecords, auditMinTimeMs)
+end
 redis.call('HSET', sessionKey, unpack(ARGV, ${CREATE_ARGS.next}))
 redis.call('PEXPIREAT', sessionKey, expMs)
 if childrenKey ~= sessionKey then
@@ -126,6 +136,7 @@ if childrenKey ~= sessionKey then
   extend(childrenKey, expMs)
 end
 for i = ${CREATE_KEYS.next}, markersFrom - 1 do index_add(KEYS[i], sid, expMs, nowMs, prune) end
+if appended then return { 'created', appended[1], appended[2], appended[3] } end
 return 'created'
 `;
 
@@ -219,8 +230,9 @@ export const REVOKE_ARGS = argv({ sid: 'string', tree: 'string', nowMs: 'int', t
  * Kills a subtree. The tombstone (until tombstoneUntilMs, or the session's own expiry when later)
  * makes a create of that sid still in flight fail. Returns {sid, row, ...} (REMOVED_READ rows) of
  * the live sessions removed, so the caller can drop their index entries (which live in other slots).
+ * Each removed sid joins the tree's killed set (KILLED_SET_SUFFIX), kept until the last of them expires.
  */
-export const REVOKE_TREE = `${LIVENESS}
+export const REVOKE_TREE = `${LIVENESS}${EXTEND}
 ${REVOKE_KEYS.lua}
 ${REVOKE_ARGS.lua}
 local r = ${luaRead(REMOVED_READ)}
@@ -228,6 +240,7 @@ local untilMs = tombstoneUntilMs
 local rootExp = redis.call('HGET', sessionKey, '${FIELD.exp}')
 if rootExp then untilMs = math.max(untilMs, tonumber(rootExp) * ${MS_PER_EXP_UNIT}) end
 if untilMs > nowMs then redis.call('SET', tombstoneKey, '1', 'PXAT', untilMs) end
+local killedKey = tree .. '${KILLED_SET_SUFFIX}'
 local queue, i, removed = { sid }, 1, {}
 while i <= #queue do
   local id = queue[i]
@@ -238,6 +251,8 @@ while i <= #queue do
     if unexpired(row[r.at.exp], nowMs) then
       removed[#removed + 1] = id
       removed[#removed + 1] = row
+      redis.call('SADD', killedKey, id)
+      extend(killedKey, tonumber(row[r.at.exp]) * ${MS_PER_EXP_UNIT})
     end
     local parent = row[r.at.parent]
     if id == sid and parent and parent ~= '' then redis.call('SREM', children_key(tree, parent), id) end

@@ -1,4 +1,5 @@
 import { StoreUnavailableError } from '../../errors.js';
+import type { AuditAppend } from '../audit.js';
 import type { ReplayStore, SessionStore } from '../index.js';
 import type { RedisClient } from './connect.js';
 import type { RedisKeys } from '../keys.js';
@@ -19,7 +20,8 @@ function defineScript(redis: RedisClient, name: string, source: string): Script 
 }
 
 /** Replies that mean "Redis cannot serve right now", as opposed to a bug in a script. */
-const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM)/;
+/** AUDITFAIL: the create could not append its audit record (and so wrote nothing): fail closed too. */
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM|AUDITFAIL)/;
 
 /** Every store call goes through here: connection loss and timeouts become a 503, never a guess. */
 async function guard<T>(op: Promise<T>): Promise<T> {
@@ -47,7 +49,11 @@ export const INDEX_PRUNE_EVERY = 32;
 
 const OUTCOMES: ReadonlySet<string> = new Set<CreateOutcome>(['created', 'ancestor_revoked', 'agent_revoked', 'expired']);
 
-function outcomeOf(reply: unknown): CreateOutcome {
+function outcomeOf(reply: unknown, audit?: AuditAppend): CreateOutcome {
+  if (Array.isArray(reply) && reply[0] === 'created' && audit) {
+    audit.appended = { seq: Number(reply[1]), hash: String(reply[2]), prev: String(reply[3]) };
+    return 'created';
+  }
   if (typeof reply === 'string' && OUTCOMES.has(reply)) return reply as CreateOutcome;
   throw new Error(`unexpected create reply ${String(reply)}`);
 }
@@ -89,7 +95,12 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     return [...agents.map((a) => k.agentIndex(a)), k.subjectIndex(s.sub), k.allSessions()];
   }
 
-  async create(s: Session, nowMs: number, startedMs: number): Promise<CreateOutcome> {
+  /**
+   * With `audit` on a single Redis, the `token.issued` record is appended by the create script
+   * itself (`audit.appended` says where); on a cluster the trail lives in another slot, so the
+   * caller appends it after the create, before answering.
+   */
+  async create(s: Session, nowMs: number, startedMs: number, audit?: AuditAppend): Promise<CreateOutcome> {
     assertStorable(s);
     const k = this.#keys;
     const holders = agentsOf(s);
@@ -100,13 +111,19 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     const treeKeys = lua.CREATE_KEYS.build({
       sessionKey: k.session(s.sid), childrenKey: s.parent ? k.children(s.parent) : k.session(s.sid), tombstoneKey: k.revoked(s.sid),
     });
+    const inScript = audit !== undefined && !this.#cluster;
     const args = (indexCount: number) => [
-      ...lua.CREATE_ARGS.build({ nowMs, startedMs, expMs, sid: s.sid, tree: k.tree(s.sid), anc: s.ancestors.join(' '), prune, indexCount }),
+      ...lua.CREATE_ARGS.build({
+        nowMs, startedMs, expMs, sid: s.sid, tree: k.tree(s.sid), anc: s.ancestors.join(' '), prune, indexCount,
+        audit: inScript ? '1' : '0', auditBody: inScript ? audit.body : '', auditDigest: inScript ? audit.digest : '',
+        auditMaxRecords: audit?.maxRecords ?? 0, auditMinTimeMs: audit?.minTimeMs ?? 0,
+      }),
       ...encodeSession(s),
     ];
     if (!this.#cluster) {
       const markers = named.map((a) => k.agentKillMarker(a));
-      return outcomeOf(await guard(this.#create([...treeKeys, ...indexes, ...markers], args(indexes.length))));
+      const trail = inScript ? [k.auditStream(), k.auditHead()] : [];
+      return outcomeOf(await guard(this.#create([...treeKeys, ...indexes, ...markers, ...trail], args(indexes.length))), audit);
     }
     // Indexes sit in other slots, on other nodes: write them first, each agent's index checking
     // that agent's marker in the same step; then the record. Any refusal undoes the entries.
@@ -123,7 +140,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     const [added, markers] = await guard(Promise.all([Promise.all(adds), Promise.all(marks)]));
     // An expired session's adds wrote nothing; the record's script names that refusal (or an
     // earlier one: a dead ancestor) exactly as on a single Redis, and writes nothing either.
-    const refused = added.map(outcomeOf).includes('agent_revoked') || markers.some((m) => m !== null && Number(m) >= startedMs);
+    const refused = added.map((r) => outcomeOf(r)).includes('agent_revoked') || markers.some((m) => m !== null && Number(m) >= startedMs);
     const outcome: CreateOutcome = refused ? 'agent_revoked' : outcomeOf(await guard(this.#create(treeKeys, args(0))));
     if (outcome !== 'created') await guard(Promise.all(indexes.map((index) => this.#redis.zrem(index, s.sid))));
     return outcome;
@@ -253,6 +270,11 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     await this.#dropIndexEntries(removed);
     await this.#zremAll(new Map([[index, sids]]));
     return removed;
+  }
+
+  async wasKilled(sid: string, _nowMs: number): Promise<boolean> {
+    // the set expires with its longest-lived member; a member past its own expiry is only a stale yes for an expired token
+    return (await guard(this.#redis.sismember(this.#keys.killed(sid), sid))) === 1;
   }
 
   async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {

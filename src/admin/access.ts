@@ -1,0 +1,95 @@
+import { Router, type Request, type Response } from 'express';
+import { accessReview, reviewsCsv, type AccessReview, type ReviewWindow } from './access-review.js';
+import type { UsageAggregator } from '../audit/usage.js';
+import type { Agent, Registry } from '../clients/types.js';
+import { OAuthError } from '../errors.js';
+import type { SessionService } from '../sessions/service.js';
+import { dayOf, type UsageStore } from '../store/usage.js';
+import { only, queryString, requireScope } from './routes.js';
+
+const DEFAULT_DAYS = 30;
+const MAX_DAYS = 3_650;
+/** Live sessions read per agent: the review says when an agent holds more. */
+const HELD_LIMIT = 1_000;
+const MS_PER_DAY = 86_400_000;
+const DECIMAL = /^[1-9][0-9]{0,3}$/;
+
+export interface AccessDeps {
+  sessions: SessionService;
+  registry: Registry;
+  usageStore: UsageStore;
+  /** This process's counts not yet flushed: flushed before a review is read. */
+  usage?: UsageAggregator;
+  retentionDays: number;
+  staleCredentialDays: number;
+}
+
+function daysParam(req: Request): number {
+  const raw = queryString(req, 'days');
+  const days = raw === undefined ? DEFAULT_DAYS : DECIMAL.test(raw) ? Number(raw) : NaN;
+  if (!(days >= 1 && days <= MAX_DAYS)) throw new OAuthError(400, 'invalid_request', `query parameter 'days' must be an integer from 1 to ${MAX_DAYS}`);
+  return days;
+}
+
+function windowOf(days: number, nowMs: number, retentionDays: number): { window: ReviewWindow; dayKeys: string[] } {
+  const coveredDays = Math.min(days, retentionDays);
+  const dayKeys: string[] = [];
+  // today and the `coveredDays - 1` days before it (UTC)
+  for (let i = 0; i < coveredDays; i++) dayKeys.push(dayOf(nowMs - i * MS_PER_DAY));
+  const complete = days <= retentionDays;
+  return {
+    dayKeys,
+    window: {
+      days, since: new Date(nowMs - days * MS_PER_DAY).toISOString(), until: new Date(nowMs).toISOString(), complete, coveredDays,
+      ...(complete ? {} : { note: `usage is kept for ${retentionDays} days (STS_USAGE_RETENTION_DAYS): counts cover only the last ${coveredDays} days of the ${days} asked for` }),
+    },
+  };
+}
+
+/** GET /admin/agents/:id/access and /admin/access-review (JSON, or CSV for Accept: text/csv): scope agents:read. */
+export function accessRouter(d: AccessDeps): Router {
+  const r = Router();
+  r.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+  const read = requireScope(d.sessions, 'agents:read');
+
+  async function review(agents: Agent[], all: Agent[], days: number): Promise<AccessReview[]> {
+    await d.usage?.flush();
+    const nowMs = d.sessions.now();
+    const { window, dayKeys } = windowOf(days, nowMs, d.retentionDays);
+    const usage = await d.usageStore.read(dayKeys);
+    const out: AccessReview[] = [];
+    for (const agent of agents) {
+      const sessions = await d.sessions.list({ agent: agent.id }, HELD_LIMIT);
+      const rev = accessReview({ agent, all, sessions, usage, window, nowMs, staleCredentialDays: d.staleCredentialDays });
+      out.push(sessions.length === HELD_LIMIT ? { ...rev, window: { ...rev.window, note: `${rev.window.note ?? ''} held lists the first ${HELD_LIMIT} live sessions only`.trim() } } : rev);
+    }
+    return out;
+  }
+
+  const allAgents = async () => (d.registry.agents ? d.registry.agents() : []);
+
+  r.route('/agents/:id/access')
+    .get(read, async (req: Request, res: Response) => {
+      const days = daysParam(req);
+      const agent = await d.registry.agent(String(req.params.id));
+      if (!agent) throw new OAuthError(404, 'not_found', 'no such agent');
+      const [one] = await review([agent], await allAgents(), days);
+      res.json(one);
+    })
+    .all(only('GET, HEAD'));
+
+  r.route('/access-review')
+    .get(read, async (req: Request, res: Response) => {
+      const days = daysParam(req);
+      const all = await allAgents();
+      const reviews = await review(all, all, days);
+      if (req.accepts(['application/json', 'text/csv']) === 'text/csv') res.type('text/csv; charset=utf-8').send(reviewsCsv(reviews));
+      else res.json({ window: reviews[0]?.window ?? windowOf(days, d.sessions.now(), d.retentionDays).window, agents: reviews });
+    })
+    .all(only('GET, HEAD'));
+
+  return r;
+}

@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The audit trail's storage contract and its hash chain, defined once for every store.
+ *
+ * A record is an event's canonical JSON (`body`), numbered (`seq`, from 1) and chained: `prev` is
+ * the previous record's `hash` (GENESIS_HASH before the first), and
+ *   hash = SHA-256( uint64be(seq) ‖ prev ‖ SHA-256(body) )   (72 bytes: the hashes as raw bytes)
+ * and every hash is written as lowercase hex.
+ * The body digest is computed by the caller (node:crypto); the link is computed where the record is
+ * appended, in the same atomic step that assigns `seq` and reads `prev` (the Redis script computes
+ * it in Lua: Redis has no SHA-256; the verifier recomputes it with node:crypto, so a wrong Lua hash
+ * cannot go unnoticed).
+ */
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export const sha256Hex = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
+
+/**
+ * The canonical form: JSON with object keys sorted (recursively), no whitespace, undefined members
+ * dropped, as JSON.stringify writes strings and numbers. Events hold only strings, finite numbers,
+ * booleans, arrays and plain objects.
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The chain link of record `seq`: what its `hash` must be, given its predecessor's hash and its body digest. */
+export function linkHash(seq: number, prev: string, digest: string): string {
+  const input = Buffer.alloc(LINK_INPUT_BYTES);
+  input.writeBigUInt64BE(BigInt(seq), 0);
+  input.write(prev, 8, 32, 'hex');
+  input.write(digest, 40, 32, 'hex');
+  return createHash('sha256').update(input).digest('hex');
+}
+
+/** uint64 seq, then two SHA-256 hashes: two SHA-256 blocks, the least the Lua side can hash. */
+const LINK_INPUT_BYTES = 72;
+
+/** An event ready to append: its canonical body and that body's SHA-256, plus the retention to apply. */
+export interface AuditAppend {
+  body: string;
+  digest: string;
+  /** Keep about this many newest records (0: no length limit). */
+  maxRecords: number;
+  /** Drop records older than this (ms since the epoch; 0: no age limit). */
+  minTimeMs: number;
+  /** Set by a store that appended it in the same step as its own write (the session create). */
+  appended?: Appended;
+}
+
+export interface AuditHead {
+  seq: number;
+  hash: string;
+}
+
+/** Where an append put the record: its seq, its hash and the hash it links to. */
+export interface Appended extends AuditHead {
+  prev: string;
+}
+
+/** One stored record. `id` is the store's position (a Redis stream id, `<ms>-<n>`); `timeMs` from it. */
+export interface AuditRecord {
+  id: string;
+  seq: number;
+  prev: string;
+  hash: string;
+  body: string;
+}
+
+export interface AuditRange {
+  /** Exclusive bound: records after (forward) or before (backward) this id. */
+  from?: string;
+  /** Inclusive time bounds on the record's id (ms). */
+  sinceMs?: number;
+  untilMs?: number;
+  count: number;
+}
+
+/**
+ * The trail. Appends are atomic (seq, prev and hash decided in one step, nothing interleaves);
+ * a store failure rejects with StoreUnavailableError.
+ */
+export interface AuditLog {
+  append(entry: AuditAppend): Promise<Appended>;
+  /** The newest record's seq and hash ({0, GENESIS_HASH} before the first). */
+  head(): Promise<AuditHead>;
+  /** Oldest first. */
+  forward(range: AuditRange): Promise<AuditRecord[]>;
+  /** Newest first. */
+  backward(range: AuditRange): Promise<AuditRecord[]>;
+  /** The latest signed checkpoint (a compact JWS), if any. */
+  checkpoint(): Promise<string | undefined>;
+  saveCheckpoint(jws: string): Promise<void>;
+  /** How many records are kept. */
+  length(): Promise<number>;
+}
+
+/** `<ms>-<n>` ids compare by ms, then n. */
+export function compareIds(a: string, b: string): number {
+  const [am, an] = a.split('-').map(Number) as [number, number];
+  const [bm, bn] = b.split('-').map(Number) as [number, number];
+  return am - bm || an - bn;
+}
+
+export const idTimeMs = (id: string): number => Number(id.slice(0, id.indexOf('-')));
+
+/** Stream ids look like this; anything else offered as a cursor is refused. */
+export const RECORD_ID = /^[0-9]{1,15}-[0-9]{1,15}$/;

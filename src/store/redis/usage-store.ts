@@ -1,0 +1,53 @@
+import { StoreUnavailableError } from '../../errors.js';
+import type { RedisKeys } from '../keys.js';
+import { fromField, usageField, type UsageRow, type UsageStore } from '../usage.js';
+import type { RedisClient } from './connect.js';
+
+const MS_PER_DAY = 86_400_000;
+
+/** KEYS: counts, lasts (one day, one slot). ARGV: ttlMs, then field, count, lastMs triples. */
+const ADD = `
+local ttl = tonumber(ARGV[1])
+for i = 2, #ARGV, 3 do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+  local old = tonumber(redis.call('HGET', KEYS[2], ARGV[i]))
+  if not old or old < tonumber(ARGV[i + 2]) then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2]) end
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 1
+`;
+
+async function guard<T>(op: Promise<T>): Promise<T> {
+  try {
+    return await op;
+  } catch (err) {
+    throw new StoreUnavailableError(err);
+  }
+}
+
+/** Two HASHes per UTC day (counts and last times), expiring after the retention. */
+export class RedisUsageStore implements UsageStore {
+  readonly #add: (...args: (string | number)[]) => Promise<unknown>;
+
+  constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {
+    redis.defineCommand('stsUsageAdd', { lua: ADD, numberOfKeys: 2 });
+    this.#add = (redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>).stsUsageAdd!.bind(redis);
+  }
+
+  async add(day: string, rows: UsageRow[], retentionDays: number): Promise<void> {
+    if (rows.length === 0) return;
+    const args: (string | number)[] = [(retentionDays + 1) * MS_PER_DAY];
+    for (const r of rows) args.push(usageField(r), r.count, r.lastMs);
+    await guard(this.#add(this.keys.usageCounts(day), this.keys.usageLast(day), ...args));
+  }
+
+  async read(days: string[]): Promise<UsageRow[]> {
+    const out: UsageRow[] = [];
+    for (const day of days) {
+      const [counts, lasts] = await guard(Promise.all([this.redis.hgetall(this.keys.usageCounts(day)), this.redis.hgetall(this.keys.usageLast(day))]));
+      for (const [f, c] of Object.entries(counts)) out.push(fromField(f, Number(c), Number(lasts[f] ?? 0)));
+    }
+    return out;
+  }
+}
