@@ -5,15 +5,19 @@ import { createHash } from 'node:crypto';
  *
  * A record is an event's canonical JSON (`body`), numbered (`seq`, from 1) and chained: `prev` is
  * the previous record's `hash` (GENESIS_HASH before the first), and
- *   hash = SHA-256( uint64be(seq) ‖ prev ‖ SHA-256(body) )   (72 bytes: the hashes as raw bytes)
+ *   hash = SHA-1( uint64be(seq) ‖ prev ‖ SHA-256(body) )   (60 bytes: the hashes as raw bytes)
  * and every hash is written as lowercase hex.
- * The body digest is computed by the caller (node:crypto); the link is computed where the record is
- * appended, in the same atomic step that assigns `seq` and reads `prev` (the Redis script computes
- * it in Lua: Redis has no SHA-256; the verifier recomputes it with node:crypto, so a wrong Lua hash
- * cannot go unnoticed).
+ * The body digest is SHA-256, computed by the caller (node:crypto). The link is computed where the
+ * record is appended, in the same atomic step that assigns `seq` and reads `prev`: in Redis that is
+ * a Lua script, whose only hash is the built-in `redis.sha1hex` (no SHA-256, and we do not write
+ * our own). SHA-1 is enough for the link: forging a record means a second preimage of the link (no
+ * attack is known; SHA-1's known attacks are collisions, which need both inputs chosen, and a
+ * link's input is fixed by the SHA-256 of a server-written body). Checkpoints are ES256-signed.
  */
 
-export const GENESIS_HASH = '0'.repeat(64);
+/** The link is SHA-1: 20 bytes, 40 hex digits. */
+export const LINK_HEX_LENGTH = 40;
+export const GENESIS_HASH = '0'.repeat(LINK_HEX_LENGTH);
 
 export const sha256Hex = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
 
@@ -35,13 +39,13 @@ export function canonicalJson(value: unknown): string {
 export function linkHash(seq: number, prev: string, digest: string): string {
   const input = Buffer.alloc(LINK_INPUT_BYTES);
   input.writeBigUInt64BE(BigInt(seq), 0);
-  input.write(prev, 8, 32, 'hex');
-  input.write(digest, 40, 32, 'hex');
-  return createHash('sha256').update(input).digest('hex');
+  input.write(prev, 8, LINK_HEX_LENGTH / 2, 'hex');
+  input.write(digest, 8 + LINK_HEX_LENGTH / 2, 32, 'hex');
+  return createHash('sha1').update(input).digest('hex');
 }
 
-/** uint64 seq, then two SHA-256 hashes: two SHA-256 blocks, the least the Lua side can hash. */
-const LINK_INPUT_BYTES = 72;
+/** uint64 seq, the previous link (SHA-1), the body digest (SHA-256). */
+const LINK_INPUT_BYTES = 8 + LINK_HEX_LENGTH / 2 + 32;
 
 /** An event ready to append: its canonical body and that body's SHA-256, plus the retention to apply. */
 export interface AuditAppend {

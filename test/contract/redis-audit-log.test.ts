@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { redisKeys } from '../../src/store/keys.js';
 import { RedisAuditLog } from '../../src/store/redis/audit-log.js';
-import { linkHash, sha256Hex } from '../../src/store/audit.js';
-import { LINK_SELF_TEST, SHA256_SELF_TEST } from '../../src/store/redis/audit-scripts.js';
+import { LINK_HEX_LENGTH, linkHash, sha256Hex } from '../../src/store/audit.js';
+import { LINK_SELF_TEST } from '../../src/store/redis/audit-scripts.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { testRedisUrl } from '../helpers/sts.js';
 import { auditLogContract, entry } from './audit-log.contract.js';
@@ -32,16 +32,9 @@ describe('the Lua SHA-256 of the append script', () => {
   });
   afterAll(() => raw.disconnect());
 
-  it('equals node:crypto on every length across the padding boundaries and on the FIPS 180-2 vectors', async () => {
-    const inputs = ['', 'abc', 'abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq'];
-    for (let n = 0; n <= 200; n++) inputs.push(randomBytes(n).toString('base64url').slice(0, n));
-    for (const s of inputs) expect(await raw.eval(SHA256_SELF_TEST, 0, s)).toBe(createHash('sha256').update(s).digest('hex'));
-    expect(await raw.eval(SHA256_SELF_TEST, 0, 'abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
-  });
-
   it('computes the link exactly as linkHash (node:crypto) does, for small and large seqs', async () => {
     for (const seq of [1, 2, 255, 256, 65_537, 2 ** 32 + 3, Number.MAX_SAFE_INTEGER]) {
-      const prev = sha256Hex(`p${seq}`);
+      const prev = sha256Hex(`p${seq}`).slice(0, LINK_HEX_LENGTH);
       const digest = sha256Hex(`d${seq}`);
       expect(await raw.eval(LINK_SELF_TEST, 0, seq, prev, digest)).toBe(linkHash(seq, prev, digest));
     }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { compactVerify, createLocalJWKSet } from 'jose';
 import request from 'supertest';
 import { CHECKPOINT_TYP } from '../../src/audit/checkpoint.js';
-import { linkHash, sha256Hex } from '../../src/store/audit.js';
+import { GENESIS_HASH, linkHash, sha256Hex } from '../../src/store/audit.js';
 import {
   ADMIN_AUD, adminToken, API, basic, claims, clientCredentials, exchange, startSts, type TestSts,
 } from '../helpers/sts.js';
@@ -119,7 +119,7 @@ describe('audit trail: durable records, read and verify', () => {
     const head = await sts.deps.audit!.trail.head();
     const res: Res = await get(sts, auditor, '/admin/audit/verify');
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ ok: true, checked: head.seq, head, brokenAt: null, from: { seq: 1, prev: '0'.repeat(64) } });
+    expect(res.body).toEqual({ ok: true, checked: head.seq, head, brokenAt: null, from: { seq: 1, prev: GENESIS_HASH } });
   });
 
   it('a forged or foreign checkpoint is 400 naming it', async () => {
@@ -184,7 +184,7 @@ describe('audit trail: tampering is reported by verify (real Redis)', () => {
 
   it('the whole history re-chained with fresh hashes around an edit: verify alone passes, an older checkpoint catches it', async () => {
     const checkpoint = await freshTrail();
-    let prev = '0'.repeat(64);
+    let prev = GENESIS_HASH;
     let seq = 0;
     let last = '';
     await rewrite(sts, (f, i) => {
