@@ -15,7 +15,7 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: {
       globals: Object.fromEntries(
-        ['process', 'console', 'setTimeout', 'globalThis', 'Buffer', 'URL', 'URLSearchParams', 'fetch'].map((g) => [g, 'readonly']),
+        ['process', 'console', 'setTimeout', 'globalThis', 'Buffer', 'URL', 'URLSearchParams', 'fetch', 'Headers'].map((g) => [g, 'readonly']),
       ),
     },
   },

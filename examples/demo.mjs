@@ -6,7 +6,7 @@ import { perTaskToken } from './agent.mjs';
 import { killSession } from './admin.mjs';
 import { mcpApp } from './mcp-server.mjs';
 import { startSts } from './sts.mjs';
-import { delegatedToken, listInvoices } from './sub-agent.mjs';
+import { delegatedToken, dpopKeyPair, listInvoices, listInvoicesWithoutKey } from './sub-agent.mjs';
 
 const step = (n, text) => console.log(`\n${n}. ${text}`);
 const say = (text) => console.log(`   ${text}`);
@@ -23,6 +23,7 @@ async function main() {
   say(`agent-sts:  ${sts.issuer}`);
   say(`MCP server: ${mcpUrl} (RFC 9728 metadata at ${new URL(mcpUrl).origin}/.well-known/oauth-protected-resource/mcp)`);
   let ok = false;
+  let stolenUsed = false;
   try {
     step(2, 'planner-agent gets a per-task token for the MCP server (oauth4webapi, client_credentials)');
     const parent = await perTaskToken({
@@ -31,17 +32,26 @@ async function main() {
     const p = claims(parent.access_token);
     say(`token for aud=${p.aud}, scope="${parent.scope}", session ${p.sid}, expires in ${parent.expires_in}s`);
 
-    step(3, 'It delegates to research-sub-agent, which exchanges it for a narrower token of its own (RFC 8693)');
+    step(3, 'It delegates to research-sub-agent, which exchanges it for a narrower token bound to its own key (RFC 8693, DPoP)');
+    const dpop = await dpopKeyPair();
     const child = await delegatedToken({
       issuer: sts.issuer, clientId: 'research-sub-agent', clientSecret: sts.secrets['research-sub-agent'],
-      subjectToken: parent.access_token, resource: mcpUrl, scope: 'invoices:read',
+      subjectToken: parent.access_token, resource: mcpUrl, scope: 'invoices:read', dpop,
     });
     const c = claims(child.access_token);
     say(`scope="${child.scope}" (narrower), sub=${c.sub}, act=${JSON.stringify(c.act)}, session ${c.sid} under ${p.sid}`);
+    say(`token_type=${child.token_type}, bound to key ${c.cnf?.jkt}: useless to anyone without the sub-agent's private key`);
 
     step(4, 'research-sub-agent calls the MCP tool list_invoices');
-    const first = await listInvoices(mcpUrl, child.access_token);
+    const first = await listInvoices(mcpUrl, child.access_token, dpop);
     say(`allowed: ${first.invoices.length} invoices, called by ${first.calledBy} on behalf of ${first.onBehalfOf}`);
+    try {
+      await listInvoicesWithoutKey(mcpUrl, child.access_token);
+      stolenUsed = true;
+      say('a copy of the token without the key: ALLOWED — DPoP was not enforced (this is a failure)');
+    } catch (err) {
+      say(`a copy of the token without the key (sent as Bearer): refused, HTTP ${err.code ?? '?'}`);
+    }
 
     step(5, "security-admin kills planner-agent's task session mid-task (admin API)");
     const revoked = await killSession({ issuer: sts.issuer, clientSecret: sts.secrets['security-admin'], sid: p.sid });
@@ -49,11 +59,11 @@ async function main() {
 
     step(6, 'research-sub-agent calls the tool again with the token it still holds');
     try {
-      await listInvoices(mcpUrl, child.access_token);
+      await listInvoices(mcpUrl, child.access_token, dpop);
       say('ALLOWED — the kill was not seen (this is a failure)');
     } catch (err) {
       say(`refused by the MCP server: HTTP ${err.code ?? '?'}, ${err.message.replace(/^.*?(\{.*\})$/s, '$1')}`);
-      ok = true;
+      ok = !stolenUsed;
     }
   } finally {
     await sts.stop();

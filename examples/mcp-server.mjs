@@ -1,9 +1,12 @@
-// The MCP server: the official SDK, with agent-sts/mcp deciding who may call it, and its RFC 9728
-// metadata telling clients where to get a token.
-import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
+// The MCP server: the official SDK, with agent-sts deciding who may call it, and its RFC 9728
+// metadata telling clients where to get a token. The gate is agent-sts/express's requireToken
+// rather than the SDK's requireBearerAuth (with agent-sts/mcp's tokenVerifier), because the
+// sub-agent's token is DPoP-bound and the SDK's gate speaks Bearer only; requireToken checks the
+// proof and hands the SDK the same AuthInfo (req.auth).
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { protectedResourceMetadata, tokenVerifier } from 'agent-sts/mcp';
+import { requireToken } from 'agent-sts/express';
+import { protectedResourceMetadata } from 'agent-sts/mcp';
 import express from 'express';
 
 const INVOICES = [
@@ -21,11 +24,10 @@ function invoicesServer() {
 
 /** An express app serving MCP at `${url}` (its path), for tokens agent-sts issued for exactly that URL. */
 export function mcpApp({ url, issuer, clientSecret }) {
-  const verifier = tokenVerifier({ issuer, audience: url, clientSecret });
   const app = express();
   app.use(protectedResourceMetadata({ resource: url, authorizationServers: [issuer], scopesSupported: ['invoices:read', 'invoices:write'], resourceName: 'Invoices' }));
   app.use(express.json());
-  app.post(new URL(url).pathname, requireBearerAuth({ verifier, requiredScopes: ['invoices:read'], resourceMetadataUrl: verifier.resourceMetadataUrl }), async (req, res) => {
+  app.post(new URL(url).pathname, requireToken({ issuer, audience: url, clientSecret, scopes: ['invoices:read'] }), async (req, res) => {
     const server = invoicesServer();
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.on('close', () => {

@@ -36,7 +36,7 @@ function registry(mcpUrl, secrets) {
       },
       {
         id: 'research-sub-agent', owner: 'team-finance', secretHash: hashSecret(secrets['research-sub-agent']),
-        audiences: { [mcpUrl]: ['invoices:read'] }, maxTokenTtlSeconds: 120, maxDelegationDepth: 1, tokenExchange: true,
+        audiences: { [mcpUrl]: ['invoices:read'] }, maxTokenTtlSeconds: 120, maxDelegationDepth: 1, tokenExchange: true, requireDpop: true,
       },
       { id: 'security-admin', secretHash: hashSecret(secrets['security-admin']), audiences: { 'urn:agent-sts:admin': ['sessions:read', 'sessions:kill'] } },
     ],

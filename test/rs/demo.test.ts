@@ -14,14 +14,16 @@ function runDemo(): Promise<{ code: number | null; stdout: string; stderr: strin
 }
 
 describe('npm run demo', () => {
-  it('gets a per-task token, delegates a narrower one, calls the tool, is killed, and is refused on the next call; exits 0', async () => {
+  it('gets a per-task token, delegates a narrower DPoP-bound one, calls the tool (a copy without the key is refused), is killed, and is refused on the next call; exits 0', async () => {
     const { code, stdout, stderr } = await runDemo();
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     const lines = stdout.split('\n');
     expect(lines.filter((l) => /^\d\. /.test(l)).map((l) => l[0])).toEqual(['1', '2', '3', '4', '5', '6']);
     expect(stdout).toMatch(/scope="invoices:read invoices:write", session /);
     expect(stdout).toMatch(/scope="invoices:read" \(narrower\), sub=planner-agent, act=\{"sub":"research-sub-agent"\}/);
+    expect(stdout).toMatch(/token_type=dpop, bound to key [A-Za-z0-9_-]{43}:/);
     expect(stdout).toMatch(/allowed: 2 invoices, called by research-sub-agent on behalf of planner-agent/);
+    expect(stdout).toMatch(/a copy of the token without the key \(sent as Bearer\): refused, HTTP 401/);
     expect(stdout).toMatch(/revoked 2 session\(s\)/);
     expect(stdout).toMatch(/refused by the MCP server: HTTP 401, .*"error":"invalid_token"/);
     expect(stdout).not.toMatch(/ALLOWED/);
