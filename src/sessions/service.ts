@@ -1,6 +1,6 @@
 import type { RequestContext } from '../audit/context.js';
 import { auditUnavailable, envelope, type EventSink } from '../audit/events.js';
-import { invalidGrant, invalidRequest } from '../errors.js';
+import { invalidClient, invalidGrant, invalidRequest, OAuthError } from '../errors.js';
 import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
 import type { KeyStore } from '../keys/keystore.js';
@@ -12,6 +12,18 @@ import { IdSource } from './ids.js';
 
 /** What a kill event says of each session it removed: enough for a subscriber to drop it without asking. */
 const killed = (removed: RemovedSession[]) => removed.map(({ sid, aud }) => ({ sid, aud }));
+
+/**
+ * A create refused because an agent it names is disabled: answered exactly as a wrong secret is
+ * (401 invalid_client), so a caller cannot tell a disabled agent from bad credentials.
+ */
+export class AgentDisabledError extends OAuthError {
+  constructor() {
+    const plain = invalidClient(false);
+    super(plain.status, plain.error, plain.description);
+    this.name = 'AgentDisabledError';
+  }
+}
 
 export interface Issued {
   token: string;
@@ -70,6 +82,7 @@ export class SessionService {
     if (outcome === 'agent_revoked' && !parent) {
       throw invalidGrant('the agent\'s sessions were revoked while this request was in flight; retry');
     }
+    if (outcome === 'agent_disabled') throw new AgentDisabledError();
     if (outcome === 'expired') throw invalidGrant('the subject token has expired');
     if (outcome !== 'created') throw invalidGrant('the subject token was revoked');
     await this.events.record({

@@ -11,9 +11,9 @@ export {
  */
 export interface SessionStore {
   /**
-   * Stores a session, atomically checking that every ancestor is still live and that no agent the
-   * session names (agentsNamedBy) was killed agent-wide at or after `startedMs`, when the request
-   * arrived. A refusal writes nothing and says why. Throws (a bug) on a non-integer exp/iat/depth.
+   * Stores a session, atomically checking that every ancestor is still live, that no agent the
+   * session names (agentsNamedBy) is disabled, and that none was killed agent-wide at or after
+   * `startedMs`, when the request arrived. A refusal writes nothing and says why. Throws (a bug) on a non-integer exp/iat/depth.
    */
   create(session: Session, nowMs: number, startedMs: number): Promise<CreateOutcome>;
   /** The live session whose stored token hash matches, its whole ancestor chain live too. */
@@ -34,6 +34,12 @@ export interface SessionStore {
    * refused), then revokes the subtree of every session the agent holds or acts in.
    */
   revokeAgent(agentId: string, nowMs: number): Promise<RemovedSession[]>;
+  /**
+   * Marks an agent disabled (or clears the mark). While marked, `create` refuses every session
+   * naming it with `agent_disabled`, whatever any instance's registry cache says. A disable writes
+   * this before it kills, so no request in flight can store a session after the kill.
+   */
+  setAgentDisabled(agentId: string, disabled: boolean): Promise<void>;
   /** Connection health: resolves when the store answers. */
   ping(): Promise<void>;
   close(): Promise<void>;

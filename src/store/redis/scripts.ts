@@ -97,14 +97,15 @@ end
 
 export const CREATE_KEYS = keys('sessionKey', 'childrenKey', 'tombstoneKey');
 export const CREATE_ARGS = argv({
-  nowMs: 'int', startedMs: 'int', expMs: 'int', sid: 'string', tree: 'string', anc: 'string', prune: 'string', indexCount: 'int',
+  nowMs: 'int', startedMs: 'int', expMs: 'int', sid: 'string', tree: 'string', anc: 'string', prune: 'string', indexCount: 'int', namedCount: 'int',
 });
 
 /**
  * Stores a session, atomically checking what may refuse it; a refusal writes nothing.
  * KEYS: CREATE_KEYS (childrenKey is the session key again for a root), then `indexCount` indexes,
- * then the kill marker of every agent the session names. A single Redis passes them all (one step);
- * a cluster passes none (its INDEX_ADD calls, in the indexes' own slots, checked the markers).
+ * then the kill marker of every agent the session names (`namedCount` of them), then the status key
+ * of each of those agents in the same order. A single Redis passes them all (one step); a cluster
+ * passes none (its INDEX_ADD calls, in the indexes' own slots, checked markers and status keys).
  * ARGV: CREATE_ARGS, then the record's field/value pairs.
  * Returns a CreateOutcome. The session's own tombstone means an agent-wide kill found its index
  * entry while this create was in flight (nothing else knows a sid before it is stored).
@@ -115,7 +116,10 @@ ${CREATE_ARGS.lua}
 if redis.call('EXISTS', tombstoneKey) == 1 then return 'agent_revoked' end
 if not ancestors_live(anc, tree, nowMs) then return 'ancestor_revoked' end
 local markersFrom = ${CREATE_KEYS.next} + indexCount
-for i = markersFrom, #KEYS do
+for i = markersFrom + namedCount, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return 'agent_disabled' end
+end
+for i = markersFrom, markersFrom + namedCount - 1 do
   if marked(KEYS[i], startedMs) then return 'agent_revoked' end
 end
 if not (expMs > nowMs) then return 'expired' end
@@ -134,16 +138,18 @@ export const INDEX_ADD_ARGS = argv({ nowMs: 'int', startedMs: 'int', expMs: 'int
 
 /**
  * Cluster: adds the sid to one index (keeping its TTL ahead of its newest entry, pruning when
- * asked), unless the kill marker refuses the request. KEYS: INDEX_ADD_KEYS, then for an agent's
- * index that agent's marker (same slot); other indexes have none.
+ * asked), unless the agent's status key or kill marker refuses the request. KEYS: INDEX_ADD_KEYS,
+ * then for an agent's index that agent's marker and status key (same slot); other indexes have none.
  * Atomic with the entry: either refused here, or the entry exists before a kill reads the index.
- * Returns 'created' or 'agent_revoked'.
+ * Returns 'created', 'agent_disabled' or 'agent_revoked'.
  */
 export const INDEX_ADD = `${PRELUDE}${EXTEND}${INDEXING}
 ${INDEX_ADD_KEYS.lua}
 ${INDEX_ADD_ARGS.lua}
 local markerKey = KEYS[${INDEX_ADD_KEYS.next}]
+local statusKey = KEYS[${INDEX_ADD_KEYS.next} + 1]
 if not (expMs > nowMs) then return 'expired' end
+if statusKey and redis.call('EXISTS', statusKey) == 1 then return 'agent_disabled' end
 if markerKey and marked(markerKey, startedMs) then return 'agent_revoked' end
 index_add(indexKey, sid, expMs, nowMs, prune)
 return 'created'

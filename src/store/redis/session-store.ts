@@ -45,7 +45,7 @@ const ZREM_CHUNK = 1_000;
  */
 export const INDEX_PRUNE_EVERY = 32;
 
-const OUTCOMES: ReadonlySet<string> = new Set<CreateOutcome>(['created', 'ancestor_revoked', 'agent_revoked', 'expired']);
+const OUTCOMES: ReadonlySet<string> = new Set<CreateOutcome>(['created', 'ancestor_revoked', 'agent_revoked', 'agent_disabled', 'expired']);
 
 function outcomeOf(reply: unknown): CreateOutcome {
   if (typeof reply === 'string' && OUTCOMES.has(reply)) return reply as CreateOutcome;
@@ -100,31 +100,37 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     const treeKeys = lua.CREATE_KEYS.build({
       sessionKey: k.session(s.sid), childrenKey: s.parent ? k.children(s.parent) : k.session(s.sid), tombstoneKey: k.revoked(s.sid),
     });
-    const args = (indexCount: number) => [
-      ...lua.CREATE_ARGS.build({ nowMs, startedMs, expMs, sid: s.sid, tree: k.tree(s.sid), anc: s.ancestors.join(' '), prune, indexCount }),
+    const args = (indexCount: number, namedCount: number) => [
+      ...lua.CREATE_ARGS.build({ nowMs, startedMs, expMs, sid: s.sid, tree: k.tree(s.sid), anc: s.ancestors.join(' '), prune, indexCount, namedCount }),
       ...encodeSession(s),
     ];
     if (!this.#cluster) {
       const markers = named.map((a) => k.agentKillMarker(a));
-      return outcomeOf(await guard(this.#create([...treeKeys, ...indexes, ...markers], args(indexes.length))));
+      const statuses = named.map((a) => k.agentStatus(a));
+      return outcomeOf(await guard(this.#create([...treeKeys, ...indexes, ...markers, ...statuses], args(indexes.length, named.length))));
     }
     // Indexes sit in other slots, on other nodes: write them first, each agent's index checking
     // that agent's marker in the same step; then the record. Any refusal undoes the entries.
     const indexArgs = lua.INDEX_ADD_ARGS.build({ nowMs, startedMs, expMs, sid: s.sid, prune });
     const add = (indexKey: string, marker: string[]) => this.#indexAdd([...lua.INDEX_ADD_KEYS.build({ indexKey }), ...marker], indexArgs);
     const adds = [
-      ...holders.map((a) => add(k.agentIndex(a), [k.agentKillMarker(a)])),
+      ...holders.map((a) => add(k.agentIndex(a), [k.agentKillMarker(a), k.agentStatus(a)])),
       ...[k.subjectIndex(s.sub), k.allSessions()].map((index) => add(index, [])),
     ];
     // Holders of ancestors only: their kill reaches this session through the ancestor's tree kill,
     // which the record's own script orders against; the marker read is a second line.
     const chainOnly = named.filter((a) => !holders.includes(a));
     const marks = chainOnly.map((a) => this.#redis.get(k.agentKillMarker(a)));
-    const [added, markers] = await guard(Promise.all([Promise.all(adds), Promise.all(marks)]));
+    const disabledMarks = chainOnly.map((a) => this.#redis.exists(k.agentStatus(a)));
+    const [added, markers, disabled] = await guard(Promise.all([Promise.all(adds), Promise.all(marks), Promise.all(disabledMarks)]));
     // An expired session's adds wrote nothing; the record's script names that refusal (or an
     // earlier one: a dead ancestor) exactly as on a single Redis, and writes nothing either.
-    const refused = added.map(outcomeOf).includes('agent_revoked') || markers.some((m) => m !== null && Number(m) >= startedMs);
-    const outcome: CreateOutcome = refused ? 'agent_revoked' : outcomeOf(await guard(this.#create(treeKeys, args(0))));
+    const outcomes = added.map(outcomeOf);
+    const refusal: CreateOutcome | undefined =
+      outcomes.includes('agent_disabled') || disabled.some((d) => d === 1) ? 'agent_disabled'
+        : outcomes.includes('agent_revoked') || markers.some((m) => m !== null && Number(m) >= startedMs) ? 'agent_revoked'
+          : undefined;
+    const outcome: CreateOutcome = refusal ?? outcomeOf(await guard(this.#create(treeKeys, args(0, 0))));
     if (outcome !== 'created') await guard(Promise.all(indexes.map((index) => this.#redis.zrem(index, s.sid))));
     return outcome;
   }
@@ -253,6 +259,12 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     await this.#dropIndexEntries(removed);
     await this.#zremAll(new Map([[index, sids]]));
     return removed;
+  }
+
+  async setAgentDisabled(agentId: string, disabled: boolean): Promise<void> {
+    const key = this.#keys.agentStatus(agentId);
+    if (disabled) await guard(this.#redis.set(key, 'disabled'));
+    else await guard(this.#redis.del(key));
   }
 
   async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
