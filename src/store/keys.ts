@@ -8,7 +8,8 @@ import { rootOf } from './types.js';
  * the scripts that walk a tree (kill, ancestor checks, subtree) stay inside one slot. Indexes
  * (by agent, by subject, all) live in their own slots; on a cluster they are written before the
  * session, so a kill that reads an index can never miss a session; see RedisSessionStore. An
- * agent's kill marker shares its index's slot.
+ * agent's kill marker and status key share its index's slot. The live registry's keys share one
+ * hash tag (`{reg}`), so a change and its version bump are one atomic script.
  */
 export interface RedisKeys {
   /** Prefix of every key of the tree `sid` belongs to; scripts append `s:`/`c:`/`x:` + sid. */
@@ -70,11 +71,11 @@ export function redisKeys(prefix: string): RedisKeys {
     agentIndex: (id) => `${prefix}ag:{${id}}`,
     agentKillMarker: (id) => `${prefix}ag:{${id}}${AGENT_KILL_MARKER_SUFFIX}`,
     agentStatus: (id) => `${prefix}ag:{${id}}${AGENT_STATUS_SUFFIX}`,
-    registryAgents: () => `${prefix}reg:agents`,
-    registryResourceServers: () => `${prefix}reg:rs`,
-    registryVersion: () => `${prefix}reg:version`,
-    registryChannel: () => `${prefix}reg:changed`,
-    credentialLastUsed: () => `${prefix}reg:lastused`,
+    registryAgents: () => `${prefix}{reg}:agents`,
+    registryResourceServers: () => `${prefix}{reg}:rs`,
+    registryVersion: () => `${prefix}{reg}:version`,
+    registryChannel: () => `${prefix}{reg}:changed`,
+    credentialLastUsed: () => `${prefix}{reg}:lastused`,
     subjectIndex: (sub) => `${prefix}sub:{${sub}}`,
     allSessions: () => `${prefix}all`,
     usedOnce: (id) => `${prefix}once:${id}`,

@@ -255,3 +255,38 @@ while i <= #queue do
 end
 return removed
 `;
+
+export const REGISTRY_WRITE_KEYS = keys('docsKey', 'versionKey');
+export const REGISTRY_WRITE_ARGS = argv({ op: 'string', id: 'string', doc: 'string', expected: 'string', channel: 'string', message: 'string' });
+
+/**
+ * One registry change: `op` add (only when absent), put, replace (only when the stored document
+ * is still `expected`) or remove. A change that happened bumps the version and is announced on
+ * `channel` in the same step, so an instance that reads the version never misses it.
+ * Returns 1 when something changed, else 0.
+ */
+export const REGISTRY_WRITE = `${PRELUDE}
+${REGISTRY_WRITE_KEYS.lua}
+${REGISTRY_WRITE_ARGS.lua}
+local changed
+if op == 'add' then changed = redis.call('HSETNX', docsKey, id, doc) == 1
+elseif op == 'put' then redis.call('HSET', docsKey, id, doc); changed = true
+elseif op == 'replace' then
+  changed = redis.call('HGET', docsKey, id) == expected
+  if changed then redis.call('HSET', docsKey, id, doc) end
+else changed = redis.call('HDEL', docsKey, id) == 1 end
+if not changed then return 0 end
+redis.call('INCR', versionKey)
+redis.call('PUBLISH', channel, message)
+return 1
+`;
+
+export const REGISTRY_READ_KEYS = keys('docsKey', 'versionKey');
+
+/** Every document of one kind and the version they were read at: {version, id, doc, id, doc, ...}. */
+export const REGISTRY_READ_ALL = `
+${REGISTRY_READ_KEYS.lua}
+local out = { redis.call('GET', versionKey) or '0' }
+for _, v in ipairs(redis.call('HGETALL', docsKey)) do out[#out + 1] = v end
+return out
+`;

@@ -10,9 +10,9 @@ import {
 import { CLAIMS_READ, decodeClaims, decodePick, decodeSession, encodeSession, rawValue, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
 import * as lua from './scripts.js';
 
-type Script = (keys: string[], args: (string | number)[]) => Promise<unknown>;
+export type Script = (keys: string[], args: (string | number)[]) => Promise<unknown>;
 
-function defineScript(redis: RedisClient, name: string, source: string): Script {
+export function defineScript(redis: RedisClient, name: string, source: string): Script {
   redis.defineCommand(name, { lua: source });
   const command = (redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!.bind(redis);
   return (keys, args) => command(keys.length, ...keys, ...args);
@@ -22,7 +22,7 @@ function defineScript(redis: RedisClient, name: string, source: string): Script 
 const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM)/;
 
 /** Every store call goes through here: connection loss and timeouts become a 503, never a guess. */
-async function guard<T>(op: Promise<T>): Promise<T> {
+export async function guard<T>(op: Promise<T>): Promise<T> {
   try {
     return await op;
   } catch (err) {
