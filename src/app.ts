@@ -58,7 +58,7 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   app.use(
     `${issuerPath}/admin`,
     limitByAddress(deps.limits),
-    adminRouter(deps.sessions, (req) => frontOf(req).context),
+    adminRouter(deps.sessions, (req) => frontOf(req).context, deps.liveRegistry && { ...deps.liveRegistry, sessionStore: deps.stores.sessions, events: deps.events }),
   );
   app.get(`${issuerPath}/healthz`, async (_req, res) => {
     await deps.stores.sessions.ping();

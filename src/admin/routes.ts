@@ -1,10 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import { ADMIN_AUDIENCE } from '../clients/types.js';
+import { ADMIN_AUDIENCE, type AdminScope } from '../clients/types.js';
 import type { RequestContext } from '../audit/context.js';
 import { bearerError, OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import type { Session } from '../store/index.js';
+import { agentsRouter, type RegistryAdmin } from './agents.js';
+import { resourceServersRouter } from './resource-servers.js';
+import { subjectsRouter } from './subjects.js';
 
 const DEFAULT_LIST_LIMIT = 100;
 /** Admin calls carry no meaningful body; a JSON one is parsed (so a malformed one is refused) within this. */
@@ -13,7 +16,7 @@ const MAX_LIST_LIMIT = 1_000;
 /** ?limit= is plain decimal: Number() would also take '1e3', '0x10', ' 5' and '5.0'. */
 const DECIMAL = /^[1-9][0-9]{0,5}$/;
 
-type AdminRequest = Request & { admin?: Session };
+export type AdminRequest = Request & { admin?: Session };
 
 /** The request's context as the HTTP front made it (request id, arrival on the service clock). */
 export type ContextOf = (req: IncomingMessage) => RequestContext;
@@ -24,7 +27,7 @@ const BEARER = /^bearer +(.+)$/i;
 const B64TOKEN = /^[A-Za-z0-9._~+/-]+=*$/;
 
 /** The admin is itself an agent: a live agent-sts token for the admin audience, with the right scope. */
-function requireScope(sessions: SessionService, scope: 'sessions:read' | 'sessions:kill') {
+export function requireScope(sessions: SessionService, scope: AdminScope) {
   return async (req: AdminRequest, _res: Response, next: NextFunction) => {
     try {
       const token = BEARER.exec(req.headers.authorization ?? '')?.[1];
@@ -48,17 +51,17 @@ const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined
  * allowed) that parses: a form or text/plain POST (CSRF shape), a JSON look-alike type or a body
  * without a type is refused before anything is killed.
  */
-function jsonOrEmpty(req: Request, _res: Response, next: NextFunction) {
+export function jsonOrEmpty(req: Request, _res: Response, next: NextFunction) {
   const type = req.headers['content-type'];
   const json = type?.split(';')[0]!.trim().toLowerCase() === 'application/json';
   if ((type !== undefined || hasBody(req)) && !json) next(new OAuthError(415, 'invalid_request', 'send application/json or no body'));
   else next();
 }
 
-const parseJson = express.json({ limit: ADMIN_BODY_LIMIT, type: () => true });
+export const parseJson = express.json({ limit: ADMIN_BODY_LIMIT, type: () => true });
 
 /** Every other method on a served path: 405 with Allow, before authentication (the methods are no secret). */
-const only = (allow: string) => (_req: Request, _res: Response, next: NextFunction) =>
+export const only = (allow: string) => (_req: Request, _res: Response, next: NextFunction) =>
   next(new OAuthError(405, 'invalid_request', 'method not allowed', { Allow: allow }));
 
 export function sessionView(s: Session) {
@@ -91,13 +94,16 @@ function queryString(req: Request, name: string): string | undefined {
   return v;
 }
 
-export function adminRouter(sessions: SessionService, contextOf: ContextOf): Router {
+/** The admin's request context: the front's, plus the admin token's session id. */
+export const adminContextOf = (contextOf: ContextOf) => (req: AdminRequest): RequestContext => ({ ...contextOf(req), adminSid: req.admin!.sid });
+
+export function adminRouter(sessions: SessionService, contextOf: ContextOf, registry?: RegistryAdmin): Router {
   const r = Router();
   r.use((_req, res, next) => {
     res.set('Cache-Control', 'no-store');
     next();
   });
-  const adminContext = (req: AdminRequest): RequestContext => ({ ...contextOf(req), adminSid: req.admin!.sid });
+  const adminContext = adminContextOf(contextOf);
   const read = requireScope(sessions, 'sessions:read');
   const kill = requireScope(sessions, 'sessions:kill');
 
@@ -134,5 +140,8 @@ export function adminRouter(sessions: SessionService, contextOf: ContextOf): Rou
     })
     .all(only('POST'));
 
+  r.use(subjectsRouter(sessions, contextOf));
+  if (registry) r.use(agentsRouter(sessions, contextOf, registry));
+  if (registry) r.use(resourceServersRouter(sessions, contextOf, registry));
   return r;
 }

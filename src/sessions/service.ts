@@ -25,6 +25,11 @@ export class AgentDisabledError extends OAuthError {
   }
 }
 
+/** Sessions a subject-wide kill lists and kills per step. */
+const SUBJECT_KILL_BATCH = 500;
+/** Bounds the kill's loop (2,000,000 sessions); each step removes every session it listed. */
+const SUBJECT_KILL_MAX_STEPS = 4_000;
+
 export interface Issued {
   token: string;
   session: Session;
@@ -126,6 +131,23 @@ export class SessionService {
     const removed = await this.store.revokeAgent(agent, this.now());
     await this.events
       .record({ type: 'agent.sessions_revoked', ...envelope(context, this.now(), by), agent, revoked: removed.length, sessions: killed(removed), by })
+      .catch(auditUnavailable);
+    return removed.length;
+  }
+
+  /**
+   * Kills every session on behalf of `sub` (its subtree with it), as listed by the subject index.
+   * Unlike revokeAgent there is no marker: a session created while this runs may survive it.
+   */
+  async revokeSubject(sub: string, by: string, context: RequestContext): Promise<number> {
+    const removed: RemovedSession[] = [];
+    for (let step = 0; step < SUBJECT_KILL_MAX_STEPS; step++) {
+      const batch = await this.store.list({ sub }, this.now(), SUBJECT_KILL_BATCH);
+      if (batch.length === 0) break;
+      for (const s of batch) removed.push(...(await this.store.revokeTree(s.sid, this.now())));
+    }
+    await this.events
+      .record({ type: 'subject.sessions_revoked', ...envelope(context, this.now(), by), sub, revoked: removed.length, sessions: killed(removed), by })
       .catch(auditUnavailable);
     return removed.length;
   }

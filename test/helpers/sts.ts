@@ -8,7 +8,8 @@ import { pino } from 'pino';
 import request from 'supertest';
 import { createApp } from '../../src/app.js';
 import { RecordingEventSink } from '../../src/audit/events.js';
-import { parseRegistry, type RegistryDocument } from '../../src/clients/registry-file.js';
+import { parseRegistry, parseRegistryDocument, type RegistryDocument } from '../../src/clients/registry-file.js';
+import type { RegistryStore } from '../../src/store/registry.js';
 import { hashSecret } from '../../src/clients/secret.js';
 import { loadConfig } from '../../src/config/index.js';
 import { buildDeps, type Deps } from '../../src/deps.js';
@@ -107,6 +108,15 @@ export interface TestStsOptions {
   trustProxy?: string;
   /** A keys dir used as it is (default: a fresh one with one ES256 key). */
   keysDir?: string;
+  /**
+   * The live registry (seeded from `registry`) instead of a fixed one: the registry admin API is
+   * served. With `prefix` (and the same redisUrl), a second instance shares the first one's Redis state.
+   */
+  live?: boolean;
+  /** Key prefix to share with another instance (default: a fresh one). */
+  prefix?: string;
+  /** Memory store only: the stores to share with another instance. */
+  shared?: { stores: Stores; registryStore: RegistryStore };
   /** Redis store only: wraps the real store (fault injection); the app uses the wrapper as its stores. */
   wrapStore?: (real: RedisSessionStore, keys: RedisKeys) => SessionStore & ReplayStore;
 }
@@ -126,7 +136,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     keysDir = mkdtempSync(path.join(tmpdir(), 'agent-sts-keys-'));
     await addKey(keysDir);
   }
-  const prefix = `test:${randomBytes(6).toString('hex')}:`;
+  const prefix = opts.prefix ?? `test:${randomBytes(6).toString('hex')}:`;
   const config = loadConfig({
     NODE_ENV: 'test', STS_ISSUER: issuer, STS_KEYS_DIR: keysDir, REDIS_KEY_PREFIX: prefix,
     STS_RATE_LIMIT_PER_IP: String(opts.rateLimit?.perIp ?? 0),
@@ -156,13 +166,17 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
       raw.on('error', () => {});
       await raw.connect();
     }
+  } else if (opts.shared) {
+    stores = opts.shared.stores;
   } else {
     const store = new MemorySessionStore();
     stores = { sessions: store, replay: store };
   }
-  const registry = await parseRegistry(opts.registry ?? testRegistry());
+  const registrySource = opts.live
+    ? { registryDocument: await parseRegistryDocument(opts.registry ?? testRegistry()), ...(opts.shared ? { registryStore: opts.shared.registryStore } : {}) }
+    : { registry: await parseRegistry(opts.registry ?? testRegistry()) };
   const deps = await buildDeps(config, log, {
-    registry, stores, events, ...(client ? { redis: client } : {}), ...(opts.clock ? { clock: opts.clock } : {}),
+    ...registrySource, stores, events, ...(client ? { redis: client } : {}), ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const app = createApp(deps, log);
   return {
@@ -173,7 +187,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     ...(keys ? { keys } : {}),
     prefix,
     async close() {
-      await stores.sessions.close();
+      await deps.close();
       // quit() when connected; a client still reconnecting (after a Redis restart) is just dropped.
       if (raw?.status === 'ready') await raw.quit();
       else raw?.disconnect(false);
