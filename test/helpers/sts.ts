@@ -19,6 +19,7 @@ import type { ReplayStore, SessionStore, Stores } from '../../src/store/index.js
 import { AGENT_KILL_MARKER_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { MemorySessionStore } from '../../src/store/memory/session-store.js';
 import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
+import { RedisRegistryStore } from '../../src/store/redis/registry-store.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
 
 export const ISSUER = 'http://sts.test';
@@ -115,6 +116,8 @@ export interface TestStsOptions {
   live?: boolean;
   /** Key prefix to share with another instance (default: a fresh one). */
   prefix?: string;
+  /** Live registry on Redis: wraps its store (e.g. one that never hears a change: a stale copy). */
+  wrapRegistryStore?: (real: RegistryStore) => RegistryStore;
   /** Memory store only: the stores to share with another instance. */
   shared?: { stores: Stores; registryStore: RegistryStore };
   /** Redis store only: wraps the real store (fault injection); the app uses the wrapper as its stores. */
@@ -173,7 +176,11 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     stores = { sessions: store, replay: store };
   }
   const registrySource = opts.live
-    ? { registryDocument: await parseRegistryDocument(opts.registry ?? testRegistry()), ...(opts.shared ? { registryStore: opts.shared.registryStore } : {}) }
+    ? {
+      registryDocument: await parseRegistryDocument(opts.registry ?? testRegistry()),
+      ...(opts.shared ? { registryStore: opts.shared.registryStore } : {}),
+      ...(opts.wrapRegistryStore && client && keys ? { registryStore: opts.wrapRegistryStore(new RedisRegistryStore(client, keys)) } : {}),
+    }
     : { registry: await parseRegistry(opts.registry ?? testRegistry()) };
   const deps = await buildDeps(config, log, {
     ...registrySource, stores, events, ...(client ? { redis: client } : {}), ...(opts.clock ? { clock: opts.clock } : {}),
