@@ -114,6 +114,8 @@ export interface TestStsOptions {
    * served. With `prefix` (and the same redisUrl), a second instance shares the first one's Redis state.
    */
   live?: boolean;
+  /** STS_REGISTRY_MODE (live registry only). */
+  registryMode?: 'store' | 'file';
   /** Key prefix to share with another instance (default: a fresh one). */
   prefix?: string;
   /** Live registry on Redis: wraps its store (e.g. one that never hears a change: a stale copy). */
@@ -147,6 +149,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     STS_RATE_LIMIT_PER_RESOURCE_SERVER: String(opts.rateLimit?.perResourceServer ?? 0),
     STS_RATE_LIMIT_WINDOW_SECONDS: '60',
     ...(opts.trustProxy ? { STS_TRUST_PROXY: opts.trustProxy } : {}),
+    ...(opts.registryMode ? { STS_REGISTRY_MODE: opts.registryMode } : {}),
   });
   const log = pino({ level: 'silent' });
   const events = new RecordingEventSink();

@@ -253,3 +253,59 @@ describe('STS_REGISTRY_MODE=file is not the default; the memory twin shares chan
     }
   });
 });
+
+describe('seeding: the file fills what the store lacks; STS_REGISTRY_MODE=file keeps the file authoritative for its ids', () => {
+  const token = (sts: TestSts, scope: string) => request(sts.app).post('/token').set('Authorization', basic(REGISTRY_ADMIN, REGISTRY_ADMIN_SECRET)).type('form')
+    .send({ grant_type: 'client_credentials', resource: ADMIN_AUD, scope }).then((r) => r.body.access_token as string);
+
+  it('store mode: a second boot with a changed file leaves the stored entries alone and imports only new ids', async () => {
+    const a = await startSts({ live: true, registry: registry() });
+    const changed = registry();
+    changed.agents = changed.agents!.map((x) => (x.id === 'leaf-agent' ? { ...x, disabled: true } : x));
+    changed.agents.push({ id: 'late-agent', secretHash: hashSecret(SECRETS['leaf-agent']!), audiences: { [API]: ['invoices:read'] } });
+    const b = await startSts({ live: true, registry: changed, prefix: a.prefix });
+    try {
+      expect((await clientCredentials(b, 'leaf-agent', API, 'invoices:read')).access_token).toEqual(expect.any(String));
+      const admin = await token(b, 'agents:read');
+      const late = await request(b.app).get('/admin/agents/late-agent').set('Authorization', `Bearer ${admin}`);
+      expect(late.body).toMatchObject({ id: 'late-agent', source: 'file' });
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('file mode: API writes to file ids answer 409, other ids are managed as usual; the file rewrites its ids at boot', async () => {
+    const a = await startSts({ live: true, registry: registry(), registryMode: 'file' });
+    const changed = registry();
+    changed.agents = changed.agents!.map((x) => (x.id === 'leaf-agent' ? { ...x, disabled: true } : x));
+    try {
+      const admin = await token(a, 'agents:manage');
+      const call = (method: 'post' | 'patch' | 'delete', path: string, body?: object) =>
+        request(a.app)[method](`/admin${path}`).set('Authorization', `Bearer ${admin}`).send(body);
+      for (const res of [
+        await call('patch', '/agents/billing-agent', { description: 'x' }),
+        await call('post', '/agents/billing-agent/disable'),
+        await call('delete', '/agents/billing-agent'),
+        await call('post', '/agents/billing-agent/credentials', { type: 'secret' }),
+        await call('post', `/resource-servers/${encodeURIComponent(API)}/credentials`, { type: 'secret' }),
+      ]) {
+        expect({ status: res.status, error: res.body.error }).toEqual({ status: 409, error: 'invalid_request' });
+        expect(res.body.error_description).toMatch(/managed by the registry file/);
+      }
+      expect((await call('post', '/agents', { id: 'api-agent', owner: 'o', audiences: { [API]: ['invoices:read'] } })).status).toBe(201);
+      expect((await call('post', '/agents/api-agent/disable')).body).toEqual({ disabled: true, revoked: 0 });
+      const t = await clientCredentials(a, 'leaf-agent', API, 'invoices:read');
+      const b = await startSts({ live: true, registry: changed, registryMode: 'file', prefix: a.prefix });
+      try {
+        expect((await introspect(b, t.access_token)).body).toEqual({ active: false });
+        const refused = await request(b.app).post('/token').set('Authorization', basic('leaf-agent')).type('form').send({ grant_type: 'client_credentials', resource: API });
+        expect(refused.status).toBe(401);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await a.close();
+    }
+  });
+});
