@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { AGENTS, API, ROOT, SECRET, prepareFiles, startAgentSts } from './lib/agent-sts.mjs';
 import { FORM, basic, expectStatus, form } from './lib/http.mjs';
 import { killAgent, killSubtree } from './lib/kills.mjs';
+import { disableUnderLoad, visibilityDelay } from './lib/registry.mjs';
 import { runLoad, runSoak } from './lib/load.mjs';
 import { measureMemory } from './lib/memory.mjs';
 import { atExit, freePort, killAll, spawnOwned, waitUntil } from './lib/procs.mjs';
@@ -17,7 +18,7 @@ import { machineFacts, prependResults, renderMarkdown, renderPlain } from './lib
 import { ccBody, clientCredentials, exchange, exchangeBody } from './lib/tokens.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['memory', 'sts', 'ratelimit', 'workers', 'oidc', 'floor', 'kills', 'soak'];
+const GROUPS = ['memory', 'sts', 'ratelimit', 'workers', 'oidc', 'floor', 'kills', 'registry', 'soak'];
 
 function intKnob(name, def, min, max) {
   const raw = process.env[name];
@@ -76,7 +77,7 @@ async function main() {
   const load = [];
   const byKey = {};
   const failures = [];
-  const extra = { kills: [], memory: undefined, soak: undefined };
+  const extra = { kills: [], registry: [], memory: undefined, soak: undefined };
   const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
   const redis = await startRedis(dir);
@@ -220,6 +221,15 @@ async function main() {
     log(`kills: agent with ${knobs.agentSessions} sessions ×${knobs.killRepeats}`);
     extra.kills.push(await killAgent(sts, redis.client, { size: knobs.agentSessions, repeats: knobs.killRepeats }));
   });
+  await group('registry', async () => {
+    // a second instance on the same Redis: the disable goes to one, the load and the checks to the other
+    const b = await startAgentSts({ name: 'agent-sts-b', redisUrl: redis.url, files, issuer: sts.issuer });
+    log(`registry: disable with ${knobs.agentSessions} sessions under ${knobs.connections} connections`);
+    extra.registry.push(await disableUnderLoad(sts, b, { size: knobs.agentSessions, connections: knobs.connections }));
+    log('registry: change visibility on a second instance, 100 changes');
+    extra.registry.push(await visibilityDelay(sts, b, { changes: 100 }));
+    await b.stop();
+  });
 
   await group('soak', async () => {
     if (knobs.soakS === 0) return;
@@ -298,6 +308,7 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'service RSS flat across the soak', measured: rssSpread !== undefined ? `${rssSpread} MB between min and max after the first 10% of ${knobs.soakS} s` : 'n/a (BENCH_SOAK_S=0)', verdict: 'see soak' },
     ],
   });
+  for (const row of extra.registry) sections.push({ title: 'Live registry (issue 9 §4)', rows: [row] });
   if (extra.kills.length) sections.push({ title: 'Kills (each call timed from request to response; every killed token introspected right after)', rows: extra.kills });
   if (extra.memory) {
     const sample = extra.memory.sample.map((s) => `${s.type} ${s.bytes} B`).join(', ');
