@@ -12,7 +12,7 @@ import { plainTable } from './lib/report.mjs';
 
 const knob = (name, def) => Number(process.env[name] ?? def);
 const dir = mkdtempSync(path.join(tmpdir(), 'agent-sts-bench-registry-'));
-let code = 1;
+let code;
 try {
   const redis = await startRedis(dir);
   const files = prepareFiles(dir);
