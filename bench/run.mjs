@@ -10,6 +10,7 @@ import { AGENTS, API, ROOT, SECRET, prepareFiles, startAgentSts } from './lib/ag
 import { FORM, basic, expectStatus, form } from './lib/http.mjs';
 import { measureAudit } from './lib/audit.mjs';
 import { killAgent, killSubtree } from './lib/kills.mjs';
+import { disableUnderLoad, visibilityDelay } from './lib/registry.mjs';
 import { runLoad, runSoak } from './lib/load.mjs';
 import { measureMemory } from './lib/memory.mjs';
 import { atExit, freePort, killAll, spawnOwned, waitUntil } from './lib/procs.mjs';
@@ -19,7 +20,7 @@ import { dpopProofs } from './lib/dpop.mjs';
 import { ccBody, clientCredentials, exchange, exchangeBody } from './lib/tokens.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['memory', 'sts', 'audit', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'soak'];
+const GROUPS = ['memory', 'sts', 'audit', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'registry', 'soak'];
 
 function intKnob(name, def, min, max) {
   const raw = process.env[name];
@@ -82,7 +83,7 @@ async function main() {
   const load = [];
   const byKey = {};
   const failures = [];
-  const extra = { kills: [], memory: undefined, soak: undefined, audit: undefined };
+  const extra = { kills: [], registry: [], memory: undefined, soak: undefined, audit: undefined };
   const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
   const redis = await startRedis(dir);
@@ -258,6 +259,15 @@ async function main() {
     log(`kills: agent with ${knobs.agentSessions} sessions ×${knobs.killRepeats}`);
     extra.kills.push(await killAgent(sts, redis.client, { size: knobs.agentSessions, repeats: knobs.killRepeats }));
   });
+  await group('registry', async () => {
+    // a second instance on the same Redis: the disable goes to one, the load and the checks to the other
+    const b = await startAgentSts({ name: 'agent-sts-b', redisUrl: redis.url, files, issuer: sts.issuer });
+    log(`registry: disable with ${knobs.agentSessions} sessions under ${knobs.connections} connections`);
+    extra.registry.push(await disableUnderLoad(sts, b, { size: knobs.agentSessions, connections: knobs.connections }));
+    log('registry: change visibility on a second instance, 100 changes');
+    extra.registry.push(await visibilityDelay(sts, b, { changes: 100 }));
+    await b.stop();
+  });
 
   await group('audit', async () => {
     log(`audit: trail filled to ${knobs.auditRecords} records, then GET /admin/audit/verify`);
@@ -354,6 +364,7 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
     ],
   });
   if (extra.audit) sections.push({ title: 'Audit trail: Redis bytes per record, and GET /admin/audit/verify over the whole trail (one call, streamed in pages)', rows: extra.audit });
+  for (const row of extra.registry) sections.push({ title: 'Live registry (issue 9 §4)', rows: [row] });
   if (extra.kills.length) sections.push({ title: 'Kills (each call timed from request to response; every killed token introspected right after)', rows: extra.kills });
   if (extra.memory) {
     const sample = extra.memory.sample.map((s) => `${s.type} ${s.bytes} B`).join(', ');

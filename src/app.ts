@@ -2,6 +2,7 @@ import type { RequestListener } from 'node:http';
 import express from 'express';
 import type { Logger } from 'pino';
 import { accessRouter } from './admin/access.js';
+import { credentialsOfAgent } from './admin/agents.js';
 import { auditRouter } from './admin/audit.js';
 import { adminRouter } from './admin/routes.js';
 import { envelope, type EventSink } from './audit/events.js';
@@ -67,9 +68,13 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
     app.use(`${issuerPath}/admin`, accessRouter({
       sessions: deps.sessions, registry: deps.registry, usageStore: deps.usageStore, ...(deps.usage ? { usage: deps.usage } : {}),
       retentionDays: deps.config.usage.retentionDays, staleCredentialDays: deps.config.usage.staleCredentialDays,
+      ...(deps.liveRegistry ? { credentialsOf: (id: string) => credentialsOfAgent(deps.liveRegistry!.store, id) } : {}),
     }));
   }
-  app.use(`${issuerPath}/admin`, adminRouter(deps.sessions, (req) => frontOf(req).context));
+  app.use(
+    `${issuerPath}/admin`,
+    adminRouter(deps.sessions, (req) => frontOf(req).context, deps.liveRegistry && { ...deps.liveRegistry, sessionStore: deps.stores.sessions, events: deps.events }),
+  );
   app.get(`${issuerPath}/healthz`, async (_req, res) => {
     await deps.stores.sessions.ping();
     res.json({ status: 'ok' });

@@ -4,9 +4,11 @@ import { fanOut, logEventSink, type EventSink } from './audit/events.js';
 import { trailSink } from './audit/trail.js';
 import { UsageAggregator, usageSink } from './audit/usage.js';
 import { AssertionKeys } from './clients/assertion-keys.js';
-import { loadRegistryFile } from './clients/registry-file.js';
+import { LiveRegistry } from './clients/live-registry.js';
+import { readRegistryFile, type ParsedRegistryDocument } from './clients/registry-file.js';
+import { seedRegistry, type RegistryMode } from './clients/seed.js';
 import { VerifiedSecrets } from './clients/secret.js';
-import type { Registry } from './clients/types.js';
+import type { Registry, TrustedIssuer } from './clients/types.js';
 import type { Config } from './config/index.js';
 import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
 import { rateLimits, type RateLimits } from './limits/rate-limits.js';
@@ -24,6 +26,9 @@ import { MemorySessionStore } from './store/memory/session-store.js';
 import { MemoryUsageStore } from './store/memory/usage-store.js';
 import { RedisUsageStore } from './store/redis/usage-store.js';
 import { RedisAuditLog } from './store/redis/audit-log.js';
+import { MemoryRegistryStore } from './store/memory/registry-store.js';
+import type { RegistryStore } from './store/registry.js';
+import { RedisRegistryStore } from './store/redis/registry-store.js';
 import { assertRedisVersion, connectRedis, type RedisClient } from './store/redis/connect.js';
 import { RedisSessionStore } from './store/redis/session-store.js';
 
@@ -49,10 +54,26 @@ export interface Deps {
   usage?: UsageAggregator;
   usageStore?: UsageStore;
   config: Pick<Config, 'audit' | 'usage'>;
+  /** The live registry and what the admin API manages it with; absent when a fixed registry was given. */
+  liveRegistry?: LiveRegistryDeps;
+  close(): Promise<void>;
+}
+
+export interface LiveRegistryDeps {
+  live: LiveRegistry;
+  store: RegistryStore;
+  mode: RegistryMode;
+  /** Ids the registry file names: read-only through the API in file mode. */
+  fileIds: { agents: ReadonlySet<string>; resourceServers: ReadonlySet<string> };
 }
 
 export interface DepsOverrides {
+  /** A fixed registry (no live registry, no registry admin API). */
   registry?: Registry;
+  /** Instead of reading the registry file: the document that seeds the live registry. */
+  registryDocument?: ParsedRegistryDocument;
+  /** The live registry's store (default: Redis beside the sessions, or memory). */
+  registryStore?: RegistryStore;
   stores?: Stores;
   events?: EventSink;
   clock?: Clock;
@@ -78,7 +99,6 @@ export async function buildStores(config: Config, log: Logger, clock: Clock = sy
 
 /** The one wiring file: everything the app needs, built from the config. */
 export async function buildDeps(config: Config, log: Logger, overrides: DepsOverrides = {}): Promise<Deps> {
-  const registry = overrides.registry ?? (await loadRegistryFile(config.registryPath));
   const keys = await loadKeyStore(config.keysDir);
   const clock = overrides.clock ?? systemClock;
   const { stores, redis } = overrides.stores ? { stores: overrides.stores, redis: overrides.redis } : await buildStores(config, log, clock);
@@ -92,6 +112,19 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   const usage = config.usage.enabled && stores.usage ? new UsageAggregator(stores.usage, config.usage.retentionDays) : undefined;
   const sinks = [base, ...(usage ? [usageSink(usage)] : []), ...(overrides.events ? [overrides.events] : [])];
   const events = sinks.length === 1 ? base : fanOut(log, ...sinks);
+  let liveRegistry: LiveRegistryDeps | undefined;
+  if (!overrides.registry) {
+    const doc = overrides.registryDocument ?? (await readRegistryFile(config.registryPath));
+    const store = overrides.registryStore ?? (redis ? new RedisRegistryStore(redis, redisKeys(config.redisKeyPrefix)) : new MemoryRegistryStore());
+    await seedRegistry(store, stores.sessions, doc, config.registryMode, log, clock.nowMs());
+    const live = new LiveRegistry(store, doc.trustedIssuers as TrustedIssuer[], log, () => clock.nowMs());
+    await live.start();
+    liveRegistry = {
+      live, store, mode: config.registryMode,
+      fileIds: { agents: new Set(doc.agents.map((a) => a.id)), resourceServers: new Set(doc.resourceServers.map((r) => r.id)) },
+    };
+  }
+  const registry = overrides.registry ?? liveRegistry!.live;
   const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, clock, new IdSource());
   return {
     issuer: config.issuer,
@@ -112,5 +145,10 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     ...(usage ? { usage } : {}),
     ...(stores.usage ? { usageStore: stores.usage } : {}),
     config: { audit: config.audit, usage: config.usage },
+    ...(liveRegistry ? { liveRegistry } : {}),
+    async close() {
+      await liveRegistry?.live.close();
+      await stores.sessions.close();
+    },
   };
 }

@@ -30,7 +30,7 @@ async function serve(config: Config, log: Logger): Promise<void> {
     log.info({ signal }, 'shutting down');
     setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
     server.close(() => {
-      void deps.stores.sessions.close().finally(() => process.exit(0));
+      void deps.close().finally(() => process.exit(0));
     });
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));

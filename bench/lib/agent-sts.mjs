@@ -35,7 +35,7 @@ export function benchRegistry() {
       worker(AGENTS.tree, ['read', 'write']),
       worker(AGENTS.fleet, ['read']),
       worker(AGENTS.mem, ['read', 'write']),
-      { id: AGENTS.admin, secretHash, audiences: { [ADMIN_AUDIENCE]: ['sessions:read', 'sessions:kill', 'audit:read'] }, maxTokenTtlSeconds: ttl },
+      { id: AGENTS.admin, secretHash, audiences: { [ADMIN_AUDIENCE]: ['sessions:read', 'sessions:kill', 'audit:read', 'agents:read', 'agents:manage'] }, maxTokenTtlSeconds: ttl },
     ],
     resourceServers: [{ id: API, secretHash, scopes: ['read', 'write'] }],
   };

@@ -22,17 +22,6 @@ export interface CredentialView {
   lastUsed: string | null;
 }
 
-/**
- * An agent's credentials with their age and last use. The registry of today records neither, so
- * this answers what the agent record carries (`credentials: [{kind, created, lastUsed}]`), and []
- * when it has no such field.
- */
-export function credentialsOf(agent: Agent): CredentialView[] {
-  const creds = (agent as Agent & { credentials?: { kind?: string; created?: string; lastUsed?: string }[] }).credentials;
-  if (!Array.isArray(creds)) return [];
-  return creds.map((c) => ({ kind: c.kind ?? 'unknown', created: c.created ?? null, lastUsed: c.lastUsed ?? null }));
-}
-
 export interface ReviewWindow {
   days: number;
   since: string;
@@ -54,6 +43,8 @@ export interface ReviewInput {
   window: ReviewWindow;
   nowMs: number;
   staleCredentialDays: number;
+  /** The agent's credentials (the live registry's records); empty when the registry keeps none. */
+  credentials: CredentialView[];
 }
 
 const iso = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : null);
@@ -101,7 +92,7 @@ export function accessReview(input: ReviewInput) {
 
   const delegates = agent.delegates.map((d) => ({ agent: d, used: delegationUsed.has(`by:${d}`) }));
   const actsFor = all.filter((a) => a.delegates.includes(id)).map((a) => ({ agent: a.id, used: delegationUsed.has(`for:${a.id}`) }));
-  const credentials = credentialsOf(agent);
+  const { credentials } = input;
 
   const findings: Finding[] = [];
   for (const u of unused) findings.push({ kind: 'unused_entitlement', detail: `${u.scope} at ${u.target}: no issuance in ${window.coveredDays} days` });

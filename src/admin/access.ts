@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from 'express';
-import { accessReview, reviewsCsv, type AccessReview, type ReviewWindow } from './access-review.js';
+import { accessReview, reviewsCsv, type AccessReview, type CredentialView, type ReviewWindow } from './access-review.js';
 import type { UsageAggregator } from '../audit/usage.js';
 import type { Agent, Registry } from '../clients/types.js';
 import { OAuthError } from '../errors.js';
@@ -22,6 +22,8 @@ export interface AccessDeps {
   usage?: UsageAggregator;
   retentionDays: number;
   staleCredentialDays: number;
+  /** Credentials' age and last use; absent: the registry keeps no credential metadata (a fixed file). */
+  credentialsOf?(agentId: string): Promise<CredentialView[]>;
 }
 
 function daysParam(req: Request): number {
@@ -63,7 +65,8 @@ export function accessRouter(d: AccessDeps): Router {
     const out: AccessReview[] = [];
     for (const agent of agents) {
       const sessions = await d.sessions.list({ agent: agent.id }, HELD_LIMIT);
-      const rev = accessReview({ agent, all, sessions, usage, window, nowMs, staleCredentialDays: d.staleCredentialDays });
+      const credentials = d.credentialsOf ? await d.credentialsOf(agent.id) : [];
+      const rev = accessReview({ agent, all, sessions, usage, window, nowMs, staleCredentialDays: d.staleCredentialDays, credentials });
       out.push(sessions.length === HELD_LIMIT ? { ...rev, window: { ...rev.window, note: `${rev.window.note ?? ''} held lists the first ${HELD_LIMIT} live sessions only`.trim() } } : rev);
     }
     return out;

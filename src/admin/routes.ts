@@ -5,6 +5,9 @@ import type { RequestContext } from '../audit/context.js';
 import { bearerError, OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import type { Session } from '../store/index.js';
+import { agentsRouter, type RegistryAdmin } from './agents.js';
+import { resourceServersRouter } from './resource-servers.js';
+import { subjectsRouter } from './subjects.js';
 
 const DEFAULT_LIST_LIMIT = 100;
 /** Admin calls carry no meaningful body; a JSON one is parsed (so a malformed one is refused) within this. */
@@ -48,14 +51,14 @@ const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined
  * allowed) that parses: a form or text/plain POST (CSRF shape), a JSON look-alike type or a body
  * without a type is refused before anything is killed.
  */
-function jsonOrEmpty(req: Request, _res: Response, next: NextFunction) {
+export function jsonOrEmpty(req: Request, _res: Response, next: NextFunction) {
   const type = req.headers['content-type'];
   const json = type?.split(';')[0]!.trim().toLowerCase() === 'application/json';
   if ((type !== undefined || hasBody(req)) && !json) next(new OAuthError(415, 'invalid_request', 'send application/json or no body'));
   else next();
 }
 
-const parseJson = express.json({ limit: ADMIN_BODY_LIMIT, type: () => true });
+export const parseJson = express.json({ limit: ADMIN_BODY_LIMIT, type: () => true });
 
 /** Every other method on a served path: 405 with Allow, before authentication (the methods are no secret). */
 export const only = (allow: string) => (_req: Request, _res: Response, next: NextFunction) =>
@@ -91,13 +94,16 @@ export function queryString(req: Request, name: string): string | undefined {
   return v;
 }
 
-export function adminRouter(sessions: SessionService, contextOf: ContextOf): Router {
+/** The admin's request context: the front's, plus the admin token's session id. */
+export const adminContextOf = (contextOf: ContextOf) => (req: AdminRequest): RequestContext => ({ ...contextOf(req), adminSid: req.admin!.sid });
+
+export function adminRouter(sessions: SessionService, contextOf: ContextOf, registry?: RegistryAdmin): Router {
   const r = Router();
   r.use((_req, res, next) => {
     res.set('Cache-Control', 'no-store');
     next();
   });
-  const adminContext = (req: AdminRequest): RequestContext => ({ ...contextOf(req), adminSid: req.admin!.sid });
+  const adminContext = adminContextOf(contextOf);
   const read = requireScope(sessions, 'sessions:read');
   const kill = requireScope(sessions, 'sessions:kill');
 
@@ -134,5 +140,8 @@ export function adminRouter(sessions: SessionService, contextOf: ContextOf): Rou
     })
     .all(only('POST'));
 
+  r.use(subjectsRouter(sessions, contextOf));
+  if (registry) r.use(agentsRouter(sessions, contextOf, registry));
+  if (registry) r.use(resourceServersRouter(sessions, contextOf, registry));
   return r;
 }

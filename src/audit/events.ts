@@ -32,9 +32,20 @@ export type DurableEvent = EventEnvelope & (
   | { type: 'token.issued'; sid: string; parent?: string; parentAgent?: string; agent: string; sub: string; act?: Actor; aud: string; scope: string[]; exp: number; ttl?: number; grant: string }
   | { type: 'session.revoked'; sid: string; revoked: number; sessions: KilledSession[]; by: string; reason: 'revocation' | 'admin' }
   | { type: 'agent.sessions_revoked'; agent: string; revoked: number; sessions: KilledSession[]; by: string }
+  | RegistryEvent
 );
 
 export type Endpoint = 'token' | 'introspect' | 'revoke';
+/** Registry changes through the admin API (`by`: the admin agent; the envelope has its adminSid). */
+export type RegistryEvent =
+  | { type: 'agent.created' | 'agent.enabled'; agent: string; by: string }
+  | { type: 'agent.updated'; agent: string; by: string; fields: string[]; revoked: number }
+  | { type: 'agent.disabled' | 'agent.deleted'; agent: string; by: string; revoked: number }
+  | { type: 'agent.credential_rotated' | 'agent.credential_deleted'; agent: string; by: string; credential: string; credentialType: 'secret' | 'jwk'; previousValidUntil?: string | null }
+  | { type: 'resource_server.created' | 'resource_server.deleted'; resourceServer: string; by: string }
+  | { type: 'resource_server.updated'; resourceServer: string; by: string; fields: string[] }
+  | { type: 'resource_server.credential_rotated' | 'resource_server.credential_deleted'; resourceServer: string; by: string; credential: string; credentialType: 'secret' | 'jwk'; previousValidUntil?: string | null }
+  | { type: 'subject.sessions_revoked'; sub: string; revoked: number; sessions: KilledSession[]; by: string };
 
 /** Best-effort events: losing one costs a log line, never an answer. */
 export type BestEffortEvent = EventEnvelope & (

@@ -5,7 +5,16 @@ import { ASYMMETRIC_ALGORITHMS, CLOCK_TOLERANCE_SECONDS, issuedInFuture } from '
 import type { ReplayStore } from '../store/index.js';
 import type { AssertionKeys } from './assertion-keys.js';
 import type { VerifiedSecrets } from './secret.js';
-import type { Agent, ClientKind, Registry, ResourceServer } from './types.js';
+import type { Agent, ClientKind, ClientSecret, Registry, ResourceServer } from './types.js';
+
+/** The file registry's single secret is reported under this credential id. */
+export const FILE_SECRET_ID = 'secret';
+
+/** The secrets that authenticate `client` at `nowMs`: a rotated-out one stops at its expiry. */
+function liveSecrets(client: Agent | ResourceServer, nowMs: number): ClientSecret[] {
+  if (client.secrets) return client.secrets.filter((s) => s.expiresMs === undefined || s.expiresMs > nowMs);
+  return client.secretHash ? [{ id: FILE_SECRET_ID, hash: client.secretHash }] : [];
+}
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
@@ -81,8 +90,12 @@ export async function authenticate<K extends ClientKind>(
     | undefined;
   let ok: boolean;
   if (creds.secret !== undefined) {
-    const matches = ctx.verifiedSecrets.verify(creds.clientId, creds.secret, client?.secretHash);
-    ok = matches && client?.secretHash !== undefined;
+    const candidates = client ? liveSecrets(client, ctx.nowMs()) : [];
+    // no secret to compare with: the same work against one nobody holds
+    const matched = candidates.length === 0 ? (ctx.verifiedSecrets.verify(creds.clientId, creds.secret, undefined), undefined)
+      : candidates.find((c) => ctx.verifiedSecrets.verify(creds.clientId, creds.secret!, c.hash));
+    ok = matched !== undefined;
+    if (matched && client) ctx.registry.credentialUsed?.(kind, client.id, matched.id);
   } else {
     ok = await verifyAssertion(ctx, creds.clientId, client?.jwks, creds.assertion!, audiences);
   }

@@ -14,9 +14,9 @@ const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/, 'letters, d
 const scope = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'an RFC 6749 scope token (no spaces or quotes)');
 const target = z.string().refine((t) => URL.canParse(t) && !t.includes('#'), 'an absolute URI without fragment');
 const secretHash = z.string().regex(SECRET_HASH_PATTERN, `the output of 'npm run --silent hash-secret -- <secret>' (secrets of ${MIN_SECRET_LENGTH}+ characters)`);
-const jwks = z.strictObject({ keys: z.array(z.looseObject({ kty: z.string() })).min(1) });
+export const jwks = z.strictObject({ keys: z.array(z.looseObject({ kty: z.string() })).min(1) });
 
-const agentSchema = z.strictObject({
+export const agentSchema = z.strictObject({
   id,
   owner: z.string().optional(),
   description: z.string().optional(),
@@ -31,7 +31,7 @@ const agentSchema = z.strictObject({
   requireDpop: z.boolean().default(false).describe('refuse token requests without a DPoP proof (no bearer tokens for this agent)'),
 });
 
-const resourceServerSchema = z.strictObject({
+export const resourceServerSchema = z.strictObject({
   id: target,
   secretHash: secretHash.optional(),
   jwks: jwks.optional(),
@@ -54,6 +54,7 @@ const registrySchema = z.strictObject({
 });
 
 export type RegistryDocument = z.input<typeof registrySchema>;
+export type ParsedRegistryDocument = z.output<typeof registrySchema>;
 
 export class RegistryError extends Error {
   constructor(file: string, readonly problems: string[]) {
@@ -94,7 +95,7 @@ function crossCheck(doc: z.output<typeof registrySchema>): string[] {
   return problems;
 }
 
-async function checkPublicKeys(where: string, set: { keys: JWK[] } | undefined, problems: string[]): Promise<void> {
+export async function checkPublicKeys(where: string, set: { keys: JWK[] } | undefined, problems: string[]): Promise<void> {
   for (const [i, jwk] of (set?.keys ?? []).entries()) {
     if ('d' in jwk || 'k' in jwk) {
       problems.push(`${where}.jwks.keys[${i}]: must be a public key (private or symmetric key material found)`);
@@ -108,8 +109,8 @@ async function checkPublicKeys(where: string, set: { keys: JWK[] } | undefined, 
   }
 }
 
-/** Validates a registry document; every problem is listed, then the maps are frozen. */
-export async function parseRegistry(raw: unknown, file = 'registry'): Promise<Registry> {
+/** Validates a registry document (schema, cross references, public keys); every problem is listed. */
+export async function parseRegistryDocument(raw: unknown, file = 'registry'): Promise<ParsedRegistryDocument> {
   const parsed = registrySchema.safeParse(raw);
   if (!parsed.success) {
     throw new RegistryError(file, parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`));
@@ -119,7 +120,11 @@ export async function parseRegistry(raw: unknown, file = 'registry'): Promise<Re
   for (const [i, a] of doc.agents.entries()) await checkPublicKeys(`agents[${i}]`, a.jwks as { keys: JWK[] }, problems);
   for (const [i, r] of doc.resourceServers.entries()) await checkPublicKeys(`resourceServers[${i}]`, r.jwks as { keys: JWK[] }, problems);
   if (problems.length) throw new RegistryError(file, problems);
+  return doc;
+}
 
+/** A read-only registry of a validated document (the file registry, STS_REGISTRY_MODE aside). */
+export function registryOf(doc: ParsedRegistryDocument): Registry {
   const agents = new Map(doc.agents.map((a) => [a.id, Object.freeze(a as Agent)]));
   const servers = new Map(doc.resourceServers.map((r) => [r.id, Object.freeze(r as ResourceServer)]));
   const issuers = new Map(doc.trustedIssuers.map((t) => [t.issuer, Object.freeze(t as TrustedIssuer)]));
@@ -129,6 +134,21 @@ export async function parseRegistry(raw: unknown, file = 'registry'): Promise<Re
     trustedIssuer: async (issuer) => issuers.get(issuer),
     agents: async () => [...agents.values()],
   };
+}
+
+/** Validates a registry document; every problem is listed, then the maps are frozen. */
+export async function parseRegistry(raw: unknown, file = 'registry'): Promise<Registry> {
+  return registryOf(await parseRegistryDocument(raw, file));
+}
+
+export async function readRegistryFile(file: string): Promise<ParsedRegistryDocument> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new RegistryError(file, [(err as Error).message]);
+  }
+  return parseRegistryDocument(raw, file);
 }
 
 export async function loadRegistryFile(file: string): Promise<Registry> {

@@ -3,11 +3,21 @@ import type { JWK } from 'jose';
 /** The two kinds of client: agents obtain tokens, resource servers introspect them. */
 export type ClientKind = 'agent' | 'resourceServer';
 
+/** One stored secret of a client (the live registry keeps several during a rotation's overlap). */
+export interface ClientSecret {
+  id: string;
+  hash: string;
+  /** After this (ms) the secret no longer authenticates; absent: until removed. */
+  expiresMs?: number;
+}
+
 export interface Agent {
   id: string;
   owner?: string;
   description?: string;
   secretHash?: string;
+  /** Live registry: every secret that may authenticate (secretHash is then absent). */
+  secrets?: ClientSecret[];
   jwks?: { keys: JWK[] };
   /** Target (resource indicator or audience) → scopes the agent may hold there. */
   audiences: Record<string, string[]>;
@@ -24,6 +34,7 @@ export interface Agent {
 export interface ResourceServer {
   id: string;
   secretHash?: string;
+  secrets?: ClientSecret[];
   jwks?: { keys: JWK[] };
   scopes: string[];
 }
@@ -49,9 +60,11 @@ export interface Registry {
   trustedIssuer(issuer: string): Promise<TrustedIssuer | undefined>;
   /** Every agent, for the access review (a registry that cannot list them leaves it out). */
   agents?(): Promise<Agent[]>;
+  /** A credential authenticated (live registry: its coarse lastUsed, written off the request). */
+  credentialUsed?(kind: ClientKind, clientId: string, credentialId: string): void;
 }
 
 /** The audience of the admin API, and the scopes it knows. */
 export const ADMIN_AUDIENCE = 'urn:agent-sts:admin';
-export const ADMIN_SCOPES = ['sessions:read', 'sessions:kill', 'audit:read', 'agents:read'] as const;
+export const ADMIN_SCOPES = ['sessions:read', 'sessions:kill', 'agents:read', 'agents:manage', 'audit:read'] as const;
 export type AdminScope = (typeof ADMIN_SCOPES)[number];

@@ -19,6 +19,8 @@ const envSchema = z.object({
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(500)
     .describe('a Redis command slower than this fails closed with 503'),
   STS_REGISTRY: z.string().default('config/registry.json').describe('path of the agent registry file'),
+  STS_REGISTRY_MODE: z.enum(['store', 'file']).default('store')
+    .describe("store: the file seeds the live registry (Redis or memory) and the admin API's changes win; file: the file stays read-only truth for the ids it names (API writes to them answer 409)"),
   STS_KEYS_DIR: z.string().default('keys').describe('directory of private signing JWKs'),
   STS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   STS_WORKERS: z.coerce.number().int().min(1).max(64).default(1)
@@ -68,6 +70,7 @@ export interface Config {
   readonly redisKeyPrefix: string;
   readonly redisCommandTimeoutMs: number;
   readonly registryPath: string;
+  readonly registryMode: 'store' | 'file';
   readonly keysDir: string;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   readonly workers: number;
@@ -117,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     registryPath: path.resolve(cwd, e.STS_REGISTRY),
+    registryMode: e.STS_REGISTRY_MODE,
     keysDir: path.resolve(cwd, e.STS_KEYS_DIR),
     logLevel: e.STS_LOG_LEVEL,
     workers: e.STS_WORKERS,

@@ -1,5 +1,6 @@
 import { envelope, type EventSink } from '../audit/events.js';
-import { OAuthError } from '../errors.js';
+import { invalidClient, OAuthError } from '../errors.js';
+import { AgentDisabledError } from '../sessions/service.js';
 import { authenticateClient, type AuthContext } from './client-auth.js';
 import { tokenRequestBinding, type DpopContext } from './dpop.js';
 import { clientCredentials } from './grants/client-credentials.js';
@@ -24,7 +25,9 @@ export async function tokenEndpoint(ctx: TokenContext, req: OAuthRequest): Promi
     const grant = GRANTS.find((g) => g.grantType === grantType);
     if (!grant) throw new OAuthError(400, 'unsupported_grant_type', `grant_type '${grantType}' is not supported`);
     return await grant.handle(ctx, req, agent, await tokenRequestBinding(ctx, req, agent));
-  } catch (err) {
+  } catch (caught) {
+    // a disabled agent answers as a wrong secret does, challenge included
+    const err = caught instanceof AgentDisabledError ? invalidClient(/^basic /i.test(req.headers.authorization ?? '')) : caught;
     if (err instanceof OAuthError) {
       ctx.events.emit({
         type: 'token.denied', ...envelope(req.context, ctx.nowMs(), agentId ?? null), endpoint: 'token', error: err.error,

@@ -8,17 +8,24 @@ export function mayDelegate(holder: Agent | undefined, next: string): boolean {
 
 /**
  * The rule a token lives by beyond its session: every agent on its chain — the holder of each
- * ancestor session, its own holder, every actor — is registered and enabled, and every hand-over
- * along the chain is one the registry still allows. Checked in process from the live registry, so
+ * ancestor session, its own holder, every actor — is registered and enabled, its holder is still
+ * entitled to its scope at its audience, and every hand-over along the chain is one the registry
+ * still allows. Checked in process from the live registry, so
  * disabling an agent, or removing a delegate, ends every token that passed through it.
  */
-export async function chainAllowed(registry: Registry, s: Pick<TokenClaims, 'agent' | 'act' | 'chain'>): Promise<boolean> {
+export async function chainAllowed(registry: Registry, s: Pick<TokenClaims, 'agent' | 'act' | 'chain'> & Partial<Pick<TokenClaims, 'aud' | 'scope'>>): Promise<boolean> {
   const holders = [...s.chain, s.agent];
   const agents = new Map<string, Agent | undefined>();
   for (const id of new Set([...holders, ...agentsOf(s)])) {
     const agent = await registry.agent(id);
     if (!agent || agent.disabled) return false;
     agents.set(id, agent);
+  }
+  // Every grant keeps a session's scope within its holder's entitlement at its audience; a
+  // narrowing of the registry (a scope or target removed) ends the tokens it no longer covers.
+  if (s.aud !== undefined && s.scope !== undefined) {
+    const entitled = Object.hasOwn(agents.get(s.agent)!.audiences, s.aud) ? agents.get(s.agent)!.audiences[s.aud]! : [];
+    if (!s.scope.every((x) => entitled.includes(x))) return false;
   }
   for (let i = 1; i < holders.length; i++) {
     if (!mayDelegate(agents.get(holders[i - 1]!), holders[i]!)) return false;

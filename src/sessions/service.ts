@@ -1,7 +1,7 @@
 import type { RequestContext } from '../audit/context.js';
 import { compactVerify, createLocalJWKSet } from 'jose';
 import { auditUnavailable, envelope, type DurableEvent, type Endpoint, type EventSink } from '../audit/events.js';
-import { invalidGrant, invalidRequest } from '../errors.js';
+import { invalidClient, invalidGrant, invalidRequest, OAuthError } from '../errors.js';
 import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
 import type { KeyStore } from '../keys/keystore.js';
@@ -13,6 +13,23 @@ import { IdSource } from './ids.js';
 
 /** What a kill event says of each session it removed: enough for a subscriber to drop it without asking. */
 const killed = (removed: RemovedSession[]) => removed.map(({ sid, aud }) => ({ sid, aud }));
+
+/**
+ * A create refused because an agent it names is disabled: answered exactly as a wrong secret is
+ * (401 invalid_client), so a caller cannot tell a disabled agent from bad credentials.
+ */
+export class AgentDisabledError extends OAuthError {
+  constructor() {
+    const plain = invalidClient(false);
+    super(plain.status, plain.error, plain.description);
+    this.name = 'AgentDisabledError';
+  }
+}
+
+/** Sessions a subject-wide kill lists and kills per step. */
+const SUBJECT_KILL_BATCH = 500;
+/** Bounds the kill's loop (2,000,000 sessions); each step removes every session it listed. */
+const SUBJECT_KILL_MAX_STEPS = 4_000;
 
 export interface Issued {
   token: string;
@@ -93,6 +110,7 @@ export class SessionService {
     if (outcome === 'agent_revoked' && !parent) {
       throw invalidGrant('the agent\'s sessions were revoked while this request was in flight; retry');
     }
+    if (outcome === 'agent_disabled') throw new AgentDisabledError();
     if (outcome === 'expired') throw invalidGrant('the subject token has expired');
     if (outcome !== 'created') throw invalidGrant('the subject token was revoked');
     await this.events.record(issued).catch(auditUnavailable);
@@ -164,6 +182,23 @@ export class SessionService {
     const removed = await this.store.revokeAgent(agent, this.now());
     await this.events
       .record({ type: 'agent.sessions_revoked', ...envelope(context, this.now(), by), agent, revoked: removed.length, sessions: killed(removed), by })
+      .catch(auditUnavailable);
+    return removed.length;
+  }
+
+  /**
+   * Kills every session on behalf of `sub` (its subtree with it), as listed by the subject index.
+   * Unlike revokeAgent there is no marker: a session created while this runs may survive it.
+   */
+  async revokeSubject(sub: string, by: string, context: RequestContext): Promise<number> {
+    const removed: RemovedSession[] = [];
+    for (let step = 0; step < SUBJECT_KILL_MAX_STEPS; step++) {
+      const batch = await this.store.list({ sub }, this.now(), SUBJECT_KILL_BATCH);
+      if (batch.length === 0) break;
+      for (const s of batch) removed.push(...(await this.store.revokeTree(s.sid, this.now())));
+    }
+    await this.events
+      .record({ type: 'subject.sessions_revoked', ...envelope(context, this.now(), by), sub, revoked: removed.length, sessions: killed(removed), by })
       .catch(auditUnavailable);
     return removed.length;
   }

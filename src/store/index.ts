@@ -13,11 +13,12 @@ export {
  */
 export interface SessionStore {
   /**
-   * Stores a session, atomically checking that every ancestor is still live and that no agent the
-   * session names (agentsNamedBy) was killed agent-wide at or after `startedMs`, when the request
-   * arrived. A refusal writes nothing and says why. Throws (a bug) on a non-integer exp/iat/depth.
-   * `audit`: the session's `token.issued` record; a store that can append it to the trail in the
-   * same atomic step does so and sets `audit.appended` (else the caller appends it).
+   * Stores a session, atomically checking that every ancestor is still live, that no agent the
+   * session names (agentsNamedBy) is disabled, and that none was killed agent-wide at or after
+   * `startedMs`, when the request arrived. A refusal writes nothing and says why. Throws (a bug) on
+   * a non-integer exp/iat/depth. `audit`: the session's `token.issued` record; a store that can
+   * append it to the trail in the same atomic step does so and sets `audit.appended` (else the
+   * caller appends it).
    */
   create(session: Session, nowMs: number, startedMs: number, audit?: AuditAppend): Promise<CreateOutcome>;
   /** The live session whose stored token hash matches, its whole ancestor chain live too. */
@@ -43,6 +44,12 @@ export interface SessionStore {
    * of it presented again is `token.used_after_revocation`. Asked only after a lookup missed.
    */
   wasKilled(sid: string, nowMs: number): Promise<boolean>;
+  /**
+   * Marks an agent disabled (or clears the mark). While marked, `create` refuses every session
+   * naming it with `agent_disabled`, whatever any instance's registry cache says. A disable writes
+   * this before it kills, so no request in flight can store a session after the kill.
+   */
+  setAgentDisabled(agentId: string, disabled: boolean): Promise<void>;
   /** Connection health: resolves when the store answers. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -8,7 +8,8 @@ import { rootOf } from './types.js';
  * the scripts that walk a tree (kill, ancestor checks, subtree) stay inside one slot. Indexes
  * (by agent, by subject, all) live in their own slots; on a cluster they are written before the
  * session, so a kill that reads an index can never miss a session; see RedisSessionStore. An
- * agent's kill marker shares its index's slot.
+ * agent's kill marker and status key share its index's slot. The live registry's keys share one
+ * hash tag (`{reg}`), so a change and its version bump are one atomic script.
  */
 export interface RedisKeys {
   /** Prefix of every key of the tree `sid` belongs to; scripts append `s:`/`c:`/`x:` + sid. */
@@ -28,6 +29,21 @@ export interface RedisKeys {
    * tag as the agent's index, so on a cluster the index entry and the marker check are one step.
    */
   agentKillMarker(agentId: string): string;
+  /**
+   * STRING: present ('disabled') while the agent is disabled or deleted. Same hash tag as the
+   * agent's index, so the create checks it in the step that writes the index entry.
+   */
+  agentStatus(agentId: string): string;
+  /** HASH id→JSON: the live registry's agents; one slot, read whole when an instance (re)loads. */
+  registryAgents(): string;
+  /** HASH id→JSON: the live registry's resource servers. */
+  registryResourceServers(): string;
+  /** STRING integer: bumped on every registry change; instances poll it to catch a missed message. */
+  registryVersion(): string;
+  /** Pub/sub channel on which registry changes are announced (`agent:<id>` / `rs:<id>`). */
+  registryChannel(): string;
+  /** HASH `<kind>\0<id>\0<credential>`→ms: when each credential was last used (coarse). */
+  credentialLastUsed(): string;
   /** ZSET sid→exp(ms): sessions by subject. */
   subjectIndex(sub: string): string;
   /** ZSET sid→exp(ms): every live session. */
@@ -60,6 +76,9 @@ export const KILLED_SET_SUFFIX = 'k';
 /** What an agent's kill marker appends to the agent's index key. */
 export const AGENT_KILL_MARKER_SUFFIX = ':nb';
 
+/** What an agent's status key appends to the agent's index key. */
+export const AGENT_STATUS_SUFFIX = ':st';
+
 export function redisKeys(prefix: string): RedisKeys {
   const tree = (sid: string) => `${prefix}{${rootOf(sid)}}:`;
   return {
@@ -70,6 +89,12 @@ export function redisKeys(prefix: string): RedisKeys {
     killed: (sid) => tree(sid) + KILLED_SET_SUFFIX,
     agentIndex: (id) => `${prefix}ag:{${id}}`,
     agentKillMarker: (id) => `${prefix}ag:{${id}}${AGENT_KILL_MARKER_SUFFIX}`,
+    agentStatus: (id) => `${prefix}ag:{${id}}${AGENT_STATUS_SUFFIX}`,
+    registryAgents: () => `${prefix}{reg}:agents`,
+    registryResourceServers: () => `${prefix}{reg}:rs`,
+    registryVersion: () => `${prefix}{reg}:version`,
+    registryChannel: () => `${prefix}{reg}:changed`,
+    credentialLastUsed: () => `${prefix}{reg}:lastused`,
     subjectIndex: (sub) => `${prefix}sub:{${sub}}`,
     allSessions: () => `${prefix}all`,
     usedOnce: (id) => `${prefix}once:${id}`,

@@ -39,8 +39,9 @@ export type RemovedSession = Pick<Session, 'sid' | 'agent' | 'sub' | 'aud' | 'ac
 /**
  * Why `create` stored a session or refused it (refusals write nothing). `expired`: the session's
  * own expiry had passed by the time it reached the store (a request straddling its last second).
+ * `agent_disabled`: an agent the session names is disabled (its status key, not the registry cache).
  */
-export type CreateOutcome = 'created' | 'ancestor_revoked' | 'agent_revoked' | 'expired';
+export type CreateOutcome = 'created' | 'ancestor_revoked' | 'agent_revoked' | 'agent_disabled' | 'expired';
 
 /** Every agent that holds (client_id) or acts in (act chain) a session: who an agent-wide kill reaches. */
 export function agentsOf(s: Pick<Session, 'agent' | 'act'>): string[] {

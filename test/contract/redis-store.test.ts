@@ -163,7 +163,7 @@ describe('redis store: Redis holds no garbage', () => {
     const keysOf = lua.CREATE_KEYS.build({ sessionKey: k.session(root.sid), childrenKey: k.session(root.sid), tombstoneKey: k.revoked(root.sid) });
     const indexes = [k.agentIndex(root.agent), k.subjectIndex(root.sub), k.allSessions()];
     const args = (expMs: number | string) => [
-      ...lua.CREATE_ARGS.build({ nowMs: now(), startedMs: now(), expMs, sid: root.sid, tree: k.tree(root.sid), anc: '', prune: '0', indexCount: indexes.length,
+      ...lua.CREATE_ARGS.build({ nowMs: now(), startedMs: now(), expMs, sid: root.sid, tree: k.tree(root.sid), anc: '', prune: '0', indexCount: indexes.length, namedCount: 0,
         audit: '0', auditBody: '', auditDigest: '', auditMaxRecords: 0, auditMinTimeMs: 0 }),
       ...encodeSession(root),
     ];

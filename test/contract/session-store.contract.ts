@@ -512,6 +512,41 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
       });
     });
 
+    describe("an agent's disabled status", () => {
+      it('refuses every create naming the agent (holder, actor, ancestor holder), whenever the request arrived, and writes nothing', async () => {
+        const t = now();
+        const parent = makeRoot({ agent: 'agent-x', sub: 'agent-x' });
+        await createAll(parent);
+        await store.setAgentDisabled('agent-k', true);
+        await store.setAgentDisabled('agent-x', true);
+        const before = await snapshot();
+        const root = makeRoot({ agent: 'agent-k', sub: 'agent-k' });
+        const obo = makeRoot({ agent: 'agent-q', sub: 'user-1', act: { sub: 'agent-q', act: { sub: 'agent-k' } } });
+        const underDisabled = makeDelegated(parent, 'agent-y');
+        for (const s of [root, obo, underDisabled]) {
+          expect(await store.create(s, t + 5, t + 60_000)).toBe('agent_disabled');
+          expect(await store.create(s, t + 5, t - 60_000)).toBe('agent_disabled');
+        }
+        expect(await snapshot()).toEqual(before);
+        for (const s of [root, obo, underDisabled]) expect(await findable(s)).toBe(false);
+        expect(await store.list({ agent: 'agent-k' }, now(), 100)).toEqual([]);
+        const other = makeRoot({ agent: 'agent-o', sub: 'agent-o' });
+        expect(await store.create(other, t + 5, t)).toBe('created');
+      });
+
+      it('once cleared, creates for the agent are stored again; setting it twice is harmless', async () => {
+        const t = now();
+        await store.setAgentDisabled('agent-k', true);
+        await store.setAgentDisabled('agent-k', true);
+        const root = makeRoot({ agent: 'agent-k', sub: 'agent-k' });
+        expect(await store.create(root, t, t)).toBe('agent_disabled');
+        await store.setAgentDisabled('agent-k', false);
+        await store.setAgentDisabled('agent-k', false);
+        expect(await store.create(root, t, t)).toBe('created');
+        expect(await findable(root)).toBe(true);
+      });
+    });
+
     describe('revokeAgent', () => {
       it('kills what the agent holds and every session it acts in, with their subtrees, nothing else', async () => {
         // agent-a's root; agent-b acts below it; agent-c below agent-b.

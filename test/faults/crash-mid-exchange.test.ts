@@ -61,6 +61,9 @@ class FaultyStore implements SessionStore, ReplayStore {
   findClaimsByToken(sid: string, tokenHash: string, nowMs: number, aud?: string) {
     return this.real.findClaimsByToken(sid, tokenHash, nowMs, aud);
   }
+  setAgentDisabled(agentId: string, disabled: boolean) {
+    return this.real.setAgentDisabled(agentId, disabled);
+  }
   subtree(sid: string, nowMs: number) {
     return this.real.subtree(sid, nowMs);
   }

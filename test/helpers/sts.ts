@@ -8,7 +8,8 @@ import { pino } from 'pino';
 import request from 'supertest';
 import { createApp } from '../../src/app.js';
 import { RecordingEventSink } from '../../src/audit/events.js';
-import { parseRegistry, type RegistryDocument } from '../../src/clients/registry-file.js';
+import { parseRegistry, parseRegistryDocument, type RegistryDocument } from '../../src/clients/registry-file.js';
+import type { RegistryStore } from '../../src/store/registry.js';
 import { hashSecret } from '../../src/clients/secret.js';
 import { loadConfig } from '../../src/config/index.js';
 import { buildDeps, type Deps } from '../../src/deps.js';
@@ -22,6 +23,7 @@ import { RedisAuditLog } from '../../src/store/redis/audit-log.js';
 import { RedisUsageStore } from '../../src/store/redis/usage-store.js';
 import { MemoryUsageStore } from '../../src/store/memory/usage-store.js';
 import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
+import { RedisRegistryStore } from '../../src/store/redis/registry-store.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
 
 export const ISSUER = 'http://sts.test';
@@ -117,6 +119,19 @@ export interface TestStsOptions {
   audit?: boolean;
   /** Audit retention by length (STS_AUDIT_MAX_RECORDS). */
   auditMaxRecords?: number;
+  /**
+   * The live registry (seeded from `registry`) instead of a fixed one: the registry admin API is
+   * served. With `prefix` (and the same redisUrl), a second instance shares the first one's Redis state.
+   */
+  live?: boolean;
+  /** STS_REGISTRY_MODE (live registry only). */
+  registryMode?: 'store' | 'file';
+  /** Key prefix to share with another instance (default: a fresh one). */
+  prefix?: string;
+  /** Live registry on Redis: wraps its store (e.g. one that never hears a change: a stale copy). */
+  wrapRegistryStore?: (real: RegistryStore) => RegistryStore;
+  /** Memory store only: the stores to share with another instance. */
+  shared?: { stores: Stores; registryStore: RegistryStore };
   /** Redis store only: wraps the real store (fault injection); the app uses the wrapper as its stores. */
   wrapStore?: (real: RedisSessionStore, keys: RedisKeys) => SessionStore & ReplayStore;
 }
@@ -136,7 +151,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     keysDir = mkdtempSync(path.join(tmpdir(), 'agent-sts-keys-'));
     await addKey(keysDir);
   }
-  const prefix = `test:${randomBytes(6).toString('hex')}:`;
+  const prefix = opts.prefix ?? `test:${randomBytes(6).toString('hex')}:`;
   const config = loadConfig({
     NODE_ENV: 'test', STS_ISSUER: issuer, STS_KEYS_DIR: keysDir, REDIS_KEY_PREFIX: prefix,
     STS_RATE_LIMIT_PER_IP: String(opts.rateLimit?.perIp ?? 0),
@@ -146,6 +161,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     STS_AUDIT_TRAIL: opts.audit === false ? 'off' : 'on',
     ...(opts.auditMaxRecords !== undefined ? { STS_AUDIT_MAX_RECORDS: String(opts.auditMaxRecords) } : {}),
     ...(opts.trustProxy ? { STS_TRUST_PROXY: opts.trustProxy } : {}),
+    ...(opts.registryMode ? { STS_REGISTRY_MODE: opts.registryMode } : {}),
   });
   const log = pino({ level: 'silent' });
   const events = new RecordingEventSink();
@@ -168,13 +184,21 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
       raw.on('error', () => {});
       await raw.connect();
     }
+  } else if (opts.shared) {
+    stores = opts.shared.stores;
   } else {
     const store = new MemorySessionStore();
     stores = { sessions: store, replay: store, audit: new MemoryAuditLog(), usage: new MemoryUsageStore() };
   }
-  const registry = await parseRegistry(opts.registry ?? testRegistry());
+  const registrySource = opts.live
+    ? {
+      registryDocument: await parseRegistryDocument(opts.registry ?? testRegistry()),
+      ...(opts.shared ? { registryStore: opts.shared.registryStore } : {}),
+      ...(opts.wrapRegistryStore && client && keys ? { registryStore: opts.wrapRegistryStore(new RedisRegistryStore(client, keys)) } : {}),
+    }
+    : { registry: await parseRegistry(opts.registry ?? testRegistry()) };
   const deps = await buildDeps(config, log, {
-    registry, stores, events, ...(client ? { redis: client } : {}), ...(opts.clock ? { clock: opts.clock } : {}),
+    ...registrySource, stores, events, ...(client ? { redis: client } : {}), ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const app = createApp(deps, log);
   return {
@@ -185,7 +209,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     ...(keys ? { keys } : {}),
     prefix,
     async close() {
-      await stores.sessions.close();
+      await deps.close();
       // quit() when connected; a client still reconnecting (after a Redis restart) is just dropped.
       if (raw?.status === 'ready') await raw.quit();
       else raw?.disconnect(false);

@@ -96,3 +96,41 @@ describe.each<StoreKind>(['redis', 'memory'])('access review (%s store)', (store
     expect((await request(sts.app).get('/admin/access-review').set('Authorization', `Bearer ${admin}`)).status).toBe(403);
   });
 });
+
+describe('access review on the live registry: credentials with their age and last use', () => {
+  let sts: TestSts;
+  let clockMs = Date.now();
+  const DAY_MS = 86_400_000;
+
+  beforeAll(async () => {
+    sts = await startSts({ live: true, clock: { nowMs: () => clockMs } });
+  });
+  afterAll(async () => {
+    await sts.close();
+  });
+
+  const review = async () => {
+    const reviewer = (await clientCredentials(sts, 'auditor', ADMIN_AUD, 'agents:read')).access_token;
+    return request(sts.app).get('/admin/agents/billing-agent/access').set('Authorization', `Bearer ${reviewer}`);
+  };
+
+  it('lists the seeded secret with its creation time, and its last use once the agent used it', async () => {
+    const before = await review();
+    expect(before.body.credentials).toEqual([{ kind: 'secret', created: ISO, lastUsed: null }]);
+    await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
+    // lastUsed is written off the request path: wait for it, bounded
+    let lastUsed: unknown = null;
+    for (let i = 0; i < 50 && lastUsed === null; i++) {
+      lastUsed = (await review()).body.credentials[0].lastUsed;
+      if (lastUsed === null) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(lastUsed).toEqual(ISO);
+    expect(before.body.findings.filter((f: { kind: string }) => f.kind === 'stale_credential')).toEqual([]);
+  });
+
+  it('a credential older than STS_STALE_CREDENTIAL_DAYS (90) is a stale_credential finding', async () => {
+    clockMs += 91 * DAY_MS;
+    const res = await review();
+    expect(res.body.findings).toEqual(expect.arrayContaining([{ kind: 'stale_credential', detail: expect.stringMatching(/^secret created .* older than 90 days$/) }]));
+  });
+});

@@ -25,6 +25,7 @@ describe('loadConfig', () => {
       redisKeyPrefix: 'sts:',
       redisCommandTimeoutMs: 500,
       registryPath: path.join(CWD, 'config/registry.json'),
+      registryMode: 'store',
       keysDir: path.join(CWD, 'keys'),
       logLevel: 'info',
       rateLimit: { perIp: 0, perAgent: 100, perResourceServer: 0, windowSeconds: 1 },
@@ -134,5 +135,12 @@ describe('loadConfig', () => {
       (c as { port: number }).port = 1;
     }).toThrow(TypeError);
     expect(c.port).toBe(8080);
+  });
+});
+
+describe('STS_REGISTRY_MODE', () => {
+  it('is store unless set to file; anything else is refused at boot, naming the variable', () => {
+    expect(loadConfig({ STS_REGISTRY_MODE: 'file' }).registryMode).toBe('file');
+    expect(() => loadConfig({ STS_REGISTRY_MODE: 'gitops' })).toThrow(/STS_REGISTRY_MODE/);
   });
 });

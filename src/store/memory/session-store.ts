@@ -25,6 +25,7 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
   readonly #killMarkers = new Map<string, KillMarker>();
   /** Killed sid → its session's expiry (ms): see wasKilled. */
   readonly #killed = new Map<string, number>();
+  readonly #disabled = new Set<string>();
   readonly #sweeper: NodeJS.Timeout;
 
   /** `nowMs` only times the sweeper; every method takes its time from its caller. */
@@ -35,6 +36,7 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
   async create(s: Session, nowMs: number, startedMs: number): Promise<CreateOutcome> {
     assertStorable(s);
     if (!s.ancestors.every((a) => this.#live(a, nowMs))) return 'ancestor_revoked';
+    if (agentsNamedBy(s).some((a) => this.#disabled.has(a))) return 'agent_disabled';
     for (const agent of agentsNamedBy(s)) {
       const m = this.#killMarkers.get(agent);
       if (m && m.expiresMs > nowMs && m.notBeforeMs >= startedMs) return 'agent_revoked';
@@ -114,6 +116,11 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     return (this.#killed.get(sid) ?? 0) > nowMs;
   }
 
+  async setAgentDisabled(agentId: string, disabled: boolean): Promise<void> {
+    if (disabled) this.#disabled.add(agentId);
+    else this.#disabled.delete(agentId);
+  }
+
   async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
     const until = this.#used.get(id);
     if (until !== undefined && until > nowMs) return false;
@@ -133,6 +140,7 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     for (const [sid, s] of this.#sessions) lines.push(`session ${sid} ${JSON.stringify(s)}`);
     for (const [sid, kids] of this.#children) lines.push(`children ${sid} ${[...kids].sort().join(' ')}`);
     for (const [id, until] of this.#used) lines.push(`used ${id} ${until}`);
+    for (const agent of this.#disabled) lines.push(`disabled ${agent}`);
     for (const [agent, m] of this.#killMarkers) lines.push(`kill-marker ${agent} ${m.notBeforeMs} ${m.expiresMs}`);
     return lines.sort();
   }

@@ -98,15 +98,16 @@ end
 
 export const CREATE_KEYS = keys('sessionKey', 'childrenKey', 'tombstoneKey');
 export const CREATE_ARGS = argv({
-  nowMs: 'int', startedMs: 'int', expMs: 'int', sid: 'string', tree: 'string', anc: 'string', prune: 'string', indexCount: 'int',
+  nowMs: 'int', startedMs: 'int', expMs: 'int', sid: 'string', tree: 'string', anc: 'string', prune: 'string', indexCount: 'int', namedCount: 'int',
   audit: 'string', auditBody: 'string', auditDigest: 'string', auditMaxRecords: 'int', auditMinTimeMs: 'int',
 });
 
 /**
  * Stores a session, atomically checking what may refuse it; a refusal writes nothing.
  * KEYS: CREATE_KEYS (childrenKey is the session key again for a root), then `indexCount` indexes,
- * then the kill marker of every agent the session names. A single Redis passes them all (one step);
- * a cluster passes none (its INDEX_ADD calls, in the indexes' own slots, checked the markers).
+ * then the kill marker of every agent the session names (`namedCount` of them), then the status key
+ * of each of those agents in the same order. A single Redis passes them all (one step); a cluster
+ * passes none (its INDEX_ADD calls, in the indexes' own slots, checked markers and status keys).
  * With `audit` '1' (single Redis, trail on) the last two KEYS are the audit stream and head, and a
  * created session's `token.issued` record (auditBody, auditDigest) is appended in the same step.
  * ARGV: CREATE_ARGS, then the record's field/value pairs.
@@ -119,9 +120,11 @@ ${CREATE_ARGS.lua}
 if redis.call('EXISTS', tombstoneKey) == 1 then return 'agent_revoked' end
 if not ancestors_live(anc, tree, nowMs) then return 'ancestor_revoked' end
 local markersFrom = ${CREATE_KEYS.next} + indexCount
-local markersTo = #KEYS
-if audit == '1' then markersTo = #KEYS - 2 end
-for i = markersFrom, markersTo do
+local statusFrom = markersFrom + namedCount
+for i = statusFrom, statusFrom + namedCount - 1 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return 'agent_disabled' end
+end
+for i = markersFrom, statusFrom - 1 do
   if marked(KEYS[i], startedMs) then return 'agent_revoked' end
 end
 if not (expMs > nowMs) then return 'expired' end
@@ -145,16 +148,18 @@ export const INDEX_ADD_ARGS = argv({ nowMs: 'int', startedMs: 'int', expMs: 'int
 
 /**
  * Cluster: adds the sid to one index (keeping its TTL ahead of its newest entry, pruning when
- * asked), unless the kill marker refuses the request. KEYS: INDEX_ADD_KEYS, then for an agent's
- * index that agent's marker (same slot); other indexes have none.
+ * asked), unless the agent's status key or kill marker refuses the request. KEYS: INDEX_ADD_KEYS,
+ * then for an agent's index that agent's marker and status key (same slot); other indexes have none.
  * Atomic with the entry: either refused here, or the entry exists before a kill reads the index.
- * Returns 'created' or 'agent_revoked'.
+ * Returns 'created', 'agent_disabled' or 'agent_revoked'.
  */
 export const INDEX_ADD = `${PRELUDE}${EXTEND}${INDEXING}
 ${INDEX_ADD_KEYS.lua}
 ${INDEX_ADD_ARGS.lua}
 local markerKey = KEYS[${INDEX_ADD_KEYS.next}]
+local statusKey = KEYS[${INDEX_ADD_KEYS.next} + 1]
 if not (expMs > nowMs) then return 'expired' end
+if statusKey and redis.call('EXISTS', statusKey) == 1 then return 'agent_disabled' end
 if markerKey and marked(markerKey, startedMs) then return 'agent_revoked' end
 index_add(indexKey, sid, expMs, nowMs, prune)
 return 'created'
@@ -263,4 +268,39 @@ while i <= #queue do
   redis.call('DEL', ckey)
 end
 return removed
+`;
+
+export const REGISTRY_WRITE_KEYS = keys('docsKey', 'versionKey');
+export const REGISTRY_WRITE_ARGS = argv({ op: 'string', id: 'string', doc: 'string', expected: 'string', channel: 'string', message: 'string' });
+
+/**
+ * One registry change: `op` add (only when absent), put, replace (only when the stored document
+ * is still `expected`) or remove. A change that happened bumps the version and is announced on
+ * `channel` in the same step, so an instance that reads the version never misses it.
+ * Returns 1 when something changed, else 0.
+ */
+export const REGISTRY_WRITE = `${PRELUDE}
+${REGISTRY_WRITE_KEYS.lua}
+${REGISTRY_WRITE_ARGS.lua}
+local changed
+if op == 'add' then changed = redis.call('HSETNX', docsKey, id, doc) == 1
+elseif op == 'put' then redis.call('HSET', docsKey, id, doc); changed = true
+elseif op == 'replace' then
+  changed = redis.call('HGET', docsKey, id) == expected
+  if changed then redis.call('HSET', docsKey, id, doc) end
+else changed = redis.call('HDEL', docsKey, id) == 1 end
+if not changed then return 0 end
+redis.call('INCR', versionKey)
+redis.call('PUBLISH', channel, message)
+return 1
+`;
+
+export const REGISTRY_READ_KEYS = keys('docsKey', 'versionKey');
+
+/** Every document of one kind and the version they were read at: {version, id, doc, id, doc, ...}. */
+export const REGISTRY_READ_ALL = `
+${REGISTRY_READ_KEYS.lua}
+local out = { redis.call('GET', versionKey) or '0' }
+for _, v in ipairs(redis.call('HGETALL', docsKey)) do out[#out + 1] = v end
+return out
 `;

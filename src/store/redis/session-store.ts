@@ -11,9 +11,9 @@ import {
 import { CLAIMS_READ, decodeClaims, decodePick, decodeSession, encodeSession, rawValue, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
 import * as lua from './scripts.js';
 
-type Script = (keys: string[], args: (string | number)[]) => Promise<unknown>;
+export type Script = (keys: string[], args: (string | number)[]) => Promise<unknown>;
 
-function defineScript(redis: RedisClient, name: string, source: string): Script {
+export function defineScript(redis: RedisClient, name: string, source: string): Script {
   redis.defineCommand(name, { lua: source });
   const command = (redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!.bind(redis);
   return (keys, args) => command(keys.length, ...keys, ...args);
@@ -24,7 +24,7 @@ function defineScript(redis: RedisClient, name: string, source: string): Script 
 const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM|AUDITFAIL)/;
 
 /** Every store call goes through here: connection loss and timeouts become a 503, never a guess. */
-async function guard<T>(op: Promise<T>): Promise<T> {
+export async function guard<T>(op: Promise<T>): Promise<T> {
   try {
     return await op;
   } catch (err) {
@@ -47,7 +47,7 @@ const ZREM_CHUNK = 1_000;
  */
 export const INDEX_PRUNE_EVERY = 32;
 
-const OUTCOMES: ReadonlySet<string> = new Set<CreateOutcome>(['created', 'ancestor_revoked', 'agent_revoked', 'expired']);
+const OUTCOMES: ReadonlySet<string> = new Set<CreateOutcome>(['created', 'ancestor_revoked', 'agent_revoked', 'agent_disabled', 'expired']);
 
 function outcomeOf(reply: unknown, audit?: AuditAppend): CreateOutcome {
   if (Array.isArray(reply) && reply[0] === 'created' && audit) {
@@ -112,9 +112,9 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
       sessionKey: k.session(s.sid), childrenKey: s.parent ? k.children(s.parent) : k.session(s.sid), tombstoneKey: k.revoked(s.sid),
     });
     const inScript = audit !== undefined && !this.#cluster;
-    const args = (indexCount: number) => [
+    const args = (indexCount: number, namedCount: number) => [
       ...lua.CREATE_ARGS.build({
-        nowMs, startedMs, expMs, sid: s.sid, tree: k.tree(s.sid), anc: s.ancestors.join(' '), prune, indexCount,
+        nowMs, startedMs, expMs, sid: s.sid, tree: k.tree(s.sid), anc: s.ancestors.join(' '), prune, indexCount, namedCount,
         audit: inScript ? '1' : '0', auditBody: inScript ? audit.body : '', auditDigest: inScript ? audit.digest : '',
         auditMaxRecords: audit?.maxRecords ?? 0, auditMinTimeMs: audit?.minTimeMs ?? 0,
       }),
@@ -123,25 +123,31 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     if (!this.#cluster) {
       const markers = named.map((a) => k.agentKillMarker(a));
       const trail = inScript ? [k.auditStream(), k.auditHead()] : [];
-      return outcomeOf(await guard(this.#create([...treeKeys, ...indexes, ...markers, ...trail], args(indexes.length))), audit);
+      const statuses = named.map((a) => k.agentStatus(a));
+      return outcomeOf(await guard(this.#create([...treeKeys, ...indexes, ...markers, ...statuses, ...trail], args(indexes.length, named.length))), audit);
     }
     // Indexes sit in other slots, on other nodes: write them first, each agent's index checking
     // that agent's marker in the same step; then the record. Any refusal undoes the entries.
     const indexArgs = lua.INDEX_ADD_ARGS.build({ nowMs, startedMs, expMs, sid: s.sid, prune });
     const add = (indexKey: string, marker: string[]) => this.#indexAdd([...lua.INDEX_ADD_KEYS.build({ indexKey }), ...marker], indexArgs);
     const adds = [
-      ...holders.map((a) => add(k.agentIndex(a), [k.agentKillMarker(a)])),
+      ...holders.map((a) => add(k.agentIndex(a), [k.agentKillMarker(a), k.agentStatus(a)])),
       ...[k.subjectIndex(s.sub), k.allSessions()].map((index) => add(index, [])),
     ];
     // Holders of ancestors only: their kill reaches this session through the ancestor's tree kill,
     // which the record's own script orders against; the marker read is a second line.
     const chainOnly = named.filter((a) => !holders.includes(a));
     const marks = chainOnly.map((a) => this.#redis.get(k.agentKillMarker(a)));
-    const [added, markers] = await guard(Promise.all([Promise.all(adds), Promise.all(marks)]));
+    const disabledMarks = chainOnly.map((a) => this.#redis.exists(k.agentStatus(a)));
+    const [added, markers, disabled] = await guard(Promise.all([Promise.all(adds), Promise.all(marks), Promise.all(disabledMarks)]));
     // An expired session's adds wrote nothing; the record's script names that refusal (or an
     // earlier one: a dead ancestor) exactly as on a single Redis, and writes nothing either.
-    const refused = added.map((r) => outcomeOf(r)).includes('agent_revoked') || markers.some((m) => m !== null && Number(m) >= startedMs);
-    const outcome: CreateOutcome = refused ? 'agent_revoked' : outcomeOf(await guard(this.#create(treeKeys, args(0))));
+    const outcomes = added.map((r) => outcomeOf(r));
+    const refusal: CreateOutcome | undefined =
+      outcomes.includes('agent_disabled') || disabled.some((d) => d === 1) ? 'agent_disabled'
+        : outcomes.includes('agent_revoked') || markers.some((m) => m !== null && Number(m) >= startedMs) ? 'agent_revoked'
+          : undefined;
+    const outcome: CreateOutcome = refusal ?? outcomeOf(await guard(this.#create(treeKeys, args(0, 0))));
     if (outcome !== 'created') await guard(Promise.all(indexes.map((index) => this.#redis.zrem(index, s.sid))));
     return outcome;
   }
@@ -275,6 +281,12 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
   async wasKilled(sid: string, _nowMs: number): Promise<boolean> {
     // the set expires with its longest-lived member; a member past its own expiry is only a stale yes for an expired token
     return (await guard(this.#redis.sismember(this.#keys.killed(sid), sid))) === 1;
+  }
+
+  async setAgentDisabled(agentId: string, disabled: boolean): Promise<void> {
+    const key = this.#keys.agentStatus(agentId);
+    if (disabled) await guard(this.#redis.set(key, 'disabled'));
+    else await guard(this.#redis.del(key));
   }
 
   async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {

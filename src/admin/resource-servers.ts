@@ -1,0 +1,146 @@
+import { Router } from 'express';
+import type { JWK } from 'jose';
+import { z } from 'zod';
+import { auditUnavailable, envelope, type RegistryEvent } from '../audit/events.js';
+import { credentialView, isDeleted, type ResourceServerRecord, type Stored } from '../clients/records.js';
+import { checkPublicKeys, resourceServerSchema } from '../clients/registry-file.js';
+import { invalidRequest as badRequest } from '../errors.js';
+import type { SessionService } from '../sessions/service.js';
+import {
+  conflict, firstSecret, mergePatch, newKeyCredential, notFound, parseBody, readRecord, rotateSecret, rotationBody, unexpiredCredentials, updateRecord,
+  type RegistryAdmin,
+} from './registry-common.js';
+import { adminContextOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest, type ContextOf } from './routes.js';
+
+const createBody = resourceServerSchema.omit({ secretHash: true });
+const patchBody = z.strictObject({ scopes: z.unknown().optional() });
+const editableSchema = resourceServerSchema.pick({ scopes: true }).strict();
+
+export function resourceServerView(r: ResourceServerRecord, lastUsed: Record<string, number> = {}) {
+  return {
+    id: r.id, scopes: r.scopes, created: r.created, updated: r.updated, updatedBy: r.updatedBy, source: r.source,
+    credentials: r.credentials.map((c) => credentialView(c, lastUsed[c.id])),
+  };
+}
+
+/**
+ * The same CRUD as agents under /admin/resource-servers (`:id` URL-encoded). A resource server
+ * has no sessions of its own: deleting one stops its introspection at once on this instance and
+ * within the announcement's delay elsewhere.
+ */
+export function resourceServersRouter(sessions: SessionService, contextOf: ContextOf, reg: RegistryAdmin): Router {
+  const r = Router();
+  const read = requireScope(sessions, 'agents:read');
+  const manage = requireScope(sessions, 'agents:manage');
+  const adminContext = adminContextOf(contextOf);
+  const now = () => sessions.now();
+  const record = (req: AdminRequest, e: RegistryEvent) =>
+    reg.events.record({ ...e, ...envelope(adminContext(req), now(), req.admin!.agent) }).catch(auditUnavailable);
+  const idOf = (req: AdminRequest) => String(req.params.id);
+  const writable = (id: string) => {
+    if (reg.mode === 'file' && reg.fileIds.resourceServers.has(id)) throw conflict(`resource server "${id}" is managed by the registry file (STS_REGISTRY_MODE=file): change the file`);
+  };
+
+  r.route('/resource-servers')
+    .get(read, async (_req, res) => {
+      const { docs } = await reg.store.all('resourceServer');
+      const servers = [...docs.values()].map((j) => JSON.parse(j) as Stored<ResourceServerRecord>).filter((s): s is ResourceServerRecord => !isDeleted(s));
+      servers.sort((a, b) => (a.id < b.id ? -1 : 1));
+      res.json({ resourceServers: servers.map((s) => { const { credentials, ...v } = resourceServerView(s); return { ...v, credentials: credentials.map(({ lastUsed: _l, ...c }) => c) }; }) });
+    })
+    .post(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
+      const body = parseBody(createBody, req.body);
+      writable(body.id);
+      const problems: string[] = [];
+      await checkPublicKeys('jwks', body.jwks as { keys: JWK[] } | undefined, problems);
+      if (problems.length) throw badRequest(problems[0]!.replace('jwks.jwks', 'jwks'));
+      const nowMs = now();
+      const iso = new Date(nowMs).toISOString();
+      const first = body.jwks ? undefined : firstSecret(nowMs);
+      const rec: ResourceServerRecord = {
+        id: body.id, scopes: body.scopes,
+        credentials: first ? [first.credential] : await Promise.all((body.jwks!.keys as JWK[]).map((k) => newKeyCredential(k, iso))),
+        created: iso, updated: iso, updatedBy: req.admin!.agent, source: 'api',
+      };
+      const existing = await reg.store.get('resourceServer', body.id);
+      const json = JSON.stringify(rec);
+      const stored = existing === undefined ? await reg.store.add('resourceServer', body.id, json)
+        : isDeleted(JSON.parse(existing) as Stored<ResourceServerRecord>) && (await reg.store.replace('resourceServer', body.id, existing, json));
+      if (!stored) throw conflict(`resource server "${body.id}" exists`);
+      await reg.live.refresh('resourceServer', body.id);
+      await record(req, { type: 'resource_server.created', resourceServer: body.id, by: req.admin!.agent });
+      res.status(201).json({ ...resourceServerView(rec), ...(first ? { client_secret: first.secret } : {}) });
+    })
+    .all(only('GET, HEAD, POST'));
+
+  r.route('/resource-servers/:id')
+    .get(read, async (req, res) => {
+      const found = await readRecord<ResourceServerRecord>(reg.store, 'resourceServer', idOf(req));
+      if (!found) throw notFound('resource server');
+      res.json(resourceServerView(found.record, await reg.store.lastUsed('resourceServer', idOf(req))));
+    })
+    .patch(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
+      const id = idOf(req);
+      writable(id);
+      const patch = parseBody(patchBody, req.body);
+      const { next } = await updateRecord<ResourceServerRecord, null>(reg, 'resourceServer', id, 'resource server', (cur) => {
+        const merged = parseBody(editableSchema, mergePatch({ scopes: cur.scopes }, patch));
+        return { next: { ...cur, scopes: merged.scopes, updated: new Date(now()).toISOString(), updatedBy: req.admin!.agent }, extra: null };
+      });
+      await record(req, { type: 'resource_server.updated', resourceServer: id, by: req.admin!.agent, fields: Object.keys(patch) });
+      res.json(resourceServerView(next));
+    })
+    .delete(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
+      const id = idOf(req);
+      writable(id);
+      if (!(await readRecord(reg.store, 'resourceServer', id))) throw notFound('resource server');
+      await reg.store.put('resourceServer', id, JSON.stringify({ id, deleted: new Date(now()).toISOString(), deletedBy: req.admin!.agent }));
+      await reg.live.refresh('resourceServer', id);
+      await record(req, { type: 'resource_server.deleted', resourceServer: id, by: req.admin!.agent });
+      res.json({ deleted: true });
+    })
+    .all(only('GET, HEAD, PATCH, DELETE'));
+
+  r.route('/resource-servers/:id/credentials')
+    .post(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
+      const id = idOf(req);
+      writable(id);
+      const body = parseBody(rotationBody, req.body);
+      const nowMs = now();
+      const { extra } = await updateRecord<ResourceServerRecord, { id: string; client_secret?: string; previousValidUntil?: string | null }>(
+        reg, 'resourceServer', id, 'resource server', async (cur) => {
+          const live = unexpiredCredentials(cur.credentials, nowMs);
+          if (body.type === 'secret') {
+            const rotated = rotateSecret(live, body.overlapSeconds, nowMs);
+            return { next: { ...cur, credentials: rotated.credentials, updated: new Date(nowMs).toISOString(), updatedBy: req.admin!.agent }, extra: rotated.answer };
+          }
+          const key = await newKeyCredential(body.jwk as JWK, new Date(nowMs).toISOString());
+          if (live.some((c) => c.id === key.id)) throw conflict(`credential "${key.id}" exists`);
+          return { next: { ...cur, credentials: [...live, key], updated: new Date(nowMs).toISOString(), updatedBy: req.admin!.agent }, extra: { id: key.id } };
+        },
+      );
+      await record(req, {
+        type: 'resource_server.credential_rotated', resourceServer: id, by: req.admin!.agent, credential: extra.id, credentialType: body.type,
+        ...(extra.previousValidUntil !== undefined ? { previousValidUntil: extra.previousValidUntil } : {}),
+      });
+      res.status(201).json(body.type === 'secret' ? extra : { id: extra.id, type: 'jwk' });
+    })
+    .all(only('POST'));
+
+  r.route('/resource-servers/:id/credentials/:credentialId')
+    .delete(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
+      const id = idOf(req);
+      const credential = String(req.params.credentialId);
+      writable(id);
+      const { extra } = await updateRecord<ResourceServerRecord, 'secret' | 'jwk'>(reg, 'resourceServer', id, 'resource server', (cur) => {
+        const c = cur.credentials.find((x) => x.id === credential);
+        if (!c) throw notFound('credential');
+        return { next: { ...cur, credentials: cur.credentials.filter((x) => x !== c), updated: new Date(now()).toISOString(), updatedBy: req.admin!.agent }, extra: c.type };
+      });
+      await record(req, { type: 'resource_server.credential_deleted', resourceServer: id, by: req.admin!.agent, credential, credentialType: extra });
+      res.json({ deleted: true });
+    })
+    .all(only('DELETE'));
+
+  return r;
+}

@@ -1,0 +1,110 @@
+import type { Logger } from 'pino';
+import type { RegistryKind, RegistryStore } from '../store/registry.js';
+import { agentOf, isDeleted, resourceServerOf, type AgentRecord, type ResourceServerRecord, type Stored } from './records.js';
+import type { Agent, ClientKind, Registry, ResourceServer, TrustedIssuer } from './types.js';
+
+/** How often an instance compares the registry's version with its copy's, to catch a missed announcement. */
+export const REGISTRY_POLL_MS = 1_000;
+/** A credential's lastUsed is written at most this often per credential and instance. */
+export const LAST_USED_EVERY_MS = 60_000;
+
+/**
+ * The registry every request reads: an in-process copy of the RegistryStore, refreshed entry by
+ * entry when a change is announced (pub/sub), and whole when the stored version moved without
+ * an announcement reaching us. Lookups never touch Redis, so issuance and introspection cost no
+ * extra round trip. The copy may lag another instance's change by the announcement's delay; what
+ * must hold at once does not rely on it: a disabled agent's status key is checked by the atomic
+ * create, and its sessions are killed (see docs/security-d.md).
+ * Trusted issuers stay in the file (`issuers`).
+ */
+export class LiveRegistry implements Registry {
+  readonly #store: RegistryStore;
+  readonly #issuers: Map<string, TrustedIssuer>;
+  readonly #log: Logger;
+  readonly #nowMs: () => number;
+  #agents = new Map<string, Agent>();
+  #servers = new Map<string, ResourceServer>();
+  #version = -1;
+  #unsubscribe: (() => Promise<void>) | undefined;
+  #poller: NodeJS.Timeout | undefined;
+  readonly #lastTouched = new Map<string, number>();
+
+  constructor(store: RegistryStore, issuers: TrustedIssuer[], log: Logger, nowMs: () => number) {
+    this.#store = store;
+    this.#issuers = new Map(issuers.map((t) => [t.issuer, Object.freeze(t)]));
+    this.#log = log;
+    this.#nowMs = nowMs;
+  }
+
+  /** Listens first, then loads: a change made while loading is announced and applied after. */
+  async start(): Promise<void> {
+    this.#unsubscribe = await this.#store.subscribe((c) => {
+      void this.refresh(c.kind, c.id).catch((err: Error) => this.#log.warn({ err: err.message, ...c }, 'registry refresh failed; the version poll retries'));
+    });
+    await this.reload();
+    this.#poller = setInterval(() => void this.#poll(), REGISTRY_POLL_MS).unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#poller);
+    await this.#unsubscribe?.();
+  }
+
+  async agent(id: string): Promise<Agent | undefined> {
+    return this.#agents.get(id);
+  }
+
+  async resourceServer(id: string): Promise<ResourceServer | undefined> {
+    return this.#servers.get(id);
+  }
+
+  async trustedIssuer(issuer: string): Promise<TrustedIssuer | undefined> {
+    return this.#issuers.get(issuer);
+  }
+
+  /** Off the request: a throttled, fire-and-forget write; losing one costs a stale lastUsed, never an answer. */
+  credentialUsed(kind: ClientKind, clientId: string, credentialId: string): void {
+    const key = `${kind}\0${clientId}\0${credentialId}`;
+    const now = this.#nowMs();
+    if (now - (this.#lastTouched.get(key) ?? -Infinity) < LAST_USED_EVERY_MS) return;
+    this.#lastTouched.set(key, now);
+    this.#store.touch(kind, clientId, credentialId, now).catch(() => this.#lastTouched.delete(key));
+  }
+
+  /** Re-reads one entry (after a change announced, or made by this instance). */
+  async refresh(kind: RegistryKind, id: string): Promise<void> {
+    const doc = await this.#store.get(kind, id);
+    const record = doc === undefined ? undefined : (JSON.parse(doc) as Stored<AgentRecord | ResourceServerRecord>);
+    const live = record && !isDeleted(record) ? record : undefined;
+    if (kind === 'agent') {
+      if (live) this.#agents.set(id, agentOf(live as AgentRecord));
+      else this.#agents.delete(id);
+    } else if (live) this.#servers.set(id, resourceServerOf(live as ResourceServerRecord));
+    else this.#servers.delete(id);
+  }
+
+  /** Reads everything; the version it read at is the one the poll compares with. */
+  async reload(): Promise<void> {
+    const [agents, servers] = await Promise.all([this.#store.all('agent'), this.#store.all('resourceServer')]);
+    this.#agents = liveEntries(agents.docs, (r: AgentRecord) => agentOf(r));
+    this.#servers = liveEntries(servers.docs, (r: ResourceServerRecord) => resourceServerOf(r));
+    this.#version = Math.min(agents.version, servers.version);
+  }
+
+  async #poll(): Promise<void> {
+    try {
+      if ((await this.#store.version()) !== this.#version) await this.reload();
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'registry version poll failed');
+    }
+  }
+}
+
+function liveEntries<R extends object, T>(docs: Map<string, string>, of: (r: R) => T): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const [id, doc] of docs) {
+    const r = JSON.parse(doc) as Stored<R>;
+    if (!isDeleted(r)) out.set(id, of(r));
+  }
+  return out;
+}

@@ -1,0 +1,75 @@
+import { EventEmitter } from 'node:events';
+import { lastUsedField, type RegistryChange, type RegistryKind, type RegistryStore } from '../registry.js';
+
+const CHANGED = 'changed';
+
+/** The embedded twin of the Redis registry store: one process; instances sharing it see each change. */
+export class MemoryRegistryStore implements RegistryStore {
+  readonly #docs: Record<RegistryKind, Map<string, string>> = { agent: new Map(), resourceServer: new Map() };
+  readonly #lastUsed = new Map<string, number>();
+  readonly #changes = new EventEmitter();
+  #version = 0;
+
+  async get(kind: RegistryKind, id: string): Promise<string | undefined> {
+    return this.#docs[kind].get(id);
+  }
+
+  async all(kind: RegistryKind): Promise<{ docs: Map<string, string>; version: number }> {
+    return { docs: new Map(this.#docs[kind]), version: this.#version };
+  }
+
+  async add(kind: RegistryKind, id: string, doc: string): Promise<boolean> {
+    if (this.#docs[kind].has(id)) return false;
+    this.#write(kind, id, doc);
+    return true;
+  }
+
+  async put(kind: RegistryKind, id: string, doc: string): Promise<void> {
+    this.#write(kind, id, doc);
+  }
+
+  async replace(kind: RegistryKind, id: string, expected: string, doc: string): Promise<boolean> {
+    if (this.#docs[kind].get(id) !== expected) return false;
+    this.#write(kind, id, doc);
+    return true;
+  }
+
+  async remove(kind: RegistryKind, id: string): Promise<boolean> {
+    if (!this.#docs[kind].delete(id)) return false;
+    this.#announce({ kind, id });
+    return true;
+  }
+
+  async version(): Promise<number> {
+    return this.#version;
+  }
+
+  async subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>> {
+    this.#changes.on(CHANGED, onChange);
+    return async () => {
+      this.#changes.off(CHANGED, onChange);
+    };
+  }
+
+  async touch(kind: RegistryKind, id: string, credentialId: string, atMs: number): Promise<void> {
+    this.#lastUsed.set(lastUsedField(kind, id, credentialId), atMs);
+  }
+
+  async lastUsed(kind: RegistryKind, id: string): Promise<Record<string, number>> {
+    const prefix = lastUsedField(kind, id, '');
+    const out: Record<string, number> = {};
+    for (const [field, ms] of this.#lastUsed) if (field.startsWith(prefix)) out[field.slice(prefix.length)] = ms;
+    return out;
+  }
+
+  #write(kind: RegistryKind, id: string, doc: string): void {
+    this.#docs[kind].set(id, doc);
+    this.#announce({ kind, id });
+  }
+
+  #announce(change: RegistryChange): void {
+    this.#version++;
+    // as Redis pub/sub: delivered after the write has returned, never inside it
+    queueMicrotask(() => this.#changes.emit(CHANGED, change));
+  }
+}

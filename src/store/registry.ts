@@ -1,0 +1,45 @@
+/**
+ * The live registry's storage: documents (JSON text the clients/ layer parses and validates) by
+ * kind and id. Every write bumps one version counter and announces the change, so every instance
+ * can refresh its in-process copy; a missed announcement is caught by polling the version.
+ * A store failure rejects with StoreUnavailableError; a miss resolves to undefined.
+ */
+export type RegistryKind = 'agent' | 'resourceServer';
+
+export interface RegistryChange {
+  kind: RegistryKind;
+  id: string;
+}
+
+export interface RegistryStore {
+  get(kind: RegistryKind, id: string): Promise<string | undefined>;
+  /** Every document of a kind, by id, and the version they were read at (one atomic read). */
+  all(kind: RegistryKind): Promise<{ docs: Map<string, string>; version: number }>;
+  /** Stores the document only when the id is absent; false when it exists. */
+  add(kind: RegistryKind, id: string, doc: string): Promise<boolean>;
+  /** Stores the document, replacing any. */
+  put(kind: RegistryKind, id: string, doc: string): Promise<void>;
+  /** Stores the document only when the stored one is still `expected` (compare-and-set); false otherwise. */
+  replace(kind: RegistryKind, id: string, expected: string, doc: string): Promise<boolean>;
+  remove(kind: RegistryKind, id: string): Promise<boolean>;
+  version(): Promise<number>;
+  /** Calls `onChange` for every change announced from now on (by any instance); resolves once listening. */
+  subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>>;
+  /** Records that a credential was used at `atMs` (coarse: callers throttle). */
+  touch(kind: RegistryKind, id: string, credentialId: string, atMs: number): Promise<void>;
+  /** When each of the client's credentials was last used, by credential id. */
+  lastUsed(kind: RegistryKind, id: string): Promise<Record<string, number>>;
+}
+
+/** The announcement text of a change: `<kind>:<id>` (an id may itself contain ':'). */
+export const changeMessage = (c: RegistryChange) => `${c.kind}:${c.id}`;
+
+export function parseChange(message: string): RegistryChange | undefined {
+  const colon = message.indexOf(':');
+  const kind = message.slice(0, colon);
+  if (kind !== 'agent' && kind !== 'resourceServer') return undefined;
+  return { kind, id: message.slice(colon + 1) };
+}
+
+/** The lastUsed field of a credential: NUL cannot appear in an id. */
+export const lastUsedField = (kind: RegistryKind, id: string, credentialId: string) => `${kind}\0${id}\0${credentialId}`;

@@ -1,0 +1,105 @@
+/** The registry store contract: the Redis store (single and cluster) and the memory twin pass this same suite. */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import type { RegistryChange, RegistryStore } from '../../src/store/registry.js';
+
+export interface ContractRegistryStore {
+  /** Two handles on the same stored registry (two instances); the memory twin may hand out one twice. */
+  stores: [RegistryStore, RegistryStore];
+  close(): Promise<void>;
+}
+
+const CHANGE_WAIT_MS = 5_000;
+
+/** Resolves with the first `n` changes `store` hears, or rejects after CHANGE_WAIT_MS. */
+async function listen(store: RegistryStore, n: number): Promise<{ heard: Promise<RegistryChange[]>; stop: () => Promise<void> }> {
+  const got: RegistryChange[] = [];
+  let done!: (c: RegistryChange[]) => void;
+  const heard = new Promise<RegistryChange[]>((resolve, reject) => {
+    done = resolve;
+    setTimeout(() => reject(new Error(`heard ${got.length} of ${n} changes`)), CHANGE_WAIT_MS).unref();
+  });
+  const stop = await store.subscribe((c) => {
+    got.push(c);
+    if (got.length === n) done(got);
+  });
+  return { heard, stop };
+}
+
+export function registryStoreContract(name: string, factory: () => Promise<ContractRegistryStore>): void {
+  describe(`RegistryStore contract: ${name}`, () => {
+    let h: ContractRegistryStore;
+    let a: RegistryStore;
+    let b: RegistryStore;
+    beforeEach(async () => {
+      h = await factory();
+      [a, b] = h.stores;
+    });
+    afterEach(async () => {
+      await h.close();
+    });
+
+    it('a miss is undefined; add stores only when absent; every instance reads what one wrote', async () => {
+      expect(await a.get('agent', 'x')).toBeUndefined();
+      expect(await a.add('agent', 'x', '{"v":1}')).toBe(true);
+      expect(await a.add('agent', 'x', '{"v":2}')).toBe(false);
+      expect(await b.get('agent', 'x')).toBe('{"v":1}');
+      expect(await b.get('resourceServer', 'x')).toBeUndefined();
+    });
+
+    it('put replaces, replace is compare-and-set, remove says whether anything was there', async () => {
+      await a.put('agent', 'x', 'one');
+      await a.put('agent', 'x', 'two');
+      expect(await b.get('agent', 'x')).toBe('two');
+      expect(await b.replace('agent', 'x', 'one', 'three')).toBe(false);
+      expect(await a.get('agent', 'x')).toBe('two');
+      expect(await b.replace('agent', 'x', 'two', 'three')).toBe(true);
+      expect(await a.get('agent', 'x')).toBe('three');
+      expect(await a.remove('agent', 'x')).toBe(true);
+      expect(await a.remove('agent', 'x')).toBe(false);
+      expect(await b.get('agent', 'x')).toBeUndefined();
+    });
+
+    it('all lists one kind with the version it was read at; every change bumps the version, a refused one does not', async () => {
+      const v0 = await a.version();
+      await a.add('agent', 'x', 'X');
+      await a.add('agent', 'y:with/odd@chars', 'Y');
+      await a.add('resourceServer', 'https://rs.example', 'R');
+      expect(await b.version()).toBe(v0 + 3);
+      await a.add('agent', 'x', 'again');
+      await a.replace('agent', 'x', 'nope', 'Z');
+      await a.remove('agent', 'nobody');
+      expect(await b.version()).toBe(v0 + 3);
+      const all = await b.all('agent');
+      expect(all.version).toBe(v0 + 3);
+      expect([...all.docs.entries()].sort()).toEqual([['x', 'X'], ['y:with/odd@chars', 'Y']]);
+      expect([...(await b.all('resourceServer')).docs.entries()]).toEqual([['https://rs.example', 'R']]);
+    });
+
+    it('every change is announced to every subscriber, in order, with its kind and id (ids with ":" intact)', async () => {
+      const onB = await listen(b, 4);
+      const onA = await listen(a, 4);
+      await a.add('agent', 'x', 'X');
+      await a.put('resourceServer', 'https://rs.example:8443/api', 'R');
+      await a.add('agent', 'x', 'refused');
+      await b.replace('agent', 'x', 'X', 'X2');
+      await b.remove('agent', 'x');
+      const want = [
+        { kind: 'agent', id: 'x' }, { kind: 'resourceServer', id: 'https://rs.example:8443/api' }, { kind: 'agent', id: 'x' }, { kind: 'agent', id: 'x' },
+      ];
+      expect(await onB.heard).toEqual(want);
+      expect(await onA.heard).toEqual(want);
+      await onA.stop();
+      await onB.stop();
+    });
+
+    it('credential use is kept per client and credential, the latest time wins', async () => {
+      await a.touch('agent', 'x', 'c1', 1_000);
+      await b.touch('agent', 'x', 'c1', 2_000);
+      await a.touch('agent', 'x', 'c2', 3_000);
+      await a.touch('agent', 'xy', 'c1', 4_000);
+      await a.touch('resourceServer', 'x', 'c1', 5_000);
+      expect(await b.lastUsed('agent', 'x')).toEqual({ c1: 2_000, c2: 3_000 });
+      expect(await b.lastUsed('agent', 'nobody')).toEqual({});
+    });
+  });
+}
