@@ -24,7 +24,7 @@ function denialsOf(events: EventSink, nowMs: () => number, endpoint: 'introspect
     } catch (err) {
       if (err instanceof OAuthError && err.error === 'invalid_client') {
         events.emit({
-          type: 'token.denied', ...envelope(req.context, nowMs(), null), endpoint, error: err.error,
+          type: 'token.denied', ...envelope(req.context, nowMs(), null), endpoint, error: err.error, reason: err.reason ?? err.error,
           ...(err.description ? { description: err.description } : {}),
         });
       }

@@ -31,6 +31,8 @@ export function errorText(text: string): string {
 
 export class OAuthError extends Error {
   readonly expose: boolean;
+  /** A precise, stable reason code for the audit trail (`not_a_delegate`, `depth_exceeded`, …); never sent. */
+  reason?: string;
   constructor(
     readonly status: number,
     readonly error: OAuthErrorCode,
@@ -42,6 +44,12 @@ export class OAuthError extends Error {
     super(description ?? error);
     this.name = 'OAuthError';
     this.expose = status < 500 || status === 503;
+  }
+
+  /** Names the precise reason this refusal records (the client still sees only `error`). */
+  because(reason: string): this {
+    this.reason = reason;
+    return this;
   }
 
   /** The response body, its description sanitised (it may echo the caller's input). */

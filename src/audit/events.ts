@@ -55,6 +55,8 @@ export type BestEffortEvent = EventEnvelope & (
     agent?: string;
     grant?: string;
     error: string;
+    /** A precise, stable code (`not_a_delegate`, `depth_exceeded`, `agent_disabled`, …); the OAuth error when none is more precise. */
+    reason: string;
     description?: string;
     /** The error's operator-only detail (never sent to the client). */
     detail?: string;

@@ -99,7 +99,7 @@ export async function authenticate<K extends ClientKind>(
   } else {
     ok = await verifyAssertion(ctx, creds.clientId, client?.jwks, creds.assertion!, audiences);
   }
-  if (!ok || !client) throw invalidClient(usedBasic);
-  if ('disabled' in client && client.disabled) throw invalidClient(usedBasic);
+  if (!ok || !client) throw invalidClient(usedBasic).because('client_authentication_failed');
+  if ('disabled' in client && client.disabled) throw invalidClient(usedBasic).because('agent_disabled');
   return client as Authenticated<K>;
 }

@@ -23,18 +23,18 @@ export const invalidDpopProof = (description: string) => new OAuthError(400, 'in
 export async function tokenRequestBinding(ctx: DpopContext, req: OAuthRequest, agent: Agent): Promise<DpopConfirmation | undefined> {
   const header = req.headers.dpop;
   if (header === undefined) {
-    if (agent.requireDpop) throw invalidDpopProof('this agent must send a DPoP proof: it is issued DPoP-bound tokens only');
+    if (agent.requireDpop) throw invalidDpopProof('this agent must send a DPoP proof: it is issued DPoP-bound tokens only').because('dpop_required');
     return undefined;
   }
   // node joins repeated headers with ', '; a compact JWS never contains a comma (RFC 9449 §4.3: one header only).
-  if (Array.isArray(header) || header.includes(',')) throw invalidDpopProof('send exactly one DPoP header');
+  if (Array.isArray(header) || header.includes(',')) throw invalidDpopProof('send exactly one DPoP header').because('dpop_invalid');
   try {
     const nowMs = ctx.nowMs();
     const proof = await verifyProof(header, { method: req.method, url: req.endpointUrl, nowMs }, ctx.dpopKeys);
     const replay = { useOnce: (key: string, expiresAtMs: number) => ctx.replay.useOnce(key, expiresAtMs, nowMs) };
-    if (!(await useProofOnce(replay, proof))) throw invalidDpopProof('the DPoP proof was already used');
+    if (!(await useProofOnce(replay, proof))) throw invalidDpopProof('the DPoP proof was already used').because('dpop_replayed');
     return { jkt: proof.jkt };
   } catch (err) {
-    throw err instanceof DpopProofError ? invalidDpopProof(err.description) : err;
+    throw err instanceof DpopProofError ? invalidDpopProof(err.description).because('dpop_invalid') : err;
   }
 }

@@ -27,10 +27,10 @@ export async function tokenEndpoint(ctx: TokenContext, req: OAuthRequest): Promi
     return await grant.handle(ctx, req, agent, await tokenRequestBinding(ctx, req, agent));
   } catch (caught) {
     // a disabled agent answers as a wrong secret does, challenge included
-    const err = caught instanceof AgentDisabledError ? invalidClient(/^basic /i.test(req.headers.authorization ?? '')) : caught;
+    const err = caught instanceof AgentDisabledError ? invalidClient(/^basic /i.test(req.headers.authorization ?? '')).because('agent_disabled') : caught;
     if (err instanceof OAuthError) {
       ctx.events.emit({
-        type: 'token.denied', ...envelope(req.context, ctx.nowMs(), agentId ?? null), endpoint: 'token', error: err.error,
+        type: 'token.denied', ...envelope(req.context, ctx.nowMs(), agentId ?? null), endpoint: 'token', error: err.error, reason: err.reason ?? err.error,
         ...(agentId ? { agent: agentId } : {}), ...(grantType ? { grant: grantType } : {}),
         ...(err.description ? { description: err.description } : {}), ...(err.detail ? { detail: err.detail } : {}),
       });

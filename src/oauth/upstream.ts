@@ -84,13 +84,13 @@ export function upstreamVerifier(registry: Registry, nowMs: () => number, keySet
     async verify(token, tokenType) {
       const iss = readIssuer(token);
       const issuer = iss ? await registry.trustedIssuer(iss) : undefined;
-      if (!issuer) throw invalidGrant('subject token is not from a trusted issuer');
+      if (!issuer) throw invalidGrant('subject token is not from a trusted issuer').because('issuer_not_trusted');
       let payload: JWTPayload;
       try {
         // RFC 9068: an access token says so in its header; an ID token or an assertion does not.
         const typ = decodeProtectedHeader(token).typ?.toLowerCase();
         if (tokenType === 'access_token' && typ !== 'at+jwt' && typ !== 'application/at+jwt') {
-          throw invalidGrant('subject token is not an RFC 9068 access token (typ at+jwt)');
+          throw invalidGrant('subject token is not an RFC 9068 access token (typ at+jwt)').because('subject_not_access_token');
         }
         ({ payload } = await jwtVerify(token, keySets.of(issuer), {
           issuer: issuer.issuer,
@@ -102,14 +102,14 @@ export function upstreamVerifier(registry: Registry, nowMs: () => number, keySet
         }));
       } catch (err) {
         if ((err as { error?: string }).error === 'invalid_grant') throw err;
-        throw invalidGrant('subject token rejected', `jose: ${(err as { code?: string }).code ?? 'invalid'}`);
+        throw invalidGrant('subject token rejected', `jose: ${(err as { code?: string }).code ?? 'invalid'}`).because('subject_invalid');
       }
-      if (issuedInFuture(payload, nowMs() / 1000)) throw invalidGrant('subject token rejected: issued in the future');
-      if (typeof payload.scope !== 'string') throw invalidGrant('subject token grants no scope (not an access token)');
+      if (issuedInFuture(payload, nowMs() / 1000)) throw invalidGrant('subject token rejected: issued in the future').because('subject_invalid');
+      if (typeof payload.scope !== 'string') throw invalidGrant('subject token grants no scope (not an access token)').because('subject_not_access_token');
       // RFC 7519 §4.1.2: sub is a StringOrURI; jose checks its type only when told which subject to expect.
       const sub: unknown = payload.sub;
       if (typeof sub !== 'string' || sub === '' || sub.length > MAX_SUBJECT_LENGTH) {
-        throw invalidGrant(`subject token's sub must be a string of 1 to ${MAX_SUBJECT_LENGTH} characters`);
+        throw invalidGrant(`subject token's sub must be a string of 1 to ${MAX_SUBJECT_LENGTH} characters`).because('subject_invalid');
       }
       // RFC 7519 §2 allows a fractional NumericDate; everything agent-sts stores and answers is whole seconds.
       return { issuer, sub, exp: Math.floor(payload.exp!), scope: parseScope(payload.scope) };

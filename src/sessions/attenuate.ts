@@ -21,19 +21,20 @@ export interface Grant {
 /** The agent's entitlement at `target`; invalid_target when it has none. */
 export function entitlement(agent: Agent, target: string): string[] {
   const scopes = Object.hasOwn(agent.audiences, target) ? agent.audiences[target] : undefined;
-  if (!scopes) throw invalidTarget('the agent is not entitled to this target', `agent ${agent.id} is not entitled to ${target}`);
+  if (!scopes) throw invalidTarget('the agent is not entitled to this target', `agent ${agent.id} is not entitled to ${target}`).because('target_not_entitled');
   return scopes;
 }
 
-export function requireSubset(requested: string[], allowed: Iterable<string>, what: string): void {
+/** `reason`: the audit trail's code for this refusal (`scope_not_in_subject`, `scope_not_entitled`). */
+export function requireSubset(requested: string[], allowed: Iterable<string>, what: string, reason: string): void {
   const allowedSet = new Set(allowed);
   const extra = requested.filter((s) => !allowedSet.has(s));
-  if (extra.length) throw invalidScope(`scope not within ${what}: ${extra.join(' ')}`);
+  if (extra.length) throw invalidScope(`scope not within ${what}: ${extra.join(' ')}`).because(reason);
 }
 
 /** A root grant: target within the agent's entitlement, scope within it, lifetime within its limit. */
 export function rootGrant(agent: Agent, target: string, scope: string[], nowS: number, subject?: { sub: string; act: Actor }): Grant {
-  requireSubset(scope, entitlement(agent, target), `the agent's entitlement at ${target}`);
+  requireSubset(scope, entitlement(agent, target), `the agent's entitlement at ${target}`, 'scope_not_entitled');
   return {
     agent: agent.id,
     sub: subject?.sub ?? agent.id,
@@ -53,12 +54,12 @@ export function rootGrant(agent: Agent, target: string, scope: string[], nowS: n
  */
 export function childGrant(agent: Agent, parent: Session, target: string, scope: string[], nowS: number): Grant {
   const entitled = entitlement(agent, target);
-  if (target !== parent.aud) throw invalidTarget(`an exchanged token keeps its audience "${parent.aud}"`);
-  requireSubset(scope, parent.scope, "the subject token's scope");
-  requireSubset(scope, entitled, `the agent's entitlement at ${target}`);
+  if (target !== parent.aud) throw invalidTarget(`an exchanged token keeps its audience "${parent.aud}"`).because('audience_changed');
+  requireSubset(scope, parent.scope, "the subject token's scope", 'scope_not_in_subject');
+  requireSubset(scope, entitled, `the agent's entitlement at ${target}`, 'scope_not_entitled');
   const depth = parent.depth + 1;
   const maxDepth = Math.min(parent.maxDepth, agent.maxDelegationDepth);
-  if (depth > maxDepth) throw invalidGrant(`delegation depth ${depth} exceeds the chain's limit of ${maxDepth}`);
+  if (depth > maxDepth) throw invalidGrant(`delegation depth ${depth} exceeds the chain's limit of ${maxDepth}`).because('depth_exceeded');
   const act = agent.id === parent.agent ? parent.act : { sub: agent.id, ...(parent.act ? { act: parent.act } : {}) };
   return {
     agent: agent.id,

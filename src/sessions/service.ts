@@ -108,11 +108,11 @@ export class SessionService {
     // On a single Redis the trail's record is appended by the create itself: still one round trip.
     const outcome = await this.store.create(session, this.now(), context.startedMs, this.events.prepare?.(issued));
     if (outcome === 'agent_revoked' && !parent) {
-      throw invalidGrant('the agent\'s sessions were revoked while this request was in flight; retry');
+      throw invalidGrant('the agent\'s sessions were revoked while this request was in flight; retry').because('agent_revoked');
     }
     if (outcome === 'agent_disabled') throw new AgentDisabledError();
-    if (outcome === 'expired') throw invalidGrant('the subject token has expired');
-    if (outcome !== 'created') throw invalidGrant('the subject token was revoked');
+    if (outcome === 'expired') throw invalidGrant('the subject token has expired').because('subject_expired');
+    if (outcome !== 'created') throw invalidGrant('the subject token was revoked').because(outcome === 'agent_revoked' ? 'agent_revoked' : 'subject_revoked');
     await this.events.record(issued).catch(auditUnavailable);
     return { token, session };
   }

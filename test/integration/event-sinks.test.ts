@@ -81,7 +81,7 @@ describe('event sinks', () => {
       await request(sts.app).post('/token').set('Authorization', basic('billing-agent', 'x'.repeat(40))).set('X-Request-Id', 'ev-2').type('form').send(ccForm);
       expect(sts.events.events.slice(n)).toEqual([{
         type: 'token.denied', time: new Date(T0).toISOString(), requestId: 'ev-2', actor: null, endpoint: 'token',
-        error: 'invalid_client', description: 'client authentication failed',
+        error: 'invalid_client', reason: 'client_authentication_failed', description: 'client authentication failed',
       }]);
     });
 
@@ -93,8 +93,8 @@ describe('event sinks', () => {
       expectOAuthError(rev, 401, 'invalid_client');
       const time = new Date(T0).toISOString();
       expect(sts.events.events.slice(n)).toEqual([
-        { type: 'token.denied', time, requestId: 'ev-3', actor: null, endpoint: 'introspect', error: 'invalid_client', description: 'client authentication failed' },
-        { type: 'token.denied', time, requestId: 'ev-4', actor: null, endpoint: 'revoke', error: 'invalid_client', description: 'client authentication required' },
+        { type: 'token.denied', time, requestId: 'ev-3', actor: null, endpoint: 'introspect', error: 'invalid_client', reason: 'client_authentication_failed', description: 'client authentication failed' },
+        { type: 'token.denied', time, requestId: 'ev-4', actor: null, endpoint: 'revoke', error: 'invalid_client', reason: 'invalid_client', description: 'client authentication required' },
       ]);
       const m = sts.events.events.length;
       expectOAuthError(await request(sts.app).post('/introspect').set('Authorization', basic(API)).type('form').send({}), 400, 'invalid_request');
@@ -173,7 +173,7 @@ describe('event sinks', () => {
     const { log } = capturingLog();
     const both = fanOut(log, a, b);
     const durable = { type: 'agent.sessions_revoked', time: 't', requestId: 'r', actor: 'x', agent: 'y', revoked: 0, sessions: [], by: 'x' } as DurableEvent;
-    const denied = { type: 'token.denied', time: 't', requestId: 'r', actor: null, endpoint: 'token', error: 'invalid_request' } as BestEffortEvent;
+    const denied = { type: 'token.denied', time: 't', requestId: 'r', actor: null, endpoint: 'token', error: 'invalid_request', reason: 'invalid_request' } as BestEffortEvent;
     await both.record(durable);
     both.emit(denied);
     expect(a.events).toEqual([durable, denied]);

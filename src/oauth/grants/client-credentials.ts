@@ -18,7 +18,7 @@ function grantedScope(raw: string | undefined, entitled: string[]): string[] {
   if (requested.length === 0) throw invalidRequest('scope must name at least one scope');
   const allowed = new Set(entitled);
   const granted = requested.filter((s) => allowed.has(s));
-  if (granted.length === 0) throw invalidScope(`scope not within the agent's entitlement: ${requested.join(' ')}`);
+  if (granted.length === 0) throw invalidScope(`scope not within the agent's entitlement: ${requested.join(' ')}`).because('scope_not_entitled');
   return granted;
 }
 

@@ -33,8 +33,8 @@ async function checkActor(ctx: GrantContext, req: OAuthRequest, agent: Agent, cn
   }
   tokenType(req, 'actor_token_type');
   const actor = await ctx.sessions.lookup(actorToken, { endpoint: 'token', context: req.context, by: agent.id });
-  if (!actor || actor.agent !== agent.id) throw invalidGrant('actor_token is not an active token of the authenticated agent');
-  if (actor.cnf && actor.cnf.jkt !== cnf?.jkt) throw invalidGrant("the DPoP proof's key is not the key actor_token is bound to");
+  if (!actor || actor.agent !== agent.id) throw invalidGrant('actor_token is not an active token of the authenticated agent').because('actor_not_own_live_token');
+  if (actor.cnf && actor.cnf.jkt !== cnf?.jkt) throw invalidGrant("the DPoP proof's key is not the key actor_token is bound to").because('dpop_key_mismatch');
 }
 
 /**
@@ -44,18 +44,18 @@ async function checkActor(ctx: GrantContext, req: OAuthRequest, agent: Agent, cn
  */
 function checkSubjectBinding(parent: Session, agent: Agent, cnf: DpopConfirmation | undefined): void {
   if (!parent.cnf) return;
-  if (!cnf) throw invalidDpopProof('the subject token is DPoP-bound: the exchange needs a DPoP proof');
+  if (!cnf) throw invalidDpopProof('the subject token is DPoP-bound: the exchange needs a DPoP proof').because('dpop_required');
   if (parent.agent === agent.id && parent.cnf.jkt !== cnf.jkt) {
-    throw invalidGrant("the DPoP proof's key is not the key the subject token is bound to");
+    throw invalidGrant("the DPoP proof's key is not the key the subject token is bound to").because('dpop_key_mismatch');
   }
 }
 
 /** A live agent-sts token: the new session is its child, narrowed on every axis. */
 async function delegatedGrant(ctx: GrantContext, req: OAuthRequest, agent: Agent, subjectToken: string, target: string, scope: string[], cnf: DpopConfirmation | undefined): Promise<Grant> {
   const parent = await ctx.sessions.lookup(subjectToken, { endpoint: 'token', context: req.context, by: agent.id });
-  if (!parent) throw invalidGrant('subject token is not active');
+  if (!parent) throw invalidGrant('subject token is not active').because('subject_inactive');
   if (!mayDelegate(await ctx.registry.agent(parent.agent), agent.id)) {
-    throw invalidGrant('the agent is not a delegate of the subject token holder', `agent ${agent.id} is not a delegate of ${parent.agent}`);
+    throw invalidGrant('the agent is not a delegate of the subject token holder', `agent ${agent.id} is not a delegate of ${parent.agent}`).because('not_a_delegate');
   }
   checkSubjectBinding(parent, agent, cnf);
   return childGrant(agent, parent, target, scope, Math.floor(ctx.sessions.now() / 1000));
@@ -64,12 +64,12 @@ async function delegatedGrant(ctx: GrantContext, req: OAuthRequest, agent: Agent
 /** A trusted issuer's user token: a new root session on behalf of that user, the agent as actor. */
 async function onBehalfOfGrant(ctx: GrantContext, agent: Agent, subjectToken: string, type: 'access_token' | 'jwt', target: string, scope: string[]): Promise<Grant> {
   const user = await ctx.upstream.verify(subjectToken, type);
-  if (!user.issuer.agents.includes(agent.id)) throw invalidGrant('the agent may not act for users of this issuer', `agent ${agent.id} may not act for ${user.issuer.issuer} users`);
-  requireSubset(scope, user.scope, "the subject token's scope");
+  if (!user.issuer.agents.includes(agent.id)) throw invalidGrant('the agent may not act for users of this issuer', `agent ${agent.id} may not act for ${user.issuer.issuer} users`).because('not_allowed_for_issuer');
+  requireSubset(scope, user.scope, "the subject token's scope", 'scope_not_in_subject');
   const nowS = Math.floor(ctx.sessions.now() / 1000);
   const grant = rootGrant(agent, target, scope, nowS, { sub: user.sub, act: { sub: agent.id } });
   // Inside the clock leeway a just-expired user token still verifies; it must not yield a dead token.
-  if (user.exp <= nowS) throw invalidGrant('subject token has expired');
+  if (user.exp <= nowS) throw invalidGrant('subject token has expired').because('subject_expired');
   return { ...grant, exp: Math.min(grant.exp, user.exp) };
 }
 
@@ -78,7 +78,7 @@ export const tokenExchange: GrantHandler = {
   grantType: GRANT_TYPES.tokenExchange,
   parameters: ['subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'scope', 'resource', 'audience'],
   async handle(ctx, req, agent, cnf) {
-    if (!agent.tokenExchange) throw unauthorizedClient(`agent "${agent.id}" may not use token exchange`);
+    if (!agent.tokenExchange) throw unauthorizedClient(`agent "${agent.id}" may not use token exchange`).because('exchange_not_allowed');
     const subjectToken = requireParam(req, 'subject_token');
     const subjectType = tokenType(req, 'subject_token_type');
     const requested = param(req, 'requested_token_type') ?? ACCESS_TOKEN;
