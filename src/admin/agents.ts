@@ -10,9 +10,10 @@ import type { CredentialView } from './access-review.js';
 import { invalidRequest as badRequest } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import {
-  conflict, firstSecret, mergePatch, newKeyCredential, notFound, parseBody, readRecord, rotateSecret, rotationBody, unexpiredCredentials, updateRecord,
+  conflict, firstSecret, mergePatch, newKeyCredential, notFound, parseBody, readRecord, updateRecord,
   type RegistryAdmin,
 } from './registry-common.js';
+import { mountCredentialRoutes } from './credential-routes.js';
 import { adminContextOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest, type ContextOf } from './routes.js';
 
 export type { RegistryAdmin };
@@ -213,50 +214,10 @@ export function agentsRouter(sessions: SessionService, contextOf: ContextOf, reg
     })
     .all(only('POST'));
 
-  r.route('/agents/:id/credentials')
-    .post(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
-      const id = idOf(req);
-      writable(id);
-      const body = parseBody(rotationBody, req.body);
-      const nowMs = now();
-      const { extra } = await updateRecord<AgentRecord, { id: string; client_secret?: string; previousValidUntil?: string | null }>(reg, 'agent', id, 'agent', async (cur) => {
-        const live = unexpiredCredentials(cur.credentials, nowMs);
-        let credentials: typeof live;
-        let out: { id: string; client_secret?: string; previousValidUntil?: string | null };
-        if (body.type === 'secret') {
-          const rotated = rotateSecret(live, body.overlapSeconds, nowMs);
-          credentials = rotated.credentials;
-          out = rotated.answer;
-        } else {
-          const key = await newKeyCredential(body.jwk as JWK, new Date(nowMs).toISOString());
-          if (live.some((c) => c.id === key.id)) throw conflict(`credential "${key.id}" exists`);
-          credentials = [...live, key];
-          out = { id: key.id };
-        }
-        return { next: { ...cur, credentials, updated: new Date(nowMs).toISOString(), updatedBy: req.admin!.agent }, extra: out };
-      });
-      await record(req, {
-        type: 'agent.credential_rotated', agent: id, by: req.admin!.agent, credential: extra.id, credentialType: body.type,
-        ...(extra.previousValidUntil !== undefined ? { previousValidUntil: extra.previousValidUntil } : {}),
-      });
-      res.status(201).json(body.type === 'secret' ? extra : { id: extra.id, type: 'jwk' });
-    })
-    .all(only('POST'));
-
-  r.route('/agents/:id/credentials/:credentialId')
-    .delete(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
-      const id = idOf(req);
-      const credential = String(req.params.credentialId);
-      writable(id);
-      const { extra } = await updateRecord<AgentRecord, 'secret' | 'jwk'>(reg, 'agent', id, 'agent', (cur) => {
-        const c = cur.credentials.find((x) => x.id === credential);
-        if (!c) throw notFound('credential');
-        return { next: { ...cur, credentials: cur.credentials.filter((x) => x !== c), updated: new Date(now()).toISOString(), updatedBy: req.admin!.agent }, extra: c.type };
-      });
-      await record(req, { type: 'agent.credential_deleted', agent: id, by: req.admin!.agent, credential, credentialType: extra });
-      res.json({ deleted: true });
-    })
-    .all(only('DELETE'));
+  mountCredentialRoutes(r, {
+    kind: 'agent', path: '/agents', what: 'agent',
+    event: (change, id, fields) => ({ type: `agent.${change}`, agent: id, ...fields }),
+  }, { reg, manage, now, record, writable });
 
   return r;
 }

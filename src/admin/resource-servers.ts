@@ -7,9 +7,10 @@ import { checkPublicKeys, resourceServerSchema } from '../clients/registry-file.
 import { invalidRequest as badRequest } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import {
-  conflict, firstSecret, mergePatch, newKeyCredential, notFound, parseBody, readRecord, rotateSecret, rotationBody, unexpiredCredentials, updateRecord,
+  conflict, firstSecret, mergePatch, newKeyCredential, notFound, parseBody, readRecord, updateRecord,
   type RegistryAdmin,
 } from './registry-common.js';
+import { mountCredentialRoutes } from './credential-routes.js';
 import { adminContextOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest, type ContextOf } from './routes.js';
 
 const createBody = resourceServerSchema.omit({ secretHash: true });
@@ -101,46 +102,10 @@ export function resourceServersRouter(sessions: SessionService, contextOf: Conte
     })
     .all(only('GET, HEAD, PATCH, DELETE'));
 
-  r.route('/resource-servers/:id/credentials')
-    .post(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
-      const id = idOf(req);
-      writable(id);
-      const body = parseBody(rotationBody, req.body);
-      const nowMs = now();
-      const { extra } = await updateRecord<ResourceServerRecord, { id: string; client_secret?: string; previousValidUntil?: string | null }>(
-        reg, 'resourceServer', id, 'resource server', async (cur) => {
-          const live = unexpiredCredentials(cur.credentials, nowMs);
-          if (body.type === 'secret') {
-            const rotated = rotateSecret(live, body.overlapSeconds, nowMs);
-            return { next: { ...cur, credentials: rotated.credentials, updated: new Date(nowMs).toISOString(), updatedBy: req.admin!.agent }, extra: rotated.answer };
-          }
-          const key = await newKeyCredential(body.jwk as JWK, new Date(nowMs).toISOString());
-          if (live.some((c) => c.id === key.id)) throw conflict(`credential "${key.id}" exists`);
-          return { next: { ...cur, credentials: [...live, key], updated: new Date(nowMs).toISOString(), updatedBy: req.admin!.agent }, extra: { id: key.id } };
-        },
-      );
-      await record(req, {
-        type: 'resource_server.credential_rotated', resourceServer: id, by: req.admin!.agent, credential: extra.id, credentialType: body.type,
-        ...(extra.previousValidUntil !== undefined ? { previousValidUntil: extra.previousValidUntil } : {}),
-      });
-      res.status(201).json(body.type === 'secret' ? extra : { id: extra.id, type: 'jwk' });
-    })
-    .all(only('POST'));
-
-  r.route('/resource-servers/:id/credentials/:credentialId')
-    .delete(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
-      const id = idOf(req);
-      const credential = String(req.params.credentialId);
-      writable(id);
-      const { extra } = await updateRecord<ResourceServerRecord, 'secret' | 'jwk'>(reg, 'resourceServer', id, 'resource server', (cur) => {
-        const c = cur.credentials.find((x) => x.id === credential);
-        if (!c) throw notFound('credential');
-        return { next: { ...cur, credentials: cur.credentials.filter((x) => x !== c), updated: new Date(now()).toISOString(), updatedBy: req.admin!.agent }, extra: c.type };
-      });
-      await record(req, { type: 'resource_server.credential_deleted', resourceServer: id, by: req.admin!.agent, credential, credentialType: extra });
-      res.json({ deleted: true });
-    })
-    .all(only('DELETE'));
+  mountCredentialRoutes(r, {
+    kind: 'resourceServer', path: '/resource-servers', what: 'resource server',
+    event: (change, id, fields) => ({ type: `resource_server.${change}`, resourceServer: id, ...fields }),
+  }, { reg, manage, now, record, writable });
 
   return r;
 }
