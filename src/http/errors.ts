@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { OAuthError } from '../errors.js';
-import { frontOf } from './front.js';
+import { frontOf, REQUEST_ID_HEADER, type Front } from './front.js';
 import { writeJson } from './respond.js';
 
 /** Errors express raises itself (a malformed URL, say) carry a 4xx status: client mistakes, not 500s. */
@@ -16,14 +16,14 @@ function fromExpress(err: { status?: unknown }): OAuthError | undefined {
  * else is a logged 500 without details. The body's description is sanitised (OAuthError.body);
  * `detail` is logged with the request id and never sent.
  */
-export function renderError(log: Logger, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+export function renderError(log: Logger, req: IncomingMessage, res: ServerResponse, err: unknown, front?: Front): void {
   const e = err instanceof OAuthError ? err : fromExpress(err as { status?: unknown }) ?? new OAuthError(500, 'server_error');
-  const { requestId } = frontOf(req).context;
+  const { requestId } = (front ?? frontOf(req)).context;
   const path = req.url?.split('?')[0];
   if (e.status >= 500) log.error({ requestId, err: e.cause ?? err, path }, e.error);
   else if (e.detail) log.info({ requestId, error: e.error, detail: e.detail, path }, 'request refused');
   if (res.headersSent) res.destroy();
-  else writeJson(res, e.status, e.headers, e.body());
+  else writeJson(res, e.status, front ? { ...e.headers, [REQUEST_ID_HEADER]: requestId } : e.headers, e.body());
 }
 
 export function errorHandler(log: Logger): ErrorRequestHandler {

@@ -4,7 +4,7 @@ import { OAuthError } from '../errors.js';
 import type { RateLimits } from '../limits/rate-limits.js';
 import { parseForm, type OAuthRequest, type OAuthResponse } from '../oauth/request.js';
 import { renderError } from './errors.js';
-import { frontOf } from './front.js';
+import { attachFront, REQUEST_ID_HEADER, type Front, type FrontedListener } from './front.js';
 import { writeJson } from './respond.js';
 
 /** Tokens are a few KB; a larger form is not a token request. */
@@ -55,23 +55,26 @@ export function oauthServer(
   limits: RateLimits,
   log: Logger,
   next: RequestListener,
-): RequestListener {
-  const serve = async (route: OAuthRoute, req: IncomingMessage, res: ServerResponse, query: string) => {
-    const { context, address } = frontOf(req);
+): FrontedListener {
+  const serve = async (route: OAuthRoute, req: IncomingMessage, res: ServerResponse, query: string, front: Front) => {
+    const { context, address } = front;
     try {
       await limits.ip(address);
       const body = await readBody(req);
       const out = await route.handle({ method: req.method ?? 'GET', headers: req.headers, query, params: parseForm(body), endpointUrl: route.url, context });
-      writeJson(res, out.status ?? 200, out.headers ?? {}, out.body);
+      writeJson(res, out.status ?? 200, { ...out.headers, [REQUEST_ID_HEADER]: context.requestId }, out.body);
     } catch (err) {
-      renderError(log, req, res, err);
+      renderError(log, req, res, err, front);
     }
   };
-  return (req, res) => {
+  return (req, res, front) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const route = routes.get(q < 0 ? url : url.slice(0, q));
-    if (route) void serve(route, req, res, q < 0 ? '' : url.slice(q + 1));
-    else next(req, res);
+    if (route) void serve(route, req, res, q < 0 ? '' : url.slice(q + 1), front);
+    else {
+      attachFront(req, res, front);
+      next(req, res);
+    }
   };
 }
