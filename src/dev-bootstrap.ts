@@ -66,7 +66,7 @@ export async function ensureDevSetup(config: Config, log: Logger): Promise<void>
     await writeFile(config.registryPath, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
     const lines = Object.entries(secrets).map(([id, secret]) => `    ${id.padEnd(24)} ${secret}`);
     process.stdout.write(
-      `\n==> Demo registry written to ${config.registryPath}\n    Client secrets (shown once; delete the file to get new ones):\n${lines.join('\n')}\n\n`,
+      `\n==> Demo registry written to ${config.registryPath}\n    Client secrets (shown once; delete the file to get new ones — with REDIS_URL only ids the store lacks are seeded):\n${lines.join('\n')}\n\n`,
     );
   }
 }
