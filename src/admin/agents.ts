@@ -1,20 +1,20 @@
 import { Router, type Response } from 'express';
 import type { JWK } from 'jose';
 import { z } from 'zod';
-import { auditUnavailable, envelope, type RegistryEvent } from '../audit/events.js';
 import { isDeleted, credentialView, type AgentRecord, type Stored } from '../clients/records.js';
-import { agentSchema, checkPublicKeys } from '../clients/registry-file.js';
+import { agentSchema } from '../clients/registry-file.js';
 import { ADMIN_AUDIENCE, ADMIN_SCOPES } from '../clients/types.js';
 import type { RegistryStore } from '../store/registry.js';
 import type { CredentialView } from './access-review.js';
 import { invalidRequest as badRequest } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import {
-  conflict, firstSecret, mergePatch, newKeyCredential, notFound, parseBody, readRecord, updateRecord,
+  checkNewKeys, conflict, firstSecret, listView, liveRecords, mergePatch, newKeyCredential, notFound, parseBody, readRecord, updateRecord,
   type RegistryAdmin,
 } from './registry-common.js';
+import { registryKit } from './registry-kit.js';
 import { mountCredentialRoutes } from './credential-routes.js';
-import { adminContextOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest, type ContextOf } from './routes.js';
+import { jsonOrEmpty, only, parseJson, type AdminRequest, type ContextOf } from './routes.js';
 
 export type { RegistryAdmin };
 
@@ -75,17 +75,7 @@ function removedEntitlements(before: Record<string, string[]>, after: Record<str
 
 export function agentsRouter(sessions: SessionService, contextOf: ContextOf, reg: RegistryAdmin): Router {
   const r = Router();
-  const read = requireScope(sessions, 'agents:read');
-  const manage = requireScope(sessions, 'agents:manage');
-  const adminContext = adminContextOf(contextOf);
-  const now = () => sessions.now();
-  const record = (req: AdminRequest, e: RegistryEvent) =>
-    reg.events.record({ ...e, ...envelope(adminContext(req), now(), req.admin!.agent) }).catch(auditUnavailable);
-  const idOf = (req: AdminRequest) => String(req.params.id);
-
-  const writable = (id: string) => {
-    if (reg.mode === 'file' && reg.fileIds.agents.has(id)) throw conflict(`agent "${id}" is managed by the registry file (STS_REGISTRY_MODE=file): change the file`);
-  };
+  const { read, manage, adminContext, now, record, idOf, writable } = registryKit(sessions, contextOf, reg, 'agent', 'agent');
   /** The last enabled holder of agents:manage stays: nobody locks everyone out through the API. */
   const keepLastManager = async (id: string, after: Pick<AgentRecord, 'audiences' | 'disabled'> | undefined) => {
     const { docs } = await reg.store.all('agent');
@@ -102,17 +92,13 @@ export function agentsRouter(sessions: SessionService, contextOf: ContextOf, reg
 
   r.route('/agents')
     .get(read, async (_req, res) => {
-      const { docs } = await reg.store.all('agent');
-      const agents = [...docs.values()].map((j) => JSON.parse(j) as Stored<AgentRecord>).filter((a): a is AgentRecord => !isDeleted(a));
-      agents.sort((a, b) => (a.id < b.id ? -1 : 1));
-      res.json({ agents: agents.map((a) => { const { credentials, ...v } = agentView(a); return { ...v, credentials: credentials.map(({ lastUsed: _l, ...c }) => c) }; }) });
+      const agents = await liveRecords<AgentRecord>(reg.store, 'agent');
+      res.json({ agents: agents.map((a) => listView(agentView(a))) });
     })
     .post(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
       const body = parseBody(createBody, req.body);
       writable(body.id);
-      const problems: string[] = [];
-      await checkPublicKeys('jwks', body.jwks as { keys: JWK[] } | undefined, problems);
-      if (problems.length) throw badRequest(problems[0]!.replace('jwks.jwks', 'jwks'));
+      await checkNewKeys(body.jwks as { keys: JWK[] } | undefined);
       await crossCheck(reg, body);
       const nowMs = now();
       const iso = new Date(nowMs).toISOString();
@@ -224,9 +210,8 @@ export function agentsRouter(sessions: SessionService, contextOf: ContextOf, reg
 
 /** An agent's credentials as the access review reads them: type, age and last use, from its live record. */
 export async function credentialsOfAgent(store: RegistryStore, id: string): Promise<CredentialView[]> {
-  const json = await store.get('agent', id);
-  const rec = json === undefined ? undefined : (JSON.parse(json) as Stored<AgentRecord>);
-  if (!rec || isDeleted(rec)) return [];
+  const rec = (await readRecord<AgentRecord>(store, 'agent', id))?.record;
+  if (!rec) return [];
   const used = await store.lastUsed('agent', id);
   return rec.credentials.map((c) => ({ kind: c.type, created: c.created, lastUsed: used[c.id] ? new Date(used[c.id]!).toISOString() : null }));
 }

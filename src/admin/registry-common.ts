@@ -130,3 +130,22 @@ export function firstSecret(nowMs: number): { credential: Credential; secret: st
 /** Credentials that still matter: a secret past its overlap is dropped at the next change. */
 export const unexpiredCredentials = (credentials: Credential[], nowMs: number) =>
   credentials.filter((c) => c.type !== 'secret' || !c.expires || Date.parse(c.expires) > nowMs);
+
+/** Every live (not deleted) record of a kind, by id. */
+export async function liveRecords<R extends { id: string }>(store: RegistryStore, kind: RegistryKind): Promise<R[]> {
+  const { docs } = await store.all(kind);
+  const records = [...docs.values()].map((j) => JSON.parse(j) as Stored<R>).filter((r): r is R => !isDeleted(r));
+  return records.sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+/** A record's view for a list: credentials without their last use (that needs one read per record). */
+export function listView<V extends { credentials: { lastUsed?: unknown }[] }>(view: V): V {
+  return { ...view, credentials: view.credentials.map(({ lastUsed: _l, ...c }) => c) };
+}
+
+/** Public keys sent to the API, checked as the file's are: 400 naming the first problem. */
+export async function checkNewKeys(jwks: { keys: JWK[] } | undefined): Promise<void> {
+  const problems: string[] = [];
+  await checkPublicKeys('jwks', jwks, problems);
+  if (problems.length) throw new OAuthError(400, 'invalid_request', problems[0]!.replace('jwks.jwks', 'jwks'));
+}

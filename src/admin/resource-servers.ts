@@ -1,17 +1,16 @@
 import { Router } from 'express';
 import type { JWK } from 'jose';
 import { z } from 'zod';
-import { auditUnavailable, envelope, type RegistryEvent } from '../audit/events.js';
 import { credentialView, isDeleted, type ResourceServerRecord, type Stored } from '../clients/records.js';
-import { checkPublicKeys, resourceServerSchema } from '../clients/registry-file.js';
-import { invalidRequest as badRequest } from '../errors.js';
+import { resourceServerSchema } from '../clients/registry-file.js';
 import type { SessionService } from '../sessions/service.js';
 import {
-  conflict, firstSecret, mergePatch, newKeyCredential, notFound, parseBody, readRecord, updateRecord,
+  checkNewKeys, conflict, firstSecret, listView, liveRecords, mergePatch, newKeyCredential, notFound, parseBody, readRecord, updateRecord,
   type RegistryAdmin,
 } from './registry-common.js';
+import { registryKit } from './registry-kit.js';
 import { mountCredentialRoutes } from './credential-routes.js';
-import { adminContextOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest, type ContextOf } from './routes.js';
+import { jsonOrEmpty, only, parseJson, type AdminRequest, type ContextOf } from './routes.js';
 
 const createBody = resourceServerSchema.omit({ secretHash: true });
 const patchBody = z.strictObject({ scopes: z.unknown().optional() });
@@ -31,30 +30,17 @@ export function resourceServerView(r: ResourceServerRecord, lastUsed: Record<str
  */
 export function resourceServersRouter(sessions: SessionService, contextOf: ContextOf, reg: RegistryAdmin): Router {
   const r = Router();
-  const read = requireScope(sessions, 'agents:read');
-  const manage = requireScope(sessions, 'agents:manage');
-  const adminContext = adminContextOf(contextOf);
-  const now = () => sessions.now();
-  const record = (req: AdminRequest, e: RegistryEvent) =>
-    reg.events.record({ ...e, ...envelope(adminContext(req), now(), req.admin!.agent) }).catch(auditUnavailable);
-  const idOf = (req: AdminRequest) => String(req.params.id);
-  const writable = (id: string) => {
-    if (reg.mode === 'file' && reg.fileIds.resourceServers.has(id)) throw conflict(`resource server "${id}" is managed by the registry file (STS_REGISTRY_MODE=file): change the file`);
-  };
+  const { read, manage, now, record, idOf, writable } = registryKit(sessions, contextOf, reg, 'resourceServer', 'resource server');
 
   r.route('/resource-servers')
     .get(read, async (_req, res) => {
-      const { docs } = await reg.store.all('resourceServer');
-      const servers = [...docs.values()].map((j) => JSON.parse(j) as Stored<ResourceServerRecord>).filter((s): s is ResourceServerRecord => !isDeleted(s));
-      servers.sort((a, b) => (a.id < b.id ? -1 : 1));
-      res.json({ resourceServers: servers.map((s) => { const { credentials, ...v } = resourceServerView(s); return { ...v, credentials: credentials.map(({ lastUsed: _l, ...c }) => c) }; }) });
+      const servers = await liveRecords<ResourceServerRecord>(reg.store, 'resourceServer');
+      res.json({ resourceServers: servers.map((s) => listView(resourceServerView(s))) });
     })
     .post(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
       const body = parseBody(createBody, req.body);
       writable(body.id);
-      const problems: string[] = [];
-      await checkPublicKeys('jwks', body.jwks as { keys: JWK[] } | undefined, problems);
-      if (problems.length) throw badRequest(problems[0]!.replace('jwks.jwks', 'jwks'));
+      await checkNewKeys(body.jwks as { keys: JWK[] } | undefined);
       const nowMs = now();
       const iso = new Date(nowMs).toISOString();
       const first = body.jwks ? undefined : firstSecret(nowMs);
