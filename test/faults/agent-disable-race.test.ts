@@ -6,9 +6,10 @@ import { hashSecret } from '../../src/clients/secret.js';
 import { ADMIN_SCOPES } from '../../src/clients/types.js';
 import { AGENT_KILL_CLOCK_SKEW_MS } from '../../src/store/index.js';
 import type { RegistryKind, RegistryStore } from '../../src/store/registry.js';
-import { ADMIN_AUD, API, AT_TYPE, basic, clientCredentials, EXCHANGE, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
+import { ADMIN_AUD, API, basic, clientCredentials, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { sidOf } from '../helpers/responses.js';
+import { race, racePlan, raceRequests } from '../helpers/race.js';
 
 /**
  * A disable racing issuance and exchanges, on a single Redis and on a 3-master cluster, with two
@@ -24,9 +25,6 @@ import { sidOf } from '../helpers/responses.js';
  * has returned; then it moves past the kill marker's allowance, so only the status key can refuse
  * what arrives afterwards (the lanes still sending, and the late requests).
  */
-type Res = request.Response;
-type Kind = 'root' | 'held-child' | 'under-root' | 'bystander';
-const KINDS: Kind[] = ['root', 'held-child', 'under-root', 'bystander'];
 const PER_KIND = 50;
 const DISABLE_AFTER = 60;
 const CONCURRENCY = 40;
@@ -84,43 +82,25 @@ describe.each(['single', 'cluster'] as const)('a disable racing 200 issuances an
     await cluster?.stop();
   });
 
-  const cc = (agent: string) =>
-    request(server).post('/token').set('Authorization', basic(agent)).type('form').send({ grant_type: 'client_credentials', resource: API, scope: 'invoices:read' });
-  const exchangeAs = (agent: string, token: string) =>
-    request(server).post('/token').set('Authorization', basic(agent)).type('form')
-      .send({ grant_type: EXCHANGE, subject_token: token, subject_token_type: AT_TYPE, resource: API, scope: 'invoices:read' });
-  const introspectAll = (tokens: string[]) =>
-    Promise.all(tokens.map((token) => request(server).post('/introspect').set('Authorization', basic(API)).type('form').send({ token }).then((r) => r)));
+  const cc = (agent: string) => raceRequests(server).cc(agent);
+  const introspectAll = (tokens: string[]) => raceRequests(server).introspectAll(tokens);
   const adminCall = (path: string) => request(a.app).post(`/admin/agents/sub-agent/${path}`).set('Authorization', `Bearer ${admin}`).then((r) => r);
 
   it.each(ROUNDS)('round %i', async () => {
     frozenMs = Math.max(Date.now(), frozenMs + 2 * AGENT_KILL_CLOCK_SKEW_MS + 1);
     const B = (await clientCredentials(b, 'billing-agent', API, 'invoices:read invoices:write')).access_token;
     const SR = (await clientCredentials(b, 'sub-agent', API, 'invoices:read invoices:write')).access_token;
-    const send = (kind: Kind): Promise<{ kind: Kind; res: Res }> =>
-      (kind === 'root' ? cc('sub-agent') : kind === 'held-child' ? exchangeAs('sub-agent', B) : kind === 'under-root' ? exchangeAs('leaf-agent', SR) : cc('billing-agent'))
-        .then((res) => ({ kind, res }));
-    const plan = Array.from({ length: PER_KIND * KINDS.length }, (_, i) => KINDS[i % KINDS.length]!);
-
-    let fire!: (p: Promise<Res>) => void;
-    const disabling = new Promise<Promise<Res>>((resolve) => (fire = resolve));
-    let answered = 0;
-    let next = 0;
-    const results: { kind: Kind; res: Res }[] = [];
-    const lane = async () => {
-      while (next < plan.length) {
-        results.push(await send(plan[next++]!));
-        if (++answered === DISABLE_AFTER) fire(adminCall('disable'));
-      }
-    };
-    const lanes = Promise.all(Array.from({ length: CONCURRENCY }, lane));
-    const disable = await (await disabling);
+    const plan = racePlan(PER_KIND);
+    const { triggered, done } = race(plan, (kind) => raceRequests(server).send(kind, B, SR), {
+      concurrency: CONCURRENCY, fireAfter: DISABLE_AFTER, trigger: () => adminCall('disable'),
+    });
+    const disable = await triggered;
     expect(disable.status).toBe(200);
     frozenMs += 2 * AGENT_KILL_CLOCK_SKEW_MS + 1;
     expect((await b.deps.registry.agent('sub-agent'))?.disabled).toBe(false); // B's copy is stale
     // Sent after the disable returned, to B, which may not have heard of it yet.
     const late = await Promise.all(Array.from({ length: AFTERWARDS }, () => cc('sub-agent')));
-    await lanes;
+    const results = await done;
     expect(results).toHaveLength(plan.length);
 
     for (const r of late) expect({ status: r.status, body: r.body }).toEqual({ status: 401, body: { error: 'invalid_client', error_description: 'client authentication failed' } });

@@ -3,9 +3,10 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { AGENT_KILL_CLOCK_SKEW_MS } from '../../src/store/index.js';
-import { adminToken, API, AT_TYPE, basic, clientCredentials, EXCHANGE, startSts, type TestSts } from '../helpers/sts.js';
+import { adminToken, API, clientCredentials, startSts, type TestSts } from '../helpers/sts.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { sidOf } from '../helpers/responses.js';
+import { race, racePlan, raceRequests } from '../helpers/race.js';
 
 /**
  * An agent-wide kill racing issuance and exchanges, on a single Redis and on a 3-master cluster.
@@ -23,9 +24,6 @@ import { sidOf } from '../helpers/responses.js';
  * contract/session-store.contract.ts). Between rounds the clock moves past the allowance.
  */
 
-type Res = request.Response;
-type Kind = 'root' | 'held-child' | 'under-root' | 'bystander';
-const KINDS: Kind[] = ['root', 'held-child', 'under-root', 'bystander'];
 const PER_KIND = 50;
 /** The kill is sent once this many requests have answered. */
 const KILL_AFTER = 60;
@@ -57,41 +55,22 @@ describe.each(['single', 'cluster'] as const)('an agent-wide kill racing 200 iss
     await cluster?.stop();
   });
 
-  const cc = (agent: string) =>
-    request(server).post('/token').set('Authorization', basic(agent)).type('form').send({ grant_type: 'client_credentials', resource: API, scope: 'invoices:read' });
-  const exchangeAs = (agent: string, token: string) =>
-    request(server).post('/token').set('Authorization', basic(agent)).type('form')
-      .send({ grant_type: EXCHANGE, subject_token: token, subject_token_type: AT_TYPE, resource: API, scope: 'invoices:read' });
-  const introspectAll = (tokens: string[]) =>
-    Promise.all(tokens.map((token) => request(server).post('/introspect').set('Authorization', basic(API)).type('form').send({ token }).then((r) => r)));
+  const cc = (agent: string) => raceRequests(server).cc(agent);
+  const introspectAll = (tokens: string[]) => raceRequests(server).introspectAll(tokens);
 
   it.each(ROUNDS)('round %i', async () => {
     // a fresh instant, past the previous round's marker and its allowance
     frozenMs = Math.max(Date.now(), frozenMs + 2 * AGENT_KILL_CLOCK_SKEW_MS + 1);
     const B = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read invoices:write')).access_token;
     const SR = (await clientCredentials(sts, 'sub-agent', API, 'invoices:read invoices:write')).access_token;
-    const send = (kind: Kind): Promise<{ kind: Kind; res: Res }> =>
-      (kind === 'root' ? cc('sub-agent') : kind === 'held-child' ? exchangeAs('sub-agent', B) : kind === 'under-root' ? exchangeAs('leaf-agent', SR) : cc('billing-agent'))
-        .then((res) => ({ kind, res }));
-    const plan = Array.from({ length: PER_KIND * KINDS.length }, (_, i) => KINDS[i % KINDS.length]!);
-
-    let fire!: (kill: Promise<Res>) => void;
-    const killing = new Promise<Res>((resolve) => (fire = resolve));
-    let answered = 0;
-    let next = 0;
-    const results: { kind: Kind; res: Res }[] = [];
-    const lane = async () => {
-      while (next < plan.length) {
-        results.push(await send(plan[next++]!));
-        if (++answered === KILL_AFTER) {
-          fire(request(server).post('/admin/agents/sub-agent/revoke-sessions').set('Authorization', `Bearer ${admin}`).then((r) => r));
-        }
-      }
-    };
-    const lanes = Promise.all(Array.from({ length: CONCURRENCY }, lane));
-    const kill = await killing;
+    const plan = racePlan(PER_KIND);
+    const { triggered, done } = race(plan, (kind) => raceRequests(server).send(kind, B, SR), {
+      concurrency: CONCURRENCY, fireAfter: KILL_AFTER,
+      trigger: () => request(server).post('/admin/agents/sub-agent/revoke-sessions').set('Authorization', `Bearer ${admin}`).then((r) => r),
+    });
+    const kill = await triggered;
     expect(kill.status).toBe(200);
-    await lanes;
+    const results = await done;
     expect(results).toHaveLength(plan.length);
 
     const targets = results.filter((r) => r.kind !== 'bystander');
