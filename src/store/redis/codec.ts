@@ -102,31 +102,42 @@ export function encodeSession(s: Session): string[] {
 /** The raw value of `prop` in a reply to `read` (null when the record or field is missing). */
 export const rawValue = (read: FieldRead, row: (string | null)[], prop: Stored): string | null => row[read.at[prop]!] ?? null;
 
-function decodeInto(out: Record<string, unknown>, read: FieldRead, row: (string | null)[], keep: (p: Stored) => boolean): void {
-  for (const [i, p] of read.props.entries()) {
-    if (!keep(p)) continue;
-    const v = decodeValue(SESSION_FIELDS[p].kind, row[i] ?? null);
+/** Which positions of a reply to `read` to decode, and as what: worked out once per read, not per row. */
+type Plan = readonly (readonly [index: number, prop: Stored, kind: Kind])[];
+
+function planOf(read: FieldRead, keep: (p: Stored) => boolean): Plan {
+  return read.props.flatMap((p, i) => (keep(p) ? [[i, p, SESSION_FIELDS[p].kind] as const] : []));
+}
+
+function decodeInto(out: Record<string, unknown>, plan: Plan, row: (string | null)[]): void {
+  for (const [i, p, kind] of plan) {
+    const v = decodeValue(kind, row[i] ?? null);
     if (v !== undefined) out[p] = v;
   }
 }
 
+const isClaim = (p: Stored) => SESSION_FIELDS[p].reads === 'claims';
+/** The reads every lookup, list and subtree decodes: their plans are made once. */
+const SESSION_PLAN = planOf(SESSION_READ, () => true);
+const CLAIMS_PLAN = planOf(CLAIMS_READ, isClaim);
+
 /** Decodes a reply to a read that covers the whole record (SESSION_READ). */
 export function decodeSession(sid: string, row: (string | null)[], read: FieldRead = SESSION_READ): Session {
   const out: Record<string, unknown> = { sid };
-  decodeInto(out, read, row, () => true);
+  decodeInto(out, read === SESSION_READ ? SESSION_PLAN : planOf(read, () => true), row);
   return out as unknown as Session;
 }
 
 /** Decodes the claims (not the liveness fields) of a reply to CLAIMS_READ or SESSION_READ. */
 export function decodeClaims(sid: string, row: (string | null)[], read: FieldRead = CLAIMS_READ): TokenClaims {
   const out: Record<string, unknown> = { sid };
-  decodeInto(out, read, row, (p) => SESSION_FIELDS[p].reads === 'claims');
+  decodeInto(out, read === CLAIMS_READ ? CLAIMS_PLAN : planOf(read, isClaim), row);
   return out as unknown as Pick<Session, ClaimProp | 'sid'>;
 }
 
 /** Decodes only `props` of a reply to `read`. */
 export function decodePick<P extends Stored>(sid: string, row: (string | null)[], read: FieldRead, props: readonly P[]): Pick<Session, P | 'sid'> {
   const out: Record<string, unknown> = { sid };
-  decodeInto(out, read, row, (p) => (props as readonly Stored[]).includes(p));
+  decodeInto(out, planOf(read, (p) => (props as readonly Stored[]).includes(p)), row);
   return out as unknown as Pick<Session, P | 'sid'>;
 }
