@@ -13,7 +13,12 @@ export function mayDelegate(holder: Agent | undefined, next: string): boolean {
  * still allows. Checked in process from the live registry, so
  * disabling an agent, or removing a delegate, ends every token that passed through it.
  */
-export async function chainAllowed(registry: Registry, s: Pick<TokenClaims, 'agent' | 'act' | 'chain'> & Partial<Pick<TokenClaims, 'aud' | 'scope'>>): Promise<boolean> {
+export async function chainAllowed(registry: Registry, s: ChainClaims): Promise<boolean> {
+  // Most tokens are an agent's own, never handed over: one holder, no actor, no hand-over to check.
+  if (s.chain.length === 0 && !s.act) {
+    const agent = await registry.agent(s.agent);
+    return agent !== undefined && !agent.disabled && entitled(agent, s);
+  }
   const holders = [...s.chain, s.agent];
   const agents = new Map<string, Agent | undefined>();
   for (const id of new Set([...holders, ...agentsOf(s)])) {
@@ -21,14 +26,21 @@ export async function chainAllowed(registry: Registry, s: Pick<TokenClaims, 'age
     if (!agent || agent.disabled) return false;
     agents.set(id, agent);
   }
-  // Every grant keeps a session's scope within its holder's entitlement at its audience; a
-  // narrowing of the registry (a scope or target removed) ends the tokens it no longer covers.
-  if (s.aud !== undefined && s.scope !== undefined) {
-    const entitled = Object.hasOwn(agents.get(s.agent)!.audiences, s.aud) ? agents.get(s.agent)!.audiences[s.aud]! : [];
-    if (!s.scope.every((x) => entitled.includes(x))) return false;
-  }
+  if (!entitled(agents.get(s.agent)!, s)) return false;
   for (let i = 1; i < holders.length; i++) {
     if (!mayDelegate(agents.get(holders[i - 1]!), holders[i]!)) return false;
   }
   return true;
+}
+
+type ChainClaims = Pick<TokenClaims, 'agent' | 'act' | 'chain'> & Partial<Pick<TokenClaims, 'aud' | 'scope'>>;
+
+/**
+ * Every grant keeps a session's scope within its holder's entitlement at its audience; a
+ * narrowing of the registry (a scope or target removed) ends the tokens it no longer covers.
+ */
+function entitled(holder: Agent, s: ChainClaims): boolean {
+  if (s.aud === undefined || s.scope === undefined) return true;
+  const allowed = Object.hasOwn(holder.audiences, s.aud) ? holder.audiences[s.aud]! : [];
+  return s.scope.every((x) => allowed.includes(x));
 }
