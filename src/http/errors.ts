@@ -23,7 +23,7 @@ export function renderError(log: Logger, req: IncomingMessage, res: ServerRespon
   if (e.status >= 500) log.error({ requestId, err: e.cause ?? err, path }, e.error);
   else if (e.detail) log.info({ requestId, error: e.error, detail: e.detail, path }, 'request refused');
   if (res.headersSent) res.destroy();
-  else writeJson(res, e.status, front ? { ...e.headers, [REQUEST_ID_HEADER]: requestId } : e.headers, e.body());
+  else writeJson(res, e.status, e.headers, e.body(), front ? [REQUEST_ID_HEADER, requestId] : undefined);
 }
 
 export function errorHandler(log: Logger): ErrorRequestHandler {

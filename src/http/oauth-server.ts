@@ -62,7 +62,7 @@ export function oauthServer(
       await limits.ip(address);
       const body = await readBody(req);
       const out = await route.handle({ method: req.method ?? 'GET', headers: req.headers, query, params: parseForm(body), endpointUrl: route.url, context });
-      writeJson(res, out.status ?? 200, { ...out.headers, [REQUEST_ID_HEADER]: context.requestId }, out.body);
+      writeJson(res, out.status ?? 200, out.headers, out.body, [REQUEST_ID_HEADER, context.requestId]);
     } catch (err) {
       renderError(log, req, res, err, front);
     }

@@ -1,3 +1,4 @@
+import type { IntrospectionBody } from '../protocol/claims.js';
 import { DPOP_TOKEN_TYPE } from '../protocol/dpop.js';
 import type { UsageAggregator } from '../audit/usage.js';
 import type { SessionService } from '../sessions/service.js';
@@ -17,21 +18,21 @@ export async function introspectionEndpoint(ctx: AuthContext & { sessions: Sessi
   const s = await ctx.sessions.lookupClaims(token, caller.id, { endpoint: 'introspect', context: req.context, by: caller.id });
   if (!s || s.aud !== caller.id) return INACTIVE;
   ctx.usage?.note('introspected', caller.id, s.agent, s.aud, s.scope, ctx.sessions.now());
-  return {
-    body: {
-      active: true,
-      iss: ctx.issuer,
-      sub: s.sub,
-      aud: s.aud,
-      client_id: s.agent,
-      scope: s.scope.join(' '),
-      exp: s.exp,
-      iat: s.iat,
-      jti: s.jti,
-      token_type: s.cnf ? DPOP_TOKEN_TYPE : 'Bearer',
-      sid: s.sid,
-      ...(s.act ? { act: s.act } : {}),
-      ...(s.cnf ? { cnf: s.cnf } : {}),
-    },
+  const body: IntrospectionBody = {
+    active: true,
+    iss: ctx.issuer,
+    sub: s.sub,
+    aud: s.aud,
+    client_id: s.agent,
+    scope: s.scope.join(' '),
+    exp: s.exp,
+    iat: s.iat,
+    jti: s.jti,
+    token_type: s.cnf ? DPOP_TOKEN_TYPE : 'Bearer',
+    sid: s.sid,
   };
+  // assigned, not spread: this object is built on every call a resource server makes
+  if (s.act) body.act = s.act;
+  if (s.cnf) body.cnf = s.cnf;
+  return { body };
 }

@@ -21,9 +21,9 @@ export function signAccessToken(keys: KeyStore, issuer: string, s: Omit<Session,
     exp: s.exp,
     jti: s.jti,
     sid: s.sid,
-    ...(s.act ? { act: s.act } : {}),
-    ...(s.cnf ? { cnf: s.cnf } : {}),
   };
+  if (s.act) claims.act = s.act;
+  if (s.cnf) claims.cnf = s.cnf;
   return signCompact(keys.current(), { typ: ACCESS_TOKEN_TYP }, claims);
 }
 

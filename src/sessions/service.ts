@@ -81,25 +81,27 @@ export class SessionService {
     const jti = this.ids.next();
     const draft: Omit<Session, 'tokenHash'> = {
       sid: parent ? `${rootOf(parent.sid)}.${id}` : id,
-      ...(parent ? { parent: parent.sid } : {}),
       ancestors: parent ? [...parent.ancestors, parent.sid] : [],
       chain: parent ? [...parent.chain, parent.agent] : [],
       depth: grant.depth,
       maxDepth: grant.maxDepth,
       agent: grant.agent,
       sub: grant.sub,
-      ...(grant.act ? { act: grant.act } : {}),
       aud: grant.aud,
       scope: grant.scope,
       iat: Math.floor(this.now() / 1000),
       exp: grant.exp,
       jti,
-      ...(grant.cnf ? { cnf: grant.cnf } : {}),
     };
+    // Optional properties are assigned, not spread: this runs for every token issued.
+    if (parent) draft.parent = parent.sid;
+    if (grant.act) draft.act = grant.act;
+    if (grant.cnf) draft.cnf = grant.cnf;
     const token = signAccessToken(this.keys, this.issuer, draft);
     // A token the service could not read back would verify locally yet never introspect or revoke.
     if (token.length > MAX_TOKEN_LENGTH) throw invalidRequest(`the token would exceed ${MAX_TOKEN_LENGTH} characters: ask for fewer scopes`);
-    const session: Session = { ...draft, tokenHash: tokenHash(token) };
+    const session = draft as Session;
+    session.tokenHash = tokenHash(token);
     const issued: DurableEvent = {
       type: 'token.issued', ...envelope(context, this.now(), session.agent), sid: session.sid, ...(parent ? { parent: parent.sid, parentAgent: parent.agent } : {}), agent: session.agent,
       sub: session.sub, ...(session.act ? { act: session.act } : {}), aud: session.aud, scope: session.scope, exp: session.exp,
