@@ -5,8 +5,10 @@ import { createHash } from 'node:crypto';
  *
  * A record is an event's canonical JSON (`body`), numbered (`seq`, from 1) and chained: `prev` is
  * the previous record's `hash` (GENESIS_HASH before the first), and
- *   hash = SHA-1( uint64be(seq) ‖ prev ‖ SHA-256(body) )   (60 bytes: the hashes as raw bytes)
- * and every hash is written as lowercase hex.
+ *   hash = SHA-1( uint64be(seq) ‖ prev ‖ SHA-256(body) )   (112 bytes: the hashes as their lowercase hex)
+ * and every hash is written as lowercase hex. The hashes enter the link as the hex text the
+ * records carry: fixed lengths keep the encoding unambiguous, and Lua need not turn hex into bytes
+ * (that conversion was most of the append's cost in Redis).
  * The body digest is SHA-256, computed by the caller (node:crypto). The link is computed where the
  * record is appended, in the same atomic step that assigns `seq` and reads `prev`: in Redis that is
  * a Lua script, whose only hash is the built-in `redis.sha1hex` (no SHA-256, and we do not write
@@ -39,13 +41,15 @@ export function canonicalJson(value: unknown): string {
 export function linkHash(seq: number, prev: string, digest: string): string {
   const input = Buffer.alloc(LINK_INPUT_BYTES);
   input.writeBigUInt64BE(BigInt(seq), 0);
-  input.write(prev, 8, LINK_HEX_LENGTH / 2, 'hex');
-  input.write(digest, 8 + LINK_HEX_LENGTH / 2, 32, 'hex');
+  input.write(prev, 8, LINK_HEX_LENGTH, 'latin1');
+  input.write(digest, 8 + LINK_HEX_LENGTH, DIGEST_HEX_LENGTH, 'latin1');
   return createHash('sha1').update(input).digest('hex');
 }
 
-/** uint64 seq, the previous link (SHA-1), the body digest (SHA-256). */
-const LINK_INPUT_BYTES = 8 + LINK_HEX_LENGTH / 2 + 32;
+/** The body digest is SHA-256: 64 hex digits. */
+const DIGEST_HEX_LENGTH = 64;
+/** uint64 seq, the previous link (SHA-1) and the body digest (SHA-256), both as hex text. */
+const LINK_INPUT_BYTES = 8 + LINK_HEX_LENGTH + DIGEST_HEX_LENGTH;
 
 /** An event ready to append: its canonical body and that body's SHA-256, plus the retention to apply. */
 export interface AuditAppend {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { redisKeys } from '../../src/store/keys.js';
@@ -24,7 +24,7 @@ auditLogContract('redis', async () => {
   };
 });
 
-describe('the Lua SHA-256 of the append script', () => {
+describe('the Lua link of the append script', () => {
   let raw: Redis;
   beforeAll(async () => {
     raw = new Redis(testRedisUrl(), { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -38,6 +38,14 @@ describe('the Lua SHA-256 of the append script', () => {
       const digest = sha256Hex(`d${seq}`);
       expect(await raw.eval(LINK_SELF_TEST, 0, seq, prev, digest)).toBe(linkHash(seq, prev, digest));
     }
+  });
+
+  it('links SHA-1 of the 8-byte big-endian seq, then the previous hash and the digest as their hex text', () => {
+    const prev = sha256Hex('p').slice(0, LINK_HEX_LENGTH);
+    const digest = sha256Hex('d');
+    const seq = Buffer.from([0, 0, 0, 1, 0, 0, 0, 2]);
+    const expected = createHash('sha1').update(Buffer.concat([seq, Buffer.from(prev + digest, 'latin1')])).digest('hex');
+    expect(linkHash(2 ** 32 + 2, prev, digest)).toBe(expected);
   });
 
   it('an append that cannot write (the stream key holds another type) fails with AUDITFAIL and moves nothing', async () => {

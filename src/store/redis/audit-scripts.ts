@@ -17,9 +17,6 @@ import { GENESIS_HASH } from '../audit.js';
  * the request fails closed with nothing stored.
  */
 export const AUDIT_APPEND_LUA = `
-local function hex_bytes(hex)
-  return (string.gsub(hex, '..', function(h) return string.char(tonumber(h, 16)) end))
-end
 local function u64be(n)
   local out = {}
   for i = 8, 1, -1 do
@@ -32,7 +29,7 @@ local function audit_append(stream, head, body, digest, maxRecords, minTimeMs)
   local h = redis.call('HMGET', head, 'seq', 'hash')
   local seq = (tonumber(h[1]) or 0) + 1
   local prev = h[2] or '${GENESIS_HASH}'
-  local hash = redis.sha1hex(u64be(seq) .. hex_bytes(prev) .. hex_bytes(digest))
+  local hash = redis.sha1hex(u64be(seq) .. prev .. digest)
   local added = redis.pcall('XADD', stream, '*', 'seq', seq, 'prev', prev, 'hash', hash, 'body', body)
   if type(added) == 'table' and added.err then error({ err = 'AUDITFAIL ' .. added.err }) end
   redis.call('HSET', head, 'seq', seq, 'hash', hash)
@@ -49,5 +46,5 @@ return audit_append(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonum
 
 /** KEYS: none. ARGV: seq, prev, digest. For the contract suite: the Lua link against linkHash. */
 export const LINK_SELF_TEST = `${AUDIT_APPEND_LUA}
-return redis.sha1hex(u64be(tonumber(ARGV[1])) .. hex_bytes(ARGV[2]) .. hex_bytes(ARGV[3]))
+return redis.sha1hex(u64be(tonumber(ARGV[1])) .. ARGV[2] .. ARGV[3])
 `;
