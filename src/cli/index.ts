@@ -1,8 +1,13 @@
 import { Command, CommanderError, Option } from 'commander';
+import { register as access } from './access.js';
+import { register as agents } from './agents.js';
+import { register as audit } from './audit.js';
 import { register as hashSecret } from './hash-secret.js';
 import { CliFailure, EXIT, type CliIo } from './io.js';
 import { register as newSecret } from './new-secret.js';
 import { register as rotateKeys } from './rotate-keys.js';
+import { register as sessions } from './sessions.js';
+import { register as subjects } from './subjects.js';
 
 export type { CliIo } from './io.js';
 
@@ -24,7 +29,7 @@ function program(io: CliIo): Command {
     // Settings copied to every subcommand added after this point.
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
-  for (const register of [hashSecret, newSecret, rotateKeys]) register(p, io);
+  for (const register of [hashSecret, newSecret, rotateKeys, sessions, subjects, agents, access, audit]) register(p, io);
   return p;
 }
 

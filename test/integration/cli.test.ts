@@ -78,7 +78,7 @@ describe('agent-sts command', () => {
 
   it('importing the command modules runs nothing: no output, no key written, exit 0', async () => {
     const cwd = tempDir();
-    const commands = ['index', 'hash-secret', 'new-secret', 'rotate-keys'];
+    const commands = ['index', 'hash-secret', 'new-secret', 'rotate-keys', 'admin-client', 'sessions', 'subjects', 'agents', 'access', 'audit'];
     const modules = [...commands.map((c) => `cli/${c}.js`), 'main.js', 'index.js'];
     const script = modules.map((m) => `await import(${JSON.stringify(path.join(DIST, m))});`).join('\n');
     const r = await runNode(['--input-type=module', '-e', script], { cwd });
