@@ -176,7 +176,7 @@ describe('agent-sts admin commands', () => {
     expect(badOverlap).toEqual({ code: 1, stdout: '', stderr: "error: '1y' is not a duration: a whole number with s, m, h or d (e.g. 1h)\n" });
     expect(noCreds).toEqual({ code: 1, stdout: '', stderr: 'error: the admin API needs AGENT_STS_CLIENT_SECRET (or --client-secret)\n' });
     expect(unknownSid).toEqual({ code: 2, stdout: '', stderr: 'error: not_found (404): no live session with that id\n' });
-    expect(badSecret).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(/^error: invalid_client \(401\): .+\n$/) });
+    expect(badSecret).toEqual({ code: 2, stdout: '', stderr: 'error: invalid_client (401): client authentication failed\n' });
     expect(noScope).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(/^error: invalid_target \(400\): .+\n$/) });
     expect(unreachable).toEqual({ code: 2, stdout: '', stderr: `error: cannot reach ${unreachableUrl(unreachable.stderr)}: ECONNREFUSED\n` });
     expect((await adminGet('/agents/leaf-agent')).body.credentials).toHaveLength(1);
