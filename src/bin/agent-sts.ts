@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 import { run } from '../cli/index.js';
 
-run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }).then(
+const stop = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
+
+run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), stdin: process.stdin, signal: stop.signal }).then(
   (code) => {
     process.exitCode = code;
   },

@@ -1,18 +1,18 @@
+import type { Command } from 'commander';
 import { hashSecret } from '../clients/secret.js';
-import { EXIT, type CliIo } from './io.js';
+import { usageError, type CliIo } from './io.js';
 
 /** `hash-secret <secret>`: the registry's `secretHash` for a client secret. */
-export function run(argv: readonly string[], io: CliIo): number {
-  const [secret, ...extra] = argv;
-  if (!secret || extra.length) {
-    io.stderr.write('usage: agent-sts hash-secret <secret>   (npm run --silent hash-secret -- <secret>)\n');
-    return EXIT.usage;
-  }
-  try {
-    io.stdout.write(`${hashSecret(secret)}\n`);
-    return EXIT.ok;
-  } catch (err) {
-    io.stderr.write(`${(err as Error).message}\n`);
-    return EXIT.usage;
-  }
+export function register(program: Command, io: CliIo): void {
+  program.command('hash-secret').description("the registry's secretHash for a client secret")
+    .argument('<secret>', 'the client secret (at least 32 characters)')
+    .action((secret: string) => {
+      let hash: string;
+      try {
+        hash = hashSecret(secret);
+      } catch (err) {
+        throw usageError((err as Error).message);
+      }
+      io.stdout.write(`${hash}\n`);
+    });
 }

@@ -1,34 +1,50 @@
-import { run as hashSecret } from './hash-secret.js';
-import { EXIT, type CliIo } from './io.js';
-import { run as newSecret } from './new-secret.js';
-import { run as rotateKeys } from './rotate-keys.js';
+import { Command, CommanderError, Option } from 'commander';
+import { register as access } from './access.js';
+import { register as agents } from './agents.js';
+import { register as audit } from './audit.js';
+import { register as hashSecret } from './hash-secret.js';
+import { CliFailure, EXIT, type CliIo } from './io.js';
+import { register as newSecret } from './new-secret.js';
+import { register as rotateKeys } from './rotate-keys.js';
+import { register as sessions } from './sessions.js';
+import { register as subjects } from './subjects.js';
 
 export type { CliIo } from './io.js';
 
-const USAGE = `usage: agent-sts <command>
+const ADMIN_HELP = `
+The admin commands call the admin API as an admin agent: set AGENT_STS_URL, AGENT_STS_CLIENT_ID and
+AGENT_STS_CLIENT_SECRET (or --url, --client-id, --client-secret). Exit codes: 0 done, 1 usage or a
+local failure, 2 the server refused (its OAuth error is printed) or could not be reached.`;
 
-  hash-secret <secret>        the registry's secretHash for a client secret
-  new-secret                  a fresh client secret
-  keys rotate [ES256|EdDSA]   add a signing key to STS_KEYS_DIR (then SIGHUP the server)
-`;
+function program(io: CliIo): Command {
+  const p = new Command('agent-sts')
+    .description('agent-sts: secrets, signing keys and the admin API from the command line')
+    .option('--url <url>', 'the service base URL (AGENT_STS_URL)')
+    .option('--client-id <id>', 'the admin agent (AGENT_STS_CLIENT_ID)')
+    .option('--client-secret <secret>', 'its secret (AGENT_STS_CLIENT_SECRET; prefer the variable: flags show in ps)')
+    .option('--json', 'JSON for scripts (same as -o json)')
+    .addOption(new Option('-o, --output <format>', 'table for people, json for scripts').choices(['table', 'json']).default('table'))
+    .addHelpText('after', ADMIN_HELP)
+    .showHelpAfterError('(agent-sts help [command] for usage)')
+    // Settings copied to every subcommand added after this point.
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+  for (const register of [hashSecret, newSecret, rotateKeys, sessions, subjects, agents, access, audit]) register(p, io);
+  return p;
+}
 
-/** The `agent-sts` command: picks the subcommand and returns the exit code. */
+/** The `agent-sts` command: runs one subcommand and returns the exit code; nothing throws past it. */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'hash-secret':
-      return hashSecret(rest, io);
-    case 'new-secret':
-      return newSecret(rest, io);
-    case 'keys':
-      if (rest[0] === 'rotate') return rotateKeys(rest.slice(1), io);
-      break;
-    case 'help':
-    case '--help':
-    case '-h':
-      io.stdout.write(USAGE);
-      return EXIT.ok;
+  try {
+    await program(io).parseAsync([...argv], { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    // commander has printed its own message (or the help) already
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof CliFailure) {
+      io.stderr.write(`error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
   }
-  io.stderr.write(USAGE);
-  return EXIT.usage;
 }

@@ -1,12 +1,11 @@
+import type { Command } from 'commander';
 import { newSecret } from '../clients/secret.js';
-import { EXIT, type CliIo } from './io.js';
+import type { CliIo } from './io.js';
 
 /** `new-secret`: a fresh client secret (32 random bytes, base64url). */
-export function run(argv: readonly string[], io: CliIo): number {
-  if (argv.length) {
-    io.stderr.write('usage: agent-sts new-secret\n');
-    return EXIT.usage;
-  }
-  io.stdout.write(`${newSecret()}\n`);
-  return EXIT.ok;
+export function register(program: Command, io: CliIo): void {
+  program.command('new-secret').description('a fresh client secret (32 random bytes, base64url)')
+    .action(() => {
+      io.stdout.write(`${newSecret()}\n`);
+    });
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
+import type { Command } from 'commander';
 import { addKey, type SigningAlg } from '../keys/keystore.js';
-import { EXIT, type CliIo } from './io.js';
+import { usageError, type CliIo } from './io.js';
 
 const ALGS: readonly string[] = ['ES256', 'EdDSA'] satisfies SigningAlg[];
 
@@ -8,14 +9,14 @@ const ALGS: readonly string[] = ['ES256', 'EdDSA'] satisfies SigningAlg[];
  * `keys rotate [ES256|EdDSA]`: adds a new signing key to STS_KEYS_DIR; older keys stay published so
  * their tokens keep verifying until expiry.
  */
-export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const [alg = 'ES256', ...extra] = argv;
-  if (!ALGS.includes(alg) || extra.length) {
-    io.stderr.write('usage: agent-sts keys rotate [ES256|EdDSA]   (npm run keys:rotate -- [ES256|EdDSA])\n');
-    return EXIT.usage;
-  }
-  const dir = path.resolve(io.cwd, io.env.STS_KEYS_DIR ?? 'keys');
-  const key = await addKey(dir, alg as SigningAlg);
-  io.stdout.write(`added ${alg} key ${key.kid} to ${dir}; send SIGHUP to running instances (or restart) to sign with it\n`);
-  return EXIT.ok;
+export function register(program: Command, io: CliIo): void {
+  program.command('keys').description('signing keys in STS_KEYS_DIR (on the server host)')
+    .command('rotate').description('add a signing key to STS_KEYS_DIR (then SIGHUP the server)')
+    .argument('[alg]', 'ES256 or EdDSA', 'ES256')
+    .action(async (alg: string) => {
+      if (!ALGS.includes(alg)) throw usageError(`unknown algorithm '${alg}': ES256 or EdDSA`);
+      const dir = path.resolve(io.cwd, io.env.STS_KEYS_DIR ?? 'keys');
+      const key = await addKey(dir, alg as SigningAlg);
+      io.stdout.write(`added ${alg} key ${key.kid} to ${dir}; send SIGHUP to running instances (or restart) to sign with it\n`);
+    });
 }

@@ -54,6 +54,11 @@ export class LiveRegistry implements Registry {
     return this.#agents.get(id);
   }
 
+  /** Every live agent: the access review reads them all (and who acts for whom). */
+  async agents(): Promise<Agent[]> {
+    return [...this.#agents.values()];
+  }
+
   async resourceServer(id: string): Promise<ResourceServer | undefined> {
     return this.#servers.get(id);
   }

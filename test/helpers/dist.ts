@@ -31,6 +31,45 @@ export function runNode(args: string[], opts: { cwd?: string; env?: NodeJS.Proce
   });
 }
 
+/** A long-running `node <args>` whose output a test watches while it runs (e.g. `audit tail -f`). */
+export interface RunningNode {
+  stdout(): string;
+  stderr(): string;
+  /** Resolves once stdout matches (bounded by CHILD_TIMEOUT_MS: then it rejects with what was printed). */
+  waitFor(pattern: RegExp): Promise<void>;
+  /** Sends `signal` and resolves with the exit code (null if killed by a signal it did not handle). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** How often `waitFor` looks at the output. */
+const OUTPUT_CHECK_MS = 20;
+
+export function startNode(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): RunningNode {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const kill = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
+  void exited.then(() => clearTimeout(kill));
+  return {
+    stdout: () => out,
+    stderr: () => err,
+    async waitFor(pattern) {
+      const until = Date.now() + CHILD_TIMEOUT_MS;
+      while (!pattern.test(out)) {
+        if (Date.now() > until || child.exitCode !== null) throw new Error(`no ${pattern} in the output:\n${out}${err}`);
+        await new Promise((r) => setTimeout(r, OUTPUT_CHECK_MS));
+      }
+    },
+    stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
 /** How long the built server may take to listen; it also writes keys and a registry on a first start. */
 const LISTEN_TIMEOUT_MS = 20_000;
 const EXIT_TIMEOUT_MS = 10_000;

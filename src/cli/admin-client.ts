@@ -1,0 +1,140 @@
+import { ADMIN_AUDIENCE, type AdminScope } from '../clients/types.js';
+import { CliFailure, EXIT } from './io.js';
+
+/** A request that has not answered within this is abandoned (the server's own limits are shorter). */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** An admin token is replaced this long before it expires, so no call carries an expiring one. */
+const TOKEN_REFRESH_MARGIN_SECONDS = 30;
+const MS_PER_SECOND = 1_000;
+
+export interface AdminCredentials {
+  /** The service's base URL: its issuer, e.g. https://sts.example.com. */
+  url: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+/** The server refused: its HTTP status and, when it sent one, the OAuth error and description. */
+export class AdminApiError extends CliFailure {
+  constructor(
+    readonly status: number,
+    readonly error: string | undefined,
+    readonly description: string | undefined,
+  ) {
+    const what = error ? `${error} (${status})` : `the server answered ${status}`;
+    super(EXIT.server, description ? `${what}: ${description}` : what);
+    this.name = 'AdminApiError';
+  }
+}
+
+export type Query = Record<string, string | number | undefined>;
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+/** RFC 6749 §2.3.1: the client id and secret are form-urlencoded before they go into Basic. */
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+/** One path segment (agent ids and resource-server URLs alike). */
+export const segment = (id: string) => encodeURIComponent(id);
+
+async function errorOf(res: Response): Promise<AdminApiError> {
+  const text = await res.text();
+  try {
+    const body = JSON.parse(text) as { error?: unknown; error_description?: unknown };
+    if (typeof body.error === 'string') {
+      return new AdminApiError(res.status, body.error, typeof body.error_description === 'string' ? body.error_description : undefined);
+    }
+  } catch {
+    // not JSON (a proxy's page, say): the status alone
+  }
+  return new AdminApiError(res.status, undefined, undefined);
+}
+
+/**
+ * A typed client of the admin API for one CLI run: it gets an admin token for exactly the scopes
+ * the command needs (client credentials, client_secret_basic) on its first call, reuses it, and
+ * gets a new one shortly before it expires (a long `audit tail -f`).
+ */
+export class AdminClient {
+  private readonly base: string;
+  private token?: { value: string; refreshAtMs: number };
+
+  constructor(
+    private readonly creds: AdminCredentials,
+    private readonly scopes: readonly AdminScope[],
+    private readonly signal?: AbortSignal,
+    private readonly nowMs: () => number = Date.now,
+  ) {
+    this.base = creds.url.replace(/\/+$/, '');
+  }
+
+  get<T>(path: string, query: Query = {}): Promise<T> {
+    return this.call<T>('GET', path, query);
+  }
+
+  send<T>(method: Exclude<Method, 'GET'>, path: string, body?: unknown): Promise<T> {
+    return this.call<T>(method, path, {}, body);
+  }
+
+  /** A GET answered in another format (the access review's CSV): the body as text. */
+  async getText(path: string, accept: string, query: Query = {}): Promise<string> {
+    const res = await this.fetch(this.url(path, query), { headers: { Authorization: `Bearer ${await this.bearer()}`, Accept: accept } });
+    if (!res.ok) throw await errorOf(res);
+    return res.text();
+  }
+
+  private async call<T>(method: Method, path: string, query: Query, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { Authorization: `Bearer ${await this.bearer()}`, Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await this.fetch(this.url(path, query), { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    if (!res.ok) throw await errorOf(res);
+    return (await this.json(res)) as T;
+  }
+
+  private async bearer(): Promise<string> {
+    if (this.token && this.nowMs() < this.token.refreshAtMs) return this.token.value;
+    const form = new URLSearchParams({ grant_type: 'client_credentials', resource: ADMIN_AUDIENCE, scope: this.scopes.join(' ') });
+    const res = await this.fetch(`${this.base}/token`, {
+      method: 'POST',
+      headers: { Authorization: basic(this.creds.clientId, this.creds.clientSecret), 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+      body: form.toString(),
+    });
+    if (!res.ok) throw await errorOf(res);
+    const answer = (await this.json(res)) as { access_token?: unknown; expires_in?: unknown };
+    if (typeof answer.access_token !== 'string' || typeof answer.expires_in !== 'number') {
+      throw new AdminApiError(res.status, undefined, 'the token answer has no access_token or expires_in');
+    }
+    const margin = Math.min(TOKEN_REFRESH_MARGIN_SECONDS, answer.expires_in / 2);
+    this.token = { value: answer.access_token, refreshAtMs: this.nowMs() + (answer.expires_in - margin) * MS_PER_SECOND };
+    return this.token.value;
+  }
+
+  private url(path: string, query: Query): string {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+    const qs = params.toString();
+    return `${this.base}${path}${qs ? `?${qs}` : ''}`;
+  }
+
+  private async json(res: Response): Promise<unknown> {
+    const text = await res.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new AdminApiError(res.status, undefined, 'the answer is not JSON');
+    }
+  }
+
+  /** fetch, with its failures said plainly: unreachable, no answer in time, interrupted. */
+  private async fetch(url: string, init: RequestInit): Promise<Response> {
+    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+    try {
+      return await fetch(url, { ...init, redirect: 'error', signal: this.signal ? AbortSignal.any([this.signal, timeout]) : timeout });
+    } catch (err) {
+      if (this.signal?.aborted) throw new CliFailure(EXIT.usage, 'interrupted');
+      if (timeout.aborted) throw new CliFailure(EXIT.server, `no answer from ${this.base} within ${REQUEST_TIMEOUT_MS / MS_PER_SECOND} s`);
+      const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+      const why = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : (err as Error).message;
+      throw new CliFailure(EXIT.server, `cannot reach ${this.base}: ${why}`);
+    }
+  }
+}

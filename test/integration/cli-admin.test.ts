@@ -1,0 +1,200 @@
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import request from 'supertest';
+import { AdminClient } from '../../src/cli/admin-client.js';
+import { hashSecret } from '../../src/clients/secret.js';
+import { ADMIN_SCOPES } from '../../src/clients/types.js';
+import { DIST, runNode, startNode } from '../helpers/dist.js';
+import { freePort } from '../helpers/redis-process.mjs';
+import { sidOf } from '../helpers/responses.js';
+import { ADMIN_AUD, API, basic, clientCredentials, exchange, introspect, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
+
+/** The built `agent-sts` admin commands against a real server on a real Redis: exit codes, output, and the server's state after. */
+
+const BIN = path.join(DIST, 'bin/agent-sts.js');
+const CLI_ADMIN = 'cli-admin';
+const CLI_ADMIN_SECRET = 'cli-admin-secret-0123456789abcdefghijkl';
+const NEW_AGENT = 'report-bot';
+
+describe('agent-sts admin commands', () => {
+  let sts: TestSts;
+  let server: Server;
+  let env: NodeJS.ProcessEnv;
+  const cli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runNode([BIN, ...args], { env: { ...env, ...extraEnv } });
+
+  beforeAll(async () => {
+    sts = await startSts({
+      live: true,
+      registry: testRegistry({ agents: [{ id: CLI_ADMIN, owner: 'platform', secretHash: hashSecret(CLI_ADMIN_SECRET), audiences: { [ADMIN_AUD]: [...ADMIN_SCOPES] } }] }),
+    });
+    server = createServer(sts.app).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    env = { AGENT_STS_URL: url, AGENT_STS_CLIENT_ID: CLI_ADMIN, AGENT_STS_CLIENT_SECRET: CLI_ADMIN_SECRET };
+  });
+  afterAll(async () => {
+    server?.closeAllConnections();
+    server?.close();
+    await sts?.close();
+  });
+
+  /** The admin API read directly (supertest), to check what a command changed. */
+  async function adminGet(p: string) {
+    const token = (await request(sts.app).post('/token').set('Authorization', basic(CLI_ADMIN, CLI_ADMIN_SECRET)).type('form')
+      .send({ grant_type: 'client_credentials', resource: ADMIN_AUD, scope: 'agents:read' })).body.access_token as string;
+    return request(sts.app).get(`/admin${p}`).set('Authorization', `Bearer ${token}`);
+  }
+  const active = async (token: string) => (await introspect(sts, token)).body.active as boolean;
+  const tokenFor = (agent: string, secret: string) => request(sts.app).post('/token').set('Authorization', basic(agent, secret)).type('form')
+    .send({ grant_type: 'client_credentials', resource: API, scope: 'invoices:read' });
+
+  it('sessions ls, show (a tree) and kill: the whole subtree is inactive afterwards', async () => {
+    const root = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
+    const child = (await exchange(sts, 'sub-agent', root, API, 'invoices:read')).body.access_token as string;
+    const [sid, childSid] = [sidOf(root), sidOf(child)];
+
+    const [ls, show] = await Promise.all([cli(['sessions', 'ls', '--sub', 'billing-agent', '--json']), cli(['sessions', 'show', sid])]);
+    expect({ code: ls.code, stderr: ls.stderr }).toEqual({ code: 0, stderr: '' });
+    const listed = (JSON.parse(ls.stdout) as { sessions: { sid: string; agent: string }[] }).sessions;
+    expect(listed.map((s) => s.sid)).toEqual(expect.arrayContaining([sid, childSid]));
+    expect({ code: show.code, stderr: show.stderr }).toEqual({ code: 0, stderr: '' });
+    const lines = show.stdout.trimEnd().split('\n');
+    expect(lines).toEqual([
+      expect.stringMatching(new RegExp(`^${sid}  billing-agent  ${API}  invoices:read  until \\S+Z$`)),
+      expect.stringMatching(new RegExp(`^└─ ${childSid.replace('.', '\\.')}  sub-agent for billing-agent  `)),
+    ]);
+
+    const kill = await cli(['sessions', 'kill', sid]);
+    expect(kill).toEqual({ code: 0, stdout: 'revoked 2 sessions\n', stderr: '' });
+    expect([await active(root), await active(child)]).toEqual([false, false]);
+  });
+
+  it('agents create, ls, show, disable, enable, rotate --overlap, rm: each visible in the registry and at /token', async () => {
+    const created = await cli(['agents', 'create', NEW_AGENT, '--owner', 'team-finance', '--audience', `${API}=invoices:read`, '--ttl', '2m', '--json']);
+    expect({ code: created.code, stderr: created.stderr }).toEqual({ code: 0, stderr: '' });
+    const body = JSON.parse(created.stdout) as { id: string; owner: string; maxTokenTtlSeconds: number; client_secret: string };
+    expect(body).toMatchObject({ id: NEW_AGENT, owner: 'team-finance', maxTokenTtlSeconds: 120, audiences: { [API]: ['invoices:read'] } });
+    const firstSecret = body.client_secret;
+    const token = (await tokenFor(NEW_AGENT, firstSecret)).body.access_token as string;
+
+    const [ls, show] = await Promise.all([cli(['agents', 'ls']), cli(['agents', 'show', NEW_AGENT])]);
+    expect(ls.code).toBe(0);
+    expect(ls.stdout).toMatch(new RegExp(`^ID +OWNER +STATUS +AUDIENCES +SOURCE\n(.*\n)*${NEW_AGENT} +team-finance +enabled +${API} +api\n`));
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(/^id: +report-bot\nowner: +team-finance\n/);
+    expect(show.stdout).toMatch(new RegExp(`\n${API} +invoices:read\n`));
+
+    const disable = await cli(['agents', 'disable', NEW_AGENT]);
+    expect(disable).toEqual({ code: 0, stdout: `disabled ${NEW_AGENT}; revoked 1 session\n`, stderr: '' });
+    expect(await active(token)).toBe(false);
+    expect((await tokenFor(NEW_AGENT, firstSecret)).status).toBe(401);
+
+    const enable = await cli(['agents', 'enable', NEW_AGENT]);
+    expect(enable).toEqual({ code: 0, stdout: `enabled ${NEW_AGENT}\n`, stderr: '' });
+
+    const rotated = await cli(['agents', 'rotate', NEW_AGENT, '--overlap', '1h']);
+    expect({ code: rotated.code, stderr: rotated.stderr }).toEqual({ code: 0, stderr: '' });
+    const [summary, notice, newSecret, ...rest] = rotated.stdout.split('\n');
+    expect(summary).toMatch(new RegExp(`^new secret \\S+ for ${NEW_AGENT}; the previous secrets work until \\S+Z$`));
+    expect(notice).toBe('client secret (shown once, keep it now):');
+    expect(rest).toEqual(['']);
+    const until = Date.parse(summary!.split('until ')[1]!);
+    expect(until - Date.now()).toBeGreaterThan(59 * 60_000);
+    expect(until - Date.now()).toBeLessThanOrEqual(3_600_000);
+    expect([(await tokenFor(NEW_AGENT, newSecret!)).status, (await tokenFor(NEW_AGENT, firstSecret)).status]).toEqual([200, 200]);
+
+    const rm = await cli(['agents', 'rm', NEW_AGENT, '-o', 'json']);
+    expect({ code: rm.code, stderr: rm.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(rm.stdout)).toEqual({ deleted: true, revoked: 2 });
+    expect((await adminGet(`/agents/${NEW_AGENT}`)).status).toBe(404);
+    expect((await tokenFor(NEW_AGENT, newSecret!)).status).toBe(401);
+  });
+
+  it('agents update merges the flags, or a JSON merge patch from --file, into the agent', async () => {
+    const up = await cli(['agents', 'update', 'leaf-agent', '--description', 'reads invoices', '--ttl', '30s']);
+    expect(up).toEqual({ code: 0, stdout: 'updated agent leaf-agent; revoked 0 sessions\n', stderr: '' });
+    expect((await adminGet('/agents/leaf-agent')).body).toMatchObject({ description: 'reads invoices', maxTokenTtlSeconds: 30, audiences: { [API]: ['invoices:read'] } });
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'agent-sts-cli-'));
+    writeFileSync(path.join(dir, 'patch.json'), JSON.stringify({ description: null, maxDelegationDepth: 1 }));
+    const fromFile = await runNode([BIN, 'agents', 'update', 'leaf-agent', '--file', 'patch.json'], { cwd: dir, env });
+    expect(fromFile).toEqual({ code: 0, stdout: 'updated agent leaf-agent; revoked 0 sessions\n', stderr: '' });
+    expect((await adminGet('/agents/leaf-agent')).body).toMatchObject({ description: null, maxDelegationDepth: 1, maxTokenTtlSeconds: 30 });
+  });
+
+  it('access AGENT and access --all: the live review', async () => {
+    const [one, all] = await Promise.all([cli(['access', 'billing-agent', '--days', '7']), cli(['access', '--all', '--json'])]);
+    expect({ code: one.code, stderr: one.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(one.stdout).toMatch(/^billing-agent \(owner team-billing, enabled\): the last 7 days\n\nTARGET +SCOPE +ISSUED +LAST ISSUED +INTROSPECTED +HELD\n/);
+    expect(one.stdout).toMatch(new RegExp(`\n${API} +invoices:write +0 +- +0 +0\n`));
+    expect(one.stdout).toMatch(/\nunused_entitlement +invoices:write at/);
+    expect({ code: all.code, stderr: all.stderr }).toEqual({ code: 0, stderr: '' });
+    const ids = (JSON.parse(all.stdout) as { agents: { agent: string }[] }).agents.map((a) => a.agent);
+    expect(ids).toEqual(expect.arrayContaining(['billing-agent', CLI_ADMIN]));
+  });
+
+  it('audit tail -f prints a kill made while it follows, and stops cleanly on SIGTERM; audit verify passes', async () => {
+    const holder = (await clientCredentials(sts, 'outsider-agent', API, 'invoices:read')).access_token;
+    const tail = startNode([BIN, 'audit', 'tail', '-f', '-n', '1', '--json'], { env });
+    await tail.waitFor(/\n/);
+    const kill = await cli(['subjects', 'kill', 'outsider-agent']);
+    expect(kill).toEqual({ code: 0, stdout: 'revoked 1 session of outsider-agent\n', stderr: '' });
+    expect(await active(holder)).toBe(false);
+    await tail.waitFor(/"type":"subject.sessions_revoked"/);
+    expect(await tail.stop('SIGTERM')).toBe(0);
+    expect(tail.stderr()).toBe('');
+    const records = tail.stdout().trimEnd().split('\n').map((l) => JSON.parse(l) as { seq: number; type: string; sub?: string; revoked?: number });
+    const seqs = records.map((r) => r.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(records.find((r) => r.type === 'subject.sessions_revoked')).toMatchObject({ sub: 'outsider-agent', revoked: 1 });
+
+    const [recent, verify] = await Promise.all([cli(['audit', 'tail', '-n', '3', '--type', 'subject.sessions_revoked']), cli(['audit', 'verify'])]);
+    expect({ code: recent.code, stderr: recent.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(recent.stdout).toMatch(/^\d+ {2}\S+Z {2}subject\.sessions_revoked {2}.*revoked=1 {2}.*sub=outsider-agent$/m);
+    expect({ code: verify.code, stderr: verify.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(verify.stdout).toMatch(/^the trail verifies: [1-9]\d* records checked, seq 1 to \d+\nhead: seq \d+ hash [0-9a-f]{40}\n$/);
+  });
+
+  it('usage errors exit 1 without calling the server; server errors exit 2 with the OAuth error', async () => {
+    const [noSid, bareUpdate, badOverlap, noCreds, unknownSid, badSecret, noScope, unreachable] = await Promise.all([
+      cli(['sessions', 'show']),
+      cli(['agents', 'update', 'leaf-agent']),
+      cli(['agents', 'rotate', 'leaf-agent', '--overlap', '1y']),
+      cli(['sessions', 'ls'], { AGENT_STS_CLIENT_SECRET: '' }),
+      cli(['sessions', 'show', 'no-such-session']),
+      cli(['sessions', 'ls'], { AGENT_STS_CLIENT_SECRET: 'wrong-secret-0123456789abcdefghijklmnop' }),
+      cli(['sessions', 'ls'], { AGENT_STS_CLIENT_ID: 'billing-agent', AGENT_STS_CLIENT_SECRET: 'billing-agent-secret-0123456789abcdef' }),
+      freePort().then((port) => cli(['sessions', 'ls'], { AGENT_STS_URL: `http://127.0.0.1:${port}` })),
+    ]);
+    expect(noSid).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(/^error: missing required argument 'sid'/) });
+    expect(bareUpdate).toEqual({ code: 1, stdout: '', stderr: 'error: nothing to change: give a flag or --file\n' });
+    expect(badOverlap).toEqual({ code: 1, stdout: '', stderr: "error: '1y' is not a duration: a whole number with s, m, h or d (e.g. 1h)\n" });
+    expect(noCreds).toEqual({ code: 1, stdout: '', stderr: 'error: the admin API needs AGENT_STS_CLIENT_SECRET (or --client-secret)\n' });
+    expect(unknownSid).toEqual({ code: 2, stdout: '', stderr: 'error: not_found (404): no live session with that id\n' });
+    expect(badSecret).toEqual({ code: 2, stdout: '', stderr: 'error: invalid_client (401): client authentication failed\n' });
+    expect(noScope).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(/^error: invalid_target \(400\): .+\n$/) });
+    expect(unreachable).toEqual({ code: 2, stdout: '', stderr: `error: cannot reach ${unreachableUrl(unreachable.stderr)}: ECONNREFUSED\n` });
+    expect((await adminGet('/agents/leaf-agent')).body.credentials).toHaveLength(1);
+  });
+
+  it('the admin client gets one token per run and a new one only when it nears expiry', async () => {
+    let nowMs = Date.now();
+    const client = new AdminClient({ url: env.AGENT_STS_URL!, clientId: CLI_ADMIN, clientSecret: CLI_ADMIN_SECRET }, ['sessions:read'], undefined, () => nowMs);
+    const issuedToAdmin = () => sts.events.events.filter((e) => e.type === 'token.issued' && e.agent === CLI_ADMIN && e.scope.join(' ') === 'sessions:read').length;
+    const before = issuedToAdmin();
+    await client.get('/admin/sessions');
+    await client.get('/admin/sessions');
+    expect(issuedToAdmin() - before).toBe(1);
+    nowMs += 24 * 3_600_000;
+    await client.get('/admin/sessions');
+    expect(issuedToAdmin() - before).toBe(2);
+  });
+});
+
+/** The URL the message names (the free port differs per run). */
+const unreachableUrl = (stderr: string) => /cannot reach (\S+):/.exec(stderr)?.[1] ?? '<none>';
