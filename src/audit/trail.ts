@@ -36,7 +36,9 @@ export interface TrailSinkOptions {
  */
 export function trailSink(trail: AuditLog, log: Logger, opts: TrailSinkOptions): EventSink {
   const prepared = new WeakMap<DurableEvent, AuditAppend>();
-  const line = (event: StsEvent, at: Appended) => log.info({ audit: { seq: at.seq, hash: at.hash, prev: at.prev, ...event } }, event.type);
+  const line = (event: StsEvent, at: Appended) => {
+    if (log.isLevelEnabled('info')) log.info({ audit: { seq: at.seq, hash: at.hash, prev: at.prev, ...event } }, event.type);
+  };
   return {
     prepare(event) {
       const p = appendOf(event, opts.retention, opts.nowMs());
