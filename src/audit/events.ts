@@ -32,8 +32,19 @@ export type DurableEvent = EventEnvelope & (
   | { type: 'token.issued'; sid: string; parent?: string; parentAgent?: string; agent: string; sub: string; act?: Actor; aud: string; scope: string[]; exp: number; ttl?: number; grant: string }
   | { type: 'session.revoked'; sid: string; revoked: number; sessions: KilledSession[]; by: string; reason: 'revocation' | 'admin' }
   | { type: 'agent.sessions_revoked'; agent: string; revoked: number; sessions: KilledSession[]; by: string }
+  | RevocationRequested
   | RegistryEvent
 );
+
+/**
+ * Recorded before a kill runs, so no kill happens without a record: a kill's outcome (which
+ * sessions died) is known only inside the store's scripts, after the fact, and is recorded then
+ * (session.revoked, agent.sessions_revoked, subject.sessions_revoked, with the same requestId).
+ */
+export type RevocationRequested =
+  | { type: 'revocation.requested'; of: 'session'; sid: string; by: string; reason: 'revocation' | 'admin' }
+  | { type: 'revocation.requested'; of: 'agent'; agent: string; by: string }
+  | { type: 'revocation.requested'; of: 'subject'; sub: string; by: string };
 
 export type Endpoint = 'token' | 'introspect' | 'revoke';
 /** Registry changes through the admin API (`by`: the admin agent; the envelope has its adminSid). */

@@ -173,18 +173,16 @@ export class SessionService {
   }
 
   async revokeTree(sid: string, by: string, reason: 'revocation' | 'admin', context: RequestContext): Promise<number> {
+    await this.#recordOrFail({ type: 'revocation.requested', ...envelope(context, this.now(), by), of: 'session', sid, by, reason });
     const removed = await this.store.revokeTree(sid, this.now());
-    await this.events
-      .record({ type: 'session.revoked', ...envelope(context, this.now(), by), sid, revoked: removed.length, sessions: killed(removed), by, reason })
-      .catch(auditUnavailable);
+    await this.#recordOrFail({ type: 'session.revoked', ...envelope(context, this.now(), by), sid, revoked: removed.length, sessions: killed(removed), by, reason });
     return removed.length;
   }
 
   async revokeAgent(agent: string, by: string, context: RequestContext): Promise<number> {
+    await this.#recordOrFail({ type: 'revocation.requested', ...envelope(context, this.now(), by), of: 'agent', agent, by });
     const removed = await this.store.revokeAgent(agent, this.now());
-    await this.events
-      .record({ type: 'agent.sessions_revoked', ...envelope(context, this.now(), by), agent, revoked: removed.length, sessions: killed(removed), by })
-      .catch(auditUnavailable);
+    await this.#recordOrFail({ type: 'agent.sessions_revoked', ...envelope(context, this.now(), by), agent, revoked: removed.length, sessions: killed(removed), by });
     return removed.length;
   }
 
@@ -193,16 +191,24 @@ export class SessionService {
    * Unlike revokeAgent there is no marker: a session created while this runs may survive it.
    */
   async revokeSubject(sub: string, by: string, context: RequestContext): Promise<number> {
+    await this.#recordOrFail({ type: 'revocation.requested', ...envelope(context, this.now(), by), of: 'subject', sub, by });
     const removed: RemovedSession[] = [];
     for (let step = 0; step < SUBJECT_KILL_MAX_STEPS; step++) {
       const batch = await this.store.list({ sub }, this.now(), SUBJECT_KILL_BATCH);
       if (batch.length === 0) break;
       for (const s of batch) removed.push(...(await this.store.revokeTree(s.sid, this.now())));
     }
-    await this.events
-      .record({ type: 'subject.sessions_revoked', ...envelope(context, this.now(), by), sub, revoked: removed.length, sessions: killed(removed), by })
-      .catch(auditUnavailable);
+    await this.#recordOrFail({ type: 'subject.sessions_revoked', ...envelope(context, this.now(), by), sub, revoked: removed.length, sessions: killed(removed), by });
     return removed.length;
+  }
+
+  /**
+   * A kill's records: the request before it runs (a trail that cannot take it refuses the kill,
+   * 503, with nothing killed), its outcome after (then a 503 means killed, outcome unrecorded,
+   * and the request's record says so; retrying is harmless).
+   */
+  #recordOrFail(event: DurableEvent): Promise<void> {
+    return this.events.record(event).catch(auditUnavailable);
   }
 
   list(filter: SessionFilter, limit: number): Promise<Session[]> {

@@ -332,11 +332,16 @@ describe('admin API: authentication and authorization', () => {
     expect(again.status).toBe(200);
     expect(again.body).toEqual({ revoked: 0 });
     expect((await introspect(sts, victim)).body).toEqual({ active: false });
+    const requested = (requestId: string) => ({
+      type: 'revocation.requested', time: ANY_ISO_TIME, requestId, actor: 'admin', adminSid: sidOf(admin), of: 'session', sid: sidOf(victim), by: 'admin', reason: 'admin',
+    });
     expect(sts.events.events.slice(n)).toEqual([
+      requested('kill-1'),
       {
         type: 'session.revoked', time: ANY_ISO_TIME, requestId: 'kill-1', actor: 'admin', adminSid: sidOf(admin),
         sid: sidOf(victim), revoked: 1, sessions: [{ sid: sidOf(victim), aud: API }], by: 'admin', reason: 'admin',
       },
+      requested(again.headers['x-request-id'] as string),
       {
         type: 'session.revoked', time: ANY_ISO_TIME, requestId: again.headers['x-request-id'], actor: 'admin', adminSid: sidOf(admin),
         sid: sidOf(victim), revoked: 0, sessions: [], by: 'admin', reason: 'admin',

@@ -95,16 +95,18 @@ describe('audit trail: durable records, read and verify', () => {
     expect((await request(sts.app).get('/admin/audit/verify')).status).toBe(401);
   });
 
-  it('a kill is recorded before the answer, with its admin session id, and signs a checkpoint', async () => {
+  it('a kill is recorded before it runs and after, with its admin session id, and signs a checkpoint', async () => {
     const sid = String(claims(issued[0]!).sid);
     const before = await sts.deps.audit!.trail.head();
     const kill: Res = await request(sts.app).delete(`/admin/sessions/${sid}`).set('Authorization', `Bearer ${admin}`);
     expect(kill.body).toEqual({ revoked: 2 });
     const res: Res = await get(sts, auditor, `/admin/audit?sid=${sid}&type=session.revoked`);
     expect(res.body.events).toHaveLength(1);
-    expect(res.body.events[0]).toMatchObject({ type: 'session.revoked', sid, revoked: 2, adminSid: claims(admin).sid, by: 'admin', seq: before.seq + 1 });
+    expect(res.body.events[0]).toMatchObject({ type: 'session.revoked', sid, revoked: 2, adminSid: claims(admin).sid, by: 'admin', seq: before.seq + 2 });
+    const requested: Res = await get(sts, auditor, `/admin/audit?sid=${sid}&type=revocation.requested`);
+    expect(requested.body.events).toEqual([expect.objectContaining({ of: 'session', sid, adminSid: claims(admin).sid, by: 'admin', seq: before.seq + 1, requestId: res.body.events[0].requestId })]);
     const cp: Res = await get(sts, auditor, '/admin/audit/checkpoint');
-    expect(cp.body).toMatchObject({ seq: before.seq + 1, hash: res.body.events[0].hash });
+    expect(cp.body).toMatchObject({ seq: before.seq + 2, hash: res.body.events[0].hash });
   });
 
   it('the checkpoint is a JWS anyone can verify with /jwks', async () => {
@@ -216,7 +218,7 @@ describe('audit trail: fail closed', () => {
     await sts.close();
   });
 
-  it('no token leaves when its record cannot be written (503), and no session is stored; a kill answers 503 too', async () => {
+  it('no token leaves when its record cannot be written (503), and no session is stored; a kill answers 503 and kills nothing', async () => {
     const admin = await adminToken(sts);
     const victim = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
     const sessionsBefore = (await sts.redis!.keys(`${sts.prefix}{*}:s:*`)).length;
@@ -231,6 +233,7 @@ describe('audit trail: fail closed', () => {
     const kill: Res = await request(sts.app).delete(`/admin/sessions/${String(claims(victim).sid)}`).set('Authorization', `Bearer ${admin}`);
     expect(kill.status).toBe(503);
     expect(kill.headers['retry-after']).toBeDefined();
+    expect(await sts.redis!.exists(sts.keys!.session(String(claims(victim).sid)))).toBe(1);
   });
 });
 
@@ -273,7 +276,7 @@ describe('audit trail: Redis Cluster (the record appended after the create, in t
     expect(kill.body).toEqual({ revoked: 1 });
     const auditor = await auditorToken(sts);
     const list: Res = await get(sts, auditor, '/admin/audit?limit=1000');
-    expect((list.body.events as { type: string }[]).map((e) => e.type)).toEqual(['token.issued', 'session.revoked', 'token.issued', ...Array(5).fill('token.issued')]);
-    expect((await get(sts, auditor, '/admin/audit/verify')).body).toMatchObject({ ok: true, checked: 8, head: { seq: 8 }, brokenAt: null });
+    expect((list.body.events as { type: string }[]).map((e) => e.type)).toEqual(['token.issued', 'session.revoked', 'revocation.requested', 'token.issued', ...Array(5).fill('token.issued')]);
+    expect((await get(sts, auditor, '/admin/audit/verify')).body).toMatchObject({ ok: true, checked: 9, head: { seq: 9 }, brokenAt: null });
   });
 });

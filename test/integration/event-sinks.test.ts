@@ -109,6 +109,9 @@ describe('event sinks', () => {
       const res = await request(sts.app).delete(`/admin/sessions/${sidOf(target)}`).set('Authorization', `Bearer ${admin}`).set('X-Request-Id', 'ev-5');
       expect(res.body).toEqual({ revoked: 1 });
       expect(sts.events.events.slice(n)).toEqual([{
+        type: 'revocation.requested', time: new Date(T0 + 5_000).toISOString(), requestId: 'ev-5', actor: 'admin', adminSid: sidOf(admin),
+        of: 'session', sid: sidOf(target), by: 'admin', reason: 'admin',
+      }, {
         type: 'session.revoked', time: new Date(T0 + 5_000).toISOString(), requestId: 'ev-5', actor: 'admin', adminSid: sidOf(admin),
         sid: sidOf(target), revoked: 1, sessions: [{ sid: sidOf(target), aud: API }], by: 'admin', reason: 'admin',
       }]);
@@ -153,7 +156,7 @@ describe('event sinks', () => {
       expect(lines).toContainEqual(expect.objectContaining({ requestId: 'rec-1', msg: 'temporarily_unavailable' }));
     });
 
-    it('a kill answers 503 too (it happened: a retry is harmless), at /revoke and the admin API', async () => {
+    it('a kill whose request cannot be recorded answers 503 and kills nothing, at /revoke and the admin API; a retry kills', async () => {
       const { app } = appWith(rejectingRecord);
       const admin = await adminToken(sts);
       const mine = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
@@ -162,8 +165,32 @@ describe('event sinks', () => {
       expectOAuthError(rev, 503, 'temporarily_unavailable');
       const kill = await request(app).delete(`/admin/sessions/${sidOf(theirs)}`).set('Authorization', `Bearer ${admin}`);
       expectOAuthError(kill, 503, 'temporarily_unavailable');
+      expect((await introspect(sts, mine)).body.active).toBe(true);
+      expect((await introspect(sts, theirs)).body.active).toBe(true);
+      expect((await request(sts.app).post('/revoke').set('Authorization', basic('billing-agent')).type('form').send({ token: mine })).status).toBe(200);
+      expect((await request(sts.app).delete(`/admin/sessions/${sidOf(theirs)}`).set('Authorization', `Bearer ${admin}`)).body).toEqual({ revoked: 1 });
       expect((await introspect(sts, mine)).body).toEqual({ active: false });
       expect((await introspect(sts, theirs)).body).toEqual({ active: false });
+    });
+
+    it('a kill whose request is recorded but whose outcome is not answers 503: it happened (the request record says so), a retry is harmless', async () => {
+      const requests = new RecordingEventSink();
+      const outcomeFails: EventSink = {
+        record: async (e) => {
+          if (e.type !== 'revocation.requested') throw new Error('audit store down');
+          await requests.record(e);
+        },
+        emit: () => {},
+      };
+      const { app } = appWith(outcomeFails);
+      const admin = await adminToken(sts);
+      const theirs = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
+      const kill = await request(app).delete(`/admin/sessions/${sidOf(theirs)}`).set('Authorization', `Bearer ${admin}`).set('X-Request-Id', 'half-1');
+      expectOAuthError(kill, 503, 'temporarily_unavailable');
+      expect((await introspect(sts, theirs)).body).toEqual({ active: false });
+      expect(requests.events).toEqual([expect.objectContaining({ type: 'revocation.requested', of: 'session', sid: sidOf(theirs), requestId: 'half-1', by: 'admin', reason: 'admin' })]);
+      expect((await request(app).delete(`/admin/sessions/${sidOf(theirs)}`).set('Authorization', `Bearer ${admin}`)).status).toBe(503);
+      expect((await request(sts.app).delete(`/admin/sessions/${sidOf(theirs)}`).set('Authorization', `Bearer ${admin}`)).body).toEqual({ revoked: 0 });
     });
   });
 

@@ -77,6 +77,8 @@ describe('DELETE /admin/sessions/:sid kills the session and its whole subtree', 
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ revoked: 3 });
     expect(sts.events.events.slice(n)).toEqual([{
+      type: 'revocation.requested', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'admin', adminSid: expect.any(String), of: 'session', sid: sidOf(S1), by: 'admin', reason: 'admin',
+    }, {
       type: 'session.revoked', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'admin', adminSid: expect.any(String),
       sid: sidOf(S1), revoked: 3, sessions: expect.any(Array), by: 'admin', reason: 'admin',
     }]);
@@ -207,6 +209,8 @@ describe('POST /admin/agents/:id/revoke-sessions kills every session the agent h
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ revoked: 5 });
     expect(sts.events.events.slice(n)).toEqual([{
+      type: 'revocation.requested', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'admin', adminSid: expect.any(String), of: 'agent', agent: 'sub-agent', by: 'admin',
+    }, {
       type: 'agent.sessions_revoked', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'admin', adminSid: expect.any(String),
       agent: 'sub-agent', revoked: 5, sessions: expect.any(Array), by: 'admin',
     }]);

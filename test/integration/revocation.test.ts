@@ -69,8 +69,12 @@ describe('POST /revoke (RFC 7009)', () => {
         expect(await sts.redis!.exists(sts.keys!.session(sidOf(t)), sts.keys!.children(sidOf(t)))).toBe(0);
         expect(dump).not.toContain(sidOf(t));
       }
-      // The audit event: one session.revoked for the root, counting the whole subtree.
+      // The audit events: the request, then one session.revoked for the root, counting the whole subtree.
       expect(sts.events.events.slice(n)).toEqual([
+        {
+          type: 'revocation.requested', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'billing-agent',
+          of: 'session', sid: sidOf(root), by: 'billing-agent', reason: 'revocation',
+        },
         {
           type: 'session.revoked', time: ANY_ISO_TIME, requestId: expect.any(String), actor: 'billing-agent',
           sid: sidOf(root), revoked: 3, sessions: expect.any(Array), by: 'billing-agent', reason: 'revocation',
