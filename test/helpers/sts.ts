@@ -221,15 +221,21 @@ const isTombstone = (k: string) => k.includes(`}:${TREE_KEY.revoked}`);
 const isKillMark = (k: string) => isTombstone(k) || k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`) || k.endsWith(`}:${KILLED_SET_SUFFIX}`);
 /** The audit trail's keys: every decision, refusals included, is recorded there (see audit tests). */
 const isAuditKey = (k: string) => k.includes('{audit}:');
+/**
+ * Usage counts: counted in process and flushed on a timer (every STS_USAGE_FLUSH_SECONDS), so a
+ * flush of earlier requests' counts can land at any moment; their figures are asserted by the
+ * access-review and usage tests.
+ */
+const isUsageKey = (k: string) => k.includes('{usage:');
 
 /**
  * Every key this test's app wrote, for asserting "nothing changed" — except kill tombstones and
- * agent kill markers, which only a kill writes (see `tombstones`), and the audit trail, which
- * records refusals too.
+ * agent kill markers, which only a kill writes (see `tombstones`), the audit trail, which
+ * records refusals too, and the usage counts, flushed on their own timer.
  */
 export async function redisState(sts: TestSts): Promise<string[]> {
   if (!sts.redis) return [];
-  return (await sts.redis.keys(`${sts.prefix}*`)).filter((k) => !isKillMark(k) && !isAuditKey(k)).sort();
+  return (await sts.redis.keys(`${sts.prefix}*`)).filter((k) => !isKillMark(k) && !isAuditKey(k) && !isUsageKey(k)).sort();
 }
 
 /**
