@@ -3,6 +3,7 @@
 // connections), measures kills and Redis memory per session, prints one table and prepends it to
 // bench/RESULTS.md. Speed lives here, never in `npm test`. See bench/README.md.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { clearInterval, setInterval } from 'node:timers';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +21,7 @@ import { dpopProofs } from './lib/dpop.mjs';
 import { ccBody, clientCredentials, exchange, exchangeBody } from './lib/tokens.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['memory', 'sts', 'audit', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'registry', 'soak'];
+const GROUPS = ['memory', 'sts', 'audit', 'metrics', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'registry', 'soak'];
 
 function intKnob(name, def, min, max) {
   const raw = process.env[name];
@@ -50,6 +51,17 @@ function readKnobs() {
     label: process.env.BENCH_LABEL ?? '',
     write: process.env.BENCH_RESULTS !== '0',
   };
+}
+
+/** Scrape interval of the metrics group (Prometheus' usual one is 15–60 s). */
+const METRICS_SCRAPE_MS = 1_000;
+/** Scrapes `url` every METRICS_SCRAPE_MS for `seconds` (one load phase), in the background. */
+function scrapeDuring(url, seconds) {
+  const until = Date.now() + seconds * 1_000;
+  const timer = setInterval(() => {
+    if (Date.now() > until) clearInterval(timer);
+    else fetch(url).then((r) => r.text(), () => {});
+  }, METRICS_SCRAPE_MS);
 }
 
 const target = (name, url, auth, body) => ({ name, url, method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body: form(body) });
@@ -168,6 +180,25 @@ async function main() {
     const { v: nu, t: tnu } = await variant('agent-sts (usage counting off)', { STS_USAGE: 'off' });
     add('audit', 'au.usage.on.introspect', 'agent-sts (usage counting on)', main.introRoot, sts.process.pid, isActive);
     add('audit', 'au.usage.off.introspect', nu.name, tnu.introRoot, nu.process.pid, isActive);
+  });
+
+  // Two fresh instances alike but for STS_METRICS_PORT, in the same rounds; the one with metrics is
+  // scraped every METRICS_SCRAPE_MS while it runs, as Prometheus would (a shorter interval than usual).
+  await group('metrics', async () => {
+    const { v: off, t: toff } = await variant('agent-sts (metrics off)', {});
+    const metricsUrl = `http://127.0.0.1:${await freePort()}/metrics`;
+    const { v: on, t: ton } = await variant('agent-sts (metrics on)', { STS_METRICS_PORT: new URL(metricsUrl).port });
+    const scraped = (t) => ({ ...t, prepare: async (seconds) => scrapeDuring(metricsUrl, seconds) });
+    add('metrics', 'mx.off.introspect', off.name, toff.introRoot, off.process.pid, isActive);
+    add('metrics', 'mx.on.introspect', on.name, scraped(ton.introRoot), on.process.pid, isActive);
+    add('metrics', 'mx.off.cc', off.name, toff.cc, off.process.pid, hasToken);
+    add('metrics', 'mx.on.cc', on.name, scraped(ton.cc), on.process.pid, hasToken);
+    // before the instances stop: the instance with metrics must have counted what it served
+    stops.unshift(async () => {
+      const text = await (await fetch(metricsUrl)).text();
+      log(`metrics: ${text.split('\n').filter((l) => /^agent_sts_(introspections|tokens_issued)_total\{/.test(l)).join(', ')}`);
+      if (!/^agent_sts_introspections_total\{result="active"\} [1-9]/m.test(text)) failures.push({ group: 'metrics', error: 'metrics on: no introspection was counted' });
+    });
   });
 
   await group('ratelimit', async () => {
@@ -307,6 +338,9 @@ function passthroughEnv() {
 }
 
 const x = (a, b) => (a && b ? `${(a['req/s'] / b['req/s']).toFixed(2)}×` : 'n/a');
+/** Server CPU time per 2xx response of a run (its CPU % and req/s), in µs. */
+const cpuPerRequest = (row) => Math.round((row['CPU %'] / 100) * 1e6 / row['req/s']);
+const cpuPair = (on, off) => (on && off ? `${cpuPerRequest(on)} / ${cpuPerRequest(off)} µs (${(cpuPerRequest(on) / cpuPerRequest(off)).toFixed(2)}×)` : 'n/a');
 const verdict = (ok) => (ok === undefined ? 'n/a' : ok ? 'met' : 'MISSED');
 
 function buildSections({ load, byKey, extra, failures, knobs }) {
@@ -328,6 +362,10 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { ratio: 'client credentials, audit trail on / off', value: x(k['au.on.cc'], k['au.off.cc']), target: '≥ 0.9×' },
       { ratio: 'token exchange, audit trail on / off', value: x(k['au.on.exchange'], k['au.off.exchange']), target: '≥ 0.9×' },
       { ratio: 'introspection, usage counting on / off', value: x(k['au.usage.on.introspect'], k['au.usage.off.introspect']), target: '≥ 0.97×' },
+      { ratio: 'introspection, metrics on / off', value: x(k['mx.on.introspect'], k['mx.off.introspect']), target: '≥ 0.97×' },
+      { ratio: 'client credentials, metrics on / off', value: x(k['mx.on.cc'], k['mx.off.cc']), target: '≥ 0.97×' },
+      { ratio: 'introspection, server CPU µs per request, metrics on / off', value: cpuPair(k['mx.on.introspect'], k['mx.off.introspect']), target: '' },
+      { ratio: 'client credentials, server CPU µs per request, metrics on / off', value: cpuPair(k['mx.on.cc'], k['mx.off.cc']), target: '' },
       ...knobs.workers.map((n) => ({ ratio: `introspection, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.introspect`], k['sts.introspect']), target: '' })),
       ...knobs.workers.map((n) => ({ ratio: `client credentials, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.cc`], k['sts.cc']), target: '' })),
     ].filter((r) => r.value !== 'n/a'),
@@ -353,6 +391,8 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'client credentials, audit trail on ≥ 0.9× off', measured: x(k['au.on.cc'], k['au.off.cc']), verdict: atLeast(ratio(k['au.on.cc'], k['au.off.cc']), 0.9) },
       { target: 'token exchange, audit trail on ≥ 0.9× off', measured: x(k['au.on.exchange'], k['au.off.exchange']), verdict: atLeast(ratio(k['au.on.exchange'], k['au.off.exchange']), 0.9) },
       { target: 'introspection, usage counting on ≥ 0.97× off', measured: x(k['au.usage.on.introspect'], k['au.usage.off.introspect']), verdict: atLeast(ratio(k['au.usage.on.introspect'], k['au.usage.off.introspect']), 0.97) },
+      { target: 'introspection, metrics on ≥ 0.97× off (issue 13 §4)', measured: x(k['mx.on.introspect'], k['mx.off.introspect']), verdict: atLeast(ratio(k['mx.on.introspect'], k['mx.off.introspect']), 0.97) },
+      { target: 'client credentials, metrics on ≥ 0.97× off (issue 13 §4)', measured: x(k['mx.on.cc'], k['mx.off.cc']), verdict: atLeast(ratio(k['mx.on.cc'], k['mx.off.cc']), 0.97) },
       { target: 'client credentials p99 < 20 ms', measured: p99Text(k['sts.cc']), verdict: verdict(p99(k['sts.cc'], 20)) },
       { target: 'token exchange p99 < 20 ms', measured: p99Text(k['sts.exchange']), verdict: verdict(p99(k['sts.exchange'], 20)) },
       { target: `kill subtree of ${knobs.subtreeSize} < 50 ms, all inactive after`, measured: subtree ? `${subtree['kill ms (max)']} ms max, ${subtree['active after kill']} active after, revoked ${subtree['revoked (expected)']}` : 'n/a', verdict: verdict(subtree ? subtree['kill ms (max)'] < 50 && subtree.ok : undefined) },

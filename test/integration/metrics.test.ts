@@ -80,6 +80,7 @@ describe('GET /metrics on STS_METRICS_PORT', () => {
     expect((await introspect(sts, 'not-a-token')).body).toEqual({ active: false });
     expect((await request(sts.app).get('/jwks')).status).toBe(200);
     expect((await request(sts.app).get('/no-such-path')).status).toBe(404);
+    expect((await request(sts.app).get('/admin/sessions')).status).toBe(401);
     samples = await scrape(port);
   });
   afterAll(async () => {
@@ -116,6 +117,7 @@ describe('GET /metrics on STS_METRICS_PORT', () => {
     expect(count('introspect', '2xx')).toBe(3);
     expect(count('jwks', '2xx')).toBe(1);
     expect(count('other', '4xx')).toBe(1);
+    expect(count('admin', '4xx')).toBe(1);
     expect(valueOf(samples, 'agent_sts_http_request_duration_seconds_bucket', { endpoint: 'token', status: '2xx', le: '+Inf' })).toBe(3);
     expect(valueOf(samples, 'agent_sts_http_request_duration_seconds_sum', { endpoint: 'token', status: '2xx' })).toBeGreaterThan(0);
     // raw paths never become labels
