@@ -3,7 +3,6 @@
 // connections), measures kills and Redis memory per session, prints one table and prepends it to
 // bench/RESULTS.md. Speed lives here, never in `npm test`. See bench/README.md.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { clearInterval, setInterval } from 'node:timers';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +13,7 @@ import { killAgent, killSubtree } from './lib/kills.mjs';
 import { disableUnderLoad, visibilityDelay } from './lib/registry.mjs';
 import { runLoad, runSoak } from './lib/load.mjs';
 import { measureMemory } from './lib/memory.mjs';
+import { metricsCost } from './lib/metrics.mjs';
 import { atExit, freePort, killAll, spawnOwned, waitUntil } from './lib/procs.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { machineFacts, prependResults, renderMarkdown, renderPlain } from './lib/report.mjs';
@@ -46,22 +46,13 @@ function readKnobs() {
     soakS: intKnob('BENCH_SOAK_S', 0, 0, 24 * 3_600),
     auditRecords: intKnob('BENCH_AUDIT_RECORDS', 1_000_000, 1, 10_000_000),
     rounds: intKnob('BENCH_ROUNDS', 3, 1, 20),
+    metricsPairs: intKnob('BENCH_METRICS_PAIRS', 10, 1, 100),
+    metricsPairS: intKnob('BENCH_METRICS_PAIR_S', 3, 1, 60),
     workers: [...new Set(workers)].filter((w) => w > 1),
     groups: new Set(only.length ? only : GROUPS),
     label: process.env.BENCH_LABEL ?? '',
     write: process.env.BENCH_RESULTS !== '0',
   };
-}
-
-/** Scrape interval of the metrics group (Prometheus' usual one is 15–60 s). */
-const METRICS_SCRAPE_MS = 1_000;
-/** Scrapes `url` every METRICS_SCRAPE_MS for `seconds` (one load phase), in the background. */
-function scrapeDuring(url, seconds) {
-  const until = Date.now() + seconds * 1_000;
-  const timer = setInterval(() => {
-    if (Date.now() > until) clearInterval(timer);
-    else fetch(url).then((r) => r.text(), () => {});
-  }, METRICS_SCRAPE_MS);
 }
 
 const target = (name, url, auth, body) => ({ name, url, method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body: form(body) });
@@ -95,7 +86,7 @@ async function main() {
   const load = [];
   const byKey = {};
   const failures = [];
-  const extra = { kills: [], registry: [], memory: undefined, soak: undefined, audit: undefined };
+  const extra = { kills: [], registry: [], memory: undefined, soak: undefined, audit: undefined, metrics: undefined };
   const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
   const redis = await startRedis(dir);
@@ -180,25 +171,6 @@ async function main() {
     const { v: nu, t: tnu } = await variant('agent-sts (usage counting off)', { STS_USAGE: 'off' });
     add('audit', 'au.usage.on.introspect', 'agent-sts (usage counting on)', main.introRoot, sts.process.pid, isActive);
     add('audit', 'au.usage.off.introspect', nu.name, tnu.introRoot, nu.process.pid, isActive);
-  });
-
-  // Two fresh instances alike but for STS_METRICS_PORT, in the same rounds; the one with metrics is
-  // scraped every METRICS_SCRAPE_MS while it runs, as Prometheus would (a shorter interval than usual).
-  await group('metrics', async () => {
-    const { v: off, t: toff } = await variant('agent-sts (metrics off)', {});
-    const metricsUrl = `http://127.0.0.1:${await freePort()}/metrics`;
-    const { v: on, t: ton } = await variant('agent-sts (metrics on)', { STS_METRICS_PORT: new URL(metricsUrl).port });
-    const scraped = (t) => ({ ...t, prepare: async (seconds) => scrapeDuring(metricsUrl, seconds) });
-    add('metrics', 'mx.off.introspect', off.name, toff.introRoot, off.process.pid, isActive);
-    add('metrics', 'mx.on.introspect', on.name, scraped(ton.introRoot), on.process.pid, isActive);
-    add('metrics', 'mx.off.cc', off.name, toff.cc, off.process.pid, hasToken);
-    add('metrics', 'mx.on.cc', on.name, scraped(ton.cc), on.process.pid, hasToken);
-    // before the instances stop: the instance with metrics must have counted what it served
-    stops.unshift(async () => {
-      const text = await (await fetch(metricsUrl)).text();
-      log(`metrics: ${text.split('\n').filter((l) => /^agent_sts_(introspections|tokens_issued)_total\{/.test(l)).join(', ')}`);
-      if (!/^agent_sts_introspections_total\{result="active"\} [1-9]/m.test(text)) failures.push({ group: 'metrics', error: 'metrics on: no introspection was counted' });
-    });
   });
 
   await group('ratelimit', async () => {
@@ -300,6 +272,32 @@ async function main() {
     await b.stop();
   });
 
+  // Two fresh instances alike but for STS_METRICS_PORT (same Redis, issuer and keys), after the load rounds.
+  await group('metrics', async () => {
+    const off = await startAgentSts({ name: 'agent-sts (metrics off)', redisUrl: redis.url, files, issuer: sts.issuer });
+    const metricsUrl = `http://127.0.0.1:${await freePort()}/metrics`;
+    const on = await startAgentSts({ name: 'agent-sts (metrics on)', redisUrl: redis.url, files, issuer: sts.issuer, env: { STS_METRICS_PORT: new URL(metricsUrl).port } });
+    try {
+      const [ton, toff] = [stsTargets(on), stsTargets(off)];
+      const pids = { pidOn: on.process.pid, pidOff: off.process.pid };
+      for (const t of [ton.introRoot, toff.introRoot]) await preflight(t, isActive);
+      for (const t of [ton.cc, toff.cc]) await preflight(t, hasToken);
+      extra.metrics = await metricsCost({
+        scenarios: [
+          { key: 'introspect', name: ton.introRoot.name, on: ton.introRoot, off: toff.introRoot, ...pids },
+          { key: 'cc', name: ton.cc.name, on: ton.cc, off: toff.cc, ...pids },
+        ],
+        metricsUrl, pairs: knobs.metricsPairs, pairS: knobs.metricsPairS, connections: knobs.connections, log,
+      });
+      const text = await (await fetch(metricsUrl)).text();
+      log(`metrics: ${text.split('\n').filter((l) => /^agent_sts_(introspections|tokens_issued)_total\{/.test(l)).join(', ')}`);
+      if (!/^agent_sts_introspections_total\{result="active"\} [1-9]/m.test(text)) throw new Error('metrics on: no introspection was counted');
+    } finally {
+      await on.stop();
+      await off.stop();
+    }
+  });
+
   await group('audit', async () => {
     log(`audit: trail filled to ${knobs.auditRecords} records, then GET /admin/audit/verify`);
     extra.audit = await measureAudit(sts, redis.client, { n: knobs.auditRecords });
@@ -317,7 +315,7 @@ async function main() {
   const sections = buildSections({ load, byKey, extra, failures, knobs });
   const shownKnobs = {
     BENCH_DURATION_S: knobs.durationS, BENCH_CONNECTIONS: knobs.connections, BENCH_WARMUP_S: knobs.warmupS, BENCH_ROUNDS: knobs.rounds,
-    BENCH_KILL_REPEATS: knobs.killRepeats, BENCH_MEMORY_N: knobs.memoryN, BENCH_SOAK_S: knobs.soakS,
+    BENCH_KILL_REPEATS: knobs.killRepeats, BENCH_METRICS_PAIRS: knobs.metricsPairs, BENCH_METRICS_PAIR_S: knobs.metricsPairS, BENCH_MEMORY_N: knobs.memoryN, BENCH_SOAK_S: knobs.soakS,
     BENCH_WORKERS: ['1', ...knobs.workers].join(','), BENCH_ONLY: [...knobs.groups].join(','),
     ...passthroughEnv(),
   };
@@ -338,9 +336,6 @@ function passthroughEnv() {
 }
 
 const x = (a, b) => (a && b ? `${(a['req/s'] / b['req/s']).toFixed(2)}×` : 'n/a');
-/** Server CPU time per 2xx response of a run (its CPU % and req/s), in µs. */
-const cpuPerRequest = (row) => Math.round((row['CPU %'] / 100) * 1e6 / row['req/s']);
-const cpuPair = (on, off) => (on && off ? `${cpuPerRequest(on)} / ${cpuPerRequest(off)} µs (${(cpuPerRequest(on) / cpuPerRequest(off)).toFixed(2)}×)` : 'n/a');
 const verdict = (ok) => (ok === undefined ? 'n/a' : ok ? 'met' : 'MISSED');
 
 function buildSections({ load, byKey, extra, failures, knobs }) {
@@ -362,10 +357,6 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { ratio: 'client credentials, audit trail on / off', value: x(k['au.on.cc'], k['au.off.cc']), target: '≥ 0.9×' },
       { ratio: 'token exchange, audit trail on / off', value: x(k['au.on.exchange'], k['au.off.exchange']), target: '≥ 0.9×' },
       { ratio: 'introspection, usage counting on / off', value: x(k['au.usage.on.introspect'], k['au.usage.off.introspect']), target: '≥ 0.97×' },
-      { ratio: 'introspection, metrics on / off', value: x(k['mx.on.introspect'], k['mx.off.introspect']), target: '≥ 0.97×' },
-      { ratio: 'client credentials, metrics on / off', value: x(k['mx.on.cc'], k['mx.off.cc']), target: '≥ 0.97×' },
-      { ratio: 'introspection, server CPU µs per request, metrics on / off', value: cpuPair(k['mx.on.introspect'], k['mx.off.introspect']), target: '' },
-      { ratio: 'client credentials, server CPU µs per request, metrics on / off', value: cpuPair(k['mx.on.cc'], k['mx.off.cc']), target: '' },
       ...knobs.workers.map((n) => ({ ratio: `introspection, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.introspect`], k['sts.introspect']), target: '' })),
       ...knobs.workers.map((n) => ({ ratio: `client credentials, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.cc`], k['sts.cc']), target: '' })),
     ].filter((r) => r.value !== 'n/a'),
@@ -391,8 +382,10 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'client credentials, audit trail on ≥ 0.9× off', measured: x(k['au.on.cc'], k['au.off.cc']), verdict: atLeast(ratio(k['au.on.cc'], k['au.off.cc']), 0.9) },
       { target: 'token exchange, audit trail on ≥ 0.9× off', measured: x(k['au.on.exchange'], k['au.off.exchange']), verdict: atLeast(ratio(k['au.on.exchange'], k['au.off.exchange']), 0.9) },
       { target: 'introspection, usage counting on ≥ 0.97× off', measured: x(k['au.usage.on.introspect'], k['au.usage.off.introspect']), verdict: atLeast(ratio(k['au.usage.on.introspect'], k['au.usage.off.introspect']), 0.97) },
-      { target: 'introspection, metrics on ≥ 0.97× off (issue 13 §4)', measured: x(k['mx.on.introspect'], k['mx.off.introspect']), verdict: atLeast(ratio(k['mx.on.introspect'], k['mx.off.introspect']), 0.97) },
-      { target: 'client credentials, metrics on ≥ 0.97× off (issue 13 §4)', measured: x(k['mx.on.cc'], k['mx.off.cc']), verdict: atLeast(ratio(k['mx.on.cc'], k['mx.off.cc']), 0.97) },
+      ...['introspect', 'cc'].map((key) => {
+        const r = extra.metrics?.ratios[key];
+        return { target: `${key === 'cc' ? 'client credentials' : 'introspection'}, metrics on ≥ 0.97× off (issue 13 §4)`, measured: r === undefined ? 'n/a' : `${r.toFixed(3)}×`, verdict: atLeast(r, 0.97) };
+      }),
       { target: 'client credentials p99 < 20 ms', measured: p99Text(k['sts.cc']), verdict: verdict(p99(k['sts.cc'], 20)) },
       { target: 'token exchange p99 < 20 ms', measured: p99Text(k['sts.exchange']), verdict: verdict(p99(k['sts.exchange'], 20)) },
       { target: `kill subtree of ${knobs.subtreeSize} < 50 ms, all inactive after`, measured: subtree ? `${subtree['kill ms (max)']} ms max, ${subtree['active after kill']} active after, revoked ${subtree['revoked (expected)']}` : 'n/a', verdict: verdict(subtree ? subtree['kill ms (max)'] < 50 && subtree.ok : undefined) },
@@ -403,6 +396,7 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'service RSS flat across the soak', measured: rssSpread !== undefined ? `${rssSpread} MB between min and max after the first 10% of ${knobs.soakS} s` : 'n/a (BENCH_SOAK_S=0)', verdict: 'see soak' },
     ],
   });
+  if (extra.metrics) sections.push({ title: `Metrics on / off (issue 13 §4): ${knobs.metricsPairS} s runs in ${knobs.metricsPairs} back-to-back pairs, order alternating, the instance with metrics scraped every second`, rows: extra.metrics.rows });
   if (extra.audit) sections.push({ title: 'Audit trail: Redis bytes per record, and GET /admin/audit/verify over the whole trail (one call, streamed in pages)', rows: extra.audit });
   for (const row of extra.registry) sections.push({ title: 'Live registry (issue 9 §4)', rows: [row] });
   if (extra.kills.length) sections.push({ title: 'Kills (each call timed from request to response; every killed token introspected right after)', rows: extra.kills });
