@@ -13,6 +13,7 @@ import { killAgent, killSubtree } from './lib/kills.mjs';
 import { disableUnderLoad, visibilityDelay } from './lib/registry.mjs';
 import { runLoad, runSoak } from './lib/load.mjs';
 import { measureMemory } from './lib/memory.mjs';
+import { metricsCost } from './lib/metrics.mjs';
 import { atExit, freePort, killAll, spawnOwned, waitUntil } from './lib/procs.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { machineFacts, prependResults, renderMarkdown, renderPlain } from './lib/report.mjs';
@@ -20,7 +21,7 @@ import { dpopProofs } from './lib/dpop.mjs';
 import { ccBody, clientCredentials, exchange, exchangeBody } from './lib/tokens.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['memory', 'sts', 'audit', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'registry', 'soak'];
+const GROUPS = ['memory', 'sts', 'audit', 'metrics', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'registry', 'soak'];
 
 function intKnob(name, def, min, max) {
   const raw = process.env[name];
@@ -45,6 +46,8 @@ function readKnobs() {
     soakS: intKnob('BENCH_SOAK_S', 0, 0, 24 * 3_600),
     auditRecords: intKnob('BENCH_AUDIT_RECORDS', 1_000_000, 1, 10_000_000),
     rounds: intKnob('BENCH_ROUNDS', 3, 1, 20),
+    metricsPairs: intKnob('BENCH_METRICS_PAIRS', 10, 1, 100),
+    metricsPairS: intKnob('BENCH_METRICS_PAIR_S', 3, 1, 60),
     workers: [...new Set(workers)].filter((w) => w > 1),
     groups: new Set(only.length ? only : GROUPS),
     label: process.env.BENCH_LABEL ?? '',
@@ -83,7 +86,7 @@ async function main() {
   const load = [];
   const byKey = {};
   const failures = [];
-  const extra = { kills: [], registry: [], memory: undefined, soak: undefined, audit: undefined };
+  const extra = { kills: [], registry: [], memory: undefined, soak: undefined, audit: undefined, metrics: undefined };
   const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
   const redis = await startRedis(dir);
@@ -269,6 +272,32 @@ async function main() {
     await b.stop();
   });
 
+  // Two fresh instances alike but for STS_METRICS_PORT (same Redis, issuer and keys), after the load rounds.
+  await group('metrics', async () => {
+    const off = await startAgentSts({ name: 'agent-sts (metrics off)', redisUrl: redis.url, files, issuer: sts.issuer });
+    const metricsUrl = `http://127.0.0.1:${await freePort()}/metrics`;
+    const on = await startAgentSts({ name: 'agent-sts (metrics on)', redisUrl: redis.url, files, issuer: sts.issuer, env: { STS_METRICS_PORT: new URL(metricsUrl).port } });
+    try {
+      const [ton, toff] = [stsTargets(on), stsTargets(off)];
+      const pids = { pidOn: on.process.pid, pidOff: off.process.pid };
+      for (const t of [ton.introRoot, toff.introRoot]) await preflight(t, isActive);
+      for (const t of [ton.cc, toff.cc]) await preflight(t, hasToken);
+      extra.metrics = await metricsCost({
+        scenarios: [
+          { key: 'introspect', name: ton.introRoot.name, on: ton.introRoot, off: toff.introRoot, ...pids },
+          { key: 'cc', name: ton.cc.name, on: ton.cc, off: toff.cc, ...pids },
+        ],
+        metricsUrl, pairs: knobs.metricsPairs, pairS: knobs.metricsPairS, connections: knobs.connections, log,
+      });
+      const text = await (await fetch(metricsUrl)).text();
+      log(`metrics: ${text.split('\n').filter((l) => /^agent_sts_(introspections|tokens_issued)_total\{/.test(l)).join(', ')}`);
+      if (!/^agent_sts_introspections_total\{result="active"\} [1-9]/m.test(text)) throw new Error('metrics on: no introspection was counted');
+    } finally {
+      await on.stop();
+      await off.stop();
+    }
+  });
+
   await group('audit', async () => {
     log(`audit: trail filled to ${knobs.auditRecords} records, then GET /admin/audit/verify`);
     extra.audit = await measureAudit(sts, redis.client, { n: knobs.auditRecords });
@@ -286,7 +315,7 @@ async function main() {
   const sections = buildSections({ load, byKey, extra, failures, knobs });
   const shownKnobs = {
     BENCH_DURATION_S: knobs.durationS, BENCH_CONNECTIONS: knobs.connections, BENCH_WARMUP_S: knobs.warmupS, BENCH_ROUNDS: knobs.rounds,
-    BENCH_KILL_REPEATS: knobs.killRepeats, BENCH_MEMORY_N: knobs.memoryN, BENCH_SOAK_S: knobs.soakS,
+    BENCH_KILL_REPEATS: knobs.killRepeats, BENCH_METRICS_PAIRS: knobs.metricsPairs, BENCH_METRICS_PAIR_S: knobs.metricsPairS, BENCH_MEMORY_N: knobs.memoryN, BENCH_SOAK_S: knobs.soakS,
     BENCH_WORKERS: ['1', ...knobs.workers].join(','), BENCH_ONLY: [...knobs.groups].join(','),
     ...passthroughEnv(),
   };
@@ -353,6 +382,10 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'client credentials, audit trail on ≥ 0.9× off', measured: x(k['au.on.cc'], k['au.off.cc']), verdict: atLeast(ratio(k['au.on.cc'], k['au.off.cc']), 0.9) },
       { target: 'token exchange, audit trail on ≥ 0.9× off', measured: x(k['au.on.exchange'], k['au.off.exchange']), verdict: atLeast(ratio(k['au.on.exchange'], k['au.off.exchange']), 0.9) },
       { target: 'introspection, usage counting on ≥ 0.97× off', measured: x(k['au.usage.on.introspect'], k['au.usage.off.introspect']), verdict: atLeast(ratio(k['au.usage.on.introspect'], k['au.usage.off.introspect']), 0.97) },
+      ...['introspect', 'cc'].map((key) => {
+        const r = extra.metrics?.ratios[key];
+        return { target: `${key === 'cc' ? 'client credentials' : 'introspection'}, metrics on ≥ 0.97× off (issue 13 §4)`, measured: r === undefined ? 'n/a' : `${r.toFixed(3)}×`, verdict: atLeast(r, 0.97) };
+      }),
       { target: 'client credentials p99 < 20 ms', measured: p99Text(k['sts.cc']), verdict: verdict(p99(k['sts.cc'], 20)) },
       { target: 'token exchange p99 < 20 ms', measured: p99Text(k['sts.exchange']), verdict: verdict(p99(k['sts.exchange'], 20)) },
       { target: `kill subtree of ${knobs.subtreeSize} < 50 ms, all inactive after`, measured: subtree ? `${subtree['kill ms (max)']} ms max, ${subtree['active after kill']} active after, revoked ${subtree['revoked (expected)']}` : 'n/a', verdict: verdict(subtree ? subtree['kill ms (max)'] < 50 && subtree.ok : undefined) },
@@ -363,6 +396,7 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'service RSS flat across the soak', measured: rssSpread !== undefined ? `${rssSpread} MB between min and max after the first 10% of ${knobs.soakS} s` : 'n/a (BENCH_SOAK_S=0)', verdict: 'see soak' },
     ],
   });
+  if (extra.metrics) sections.push({ title: `Metrics on / off (issue 13 §4): ${knobs.metricsPairS} s runs in ${knobs.metricsPairs} back-to-back pairs, order alternating, the instance with metrics scraped every second`, rows: extra.metrics.rows });
   if (extra.audit) sections.push({ title: 'Audit trail: Redis bytes per record, and GET /admin/audit/verify over the whole trail (one call, streamed in pages)', rows: extra.audit });
   for (const row of extra.registry) sections.push({ title: 'Live registry (issue 9 §4)', rows: [row] });
   if (extra.kills.length) sections.push({ title: 'Kills (each call timed from request to response; every killed token introspected right after)', rows: extra.kills });

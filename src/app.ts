@@ -10,7 +10,9 @@ import type { Deps } from './deps.js';
 import { OAuthError } from './errors.js';
 import { errorHandler } from './http/errors.js';
 import { frontOf, httpFront, limitByAddress, trustFunction } from './http/front.js';
+import { noteFailures, timeRequests, type EndpointName } from './http/metrics.js';
 import { oauthServer, type OAuthHandler, type OAuthRoute } from './http/oauth-server.js';
+import { readiness } from './http/readiness.js';
 import { introspectionEndpoint } from './oauth/introspect.js';
 import { serverMetadata } from './oauth/metadata.js';
 import { revocationEndpoint } from './oauth/revoke.js';
@@ -40,9 +42,15 @@ function denialsOf(events: EventSink, nowMs: () => number, endpoint: 'introspect
  */
 export function createApp(deps: Deps, log: Logger): RequestListener {
   const { endpoints } = deps;
-  const ctx = { ...deps, tokenEndpoint: endpoints.token, nowMs: () => deps.sessions.now() };
+  const ctx = { ...deps, tokenEndpoint: endpoints.token, nowMs: () => deps.sessions.now(), ...(deps.metrics ? { introspected: deps.metrics.introspected } : {}) };
   const path = (url: string) => new URL(url).pathname;
   const issuerPath = path(endpoints.issuer).replace(/\/$/, '');
+  const metadataPath = `/.well-known/oauth-authorization-server${issuerPath}`;
+  const named = new Map<string, EndpointName>([
+    [metadataPath, 'metadata'], [path(endpoints.jwks), 'jwks'], [path(endpoints.authorization), 'authorize'],
+    [`${issuerPath}/healthz`, 'healthz'], [`${issuerPath}/readyz`, 'readyz'],
+  ]);
+  const endpointOf = (p: string): EndpointName => named.get(p) ?? (p === `${issuerPath}/admin` || p.startsWith(`${issuerPath}/admin/`) ? 'admin' : 'other');
 
   const trust = trustFunction(deps.trustProxy);
   const app = express();
@@ -51,8 +59,9 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  if (deps.metrics) app.use(timeRequests(deps.metrics, endpointOf));
   const metadata = serverMetadata(endpoints);
-  app.get(`/.well-known/oauth-authorization-server${issuerPath}`, (_req, res) => {
+  app.get(metadataPath, (_req, res) => {
     res.set('Cache-Control', 'public, max-age=300').json(metadata);
   });
   app.all(path(endpoints.authorization), (_req, _res, next) => {
@@ -79,13 +88,18 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
     await deps.stores.sessions.ping();
     res.json({ status: 'ok' });
   });
+  app.get(`${issuerPath}/readyz`, async (_req, res) => {
+    const ready = await readiness(deps.stores.sessions, () => deps.liveRegistry?.live.loaded ?? true);
+    res.status(ready.status === 'ready' ? 200 : 503).set('Cache-Control', 'no-store').json(ready);
+  });
   app.use((_req, _res, next) => next(new OAuthError(404, 'not_found', 'no such endpoint')));
+  if (deps.metrics) app.use(noteFailures(deps.metrics, endpointOf));
   app.use(errorHandler(log));
 
   const routes = new Map<string, OAuthRoute>([
-    [path(endpoints.token), { url: endpoints.token, handle: (req) => tokenEndpoint(ctx, req) }],
-    [path(endpoints.introspection), { url: endpoints.introspection, handle: denialsOf(deps.events, ctx.nowMs, 'introspect', (req) => introspectionEndpoint(ctx, req)) }],
-    [path(endpoints.revocation), { url: endpoints.revocation, handle: denialsOf(deps.events, ctx.nowMs, 'revoke', (req) => revocationEndpoint(ctx, req)) }],
+    [path(endpoints.token), { url: endpoints.token, name: 'token', handle: (req) => tokenEndpoint(ctx, req) }],
+    [path(endpoints.introspection), { url: endpoints.introspection, name: 'introspect', handle: denialsOf(deps.events, ctx.nowMs, 'introspect', (req) => introspectionEndpoint(ctx, req)) }],
+    [path(endpoints.revocation), { url: endpoints.revocation, name: 'revoke', handle: denialsOf(deps.events, ctx.nowMs, 'revoke', (req) => revocationEndpoint(ctx, req)) }],
   ]);
-  return httpFront(trust, ctx.nowMs, oauthServer(routes, deps.limits, log, app));
+  return httpFront(trust, ctx.nowMs, oauthServer(routes, deps.limits, log, app, deps.metrics));
 }

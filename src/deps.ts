@@ -10,6 +10,7 @@ import { seedRegistry, type RegistryMode } from './clients/seed.js';
 import { VerifiedSecrets } from './clients/secret.js';
 import type { Registry, TrustedIssuer } from './clients/types.js';
 import type { Config } from './config/index.js';
+import { StsMetrics } from './http/metrics.js';
 import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
 import { rateLimits, type RateLimits } from './limits/rate-limits.js';
 import { endpointsOf, type Endpoints } from './oauth/metadata.js';
@@ -56,6 +57,8 @@ export interface Deps {
   config: Pick<Config, 'audit' | 'usage'>;
   /** The live registry and what the admin API manages it with; absent when a fixed registry was given. */
   liveRegistry?: LiveRegistryDeps;
+  /** Prometheus metrics (GET /metrics on STS_METRICS_PORT); absent when it is unset. */
+  metrics?: StsMetrics;
   close(): Promise<void>;
 }
 
@@ -110,7 +113,9 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     ? trailSink(trail, log, { retention: config.audit, nowMs, afterAdminChange: () => checkpoints.sign() })
     : logEventSink(log);
   const usage = config.usage.enabled && stores.usage ? new UsageAggregator(stores.usage, config.usage.retentionDays) : undefined;
-  const sinks = [base, ...(usage ? [usageSink(usage)] : []), ...(overrides.events ? [overrides.events] : [])];
+  const metrics = config.metricsPort !== undefined ? new StsMetrics(stores.sessions, nowMs) : undefined;
+  if (metrics && redis) metrics.watchRedis(redis, stores.sessions);
+  const sinks = [base, ...(usage ? [usageSink(usage)] : []), ...(metrics ? [metrics.sink()] : []), ...(overrides.events ? [overrides.events] : [])];
   const events = sinks.length === 1 ? base : fanOut(log, ...sinks);
   let liveRegistry: LiveRegistryDeps | undefined;
   if (!overrides.registry) {
@@ -146,6 +151,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     ...(stores.usage ? { usageStore: stores.usage } : {}),
     config: { audit: config.audit, usage: config.usage },
     ...(liveRegistry ? { liveRegistry } : {}),
+    ...(metrics ? { metrics } : {}),
     async close() {
       await liveRegistry?.live.close();
       await stores.sessions.close();

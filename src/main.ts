@@ -4,6 +4,7 @@ import { createApp } from './app.js';
 import { loadConfig, type Config } from './config/index.js';
 import { buildDeps } from './deps.js';
 import { ensureDevSetup } from './dev-bootstrap.js';
+import { startMetricsServer } from './http/metrics-server.js';
 import { createHttpServer } from './http/server.js';
 
 /** How long in-flight requests get to finish on SIGTERM before the process exits anyway. */
@@ -17,6 +18,8 @@ async function serve(config: Config, log: Logger): Promise<void> {
   const server = createHttpServer(config, createApp(deps, log));
   deps.audit?.checkpoints.start(config.audit.checkpointIntervalMs, log);
   deps.usage?.start(config.usage.flushIntervalMs, log);
+  const metricsServer = await startMetricsServer(config, deps.metrics?.registry, log);
+  if (metricsServer) log.info({ host: config.host, port: config.metricsPort }, 'GET /metrics listening (keep this port off the internet)');
   server.listen(config.port, config.host, () => {
     log.info({ issuer: config.issuer, port: config.port, store: config.redisUrl ? 'redis' : 'memory', pid: process.pid }, 'agent-sts listening');
   });
@@ -29,6 +32,7 @@ async function serve(config: Config, log: Logger): Promise<void> {
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
     setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
+    metricsServer?.close();
     server.close(() => {
       void deps.close().finally(() => process.exit(0));
     });

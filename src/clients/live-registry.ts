@@ -45,6 +45,11 @@ export class LiveRegistry implements Registry {
     this.#poller = setInterval(() => void this.#poll(), REGISTRY_POLL_MS).unref();
   }
 
+  /** Whether the copy has been read whole at least once (readiness). */
+  get loaded(): boolean {
+    return this.#version >= 0;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.#poller);
     await this.#unsubscribe?.();

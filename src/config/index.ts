@@ -10,6 +10,8 @@ const envSchema = z.object({
     .describe('production refuses to start without REDIS_URL, a registry file and signing keys'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080).describe('HTTP port'),
   HOST: z.string().default('0.0.0.0').describe('interface to listen on'),
+  STS_METRICS_PORT: z.coerce.number({ error: 'must be a port number' }).int('must be a port number').min(1, 'must be a port from 1 to 65535').max(65535, 'must be a port from 1 to 65535').optional()
+    .describe('port of GET /metrics (Prometheus), a second listener on HOST; unset = off. Not for the internet: scrape it from inside'),
   STS_ISSUER: z.url({ protocol: /^https?$/ }).optional()
     .describe('issuer identifier and base URL of every endpoint; default http://localhost:$PORT'),
   REDIS_URL: z.string().regex(REDIS_URL_PATTERN, 'redis://, rediss://, redis+sentinel:// or redis+cluster://').optional()
@@ -65,6 +67,8 @@ export interface Config {
   readonly env: 'development' | 'production' | 'test';
   readonly port: number;
   readonly host: string;
+  /** GET /metrics on its own listener (src/http/metrics-server.ts); undefined: off. */
+  readonly metricsPort: number | undefined;
   readonly issuer: string;
   readonly redisUrl: string | undefined;
   readonly redisKeyPrefix: string;
@@ -105,6 +109,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (parsed.success && parsed.data.STS_WORKERS > 1 && !env.REDIS_URL) {
     problems.push('STS_WORKERS: more than one worker needs REDIS_URL (the memory store is per process)');
   }
+  if (parsed.success && parsed.data.STS_METRICS_PORT !== undefined) {
+    if (parsed.data.STS_METRICS_PORT === parsed.data.PORT) problems.push('STS_METRICS_PORT: must differ from PORT (/metrics is never served on the main port)');
+    // Workers sharing one port would each answer some scrapes with their own counts only.
+    if (parsed.data.STS_WORKERS > 1) problems.push('STS_METRICS_PORT: needs STS_WORKERS=1 (each worker counts apart; run one worker per pod to scrape it)');
+  }
   if (parsed.success && parsed.data.STS_REQUEST_TIMEOUT_MS < parsed.data.STS_HEADERS_TIMEOUT_MS) {
     problems.push('STS_REQUEST_TIMEOUT_MS: must be at least STS_HEADERS_TIMEOUT_MS');
   }
@@ -115,6 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     env: e.NODE_ENV,
     port: e.PORT,
     host: e.HOST,
+    metricsPort: e.STS_METRICS_PORT,
     issuer: (e.STS_ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,

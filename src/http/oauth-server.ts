@@ -1,10 +1,12 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { OAuthError } from '../errors.js';
 import type { RateLimits } from '../limits/rate-limits.js';
 import { parseForm, type OAuthRequest, type OAuthResponse } from '../oauth/request.js';
 import { renderError } from './errors.js';
 import { attachFront, REQUEST_ID_HEADER, type Front, type FrontedListener } from './front.js';
+import type { EndpointName, RequestMetrics } from './metrics.js';
 import { writeJson } from './respond.js';
 
 /** Tokens are a few KB; a larger form is not a token request. */
@@ -15,6 +17,8 @@ export type OAuthHandler = (req: OAuthRequest) => Promise<OAuthResponse>;
 export interface OAuthRoute {
   /** Absolute URL of the endpoint (an accepted client-assertion audience). */
   url: string;
+  /** Its label in the metrics. */
+  name: EndpointName;
   handle: OAuthHandler;
 }
 
@@ -55,9 +59,11 @@ export function oauthServer(
   limits: RateLimits,
   log: Logger,
   next: RequestListener,
+  metrics?: RequestMetrics,
 ): FrontedListener {
   const serve = async (route: OAuthRoute, req: IncomingMessage, res: ServerResponse, query: string, front: Front) => {
     const { context, address } = front;
+    const startedAt = metrics ? performance.now() : 0;
     try {
       await limits.ip(address);
       const body = await readBody(req);
@@ -65,7 +71,9 @@ export function oauthServer(
       writeJson(res, out.status ?? 200, out.headers, out.body, [REQUEST_ID_HEADER, context.requestId]);
     } catch (err) {
       renderError(log, req, res, err, front);
+      metrics?.failed(route.name, err);
     }
+    metrics?.served(route.name, res.statusCode, startedAt);
   };
   return (req, res, front) => {
     const url = req.url ?? '/';

@@ -11,12 +11,18 @@ const INACTIVE: OAuthResponse = { body: { active: false } };
  * POST /introspect (RFC 7662): the live session state, from one store round trip. A resource
  * server sees only tokens addressed to itself; everything else is exactly {"active":false}.
  */
-export async function introspectionEndpoint(ctx: AuthContext & { sessions: SessionService; usage?: UsageAggregator }, req: OAuthRequest): Promise<OAuthResponse> {
+export async function introspectionEndpoint(
+  ctx: AuthContext & { sessions: SessionService; usage?: UsageAggregator; introspected?: (active: boolean) => void }, req: OAuthRequest,
+): Promise<OAuthResponse> {
   assertWellFormed(req);
   const caller = await authenticateClient(ctx, req, 'resourceServer');
   const token = requireParam(req, 'token');
   const s = await ctx.sessions.lookupClaims(token, caller.id, { endpoint: 'introspect', context: req.context, by: caller.id });
-  if (!s || s.aud !== caller.id) return INACTIVE;
+  if (!s || s.aud !== caller.id) {
+    ctx.introspected?.(false);
+    return INACTIVE;
+  }
+  ctx.introspected?.(true);
   ctx.usage?.note('introspected', caller.id, s.agent, s.aud, s.scope, ctx.sessions.now());
   const body: IntrospectionBody = {
     active: true,

@@ -50,6 +50,11 @@ export interface SessionStore {
    * this before it kills, so no request in flight can store a session after the kill.
    */
   setAgentDisabled(agentId: string, disabled: boolean): Promise<void>;
+  /**
+   * How many sessions are live at `nowMs`, read from the index of every session (one cheap
+   * count, no scan); for the sampled `agent_sts_live_sessions` gauge, never for a decision.
+   */
+  countLive(nowMs: number): Promise<number>;
   /** Connection health: resolves when the store answers. */
   ping(): Promise<void>;
   close(): Promise<void>;

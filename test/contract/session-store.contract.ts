@@ -772,6 +772,22 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
       });
     });
 
+    describe('countLive', () => {
+      it('counts stored unexpired sessions, roots and descendants; a kill and an expiry take them out', async () => {
+        expect(await store.countLive(now())).toBe(0);
+        const t = Math.floor(now() / 1000);
+        const root = makeRoot({ exp: t + 600 });
+        const child = makeDelegated(root, 'agent-b', { exp: t + 300 });
+        const other = makeRoot({ agent: 'agent-c', sub: 'agent-c', exp: t + 100 });
+        await createAll(root, child, other);
+        expect(await store.countLive(now())).toBe(3);
+        // by the caller's clock: at other's expiry it no longer counts
+        expect(await store.countLive(other.exp * 1000)).toBe(2);
+        expect(await store.revokeTree(root.sid, now())).toHaveLength(2);
+        expect(await store.countLive(now())).toBe(1);
+      });
+    });
+
     describe('ping', () => {
       it('resolves while the store answers', async () => {
         await expect(store.ping()).resolves.toBeUndefined();

@@ -82,6 +82,9 @@ class FaultyStore implements SessionStore, ReplayStore {
   useOnce(id: string, expiresAtMs: number, nowMs: number) {
     return this.real.useOnce(id, expiresAtMs, nowMs);
   }
+  countLive(nowMs: number) {
+    return this.real.countLive(nowMs);
+  }
   ping() {
     return this.real.ping();
   }

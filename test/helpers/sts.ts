@@ -11,7 +11,7 @@ import { RecordingEventSink } from '../../src/audit/events.js';
 import { parseRegistry, parseRegistryDocument, type RegistryDocument } from '../../src/clients/registry-file.js';
 import type { RegistryStore } from '../../src/store/registry.js';
 import { hashSecret } from '../../src/clients/secret.js';
-import { loadConfig } from '../../src/config/index.js';
+import { loadConfig, type Config } from '../../src/config/index.js';
 import { buildDeps, type Deps } from '../../src/deps.js';
 import { addKey } from '../../src/keys/keystore.js';
 import type { Clock } from '../../src/sessions/service.js';
@@ -95,6 +95,7 @@ export type StoreKind = 'redis' | 'memory';
 export interface TestSts {
   app: RequestListener;
   deps: Deps;
+  config: Config;
   events: RecordingEventSink;
   /** Present for the redis store: a raw client and the key layout, to assert the state in Redis. */
   redis?: Redis;
@@ -132,6 +133,8 @@ export interface TestStsOptions {
   wrapRegistryStore?: (real: RegistryStore) => RegistryStore;
   /** Memory store only: the stores to share with another instance. */
   shared?: { stores: Stores; registryStore: RegistryStore };
+  /** STS_METRICS_PORT: metrics are collected (deps.metrics); the test starts the listener itself. */
+  metricsPort?: number;
   /** Redis store only: wraps the real store (fault injection); the app uses the wrapper as its stores. */
   wrapStore?: (real: RedisSessionStore, keys: RedisKeys) => SessionStore & ReplayStore;
 }
@@ -162,6 +165,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     ...(opts.auditMaxRecords !== undefined ? { STS_AUDIT_MAX_RECORDS: String(opts.auditMaxRecords) } : {}),
     ...(opts.trustProxy ? { STS_TRUST_PROXY: opts.trustProxy } : {}),
     ...(opts.registryMode ? { STS_REGISTRY_MODE: opts.registryMode } : {}),
+    ...(opts.metricsPort ? { STS_METRICS_PORT: String(opts.metricsPort), HOST: '127.0.0.1' } : {}),
   });
   const log = pino({ level: 'silent' });
   const events = new RecordingEventSink();
@@ -204,6 +208,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
   return {
     app,
     deps,
+    config,
     events,
     ...(raw ? { redis: raw } : {}),
     ...(keys ? { keys } : {}),

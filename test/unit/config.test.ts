@@ -20,6 +20,7 @@ describe('loadConfig', () => {
       env: 'development',
       port: 8080,
       host: '0.0.0.0',
+      metricsPort: undefined,
       issuer: 'http://localhost:8080',
       redisUrl: undefined,
       redisKeyPrefix: 'sts:',

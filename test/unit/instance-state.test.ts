@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { decodeProtectedHeader } from 'jose';
+import { register as globalRegistry } from 'prom-client';
 import { VerifiedSecrets, hashSecret } from '../../src/clients/secret.js';
+import { StsMetrics } from '../../src/http/metrics.js';
 import { generateKey, keyStoreFrom, signCompact } from '../../src/keys/keystore.js';
 import { ID_BYTES, IdSource, RANDOM_POOL_BYTES } from '../../src/sessions/ids.js';
 
@@ -49,5 +51,20 @@ describe('per-instance state', () => {
     expect(a.verify('agent', secret, stored)).toBe(true);
     expect(b.verify('agent', `${secret}x`, stored)).toBe(false);
     expect(a.unknownClientHash).not.toBe(b.unknownClientHash);
+  });
+
+  it('two StsMetrics count into their own registries, never into prom-client\'s global one', async () => {
+    const store = { countLive: async () => 7 };
+    const a = new StsMetrics(store, Date.now);
+    const b = new StsMetrics(store, Date.now);
+    a.introspected(true);
+    a.introspected(true);
+    b.introspected(false);
+    const count = async (m: StsMetrics, result: string) =>
+      (await m.registry.getSingleMetric('agent_sts_introspections_total')!.get()).values.find((v) => v.labels.result === result)?.value;
+    expect([await count(a, 'active'), await count(a, 'inactive')]).toEqual([2, 0]);
+    expect([await count(b, 'active'), await count(b, 'inactive')]).toEqual([0, 1]);
+    expect(a.registry).not.toBe(b.registry);
+    expect(await globalRegistry.getMetricsAsJSON()).toEqual([]);
   });
 });

@@ -128,6 +128,12 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     return true;
   }
 
+  async countLive(nowMs: number): Promise<number> {
+    let n = 0;
+    for (const s of this.#sessions.values()) if (unexpired(s.exp, nowMs)) n++;
+    return n;
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
