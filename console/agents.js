@@ -1,6 +1,6 @@
 // Agents: owner, state, credentials' age, the disable/enable switch, secret rotation and each agent's access review.
 import { api, ApiError, can } from './api.js';
-import { age, confirmAction, el, localTime, replaceKeepingFocus, say } from './dom.js';
+import { age, confirmAction, el, localTime, plural, replaceKeepingFocus, say } from './dom.js';
 
 const REVIEW_DAYS = 30;
 const OVERLAPS = [[0, 'none: the previous secret stops working now'], [3_600, '1 hour'], [86_400, '1 day'], [604_800, '7 days']];
@@ -114,7 +114,7 @@ export function agentsPage() {
     if (!(await confirmAction(`Disable ${a.id}? It can no longer authenticate, and every session it holds or acts in is killed.`, 'Disable agent'))) return;
     return act('Disable', async () => {
       const { revoked } = await api('POST', `${path}/disable`);
-      say(`${a.id} disabled; ${revoked} session${revoked === 1 ? '' : 's'} killed.`);
+      say(`${a.id} disabled; ${plural(revoked, 'session')} killed.`);
     });
   }
 

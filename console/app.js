@@ -18,6 +18,8 @@ function show(loggedIn) {
     leave();
     leave = () => {};
     for (const name of Object.keys(PAGES)) $(`page-${name}`).hidden = true;
+    // nothing an admin saw stays in the page once logged out
+    for (const id of ['trees', 'agents', 'audit-list', 'verify']) $(id).replaceChildren();
   }
 }
 

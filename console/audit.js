@@ -42,6 +42,7 @@ export function auditPage() {
   let tail = true;
   let newest = 0;
   let next = null;
+  let view = 0; // bumped by each reload: a tail read started under older filters is dropped
 
   async function verify() {
     verifyBox.replaceChildren(el('p', { class: 'muted' }, 'Verifying the chain…'));
@@ -58,8 +59,10 @@ export function auditPage() {
   }
 
   async function reload() {
+    const mine = ++view;
     try {
       const res = await page();
+      if (mine !== view) return;
       list.replaceChildren(...res.events.map(recordView));
       newest = res.events[0]?.seq ?? 0;
       next = res.next;
@@ -72,8 +75,10 @@ export function auditPage() {
 
   async function tailOnce() {
     if (!tail) return;
+    const mine = view;
     try {
       const res = await page();
+      if (mine !== view) return;
       const fresh = res.events.filter((r) => r.seq > newest);
       if (!fresh.length) return;
       if (newest === 0) list.replaceChildren();

@@ -17,8 +17,7 @@ export function el(tag, attrs = {}, ...children) {
 
 /** Replaces a container's content, keeping keyboard focus on the element with the same data-key. */
 export function replaceKeepingFocus(container, ...nodes) {
-  const key = document.activeElement?.closest?.('[data-key]') && container.contains(document.activeElement)
-    ? document.activeElement.getAttribute('data-key') : null;
+  const key = container.contains(document.activeElement) ? document.activeElement.getAttribute('data-key') : null;
   container.replaceChildren(...nodes);
   if (key) container.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
 }
@@ -74,3 +73,6 @@ export function age(iso, nowMs = Date.now()) {
 
 /** Local time of an ISO instant, to the second. */
 export const localTime = (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' });
+
+/** "1 session", "3 sessions". */
+export const plural = (n, noun) => `${n} ${noun}${n === 1 ? '' : 's'}`;

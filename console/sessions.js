@@ -1,6 +1,6 @@
 // Sessions: the live trees, grouped by the agent holding each tree's root, a kill button on every node.
 import { api, ApiError, can, query } from './api.js';
-import { confirmAction, el, localTime, replaceKeepingFocus, say } from './dom.js';
+import { confirmAction, el, localTime, plural, replaceKeepingFocus, say } from './dom.js';
 import { poll } from './poll.js';
 
 /** Session lists read at most this many; the trees shown are capped too (each one is a request per refresh). */
@@ -24,7 +24,7 @@ function nodeView(node, matched, onKill) {
       el('span', { class: 'muted' }, `${node.aud} · until ${localTime(node.expires)}`),
       can('sessions:kill') ? el('button', {
         type: 'button', class: 'danger small', 'data-key': `kill:${node.sid}`,
-        'aria-label': `Kill session ${node.sid} of ${node.agent}${below ? ` and its ${below} descendants` : ''}`,
+        'aria-label': `Kill session ${node.sid} of ${node.agent}${below ? ` and its ${plural(below, 'descendant')}` : ''}`,
         onclick: () => onKill(node, below),
       }, 'Kill') : null),
     node.children.length ? el('ul', {}, node.children.map((c) => nodeView(c, matched, onKill))) : null);
@@ -36,6 +36,7 @@ export function sessionsPage() {
   const form = document.getElementById('session-search');
   let filter = { agent: '', sub: '' };
   let shown = '';
+  let latest = 0; // refreshes overlap (the poll, a kill, a search): only the latest one started may render
 
   async function load() {
     const { sessions } = await api('GET', `admin/sessions${query({ ...filter, limit: LIST_LIMIT })}`);
@@ -53,12 +54,12 @@ export function sessionsPage() {
 
   async function kill(node, below) {
     const ok = await confirmAction(
-      `Kill session ${node.sid} of ${node.agent}${below ? ` and the ${below} sessions delegated from it` : ''}? Their tokens stop working at once.`,
+      `Kill session ${node.sid} of ${node.agent}${below ? ` and the ${plural(below, 'session')} delegated from it` : ''}? Their tokens stop working at once.`,
       'Kill session');
     if (!ok) return;
     try {
       const { revoked } = await api('DELETE', `admin/sessions/${encodeURIComponent(node.sid)}`);
-      say(`Killed ${revoked} session${revoked === 1 ? '' : 's'} under ${node.sid}.`);
+      say(`Killed ${plural(revoked, 'session')} under ${node.sid}.`);
       await refresh();
     } catch (err) {
       say(`Kill failed: ${err.message}`, 'error');
@@ -71,7 +72,7 @@ export function sessionsPage() {
     for (const t of trees) byAgent.set(t.agent, [...(byAgent.get(t.agent) ?? []), t]);
     return [
       ...[...byAgent].map(([agent, ts]) => el('section', { class: 'card agent-trees', 'aria-label': `Sessions of ${agent}` },
-        el('h3', {}, agent, el('span', { class: 'muted' }, ` · ${ts.length} tree${ts.length === 1 ? '' : 's'}`)),
+        el('h3', {}, agent, el('span', { class: 'muted' }, ` · ${plural(ts.length, 'tree')}`)),
         el('ul', { class: 'tree' }, ts.map((t) => nodeView(t, matched, kill))))),
       more > 0 ? el('p', { class: 'muted' }, `${more} more trees not shown: narrow the search.`) : null,
     ].filter(Boolean);
@@ -82,8 +83,10 @@ export function sessionsPage() {
       container.replaceChildren(el('p', { class: 'empty' }, 'Your admin token lacks sessions:read.'));
       return;
     }
+    const mine = ++latest;
     try {
       const data = await load();
+      if (mine !== latest) return;
       const json = JSON.stringify(data, (_k, v) => (v instanceof Set ? [...v] : v));
       if (json !== shown) replaceKeepingFocus(container, ...render(data));
       shown = json;

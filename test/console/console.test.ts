@@ -4,7 +4,7 @@ import request from 'supertest';
 import { hashSecret } from '../../src/clients/secret.js';
 import { ADMIN_SCOPES } from '../../src/clients/types.js';
 import { CONSOLE_CSP } from '../../src/http/console.js';
-import { launchChromium, listen, pageErrors, PHONE, screenshot, type Browser } from '../helpers/browser.js';
+import { DESKTOP, launchChromium, listen, pageErrors, PHONE, screenshot, type Browser } from '../helpers/browser.js';
 import { expectActive, expectInactive } from '../helpers/liveness.js';
 import { ok, sidOf } from '../helpers/responses.js';
 import { ADMIN_AUD, adminToken, API, basic, clientCredentials, exchange, OTHER_API, SECRETS, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
@@ -105,6 +105,11 @@ describe('the admin console (/console) in headless Chromium', () => {
     expect(await page.locator('#client-secret').inputValue()).toBe('');
     expect(await browser.context.cookies()).toEqual([]);
     expect(await page.evaluate<number[]>('[localStorage.length, sessionStorage.length]')).toEqual([0, 0]);
+    const otherTab = await browser.context.newPage(); // same profile, but the token lives in the first tab only
+    await otherTab.goto(`${server.url}/console/#sessions`);
+    await otherTab.getByRole('heading', { name: 'Log in' }).waitFor();
+    expect(await otherTab.locator('#page-sessions').isHidden()).toBe(true);
+    await otherTab.close();
     await screenshot(page, 'logged-in');
   }, BROWSER_TEST_MS);
 
@@ -118,7 +123,7 @@ describe('the admin console (/console) in headless Chromium', () => {
     expect(await killButton(C, 'sub-agent').evaluate((b) => b === b.ownerDocument.activeElement)).toBe(true);
     await page.keyboard.press('Enter');
     const dialog = page.getByRole('dialog');
-    await dialog.getByText(`Kill session ${C} of sub-agent and the 1 sessions delegated from it?`).waitFor();
+    await dialog.getByText(`Kill session ${C} of sub-agent and the 1 session delegated from it?`).waitFor();
     await page.keyboard.press('Tab'); // Cancel has the focus first; Tab moves to the kill button
     await page.keyboard.press('Enter');
 
@@ -222,5 +227,18 @@ describe('the admin console (/console) in headless Chromium', () => {
     await page.locator('li.record').first().waitFor();
     expect(await noOverflow()).toBe(true);
     await screenshot(page, 'phone-audit');
+  }, BROWSER_TEST_MS);
+
+  it('logging out forgets the token and clears every page', async () => {
+    await page.setViewportSize(DESKTOP);
+    await searchSessions('sub-agent');
+    await page.locator('li.node').first().waitFor();
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('heading', { name: 'Log in' }).waitFor();
+    expect(await page.locator('#nav').isHidden()).toBe(true);
+    expect(await page.locator('li.node, li.agent, li.record').count()).toBe(0);
+    await page.goto(`${server.url}/console/#agents`).catch(() => {});
+    expect(await page.locator('#page-agents').isHidden()).toBe(true);
+    await screenshot(page, 'logged-out');
   }, BROWSER_TEST_MS);
 });
