@@ -43,6 +43,7 @@ export function agentsPage() {
   const open = new Map(); // agent id → its review (or an error text) while expanded
   const secrets = new Map(); // agent id → a secret just rotated, shown until dismissed
   let agents = [];
+  let active = true; // false once the admin left the page or logged out: late answers are dropped
 
   function controls(a, expanded) {
     const manage = can('agents:manage');
@@ -73,6 +74,7 @@ export function agentsPage() {
   }
 
   function render() {
+    if (!active) return;
     if (!can('agents:read')) return container.replaceChildren(el('p', { class: 'empty' }, 'Your admin token lacks agents:read.'));
     replaceKeepingFocus(container, agents.length ? el('ul', { class: 'agents' }, agents.map(card)) : el('p', { class: 'empty' }, 'No agents.'));
   }
@@ -91,7 +93,7 @@ export function agentsPage() {
       for (const id of open.keys()) await loadReview(id);
     } catch (err) {
       agents = [];
-      say(err instanceof ApiError && err.status === 404 ? 'This server has no live registry: agents are managed in its registry file.' : `Agents: ${err.message}`, 'error');
+      if (active) say(err instanceof ApiError && err.status === 404 ? 'This server has no live registry: agents are managed in its registry file.' : `Agents: ${err.message}`, 'error');
     }
     render();
   }
@@ -137,5 +139,7 @@ export function agentsPage() {
   }
 
   void refresh();
-  return () => {};
+  return () => {
+    active = false;
+  };
 }

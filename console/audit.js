@@ -43,14 +43,17 @@ export function auditPage() {
   let newest = 0;
   let next = null;
   let view = 0; // bumped by each reload: a tail read started under older filters is dropped
+  let left = false; // the admin left the page or logged out: late answers are dropped
 
   async function verify() {
     verifyBox.replaceChildren(el('p', { class: 'muted' }, 'Verifying the chain…'));
     try {
-      verifyBox.replaceChildren(verifyView(await api('GET', 'admin/audit/verify')),
+      const status = await api('GET', 'admin/audit/verify');
+      if (left) return;
+      verifyBox.replaceChildren(verifyView(status),
         el('button', { type: 'button', onclick: () => void verify() }, 'Verify again'));
     } catch (err) {
-      verifyBox.replaceChildren(el('p', { class: 'bad' }, `Could not verify: ${err.message}`));
+      if (!left) verifyBox.replaceChildren(el('p', { class: 'bad' }, `Could not verify: ${err.message}`));
     }
   }
 
@@ -62,14 +65,14 @@ export function auditPage() {
     const mine = ++view;
     try {
       const res = await page();
-      if (mine !== view) return;
+      if (mine !== view || left) return;
       list.replaceChildren(...res.events.map(recordView));
       newest = res.events[0]?.seq ?? 0;
       next = res.next;
       older.hidden = !next;
       if (!res.events.length) list.replaceChildren(el('li', { class: 'empty' }, 'No records match.'));
     } catch (err) {
-      say(`Audit: ${err.message}`, 'error');
+      if (!left) say(`Audit: ${err.message}`, 'error');
     }
   }
 
@@ -78,25 +81,26 @@ export function auditPage() {
     const mine = view;
     try {
       const res = await page();
-      if (mine !== view) return;
+      if (mine !== view || left) return;
       const fresh = res.events.filter((r) => r.seq > newest);
       if (!fresh.length) return;
       if (newest === 0) list.replaceChildren();
       list.prepend(...fresh.map(recordView));
       newest = fresh[0].seq;
     } catch (err) {
-      say(`Audit: ${err.message}`, 'error');
+      if (!left) say(`Audit: ${err.message}`, 'error');
     }
   }
 
   const onOlder = async () => {
     try {
       const res = await page(next);
+      if (left) return;
       list.append(...res.events.map(recordView));
       next = res.next;
       older.hidden = !next;
     } catch (err) {
-      say(`Audit: ${err.message}`, 'error');
+      if (!left) say(`Audit: ${err.message}`, 'error');
     }
   };
 
@@ -118,7 +122,6 @@ export function auditPage() {
   older.addEventListener('click', onOlder);
   void verify();
   let stop = () => {};
-  let left = false;
   void reload().then(() => {
     if (!left) stop = poll(tailOnce);
   });

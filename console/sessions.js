@@ -37,6 +37,7 @@ export function sessionsPage() {
   let filter = { agent: '', sub: '' };
   let shown = '';
   let latest = 0; // refreshes overlap (the poll, a kill, a search): only the latest one started may render
+  let active = true; // false once the admin left the page or logged out: late answers are dropped
 
   async function load() {
     const { sessions } = await api('GET', `admin/sessions${query({ ...filter, limit: LIST_LIMIT })}`);
@@ -86,12 +87,12 @@ export function sessionsPage() {
     const mine = ++latest;
     try {
       const data = await load();
-      if (mine !== latest) return;
+      if (mine !== latest || !active) return;
       const json = JSON.stringify(data, (_k, v) => (v instanceof Set ? [...v] : v));
       if (json !== shown) replaceKeepingFocus(container, ...render(data));
       shown = json;
     } catch (err) {
-      say(`Sessions: ${err.message}`, 'error');
+      if (active) say(`Sessions: ${err.message}`, 'error');
     }
   }
 
@@ -104,6 +105,7 @@ export function sessionsPage() {
   form.addEventListener('submit', onSearch);
   const stop = poll(refresh);
   return () => {
+    active = false;
     stop();
     form.removeEventListener('submit', onSearch);
   };
