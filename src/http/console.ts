@@ -14,7 +14,7 @@ export const CONSOLE_CSP = [
 const CACHE_CONTROL = 'no-cache';
 
 /** GET /console/: the admin web console (it talks to the admin API with the admin's own token). */
-export function consoleRouter(dir = CONSOLE_DIR): Router {
+export function consoleRouter(): Router {
   const r = Router();
   r.use((_req, res, next) => {
     res.set({
@@ -23,6 +23,6 @@ export function consoleRouter(dir = CONSOLE_DIR): Router {
     });
     next();
   });
-  r.use(express.static(dir, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
+  r.use(express.static(CONSOLE_DIR));
   return r;
 }
