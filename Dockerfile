@@ -24,6 +24,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The web console's static files, served at /console (dist/http/console.js reads ../../console).
+COPY console ./console
 # Mount points: signing keys (STS_KEYS_DIR=keys) and the registry (STS_REGISTRY=config/registry.json).
 # Production mode refuses to start without them; nothing is generated inside the image.
 RUN mkdir -p keys config && chown node:node keys config

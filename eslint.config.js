@@ -13,9 +13,19 @@ export default tseslint.config(
   },
   {
     files: ['**/*.js', '**/*.mjs'],
+    ignores: ['console/**'],
     languageOptions: {
       globals: Object.fromEntries(
         ['process', 'console', 'setTimeout', 'globalThis', 'Buffer', 'URL', 'URLSearchParams', 'fetch', 'Headers'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
+  {
+    // the web console's plain browser modules (no build step)
+    files: ['console/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'fetch', 'URL', 'URLSearchParams', 'FormData', 'Node', 'CSS', 'setTimeout', 'clearTimeout'].map((g) => [g, 'readonly']),
       ),
     },
   },

@@ -8,6 +8,7 @@ import { adminRouter } from './admin/routes.js';
 import { envelope, type EventSink } from './audit/events.js';
 import type { Deps } from './deps.js';
 import { OAuthError } from './errors.js';
+import { consoleRouter } from './http/console.js';
 import { errorHandler } from './http/errors.js';
 import { frontOf, httpFront, limitByAddress, trustFunction } from './http/front.js';
 import { noteFailures, timeRequests, type EndpointName } from './http/metrics.js';
@@ -84,6 +85,7 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
     `${issuerPath}/admin`,
     adminRouter(deps.sessions, (req) => frontOf(req).context, deps.liveRegistry && { ...deps.liveRegistry, sessionStore: deps.stores.sessions, events: deps.events }),
   );
+  app.use(`${issuerPath}/console`, consoleRouter());
   app.get(`${issuerPath}/healthz`, async (_req, res) => {
     await deps.stores.sessions.ping();
     res.json({ status: 'ok' });

@@ -1,0 +1,98 @@
+// The admin's token and the calls made with it. Everything lives in this module's memory only
+// (no cookie, no Web Storage): closing the tab forgets it.
+
+const ADMIN_AUDIENCE = 'urn:agent-sts:admin';
+const ADMIN_SCOPES = ['sessions:read', 'sessions:kill', 'agents:read', 'agents:manage', 'audit:read'];
+/** Endpoints relative to the console's own URL, so an issuer with a path works too. */
+const url = (path) => new URL(`../${path}`, document.baseURI);
+
+let credentials = null;
+let token = null;
+let granted = [];
+let onLoggedOut = () => {};
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error_description ?? body?.error ?? `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.error;
+  }
+}
+
+async function readJson(res) {
+  const text = await res.text();
+  try {
+    return text ? JSON.parse(text) : {};
+  } catch {
+    return { error: 'bad_response', error_description: `unexpected answer (HTTP ${res.status})` };
+  }
+}
+
+/** client_credentials for the admin audience, every admin scope asked for: the answer says which were granted. */
+async function fetchToken(clientId, clientSecret) {
+  const body = new URLSearchParams({
+    grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret, resource: ADMIN_AUDIENCE, scope: ADMIN_SCOPES.join(' '),
+  });
+  // client_secret_post: a Basic header would invite the browser's own password prompt on a 401.
+  const res = await fetch(url('token'), { method: 'POST', body, credentials: 'omit', cache: 'no-store' });
+  const answer = await readJson(res);
+  if (!res.ok) throw new ApiError(res.status, answer);
+  return answer;
+}
+
+export async function login(clientId, clientSecret) {
+  const answer = await fetchToken(clientId, clientSecret);
+  credentials = { clientId, clientSecret };
+  token = answer.access_token;
+  granted = answer.scope.split(' ');
+}
+
+export function logout() {
+  credentials = null;
+  token = null;
+  granted = [];
+}
+
+export const whoAmI = () => credentials?.clientId ?? null;
+export const can = (scope) => granted.includes(scope);
+export const setLoggedOutHandler = (fn) => { onLoggedOut = fn; };
+
+async function send(method, path, body) {
+  const init = { method, headers: { Authorization: `Bearer ${token}` }, credentials: 'omit', cache: 'no-store' };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  return fetch(url(path), init);
+}
+
+/**
+ * One admin API call. A 401 means the token expired or was killed: log in again once with the
+ * credentials in memory and retry; if that fails too, back to the login form.
+ */
+export async function api(method, path, body) {
+  if (!token) throw new ApiError(401, { error: 'invalid_token', error_description: 'not logged in' });
+  let res = await send(method, path, body);
+  if (res.status === 401 && credentials) {
+    try {
+      await login(credentials.clientId, credentials.clientSecret);
+      res = await send(method, path, body);
+    } catch {
+      // handled below as the 401 it is
+    }
+  }
+  const answer = await readJson(res);
+  if (res.status === 401) {
+    logout();
+    onLoggedOut('Your session ended: log in again.');
+  }
+  if (!res.ok) throw new ApiError(res.status, answer);
+  return answer;
+}
+
+/** A query string from the non-empty fields of an object. */
+export function query(params) {
+  const q = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== ''));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
