@@ -17,13 +17,9 @@ import { GENESIS_HASH } from '../audit.js';
  * the request fails closed with nothing stored.
  */
 export const AUDIT_APPEND_LUA = `
+-- seq as 8 bytes, big-endian (Redis' Lua has the struct library: one C call, not a loop)
 local function u64be(n)
-  local out = {}
-  for i = 8, 1, -1 do
-    out[i] = string.char(n % 256)
-    n = math.floor(n / 256)
-  end
-  return table.concat(out)
+  return struct.pack('>I8', n)
 end
 local function audit_append(stream, head, body, digest, maxRecords, minTimeMs)
   local h = redis.call('HMGET', head, 'seq', 'hash')
