@@ -11,6 +11,7 @@ import { OAuthError } from './errors.js';
 import { errorHandler } from './http/errors.js';
 import { frontOf, httpFront, limitByAddress, trustFunction } from './http/front.js';
 import { oauthServer, type OAuthHandler, type OAuthRoute } from './http/oauth-server.js';
+import { ssfEndpointsOf, ssfRouter } from './push/poll.js';
 import { introspectionEndpoint } from './oauth/introspect.js';
 import { serverMetadata } from './oauth/metadata.js';
 import { revocationEndpoint } from './oauth/revoke.js';
@@ -75,6 +76,10 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
     `${issuerPath}/admin`,
     adminRouter(deps.sessions, (req) => frontOf(req).context, deps.liveRegistry && { ...deps.liveRegistry, sessionStore: deps.stores.sessions, events: deps.events }),
   );
+  if (deps.ssf) {
+    app.use(`${issuerPath}/ssf`, limitByAddress(deps.limits));
+    app.use(ssfRouter(ctx, deps.ssf, ssfEndpointsOf(endpoints.issuer, endpoints.jwks), (req) => frontOf(req).context, ctx.nowMs));
+  }
   app.get(`${issuerPath}/healthz`, async (_req, res) => {
     await deps.stores.sessions.ping();
     res.json({ status: 'ok' });

@@ -14,6 +14,9 @@ import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
 import { rateLimits, type RateLimits } from './limits/rate-limits.js';
 import { endpointsOf, type Endpoints } from './oauth/metadata.js';
 import { UpstreamKeySets, upstreamVerifier, type UpstreamVerifier } from './oauth/upstream.js';
+import type { SsfDeps } from './push/poll.js';
+import { ssfSink } from './push/sink.js';
+import { Wakeups } from './push/wakeups.js';
 import { proofKeyCache, type ProofKeyCache } from './rs/dpop.js';
 import { IdSource } from './sessions/ids.js';
 import { SessionService, systemClock, type Clock } from './sessions/service.js';
@@ -25,6 +28,8 @@ import { MemoryAuditLog } from './store/memory/audit-log.js';
 import { MemorySessionStore } from './store/memory/session-store.js';
 import { MemoryUsageStore } from './store/memory/usage-store.js';
 import { RedisUsageStore } from './store/redis/usage-store.js';
+import { MemorySsfStore } from './store/memory/ssf-store.js';
+import { RedisSsfStore } from './store/redis/ssf-store.js';
 import { RedisAuditLog } from './store/redis/audit-log.js';
 import { MemoryRegistryStore } from './store/memory/registry-store.js';
 import type { RegistryStore } from './store/registry.js';
@@ -54,6 +59,8 @@ export interface Deps {
   usage?: UsageAggregator;
   usageStore?: UsageStore;
   config: Pick<Config, 'audit' | 'usage'>;
+  /** Revocation events for resource servers (SSF poll); absent when STS_SSF=off. */
+  ssf?: SsfDeps;
   /** The live registry and what the admin API manages it with; absent when a fixed registry was given. */
   liveRegistry?: LiveRegistryDeps;
   close(): Promise<void>;
@@ -86,7 +93,7 @@ export async function buildStores(config: Config, log: Logger, clock: Clock = sy
   if (!config.redisUrl) {
     log.warn('REDIS_URL is not set: using the embedded in-memory store. It is single-process and loses every session on exit; never use it in production.');
     const memory = new MemorySessionStore(() => clock.nowMs());
-    return { stores: { sessions: memory, replay: memory, audit: new MemoryAuditLog(), usage: new MemoryUsageStore() } };
+    return { stores: { sessions: memory, replay: memory, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore() } };
   }
   const redis = connectRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
@@ -94,7 +101,10 @@ export async function buildStores(config: Config, log: Logger, clock: Clock = sy
   await assertRedisVersion(redis);
   const keys = redisKeys(config.redisKeyPrefix);
   const store = new RedisSessionStore(redis, keys);
-  return { stores: { sessions: store, replay: store, audit: new RedisAuditLog(redis, keys), usage: new RedisUsageStore(redis, keys) }, redis };
+  return {
+    stores: { sessions: store, replay: store, audit: new RedisAuditLog(redis, keys), usage: new RedisUsageStore(redis, keys), ssf: new RedisSsfStore(redis, keys) },
+    redis,
+  };
 }
 
 /** The one wiring file: everything the app needs, built from the config. */
@@ -110,7 +120,11 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     ? trailSink(trail, log, { retention: config.audit, nowMs, afterAdminChange: () => checkpoints.sign() })
     : logEventSink(log);
   const usage = config.usage.enabled && stores.usage ? new UsageAggregator(stores.usage, config.usage.retentionDays) : undefined;
-  const sinks = [base, ...(usage ? [usageSink(usage)] : []), ...(overrides.events ? [overrides.events] : [])];
+  const ssf: SsfDeps | undefined = config.ssf.enabled && stores.ssf
+    ? { store: stores.ssf, wakeups: new Wakeups(), retentionMs: config.ssf.retentionMs, longPollMs: config.ssf.longPollMs }
+    : undefined;
+  const ssfEvents = ssf && ssfSink({ store: ssf.store, keys, issuer: config.issuer, retentionMs: ssf.retentionMs, nowMs, wakeups: ssf.wakeups });
+  const sinks = [base, ...(usage ? [usageSink(usage)] : []), ...(ssfEvents ? [ssfEvents] : []), ...(overrides.events ? [overrides.events] : [])];
   const events = sinks.length === 1 ? base : fanOut(log, ...sinks);
   let liveRegistry: LiveRegistryDeps | undefined;
   if (!overrides.registry) {
@@ -146,6 +160,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     ...(stores.usage ? { usageStore: stores.usage } : {}),
     config: { audit: config.audit, usage: config.usage },
     ...(liveRegistry ? { liveRegistry } : {}),
+    ...(ssf ? { ssf } : {}),
     async close() {
       await liveRegistry?.live.close();
       await stores.sessions.close();

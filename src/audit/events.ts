@@ -21,16 +21,23 @@ export const envelope = (context: RequestContext, nowMs: number, actor: string |
   ...(context.adminSid ? { adminSid: context.adminSid } : {}),
 });
 
-/** A session a kill removed, with the audience that must hear of it. */
+/** A session a kill removed, with the audience that must hear of it (CAEP session-revoked, src/push/). */
 export interface KilledSession {
   sid: string;
   aud: string;
+  agent: string;
+  sub: string;
+  /** The token's exp (seconds): a subscriber keeps the sid as revoked until then. */
+  exp: number;
 }
+
+/** Why a session tree was killed: the agent revoked its token (RFC 7009), an admin killed it, or an admin narrowed the agent's entitlement. */
+export type KillReason = 'revocation' | 'admin' | 'entitlement';
 
 /** Events that must be durable before the answer: the audit trail may not miss an issuance or a kill. */
 export type DurableEvent = EventEnvelope & (
   | { type: 'token.issued'; sid: string; parent?: string; parentAgent?: string; agent: string; sub: string; act?: Actor; aud: string; scope: string[]; exp: number; ttl?: number; grant: string }
-  | { type: 'session.revoked'; sid: string; revoked: number; sessions: KilledSession[]; by: string; reason: 'revocation' | 'admin' }
+  | { type: 'session.revoked'; sid: string; revoked: number; sessions: KilledSession[]; by: string; reason: KillReason }
   | { type: 'agent.sessions_revoked'; agent: string; revoked: number; sessions: KilledSession[]; by: string }
   | RegistryEvent
 );

@@ -21,6 +21,8 @@ import { MemoryAuditLog } from '../../src/store/memory/audit-log.js';
 import { MemorySessionStore } from '../../src/store/memory/session-store.js';
 import { RedisAuditLog } from '../../src/store/redis/audit-log.js';
 import { RedisUsageStore } from '../../src/store/redis/usage-store.js';
+import { RedisSsfStore } from '../../src/store/redis/ssf-store.js';
+import { MemorySsfStore } from '../../src/store/memory/ssf-store.js';
 import { MemoryUsageStore } from '../../src/store/memory/usage-store.js';
 import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
 import { RedisRegistryStore } from '../../src/store/redis/registry-store.js';
@@ -117,6 +119,8 @@ export interface TestStsOptions {
   keysDir?: string;
   /** false: no audit trail (STS_AUDIT_TRAIL=off). */
   audit?: boolean;
+  /** STS_SSF_LONG_POLL_MS (default here 200, so a waiting poll never holds a test up). */
+  ssfLongPollMs?: number;
   /** Audit retention by length (STS_AUDIT_MAX_RECORDS). */
   auditMaxRecords?: number;
   /**
@@ -159,6 +163,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     STS_RATE_LIMIT_PER_RESOURCE_SERVER: String(opts.rateLimit?.perResourceServer ?? 0),
     STS_RATE_LIMIT_WINDOW_SECONDS: '60',
     STS_AUDIT_TRAIL: opts.audit === false ? 'off' : 'on',
+    STS_SSF_LONG_POLL_MS: String(opts.ssfLongPollMs ?? 200),
     ...(opts.auditMaxRecords !== undefined ? { STS_AUDIT_MAX_RECORDS: String(opts.auditMaxRecords) } : {}),
     ...(opts.trustProxy ? { STS_TRUST_PROXY: opts.trustProxy } : {}),
     ...(opts.registryMode ? { STS_REGISTRY_MODE: opts.registryMode } : {}),
@@ -177,7 +182,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     keys = redisKeys(prefix);
     const real = new RedisSessionStore(client, keys);
     const store = opts.wrapStore ? opts.wrapStore(real, keys) : real;
-    stores = { sessions: store, replay: store, audit: new RedisAuditLog(client, keys), usage: new RedisUsageStore(client, keys) };
+    stores = { sessions: store, replay: store, audit: new RedisAuditLog(client, keys), usage: new RedisUsageStore(client, keys), ssf: new RedisSsfStore(client, keys) };
     // A raw view of the keys needs one node: on a cluster URL, tests assert through the API only.
     if (!url.startsWith('redis+cluster')) {
       raw = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -188,7 +193,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     stores = opts.shared.stores;
   } else {
     const store = new MemorySessionStore();
-    stores = { sessions: store, replay: store, audit: new MemoryAuditLog(), usage: new MemoryUsageStore() };
+    stores = { sessions: store, replay: store, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore() };
   }
   const registrySource = opts.live
     ? {

@@ -110,7 +110,7 @@ describe('event sinks', () => {
       expect(res.body).toEqual({ revoked: 1 });
       expect(sts.events.events.slice(n)).toEqual([{
         type: 'session.revoked', time: new Date(T0 + 5_000).toISOString(), requestId: 'ev-5', actor: 'admin', adminSid: sidOf(admin),
-        sid: sidOf(target), revoked: 1, sessions: [{ sid: sidOf(target), aud: API }], by: 'admin', reason: 'admin',
+        sid: sidOf(target), revoked: 1, sessions: [{ sid: sidOf(target), aud: API, agent: 'billing-agent', sub: 'billing-agent', exp: expect.any(Number) }], by: 'admin', reason: 'admin',
       }]);
       now = T0;
     });

@@ -1,0 +1,117 @@
+import { performance } from 'node:perf_hooks';
+import express, { Router, type Request } from 'express';
+import { z } from 'zod';
+import { parseBody } from '../admin/registry-common.js';
+import { only, type ContextOf } from '../admin/routes.js';
+import { OAuthError } from '../errors.js';
+import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
+import type { OAuthRequest } from '../oauth/request.js';
+import type { PollResponse } from '../protocol/ssf.js';
+import { SSF_MAX_EVENTS, type SsfPolled, type SsfStore } from '../store/ssf.js';
+import type { Wakeups } from './wakeups.js';
+
+/** A poll body is a list of acks and a few flags. */
+const POLL_BODY_LIMIT = '64kb';
+/** RFC 8936 leaves maxEvents' absence to the transmitter: this many. */
+const DEFAULT_MAX_EVENTS = 100;
+/** A waiting poll re-reads the stream this often, for SETs another instance appended (this one's wake it at once). */
+const LONG_POLL_RECHECK_MS = 250;
+/** The resource server's own stream; stream management (not implemented) would add others. */
+export const DEFAULT_STREAM = 'default';
+/** RFC 8936 §2.4: SSF 1.0 names the two delivery methods by their RFCs. */
+export const POLL_DELIVERY = 'urn:ietf:rfc:8936';
+
+/** RFC 8936 §2.4 (setErrs accepted and ignored); client_* members authenticate, as in a form. */
+const pollBody = z.strictObject({
+  maxEvents: z.number().int().min(0).max(SSF_MAX_EVENTS).optional(),
+  returnImmediately: z.boolean().optional(),
+  ack: z.array(z.string().min(1).max(200)).max(SSF_MAX_EVENTS).optional(),
+  setErrs: z.record(z.string(), z.object({ err: z.string(), description: z.string() })).optional(),
+  client_id: z.string().optional(),
+  client_secret: z.string().optional(),
+  client_assertion: z.string().optional(),
+  client_assertion_type: z.string().optional(),
+});
+const CREDENTIAL_MEMBERS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'] as const;
+
+export interface SsfDeps {
+  store: SsfStore;
+  wakeups: Wakeups;
+  retentionMs: number;
+  longPollMs: number;
+}
+
+export interface SsfEndpoints {
+  issuer: string;
+  jwks: string;
+  poll: string;
+}
+
+export const ssfEndpointsOf = (issuer: string, jwks: string): SsfEndpoints => ({ issuer, jwks, poll: `${issuer}/ssf/poll` });
+
+/** SSF 1.0 §7.1 transmitter metadata. `poll_endpoint` is agent-sts's: with no stream management, every resource server's stream is there. */
+export function ssfConfiguration(e: SsfEndpoints): Record<string, unknown> {
+  return {
+    spec_version: '1_0',
+    issuer: e.issuer,
+    jwks_uri: e.jwks,
+    delivery_methods_supported: [POLL_DELIVERY],
+    poll_endpoint: e.poll,
+    authorization_schemes: [{ spec_urn: 'urn:ietf:rfc:6749' }],
+    default_subjects: 'ALL',
+  };
+}
+
+/** The request as client authentication reads it: headers, and the client_* members of the JSON body. */
+function asOAuthRequest(req: Request, body: Record<string, unknown>, url: string, contextOf: ContextOf): OAuthRequest {
+  const params = new Map<string, string[]>();
+  for (const m of CREDENTIAL_MEMBERS) if (typeof body[m] === 'string') params.set(m, [body[m]]);
+  return { method: 'POST', headers: req.headers, query: '', params, endpointUrl: url, context: contextOf(req) };
+}
+
+const isJson = (req: Request) => req.headers['content-type']?.split(';')[0]!.trim().toLowerCase() === 'application/json';
+
+/**
+ * POST /ssf/poll (RFC 8936): a resource server, authenticated as at /introspect, acknowledges SETs
+ * and reads its unacknowledged ones. With returnImmediately false and nothing to read, it waits up
+ * to STS_SSF_LONG_POLL_MS. Unacknowledged SETs come again on every poll; acknowledged ones never.
+ */
+export function ssfRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEndpoints, contextOf: ContextOf, nowMs: () => number): Router {
+  const r = Router();
+  const metadata = ssfConfiguration(endpoints);
+  const issuerPath = new URL(endpoints.issuer).pathname.replace(/\/$/, '');
+  r.get(`/.well-known/ssf-configuration${issuerPath}`, (_req, res) => {
+    res.set('Cache-Control', 'public, max-age=300').json(metadata);
+  });
+  r.route(`${issuerPath}/ssf/poll`)
+    .post((req, _res, next) => {
+      next(isJson(req) ? undefined : new OAuthError(415, 'invalid_request', 'send application/json'));
+    }, express.json({ limit: POLL_BODY_LIMIT, type: () => true }), async (req, res) => {
+      const raw = req.body as unknown;
+      const body = parseBody(pollBody, raw);
+      const rs = await authenticateClient(auth, asOAuthRequest(req, body, endpoints.poll, contextOf), 'resourceServer');
+      const maxEvents = body.maxEvents ?? DEFAULT_MAX_EVENTS;
+      const read = (ack: string[]) => ssf.store.poll(rs.id, { stream: DEFAULT_STREAM, ack, maxEvents, nowMs: nowMs(), retentionMs: ssf.retentionMs });
+      let polled: SsfPolled = await read(body.ack ?? []);
+      if (body.returnImmediately !== true && maxEvents > 0) {
+        const gone = new AbortController();
+        res.on('close', () => gone.abort());
+        const deadline = performance.now() + ssf.longPollMs;
+        while (polled.sets.length === 0 && !polled.resync && !gone.signal.aborted) {
+          const left = deadline - performance.now();
+          if (left <= 0) break;
+          await ssf.wakeups.wait(rs.id, Math.min(left, LONG_POLL_RECHECK_MS), gone.signal);
+          if (!gone.signal.aborted) polled = await read([]);
+        }
+        if (gone.signal.aborted) return;
+      }
+      const answer: PollResponse = {
+        sets: Object.fromEntries(polled.sets.map((s) => [s.jti, s.set])),
+        moreAvailable: polled.moreAvailable,
+        ...(polled.resync ? { resync: true } : {}),
+      };
+      res.set('Cache-Control', 'no-store').json(answer);
+    })
+    .all(only('POST'));
+  return r;
+}
