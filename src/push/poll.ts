@@ -16,7 +16,7 @@ const POLL_BODY_LIMIT = '64kb';
 const DEFAULT_MAX_EVENTS = 100;
 /** A waiting poll re-reads the stream this often, for SETs another instance appended (this one's wake it at once). */
 const LONG_POLL_RECHECK_MS = 250;
-/** The resource server's own stream; stream management (not implemented) would add others. */
+/** The stream a poll naming none reads (each subscriber may name its own). */
 export const DEFAULT_STREAM = 'default';
 /** RFC 8936 §2.4: SSF 1.0 names the two delivery methods by their RFCs. */
 export const POLL_DELIVERY = 'urn:ietf:rfc:8936';
@@ -26,7 +26,9 @@ const pollBody = z.strictObject({
   maxEvents: z.number().int().min(0).max(SSF_MAX_EVENTS).optional(),
   returnImmediately: z.boolean().optional(),
   ack: z.array(z.string().min(1).max(200)).max(SSF_MAX_EVENTS).optional(),
-  setErrs: z.record(z.string(), z.object({ err: z.string(), description: z.string() })).optional(),
+  setErrs: z.record(z.string().max(200), z.object({ err: z.string(), description: z.string() })).optional(),
+  /** agent-sts's: the subscriber's own stream, so each process of a resource server hears every SET. */
+  stream: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
   client_id: z.string().optional(),
   client_secret: z.string().optional(),
   client_assertion: z.string().optional(),
@@ -91,8 +93,10 @@ export function ssfRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEndpoin
       const body = parseBody(pollBody, raw);
       const rs = await authenticateClient(auth, asOAuthRequest(req, body, endpoints.poll, contextOf), 'resourceServer');
       const maxEvents = body.maxEvents ?? DEFAULT_MAX_EVENTS;
-      const read = (ack: string[]) => ssf.store.poll(rs.id, { stream: DEFAULT_STREAM, ack, maxEvents, nowMs: nowMs(), retentionMs: ssf.retentionMs });
-      let polled: SsfPolled = await read(body.ack ?? []);
+      const stream = body.stream ?? DEFAULT_STREAM;
+      const read = (ack: string[]) => ssf.store.poll(rs.id, { stream, ack, maxEvents, nowMs: nowMs(), retentionMs: ssf.retentionMs });
+      // RFC 8936 §2.4: a SET reported in setErrs is acknowledged too (never delivered again).
+      let polled: SsfPolled = await read([...(body.ack ?? []), ...Object.keys(body.setErrs ?? {})]);
       if (body.returnImmediately !== true && maxEvents > 0) {
         const gone = new AbortController();
         res.on('close', () => gone.abort());

@@ -30,6 +30,7 @@ export interface SsfPolled {
   /**
    * Unacknowledged SETs were trimmed by retention before this subscriber read them: it must drop
    * whatever it derived from the stream (its caches). Said once; the position moves past the gap.
+   * A new subscriber starts at the oldest SET kept and is never told.
    */
   resync: boolean;
 }

@@ -86,6 +86,13 @@ export function ssfStoreContract(name: string, open: () => Promise<OpenedSsfStor
       expect([jtis(r), r.resync]).toEqual([['jti-2'], false]);
     }));
 
+    it('a new subscriber starts at the oldest SET kept and is not told to resync', withStore(async (store) => {
+      await store.append(AUD, [set(1)], T0, DAY_MS);
+      await store.append(AUD, [set(2)], T0 + DAY_MS + 10, DAY_MS);
+      const r = await store.poll(AUD, poll({ stream: 'newcomer', nowMs: T0 + DAY_MS + 20 }));
+      expect([jtis(r), r.resync]).toEqual([['jti-2'], false]);
+    }));
+
     it('ids follow the service clock and never go back, even when the clock does', withStore(async (store) => {
       await store.append(AUD, [set(1)], T0 + 5, DAY_MS);
       await store.append(AUD, [set(2)], T0, DAY_MS);

@@ -50,7 +50,8 @@ export class MemorySsfStore implements SsfStore {
     const s = this.#stream(aud);
     this.#trim(s, p.nowMs, p.retentionMs);
     let sub = s.subscribers.get(p.stream);
-    if (!sub) s.subscribers.set(p.stream, (sub = { cursor: '0-0', acked: new Set() }));
+    // a new subscriber starts at the oldest SET still kept: it had nothing to lose
+    if (!sub) s.subscribers.set(p.stream, (sub = { cursor: s.maxDeleted, acked: new Set() }));
     let resync = false;
     if (olderId(sub.cursor, s.maxDeleted)) {
       resync = true;

@@ -51,10 +51,11 @@ local stream, trimmedKey, cursorKey, ackedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[
 local minMs, maxEvents, window, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local acks = {}
 for i = 6, #ARGV do acks[ARGV[i]] = true end
-local cursor = redis.call('GET', cursorKey) or '0-0'
-local resync = 0
 trim(stream, trimmedKey, minMs)
 local trimmed = redis.call('GET', trimmedKey) or '0-0'
+-- a new subscriber starts at the oldest SET still kept: it had nothing to lose
+local cursor = redis.call('GET', cursorKey) or trimmed
+local resync = 0
 if older(cursor, trimmed) then
   resync = 1
   cursor = trimmed
