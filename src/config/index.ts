@@ -65,8 +65,8 @@ const envSchema = z.object({
     .describe('CAEP session-revoked SETs for every kill, per resource server, served by SSF poll (/ssf/poll)'),
   STS_SSF_RETENTION_SECONDS: z.coerce.number().int().min(SSF_MIN_RETENTION_SECONDS).max(30 * 86_400).default(SSF_MIN_RETENTION_SECONDS)
     .describe('keep SETs this long: at least the longest token lifetime, so a subscriber away for less misses nothing'),
-  STS_SSF_LONG_POLL_MS: z.coerce.number().int().min(0).max(120_000).default(25_000)
-    .describe('the longest a poll with returnImmediately=false waits for a SET (below common proxy timeouts)'),
+  STS_SSF_LONG_POLL_MS: z.coerce.number().int().min(0).max(120_000).default(10_000)
+    .describe("the longest a poll with returnImmediately=false waits for a SET; keep it below resource servers' revocationsStaleAfterMs (default 15000)"),
   STS_STALE_CREDENTIAL_DAYS: z.coerce.number().int().min(1).max(3_650).default(90)
     .describe('the access review flags a credential older than this as stale_credential'),
 });

@@ -127,7 +127,13 @@ export function tokenGate(o: GateOptions): Gate {
     const local = localVerifier({ issuer: o.issuer, audience: o.audience, metadata, timeoutMs, ...(isRevoked ? { isRevoked } : {}) });
     // A stale feed may have missed a kill: introspect until it is fresh again.
     const fallback = feed && introspect(0);
-    claimsOf = fallback ? (token) => (feed!.fresh() ? local(token) : fallback(token)) : local;
+    claimsOf = fallback
+      ? (token) => {
+        if (feed!.fresh()) return local(token);
+        feed!.fellBack();
+        return fallback(token);
+      }
+      : local;
   } else {
     claimsOf = introspect(o.cacheMaxAgeSeconds ?? 0);
   }

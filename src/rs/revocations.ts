@@ -42,6 +42,10 @@ export interface FeedStats {
   failures: number;
   /** Times agent-sts said unacknowledged SETs were lost to retention. */
   resyncs: number;
+  /** Sessions held as revoked now (each until its token's exp). */
+  revoked: number;
+  /** Requests a gate introspected because the feed was stale. */
+  fallbacks: number;
 }
 
 /**
@@ -61,6 +65,8 @@ export interface RevocationFeed {
   /** `fn` runs when agent-sts says SETs were lost: drop whatever was cached. */
   onResync(fn: () => void): void;
   stats(): FeedStats;
+  /** A gate counts a request it introspected because the feed was stale (stats().fallbacks). */
+  fellBack(): void;
   close(): void;
 }
 
@@ -103,7 +109,7 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
   /** jti → until when (ms) a repeat of it is ignored. */
   const applied = new Map<string, number>();
   const resyncListeners: (() => void)[] = [];
-  const stats: FeedStats = { applied: 0, ignored: 0, failures: 0, resyncs: 0 };
+  const stats = { applied: 0, ignored: 0, failures: 0, resyncs: 0, fallbacks: 0 };
   const stop = new AbortController();
   let lastHeardMs: number | undefined;
   let started = false;
@@ -218,7 +224,10 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
     onResync: (fn) => {
       resyncListeners.push(fn);
     },
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, revoked: revoked.size }),
+    fellBack: () => {
+      stats.fallbacks++;
+    },
     close: () => stop.abort(),
   };
 }

@@ -82,7 +82,7 @@ describe('local mode with the feed', () => {
     expect((await get(app, leaf)).status).toBe(401);
     expect((await get(app, root)).status).toBe(200);
     expect(calls.introspect).toBe(before);
-    expect(feed.stats()).toMatchObject({ applied: 1, ignored: 0 });
+    expect(feed.stats()).toMatchObject({ applied: 1, ignored: 0, revoked: 2, fallbacks: 0 });
   });
 
   it('one feed serves several gates: an express route and the MCP verifier both refuse the killed session', async () => {
@@ -109,6 +109,7 @@ describe('local mode with the feed', () => {
     const before = calls.introspect;
     expect((await get(app, t)).status).toBe(200);
     expect(calls.introspect).toBe(before + 1);
+    expect(feed.stats().fallbacks).toBe(1);
     await kill(sidOf(t));
     expect(feed.isRevoked(sidOf(t))).toBe(false);
     expect((await get(app, t)).status).toBe(401);
