@@ -96,17 +96,22 @@ export function ssfRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEndpoin
       const stream = body.stream ?? DEFAULT_STREAM;
       const read = (ack: string[]) => ssf.store.poll(rs.id, { stream, ack, maxEvents, nowMs: nowMs(), retentionMs: ssf.retentionMs });
       // RFC 8936 §2.4: a SET reported in setErrs is acknowledged too (never delivered again).
-      let polled: SsfPolled = await read([...(body.ack ?? []), ...Object.keys(body.setErrs ?? {})]);
-      if (body.returnImmediately !== true && maxEvents > 0) {
-        const gone = new AbortController();
-        res.on('close', () => gone.abort());
-        const deadline = performance.now() + ssf.longPollMs;
-        while (polled.sets.length === 0 && !polled.resync && !gone.signal.aborted) {
-          const left = deadline - performance.now();
-          if (left <= 0) break;
-          await ssf.wakeups.wait(rs.id, Math.min(left, LONG_POLL_RECHECK_MS), gone.signal);
-          if (!gone.signal.aborted) polled = await read([]);
+      const ack = [...(body.ack ?? []), ...Object.keys(body.setErrs ?? {})];
+      const waits = body.returnImmediately !== true && maxEvents > 0;
+      const gone = new AbortController();
+      res.on('close', () => gone.abort());
+      const deadline = performance.now() + ssf.longPollMs;
+      let polled: SsfPolled;
+      for (;;) {
+        // The waiter is in place before the read: a SET appended between the two still wakes it.
+        const step = new AbortController();
+        const woken = waits ? ssf.wakeups.wait(rs.id, Math.min(Math.max(deadline - performance.now(), 0), LONG_POLL_RECHECK_MS), AbortSignal.any([gone.signal, step.signal])) : undefined;
+        polled = await read(ack.splice(0));
+        if (!woken || polled.sets.length > 0 || polled.resync || performance.now() >= deadline) {
+          step.abort();
+          break;
         }
+        await woken;
         if (gone.signal.aborted) return;
       }
       const answer: PollResponse = {

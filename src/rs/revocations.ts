@@ -154,10 +154,11 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
     }
   };
 
-  const pollOnce = async (ack: string[], setErrs: Record<string, { err: string; description: string }>): Promise<PollResponse> => {
+  const pollOnce = async (ack: string[], setErrs: Record<string, { err: string; description: string }>, catchingUp: boolean): Promise<PollResponse> => {
     const c = await discover();
     const auth = await clientAuth(o.credentials, o.issuer);
-    const body = JSON.stringify({ ...auth.params, stream, returnImmediately: false, maxEvents: MAX_EVENTS_PER_POLL, ack, setErrs });
+    // While catching up (first poll, or more waiting) nothing is worth waiting for; after that, a long poll.
+    const body = JSON.stringify({ ...auth.params, stream, returnImmediately: catchingUp, maxEvents: MAX_EVENTS_PER_POLL, ack, setErrs });
     const res = await post(c.poll_endpoint, auth.headers, body, {
       timeoutMs: staleAfterMs, contentType: 'application/json', maxResponseBytes: MAX_POLL_RESPONSE_BYTES, signal: stop.signal, unref: true,
     });
@@ -170,9 +171,11 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
     let ack: string[] = [];
     let setErrs: Record<string, { err: string; description: string }> = {};
     let retryMs = RETRY_MIN_MS;
+    let catchingUp = true;
     while (!stop.signal.aborted) {
       try {
-        const answer = await pollOnce(ack, setErrs);
+        const answer = await pollOnce(ack, setErrs, catchingUp);
+        catchingUp = answer.moreAvailable === true;
         retryMs = RETRY_MIN_MS;
         if (answer.resync) {
           stats.resyncs++;

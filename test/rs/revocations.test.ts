@@ -218,6 +218,7 @@ describe('the feed applies only SETs it can verify, for its own audience, once',
     for (const sid of ['sid-forged', 'sid-other', 'sid-elsewhere', 'sid-typed', 'sid-old', 'sid-swapped', 'sid-replayed']) expect(feed.isRevoked(sid)).toBe(false);
     expect(feed.isRevoked('sid-good')).toBe(true);
     expect(feed.stats()).toMatchObject({ applied: 1, ignored: 7 });
+    expect(polls[0]).toMatchObject({ returnImmediately: true });
     expect(polls[1]).toMatchObject({ ack: ['good'], returnImmediately: false });
     expect(Object.keys(polls[1]!.setErrs as object).sort()).toEqual(['elsewhere', 'forged', 'old', 'other', 'swapped', 'typed']);
     expect(polls[2]).toMatchObject({ ack: [], setErrs: { good: expect.any(Object) } });
