@@ -45,6 +45,7 @@ export async function killToRefused(sts, rs, { kills }) {
   const admin = await adminToken(sts);
   const total = [];
   const call0 = [];
+  const afterAnswer = [];
   let missed = 0;
   for (let i = 0; i < kills; i++) {
     const token = await clientCredentials(sts, AGENTS.push, 'read');
@@ -57,17 +58,24 @@ export async function killToRefused(sts, rs, { kills }) {
     call0.push(performance.now() - t0);
     const ms = await refusedAfter(rs, token, t0);
     if (ms === undefined) missed++;
-    else total.push(ms);
+    else {
+      total.push(ms);
+      afterAnswer.push(ms - call0.at(-1));
+    }
   }
   const feed = await feedState(rs);
   const t = percentiles(total);
   const k = percentiles(call0);
+  const a = percentiles(afterAnswer);
   return {
     scenario: `${kills} single-session kills, resource server in local mode`,
     'kill call ms p50': r1(k.p50),
+    'kill call ms p99': r1(k.p99),
     'kill→refused ms p50': r1(t.p50),
     'kill→refused ms p99': r1(t.p99),
     'kill→refused ms max': r1(t.max),
+    'kill answered→refused ms p50': r1(a.p50),
+    'kill answered→refused ms p99': r1(a.p99),
     missed,
     'introspections (fallbacks)': feed.fallbacks,
     ok: missed === 0 && feed.fallbacks === 0,
