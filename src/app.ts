@@ -11,6 +11,7 @@ import { OAuthError } from './errors.js';
 import { errorHandler } from './http/errors.js';
 import { frontOf, httpFront, limitByAddress, trustFunction } from './http/front.js';
 import { oauthServer, type OAuthHandler, type OAuthRoute } from './http/oauth-server.js';
+import { pushAdminRouter } from './push/admin.js';
 import { ssfEndpointsOf, ssfRouter } from './push/poll.js';
 import { introspectionEndpoint } from './oauth/introspect.js';
 import { serverMetadata } from './oauth/metadata.js';
@@ -79,6 +80,10 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   if (deps.ssf) {
     app.use(`${issuerPath}/ssf`, limitByAddress(deps.limits));
     app.use(ssfRouter(ctx, deps.ssf, ssfEndpointsOf(endpoints.issuer, endpoints.jwks), (req) => frontOf(req).context, ctx.nowMs));
+    app.use(`${issuerPath}/admin`, pushAdminRouter({
+      sessions: deps.sessions, contextOf: (req) => frontOf(req).context, registry: deps.registry, store: deps.ssf.store, events: deps.events,
+      httpAllowed: deps.ssf.httpPushAllowed === true,
+    }));
   }
   app.get(`${issuerPath}/healthz`, async (_req, res) => {
     await deps.stores.sessions.ping();

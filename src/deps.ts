@@ -14,6 +14,7 @@ import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
 import { rateLimits, type RateLimits } from './limits/rate-limits.js';
 import { endpointsOf, type Endpoints } from './oauth/metadata.js';
 import { UpstreamKeySets, upstreamVerifier, type UpstreamVerifier } from './oauth/upstream.js';
+import { PushDelivery, type DeliveryHooks } from './push/delivery.js';
 import type { SsfDeps } from './push/poll.js';
 import { ssfSink } from './push/sink.js';
 import { Wakeups } from './push/wakeups.js';
@@ -84,6 +85,8 @@ export interface DepsOverrides {
   stores?: Stores;
   events?: EventSink;
   clock?: Clock;
+  /** What SSF push delivery reports (lag, failing receivers), for a metrics collector. */
+  pushHooks?: DeliveryHooks;
   /** With `stores`: the Redis client rate-limit counters use (absent: in memory). */
   redis?: RedisClient;
 }
@@ -123,9 +126,22 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   const ssf: SsfDeps | undefined = config.ssf.enabled && stores.ssf
     ? { store: stores.ssf, wakeups: new Wakeups(), retentionMs: config.ssf.retentionMs, longPollMs: config.ssf.longPollMs }
     : undefined;
-  const ssfEvents = ssf && ssfSink({ store: ssf.store, keys, issuer: config.issuer, retentionMs: ssf.retentionMs, nowMs, wakeups: ssf.wakeups });
+  // Delivery needs the event sink (to report failing receivers) and the sink kicks delivery: bound once both exist.
+  let delivery: PushDelivery | undefined;
+  const ssfEvents = ssf && ssfSink({
+    store: ssf.store, keys, issuer: config.issuer, retentionMs: ssf.retentionMs, nowMs, wakeups: ssf.wakeups, appended: () => delivery?.kick(),
+  });
   const sinks = [base, ...(usage ? [usageSink(usage)] : []), ...(ssfEvents ? [ssfEvents] : []), ...(overrides.events ? [overrides.events] : [])];
   const events = sinks.length === 1 ? base : fanOut(log, ...sinks);
+  if (ssf) {
+    delivery = new PushDelivery({
+      store: ssf.store, retentionMs: ssf.retentionMs, nowMs, timeoutMs: config.ssf.pushTimeoutMs, retryMs: config.ssf.pushRetryMs, events, log,
+      ...(overrides.pushHooks ? { hooks: overrides.pushHooks } : {}),
+    });
+    delivery.start();
+    ssf.delivery = delivery;
+    ssf.httpPushAllowed = config.env !== 'production';
+  }
   let liveRegistry: LiveRegistryDeps | undefined;
   if (!overrides.registry) {
     const doc = overrides.registryDocument ?? (await readRegistryFile(config.registryPath));
@@ -162,6 +178,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     ...(liveRegistry ? { liveRegistry } : {}),
     ...(ssf ? { ssf } : {}),
     async close() {
+      delivery?.close();
       await liveRegistry?.live.close();
       await stores.sessions.close();
     },

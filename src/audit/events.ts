@@ -52,7 +52,10 @@ export type RegistryEvent =
   | { type: 'resource_server.created' | 'resource_server.deleted'; resourceServer: string; by: string }
   | { type: 'resource_server.updated'; resourceServer: string; by: string; fields: string[] }
   | { type: 'resource_server.credential_rotated' | 'resource_server.credential_deleted'; resourceServer: string; by: string; credential: string; credentialType: 'secret' | 'jwk'; previousValidUntil?: string | null }
-  | { type: 'subject.sessions_revoked'; sub: string; revoked: number; sessions: KilledSession[]; by: string };
+  | { type: 'subject.sessions_revoked'; sub: string; revoked: number; sessions: KilledSession[]; by: string }
+  /** SSF push to a resource server's endpoint keeps failing (reported once per run of failures), or works again. */
+  | { type: 'resource_server.push_failing'; resourceServer: string; attempts: number; error: string; since: string }
+  | { type: 'resource_server.push_recovered'; resourceServer: string; attempts: number; since: string };
 
 /** Best-effort events: losing one costs a log line, never an answer. */
 export type BestEffortEvent = EventEnvelope & (

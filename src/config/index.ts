@@ -67,6 +67,10 @@ const envSchema = z.object({
     .describe('keep SETs this long: at least the longest token lifetime, so a subscriber away for less misses nothing'),
   STS_SSF_LONG_POLL_MS: z.coerce.number().int().min(0).max(120_000).default(10_000)
     .describe("the longest a poll with returnImmediately=false waits for a SET; keep it below resource servers' revocationsStaleAfterMs (default 15000)"),
+  STS_SSF_PUSH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000)
+    .describe('an SSF push (RFC 8935) not answered within this fails and is retried'),
+  STS_SSF_PUSH_RETRY_MS: z.coerce.number().int().min(10).max(60_000).default(1_000)
+    .describe('the first wait before retrying a failed push; it doubles on every failure, up to 5 minutes'),
   STS_STALE_CREDENTIAL_DAYS: z.coerce.number().int().min(1).max(3_650).default(90)
     .describe('the access review flags a credential older than this as stale_credential'),
 });
@@ -94,7 +98,9 @@ export interface Config {
   /** Usage counts and the access review (src/audit/usage.ts, src/admin/access.ts). */
   readonly usage: { readonly enabled: boolean; readonly flushIntervalMs: number; readonly retentionDays: number; readonly staleCredentialDays: number };
   /** Revocation events for resource servers (src/push/). */
-  readonly ssf: { readonly enabled: boolean; readonly retentionMs: number; readonly longPollMs: number };
+  readonly ssf: {
+    readonly enabled: boolean; readonly retentionMs: number; readonly longPollMs: number; readonly pushTimeoutMs: number; readonly pushRetryMs: number;
+  };
 }
 
 const MS_PER_DAY = 86_400_000;
@@ -165,6 +171,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       enabled: e.STS_SSF === 'on',
       retentionMs: e.STS_SSF_RETENTION_SECONDS * MS_PER_SECOND,
       longPollMs: e.STS_SSF_LONG_POLL_MS,
+      pushTimeoutMs: e.STS_SSF_PUSH_TIMEOUT_MS,
+      pushRetryMs: e.STS_SSF_PUSH_RETRY_MS,
     }),
   });
 }

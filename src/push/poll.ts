@@ -7,7 +7,8 @@ import { OAuthError } from '../errors.js';
 import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
 import type { OAuthRequest } from '../oauth/request.js';
 import type { PollResponse } from '../protocol/ssf.js';
-import { SSF_MAX_EVENTS, type SsfPolled, type SsfStore } from '../store/ssf.js';
+import { PUSH_STREAM, SSF_MAX_EVENTS, type SsfPolled, type SsfStore } from '../store/ssf.js';
+import type { PushDelivery } from './delivery.js';
 import type { Wakeups } from './wakeups.js';
 
 /** A poll body is a list of acks and a few flags. */
@@ -20,6 +21,7 @@ const LONG_POLL_RECHECK_MS = 250;
 export const DEFAULT_STREAM = 'default';
 /** RFC 8936 §2.4: SSF 1.0 names the two delivery methods by their RFCs. */
 export const POLL_DELIVERY = 'urn:ietf:rfc:8936';
+export const PUSH_DELIVERY = 'urn:ietf:rfc:8935';
 
 /** RFC 8936 §2.4 (setErrs accepted and ignored); client_* members authenticate, as in a form. */
 const pollBody = z.strictObject({
@@ -28,7 +30,7 @@ const pollBody = z.strictObject({
   ack: z.array(z.string().min(1).max(200)).max(SSF_MAX_EVENTS).optional(),
   setErrs: z.record(z.string().max(200), z.object({ err: z.string(), description: z.string() })).optional(),
   /** agent-sts's: the subscriber's own stream, so each process of a resource server hears every SET. */
-  stream: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+  stream: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).refine((s) => s !== PUSH_STREAM, 'that stream is push delivery\'s').optional(),
   client_id: z.string().optional(),
   client_secret: z.string().optional(),
   client_assertion: z.string().optional(),
@@ -41,6 +43,10 @@ export interface SsfDeps {
   wakeups: Wakeups;
   retentionMs: number;
   longPollMs: number;
+  /** Push delivery (RFC 8935), set by the wiring file. */
+  delivery?: PushDelivery;
+  /** Whether push endpoints may be http (development and test only). */
+  httpPushAllowed?: boolean;
 }
 
 export interface SsfEndpoints {
@@ -57,7 +63,7 @@ export function ssfConfiguration(e: SsfEndpoints): Record<string, unknown> {
     spec_version: '1_0',
     issuer: e.issuer,
     jwks_uri: e.jwks,
-    delivery_methods_supported: [POLL_DELIVERY],
+    delivery_methods_supported: [POLL_DELIVERY, PUSH_DELIVERY],
     poll_endpoint: e.poll,
     authorization_schemes: [{ spec_urn: 'urn:ietf:rfc:6749' }],
     default_subjects: 'ALL',

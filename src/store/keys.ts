@@ -70,6 +70,12 @@ export interface RedisKeys {
   ssfCursor(aud: string, stream: string): string;
   /** SET of jtis: what that subscriber acknowledged beyond its cursor. */
   ssfAcked(aud: string, stream: string): string;
+  /** HASH: the audience's push target (endpoint, authorization) and delivery state. Same slot as the stream. */
+  ssfPush(aud: string): string;
+  /** STRING: which instance delivers the audience's pushes, for a few seconds at a time. */
+  ssfPushLease(aud: string): string;
+  /** SET: audiences with a push target. */
+  ssfPushAudiences(): string;
 }
 
 /** Suffixes the tree scripts append to `tree(sid)`; kept here with the rest of the layout. */
@@ -116,5 +122,8 @@ export function redisKeys(prefix: string): RedisKeys {
     ssfTrimmed: (aud) => `${prefix}{ssf:${aud}}:trimmed`,
     ssfCursor: (aud, stream) => `${prefix}{ssf:${aud}}:cursor:${stream}`,
     ssfAcked: (aud, stream) => `${prefix}{ssf:${aud}}:acked:${stream}`,
+    ssfPush: (aud) => `${prefix}{ssf:${aud}}:push`,
+    ssfPushLease: (aud) => `${prefix}{ssf:${aud}}:push-lease`,
+    ssfPushAudiences: () => `${prefix}ssf:pushing`,
   };
 }

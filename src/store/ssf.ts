@@ -35,7 +35,39 @@ export interface SsfPolled {
   resync: boolean;
 }
 
+/** Where a resource server wants its SETs pushed (RFC 8935), and how delivery there is going. */
+export interface PushTarget {
+  endpoint: string;
+  /** Sent as the Authorization header of every push, when set. */
+  authorization?: string;
+}
+
+export interface PushState {
+  /** Consecutive failed attempts (0: delivering fine). */
+  attempts: number;
+  /** No attempt before this (ms). */
+  nextAtMs: number;
+  /** When the current run of failures began (ms); 0 when none. */
+  failingSinceMs: number;
+  lastError: string;
+  /** Whether this run of failures was reported to the audit trail. */
+  reported: boolean;
+}
+
+export const NO_PUSH_FAILURE: PushState = { attempts: 0, nextAtMs: 0, failingSinceMs: 0, lastError: '', reported: false };
+
 export interface SsfStore {
+  /** Registers (or replaces) `aud`'s push target, its delivery state fresh; undefined removes it. */
+  setPush(aud: string, target: PushTarget | undefined): Promise<void>;
+  /** Audiences with a push target. */
+  pushAudiences(): Promise<string[]>;
+  push(aud: string): Promise<{ target: PushTarget; state: PushState } | undefined>;
+  /** Saves the delivery state (ignored when the target was removed meanwhile). */
+  savePushState(aud: string, state: PushState): Promise<void>;
+  /** Takes (or extends) the right to deliver `aud`'s pushes for `ttlMs`: one instance at a time. */
+  lease(aud: string, holder: string, ttlMs: number, nowMs: number): Promise<boolean>;
+  /** Gives the lease up, if `holder` has it. */
+  release(aud: string, holder: string): Promise<void>;
   /** Appends SETs to `aud`'s stream, in order, and trims entries older than the retention window. */
   append(aud: string, sets: { jti: string; set: string }[], nowMs: number, retentionMs: number): Promise<void>;
   /** Applies the acks, then reads what the subscriber has not acknowledged. One atomic step. */
@@ -44,5 +76,7 @@ export interface SsfStore {
 
 /** Entries one poll looks at past the subscriber's position (acknowledged-ahead ones included). */
 export const SSF_POLL_WINDOW = 2_000;
+/** The stream whose position push delivery keeps (a poll subscriber may not name it). */
+export const PUSH_STREAM = 'push';
 /** The most SETs one poll returns (RFC 8936 maxEvents is capped here). */
 export const SSF_MAX_EVENTS = 1_000;

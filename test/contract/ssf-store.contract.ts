@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { SSF_POLL_WINDOW, type SsfPoll, type SsfStore } from '../../src/store/ssf.js';
+import { NO_PUSH_FAILURE, SSF_POLL_WINDOW, type SsfPoll, type SsfStore } from '../../src/store/ssf.js';
 
 export interface OpenedSsfStore {
   store: SsfStore;
@@ -91,6 +91,33 @@ export function ssfStoreContract(name: string, open: () => Promise<OpenedSsfStor
       await store.append(AUD, [set(2)], T0 + DAY_MS + 10, DAY_MS);
       const r = await store.poll(AUD, poll({ stream: 'newcomer', nowMs: T0 + DAY_MS + 20 }));
       expect([jtis(r), r.resync]).toEqual([['jti-2'], false]);
+    }));
+
+    it('push targets: registered with a fresh state, listed, state saved, replaced fresh, removed; state for a removed target is not saved', withStore(async (store) => {
+      expect(await store.push(AUD)).toBeUndefined();
+      await store.setPush(AUD, { endpoint: 'https://rs.example.com/events', authorization: 'Bearer x' });
+      await store.setPush('https://other.example.com', { endpoint: 'https://other.example.com/events' });
+      expect((await store.pushAudiences()).sort()).toEqual([AUD, 'https://other.example.com']);
+      expect(await store.push(AUD)).toEqual({ target: { endpoint: 'https://rs.example.com/events', authorization: 'Bearer x' }, state: NO_PUSH_FAILURE });
+      const failing = { attempts: 3, nextAtMs: T0 + 5, failingSinceMs: T0, lastError: 'HTTP 500', reported: false };
+      await store.savePushState(AUD, failing);
+      expect((await store.push(AUD))?.state).toEqual(failing);
+      await store.setPush(AUD, { endpoint: 'https://rs.example.com/v2' });
+      expect(await store.push(AUD)).toEqual({ target: { endpoint: 'https://rs.example.com/v2' }, state: NO_PUSH_FAILURE });
+      await store.setPush(AUD, undefined);
+      await store.savePushState(AUD, failing);
+      expect(await store.push(AUD)).toBeUndefined();
+      expect(await store.pushAudiences()).toEqual(['https://other.example.com']);
+    }));
+
+    it('the push lease: one holder at a time, extended by its holder, free once released', withStore(async (store) => {
+      expect(await store.lease(AUD, 'a', 60_000, T0)).toBe(true);
+      expect(await store.lease(AUD, 'b', 60_000, T0)).toBe(false);
+      expect(await store.lease(AUD, 'a', 60_000, T0)).toBe(true);
+      await store.release(AUD, 'b');
+      expect(await store.lease(AUD, 'b', 60_000, T0)).toBe(false);
+      await store.release(AUD, 'a');
+      expect(await store.lease(AUD, 'b', 60_000, T0)).toBe(true);
     }));
 
     it('ids follow the service clock and never go back, even when the clock does', withStore(async (store) => {

@@ -1,4 +1,4 @@
-import { SSF_POLL_WINDOW, type SsfEntry, type SsfPoll, type SsfPolled, type SsfStore } from '../ssf.js';
+import { NO_PUSH_FAILURE, SSF_POLL_WINDOW, type PushState, type PushTarget, type SsfEntry, type SsfPoll, type SsfPolled, type SsfStore } from '../ssf.js';
 
 interface Stream {
   entries: SsfEntry[];
@@ -20,6 +20,38 @@ export function olderId(a: string, b: string): boolean {
 /** The embedded SSF streams: one process, nothing kept on exit. Same contract as the Redis twin. */
 export class MemorySsfStore implements SsfStore {
   readonly #streams = new Map<string, Stream>();
+  readonly #pushes = new Map<string, { target: PushTarget; state: PushState }>();
+  readonly #leases = new Map<string, { holder: string; untilMs: number }>();
+
+  async setPush(aud: string, target: PushTarget | undefined): Promise<void> {
+    if (target) this.#pushes.set(aud, { target: { ...target }, state: { ...NO_PUSH_FAILURE } });
+    else this.#pushes.delete(aud);
+  }
+
+  async pushAudiences(): Promise<string[]> {
+    return [...this.#pushes.keys()];
+  }
+
+  async push(aud: string): Promise<{ target: PushTarget; state: PushState } | undefined> {
+    const p = this.#pushes.get(aud);
+    return p && { target: { ...p.target }, state: { ...p.state } };
+  }
+
+  async savePushState(aud: string, state: PushState): Promise<void> {
+    const p = this.#pushes.get(aud);
+    if (p) p.state = { ...state };
+  }
+
+  async lease(aud: string, holder: string, ttlMs: number, nowMs: number): Promise<boolean> {
+    const l = this.#leases.get(aud);
+    if (l && l.holder !== holder && l.untilMs > nowMs) return false;
+    this.#leases.set(aud, { holder, untilMs: nowMs + ttlMs });
+    return true;
+  }
+
+  async release(aud: string, holder: string): Promise<void> {
+    if (this.#leases.get(aud)?.holder === holder) this.#leases.delete(aud);
+  }
 
   #stream(aud: string): Stream {
     let s = this.#streams.get(aud);

@@ -92,3 +92,17 @@ table.insert(out, 1, more)
 table.insert(out, 1, resync)
 return out
 `;
+
+/** KEYS: lease. ARGV: holder, ttlMs. Takes a free lease or extends one's own; 1 when held. */
+export const SSF_LEASE = `
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+return 1
+`;
+
+/** KEYS: lease. ARGV: holder. Deletes the lease only if the holder has it. */
+export const SSF_RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`;

@@ -1,8 +1,8 @@
 import { StoreUnavailableError } from '../../errors.js';
 import type { RedisKeys } from '../keys.js';
-import { SSF_POLL_WINDOW, type SsfPoll, type SsfPolled, type SsfStore } from '../ssf.js';
+import { NO_PUSH_FAILURE, SSF_POLL_WINDOW, type PushState, type PushTarget, type SsfPoll, type SsfPolled, type SsfStore } from '../ssf.js';
 import type { RedisClient } from './connect.js';
-import { SSF_APPEND, SSF_POLL } from './ssf-scripts.js';
+import { SSF_APPEND, SSF_LEASE, SSF_POLL, SSF_RELEASE } from './ssf-scripts.js';
 
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -24,13 +24,55 @@ async function guard<T>(op: Promise<T>): Promise<T> {
 export class RedisSsfStore implements SsfStore {
   readonly #append: Script;
   readonly #poll: Script;
+  readonly #lease: Script;
+  readonly #release: Script;
 
-  constructor(redis: RedisClient, private readonly keys: RedisKeys) {
+  constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {
     redis.defineCommand('stsSsfAppend', { lua: SSF_APPEND, numberOfKeys: 2 });
     redis.defineCommand('stsSsfPoll', { lua: SSF_POLL, numberOfKeys: 4 });
     const r = redis as unknown as Record<string, Script>;
     this.#append = r.stsSsfAppend!.bind(redis);
     this.#poll = r.stsSsfPoll!.bind(redis);
+    redis.defineCommand('stsSsfLease', { lua: SSF_LEASE, numberOfKeys: 1 });
+    this.#lease = r.stsSsfLease!.bind(redis);
+    redis.defineCommand('stsSsfRelease', { lua: SSF_RELEASE, numberOfKeys: 1 });
+    this.#release = r.stsSsfRelease!.bind(redis);
+  }
+
+  async setPush(aud: string, target: PushTarget | undefined): Promise<void> {
+    const key = this.keys.ssfPush(aud);
+    if (!target) {
+      await guard(this.redis.del(key));
+      await guard(this.redis.srem(this.keys.ssfPushAudiences(), aud));
+      return;
+    }
+    const fields = { endpoint: target.endpoint, authorization: target.authorization ?? '', state: JSON.stringify(NO_PUSH_FAILURE) };
+    await guard(this.redis.multi().del(key).hset(key, fields).exec());
+    await guard(this.redis.sadd(this.keys.ssfPushAudiences(), aud));
+  }
+
+  async pushAudiences(): Promise<string[]> {
+    return guard(this.redis.smembers(this.keys.ssfPushAudiences()));
+  }
+
+  async push(aud: string): Promise<{ target: PushTarget; state: PushState } | undefined> {
+    const [endpoint, authorization, state] = await guard(this.redis.hmget(this.keys.ssfPush(aud), 'endpoint', 'authorization', 'state'));
+    if (!endpoint) return undefined;
+    return { target: { endpoint, ...(authorization ? { authorization } : {}) }, state: state ? (JSON.parse(state) as PushState) : { ...NO_PUSH_FAILURE } };
+  }
+
+  async savePushState(aud: string, state: PushState): Promise<void> {
+    // Only while the target exists; in the rare race with a removal a lone `state` field is left, which push() reads as no target.
+    const key = this.keys.ssfPush(aud);
+    if (await guard(this.redis.exists(key))) await guard(this.redis.hset(key, 'state', JSON.stringify(state)));
+  }
+
+  async lease(aud: string, holder: string, ttlMs: number): Promise<boolean> {
+    return (await guard(this.#lease(this.keys.ssfPushLease(aud), holder, ttlMs))) === 1;
+  }
+
+  async release(aud: string, holder: string): Promise<void> {
+    await guard(this.#release(this.keys.ssfPushLease(aud), holder));
   }
 
   async append(aud: string, sets: { jti: string; set: string }[], nowMs: number, retentionMs: number): Promise<void> {

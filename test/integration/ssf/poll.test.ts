@@ -233,11 +233,11 @@ describe('SSF poll refusals and metadata', () => {
     expectOAuthError(await request(sts.app).get('/ssf/poll').set('Authorization', basic(API)), 405, 'invalid_request');
   });
 
-  it('GET /.well-known/ssf-configuration names the issuer, the JWKS and poll delivery', async () => {
+  it('GET /.well-known/ssf-configuration names the issuer, the JWKS, poll and push delivery', async () => {
     const res = await request(sts.app).get('/.well-known/ssf-configuration');
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
-      spec_version: '1_0', issuer: ISSUER, jwks_uri: `${ISSUER}/jwks`, delivery_methods_supported: ['urn:ietf:rfc:8936'], poll_endpoint: `${ISSUER}/ssf/poll`,
+      spec_version: '1_0', issuer: ISSUER, jwks_uri: `${ISSUER}/jwks`, delivery_methods_supported: ['urn:ietf:rfc:8936', 'urn:ietf:rfc:8935'], poll_endpoint: `${ISSUER}/ssf/poll`,
     });
   });
 });
