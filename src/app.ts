@@ -13,6 +13,7 @@ import { frontOf, httpFront, limitByAddress, trustFunction } from './http/front.
 import { oauthServer, type OAuthHandler, type OAuthRoute } from './http/oauth-server.js';
 import { pushAdminRouter } from './push/admin.js';
 import { ssfEndpointsOf, ssfRouter } from './push/poll.js';
+import { streamsRouter } from './push/streams.js';
 import { introspectionEndpoint } from './oauth/introspect.js';
 import { serverMetadata } from './oauth/metadata.js';
 import { revocationEndpoint } from './oauth/revoke.js';
@@ -79,7 +80,9 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   );
   if (deps.ssf) {
     app.use(`${issuerPath}/ssf`, limitByAddress(deps.limits));
-    app.use(ssfRouter(ctx, deps.ssf, ssfEndpointsOf(endpoints.issuer, endpoints.jwks), (req) => frontOf(req).context, ctx.nowMs));
+    const ssfEndpoints = ssfEndpointsOf(endpoints.issuer, endpoints.jwks);
+    app.use(ssfRouter(ctx, deps.ssf, ssfEndpoints, (req) => frontOf(req).context, ctx.nowMs));
+    app.use(streamsRouter(ctx, deps.ssf, ssfEndpoints, deps.keys, (req) => frontOf(req).context, ctx.nowMs));
     app.use(`${issuerPath}/admin`, pushAdminRouter({
       sessions: deps.sessions, contextOf: (req) => frontOf(req).context, registry: deps.registry, store: deps.ssf.store, events: deps.events,
       httpAllowed: deps.ssf.httpPushAllowed === true,

@@ -10,6 +10,9 @@ export const SET_MEDIA_TYPE = 'application/secevent+jwt';
 /** CAEP 1.0 §3.1. */
 export const CAEP_SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
 
+/** SSF 1.0 §8.1.4: the event a receiver asks for to check its stream end to end. */
+export const SSF_VERIFICATION = 'https://schemas.openid.net/secevent/ssf/event-type/verification';
+
 /**
  * An extension member of the session-revoked event: every session the kill removed that this
  * audience holds a token of, each with its token's exp (seconds). A mid-tree kill's descendants

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { DurableEvent, KilledSession } from '../audit/events.js';
 import { signCompact, type KeyStore } from '../keys/keystore.js';
 import {
-  CAEP_SESSION_REVOKED, MAX_SESSIONS_PER_SET, REVOKED_SESSIONS_MEMBER, SET_TYP,
+  CAEP_SESSION_REVOKED, MAX_SESSIONS_PER_SET, REVOKED_SESSIONS_MEMBER, SET_TYP, SSF_VERIFICATION,
   type InitiatingEntity, type SessionRevokedEvent, type SubjectIdentifier,
 } from '../protocol/ssf.js';
 
@@ -71,4 +71,14 @@ export function setsForKill(event: DurableEvent, keys: KeyStore, issuer: string,
     }
   }
   return out;
+}
+
+/** The SSF verification SET a receiver asked for: its subject is the stream, `state` echoed back. */
+export function verificationSet(keys: KeyStore, issuer: string, aud: string, streamId: string, state: string | undefined, nowMs: number): SignedSet {
+  const jti = randomBytes(16).toString('base64url');
+  const payload = {
+    iss: issuer, jti, iat: Math.floor(nowMs / 1000), aud, sub_id: { format: 'opaque', id: streamId },
+    events: { [SSF_VERIFICATION]: state === undefined ? {} : { state } },
+  };
+  return { aud, jti, set: signCompact(keys.current(), { typ: SET_TYP }, payload) };
 }

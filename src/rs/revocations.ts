@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { ASYMMETRIC_ALGORITHMS, CLOCK_TOLERANCE_SECONDS } from '../protocol/jwt.js';
 import {
-  CAEP_SESSION_REVOKED, REVOKED_SESSIONS_MEMBER, SET_TYP, type PollResponse, type RevokedSession,
+  CAEP_SESSION_REVOKED, REVOKED_SESSIONS_MEMBER, SET_TYP, SSF_VERIFICATION, type PollResponse, type RevokedSession,
 } from '../protocol/ssf.js';
 import { MAX_TOKEN_TTL_SECONDS } from '../protocol/tokens.js';
 import { post } from './http.js';
@@ -136,21 +136,22 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
     for (const [jti, untilMs] of applied) if (untilMs <= nowMs) applied.delete(jti);
   };
 
-  /** Verifies one SET and applies it; false when it is not one to apply (never an exception). */
-  const apply = async (jti: string, set: string): Promise<boolean> => {
+  /** Verifies one SET and applies it: `skipped` for a genuine SET with nothing to apply (another stream's verification), never an exception. */
+  const apply = async (jti: string, set: string): Promise<'applied' | 'skipped' | 'refused'> => {
     try {
       const { payload } = await jwtVerify(set, jwks!, {
         issuer: o.issuer, audience: o.audience, typ: SET_TYP, algorithms: ASYMMETRIC_ALGORITHMS,
         clockTolerance: CLOCK_TOLERANCE_SECONDS, maxTokenAge: MAX_SET_AGE_SECONDS,
       });
       const sessions = revokedSessionsOf(payload);
-      if (payload.jti !== jti || !sessions || applied.has(jti)) return false;
+      if (payload.jti === jti && !sessions && (payload.events as Record<string, unknown> | undefined)?.[SSF_VERIFICATION]) return 'skipped';
+      if (payload.jti !== jti || !sessions || applied.has(jti)) return 'refused';
       const toleranceMs = CLOCK_TOLERANCE_SECONDS * 1000;
       for (const s of sessions) revoked.set(s.sid, Math.max(revoked.get(s.sid) ?? 0, s.exp * 1000 + toleranceMs));
       applied.set(jti, ((payload.iat ?? 0) + MAX_SET_AGE_SECONDS) * 1000 + toleranceMs);
-      return true;
+      return 'applied';
     } catch {
-      return false;
+      return 'refused';
     }
   };
 
@@ -184,8 +185,9 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
         ack = [];
         setErrs = {};
         for (const [jti, set] of Object.entries(answer.sets)) {
-          if (typeof set === 'string' && (await apply(jti, set))) {
-            stats.applied++;
+          const outcome = typeof set === 'string' ? await apply(jti, set) : 'refused';
+          if (outcome !== 'refused') {
+            if (outcome === 'applied') stats.applied++;
             ack.push(jti);
           } else {
             stats.ignored++;

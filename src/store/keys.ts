@@ -76,6 +76,8 @@ export interface RedisKeys {
   ssfPushLease(aud: string): string;
   /** SET: audiences with a push target. */
   ssfPushAudiences(): string;
+  /** HASH stream id → configuration JSON: the audience's managed streams (SSF stream management). */
+  ssfStreamConfigs(aud: string): string;
 }
 
 /** Suffixes the tree scripts append to `tree(sid)`; kept here with the rest of the layout. */
@@ -125,5 +127,6 @@ export function redisKeys(prefix: string): RedisKeys {
     ssfPush: (aud) => `${prefix}{ssf:${aud}}:push`,
     ssfPushLease: (aud) => `${prefix}{ssf:${aud}}:push-lease`,
     ssfPushAudiences: () => `${prefix}ssf:pushing`,
+    ssfStreamConfigs: (aud) => `${prefix}{ssf:${aud}}:streams`,
   };
 }

@@ -68,6 +68,12 @@ export interface SsfStore {
   lease(aud: string, holder: string, ttlMs: number, nowMs: number): Promise<boolean>;
   /** Gives the lease up, if `holder` has it. */
   release(aud: string, holder: string): Promise<void>;
+  /** SSF stream management: a stream's configuration (JSON) under its id; false when `aud` already has `max` streams. */
+  addStream(aud: string, id: string, config: string, max: number): Promise<boolean>;
+  /** id → configuration JSON. */
+  streams(aud: string): Promise<Map<string, string>>;
+  /** Deletes the stream and its position; false when there was none. */
+  removeStream(aud: string, id: string): Promise<boolean>;
   /** Appends SETs to `aud`'s stream, in order, and trims entries older than the retention window. */
   append(aud: string, sets: { jti: string; set: string }[], nowMs: number, retentionMs: number): Promise<void>;
   /** Applies the acks, then reads what the subscriber has not acknowledged. One atomic step. */

@@ -120,6 +120,22 @@ export function ssfStoreContract(name: string, open: () => Promise<OpenedSsfStor
       expect(await store.lease(AUD, 'b', 60_000, T0)).toBe(true);
     }));
 
+    it('managed streams: added up to a maximum, listed, removed with their position', withStore(async (store) => {
+      expect(await store.addStream(AUD, 's1', '{"a":1}', 2)).toBe(true);
+      expect(await store.addStream(AUD, 's2', '{"a":2}', 2)).toBe(true);
+      expect(await store.addStream(AUD, 's3', '{"a":3}', 2)).toBe(false);
+      expect(await store.streams(AUD)).toEqual(new Map([['s1', '{"a":1}'], ['s2', '{"a":2}']]));
+      expect(await store.streams('https://other.example.com')).toEqual(new Map());
+      await store.append(AUD, [set(1)], T0, DAY_MS);
+      await store.poll(AUD, poll({ stream: 's1' }));
+      await store.poll(AUD, poll({ stream: 's1', ack: ['jti-1'] }));
+      expect(await store.removeStream(AUD, 's1')).toBe(true);
+      expect(await store.removeStream(AUD, 's1')).toBe(false);
+      expect([...(await store.streams(AUD)).keys()]).toEqual(['s2']);
+      // a stream of that id made again starts over: its old position went with it
+      expect(jtis(await store.poll(AUD, poll({ stream: 's1' })))).toEqual(['jti-1']);
+    }));
+
     it('ids follow the service clock and never go back, even when the clock does', withStore(async (store) => {
       await store.append(AUD, [set(1)], T0 + 5, DAY_MS);
       await store.append(AUD, [set(2)], T0, DAY_MS);

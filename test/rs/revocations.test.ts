@@ -3,7 +3,7 @@ import express from 'express';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import request from 'supertest';
-import { CAEP_SESSION_REVOKED, REVOKED_SESSIONS_MEMBER, SET_TYP } from '../../src/protocol/ssf.js';
+import { CAEP_SESSION_REVOKED, REVOKED_SESSIONS_MEMBER, SET_TYP, SSF_VERIFICATION } from '../../src/protocol/ssf.js';
 import { requireToken, revocationFeed, type RequireTokenOptions, type RevocationFeed } from '../../src/rs/express.js';
 import { tokenVerifier } from '../../src/rs/mcp.js';
 import { ok, sidOf } from '../helpers/responses.js';
@@ -198,7 +198,7 @@ describe('the feed applies only SETs it can verify, for its own audience, once',
       .setIssuer(o.iss ?? fake.url).setAudience(o.aud ?? API).setJti(jti).setIssuedAt(o.iat ?? Math.floor(Date.now() / 1000))
       .sign(o.signer ?? key);
 
-  it('forged, misaddressed, mistyped, stale and replayed SETs are ignored and reported in setErrs; the genuine one is applied and acknowledged', async () => {
+  it('forged, misaddressed, mistyped, stale and replayed SETs are ignored and reported in setErrs; the genuine one is applied and acknowledged (a verification event just acknowledged)', async () => {
     const day = 86_400;
     answers = [{
       sets: {
@@ -209,6 +209,8 @@ describe('the feed applies only SETs it can verify, for its own audience, once',
         old: await set('old', 'sid-old', { iat: Math.floor(Date.now() / 1000) - day - 60 }),
         swapped: await set('real-jti', 'sid-swapped'),
         good: await set('good', 'sid-good'),
+        verification: await new SignJWT({ sub_id: { format: 'opaque', id: 'another-stream' }, events: { [SSF_VERIFICATION]: { state: 's' } } })
+          .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: SET_TYP }).setIssuer(fake.url).setAudience(API).setJti('verification').setIssuedAt().sign(key),
       },
     }, { sets: { good: await set('good', 'sid-replayed') } }];
     const feed = revocationFeed({ issuer: fake.url, audience: API, credentials: { clientId: API, clientSecret: 's' } });
@@ -219,7 +221,7 @@ describe('the feed applies only SETs it can verify, for its own audience, once',
     expect(feed.isRevoked('sid-good')).toBe(true);
     expect(feed.stats()).toMatchObject({ applied: 1, ignored: 7 });
     expect(polls[0]).toMatchObject({ returnImmediately: true });
-    expect(polls[1]).toMatchObject({ ack: ['good'], returnImmediately: false });
+    expect(polls[1]).toMatchObject({ ack: ['good', 'verification'], returnImmediately: false });
     expect(Object.keys(polls[1]!.setErrs as object).sort()).toEqual(['elsewhere', 'forged', 'old', 'other', 'swapped', 'typed']);
     expect(polls[2]).toMatchObject({ ack: [], setErrs: { good: expect.any(Object) } });
   });

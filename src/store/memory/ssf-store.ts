@@ -49,6 +49,25 @@ export class MemorySsfStore implements SsfStore {
     return true;
   }
 
+  readonly #configs = new Map<string, Map<string, string>>();
+
+  async addStream(aud: string, id: string, config: string, max: number): Promise<boolean> {
+    let m = this.#configs.get(aud);
+    if (!m) this.#configs.set(aud, (m = new Map()));
+    if (m.size >= max) return false;
+    m.set(id, config);
+    return true;
+  }
+
+  async streams(aud: string): Promise<Map<string, string>> {
+    return new Map(this.#configs.get(aud));
+  }
+
+  async removeStream(aud: string, id: string): Promise<boolean> {
+    this.#streams.get(aud)?.subscribers.delete(id);
+    return this.#configs.get(aud)?.delete(id) ?? false;
+  }
+
   async release(aud: string, holder: string): Promise<void> {
     if (this.#leases.get(aud)?.holder === holder) this.#leases.delete(aud);
   }

@@ -106,3 +106,10 @@ export const SSF_RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 `;
+
+/** KEYS: configs. ARGV: id, config, max. Adds the stream unless the audience has max already. */
+export const SSF_ADD_STREAM = `
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`;

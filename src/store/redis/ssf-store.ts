@@ -2,7 +2,7 @@ import { StoreUnavailableError } from '../../errors.js';
 import type { RedisKeys } from '../keys.js';
 import { NO_PUSH_FAILURE, SSF_POLL_WINDOW, type PushState, type PushTarget, type SsfPoll, type SsfPolled, type SsfStore } from '../ssf.js';
 import type { RedisClient } from './connect.js';
-import { SSF_APPEND, SSF_LEASE, SSF_POLL, SSF_RELEASE } from './ssf-scripts.js';
+import { SSF_ADD_STREAM, SSF_APPEND, SSF_LEASE, SSF_POLL, SSF_RELEASE } from './ssf-scripts.js';
 
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -26,6 +26,7 @@ export class RedisSsfStore implements SsfStore {
   readonly #poll: Script;
   readonly #lease: Script;
   readonly #release: Script;
+  readonly #addStream: Script;
 
   constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {
     redis.defineCommand('stsSsfAppend', { lua: SSF_APPEND, numberOfKeys: 2 });
@@ -37,6 +38,8 @@ export class RedisSsfStore implements SsfStore {
     this.#lease = r.stsSsfLease!.bind(redis);
     redis.defineCommand('stsSsfRelease', { lua: SSF_RELEASE, numberOfKeys: 1 });
     this.#release = r.stsSsfRelease!.bind(redis);
+    redis.defineCommand('stsSsfAddStream', { lua: SSF_ADD_STREAM, numberOfKeys: 1 });
+    this.#addStream = r.stsSsfAddStream!.bind(redis);
   }
 
   async setPush(aud: string, target: PushTarget | undefined): Promise<void> {
@@ -69,6 +72,22 @@ export class RedisSsfStore implements SsfStore {
 
   async lease(aud: string, holder: string, ttlMs: number): Promise<boolean> {
     return (await guard(this.#lease(this.keys.ssfPushLease(aud), holder, ttlMs))) === 1;
+  }
+
+  async addStream(aud: string, id: string, config: string, max: number): Promise<boolean> {
+    return (await guard(this.#addStream(this.keys.ssfStreamConfigs(aud), id, config, max))) === 1;
+  }
+
+  async streams(aud: string): Promise<Map<string, string>> {
+    return new Map(Object.entries(await guard(this.redis.hgetall(this.keys.ssfStreamConfigs(aud)))));
+  }
+
+  async removeStream(aud: string, id: string): Promise<boolean> {
+    const [[, removed]] = (await guard(this.redis.multi()
+      .hdel(this.keys.ssfStreamConfigs(aud), id)
+      .del(this.keys.ssfCursor(aud, id), this.keys.ssfAcked(aud, id))
+      .exec())) as [[unknown, number]];
+    return removed === 1;
   }
 
   async release(aud: string, holder: string): Promise<void> {
