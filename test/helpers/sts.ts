@@ -229,15 +229,17 @@ const isTombstone = (k: string) => k.includes(`}:${TREE_KEY.revoked}`);
 const isKillMark = (k: string) => isTombstone(k) || k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`) || k.endsWith(`}:${KILLED_SET_SUFFIX}`);
 /** The audit trail's keys: every decision, refusals included, is recorded there (see audit tests). */
 const isAuditKey = (k: string) => k.includes('{audit}:');
+/** The SSF streams: a kill's SETs for the resource servers (see test/integration/ssf/). */
+const isSsfKey = (k: string) => k.includes('{ssf:');
 
 /**
  * Every key this test's app wrote, for asserting "nothing changed" — except kill tombstones and
- * agent kill markers, which only a kill writes (see `tombstones`), and the audit trail, which
- * records refusals too.
+ * agent kill markers, which only a kill writes (see `tombstones`), the audit trail, which
+ * records refusals too, and the SSF streams, where a kill leaves its SETs for resource servers.
  */
 export async function redisState(sts: TestSts): Promise<string[]> {
   if (!sts.redis) return [];
-  return (await sts.redis.keys(`${sts.prefix}*`)).filter((k) => !isKillMark(k) && !isAuditKey(k)).sort();
+  return (await sts.redis.keys(`${sts.prefix}*`)).filter((k) => !isKillMark(k) && !isAuditKey(k) && !isSsfKey(k)).sort();
 }
 
 /**
