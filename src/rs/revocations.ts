@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import { ASYMMETRIC_ALGORITHMS, CLOCK_TOLERANCE_SECONDS } from '../protocol/jwt.js';
 import {
   CAEP_SESSION_REVOKED, REVOKED_SESSIONS_MEMBER, SET_TYP, SSF_VERIFICATION, type PollResponse, type RevokedSession,
@@ -17,6 +17,8 @@ const MAX_POLL_RESPONSE_BYTES = 4 * 1024 * 1024;
 /** After a failed poll: wait this long, doubling up to RETRY_MAX_MS. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
+/** jose codes that mean the key set could not be fetched (not that the SET is bad): the poll is retried, nothing acknowledged. */
+const KEYS_UNREACHABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC']);
 /** A SET older than the longest token lifetime names only expired tokens: ignored, like a replay. */
 const MAX_SET_AGE_SECONDS = MAX_TOKEN_TTL_SECONDS;
 
@@ -36,7 +38,7 @@ export interface RevocationFeedOptions {
 export interface FeedStats {
   /** SETs verified and applied. */
   applied: number;
-  /** SETs refused: a bad signature, another audience or issuer, not a SET, too old, or a jti already applied. */
+  /** SETs not applied: a bad signature, another audience or issuer, not a SET, too old (reported in setErrs), or a jti already applied (acknowledged). */
   ignored: number;
   /** Polls that failed (agent-sts unreachable, or an error answer). */
   failures: number;
@@ -136,23 +138,31 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
     for (const [jti, untilMs] of applied) if (untilMs <= nowMs) applied.delete(jti);
   };
 
-  /** Verifies one SET and applies it: `skipped` for a genuine SET with nothing to apply (another stream's verification), never an exception. */
-  const apply = async (jti: string, set: string): Promise<'applied' | 'skipped' | 'refused'> => {
+  /**
+   * Verifies one SET and applies it. `skipped`: genuine, nothing to apply (another stream's
+   * verification); `duplicate`: a jti already applied; `refused`: not a SET to trust. Throws only
+   * when the issuer's keys could not be fetched: then nothing may be acknowledged.
+   */
+  const apply = async (jti: string, set: string): Promise<'applied' | 'skipped' | 'duplicate' | 'refused'> => {
+    let payload: JWTPayload;
     try {
-      const { payload } = await jwtVerify(set, jwks!, {
+      ({ payload } = await jwtVerify(set, jwks!, {
         issuer: o.issuer, audience: o.audience, typ: SET_TYP, algorithms: ASYMMETRIC_ALGORITHMS,
         clockTolerance: CLOCK_TOLERANCE_SECONDS, maxTokenAge: MAX_SET_AGE_SECONDS,
-      });
-      const sessions = revokedSessionsOf(payload);
-      if (payload.jti === jti && !sessions && (payload.events as Record<string, unknown> | undefined)?.[SSF_VERIFICATION]) return 'skipped';
-      if (payload.jti !== jti || !sessions || applied.has(jti)) return 'refused';
-      const toleranceMs = CLOCK_TOLERANCE_SECONDS * 1000;
-      for (const s of sessions) revoked.set(s.sid, Math.max(revoked.get(s.sid) ?? 0, s.exp * 1000 + toleranceMs));
-      applied.set(jti, ((payload.iat ?? 0) + MAX_SET_AGE_SECONDS) * 1000 + toleranceMs);
-      return 'applied';
-    } catch {
+      }));
+    } catch (err) {
+      if (err instanceof errors.JOSEError && KEYS_UNREACHABLE.has(err.code)) throw err;
       return 'refused';
     }
+    const sessions = revokedSessionsOf(payload);
+    if (payload.jti !== jti) return 'refused';
+    if (!sessions && (payload.events as Record<string, unknown> | undefined)?.[SSF_VERIFICATION]) return 'skipped';
+    if (!sessions) return 'refused';
+    if (applied.has(jti)) return 'duplicate';
+    const toleranceMs = CLOCK_TOLERANCE_SECONDS * 1000;
+    for (const s of sessions) revoked.set(s.sid, Math.max(revoked.get(s.sid) ?? 0, s.exp * 1000 + toleranceMs));
+    applied.set(jti, ((payload.iat ?? 0) + MAX_SET_AGE_SECONDS) * 1000 + toleranceMs);
+    return 'applied';
   };
 
   const pollOnce = async (ack: string[], setErrs: Record<string, { err: string; description: string }>, catchingUp: boolean): Promise<PollResponse> => {
@@ -182,12 +192,14 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
           stats.resyncs++;
           for (const fn of resyncListeners) fn();
         }
+        // Filled as the SETs are handled: if the keys cannot be fetched half-way, what was handled is still acknowledged next time.
         ack = [];
         setErrs = {};
         for (const [jti, set] of Object.entries(answer.sets)) {
           const outcome = typeof set === 'string' ? await apply(jti, set) : 'refused';
           if (outcome !== 'refused') {
             if (outcome === 'applied') stats.applied++;
+            if (outcome === 'duplicate') stats.ignored++;
             ack.push(jti);
           } else {
             stats.ignored++;

@@ -164,6 +164,7 @@ describe('the feed applies only SETs it can verify, for its own audience, once',
   let jwk: JWK;
   const polls: Record<string, unknown>[] = [];
   let answers: Record<string, unknown>[] = [];
+  let jwksDown = false;
   beforeAll(async () => {
     ({ privateKey: key, publicKey: jwk } = await (async () => {
       const pair = await generateKeyPair('ES256');
@@ -174,7 +175,7 @@ describe('the feed applies only SETs it can verify, for its own audience, once',
     fake.handle((req, res) => {
       const json = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       if (req.url === '/.well-known/ssf-configuration') return json({ issuer: fake.url, jwks_uri: `${fake.url}/jwks`, poll_endpoint: `${fake.url}/poll` });
-      if (req.url === '/jwks') return json({ keys: [jwk] });
+      if (req.url === '/jwks') return jwksDown ? void res.writeHead(500).end() : json({ keys: [jwk] });
       let body = '';
       req.on('data', (c: Buffer) => (body += c));
       req.on('end', () => {
@@ -198,7 +199,7 @@ describe('the feed applies only SETs it can verify, for its own audience, once',
       .setIssuer(o.iss ?? fake.url).setAudience(o.aud ?? API).setJti(jti).setIssuedAt(o.iat ?? Math.floor(Date.now() / 1000))
       .sign(o.signer ?? key);
 
-  it('forged, misaddressed, mistyped, stale and replayed SETs are ignored and reported in setErrs; the genuine one is applied and acknowledged (a verification event just acknowledged)', async () => {
+  it('forged, misaddressed, mistyped and stale SETs are ignored and reported in setErrs, a replayed jti ignored; the genuine one is applied and acknowledged (a verification event just acknowledged)', async () => {
     const day = 86_400;
     answers = [{
       sets: {
@@ -223,7 +224,25 @@ describe('the feed applies only SETs it can verify, for its own audience, once',
     expect(polls[0]).toMatchObject({ returnImmediately: true });
     expect(polls[1]).toMatchObject({ ack: ['good', 'verification'], returnImmediately: false });
     expect(Object.keys(polls[1]!.setErrs as object).sort()).toEqual(['elsewhere', 'forged', 'old', 'other', 'swapped', 'typed']);
-    expect(polls[2]).toMatchObject({ ack: [], setErrs: { good: expect.any(Object) } });
+    expect(polls[2]).toMatchObject({ ack: ['good'], setErrs: {} });
+  });
+
+  it('while the issuer\'s keys cannot be fetched a SET is neither applied nor acknowledged; once they can, it is', async () => {
+    polls.length = 0;
+    jwksDown = true;
+    const later = await set('later', 'sid-later');
+    answers = [{ sets: { later } }, { sets: { later } }];
+    const feed = revocationFeed({ issuer: fake.url, audience: API, credentials: { clientId: API, clientSecret: 's' } });
+    feeds.push(feed);
+    feed.start();
+    await until(() => feed.stats().failures >= 1, 'a poll fails on the keys');
+    expect(feed.isRevoked('sid-later')).toBe(false);
+    jwksDown = false;
+    await until(() => feed.isRevoked('sid-later'), 'the SET is applied once the keys load');
+    expect(polls[1]).toMatchObject({ ack: [], setErrs: {} });
+    await until(() => polls.length >= 3, 'the next poll');
+    expect(polls[2]).toMatchObject({ ack: ['later'], setErrs: {} });
+    expect(feed.stats()).toMatchObject({ applied: 1, ignored: 0 });
   });
 
   it('a resync from agent-sts runs the resync listeners (introspect mode clears its cache in one)', async () => {
