@@ -10,6 +10,7 @@ import { AGENTS, API, ROOT, SECRET, prepareFiles, startAgentSts } from './lib/ag
 import { FORM, basic, expectStatus, form } from './lib/http.mjs';
 import { measureAudit } from './lib/audit.mjs';
 import { killAgent, killSubtree } from './lib/kills.mjs';
+import { agentKillToRefused, killToRefused } from './lib/push.mjs';
 import { disableUnderLoad, visibilityDelay } from './lib/registry.mjs';
 import { runLoad, runSoak } from './lib/load.mjs';
 import { measureMemory } from './lib/memory.mjs';
@@ -21,7 +22,7 @@ import { dpopProofs } from './lib/dpop.mjs';
 import { ccBody, clientCredentials, exchange, exchangeBody } from './lib/tokens.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['memory', 'sts', 'audit', 'metrics', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'registry', 'soak'];
+const GROUPS = ['memory', 'sts', 'audit', 'metrics', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'push', 'registry', 'soak'];
 
 function intKnob(name, def, min, max) {
   const raw = process.env[name];
@@ -40,6 +41,7 @@ function readKnobs() {
     connections: intKnob('BENCH_CONNECTIONS', 50, 1, 1_000),
     warmupS: intKnob('BENCH_WARMUP_S', 1, 0, 60),
     killRepeats: intKnob('BENCH_KILL_REPEATS', 3, 1, 20),
+    pushKills: intKnob('BENCH_PUSH_KILLS', 200, 1, 10_000),
     subtreeSize: intKnob('BENCH_SUBTREE_SIZE', 1_000, 2, 100_000),
     agentSessions: intKnob('BENCH_AGENT_SESSIONS', 10_000, 1, 1_000_000),
     memoryN: intKnob('BENCH_MEMORY_N', 2_000, 10, 1_000_000),
@@ -86,7 +88,7 @@ async function main() {
   const load = [];
   const byKey = {};
   const failures = [];
-  const extra = { kills: [], registry: [], memory: undefined, soak: undefined, audit: undefined, metrics: undefined };
+  const extra = { kills: [], push: [], registry: [], memory: undefined, soak: undefined, audit: undefined, metrics: undefined };
   const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
   const redis = await startRedis(dir);
@@ -262,6 +264,24 @@ async function main() {
     log(`kills: agent with ${knobs.agentSessions} sessions ×${knobs.killRepeats}`);
     extra.kills.push(await killAgent(sts, redis.client, { size: knobs.agentSessions, repeats: knobs.killRepeats }));
   });
+  // Kill → refused at a resource server in local mode that hears kills by the revocation feed.
+  await group('push', async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const proc = spawnOwned('rs-feed', process.execPath, [path.join(HERE, 'baselines/rs-feed.mjs')], {
+      cwd: ROOT, env: { ...process.env, PORT: String(port), STS_ISSUER: sts.issuer, RS_AUDIENCE: API, RS_SECRET: SECRET },
+    });
+    try {
+      await waitUntil(async () => (await fetch(`${base}/feed`)).ok, { what: 'rs-feed', child: proc });
+      log(`push: ${knobs.pushKills} kills, each until the resource server refuses`);
+      extra.push.push(await killToRefused(sts, base, { kills: knobs.pushKills }));
+      log(`push: agent-wide kill of ${knobs.agentSessions} sessions`);
+      extra.push.push(await agentKillToRefused(sts, base, redis.client, { size: knobs.agentSessions }));
+    } finally {
+      await proc.stop();
+    }
+  });
+
   await group('registry', async () => {
     // a second instance on the same Redis: the disable goes to one, the load and the checks to the other
     const b = await startAgentSts({ name: 'agent-sts-b', redisUrl: redis.url, files, issuer: sts.issuer });
@@ -315,7 +335,7 @@ async function main() {
   const sections = buildSections({ load, byKey, extra, failures, knobs });
   const shownKnobs = {
     BENCH_DURATION_S: knobs.durationS, BENCH_CONNECTIONS: knobs.connections, BENCH_WARMUP_S: knobs.warmupS, BENCH_ROUNDS: knobs.rounds,
-    BENCH_KILL_REPEATS: knobs.killRepeats, BENCH_METRICS_PAIRS: knobs.metricsPairs, BENCH_METRICS_PAIR_S: knobs.metricsPairS, BENCH_MEMORY_N: knobs.memoryN, BENCH_SOAK_S: knobs.soakS,
+    BENCH_KILL_REPEATS: knobs.killRepeats, BENCH_METRICS_PAIRS: knobs.metricsPairs, BENCH_METRICS_PAIR_S: knobs.metricsPairS, BENCH_PUSH_KILLS: knobs.pushKills, BENCH_MEMORY_N: knobs.memoryN, BENCH_SOAK_S: knobs.soakS,
     BENCH_WORKERS: ['1', ...knobs.workers].join(','), BENCH_ONLY: [...knobs.groups].join(','),
     ...passthroughEnv(),
   };
@@ -390,6 +410,7 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'token exchange p99 < 20 ms', measured: p99Text(k['sts.exchange']), verdict: verdict(p99(k['sts.exchange'], 20)) },
       { target: `kill subtree of ${knobs.subtreeSize} < 50 ms, all inactive after`, measured: subtree ? `${subtree['kill ms (max)']} ms max, ${subtree['active after kill']} active after, revoked ${subtree['revoked (expected)']}` : 'n/a', verdict: verdict(subtree ? subtree['kill ms (max)'] < 50 && subtree.ok : undefined) },
       { target: `kill agent with ${knobs.agentSessions} sessions < 1 s, all inactive after`, measured: agent ? `${agent['kill ms (max)']} ms max, ${agent['active after kill']} active after, revoked ${agent['revoked (expected)']}` : 'n/a', verdict: verdict(agent ? agent['kill ms (max)'] < 1_000 && agent.ok : undefined) },
+      { target: 'kill → refused at a local-mode resource server p99 < 100 ms (issue 12 §4; aim < 20 ms)', measured: extra.push[0] ? `p50 ${extra.push[0]['kill→refused ms p50']} ms, p99 ${extra.push[0]['kill→refused ms p99']} ms, ${extra.push[0].missed} missed` : 'n/a', verdict: verdict(extra.push[0] ? extra.push[0]['kill→refused ms p99'] < 100 && extra.push[0].ok : undefined) },
       { target: 'resource server, local mode ≥ 0.5× the API with no auth (issue 11 §5)', measured: x(k['rs.local'], k['rs.none']), verdict: atLeast(ratio(k['rs.local'], k['rs.none']), 0.5) },
       { target: 'resource server, introspect without cache ≥ 0.9× agent-sts introspection (issue 11 §5)', measured: x(k['rs.introspect'], k['sts.introspect']), verdict: atLeast(ratio(k['rs.introspect'], k['sts.introspect']), 0.9) },
       { target: 'Redis memory per live session ≤ 1 KB', measured: memMax !== undefined ? `${memMax} B (worst of both methods and kinds)` : 'n/a', verdict: verdict(memMax !== undefined ? memMax <= 1_024 : undefined) },
@@ -399,6 +420,10 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
   if (extra.metrics) sections.push({ title: `Metrics on / off (issue 13 §4): ${knobs.metricsPairS} s runs in ${knobs.metricsPairs} back-to-back pairs, order alternating, the instance with metrics scraped every second`, rows: extra.metrics.rows });
   if (extra.audit) sections.push({ title: 'Audit trail: Redis bytes per record, and GET /admin/audit/verify over the whole trail (one call, streamed in pages)', rows: extra.audit });
   for (const row of extra.registry) sections.push({ title: 'Live registry (issue 9 §4)', rows: [row] });
+  if (extra.push.length) {
+    sections.push({ title: 'Revocation feed: kill → refused at a resource server in local mode (SSF poll, CAEP session-revoked; no introspection)', rows: [extra.push[0]] });
+    if (extra.push[1]) sections.push({ title: 'Revocation feed: one agent-wide kill (1,000 sessions per SET)', rows: [extra.push[1]] });
+  }
   if (extra.kills.length) sections.push({ title: 'Kills (each call timed from request to response; every killed token introspected right after)', rows: extra.kills });
   if (extra.memory) {
     const sample = extra.memory.sample.map((s) => `${s.type} ${s.bytes} B`).join(', ');

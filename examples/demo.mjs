@@ -1,13 +1,17 @@
-// `npm run demo`: the whole story in one run. agent-sts (embedded store), an MCP server that asks
-// agent-sts about every token, a planner agent that gets a per-task token and delegates a narrower
+// `npm run demo`: the whole story in one run. agent-sts (embedded store), an MCP server that verifies
+// tokens locally and hears kills from agent-sts's revocation feed (SSF poll), a planner agent that gets a per-task token and delegates a narrower
 // one to a sub-agent, and an admin who kills the task mid-way. Exits 0 when it went as told.
 import { createServer } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { revocationFeed } from 'agent-sts/express';
 import { perTaskToken } from './agent.mjs';
 import { killSession } from './admin.mjs';
 import { mcpApp } from './mcp-server.mjs';
 import { startSts } from './sts.mjs';
 import { delegatedToken, dpopKeyPair, listInvoices, listInvoicesWithoutKey } from './sub-agent.mjs';
 
+/** The demo gives the feed this long to hear the kill (it takes a few ms on loopback). */
+const HEAR_TIMEOUT_MS = 5_000;
 const step = (n, text) => console.log(`\n${n}. ${text}`);
 const say = (text) => console.log(`   ${text}`);
 const claims = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
@@ -17,11 +21,14 @@ async function main() {
   await new Promise((r) => http.listen(0, '127.0.0.1', r));
   const mcpUrl = `http://127.0.0.1:${http.address().port}/mcp`;
 
-  step(1, 'Start agent-sts (embedded memory store, no Redis) and the MCP server');
+  step(1, 'Start agent-sts (embedded memory store, no Redis) and the MCP server (local verification, revocation feed)');
   const sts = await startSts({ mcpUrl });
-  http.on('request', mcpApp({ url: mcpUrl, issuer: sts.issuer, clientSecret: sts.secrets[mcpUrl] }));
+  const feed = revocationFeed({ issuer: sts.issuer, audience: mcpUrl, credentials: { clientId: mcpUrl, clientSecret: sts.secrets[mcpUrl] } });
+  http.on('request', mcpApp({ url: mcpUrl, issuer: sts.issuer, clientSecret: sts.secrets[mcpUrl], revocations: feed }));
   say(`agent-sts:  ${sts.issuer}`);
   say(`MCP server: ${mcpUrl} (RFC 9728 metadata at ${new URL(mcpUrl).origin}/.well-known/oauth-protected-resource/mcp)`);
+  await feed.ready();
+  say(`the MCP server subscribed to its kill events (${sts.issuer}/ssf/poll) and verifies tokens with ${sts.issuer}/jwks`);
   let ok = false;
   let stolenUsed = false;
   try {
@@ -54,8 +61,11 @@ async function main() {
     }
 
     step(5, "security-admin kills planner-agent's task session mid-task (admin API)");
+    const killedAt = performance.now();
     const revoked = await killSession({ issuer: sts.issuer, clientSecret: sts.secrets['security-admin'], sid: p.sid });
     say(`revoked ${revoked} session(s): the parent's and every one delegated from it`);
+    while (!feed.isRevoked(c.sid) && performance.now() - killedAt < HEAR_TIMEOUT_MS) await new Promise((r) => setTimeout(r, 1));
+    say(`the MCP server heard it (a signed CAEP session-revoked event) ${Math.round(performance.now() - killedAt)} ms after the admin started (its token, then the DELETE)`);
 
     step(6, 'research-sub-agent calls the tool again with the token it still holds');
     try {
@@ -63,9 +73,12 @@ async function main() {
       say('ALLOWED — the kill was not seen (this is a failure)');
     } catch (err) {
       say(`refused by the MCP server: HTTP ${err.code ?? '?'}, ${err.message.replace(/^.*?(\{.*\})$/s, '$1')}`);
-      ok = !stolenUsed;
+      const { fallbacks } = feed.stats();
+      say(`calls the MCP server introspected: ${fallbacks} (every call verified locally; the kill came by the feed)`);
+      ok = !stolenUsed && fallbacks === 0;
     }
   } finally {
+    feed.close();
     await sts.stop();
     http.closeAllConnections();
     await new Promise((r) => http.close(r));

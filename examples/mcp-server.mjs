@@ -1,5 +1,6 @@
 // The MCP server: the official SDK, with agent-sts deciding who may call it, and its RFC 9728
-// metadata telling clients where to get a token. The gate is agent-sts/express's requireToken
+// metadata telling clients where to get a token. It verifies tokens locally (agent-sts's JWKS) and
+// hears kills from agent-sts's revocation feed (SSF poll): no introspection per call. The gate is agent-sts/express's requireToken
 // rather than the SDK's requireBearerAuth (with agent-sts/mcp's tokenVerifier), because the
 // sub-agent's token is DPoP-bound and the SDK's gate speaks Bearer only; requireToken checks the
 // proof and hands the SDK the same AuthInfo (req.auth).
@@ -22,12 +23,12 @@ function invoicesServer() {
   return server;
 }
 
-/** An express app serving MCP at `${url}` (its path), for tokens agent-sts issued for exactly that URL. */
-export function mcpApp({ url, issuer, clientSecret }) {
+/** An express app serving MCP at `${url}` (its path), for tokens agent-sts issued for exactly that URL; `revocations`: its kill feed. */
+export function mcpApp({ url, issuer, clientSecret, revocations }) {
   const app = express();
   app.use(protectedResourceMetadata({ resource: url, authorizationServers: [issuer], scopesSupported: ['invoices:read', 'invoices:write'], resourceName: 'Invoices' }));
   app.use(express.json());
-  app.post(new URL(url).pathname, requireToken({ issuer, audience: url, clientSecret, scopes: ['invoices:read'] }), async (req, res) => {
+  app.post(new URL(url).pathname, requireToken({ issuer, audience: url, mode: 'local', clientSecret, revocations, scopes: ['invoices:read'] }), async (req, res) => {
     const server = invoicesServer();
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.on('close', () => {

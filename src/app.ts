@@ -14,6 +14,9 @@ import { frontOf, httpFront, limitByAddress, trustFunction } from './http/front.
 import { noteFailures, timeRequests, type EndpointName } from './http/metrics.js';
 import { oauthServer, type OAuthHandler, type OAuthRoute } from './http/oauth-server.js';
 import { readiness } from './http/readiness.js';
+import { pushAdminRouter } from './push/admin.js';
+import { ssfEndpointsOf, ssfRouter } from './push/poll.js';
+import { streamsRouter } from './push/streams.js';
 import { introspectionEndpoint } from './oauth/introspect.js';
 import { serverMetadata } from './oauth/metadata.js';
 import { revocationEndpoint } from './oauth/revoke.js';
@@ -86,6 +89,16 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
     adminRouter(deps.sessions, (req) => frontOf(req).context, deps.liveRegistry && { ...deps.liveRegistry, sessionStore: deps.stores.sessions, events: deps.events }),
   );
   app.use(`${issuerPath}/console`, consoleRouter());
+  if (deps.ssf) {
+    app.use(`${issuerPath}/ssf`, limitByAddress(deps.limits));
+    const ssfEndpoints = ssfEndpointsOf(endpoints.issuer, endpoints.jwks);
+    app.use(ssfRouter(ctx, deps.ssf, ssfEndpoints, (req) => frontOf(req).context, ctx.nowMs));
+    app.use(streamsRouter(ctx, deps.ssf, ssfEndpoints, deps.keys, (req) => frontOf(req).context, ctx.nowMs));
+    app.use(`${issuerPath}/admin`, pushAdminRouter({
+      sessions: deps.sessions, contextOf: (req) => frontOf(req).context, registry: deps.registry, store: deps.ssf.store, events: deps.events,
+      httpAllowed: deps.ssf.httpPushAllowed === true,
+    }));
+  }
   app.get(`${issuerPath}/healthz`, async (_req, res) => {
     await deps.stores.sessions.ping();
     res.json({ status: 'ok' });

@@ -15,6 +15,10 @@ import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
 import { rateLimits, type RateLimits } from './limits/rate-limits.js';
 import { endpointsOf, type Endpoints } from './oauth/metadata.js';
 import { UpstreamKeySets, upstreamVerifier, type UpstreamVerifier } from './oauth/upstream.js';
+import { PushDelivery, type DeliveryHooks } from './push/delivery.js';
+import type { SsfDeps } from './push/poll.js';
+import { ssfSink } from './push/sink.js';
+import { Wakeups } from './push/wakeups.js';
 import { proofKeyCache, type ProofKeyCache } from './rs/dpop.js';
 import { IdSource } from './sessions/ids.js';
 import { SessionService, systemClock, type Clock } from './sessions/service.js';
@@ -26,6 +30,8 @@ import { MemoryAuditLog } from './store/memory/audit-log.js';
 import { MemorySessionStore } from './store/memory/session-store.js';
 import { MemoryUsageStore } from './store/memory/usage-store.js';
 import { RedisUsageStore } from './store/redis/usage-store.js';
+import { MemorySsfStore } from './store/memory/ssf-store.js';
+import { RedisSsfStore } from './store/redis/ssf-store.js';
 import { RedisAuditLog } from './store/redis/audit-log.js';
 import { MemoryRegistryStore } from './store/memory/registry-store.js';
 import type { RegistryStore } from './store/registry.js';
@@ -55,6 +61,8 @@ export interface Deps {
   usage?: UsageAggregator;
   usageStore?: UsageStore;
   config: Pick<Config, 'audit' | 'usage'>;
+  /** Revocation events for resource servers (SSF poll); absent when STS_SSF=off. */
+  ssf?: SsfDeps;
   /** The live registry and what the admin API manages it with; absent when a fixed registry was given. */
   liveRegistry?: LiveRegistryDeps;
   /** Prometheus metrics (GET /metrics on STS_METRICS_PORT); absent when it is unset. */
@@ -80,6 +88,8 @@ export interface DepsOverrides {
   stores?: Stores;
   events?: EventSink;
   clock?: Clock;
+  /** What SSF push delivery reports (lag, failing receivers), for a metrics collector. */
+  pushHooks?: DeliveryHooks;
   /** With `stores`: the Redis client rate-limit counters use (absent: in memory). */
   redis?: RedisClient;
 }
@@ -89,7 +99,7 @@ export async function buildStores(config: Config, log: Logger, clock: Clock = sy
   if (!config.redisUrl) {
     log.warn('REDIS_URL is not set: using the embedded in-memory store. It is single-process and loses every session on exit; never use it in production.');
     const memory = new MemorySessionStore(() => clock.nowMs());
-    return { stores: { sessions: memory, replay: memory, audit: new MemoryAuditLog(), usage: new MemoryUsageStore() } };
+    return { stores: { sessions: memory, replay: memory, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore() } };
   }
   const redis = connectRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
@@ -97,7 +107,10 @@ export async function buildStores(config: Config, log: Logger, clock: Clock = sy
   await assertRedisVersion(redis);
   const keys = redisKeys(config.redisKeyPrefix);
   const store = new RedisSessionStore(redis, keys);
-  return { stores: { sessions: store, replay: store, audit: new RedisAuditLog(redis, keys), usage: new RedisUsageStore(redis, keys) }, redis };
+  return {
+    stores: { sessions: store, replay: store, audit: new RedisAuditLog(redis, keys), usage: new RedisUsageStore(redis, keys), ssf: new RedisSsfStore(redis, keys) },
+    redis,
+  };
 }
 
 /** The one wiring file: everything the app needs, built from the config. */
@@ -115,8 +128,25 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   const usage = config.usage.enabled && stores.usage ? new UsageAggregator(stores.usage, config.usage.retentionDays) : undefined;
   const metrics = config.metricsPort !== undefined ? new StsMetrics(stores.sessions, nowMs) : undefined;
   if (metrics && redis) metrics.watchRedis(redis, stores.sessions);
-  const sinks = [base, ...(usage ? [usageSink(usage)] : []), ...(metrics ? [metrics.sink()] : []), ...(overrides.events ? [overrides.events] : [])];
+  const ssf: SsfDeps | undefined = config.ssf.enabled && stores.ssf
+    ? { store: stores.ssf, wakeups: new Wakeups(), retentionMs: config.ssf.retentionMs, longPollMs: config.ssf.longPollMs }
+    : undefined;
+  // Delivery needs the event sink (to report failing receivers) and the sink kicks delivery: bound once both exist.
+  let delivery: PushDelivery | undefined;
+  const ssfEvents = ssf && ssfSink({
+    store: ssf.store, keys, issuer: config.issuer, retentionMs: ssf.retentionMs, nowMs, wakeups: ssf.wakeups, appended: () => delivery?.kick(),
+  });
+  const sinks = [base, ...(usage ? [usageSink(usage)] : []), ...(metrics ? [metrics.sink()] : []), ...(ssfEvents ? [ssfEvents] : []), ...(overrides.events ? [overrides.events] : [])];
   const events = sinks.length === 1 ? base : fanOut(log, ...sinks);
+  if (ssf) {
+    delivery = new PushDelivery({
+      store: ssf.store, retentionMs: ssf.retentionMs, nowMs, timeoutMs: config.ssf.pushTimeoutMs, retryMs: config.ssf.pushRetryMs, events, log,
+      hooks: deliveryHooks(metrics, overrides.pushHooks),
+    });
+    delivery.start();
+    ssf.delivery = delivery;
+    ssf.httpPushAllowed = config.env !== 'production';
+  }
   let liveRegistry: LiveRegistryDeps | undefined;
   if (!overrides.registry) {
     const doc = overrides.registryDocument ?? (await readRegistryFile(config.registryPath));
@@ -152,9 +182,26 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     config: { audit: config.audit, usage: config.usage },
     ...(liveRegistry ? { liveRegistry } : {}),
     ...(metrics ? { metrics } : {}),
+    ...(ssf ? { ssf } : {}),
     async close() {
+      delivery?.close();
       await liveRegistry?.live.close();
       await stores.sessions.close();
+    },
+  };
+}
+
+/** Push delivery reports to the metrics (lag and failures) and to a test's hooks, when either is there. */
+function deliveryHooks(metrics: StsMetrics | undefined, extra: DeliveryHooks | undefined): DeliveryHooks {
+  const measured = metrics?.delivery();
+  return {
+    delivered: (aud, lagMs) => {
+      measured?.delivered(lagMs / 1000);
+      extra?.delivered?.(aud, lagMs);
+    },
+    failed: (aud, attempts, error) => {
+      measured?.failed();
+      extra?.failed?.(aud, attempts, error);
     },
   };
 }

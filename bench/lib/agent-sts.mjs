@@ -20,6 +20,8 @@ export const AGENTS = {
   fleet: 'bench-fleet', // holds the 10,000 sessions of the agent-wide kill
   mem: 'bench-mem', // memory per session
   admin: 'bench-admin', // the admin API caller
+  push: 'bench-push', // the single-session kills heard by the revocation feed
+  pushFleet: 'bench-push-fleet', // the 10,000 sessions of the agent-wide kill heard by the feed
 };
 
 export function benchRegistry() {
@@ -35,6 +37,8 @@ export function benchRegistry() {
       worker(AGENTS.tree, ['read', 'write']),
       worker(AGENTS.fleet, ['read']),
       worker(AGENTS.mem, ['read', 'write']),
+      worker(AGENTS.push, ['read']),
+      worker(AGENTS.pushFleet, ['read']),
       { id: AGENTS.admin, secretHash, audiences: { [ADMIN_AUDIENCE]: ['sessions:read', 'sessions:kill', 'audit:read', 'agents:read', 'agents:manage'] }, maxTokenTtlSeconds: ttl },
     ],
     resourceServers: [{ id: API, secretHash, scopes: ['read', 'write'] }],

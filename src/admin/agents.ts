@@ -150,7 +150,7 @@ export function agentsRouter(sessions: SessionService, contextOf: ContextOf, reg
         for (const s of await sessions.list({ agent: id }, NARROWING_SCAN_LIMIT)) {
           const gone = removed.get(s.aud);
           if (gone === undefined || (gone !== null && !s.scope.some((x) => gone.has(x)))) continue;
-          revoked += await sessions.revokeTree(s.sid, req.admin!.agent, 'admin', adminContext(req));
+          revoked += await sessions.revokeTree(s.sid, req.admin!.agent, 'entitlement', adminContext(req));
         }
       }
       await record(req, { type: 'agent.updated', agent: id, by: req.admin!.agent, fields: Object.keys(patch), revoked });

@@ -21,16 +21,23 @@ export const envelope = (context: RequestContext, nowMs: number, actor: string |
   ...(context.adminSid ? { adminSid: context.adminSid } : {}),
 });
 
-/** A session a kill removed, with the audience that must hear of it. */
+/** A session a kill removed, with the audience that must hear of it (CAEP session-revoked, src/push/). */
 export interface KilledSession {
   sid: string;
   aud: string;
+  agent: string;
+  sub: string;
+  /** The token's exp (seconds): a subscriber keeps the sid as revoked until then. */
+  exp: number;
 }
+
+/** Why a session tree was killed: the agent revoked its token (RFC 7009), an admin killed it, or an admin narrowed the agent's entitlement. */
+export type KillReason = 'revocation' | 'admin' | 'entitlement';
 
 /** Events that must be durable before the answer: the audit trail may not miss an issuance or a kill. */
 export type DurableEvent = EventEnvelope & (
   | { type: 'token.issued'; sid: string; parent?: string; parentAgent?: string; agent: string; sub: string; act?: Actor; aud: string; scope: string[]; exp: number; ttl?: number; grant: string }
-  | { type: 'session.revoked'; sid: string; revoked: number; sessions: KilledSession[]; by: string; reason: 'revocation' | 'admin' }
+  | { type: 'session.revoked'; sid: string; revoked: number; sessions: KilledSession[]; by: string; reason: KillReason }
   | { type: 'agent.sessions_revoked'; agent: string; revoked: number; sessions: KilledSession[]; by: string }
   | RevocationRequested
   | RegistryEvent
@@ -42,7 +49,7 @@ export type DurableEvent = EventEnvelope & (
  * (session.revoked, agent.sessions_revoked, subject.sessions_revoked, with the same requestId).
  */
 export type RevocationRequested =
-  | { type: 'revocation.requested'; of: 'session'; sid: string; by: string; reason: 'revocation' | 'admin' }
+  | { type: 'revocation.requested'; of: 'session'; sid: string; by: string; reason: KillReason }
   | { type: 'revocation.requested'; of: 'agent'; agent: string; by: string }
   | { type: 'revocation.requested'; of: 'subject'; sub: string; by: string };
 
@@ -56,7 +63,10 @@ export type RegistryEvent =
   | { type: 'resource_server.created' | 'resource_server.deleted'; resourceServer: string; by: string }
   | { type: 'resource_server.updated'; resourceServer: string; by: string; fields: string[] }
   | { type: 'resource_server.credential_rotated' | 'resource_server.credential_deleted'; resourceServer: string; by: string; credential: string; credentialType: 'secret' | 'jwk'; previousValidUntil?: string | null }
-  | { type: 'subject.sessions_revoked'; sub: string; revoked: number; sessions: KilledSession[]; by: string };
+  | { type: 'subject.sessions_revoked'; sub: string; revoked: number; sessions: KilledSession[]; by: string }
+  /** SSF push to a resource server's endpoint keeps failing (reported once per run of failures), or works again. */
+  | { type: 'resource_server.push_failing'; resourceServer: string; attempts: number; error: string; since: string }
+  | { type: 'resource_server.push_recovered'; resourceServer: string; attempts: number; since: string };
 
 /** Best-effort events: losing one costs a log line, never an answer. */
 export type BestEffortEvent = EventEnvelope & (

@@ -2,11 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { importJWK, type JWK } from 'jose';
 import { z } from 'zod';
 import { ASYMMETRIC_ALGORITHMS } from '../protocol/jwt.js';
+import { MAX_TOKEN_TTL_SECONDS } from '../protocol/tokens.js';
 import { MIN_SECRET_LENGTH, SECRET_HASH_PATTERN } from './secret.js';
 import { ADMIN_AUDIENCE, ADMIN_SCOPES, type Agent, type Registry, type ResourceServer, type TrustedIssuer } from './types.js';
 
 /** Longest token lifetime any agent may be configured for. */
-const MAX_TOKEN_TTL_SECONDS = 86_400;
 const DEFAULT_TOKEN_TTL_SECONDS = 300;
 const MAX_DELEGATION_DEPTH = 16;
 

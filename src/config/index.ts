@@ -1,8 +1,12 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { MAX_TOKEN_TTL_SECONDS } from '../protocol/tokens.js';
 
 /** The URL forms REDIS_URL accepts; the `+sentinel` and `+cluster` forms list several host:port. */
 export const REDIS_URL_PATTERN = /^rediss?(\+sentinel|\+cluster)?:\/\//;
+
+/** SETs are kept at least as long as the longest token lifetime. */
+const SSF_MIN_RETENTION_SECONDS = MAX_TOKEN_TTL_SECONDS;
 
 /** Every setting agent-sts reads, documented where its default is defined. Parsed once at boot. */
 const envSchema = z.object({
@@ -59,6 +63,16 @@ const envSchema = z.object({
     .describe('write the in-process usage counts to the store this often'),
   STS_USAGE_RETENTION_DAYS: z.coerce.number().int().min(1).max(3_650).default(90)
     .describe('keep daily usage counts this long: the longest access-review window that is complete'),
+  STS_SSF: z.enum(['on', 'off']).default('on')
+    .describe('CAEP session-revoked SETs for every kill, per resource server, served by SSF poll (/ssf/poll)'),
+  STS_SSF_RETENTION_SECONDS: z.coerce.number().int().min(SSF_MIN_RETENTION_SECONDS).max(30 * 86_400).default(SSF_MIN_RETENTION_SECONDS)
+    .describe('keep SETs this long: at least the longest token lifetime, so a subscriber away for less misses nothing'),
+  STS_SSF_LONG_POLL_MS: z.coerce.number().int().min(0).max(120_000).default(10_000)
+    .describe("the longest a poll with returnImmediately=false waits for a SET; keep it below resource servers' revocationsStaleAfterMs (default 15000)"),
+  STS_SSF_PUSH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000)
+    .describe('an SSF push (RFC 8935) not answered within this fails and is retried'),
+  STS_SSF_PUSH_RETRY_MS: z.coerce.number().int().min(10).max(60_000).default(1_000)
+    .describe('the first wait before retrying a failed push; it doubles on every failure, up to 5 minutes'),
   STS_STALE_CREDENTIAL_DAYS: z.coerce.number().int().min(1).max(3_650).default(90)
     .describe('the access review flags a credential older than this as stale_credential'),
 });
@@ -87,6 +101,10 @@ export interface Config {
   readonly audit: { readonly enabled: boolean; readonly maxRecords: number; readonly maxAgeMs: number; readonly checkpointIntervalMs: number };
   /** Usage counts and the access review (src/audit/usage.ts, src/admin/access.ts). */
   readonly usage: { readonly enabled: boolean; readonly flushIntervalMs: number; readonly retentionDays: number; readonly staleCredentialDays: number };
+  /** Revocation events for resource servers (src/push/). */
+  readonly ssf: {
+    readonly enabled: boolean; readonly retentionMs: number; readonly longPollMs: number; readonly pushTimeoutMs: number; readonly pushRetryMs: number;
+  };
 }
 
 const MS_PER_DAY = 86_400_000;
@@ -158,6 +176,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       flushIntervalMs: e.STS_USAGE_FLUSH_SECONDS * MS_PER_SECOND,
       retentionDays: e.STS_USAGE_RETENTION_DAYS,
       staleCredentialDays: e.STS_STALE_CREDENTIAL_DAYS,
+    }),
+    ssf: Object.freeze({
+      enabled: e.STS_SSF === 'on',
+      retentionMs: e.STS_SSF_RETENTION_SECONDS * MS_PER_SECOND,
+      longPollMs: e.STS_SSF_LONG_POLL_MS,
+      pushTimeoutMs: e.STS_SSF_PUSH_TIMEOUT_MS,
+      pushRetryMs: e.STS_SSF_PUSH_RETRY_MS,
     }),
   });
 }

@@ -11,6 +11,9 @@ export const GRANT_TYPES = {
 /** RFC 7523 §2.2: a client authenticating with a signed JWT (private_key_jwt). */
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
+/** The longest lifetime a token may have (the registry's maxTokenTtlSeconds ceiling). */
+export const MAX_TOKEN_TTL_SECONDS = 86_400;
+
 /** Longer than any token agent-sts signs; anything longer is not ours and costs no parsing. */
 export const MAX_TOKEN_LENGTH = 4_096;
 

@@ -11,6 +11,7 @@ export { memoryReplayCache, redisReplayCache, dpopVerifier, type DpopVerifier, t
 export type { GateOptions as RequireTokenOptions, IntrospectModeOptions, LocalModeOptions } from './gate.js';
 export { protectedResourceMetadata, resourceMetadataUrl, resourceMetadata, type ProtectedResourceOptions } from './metadata.js';
 export type { AuthInfo } from '../protocol/claims.js';
+export { revocationFeed, type RevocationFeed, type RevocationFeedOptions, type FeedStats } from './revocations.js';
 
 /** A request `requireToken` let through; handlers cast to it (express's own Request type knows no `auth`). */
 export type AuthedRequest = Request & { auth: AuthInfo };

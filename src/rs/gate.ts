@@ -8,6 +8,7 @@ import { introspector, type RsCredentials } from './introspect.js';
 import { localVerifier, type RevokedSessions } from './local.js';
 import { resourceMetadataUrl } from './metadata.js';
 import { insufficientScope, invalidToken, Refusal } from './refusal.js';
+import { revocationFeed, type RevocationFeed } from './revocations.js';
 
 const DEFAULT_TIMEOUT_MS = 5_000;
 
@@ -26,23 +27,40 @@ interface CommonOptions {
   timeoutMs?: number;
   /** Defaults to this version's DPoP check. */
   dpop?: DpopVerifier;
+  /**
+   * Kills heard from agent-sts (SSF poll, CAEP session-revoked). Default: a feed of the gate's own
+   * whenever it has credentials and something to use it for (local mode; introspect mode with a
+   * cache). Share one feed between gates by passing it; `false`: none.
+   */
+  revocations?: RevocationFeed | false;
+  /** The gate's own feed: without a poll answer for this long it is stale (see revocationFeed). */
+  revocationsStaleAfterMs?: number;
 }
+
+type RsKey = Extract<RsCredentials, { privateKey: unknown }>['privateKey'];
+/** The resource server's credentials at /introspect and /ssf/poll. */
+type Credentials =
+  | { clientId?: string; clientSecret: string }
+  | { clientId?: string; privateKey: RsKey; alg: string; kid?: string };
 
 export type IntrospectModeOptions = CommonOptions & {
   mode?: 'introspect';
   /** Opt-in: how long a positive answer may be reused. A kill is then seen up to this late. Default 0. */
   cacheMaxAgeSeconds?: number;
   cacheMaxEntries?: number;
-} & (
-  | { clientId?: string; clientSecret: string }
-  | { clientId?: string; privateKey: Extract<RsCredentials, { privateKey: unknown }>['privateKey']; alg: string; kid?: string }
-);
+} & Credentials;
 
 export type LocalModeOptions = CommonOptions & {
   mode: 'local';
-  /** A live set of killed sessions. Without one, local mode cannot see kills: a token stays valid until its exp. */
+  /** Another source of killed sessions, asked beside the feed. */
   isRevoked?: RevokedSessions;
-};
+} & (
+  /**
+   * With credentials, local mode hears kills by the revocation feed and, while the feed is stale,
+   * introspects instead (never "trust"). Without, it cannot see kills: a token stays valid until its exp.
+   */
+  Credentials | { clientSecret?: undefined; privateKey?: undefined }
+);
 
 export type GateOptions = IntrospectModeOptions | LocalModeOptions;
 
@@ -63,10 +81,22 @@ export interface Gate {
   verify(p: Presented): Promise<AuthInfo>;
 }
 
-function credentialsOf(o: IntrospectModeOptions): RsCredentials {
+function credentialsOf(options: GateOptions): RsCredentials | undefined {
+  const o = options as CommonOptions & Partial<{ clientId: string; clientSecret: string; privateKey: RsKey; alg: string; kid: string }>;
   const clientId = o.clientId ?? o.audience;
-  if ('clientSecret' in o) return { clientId, clientSecret: o.clientSecret };
-  return { clientId, privateKey: o.privateKey, alg: o.alg, ...(o.kid ? { kid: o.kid } : {}) };
+  if (o.clientSecret !== undefined) return { clientId, clientSecret: o.clientSecret };
+  if (o.privateKey !== undefined && o.alg !== undefined) return { clientId, privateKey: o.privateKey, alg: o.alg, ...(o.kid ? { kid: o.kid } : {}) };
+  return undefined;
+}
+
+/** The feed the gate uses: the one given, none, or its own when it has credentials and a use for it. */
+function feedOf(o: GateOptions, credentials: RsCredentials | undefined, timeoutMs: number): RevocationFeed | undefined {
+  if (o.revocations !== undefined) return o.revocations || undefined;
+  const useful = o.mode === 'local' || (o.cacheMaxAgeSeconds ?? 0) > 0;
+  if (!credentials || !useful) return undefined;
+  return revocationFeed({
+    issuer: o.issuer, audience: o.audience, credentials, timeoutMs, ...(o.revocationsStaleAfterMs ? { staleAfterMs: o.revocationsStaleAfterMs } : {}),
+  });
 }
 
 function authInfo(token: string, c: CheckedClaims, audience: string): AuthInfo {
@@ -84,13 +114,29 @@ function authInfo(token: string, c: CheckedClaims, audience: string): AuthInfo {
 export function tokenGate(o: GateOptions): Gate {
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const metadata = issuerMetadata(o.issuer, timeoutMs);
-  const claimsOf =
-    o.mode === 'local'
-      ? localVerifier({ issuer: o.issuer, audience: o.audience, metadata, timeoutMs, ...(o.isRevoked ? { isRevoked: o.isRevoked } : {}) })
-      : introspector({
-          issuer: o.issuer, credentials: credentialsOf(o), metadata, timeoutMs,
-          cacheMaxAgeSeconds: o.cacheMaxAgeSeconds ?? 0, ...(o.cacheMaxEntries ? { cacheMaxEntries: o.cacheMaxEntries } : {}),
-        });
+  const credentials = credentialsOf(o);
+  const feed = feedOf(o, credentials, timeoutMs);
+  const introspect = (cacheMaxAgeSeconds: number) => introspector({
+    issuer: o.issuer, credentials: credentials!, metadata, timeoutMs, cacheMaxAgeSeconds,
+    ...(o.mode !== 'local' && o.cacheMaxEntries ? { cacheMaxEntries: o.cacheMaxEntries } : {}), ...(feed ? { feed } : {}),
+  });
+  let claimsOf: (token: string) => Promise<CheckedClaims>;
+  if (o.mode === 'local') {
+    const hook = o.isRevoked;
+    const isRevoked: RevokedSessions | undefined = feed ? async (sid) => feed.isRevoked(sid) || (hook !== undefined && (await hook(sid))) : hook;
+    const local = localVerifier({ issuer: o.issuer, audience: o.audience, metadata, timeoutMs, ...(isRevoked ? { isRevoked } : {}) });
+    // A stale feed may have missed a kill: introspect until it is fresh again.
+    const fallback = feed && introspect(0);
+    claimsOf = fallback
+      ? (token) => {
+        if (feed!.fresh()) return local(token);
+        feed!.fellBack();
+        return fallback(token);
+      }
+      : local;
+  } else {
+    claimsOf = introspect(o.cacheMaxAgeSeconds ?? 0);
+  }
   const dpop = o.dpop ?? dpopVerifier();
   const scopes = o.scopes ?? [];
   return {
@@ -98,6 +144,7 @@ export function tokenGate(o: GateOptions): Gate {
     resourceMetadataUrl: o.resourceMetadataUrl ?? resourceMetadataUrl(o.audience),
     scopes,
     async verify(p) {
+      feed?.start();
       if (p.token.length > MAX_TOKEN_LENGTH) throw invalidToken('the token is not one this server accepts');
       const c = await claimsOf(p.token);
       // Introspection already answers only the token's own audience; checked again here, always.

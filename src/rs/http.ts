@@ -6,6 +6,17 @@ const MAX_SOCKETS = 64;
 /** An introspection answer is small; anything larger is not one. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
+export interface PostOptions {
+  timeoutMs: number;
+  /** Default application/x-www-form-urlencoded. */
+  contentType?: string;
+  /** Default 64 KiB. */
+  maxResponseBytes?: number;
+  signal?: AbortSignal;
+  /** A background request (the revocation feed's long poll) must not keep the process alive. */
+  unref?: boolean;
+}
+
 const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS }), https: new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS }) };
 
 /**
@@ -13,6 +24,12 @@ const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS 
  * call than fetch, which matters on a path taken by every API request). Rejects on any failure.
  */
 export function postForm(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<{ status: number; json: unknown }> {
+  return post(url, headers, body, { timeoutMs });
+}
+
+/** One POST with a JSON answer; see postForm. */
+export function post(url: string, headers: Record<string, string>, body: string, o: PostOptions): Promise<{ status: number; json: unknown }> {
+  const maxBytes = o.maxResponseBytes ?? MAX_RESPONSE_BYTES;
   const u = new URL(url);
   const secure = u.protocol === 'https:';
   const send = secure ? httpsRequest : httpRequest;
@@ -22,15 +39,16 @@ export function postForm(url: string, headers: Record<string, string>, body: str
       {
         method: 'POST',
         agent: secure ? agents.https : agents.http,
-        headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
-        timeout: timeoutMs,
+        headers: { ...headers, 'content-type': o.contentType ?? 'application/x-www-form-urlencoded', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
+        timeout: o.timeoutMs,
+        ...(o.signal ? { signal: o.signal } : {}),
       },
       (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > MAX_RESPONSE_BYTES) req.destroy(new Error('response too large'));
+          if (size > maxBytes) req.destroy(new Error('response too large'));
           else chunks.push(c);
         });
         res.on('error', reject);
@@ -44,6 +62,7 @@ export function postForm(url: string, headers: Record<string, string>, body: str
       },
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
+    if (o.unref) req.on('socket', (socket) => socket.unref());
     req.on('error', reject);
     req.end(body);
   });

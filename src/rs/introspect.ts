@@ -4,6 +4,7 @@ import { wellFormedClaims, type CheckedClaims } from './claims.js';
 import type { IssuerMetadata } from './discovery.js';
 import { postForm } from './http.js';
 import { invalidToken, unavailable } from './refusal.js';
+import type { RevocationFeed } from './revocations.js';
 
 /** The resource server's own credentials at /introspect: a client secret, or a key for private_key_jwt. */
 export type RsCredentials =
@@ -17,7 +18,7 @@ const DEFAULT_CACHE_ENTRIES = 10_000;
 /** RFC 6749 §2.3.1: client id and secret are form-encoded before Basic encoding. */
 const formEncode = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
 
-async function clientAuth(creds: RsCredentials, issuer: string): Promise<{ headers: Record<string, string>; params: Record<string, string> }> {
+export async function clientAuth(creds: RsCredentials, issuer: string): Promise<{ headers: Record<string, string>; params: Record<string, string> }> {
   if ('clientSecret' in creds) {
     const basic = Buffer.from(`${formEncode(creds.clientId)}:${formEncode(creds.clientSecret)}`).toString('base64');
     return { headers: { authorization: `Basic ${basic}` }, params: {} };
@@ -46,6 +47,8 @@ export interface IntrospectOptions {
   /** 0 (the default) caches nothing: a kill is seen on the very next request. */
   cacheMaxAgeSeconds: number;
   cacheMaxEntries?: number;
+  /** With a cache: kills heard here drop cached answers; while it is not fresh nothing is cached or reused. */
+  feed?: Pick<RevocationFeed, 'isRevoked' | 'fresh' | 'onResync'>;
 }
 
 /**
@@ -77,11 +80,15 @@ export function introspector(o: IntrospectOptions): (token: string) => Promise<C
   };
 
   if (o.cacheMaxAgeSeconds <= 0) return ask;
+  const feed = o.feed;
+  feed?.onResync(() => cache.clear());
   return async (token) => {
+    // A feed gone quiet may have missed a kill: ask every time until it is fresh again.
+    if (feed && !feed.fresh()) return ask(token);
     const key = createHash('sha256').update(token).digest('base64url');
     const now = Date.now();
     const hit = cache.get(key);
-    if (hit && hit.untilMs > now) return hit.claims;
+    if (hit && hit.untilMs > now && !feed?.isRevoked(hit.claims.sid)) return hit.claims;
     cache.delete(key);
     const claims = await ask(token);
     while (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);

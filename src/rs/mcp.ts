@@ -10,6 +10,7 @@ import { Refusal } from './refusal.js';
 
 export type { GateOptions as TokenVerifierOptions, IntrospectModeOptions, LocalModeOptions } from './gate.js';
 export { protectedResourceMetadata, resourceMetadataUrl, resourceMetadata, type ProtectedResourceOptions } from './metadata.js';
+export { revocationFeed, type RevocationFeed, type RevocationFeedOptions, type FeedStats } from './revocations.js';
 
 /** The SDK's error for each refusal: 401 invalid_token, 403 insufficient_scope, and a server error (never a pass) when agent-sts is unreachable. */
 function sdkError(err: unknown): Error {

@@ -1,6 +1,6 @@
 import type { RequestContext } from '../audit/context.js';
 import { compactVerify, createLocalJWKSet } from 'jose';
-import { auditUnavailable, envelope, type DurableEvent, type Endpoint, type EventSink } from '../audit/events.js';
+import { auditUnavailable, envelope, type DurableEvent, type Endpoint, type EventSink, type KillReason } from '../audit/events.js';
 import { invalidClient, invalidGrant, invalidRequest, OAuthError } from '../errors.js';
 import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
@@ -12,7 +12,7 @@ import { chainAllowed } from './chain.js';
 import { IdSource } from './ids.js';
 
 /** What a kill event says of each session it removed: enough for a subscriber to drop it without asking. */
-const killed = (removed: RemovedSession[]) => removed.map(({ sid, aud }) => ({ sid, aud }));
+const killed = (removed: RemovedSession[]) => removed.map(({ sid, aud, agent, sub, exp }) => ({ sid, aud, agent, sub, exp }));
 
 /**
  * A create refused because an agent it names is disabled: answered exactly as a wrong secret is
@@ -172,7 +172,7 @@ export class SessionService {
     }
   }
 
-  async revokeTree(sid: string, by: string, reason: 'revocation' | 'admin', context: RequestContext): Promise<number> {
+  async revokeTree(sid: string, by: string, reason: KillReason, context: RequestContext): Promise<number> {
     await this.#recordOrFail({ type: 'revocation.requested', ...envelope(context, this.now(), by), of: 'session', sid, by, reason });
     const removed = await this.store.revokeTree(sid, this.now());
     await this.#recordOrFail({ type: 'session.revoked', ...envelope(context, this.now(), by), sid, revoked: removed.length, sessions: killed(removed), by, reason });

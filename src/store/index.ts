@@ -1,4 +1,5 @@
 import type { AuditAppend, AuditLog } from './audit.js';
+import type { SsfStore } from './ssf.js';
 import type { UsageStore } from './usage.js';
 import type { CreateOutcome, RemovedSession, Session, SessionFilter, TokenClaims } from './types.js';
 
@@ -72,4 +73,6 @@ export interface Stores {
   audit?: AuditLog;
   /** Daily usage counts for the access review. */
   usage?: UsageStore;
+  /** The SETs waiting for resource servers (SSF). */
+  ssf?: SsfStore;
 }

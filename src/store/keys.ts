@@ -62,6 +62,22 @@ export interface RedisKeys {
   usageCounts(day: string): string;
   /** HASH usage field → last time (ms), for one UTC day. */
   usageLast(day: string): string;
+  /** STREAM (fields jti, set): the SETs for one audience (resource server), kept for the SSF retention window. */
+  ssfStream(aud: string): string;
+  /** STRING stream id: the newest entry retention trimmed (XTRIM records none). Same slot as the stream. */
+  ssfTrimmed(aud: string): string;
+  /** STRING stream id: up to where a subscriber of `aud` acknowledged everything. Same slot as the stream. */
+  ssfCursor(aud: string, stream: string): string;
+  /** SET of jtis: what that subscriber acknowledged beyond its cursor. */
+  ssfAcked(aud: string, stream: string): string;
+  /** HASH: the audience's push target (endpoint, authorization) and delivery state. Same slot as the stream. */
+  ssfPush(aud: string): string;
+  /** STRING: which instance delivers the audience's pushes, for a few seconds at a time. */
+  ssfPushLease(aud: string): string;
+  /** SET: audiences with a push target. */
+  ssfPushAudiences(): string;
+  /** HASH stream id → configuration JSON: the audience's managed streams (SSF stream management). */
+  ssfStreamConfigs(aud: string): string;
 }
 
 /** Suffixes the tree scripts append to `tree(sid)`; kept here with the rest of the layout. */
@@ -104,5 +120,13 @@ export function redisKeys(prefix: string): RedisKeys {
     auditCheckpoint: () => `${prefix}{audit}:checkpoint`,
     usageCounts: (day) => `${prefix}{usage:${day}}:n`,
     usageLast: (day) => `${prefix}{usage:${day}}:t`,
+    ssfStream: (aud) => `${prefix}{ssf:${aud}}:sets`,
+    ssfTrimmed: (aud) => `${prefix}{ssf:${aud}}:trimmed`,
+    ssfCursor: (aud, stream) => `${prefix}{ssf:${aud}}:cursor:${stream}`,
+    ssfAcked: (aud, stream) => `${prefix}{ssf:${aud}}:acked:${stream}`,
+    ssfPush: (aud) => `${prefix}{ssf:${aud}}:push`,
+    ssfPushLease: (aud) => `${prefix}{ssf:${aud}}:push-lease`,
+    ssfPushAudiences: () => `${prefix}ssf:pushing`,
+    ssfStreamConfigs: (aud) => `${prefix}{ssf:${aud}}:streams`,
   };
 }

@@ -33,8 +33,8 @@ export interface Session {
 /** What a live token's session says about the token: what introspection reports and revocation checks. */
 export type TokenClaims = Pick<Session, 'sid' | 'agent' | 'sub' | 'act' | 'aud' | 'scope' | 'iat' | 'exp' | 'jti' | 'chain' | 'cnf'>;
 
-/** A live session a kill removed: enough to drop its index entries and to say whom the kill reached. */
-export type RemovedSession = Pick<Session, 'sid' | 'agent' | 'sub' | 'aud' | 'act'>;
+/** A live session a kill removed: enough to drop its index entries, to say whom the kill reached and until when its token would have lived. */
+export type RemovedSession = Pick<Session, 'sid' | 'agent' | 'sub' | 'aud' | 'act' | 'exp'>;
 
 /**
  * Why `create` stored a session or refused it (refusals write nothing). `expired`: the session's

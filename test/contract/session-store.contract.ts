@@ -389,10 +389,10 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
 
     describe('what a kill resolves: the live sessions it removed', () => {
       const removedOf = (...ss: Session[]): RemovedSession[] =>
-        ss.map(({ sid, agent, sub, aud, act }) => ({ sid, agent, sub, aud, ...(act ? { act } : {}) })).sort((a, b) => (a.sid < b.sid ? -1 : 1));
+        ss.map(({ sid, agent, sub, aud, act, exp }) => ({ sid, agent, sub, aud, exp, ...(act ? { act } : {}) })).sort((a, b) => (a.sid < b.sid ? -1 : 1));
       const sorted = (rs: RemovedSession[]) => [...rs].sort((a, b) => (a.sid < b.sid ? -1 : 1));
 
-      it('revokeTree: sid, agent, sub, aud and act (only when there is one) of each, nothing else', async () => {
+      it('revokeTree: sid, agent, sub, aud, exp and act (only when there is one) of each, nothing else', async () => {
         const root = makeRoot({ aud: 'https://one.example.com' });
         const a = makeDelegated(root, 'agent-b');
         const a1 = makeDelegated(a, 'agent-c');

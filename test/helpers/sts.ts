@@ -21,6 +21,8 @@ import { MemoryAuditLog } from '../../src/store/memory/audit-log.js';
 import { MemorySessionStore } from '../../src/store/memory/session-store.js';
 import { RedisAuditLog } from '../../src/store/redis/audit-log.js';
 import { RedisUsageStore } from '../../src/store/redis/usage-store.js';
+import { RedisSsfStore } from '../../src/store/redis/ssf-store.js';
+import { MemorySsfStore } from '../../src/store/memory/ssf-store.js';
 import { MemoryUsageStore } from '../../src/store/memory/usage-store.js';
 import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
 import { RedisRegistryStore } from '../../src/store/redis/registry-store.js';
@@ -118,6 +120,10 @@ export interface TestStsOptions {
   keysDir?: string;
   /** false: no audit trail (STS_AUDIT_TRAIL=off). */
   audit?: boolean;
+  /** STS_SSF_LONG_POLL_MS (default here 200, so a waiting poll never holds a test up). */
+  ssfLongPollMs?: number;
+  /** STS_SSF_PUSH_RETRY_MS (default 1000). */
+  ssfPushRetryMs?: number;
   /** Audit retention by length (STS_AUDIT_MAX_RECORDS). */
   auditMaxRecords?: number;
   /**
@@ -162,6 +168,8 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     STS_RATE_LIMIT_PER_RESOURCE_SERVER: String(opts.rateLimit?.perResourceServer ?? 0),
     STS_RATE_LIMIT_WINDOW_SECONDS: '60',
     STS_AUDIT_TRAIL: opts.audit === false ? 'off' : 'on',
+    STS_SSF_LONG_POLL_MS: String(opts.ssfLongPollMs ?? 200),
+    ...(opts.ssfPushRetryMs !== undefined ? { STS_SSF_PUSH_RETRY_MS: String(opts.ssfPushRetryMs) } : {}),
     ...(opts.auditMaxRecords !== undefined ? { STS_AUDIT_MAX_RECORDS: String(opts.auditMaxRecords) } : {}),
     ...(opts.trustProxy ? { STS_TRUST_PROXY: opts.trustProxy } : {}),
     ...(opts.registryMode ? { STS_REGISTRY_MODE: opts.registryMode } : {}),
@@ -181,7 +189,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     keys = redisKeys(prefix);
     const real = new RedisSessionStore(client, keys);
     const store = opts.wrapStore ? opts.wrapStore(real, keys) : real;
-    stores = { sessions: store, replay: store, audit: new RedisAuditLog(client, keys), usage: new RedisUsageStore(client, keys) };
+    stores = { sessions: store, replay: store, audit: new RedisAuditLog(client, keys), usage: new RedisUsageStore(client, keys), ssf: new RedisSsfStore(client, keys) };
     // A raw view of the keys needs one node: on a cluster URL, tests assert through the API only.
     if (!url.startsWith('redis+cluster')) {
       raw = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -192,7 +200,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     stores = opts.shared.stores;
   } else {
     const store = new MemorySessionStore();
-    stores = { sessions: store, replay: store, audit: new MemoryAuditLog(), usage: new MemoryUsageStore() };
+    stores = { sessions: store, replay: store, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore() };
   }
   const registrySource = opts.live
     ? {
@@ -232,15 +240,18 @@ const isAuditKey = (k: string) => k.includes('{audit}:');
  * access-review and usage tests.
  */
 const isUsageKey = (k: string) => k.includes('{usage:');
+/** The SSF streams: a kill's SETs for the resource servers (see test/integration/ssf/). */
+const isSsfKey = (k: string) => k.includes('{ssf:');
 
 /**
  * Every key this test's app wrote, for asserting "nothing changed" — except kill tombstones and
  * agent kill markers, which only a kill writes (see `tombstones`), the audit trail, which
- * records refusals too, and the usage counts, flushed on their own timer.
+ * records refusals too, the usage counts, flushed on their own timer, and the SSF streams, where a
+ * kill leaves its SETs for resource servers.
  */
 export async function redisState(sts: TestSts): Promise<string[]> {
   if (!sts.redis) return [];
-  return (await sts.redis.keys(`${sts.prefix}*`)).filter((k) => !isKillMark(k) && !isAuditKey(k) && !isUsageKey(k)).sort();
+  return (await sts.redis.keys(`${sts.prefix}*`)).filter((k) => !isKillMark(k) && !isAuditKey(k) && !isUsageKey(k) && !isSsfKey(k)).sort();
 }
 
 /**

@@ -339,7 +339,7 @@ describe('admin API: authentication and authorization', () => {
       requested('kill-1'),
       {
         type: 'session.revoked', time: ANY_ISO_TIME, requestId: 'kill-1', actor: 'admin', adminSid: sidOf(admin),
-        sid: sidOf(victim), revoked: 1, sessions: [{ sid: sidOf(victim), aud: API }], by: 'admin', reason: 'admin',
+        sid: sidOf(victim), revoked: 1, sessions: [{ sid: sidOf(victim), aud: API, agent: 'billing-agent', sub: 'billing-agent', exp: expect.any(Number) }], by: 'admin', reason: 'admin',
       },
       requested(again.headers['x-request-id'] as string),
       {

@@ -113,7 +113,7 @@ describe('event sinks', () => {
         of: 'session', sid: sidOf(target), by: 'admin', reason: 'admin',
       }, {
         type: 'session.revoked', time: new Date(T0 + 5_000).toISOString(), requestId: 'ev-5', actor: 'admin', adminSid: sidOf(admin),
-        sid: sidOf(target), revoked: 1, sessions: [{ sid: sidOf(target), aud: API }], by: 'admin', reason: 'admin',
+        sid: sidOf(target), revoked: 1, sessions: [{ sid: sidOf(target), aud: API, agent: 'billing-agent', sub: 'billing-agent', exp: expect.any(Number) }], by: 'admin', reason: 'admin',
       }]);
       now = T0;
     });

@@ -14,7 +14,7 @@ function runDemo(): Promise<{ code: number | null; stdout: string; stderr: strin
 }
 
 describe('npm run demo', () => {
-  it('gets a per-task token, delegates a narrower DPoP-bound one, calls the tool (a copy without the key is refused), is killed, and is refused on the next call; exits 0', async () => {
+  it('gets a per-task token, delegates a narrower DPoP-bound one, calls the tool (a copy without the key is refused), is killed, and is refused on the next call by an MCP server in local mode that never introspected; exits 0', async () => {
     const { code, stdout, stderr } = await runDemo();
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     const lines = stdout.split('\n');
@@ -25,7 +25,10 @@ describe('npm run demo', () => {
     expect(stdout).toMatch(/allowed: 2 invoices, called by research-sub-agent on behalf of planner-agent/);
     expect(stdout).toMatch(/a copy of the token without the key \(sent as Bearer\): refused, HTTP 401/);
     expect(stdout).toMatch(/revoked 2 session\(s\)/);
-    expect(stdout).toMatch(/refused by the MCP server: HTTP 401, .*"error":"invalid_token"/);
+    expect(stdout).toMatch(/the MCP server subscribed to its kill events .*\/ssf\/poll/);
+    expect(stdout).toMatch(/the MCP server heard it \(a signed CAEP session-revoked event\) \d+ ms after/);
+    expect(stdout).toMatch(/refused by the MCP server: HTTP 401, .*"error":"invalid_token","error_description":"the token's session was killed"/);
+    expect(stdout).toMatch(/calls the MCP server introspected: 0 /);
     expect(stdout).not.toMatch(/ALLOWED/);
     expect(lines.at(-2)).toBe('Done: the kill reached the MCP server on the very next call.');
   }, DEMO_TIMEOUT_MS + 5_000);

@@ -45,3 +45,12 @@ export async function closedPortUrl(): Promise<string> {
   await h.close();
   return h.url;
 }
+
+/** Waits until `cond` holds (checked every 10 ms), failing after `ms`: for what happens in the background. */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -93,7 +93,7 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
       const id = queue[i]!;
       const s = this.#sessions.get(id);
       if (s && unexpired(s.exp, nowMs)) {
-        removed.push({ sid: s.sid, agent: s.agent, sub: s.sub, aud: s.aud, ...(s.act ? { act: structuredClone(s.act) } : {}) });
+        removed.push({ sid: s.sid, agent: s.agent, sub: s.sub, aud: s.aud, exp: s.exp, ...(s.act ? { act: structuredClone(s.act) } : {}) });
         this.#killed.set(s.sid, s.exp * MS_PER_EXP_UNIT);
       }
       this.#sessions.delete(id);

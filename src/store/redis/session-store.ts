@@ -58,7 +58,7 @@ function outcomeOf(reply: unknown, audit?: AuditAppend): CreateOutcome {
   throw new Error(`unexpected create reply ${String(reply)}`);
 }
 
-const REMOVED_PROPS = ['agent', 'sub', 'aud', 'act'] as const;
+const REMOVED_PROPS = ['agent', 'sub', 'aud', 'act', 'exp'] as const;
 
 /**
  * Sessions in Redis. Each tree lives in one hash slot; indexes live in their own. On a single

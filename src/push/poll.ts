@@ -1,0 +1,140 @@
+import { performance } from 'node:perf_hooks';
+import express, { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { parseBody } from '../admin/registry-common.js';
+import { only, type ContextOf } from '../admin/routes.js';
+import { OAuthError } from '../errors.js';
+import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
+import type { OAuthRequest } from '../oauth/request.js';
+import type { PollResponse } from '../protocol/ssf.js';
+import { PUSH_STREAM, SSF_MAX_EVENTS, type SsfPolled, type SsfStore } from '../store/ssf.js';
+import type { PushDelivery } from './delivery.js';
+import type { Wakeups } from './wakeups.js';
+
+/** A poll body is a list of acks and a few flags. */
+const POLL_BODY_LIMIT = '64kb';
+/** RFC 8936 leaves maxEvents' absence to the transmitter: this many. */
+const DEFAULT_MAX_EVENTS = 100;
+/** A waiting poll re-reads the stream this often, for SETs another instance appended (this one's wake it at once). */
+const LONG_POLL_RECHECK_MS = 250;
+/** The stream a poll naming none reads (each subscriber may name its own). */
+export const DEFAULT_STREAM = 'default';
+/** RFC 8936 §2.4: SSF 1.0 names the two delivery methods by their RFCs. */
+export const POLL_DELIVERY = 'urn:ietf:rfc:8936';
+export const PUSH_DELIVERY = 'urn:ietf:rfc:8935';
+
+/** RFC 8936 §2.4 (setErrs accepted and ignored); client_* members authenticate, as in a form. */
+const pollBody = z.strictObject({
+  maxEvents: z.number().int().min(0).max(SSF_MAX_EVENTS).optional(),
+  returnImmediately: z.boolean().optional(),
+  ack: z.array(z.string().min(1).max(200)).max(SSF_MAX_EVENTS).optional(),
+  setErrs: z.record(z.string().max(200), z.object({ err: z.string(), description: z.string() })).optional(),
+  /** agent-sts's: the subscriber's own stream, so each process of a resource server hears every SET. */
+  stream: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).refine((s) => s !== PUSH_STREAM, 'that stream is push delivery\'s').optional(),
+  client_id: z.string().optional(),
+  client_secret: z.string().optional(),
+  client_assertion: z.string().optional(),
+  client_assertion_type: z.string().optional(),
+});
+const CREDENTIAL_MEMBERS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'] as const;
+
+export interface SsfDeps {
+  store: SsfStore;
+  wakeups: Wakeups;
+  retentionMs: number;
+  longPollMs: number;
+  /** Push delivery (RFC 8935), set by the wiring file. */
+  delivery?: PushDelivery;
+  /** Whether push endpoints may be http (development and test only). */
+  httpPushAllowed?: boolean;
+}
+
+export interface SsfEndpoints {
+  issuer: string;
+  jwks: string;
+  poll: string;
+}
+
+export const ssfEndpointsOf = (issuer: string, jwks: string): SsfEndpoints => ({ issuer, jwks, poll: `${issuer}/ssf/poll` });
+
+/** SSF 1.0 §7.1 transmitter metadata. `poll_endpoint` is agent-sts's: every resource server may poll there without making a stream first. */
+export function ssfConfiguration(e: SsfEndpoints): Record<string, unknown> {
+  return {
+    spec_version: '1_0',
+    issuer: e.issuer,
+    jwks_uri: e.jwks,
+    delivery_methods_supported: [POLL_DELIVERY, PUSH_DELIVERY],
+    poll_endpoint: e.poll,
+    configuration_endpoint: `${e.issuer}/ssf/streams`,
+    verification_endpoint: `${e.issuer}/ssf/verify`,
+    authorization_schemes: [{ spec_urn: 'urn:ietf:rfc:6749' }],
+    default_subjects: 'ALL',
+  };
+}
+
+/** The request as client authentication reads it: headers, and the client_* members of the JSON body. */
+export function asOAuthRequest(req: Request, body: Record<string, unknown>, url: string, contextOf: ContextOf): OAuthRequest {
+  const params = new Map<string, string[]>();
+  for (const m of CREDENTIAL_MEMBERS) if (typeof body[m] === 'string') params.set(m, [body[m]]);
+  return { method: 'POST', headers: req.headers, query: '', params, endpointUrl: url, context: contextOf(req) };
+}
+
+const isJson = (req: Request) => req.headers['content-type']?.split(';')[0]!.trim().toLowerCase() === 'application/json';
+
+/** A JSON body (415 for another type), parsed within POLL_BODY_LIMIT. */
+export const jsonBody = [
+  (req: Request, _res: unknown, next: (err?: unknown) => void) => next(isJson(req) ? undefined : new OAuthError(415, 'invalid_request', 'send application/json')),
+  express.json({ limit: POLL_BODY_LIMIT, type: () => true }),
+];
+
+/**
+ * POST /ssf/poll (RFC 8936): a resource server, authenticated as at /introspect, acknowledges SETs
+ * and reads its unacknowledged ones. With returnImmediately false and nothing to read, it waits up
+ * to STS_SSF_LONG_POLL_MS. Unacknowledged SETs come again on every poll; acknowledged ones never.
+ */
+export function ssfRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEndpoints, contextOf: ContextOf, nowMs: () => number): Router {
+  const r = Router();
+  const metadata = ssfConfiguration(endpoints);
+  const issuerPath = new URL(endpoints.issuer).pathname.replace(/\/$/, '');
+  r.get(`/.well-known/ssf-configuration${issuerPath}`, (_req, res) => {
+    res.set('Cache-Control', 'public, max-age=300').json(metadata);
+  });
+  const poll = (managed: boolean) => async (req: Request, res: Response) => {
+    const body = parseBody(pollBody, req.body as unknown);
+    const url = managed ? `${endpoints.poll}/${String(req.params.streamId)}` : endpoints.poll;
+    const rs = await authenticateClient(auth, asOAuthRequest(req, body, url, contextOf), 'resourceServer');
+    const maxEvents = body.maxEvents ?? DEFAULT_MAX_EVENTS;
+    // /ssf/poll/:streamId reads a stream made through stream management (SSF 1.0 §8.1.1), only its owner's
+    if (managed && !(await ssf.store.streams(rs.id)).has(String(req.params.streamId))) throw new OAuthError(404, 'not_found', 'no stream with that id');
+    const stream = managed ? String(req.params.streamId) : (body.stream ?? DEFAULT_STREAM);
+    const read = (ack: string[]) => ssf.store.poll(rs.id, { stream, ack, maxEvents, nowMs: nowMs(), retentionMs: ssf.retentionMs });
+    // RFC 8936 §2.4: a SET reported in setErrs is acknowledged too (never delivered again).
+    const ack = [...(body.ack ?? []), ...Object.keys(body.setErrs ?? {})];
+    const waits = body.returnImmediately !== true && maxEvents > 0;
+    const gone = new AbortController();
+    res.on('close', () => gone.abort());
+    const deadline = performance.now() + ssf.longPollMs;
+    let polled: SsfPolled;
+    for (;;) {
+      // The waiter is in place before the read: a SET appended between the two still wakes it.
+      const step = new AbortController();
+      const woken = waits ? ssf.wakeups.wait(rs.id, Math.min(Math.max(deadline - performance.now(), 0), LONG_POLL_RECHECK_MS), AbortSignal.any([gone.signal, step.signal])) : undefined;
+      polled = await read(ack.splice(0));
+      if (!woken || polled.sets.length > 0 || polled.resync || performance.now() >= deadline) {
+        step.abort();
+        break;
+      }
+      await woken;
+      if (gone.signal.aborted) return;
+    }
+    const answer: PollResponse = {
+      sets: Object.fromEntries(polled.sets.map((s) => [s.jti, s.set])),
+      moreAvailable: polled.moreAvailable,
+      ...(polled.resync ? { resync: true } : {}),
+    };
+    res.set('Cache-Control', 'no-store').json(answer);
+  };
+  r.route(`${issuerPath}/ssf/poll`).post(...jsonBody, poll(false)).all(only('POST'));
+  r.route(`${issuerPath}/ssf/poll/:streamId`).post(...jsonBody, poll(true)).all(only('POST'));
+  return r;
+}

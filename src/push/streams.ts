@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { parseBody } from '../admin/registry-common.js';
+import { only, type ContextOf } from '../admin/routes.js';
+import { OAuthError, invalidRequest } from '../errors.js';
+import type { KeyStore } from '../keys/keystore.js';
+import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
+import { CAEP_SESSION_REVOKED, SSF_VERIFICATION } from '../protocol/ssf.js';
+import { asOAuthRequest, jsonBody, POLL_DELIVERY, type SsfDeps, type SsfEndpoints } from './poll.js';
+import { verificationSet } from './set.js';
+
+/** Streams one resource server may have at once. */
+const MAX_STREAMS_PER_RESOURCE_SERVER = 100;
+const EVENTS_SUPPORTED = [CAEP_SESSION_REVOKED, SSF_VERIFICATION];
+
+const credentials = { client_id: z.string().optional(), client_secret: z.string().optional(), client_assertion: z.string().optional(), client_assertion_type: z.string().optional() };
+const createBody = z.strictObject({
+  delivery: z.strictObject({ method: z.literal(POLL_DELIVERY) }).optional(),
+  events_requested: z.array(z.string().max(200)).max(20).optional(),
+  description: z.string().max(200).optional(),
+  ...credentials,
+});
+const verifyBody = z.strictObject({ stream_id: z.string().max(64), state: z.string().max(200).optional(), ...credentials });
+const STREAM_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * SSF 1.0 stream management, kept to what a resource server needs: create a poll stream of its
+ * own (each gets its own position in the resource server's events), read its streams, delete one,
+ * and ask for a verification event. Authenticated as at /introspect; a resource server sees only its streams.
+ */
+export function streamsRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEndpoints, keys: KeyStore, contextOf: ContextOf, nowMs: () => number): Router {
+  const r = Router();
+  const issuerPath = new URL(endpoints.issuer).pathname.replace(/\/$/, '');
+  const url = `${endpoints.issuer}/ssf/streams`;
+  const caller = (req: Request, body: Record<string, unknown> = {}, at = url) => authenticateClient(auth, asOAuthRequest(req, body, at, contextOf), 'resourceServer');
+  const view = (id: string, aud: string, config: string) => ({
+    stream_id: id, iss: endpoints.issuer, aud,
+    delivery: { method: POLL_DELIVERY, endpoint_url: `${endpoints.poll}/${id}` },
+    events_supported: EVENTS_SUPPORTED, events_delivered: EVENTS_SUPPORTED,
+    ...(JSON.parse(config) as Record<string, unknown>),
+  });
+  const streamIdOf = (req: Request) => {
+    const id = req.query.stream_id;
+    if (id === undefined) return undefined;
+    if (typeof id !== 'string' || !STREAM_ID.test(id)) throw invalidRequest('stream_id is malformed');
+    return id;
+  };
+
+  r.route(`${issuerPath}/ssf/streams`)
+    .post(...jsonBody, async (req, res) => {
+      const body = parseBody(createBody, req.body as unknown);
+      const rs = await caller(req, body);
+      const id = randomBytes(12).toString('base64url');
+      const config = JSON.stringify({
+        events_requested: body.events_requested ?? EVENTS_SUPPORTED, ...(body.description ? { description: body.description } : {}),
+        created: new Date(nowMs()).toISOString(),
+      });
+      if (!(await ssf.store.addStream(rs.id, id, config, MAX_STREAMS_PER_RESOURCE_SERVER))) {
+        throw new OAuthError(409, 'invalid_request', `at most ${MAX_STREAMS_PER_RESOURCE_SERVER} streams per resource server: delete one first`);
+      }
+      res.status(201).set('Cache-Control', 'no-store').json(view(id, rs.id, config));
+    })
+    .get(async (req, res) => {
+      const rs = await caller(req);
+      const id = streamIdOf(req);
+      const streams = await ssf.store.streams(rs.id);
+      if (id === undefined) return void res.set('Cache-Control', 'no-store').json([...streams].map(([sid, c]) => view(sid, rs.id, c)));
+      const config = streams.get(id);
+      if (!config) throw new OAuthError(404, 'not_found', 'no stream with that id');
+      res.set('Cache-Control', 'no-store').json(view(id, rs.id, config));
+    })
+    .delete(async (req, res) => {
+      const rs = await caller(req);
+      const id = streamIdOf(req);
+      if (id === undefined) throw invalidRequest('stream_id is required');
+      if (!(await ssf.store.removeStream(rs.id, id))) throw new OAuthError(404, 'not_found', 'no stream with that id');
+      res.status(204).end();
+    })
+    .all(only('GET, HEAD, POST, DELETE'));
+
+  r.route(`${issuerPath}/ssf/verify`)
+    .post(...jsonBody, async (req, res) => {
+      const body = parseBody(verifyBody, req.body as unknown);
+      const rs = await caller(req, body, `${endpoints.issuer}/ssf/verify`);
+      if (!(await ssf.store.streams(rs.id)).has(body.stream_id)) throw new OAuthError(404, 'not_found', 'no stream with that id');
+      const v = verificationSet(keys, endpoints.issuer, rs.id, body.stream_id, body.state, nowMs());
+      await ssf.store.append(rs.id, [v], nowMs(), ssf.retentionMs);
+      ssf.wakeups.notify(rs.id);
+      ssf.delivery?.kick();
+      res.status(204).end();
+    })
+    .all(only('POST'));
+  return r;
+}

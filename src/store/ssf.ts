@@ -1,0 +1,88 @@
+/**
+ * Security Event Tokens waiting for resource servers (SSF poll, RFC 8936): one stream per audience,
+ * each subscriber's delivery state beside it. Redis and memory twins pass test/contract/ssf-store.
+ */
+
+/** One signed SET in an audience's stream. */
+export interface SsfEntry {
+  /** The stream position (`<ms>-<seq>`, the service clock). */
+  id: string;
+  jti: string;
+  set: string;
+}
+
+export interface SsfPoll {
+  /** The subscriber's stream (one per subscriber; `default` is the resource server's own). */
+  stream: string;
+  /** jtis the subscriber acknowledges: never delivered again. */
+  ack: string[];
+  /** At most this many SETs (0: acknowledge only). */
+  maxEvents: number;
+  nowMs: number;
+  /** Entries older than this are trimmed before reading (the retention window). */
+  retentionMs: number;
+}
+
+export interface SsfPolled {
+  /** The oldest unacknowledged SETs after the subscriber's position, at most maxEvents. */
+  sets: SsfEntry[];
+  moreAvailable: boolean;
+  /**
+   * Unacknowledged SETs were trimmed by retention before this subscriber read them: it must drop
+   * whatever it derived from the stream (its caches). Said once; the position moves past the gap.
+   * A new subscriber starts at the oldest SET kept and is never told.
+   */
+  resync: boolean;
+}
+
+/** Where a resource server wants its SETs pushed (RFC 8935), and how delivery there is going. */
+export interface PushTarget {
+  endpoint: string;
+  /** Sent as the Authorization header of every push, when set. */
+  authorization?: string;
+}
+
+export interface PushState {
+  /** Consecutive failed attempts (0: delivering fine). */
+  attempts: number;
+  /** No attempt before this (ms). */
+  nextAtMs: number;
+  /** When the current run of failures began (ms); 0 when none. */
+  failingSinceMs: number;
+  lastError: string;
+  /** Whether this run of failures was reported to the audit trail. */
+  reported: boolean;
+}
+
+export const NO_PUSH_FAILURE: PushState = { attempts: 0, nextAtMs: 0, failingSinceMs: 0, lastError: '', reported: false };
+
+export interface SsfStore {
+  /** Registers (or replaces) `aud`'s push target, its delivery state fresh; undefined removes it. */
+  setPush(aud: string, target: PushTarget | undefined): Promise<void>;
+  /** Audiences with a push target. */
+  pushAudiences(): Promise<string[]>;
+  push(aud: string): Promise<{ target: PushTarget; state: PushState } | undefined>;
+  /** Saves the delivery state (ignored when the target was removed meanwhile). */
+  savePushState(aud: string, state: PushState): Promise<void>;
+  /** Takes (or extends) the right to deliver `aud`'s pushes for `ttlMs`: one instance at a time. */
+  lease(aud: string, holder: string, ttlMs: number, nowMs: number): Promise<boolean>;
+  /** Gives the lease up, if `holder` has it. */
+  release(aud: string, holder: string): Promise<void>;
+  /** SSF stream management: a stream's configuration (JSON) under its id; false when `aud` already has `max` streams. */
+  addStream(aud: string, id: string, config: string, max: number): Promise<boolean>;
+  /** id → configuration JSON. */
+  streams(aud: string): Promise<Map<string, string>>;
+  /** Deletes the stream and its position; false when there was none. */
+  removeStream(aud: string, id: string): Promise<boolean>;
+  /** Appends SETs to `aud`'s stream, in order, and trims entries older than the retention window. */
+  append(aud: string, sets: { jti: string; set: string }[], nowMs: number, retentionMs: number): Promise<void>;
+  /** Applies the acks, then reads what the subscriber has not acknowledged. One atomic step. */
+  poll(aud: string, p: SsfPoll): Promise<SsfPolled>;
+}
+
+/** Entries one poll looks at past the subscriber's position (acknowledged-ahead ones included). */
+export const SSF_POLL_WINDOW = 2_000;
+/** The stream whose position push delivery keeps (a poll subscriber may not name it). */
+export const PUSH_STREAM = 'push';
+/** The most SETs one poll returns (RFC 8936 maxEvents is capped here). */
+export const SSF_MAX_EVENTS = 1_000;
