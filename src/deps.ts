@@ -191,16 +191,18 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   };
 }
 
-/** Push delivery reports to the metrics (lag and failures) and to a test's hooks, when either is there. */
+/**
+ * Push delivery reports to the metrics (lag and failures; registered on the first delivery, so a
+ * service that pushes nothing shows no delivery series) and to a test's hooks.
+ */
 function deliveryHooks(metrics: StsMetrics | undefined, extra: DeliveryHooks | undefined): DeliveryHooks {
-  const measured = metrics?.delivery();
   return {
     delivered: (aud, lagMs) => {
-      measured?.delivered(lagMs / 1000);
+      metrics?.delivery().delivered(lagMs / 1000);
       extra?.delivered?.(aud, lagMs);
     },
     failed: (aud, attempts, error) => {
-      measured?.failed();
+      metrics?.delivery().failed();
       extra?.failed?.(aud, attempts, error);
     },
   };

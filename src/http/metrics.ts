@@ -41,12 +41,14 @@ export interface DeliveryMetrics {
 }
 
 /** Why sessions were revoked, by the kill event that says so. */
+/**
+ * Every kill reaches the trail as exactly one of session.revoked (its reason: revocation, admin,
+ * entitlement), agent.sessions_revoked or subject.sessions_revoked; a disable or a delete is an
+ * agent-wide kill, so the registry records that follow it (with their own `revoked`) are not counted again.
+ */
 const REVOKE_REASONS = {
   'agent.sessions_revoked': 'agent_kill',
   'subject.sessions_revoked': 'subject_kill',
-  'agent.disabled': 'agent_disabled',
-  'agent.deleted': 'agent_deleted',
-  'agent.updated': 'agent_updated',
 } as const;
 
 const grantLabel = (grant: string) =>
@@ -148,9 +150,6 @@ export class StsMetrics implements RequestMetrics {
         return;
       case 'agent.sessions_revoked':
       case 'subject.sessions_revoked':
-      case 'agent.disabled':
-      case 'agent.deleted':
-      case 'agent.updated':
         if (e.revoked > 0) this.#revoked.inc({ reason: REVOKE_REASONS[e.type] }, e.revoked);
     }
   }

@@ -1,3 +1,4 @@
+import { AGENT_KILL_CLOCK_SKEW_MS } from '../../src/store/types.js';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,6 +91,7 @@ describe('agent-sts admin commands', () => {
     expect(show.stdout).toMatch(new RegExp(`\n${API} +invoices:read\n`));
 
     const disable = await cli(['agents', 'disable', NEW_AGENT]);
+    const disabledAt = Date.now();
     expect(disable).toEqual({ code: 0, stdout: `disabled ${NEW_AGENT}; revoked 1 session\n`, stderr: '' });
     expect(await active(token)).toBe(false);
     expect((await tokenFor(NEW_AGENT, firstSecret)).status).toBe(401);
@@ -106,6 +108,8 @@ describe('agent-sts admin commands', () => {
     const until = Date.parse(summary!.split('until ')[1]!);
     expect(until - Date.now()).toBeGreaterThan(59 * 60_000);
     expect(until - Date.now()).toBeLessThanOrEqual(3_600_000);
+    // The disable's agent-wide kill refuses requests that arrived up to AGENT_KILL_CLOCK_SKEW_MS after it (one instance's clock may run behind another's).
+    await new Promise((r) => setTimeout(r, Math.max(0, disabledAt + AGENT_KILL_CLOCK_SKEW_MS - Date.now())));
     expect([(await tokenFor(NEW_AGENT, newSecret!)).status, (await tokenFor(NEW_AGENT, firstSecret)).status]).toEqual([200, 200]);
 
     const rm = await cli(['agents', 'rm', NEW_AGENT, '-o', 'json']);

@@ -3,6 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { pino } from 'pino';
 import request from 'supertest';
 import { loadConfig } from '../../src/config/index.js';
+import type { DurableEvent } from '../../src/audit/events.js';
+import { StsMetrics } from '../../src/http/metrics.js';
 import { startMetricsServer } from '../../src/http/metrics-server.js';
 import { readiness } from '../../src/http/readiness.js';
 import { freePort, startRedis, type RedisProcess } from '../helpers/redis-server.js';
@@ -270,5 +272,29 @@ describe('readiness', () => {
     const store = { ping: async () => {} };
     expect(await readiness(store, () => false)).toEqual({ status: 'not_ready', reason: 'registry_not_loaded' });
     expect(await readiness(store, () => true)).toEqual({ status: 'ready' });
+  });
+});
+
+describe('agent_sts_sessions_revoked_total', () => {
+  it('counts each killed session once: a disable (an agent-wide kill, then the registry record) and a narrowing (a tree kill, then agent.updated)', async () => {
+    const metrics = new StsMetrics({ countLive: async () => 0 }, () => 0);
+    const sink = metrics.sink();
+    const env = { time: 't', requestId: 'r', actor: 'admin', adminSid: 'a' };
+    const sessions = [{ sid: 's1', aud: API, agent: 'x', sub: 'x', exp: 1 }, { sid: 's2', aud: API, agent: 'x', sub: 'x', exp: 1 }];
+    const disable: DurableEvent[] = [
+      { ...env, type: 'revocation.requested', of: 'agent', agent: 'x', by: 'admin' },
+      { ...env, type: 'agent.sessions_revoked', agent: 'x', revoked: 2, sessions, by: 'admin' },
+      { ...env, type: 'agent.disabled', agent: 'x', by: 'admin', revoked: 2 },
+    ];
+    const narrowing: DurableEvent[] = [
+      { ...env, type: 'revocation.requested', of: 'session', sid: 's3', by: 'admin', reason: 'entitlement' },
+      { ...env, type: 'session.revoked', sid: 's3', revoked: 1, sessions: [{ ...sessions[0]!, sid: 's3' }], by: 'admin', reason: 'entitlement' },
+      { ...env, type: 'agent.updated', agent: 'x', by: 'admin', fields: ['audiences'], revoked: 1 },
+    ];
+    for (const e of [...disable, ...narrowing]) await sink.record(e);
+    const samples = parse(await metrics.registry.metrics());
+    expect(valueOf(samples, 'agent_sts_sessions_revoked_total', { reason: 'agent_kill' })).toBe(2);
+    expect(valueOf(samples, 'agent_sts_sessions_revoked_total', { reason: 'entitlement' })).toBe(1);
+    expect(samples.filter((x) => x.name === 'agent_sts_sessions_revoked_total').reduce((t, x) => t + x.value, 0)).toBe(3);
   });
 });
