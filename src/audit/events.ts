@@ -14,8 +14,10 @@ export interface EventEnvelope {
   adminSid?: string;
 }
 
+export const isoTime = (nowMs: number): string => new Date(nowMs).toISOString();
+
 export const envelope = (context: RequestContext, nowMs: number, actor: string | null): EventEnvelope => ({
-  time: new Date(nowMs).toISOString(),
+  time: isoTime(nowMs),
   requestId: context.requestId,
   actor,
   ...(context.adminSid ? { adminSid: context.adminSid } : {}),

@@ -1,6 +1,6 @@
 import type { RequestContext } from '../audit/context.js';
 import { compactVerify, createLocalJWKSet } from 'jose';
-import { auditUnavailable, envelope, type DurableEvent, type Endpoint, type EventSink, type KillReason } from '../audit/events.js';
+import { auditUnavailable, envelope, isoTime, type DurableEvent, type Endpoint, type EventSink, type KillReason } from '../audit/events.js';
 import { invalidClient, invalidGrant, invalidRequest, OAuthError } from '../errors.js';
 import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
@@ -102,10 +102,13 @@ export class SessionService {
     if (token.length > MAX_TOKEN_LENGTH) throw invalidRequest(`the token would exceed ${MAX_TOKEN_LENGTH} characters: ask for fewer scopes`);
     const session = draft as Session;
     session.tokenHash = tokenHash(token);
+    // Members in canonical (sorted) order, the envelope's too: the audit trail then writes this
+    // record, on every issuance, with one JSON.stringify (see canonicalJson).
     const issued: DurableEvent = {
-      type: 'token.issued', ...envelope(context, this.now(), session.agent), sid: session.sid, ...(parent ? { parent: parent.sid, parentAgent: parent.agent } : {}), agent: session.agent,
-      sub: session.sub, ...(session.act ? { act: session.act } : {}), aud: session.aud, scope: session.scope, exp: session.exp,
-      ttl: session.exp - session.iat, grant: grantType,
+      ...(session.act ? { act: session.act } : {}), actor: session.agent, ...(context.adminSid ? { adminSid: context.adminSid } : {}),
+      agent: session.agent, aud: session.aud, exp: session.exp, grant: grantType,
+      ...(parent ? { parent: parent.sid, parentAgent: parent.agent } : {}), requestId: context.requestId, scope: session.scope,
+      sid: session.sid, sub: session.sub, time: isoTime(this.now()), ttl: session.exp - session.iat, type: 'token.issued',
     };
     // On a single Redis the trail's record is appended by the create itself: still one round trip.
     const outcome = await this.store.create(session, this.now(), context.startedMs, this.events.prepare?.(issued));

@@ -19,6 +19,15 @@ describe('canonicalJson', () => {
     expect(canonicalJson({})).toBe('{}');
   });
 
+  it('an object already in order is written as it is; one out of order at any depth, or with an undefined member, is rewritten', () => {
+    expect(canonicalJson({ a: 1, b: [{ c: 2, d: 3 }], e: 'x' })).toBe('{"a":1,"b":[{"c":2,"d":3}],"e":"x"}');
+    expect(canonicalJson({ a: { z: 1, b: 2 }, c: 3 })).toBe('{"a":{"b":2,"z":1},"c":3}');
+    expect(canonicalJson({ a: [{ y: 1, x: 2 }] })).toBe('{"a":[{"x":2,"y":1}]}');
+    expect(canonicalJson({ a: undefined, b: 1 })).toBe('{"b":1}');
+    expect(canonicalJson({ a: [1, undefined] })).toBe('{"a":[1,null]}');
+    expect(canonicalJson({ 10: 'a', 9: 'b' })).toBe('{"10":"a","9":"b"}');
+  });
+
   it('orders keys by UTF-16 code units, as a plain sort does', () => {
     expect(canonicalJson({ b: 1, B: 2, a: 3, _: 4 })).toBe('{"B":2,"_":4,"a":3,"b":1}');
   });
