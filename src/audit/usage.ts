@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
-import { dayOf, usageField, type UsageKind, type UsageRow, type UsageStore } from '../store/usage.js';
+import { dayOf, type UsageKind, type UsageRow, type UsageStore } from '../store/usage.js';
+
+const MS_PER_DAY = 86_400_000;
 import type { EventSink } from './events.js';
 
 /**
@@ -10,21 +12,37 @@ import type { EventSink } from './events.js';
 export class UsageAggregator {
   #pending = new Map<string, { day: string; row: UsageRow }>();
   #timer: NodeJS.Timeout | undefined;
+  #day = { from: 0, to: 0, name: '' };
 
   constructor(private readonly store: UsageStore, private readonly retentionDays: number) {}
 
+  /**
+   * On every introspection: the in-process key joins the parts with NUL, which no id, URL or scope
+   * can hold (the store's own field, JSON, is written at flush), and the day's name is reused.
+   */
   note(kind: UsageKind, via: string, agent: string, target: string, scopes: readonly string[], nowMs: number): void {
-    const day = dayOf(nowMs);
+    const day = this.#dayOf(nowMs);
+    const prefix = `${day}\0${kind}\0${via}\0${agent}\0${target}\0`;
     for (const scope of scopes) {
-      const key = day + usageField({ kind, via, agent, target, scope });
+      const key = prefix + scope;
       const p = this.#pending.get(key);
       if (p) {
         p.row.count++;
-        p.row.lastMs = nowMs;
+        if (nowMs > p.row.lastMs) p.row.lastMs = nowMs;
       } else {
         this.#pending.set(key, { day, row: { kind, via, agent, target, scope, count: 1, lastMs: nowMs } });
       }
     }
+  }
+
+  #dayOf(nowMs: number): string {
+    const d = this.#day;
+    if (nowMs < d.from || nowMs >= d.to) {
+      d.from = nowMs - (nowMs % MS_PER_DAY);
+      d.to = d.from + MS_PER_DAY;
+      d.name = dayOf(nowMs);
+    }
+    return d.name;
   }
 
   async flush(): Promise<void> {

@@ -62,4 +62,15 @@ describe.each(['memory', 'redis'] as const)('UsageStore contract: %s', (kind) =>
     expect(spy).toEqual([{ kind: 'issued', via: '', agent: 'a', target: 'https://t', scope: 'r', count: 1, lastMs: t }]);
     await close();
   });
+
+  it('the aggregator files each count under its own UTC day, across midnight and back (a clock set back)', async () => {
+    const { store, close } = await open(kind);
+    const usage = new UsageAggregator(store, 90);
+    const midnight = Date.parse('2026-03-05T00:00:00Z');
+    for (const at of [midnight - 1, midnight, midnight + 1, midnight - 2]) usage.note('issued', '', 'a', 'https://t', ['r'], at);
+    await usage.flush();
+    expect(await store.read(['2026-03-04'])).toEqual([{ kind: 'issued', via: '', agent: 'a', target: 'https://t', scope: 'r', count: 2, lastMs: midnight - 1 }]);
+    expect(await store.read(['2026-03-05'])).toEqual([{ kind: 'issued', via: '', agent: 'a', target: 'https://t', scope: 'r', count: 2, lastMs: midnight + 1 }]);
+    await close();
+  });
 });
