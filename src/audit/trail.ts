@@ -49,7 +49,8 @@ export function trailSink(trail: AuditLog, log: Logger, opts: TrailSinkOptions):
       const p = prepared.get(event) ?? appendOf(event, opts.retention, opts.nowMs());
       const at = p.appended ?? (await trail.append(p));
       line(event, at);
-      if (event.adminSid && opts.afterAdminChange) {
+      // a kill's request record changes nothing yet: its outcome record signs the checkpoint
+      if (event.adminSid && opts.afterAdminChange && event.type !== 'revocation.requested') {
         await opts.afterAdminChange().catch((err: unknown) => log.error({ err, requestId: event.requestId }, 'audit checkpoint failed after an admin change'));
       }
     },
