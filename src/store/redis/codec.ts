@@ -135,9 +135,19 @@ export function decodeClaims(sid: string, row: (string | null)[], read: FieldRea
   return out as unknown as Pick<Session, ClaimProp | 'sid'>;
 }
 
-/** Decodes only `props` of a reply to `read`. */
-export function decodePick<P extends Stored>(sid: string, row: (string | null)[], read: FieldRead, props: readonly P[]): Pick<Session, P | 'sid'> {
+/** How to decode only `props` of a reply to `read`: made once, then handed to decodePick for every row. */
+export interface PickPlan<P extends Stored> {
+  readonly plan: Plan;
+  readonly props: readonly P[];
+}
+
+export function pickPlan<P extends Stored>(read: FieldRead, props: readonly P[]): PickPlan<P> {
+  return { plan: planOf(read, (p) => (props as readonly Stored[]).includes(p)), props };
+}
+
+/** Decodes only the plan's properties of a reply to its read. */
+export function decodePick<P extends Stored>(sid: string, row: (string | null)[], pick: PickPlan<P>): Pick<Session, P | 'sid'> {
   const out: Record<string, unknown> = { sid };
-  decodeInto(out, planOf(read, (p) => (props as readonly Stored[]).includes(p)), row);
+  decodeInto(out, pick.plan, row);
   return out as unknown as Pick<Session, P | 'sid'>;
 }

@@ -246,7 +246,7 @@ local rootExp = redis.call('HGET', sessionKey, '${FIELD.exp}')
 if rootExp then untilMs = math.max(untilMs, tonumber(rootExp) * ${MS_PER_EXP_UNIT}) end
 if untilMs > nowMs then redis.call('SET', tombstoneKey, '1', 'PXAT', untilMs) end
 local killedKey = tree .. '${KILLED_SET_SUFFIX}'
-local queue, i, removed = { sid }, 1, {}
+local queue, i, removed, killedUntil = { sid }, 1, {}, 0
 while i <= #queue do
   local id = queue[i]
   i = i + 1
@@ -257,7 +257,7 @@ while i <= #queue do
       removed[#removed + 1] = id
       removed[#removed + 1] = row
       redis.call('SADD', killedKey, id)
-      extend(killedKey, tonumber(row[r.at.exp]) * ${MS_PER_EXP_UNIT})
+      killedUntil = math.max(killedUntil, tonumber(row[r.at.exp]) * ${MS_PER_EXP_UNIT})
     end
     local parent = row[r.at.parent]
     if id == sid and parent and parent ~= '' then redis.call('SREM', children_key(tree, parent), id) end
@@ -267,6 +267,8 @@ while i <= #queue do
   for _, child in ipairs(redis.call('SMEMBERS', ckey)) do queue[#queue + 1] = child end
   redis.call('DEL', ckey)
 end
+-- one expiry for the whole set, after the walk: the longest-lived member it gained
+if killedUntil > 0 then extend(killedKey, killedUntil) end
 return removed
 `;
 

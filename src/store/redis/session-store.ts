@@ -8,7 +8,7 @@ import {
   agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable, rootOf,
   type CreateOutcome, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
 } from '../types.js';
-import { CLAIMS_READ, decodeClaims, decodePick, decodeSession, encodeSession, rawValue, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
+import { CLAIMS_READ, decodeClaims, decodePick, decodeSession, encodeSession, pickPlan, rawValue, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
 import * as lua from './scripts.js';
 
 export type Script = (keys: string[], args: (string | number)[]) => Promise<unknown>;
@@ -59,6 +59,8 @@ function outcomeOf(reply: unknown, audit?: AuditAppend): CreateOutcome {
 }
 
 const REMOVED_PROPS = ['agent', 'sub', 'aud', 'act', 'exp'] as const;
+/** A kill decodes every session it removed: its plan is made once. */
+const REMOVED_PICK = pickPlan(REMOVED_READ, REMOVED_PROPS);
 
 /**
  * Sessions in Redis. Each tree lives in one hash slot; indexes live in their own. On a single
@@ -216,7 +218,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     const keys = lua.REVOKE_KEYS.build({ sessionKey: k.session(sid), tombstoneKey: k.revoked(sid) });
     const flat = (await guard(this.#revoke(keys, lua.REVOKE_ARGS.build({ sid, tree: k.tree(sid), nowMs, tombstoneUntilMs })))) as (string | (string | null)[])[];
     const removed: RemovedSession[] = [];
-    for (let i = 0; i < flat.length; i += 2) removed.push(decodePick(flat[i] as string, flat[i + 1] as (string | null)[], REMOVED_READ, REMOVED_PROPS));
+    for (let i = 0; i < flat.length; i += 2) removed.push(decodePick(flat[i] as string, flat[i + 1] as (string | null)[], REMOVED_PICK));
     return removed;
   }
 
