@@ -121,17 +121,17 @@ const isClaim = (p: Stored) => SESSION_FIELDS[p].reads === 'claims';
 const SESSION_PLAN = planOf(SESSION_READ, () => true);
 const CLAIMS_PLAN = planOf(CLAIMS_READ, isClaim);
 
-/** Decodes a reply to a read that covers the whole record (SESSION_READ). */
-export function decodeSession(sid: string, row: (string | null)[], read: FieldRead = SESSION_READ): Session {
+/** Decodes a reply to SESSION_READ (the whole record). */
+export function decodeSession(sid: string, row: (string | null)[]): Session {
   const out: Record<string, unknown> = { sid };
-  decodeInto(out, read === SESSION_READ ? SESSION_PLAN : planOf(read, () => true), row);
+  decodeInto(out, SESSION_PLAN, row);
   return out as unknown as Session;
 }
 
-/** Decodes the claims (not the liveness fields) of a reply to CLAIMS_READ or SESSION_READ. */
-export function decodeClaims(sid: string, row: (string | null)[], read: FieldRead = CLAIMS_READ): TokenClaims {
+/** Decodes the claims (not the liveness fields) of a reply to CLAIMS_READ. */
+export function decodeClaims(sid: string, row: (string | null)[]): TokenClaims {
   const out: Record<string, unknown> = { sid };
-  decodeInto(out, read === CLAIMS_READ ? CLAIMS_PLAN : planOf(read, isClaim), row);
+  decodeInto(out, CLAIMS_PLAN, row);
   return out as unknown as Pick<Session, ClaimProp | 'sid'>;
 }
 
