@@ -56,13 +56,14 @@ export function prepareFiles(dir) {
 
 /**
  * Starts one agent-sts. Instances that must accept each other's tokens share `issuer`, the registry
- * and the keys dir (the first instance generates the development key).
+ * and the keys dir (the first instance generates the development key). `nodeArgs`: for profiling
+ * (`--cpu-prof`), which NODE_OPTIONS does not accept.
  */
-export async function startAgentSts({ name = 'agent-sts', redisUrl, files, issuer, env = {} }) {
+export async function startAgentSts({ name = 'agent-sts', redisUrl, files, issuer, env = {}, nodeArgs = [] }) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const iss = issuer ?? base;
-  const proc = spawnOwned(name, process.execPath, ['dist/bin/agent-sts-server.js'], {
+  const proc = spawnOwned(name, process.execPath, [...nodeArgs, 'dist/bin/agent-sts-server.js'], {
     cwd: ROOT,
     env: {
       ...process.env,

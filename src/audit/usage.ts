@@ -1,8 +1,36 @@
 import type { Logger } from 'pino';
 import { dayOf, type UsageKind, type UsageRow, type UsageStore } from '../store/usage.js';
+import type { EventSink } from './events.js';
 
 const MS_PER_DAY = 86_400_000;
-import type { EventSink } from './events.js';
+
+/** day → kind → via → agent → target → scope → row. */
+type Tree = Map<string, Tree | UsageRow>;
+type Pending = Map<string, Tree>;
+
+/** The map under `key`, made on first use. */
+function level(map: Tree, key: string): Tree {
+  let next = map.get(key) as Tree | undefined;
+  if (!next) {
+    next = new Map();
+    map.set(key, next);
+  }
+  return next;
+}
+
+/** The rows by scope of one (day, kind, via, agent, target). */
+function scopesOf(pending: Pending, day: string, kind: UsageKind, via: string, agent: string, target: string): Map<string, UsageRow> {
+  return level(level(level(level(level(pending, day), kind), via), agent), target) as Map<string, UsageRow>;
+}
+
+/** Every row under a day's tree (rows are the leaves: they are not maps). */
+function rowsOf(tree: Tree, out: UsageRow[] = []): UsageRow[] {
+  for (const v of tree.values()) {
+    if (v instanceof Map) rowsOf(v, out);
+    else out.push(v);
+  }
+  return out;
+}
 
 /**
  * Usage in process: per (kind, via, agent, target, scope) a count and the last time, flushed to
@@ -10,27 +38,27 @@ import type { EventSink } from './events.js';
  * A failed flush keeps the counts for the next one.
  */
 export class UsageAggregator {
-  #pending = new Map<string, { day: string; row: UsageRow }>();
+  #pending: Pending = new Map();
   #timer: NodeJS.Timeout | undefined;
   #day = { from: 0, to: 0, name: '' };
 
   constructor(private readonly store: UsageStore, private readonly retentionDays: number) {}
 
   /**
-   * On every introspection: the in-process key joins the parts with NUL, which no id, URL or scope
-   * can hold (the store's own field, JSON, is written at flush), and the day's name is reused.
+   * On every introspection: one Map level per part (day, kind, via, agent, target, scope), so a
+   * count that exists costs lookups only: no key is built and nothing is allocated (a joined key
+   * cost ~0.6 µs a call, 1–2% of an introspection). The store's own field, JSON, is written at flush.
    */
   note(kind: UsageKind, via: string, agent: string, target: string, scopes: readonly string[], nowMs: number): void {
     const day = this.#dayOf(nowMs);
-    const prefix = `${day}\0${kind}\0${via}\0${agent}\0${target}\0`;
+    const byScope = scopesOf(this.#pending, day, kind, via, agent, target);
     for (const scope of scopes) {
-      const key = prefix + scope;
-      const p = this.#pending.get(key);
-      if (p) {
-        p.row.count++;
-        if (nowMs > p.row.lastMs) p.row.lastMs = nowMs;
+      const row = byScope.get(scope);
+      if (row) {
+        row.count++;
+        if (nowMs > row.lastMs) row.lastMs = nowMs;
       } else {
-        this.#pending.set(key, { day, row: { kind, via, agent, target, scope, count: 1, lastMs: nowMs } });
+        byScope.set(scope, { kind, via, agent, target, scope, count: 1, lastMs: nowMs });
       }
     }
   }
@@ -49,25 +77,24 @@ export class UsageAggregator {
     const batch = this.#pending;
     if (batch.size === 0) return;
     this.#pending = new Map();
-    const byDay = new Map<string, UsageRow[]>();
-    for (const { day, row } of batch.values()) {
-      const rows = byDay.get(day);
-      if (rows) rows.push(row);
-      else byDay.set(day, [row]);
-    }
+    const byDay = [...batch].map(([day, tree]) => [day, rowsOf(tree)] as const);
     try {
       for (const [day, rows] of byDay) await this.store.add(day, rows, this.retentionDays);
     } catch (err) {
-      for (const [key, { day, row }] of batch) {
-        const now = this.#pending.get(key);
-        if (now) {
-          now.row.count += row.count;
-          now.row.lastMs = Math.max(now.row.lastMs, row.lastMs);
-        } else {
-          this.#pending.set(key, { day, row });
-        }
-      }
+      for (const [day, rows] of byDay) for (const r of rows) this.#restore(day, r);
       throw err;
+    }
+  }
+
+  /** A row whose flush failed goes back, merged with what was counted since. */
+  #restore(day: string, r: UsageRow): void {
+    const byScope = scopesOf(this.#pending, day, r.kind, r.via, r.agent, r.target);
+    const now = byScope.get(r.scope);
+    if (now) {
+      now.count += r.count;
+      now.lastMs = Math.max(now.lastMs, r.lastMs);
+    } else {
+      byScope.set(r.scope, r);
     }
   }
 
