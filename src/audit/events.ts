@@ -103,11 +103,12 @@ export type StsEvent = DurableEvent | BestEffortEvent;
  * - `emit` is fire-and-forget and must never throw into the request.
  */
 export interface EventSink {
-  record(event: DurableEvent): Promise<void>;
+  /** `prepared`: what `prepare` returned for this event (the trail's record, perhaps already appended). */
+  record(event: DurableEvent, prepared?: AuditAppend): Promise<void>;
   emit(event: BestEffortEvent): void;
   /**
    * The audit trail's record of `event`, for a store that can append it in the same atomic step
-   * as its own write (see SessionStore.create); `record(event)` then does not append it again.
+   * as its own write (see SessionStore.create); `record(event, prepared)` then does not append it again.
    */
   prepare?(event: DurableEvent): AuditAppend | undefined;
 }
@@ -150,8 +151,11 @@ export class RecordingEventSink implements EventSink {
  */
 export function fanOut(log: Logger, ...sinks: EventSink[]): EventSink {
   return {
-    record: async (e) => {
-      await Promise.all(sinks.map(async (s) => s.record(e)));
+    record: async (e, prepared) => {
+      // a plain loop, no async wrapper per sink: this runs for every token issued
+      const pending: Promise<void>[] = [];
+      for (const s of sinks) pending.push(s.record(e, prepared));
+      await Promise.all(pending);
     },
     prepare: (e) => {
       for (const s of sinks) {

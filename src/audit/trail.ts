@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { canonicalJson, sha256Hex, type Appended, type AuditAppend, type AuditLog } from '../store/audit.js';
-import type { BestEffortEvent, DurableEvent, EventSink, StsEvent } from './events.js';
+import type { BestEffortEvent, EventSink, StsEvent } from './events.js';
 
 /** How long and how much of the trail is kept (see config: STS_AUDIT_MAX_RECORDS, STS_AUDIT_MAX_AGE_DAYS). */
 export interface Retention {
@@ -30,23 +30,18 @@ export interface TrailSinkOptions {
 
 /**
  * The event sink that writes the audit trail. `record` resolves once the record is in the trail
- * (appended here, or already by the session create: see `prepare`); a failed append rejects, and
+ * (appended here, or already by the session create: see EventSink.prepare); a failed append rejects, and
  * the request fails closed. Each record is also logged as one pino JSON line (`audit`), with its
  * seq and hashes, for shipping to a SIEM. Denials (`emit`) are appended too, without waiting.
  */
 export function trailSink(trail: AuditLog, log: Logger, opts: TrailSinkOptions): EventSink {
-  const prepared = new WeakMap<DurableEvent, AuditAppend>();
   const line = (event: StsEvent, at: Appended) => {
     if (log.isLevelEnabled('info')) log.info({ audit: { seq: at.seq, hash: at.hash, prev: at.prev, ...event } }, event.type);
   };
   return {
-    prepare(event) {
-      const p = appendOf(event, opts.retention, opts.nowMs());
-      prepared.set(event, p);
-      return p;
-    },
-    async record(event) {
-      const p = prepared.get(event) ?? appendOf(event, opts.retention, opts.nowMs());
+    prepare: (event) => appendOf(event, opts.retention, opts.nowMs()),
+    async record(event, prepared) {
+      const p = prepared ?? appendOf(event, opts.retention, opts.nowMs());
       const at = p.appended ?? (await trail.append(p));
       line(event, at);
       // a kill's request record changes nothing yet: its outcome record signs the checkpoint

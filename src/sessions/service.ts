@@ -112,14 +112,15 @@ export class SessionService {
       sid: session.sid, sub: session.sub, time: isoTime(this.now()), ttl: session.exp - session.iat, type: 'token.issued',
     };
     // On a single Redis the trail's record is appended by the create itself: still one round trip.
-    const outcome = await this.store.create(session, this.now(), context.startedMs, this.events.prepare?.(issued));
+    const prepared = this.events.prepare?.(issued);
+    const outcome = await this.store.create(session, this.now(), context.startedMs, prepared);
     if (outcome === 'agent_revoked' && !parent) {
       throw invalidGrant('the agent\'s sessions were revoked while this request was in flight; retry').because('agent_revoked');
     }
     if (outcome === 'agent_disabled') throw new AgentDisabledError();
     if (outcome === 'expired') throw invalidGrant('the subject token has expired').because('subject_expired');
     if (outcome !== 'created') throw invalidGrant('the subject token was revoked').because(outcome === 'agent_revoked' ? 'agent_revoked' : 'subject_revoked');
-    await this.events.record(issued).catch(auditUnavailable);
+    await this.events.record(issued, prepared).catch(auditUnavailable);
     return { token, session };
   }
 
