@@ -74,13 +74,21 @@ const DIGEST_HEX_LENGTH = 64;
 /** uint64 seq, the previous link (SHA-1) and the body digest (SHA-256), both as hex text. */
 const LINK_INPUT_BYTES = 8 + LINK_HEX_LENGTH + DIGEST_HEX_LENGTH;
 
+/**
+ * Retention is applied with every this many records (seq a multiple of it), not with each: a trim
+ * is a third of an append's cost in Redis, and Redis frees a stream's memory only in whole nodes
+ * (stream-node-max-entries, 100 by default) anyway. So up to this many records more than the
+ * limits say may be kept, and an expired record waits for the next such append.
+ */
+export const AUDIT_TRIM_EVERY = 100;
+
 /** An event ready to append: its canonical body and that body's SHA-256, plus the retention to apply. */
 export interface AuditAppend {
   body: string;
   digest: string;
-  /** Keep about this many newest records (0: no length limit). */
+  /** Keep about this many newest records (0: no length limit); applied every AUDIT_TRIM_EVERY records. */
   maxRecords: number;
-  /** Drop records older than this (ms since the epoch; 0: no age limit). */
+  /** Drop records older than this (ms since the epoch; 0: no age limit); applied every AUDIT_TRIM_EVERY records. */
   minTimeMs: number;
   /** Set by a store that appended it in the same step as its own write (the session create). */
   appended?: Appended;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { verifyTrail } from '../../src/audit/verify.js';
-import { GENESIS_HASH, linkHash, sha256Hex, type AuditAppend, type AuditLog } from '../../src/store/audit.js';
+import { AUDIT_TRIM_EVERY, GENESIS_HASH, linkHash, sha256Hex, type AuditAppend, type AuditLog } from '../../src/store/audit.js';
 
 export interface OpenedAuditLog {
   log: AuditLog;
@@ -70,11 +70,14 @@ export function auditLogContract(name: string, open: () => Promise<OpenedAuditLo
       expect(result.from!.prev).toBe(heads[result.from!.seq - 2]!.hash);
     }));
 
-    it('trims by age: records older than minTimeMs go, and what is kept verifies', withLog(async (log) => {
-      for (let i = 0; i < 250; i++) await log.append(entry(i));
-      await log.append(entry(999, { minTimeMs: Date.now() + 60_000 }));
-      expect(await log.length()).toBeLessThan(100);
-      expect(await verifyTrail(log)).toMatchObject({ ok: true, head: { seq: 251 }, brokenAt: null });
+    it('trims by age, with every AUDIT_TRIM_EVERY-th record: records older than minTimeMs go, and what is kept verifies', withLog(async (log) => {
+      const expireAll = { minTimeMs: Date.now() + 60_000 };
+      const last = 3 * AUDIT_TRIM_EVERY;
+      for (let seq = 1; seq < last; seq++) await log.append(entry(seq, seq === last - 1 ? expireAll : {}));
+      expect(await log.length()).toBe(last - 1);
+      await log.append(entry(last, expireAll));
+      expect(await log.length()).toBeLessThan(AUDIT_TRIM_EVERY);
+      expect(await verifyTrail(log)).toMatchObject({ ok: true, head: { seq: last }, brokenAt: null });
     }));
 
     it('keeps the latest checkpoint', withLog(async (log) => {

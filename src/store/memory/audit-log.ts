@@ -1,4 +1,4 @@
-import { compareIds, GENESIS_HASH, idTimeMs, linkHash, type Appended, type AuditAppend, type AuditHead, type AuditLog, type AuditRange, type AuditRecord } from '../audit.js';
+import { AUDIT_TRIM_EVERY, compareIds, GENESIS_HASH, idTimeMs, linkHash, type Appended, type AuditAppend, type AuditHead, type AuditLog, type AuditRange, type AuditRecord } from '../audit.js';
 
 /** The embedded trail: one process, nothing kept on exit. Same contract as the Redis stream. */
 export class MemoryAuditLog implements AuditLog {
@@ -23,12 +23,16 @@ export class MemoryAuditLog implements AuditLog {
     const hash = linkHash(seq, prev, e.digest);
     this.#records.push({ id: this.#nextId(), seq, prev, hash, body: e.body });
     this.#head = { seq, hash };
+    if (seq % AUDIT_TRIM_EVERY === 0) this.#trim(e);
+    return { seq, hash, prev };
+  }
+
+  #trim(e: AuditAppend): void {
     if (e.maxRecords > 0 && this.#records.length > e.maxRecords) this.#records.splice(0, this.#records.length - e.maxRecords);
     if (e.minTimeMs > 0) {
       const keepFrom = this.#records.findIndex((r) => idTimeMs(r.id) >= e.minTimeMs);
       this.#records.splice(0, keepFrom < 0 ? this.#records.length : keepFrom);
     }
-    return { seq, hash, prev };
   }
 
   async head(): Promise<AuditHead> {

@@ -1,4 +1,4 @@
-import { GENESIS_HASH } from '../audit.js';
+import { AUDIT_TRIM_EVERY, GENESIS_HASH } from '../audit.js';
 
 /**
  * The audit trail's append, in Lua, for the APPEND script and for the session create (which on a
@@ -9,8 +9,9 @@ import { GENESIS_HASH } from '../audit.js';
  */
 /**
  * `audit_append(stream, head, body, digest, maxRecords, minTimeMs)`: numbers the record after the
- * head, links it, adds it to the stream (id `*`: the Redis clock), moves the head, then trims by
- * length and by age (`~`: whole stream nodes, so a little more than the limit may be kept). The
+ * head, links it, adds it to the stream (id `*`: the Redis clock), moves the head, then, every
+ * AUDIT_TRIM_EVERY records, trims by length and by age (`~`: whole stream nodes, so a little more
+ * than the limit may be kept). The
  * head lives in its own key, so trimming never loses the newest link; a kept record's `prev`
  * carries the last trimmed one's hash. Returns { seq, hash, prev }. An append that fails raises an
  * `AUDITFAIL` error before anything else is written (callers append before their own writes), so
@@ -29,8 +30,10 @@ local function audit_append(stream, head, body, digest, maxRecords, minTimeMs)
   local added = redis.pcall('XADD', stream, '*', 'seq', seq, 'prev', prev, 'hash', hash, 'body', body)
   if type(added) == 'table' and added.err then error({ err = 'AUDITFAIL ' .. added.err }) end
   redis.call('HSET', head, 'seq', seq, 'hash', hash)
-  if maxRecords > 0 then redis.call('XTRIM', stream, 'MAXLEN', '~', maxRecords) end
-  if minTimeMs > 0 then redis.call('XTRIM', stream, 'MINID', '~', minTimeMs) end
+  if seq % ${AUDIT_TRIM_EVERY} == 0 then
+    if maxRecords > 0 then redis.call('XTRIM', stream, 'MAXLEN', '~', maxRecords) end
+    if minTimeMs > 0 then redis.call('XTRIM', stream, 'MINID', '~', minTimeMs) end
+  end
   return { seq, hash, prev }
 end
 `;
