@@ -15,6 +15,7 @@ import { disableUnderLoad, visibilityDelay } from './lib/registry.mjs';
 import { runLoad, runSoak } from './lib/load.mjs';
 import { measureMemory } from './lib/memory.mjs';
 import { metricsCost } from './lib/metrics.mjs';
+import { pairedCost } from './lib/paired.mjs';
 import { atExit, freePort, killAll, spawnOwned, waitUntil } from './lib/procs.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { machineFacts, prependResults, renderMarkdown, renderPlain } from './lib/report.mjs';
@@ -48,8 +49,8 @@ function readKnobs() {
     soakS: intKnob('BENCH_SOAK_S', 0, 0, 24 * 3_600),
     auditRecords: intKnob('BENCH_AUDIT_RECORDS', 1_000_000, 1, 10_000_000),
     rounds: intKnob('BENCH_ROUNDS', 3, 1, 20),
-    metricsPairs: intKnob('BENCH_METRICS_PAIRS', 10, 1, 100),
-    metricsPairS: intKnob('BENCH_METRICS_PAIR_S', 3, 1, 60),
+    pairs: intKnob('BENCH_PAIRS', 10, 1, 100),
+    pairS: intKnob('BENCH_PAIR_S', 3, 1, 60),
     workers: [...new Set(workers)].filter((w) => w > 1),
     groups: new Set(only.length ? only : GROUPS),
     label: process.env.BENCH_LABEL ?? '',
@@ -88,7 +89,7 @@ async function main() {
   const load = [];
   const byKey = {};
   const failures = [];
-  const extra = { kills: [], push: [], registry: [], memory: undefined, soak: undefined, audit: undefined, metrics: undefined };
+  const extra = { kills: [], push: [], registry: [], memory: undefined, soak: undefined, audit: undefined, auditCost: undefined, metrics: undefined };
   const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
   const redis = await startRedis(dir);
@@ -161,19 +162,6 @@ async function main() {
     stops.push(() => v.stop());
     return { v, t: stsTargets(v) };
   };
-
-  // The trail is on in the main instance (the default); the same instance with it off, side by side.
-  await group('audit', async () => {
-    const { v, t } = await variant('agent-sts (audit trail off)', { STS_AUDIT_TRAIL: 'off' });
-    add('audit', 'au.on.cc', 'agent-sts (audit trail on)', main.cc, sts.process.pid, hasToken);
-    add('audit', 'au.off.cc', v.name, t.cc, v.process.pid, hasToken);
-    add('audit', 'au.on.exchange', 'agent-sts (audit trail on)', main.exchange, sts.process.pid, hasToken);
-    add('audit', 'au.off.exchange', v.name, t.exchange, v.process.pid, hasToken);
-    // Usage aggregation (in process, flushed every few seconds) on the introspection path.
-    const { v: nu, t: tnu } = await variant('agent-sts (usage counting off)', { STS_USAGE: 'off' });
-    add('audit', 'au.usage.on.introspect', 'agent-sts (usage counting on)', main.introRoot, sts.process.pid, isActive);
-    add('audit', 'au.usage.off.introspect', nu.name, tnu.introRoot, nu.process.pid, isActive);
-  });
 
   await group('ratelimit', async () => {
     const { v, t } = await variant('agent-sts (rate limits on)', { STS_RATE_LIMIT_PER_IP: '1000000000', STS_RATE_LIMIT_PER_AGENT: '1000000000', STS_RATE_LIMIT_PER_RESOURCE_SERVER: '1000000000' });
@@ -292,6 +280,35 @@ async function main() {
     await b.stop();
   });
 
+  // The audit trail and usage counting on (the defaults) against each off, in alternating pairs,
+  // after the load rounds: each comparison gets two fresh instances (same Redis, issuer and keys)
+  // with the same history, so neither side carries another scenario's heap or JIT state.
+  await group('audit', async () => {
+    const started = [];
+    const fresh = async (name, env = {}) => {
+      const v = await startAgentSts({ name, redisUrl: redis.url, files, issuer: sts.issuer, env });
+      started.push(v);
+      return { pid: v.process.pid, t: stsTargets(v) };
+    };
+    const pair = (key, what, setting, on, off) => ({ key, name: `${on.t[what].name}, ${setting}`, on: on.t[what], off: off.t[what], pidOn: on.pid, pidOff: off.pid });
+    try {
+      const [trailOn, trailOff] = [await fresh('agent-sts (audit trail on)'), await fresh('agent-sts (audit trail off)', { STS_AUDIT_TRAIL: 'off' })];
+      const [usageOn, usageOff] = [await fresh('agent-sts (usage counting on)'), await fresh('agent-sts (usage counting off)', { STS_USAGE: 'off' })];
+      for (const v of [trailOn, trailOff]) for (const t of [v.t.cc, v.t.exchange]) await preflight(t, hasToken);
+      for (const v of [usageOn, usageOff]) await preflight(v.t.introRoot, isActive);
+      extra.auditCost = await pairedCost({
+        scenarios: [
+          pair('cc', 'cc', 'audit trail', trailOn, trailOff),
+          pair('exchange', 'exchange', 'audit trail', trailOn, trailOff),
+          pair('introspect', 'introRoot', 'usage counting', usageOn, usageOff),
+        ],
+        pairs: knobs.pairs, pairS: knobs.pairS, connections: knobs.connections, redisPid, log, tag: 'audit',
+      });
+    } finally {
+      for (const v of started) await v.stop();
+    }
+  });
+
   // Two fresh instances alike but for STS_METRICS_PORT (same Redis, issuer and keys), after the load rounds.
   await group('metrics', async () => {
     const off = await startAgentSts({ name: 'agent-sts (metrics off)', redisUrl: redis.url, files, issuer: sts.issuer });
@@ -307,7 +324,7 @@ async function main() {
           { key: 'introspect', name: ton.introRoot.name, on: ton.introRoot, off: toff.introRoot, ...pids },
           { key: 'cc', name: ton.cc.name, on: ton.cc, off: toff.cc, ...pids },
         ],
-        metricsUrl, pairs: knobs.metricsPairs, pairS: knobs.metricsPairS, connections: knobs.connections, log,
+        metricsUrl, pairs: knobs.pairs, pairS: knobs.pairS, connections: knobs.connections, redisPid, log,
       });
       const text = await (await fetch(metricsUrl)).text();
       log(`metrics: ${text.split('\n').filter((l) => /^agent_sts_(introspections|tokens_issued)_total\{/.test(l)).join(', ')}`);
@@ -335,7 +352,7 @@ async function main() {
   const sections = buildSections({ load, byKey, extra, failures, knobs });
   const shownKnobs = {
     BENCH_DURATION_S: knobs.durationS, BENCH_CONNECTIONS: knobs.connections, BENCH_WARMUP_S: knobs.warmupS, BENCH_ROUNDS: knobs.rounds,
-    BENCH_KILL_REPEATS: knobs.killRepeats, BENCH_METRICS_PAIRS: knobs.metricsPairs, BENCH_METRICS_PAIR_S: knobs.metricsPairS, BENCH_PUSH_KILLS: knobs.pushKills, BENCH_MEMORY_N: knobs.memoryN, BENCH_SOAK_S: knobs.soakS,
+    BENCH_KILL_REPEATS: knobs.killRepeats, BENCH_PAIRS: knobs.pairs, BENCH_PAIR_S: knobs.pairS, BENCH_PUSH_KILLS: knobs.pushKills, BENCH_MEMORY_N: knobs.memoryN, BENCH_SOAK_S: knobs.soakS,
     BENCH_WORKERS: ['1', ...knobs.workers].join(','), BENCH_ONLY: [...knobs.groups].join(','),
     ...passthroughEnv(),
   };
@@ -374,9 +391,6 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { ratio: 'express API: local mode / no auth', value: x(k['rs.local'], k['rs.none']), target: '≥ 0.5×' },
       { ratio: 'express API: introspect, no cache / agent-sts introspection', value: x(k['rs.introspect'], k['sts.introspect']), target: '≥ 0.9×' },
       { ratio: 'express API: introspect, 60 s cache / no auth', value: x(k['rs.cached'], k['rs.none']), target: '' },
-      { ratio: 'client credentials, audit trail on / off', value: x(k['au.on.cc'], k['au.off.cc']), target: '≥ 0.9×' },
-      { ratio: 'token exchange, audit trail on / off', value: x(k['au.on.exchange'], k['au.off.exchange']), target: '≥ 0.9×' },
-      { ratio: 'introspection, usage counting on / off', value: x(k['au.usage.on.introspect'], k['au.usage.off.introspect']), target: '≥ 0.97×' },
       ...knobs.workers.map((n) => ({ ratio: `introspection, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.introspect`], k['sts.introspect']), target: '' })),
       ...knobs.workers.map((n) => ({ ratio: `client credentials, STS_WORKERS=${n} / 1`, value: x(k[`w${n}.cc`], k['sts.cc']), target: '' })),
     ].filter((r) => r.value !== 'n/a'),
@@ -399,9 +413,10 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'client credentials ≥ 2× oidc-provider', measured: x(k['sts.cc'], k['oidc.cc']), verdict: atLeast(ratio(k['sts.cc'], k['oidc.cc']), 2) },
       ...knobs.workers.map((n) => ({ target: `client credentials ≥ 2× oidc-provider, agent-sts with STS_WORKERS=${n}`, measured: x(k[`w${n}.cc`], k['oidc.cc']), verdict: atLeast(ratio(k[`w${n}.cc`], k['oidc.cc']), 2) })),
       { target: 'token exchange ≥ 2× oidc-provider client credentials', measured: x(k['sts.exchange'], k['oidc.cc']), verdict: atLeast(ratio(k['sts.exchange'], k['oidc.cc']), 2) },
-      { target: 'client credentials, audit trail on ≥ 0.9× off', measured: x(k['au.on.cc'], k['au.off.cc']), verdict: atLeast(ratio(k['au.on.cc'], k['au.off.cc']), 0.9) },
-      { target: 'token exchange, audit trail on ≥ 0.9× off', measured: x(k['au.on.exchange'], k['au.off.exchange']), verdict: atLeast(ratio(k['au.on.exchange'], k['au.off.exchange']), 0.9) },
-      { target: 'introspection, usage counting on ≥ 0.97× off', measured: x(k['au.usage.on.introspect'], k['au.usage.off.introspect']), verdict: atLeast(ratio(k['au.usage.on.introspect'], k['au.usage.off.introspect']), 0.97) },
+      ...[['cc', 'client credentials, audit trail', 0.9], ['exchange', 'token exchange, audit trail', 0.9], ['introspect', 'introspection, usage counting', 0.97]].map(([key, what, min]) => {
+        const r = extra.auditCost?.ratios[key];
+        return { target: `${what} on ≥ ${min}× off (issue 10 §3)`, measured: r === undefined ? 'n/a' : `${r.toFixed(3)}×`, verdict: atLeast(r, min) };
+      }),
       ...['introspect', 'cc'].map((key) => {
         const r = extra.metrics?.ratios[key];
         return { target: `${key === 'cc' ? 'client credentials' : 'introspection'}, metrics on ≥ 0.97× off (issue 13 §4)`, measured: r === undefined ? 'n/a' : `${r.toFixed(3)}×`, verdict: atLeast(r, 0.97) };
@@ -417,7 +432,8 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'service RSS flat across the soak', measured: rssSpread !== undefined ? `${rssSpread} MB between min and max after the first 10% of ${knobs.soakS} s` : 'n/a (BENCH_SOAK_S=0)', verdict: 'see soak' },
     ],
   });
-  if (extra.metrics) sections.push({ title: `Metrics on / off (issue 13 §4): ${knobs.metricsPairS} s runs in ${knobs.metricsPairs} back-to-back pairs, order alternating, the instance with metrics scraped every second`, rows: extra.metrics.rows });
+  if (extra.auditCost) sections.push({ title: `Audit trail and usage counting on / off (issue 10 §3): ${knobs.pairS} s runs in ${knobs.pairs} back-to-back pairs, order alternating, fresh instances`, rows: extra.auditCost.rows });
+  if (extra.metrics) sections.push({ title: `Metrics on / off (issue 13 §4): ${knobs.pairS} s runs in ${knobs.pairs} back-to-back pairs, order alternating, the instance with metrics scraped every second`, rows: extra.metrics.rows });
   if (extra.audit) sections.push({ title: 'Audit trail: Redis bytes per record, and GET /admin/audit/verify over the whole trail (one call, streamed in pages)', rows: extra.audit });
   for (const row of extra.registry) sections.push({ title: 'Live registry (issue 9 §4)', rows: [row] });
   if (extra.push.length) {
