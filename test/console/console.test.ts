@@ -23,7 +23,7 @@ describe('the admin console (/console) in headless Chromium', () => {
   let server: { url: string; close(): Promise<void> };
   let browser: Browser;
   let page: Page;
-  let errors: string[];
+  let errors: string[] = []; // stays empty when the browser never launched, so only the launch error is reported
   // billing-agent's root P → sub-agent's C → leaf-agent's L: the tree the console shows and kills from
   let tokP: string, tokC: string, tokL: string;
   let P: string, C: string, L: string;
