@@ -10,6 +10,13 @@ import { treeSample } from './procs.mjs';
 
 const STREAM = 'sts:{audit}:trail';
 const HEAD = 'sts:{audit}:head';
+/**
+ * Bytes per record are measured on a scratch stream of BYTES_N records, deleted afterwards: by
+ * the time this group runs, the load has usually filled the trail to its retention already.
+ */
+const SCRATCH = 'sts:{audit}:bench-bytes';
+const SCRATCH_HEAD = 'sts:{audit}:bench-bytes-head';
+const BYTES_N = 20_000;
 /** Records appended per script call while filling: each call stays a few ms long. */
 const FILL_BATCH = 200;
 const RSS_SAMPLE_MS = 100;
@@ -36,27 +43,39 @@ async function auditorToken(sts) {
   return (await expectStatus(200, sts.tokenUrl, { auth: basic(AGENTS.admin, SECRET), body: req })).access_token;
 }
 
-/**
- * Fills the trail to at least `n` records (its retention must allow that many), measures Redis
- * bytes per record (used_memory and MEMORY USAGE deltas over the fill), then times one verify call
- * and samples the server's RSS during it.
- */
-export async function measureAudit(sts, redis, { n }) {
-  const startLen = await redis.xlen(STREAM);
-  const memBefore = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))[1]);
-  const usageBefore = Number((await redis.memory('USAGE', STREAM, 'SAMPLES', '0')) ?? 0);
-  const toAdd = Math.max(n - startLen, 0);
-  for (let i = 0; i < toAdd; i += FILL_BATCH) {
+/** Appends `count` token.issued-shaped records to `stream`, in batches through the service's append. */
+async function fill(redis, stream, head, count) {
+  for (let i = 0; i < count; i += FILL_BATCH) {
     const args = [];
-    for (let j = i; j < Math.min(i + FILL_BATCH, toAdd); j++) {
+    for (let j = i; j < Math.min(i + FILL_BATCH, count); j++) {
       const b = body(j);
       args.push(b, sha256Hex(b));
     }
-    await redis.eval(FILL, 2, STREAM, HEAD, ...args);
+    await redis.eval(FILL, 2, stream, head, ...args);
   }
+}
+
+const usedMemory = async (redis) => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))[1]);
+
+/** Redis bytes per record (used_memory and MEMORY USAGE deltas) over BYTES_N records on a scratch stream. */
+async function bytesPerRecord(redis) {
+  await redis.del(SCRATCH, SCRATCH_HEAD);
+  const memBefore = await usedMemory(redis);
+  await fill(redis, SCRATCH, SCRATCH_HEAD, BYTES_N);
+  const memAfter = await usedMemory(redis);
+  const usage = Number(await redis.memory('USAGE', SCRATCH, 'SAMPLES', '0'));
+  await redis.del(SCRATCH, SCRATCH_HEAD);
+  return { used: Math.round((memAfter - memBefore) / BYTES_N), usage: Math.round(usage / BYTES_N) };
+}
+
+/**
+ * Measures Redis bytes per record, fills the trail to at least `n` records (its retention must
+ * allow that many), then times one verify call and samples the server's RSS during it.
+ */
+export async function measureAudit(sts, redis, { n }) {
+  const bytes = await bytesPerRecord(redis);
+  await fill(redis, STREAM, HEAD, Math.max(n - (await redis.xlen(STREAM)), 0));
   const len = await redis.xlen(STREAM);
-  const memAfter = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))[1]);
-  const usageAfter = Number(await redis.memory('USAGE', STREAM, 'SAMPLES', '0'));
   const token = await auditorToken(sts);
   const pid = sts.process.pid;
   const rssBefore = treeSample(pid).rssKb;
@@ -83,7 +102,7 @@ export async function measureAudit(sts, redis, { n }) {
     'records/s': Math.round(result.checked / (ms / 1000)),
     'RSS before MB': Math.round(rssBefore / 1024),
     'RSS max during MB': Math.round(rssMax / 1024),
-    'used_memory Δ/record B': toAdd ? Math.round((memAfter - memBefore) / toAdd) : 'n/a',
-    'MEMORY USAGE Δ/record B': toAdd ? Math.round((usageAfter - usageBefore) / toAdd) : 'n/a',
+    [`used_memory Δ/record B (${BYTES_N} records)`]: bytes.used,
+    [`MEMORY USAGE/record B (${BYTES_N} records)`]: bytes.usage,
   }];
 }

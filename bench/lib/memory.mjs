@@ -3,6 +3,8 @@
 //  - the sum of MEMORY USAGE (SAMPLES 0: exact) over every agent-sts key, before/after, divided by N,
 //    broken down by key type (session hashes, index zsets, children sets, ...).
 // Run on a Redis that holds nothing else of size, so the deltas are the sessions' own.
+// The audit trail's stream is counted apart: its token.issued record outlives the session and is
+// bounded by the trail's retention (STS_AUDIT_MAX_RECORDS), not by the live sessions.
 import { AGENTS } from './agent-sts.mjs';
 import { pool } from './http.mjs';
 import { usedMemory } from './redis.mjs';
@@ -14,6 +16,9 @@ const SCAN_COUNT = 1_000;
 const MAX_SCAN_ROUNDS = 2_000;
 /** Keys of the baselines, not of agent-sts. */
 const FOREIGN = /^(oidc:|floor:)/;
+/** The audit trail's keys (stream, head, checkpoint): one hash slot, `{audit}`. */
+const TRAIL = /\{audit\}/;
+const TRAIL_TYPE = 'audit trail';
 
 async function scanKeys(client, match = '*') {
   const keys = [];
@@ -27,7 +32,7 @@ async function scanKeys(client, match = '*') {
   throw new Error(`SCAN did not finish within ${MAX_SCAN_ROUNDS} rounds`);
 }
 
-/** Sum of MEMORY USAGE by key type, over agent-sts keys. */
+/** Sum of MEMORY USAGE by key type, over agent-sts keys (the trail's keys as TRAIL_TYPE). */
 async function usageByType(client, keys) {
   const own = keys.filter((k) => !FOREIGN.test(k));
   const pipe = client.pipeline();
@@ -38,7 +43,8 @@ async function usageByType(client, keys) {
     const type = replies[2 * i][1];
     const bytes = Number(replies[2 * i + 1][1] ?? 0);
     if (type === 'none') continue;
-    byType[type] = (byType[type] ?? 0) + bytes;
+    const t = TRAIL.test(own[i]) ? TRAIL_TYPE : type;
+    byType[t] = (byType[t] ?? 0) + bytes;
   }
   return byType;
 }
@@ -51,17 +57,20 @@ function perSession(kind, before, after, n) {
   const types = new Set([...Object.keys(before.byType), ...Object.keys(after.byType)]);
   const breakdown = {};
   let total = 0;
+  const delta = (t) => (after.byType[t] ?? 0) - (before.byType[t] ?? 0);
   for (const t of types) {
-    const d = (after.byType[t] ?? 0) - (before.byType[t] ?? 0);
-    total += d;
-    if (Math.round(d / n) !== 0) breakdown[t] = Math.round(d / n);
+    if (t === TRAIL_TYPE) continue;
+    total += delta(t);
+    if (Math.round(delta(t) / n) !== 0) breakdown[t] = Math.round(delta(t) / n);
   }
+  const trail = delta(TRAIL_TYPE);
   return {
     sessions: kind,
     n,
-    'used_memory Δ/session B': Math.round((after.used - before.used) / n),
+    'used_memory Δ/session B': Math.round((after.used - before.used - trail) / n),
     'MEMORY USAGE Δ/session B': Math.round(total / n),
     'by key type (B/session)': Object.entries(breakdown).map(([t, b]) => `${t} ${b}`).join(', '),
+    'audit record B (apart)': Math.round(trail / n),
   };
 }
 
