@@ -7,6 +7,7 @@ import { AUDIT_APPEND_LUA } from '../../dist/store/redis/audit-scripts.js';
 import { ADMIN_AUDIENCE, AGENTS, API, SECRET } from './agent-sts.mjs';
 import { basic, expectStatus } from './http.mjs';
 import { treeSample } from './procs.mjs';
+import { usedMemory } from './redis.mjs';
 
 const STREAM = 'sts:{audit}:trail';
 const HEAD = 'sts:{audit}:head';
@@ -54,8 +55,6 @@ async function fill(redis, stream, head, count) {
     await redis.eval(FILL, 2, stream, head, ...args);
   }
 }
-
-const usedMemory = async (redis) => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))[1]);
 
 /** Redis bytes per record (used_memory and MEMORY USAGE deltas) over BYTES_N records on a scratch stream. */
 async function bytesPerRecord(redis) {
