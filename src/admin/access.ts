@@ -5,7 +5,7 @@ import type { Agent, Registry } from '../clients/types.js';
 import { OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import { dayOf, type UsageStore } from '../store/usage.js';
-import { only, queryString, requireScope } from './routes.js';
+import { only, queryString, requireScope } from './http-kit.js';
 
 const DEFAULT_DAYS = 30;
 const MAX_DAYS = 3_650;

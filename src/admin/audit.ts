@@ -5,7 +5,7 @@ import { OAuthError } from '../errors.js';
 import type { KeyStore } from '../keys/keystore.js';
 import type { SessionService } from '../sessions/service.js';
 import { RECORD_ID, type AuditLog, type AuditRecord } from '../store/audit.js';
-import { only, queryString, requireScope } from './routes.js';
+import { only, queryString, requireScope } from './http-kit.js';
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1_000;

@@ -7,7 +7,7 @@ import {
   conflict, newKeyCredential, notFound, parseBody, rotateSecret, rotationBody, unexpiredCredentials, updateRecord,
   type RegistryAdmin, type Rotated, type RotationBody,
 } from './registry-common.js';
-import { jsonOrEmpty, only, parseJson, type AdminRequest } from './routes.js';
+import { jsonOrEmpty, only, parseJson, type AdminRequest } from './http-kit.js';
 
 export type CredentialChange = 'credential_rotated' | 'credential_deleted';
 export interface CredentialEventFields { by: string; credential: string; credentialType: Credential['type']; previousValidUntil?: string | null }

@@ -1,6 +1,7 @@
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+export { parseBody } from './http-kit.js';
 import type { EventSink } from '../audit/events.js';
 import type { LiveRegistry } from '../clients/live-registry.js';
 import { isDeleted, type Credential, type Stored } from '../clients/records.js';
@@ -28,21 +29,6 @@ const UPDATE_ATTEMPTS = 5;
 
 export const notFound = (what: string) => new OAuthError(404, 'not_found', `no ${what} with that id`);
 export const conflict = (d: string) => new OAuthError(409, 'invalid_request', d);
-
-/** A zod failure as one 400 naming the first bad field (unknown fields by name). */
-export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new OAuthError(400, 'invalid_request', 'the body must be a JSON object');
-  }
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const where = issue.path.map(String).join('.');
-  if (issue.code === 'unrecognized_keys') {
-    throw new OAuthError(400, 'invalid_request', `unknown field '${[where, issue.keys[0]].filter(Boolean).join('.')}'`);
-  }
-  throw new OAuthError(400, 'invalid_request', `${where || '(body)'}: ${issue.message}`);
-}
 
 /** RFC 7396 JSON merge patch: objects merge key by key, null removes, anything else replaces. */
 export function mergePatch(target: unknown, patch: unknown): unknown {

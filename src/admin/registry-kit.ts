@@ -2,7 +2,7 @@ import { auditUnavailable, envelope, type RegistryEvent } from '../audit/events.
 import type { SessionService } from '../sessions/service.js';
 import type { RegistryKind } from '../store/registry.js';
 import { conflict, type RegistryAdmin } from './registry-common.js';
-import { adminContextOf, requireScope, type AdminRequest, type ContextOf } from './routes.js';
+import { adminContextOf, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
 
 /** What the agents and resource-servers routers set up alike: scopes, the clock, events, file-managed ids. */
 export function registryKit(sessions: SessionService, contextOf: ContextOf, reg: RegistryAdmin, kind: RegistryKind, what: string) {

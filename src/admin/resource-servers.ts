@@ -10,7 +10,7 @@ import {
 } from './registry-common.js';
 import { registryKit } from './registry-kit.js';
 import { mountCredentialRoutes } from './credential-routes.js';
-import { jsonOrEmpty, only, parseJson, type AdminRequest, type ContextOf } from './routes.js';
+import { jsonOrEmpty, only, parseJson, type AdminRequest, type ContextOf } from './http-kit.js';
 
 const createBody = resourceServerSchema.omit({ secretHash: true });
 const patchBody = z.strictObject({ scopes: z.unknown().optional() });

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { SessionService } from '../sessions/service.js';
-import { adminContextOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest, type ContextOf } from './routes.js';
+import { adminContextOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
 
 /** POST /admin/subjects/:sub/revoke-sessions: every session on behalf of that user, e.g. when the account is compromised. */
 export function subjectsRouter(sessions: SessionService, contextOf: ContextOf): Router {

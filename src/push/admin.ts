@@ -3,8 +3,9 @@ import { z } from 'zod';
 import { auditUnavailable, envelope, type EventSink } from '../audit/events.js';
 import type { Registry } from '../clients/types.js';
 import { invalidRequest } from '../errors.js';
-import { notFound, parseBody } from '../admin/registry-common.js';
-import { adminContextOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest, type ContextOf } from '../admin/routes.js';
+import { notFound } from '../admin/registry-common.js';
+import { parseBody } from '../admin/http-kit.js';
+import { adminContextOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest, type ContextOf } from '../admin/http-kit.js';
 import type { SessionService } from '../sessions/service.js';
 import type { SsfStore } from '../store/ssf.js';
 

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import express, { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { parseBody } from '../admin/registry-common.js';
-import { only, type ContextOf } from '../admin/routes.js';
+import { parseBody } from '../admin/http-kit.js';
+import { only, type ContextOf } from '../admin/http-kit.js';
 import { OAuthError } from '../errors.js';
 import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
 import type { OAuthRequest } from '../oauth/request.js';

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { parseBody } from '../admin/registry-common.js';
-import { only, type ContextOf } from '../admin/routes.js';
+import { parseBody } from '../admin/http-kit.js';
+import { only, type ContextOf } from '../admin/http-kit.js';
 import { OAuthError, invalidRequest } from '../errors.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
