@@ -1,11 +1,12 @@
 import type { AuditAppend, AuditLog } from './audit.js';
 import type { SsfStore } from './ssf.js';
 import type { UsageStore } from './usage.js';
-import type { CreateOutcome, RemovedSession, Session, SessionFilter, TokenClaims } from './types.js';
+import type { CreateOutcome, KillTag, RemovedSession, Session, SessionFilter, TokenClaims, UnannouncedTree } from './types.js';
 
 export {
   agentsOf, agentsNamedBy, rootOf, SID_PATTERN, AGENT_KILL_CLOCK_SKEW_MS, AGENT_KILL_MARKER_TTL_MS,
   type Session, type SessionFilter, type Actor, type TokenClaims, type RemovedSession, type CreateOutcome,
+  type KillTag, type UnannouncedSession, type UnannouncedTree,
 } from './types.js';
 
 /**
@@ -33,13 +34,27 @@ export interface SessionStore {
   subtree(sid: string, nowMs: number): Promise<Session[]>;
   /** Live sessions, soonest-expiring first, at most `limit`. */
   list(filter: SessionFilter, nowMs: number, limit: number): Promise<Session[]>;
-  /** Deletes a session and its whole subtree in one atomic step; resolves the live ones removed. */
-  revokeTree(sid: string, nowMs: number): Promise<RemovedSession[]>;
+  /**
+   * Deletes a session and its whole subtree in one atomic step; resolves the live ones removed.
+   * With `tag`, the kill's outbox: the same atomic step keeps every removed session as
+   * unannounced until `announced` confirms its announcement landed (see `unannounced`).
+   */
+  revokeTree(sid: string, nowMs: number, tag?: KillTag): Promise<RemovedSession[]>;
   /**
    * Marks the agent killed as of `nowMs` (creates for requests that arrived until then are
-   * refused), then revokes the subtree of every session the agent holds or acts in.
+   * refused), then revokes the subtree of every session the agent holds or acts in (`tag` as in revokeTree).
    */
-  revokeAgent(agentId: string, nowMs: number): Promise<RemovedSession[]>;
+  revokeAgent(agentId: string, nowMs: number, tag?: KillTag): Promise<RemovedSession[]>;
+  /** The kill tagged `tag` was announced: its removed sessions leave the outbox. */
+  announced(removed: RemovedSession[], tag: KillTag): Promise<void>;
+  /**
+   * Trees whose outbox holds sessions a kill that began before `beforeMs` has not confirmed as
+   * announced (its answer failed, or its process died), at most `limit` trees; every session
+   * waiting in such a tree is listed, whichever kill removed it.
+   */
+  unannounced(beforeMs: number, limit: number): Promise<UnannouncedTree[]>;
+  /** Those trees were announced: their listed sessions and marks leave the outbox. */
+  forgetAnnounced(trees: UnannouncedTree[]): Promise<void>;
   /**
    * Whether `sid` was removed by a kill (revokeTree/revokeAgent) and has not yet expired: a token
    * of it presented again is `token.used_after_revocation`. Asked only after a lookup missed.
@@ -51,6 +66,12 @@ export interface SessionStore {
    * this before it kills, so no request in flight can store a session after the kill.
    */
   setAgentDisabled(agentId: string, disabled: boolean): Promise<void>;
+  /**
+   * Clears the disabled mark, and lowers the agent's kill marker to `nowMs` if it is later: the
+   * marker refuses creates from requests that arrived before a kill, and after an enable nothing
+   * arriving later needs refusing (its clock-skew allowance would refuse the next second's requests).
+   */
+  enableAgent(agentId: string, nowMs: number): Promise<void>;
   /**
    * How many sessions are live at `nowMs`, read from the index of every session (one cheap
    * count, no scan); for the sampled `agent_sts_live_sessions` gauge, never for a decision.

@@ -22,6 +22,13 @@ export interface RedisKeys {
   revoked(sid: string): string;
   /** SET: the tree's killed session ids (see KILLED_SET_SUFFIX). */
   killed(sid: string): string;
+  /** HASH sid → JSON UnannouncedSession: the tree's kill outbox (see OUTBOX_SUFFIX). */
+  outbox(sid: string): string;
+  /**
+   * ZSET `<root>|<kill id>` → when the kill began (ms): trees whose outbox a kill is filling, written
+   * before the kill, so an outbox is never filled without being findable. One slot of its own.
+   */
+  unannounced(): string;
   /** ZSET sid→exp(ms): sessions an agent holds or acts in. */
   agentIndex(agentId: string): string;
   /**
@@ -40,8 +47,10 @@ export interface RedisKeys {
   registryResourceServers(): string;
   /** STRING integer: bumped on every registry change; instances poll it to catch a missed message. */
   registryVersion(): string;
-  /** Pub/sub channel on which registry changes are announced (`agent:<id>` / `rs:<id>`). */
+  /** Pub/sub channel on which registry changes are announced (`agent:<id>` / `resourceServer:<id>`). */
   registryChannel(): string;
+  /** SET `<kind>:<id>`: entries whose change is applied in the registry but not yet completed (status, kill, record). */
+  registryPending(): string;
   /** HASH `<kind>\0<id>\0<credential>`→ms: when each credential was last used (coarse). */
   credentialLastUsed(): string;
   /** ZSET sid→exp(ms): sessions by subject. */
@@ -89,6 +98,15 @@ export const TREE_KEY = { session: 's:', children: 'c:', revoked: 'x:' } as cons
  */
 export const KILLED_SET_SUFFIX = 'k';
 
+/**
+ * What the kill script appends to `tree(sid)` for the tree's outbox: the sessions a tagged kill
+ * removed whose announcement has not been confirmed, expiring with the longest-lived of them.
+ */
+export const OUTBOX_SUFFIX = 'o';
+
+/** Separates a tree's root from the kill id in the members of `unannounced()` (neither contains it). */
+export const MARK_SEPARATOR = '|';
+
 /** What an agent's kill marker appends to the agent's index key. */
 export const AGENT_KILL_MARKER_SUFFIX = ':nb';
 
@@ -103,6 +121,8 @@ export function redisKeys(prefix: string): RedisKeys {
     children: (sid) => tree(sid) + TREE_KEY.children + sid,
     revoked: (sid) => tree(sid) + TREE_KEY.revoked + sid,
     killed: (sid) => tree(sid) + KILLED_SET_SUFFIX,
+    outbox: (sid) => tree(sid) + OUTBOX_SUFFIX,
+    unannounced: () => `${prefix}kills:unannounced`,
     agentIndex: (id) => `${prefix}ag:{${id}}`,
     agentKillMarker: (id) => `${prefix}ag:{${id}}${AGENT_KILL_MARKER_SUFFIX}`,
     agentStatus: (id) => `${prefix}ag:{${id}}${AGENT_STATUS_SUFFIX}`,
@@ -110,6 +130,7 @@ export function redisKeys(prefix: string): RedisKeys {
     registryResourceServers: () => `${prefix}{reg}:rs`,
     registryVersion: () => `${prefix}{reg}:version`,
     registryChannel: () => `${prefix}{reg}:changed`,
+    registryPending: () => `${prefix}{reg}:pending`,
     credentialLastUsed: () => `${prefix}{reg}:lastused`,
     subjectIndex: (sub) => `${prefix}sub:{${sub}}`,
     allSessions: () => `${prefix}all`,

@@ -11,18 +11,31 @@ export interface RegistryChange {
   id: string;
 }
 
+/** Conditions and marks a write carries, applied in the same atomic step as the write. */
+export interface WriteOptions {
+  /**
+   * Write only while the registry's version is still this one: a rule checked over documents
+   * read at that version (`all`) still holds when the write lands (check-then-act made atomic).
+   */
+  version?: number;
+  /** Marks the entry as having a change still to complete (true) or clears the mark (false); see `pending`. */
+  pending?: boolean;
+}
+
 export interface RegistryStore {
   get(kind: RegistryKind, id: string): Promise<string | undefined>;
   /** Every document of a kind, by id, and the version they were read at (one atomic read). */
   all(kind: RegistryKind): Promise<{ docs: Map<string, string>; version: number }>;
   /** Stores the document only when the id is absent; false when it exists. */
-  add(kind: RegistryKind, id: string, doc: string): Promise<boolean>;
+  add(kind: RegistryKind, id: string, doc: string, opts?: WriteOptions): Promise<boolean>;
   /** Stores the document, replacing any. */
   put(kind: RegistryKind, id: string, doc: string): Promise<void>;
   /** Stores the document only when the stored one is still `expected` (compare-and-set); false otherwise. */
-  replace(kind: RegistryKind, id: string, expected: string, doc: string): Promise<boolean>;
+  replace(kind: RegistryKind, id: string, expected: string, doc: string, opts?: WriteOptions): Promise<boolean>;
   remove(kind: RegistryKind, id: string): Promise<boolean>;
   version(): Promise<number>;
+  /** Entries marked as having a change still to complete (WriteOptions.pending), for whoever completes them. */
+  pending(): Promise<RegistryChange[]>;
   /** Calls `onChange` for every change announced from now on (by any instance); resolves once listening. */
   subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>>;
   /** Records that a credential was used at `atMs` (coarse: callers throttle). */

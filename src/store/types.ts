@@ -37,6 +37,29 @@ export type TokenClaims = Pick<Session, 'sid' | 'agent' | 'sub' | 'act' | 'aud' 
 export type RemovedSession = Pick<Session, 'sid' | 'agent' | 'sub' | 'aud' | 'act' | 'exp'>;
 
 /**
+ * What a kill tells the outbox about itself, so its sessions can still be announced to their
+ * resource servers if the kill's own announcement never lands: a unique id per kill call (it
+ * names the kill's outbox marks), the request that asked, and why.
+ */
+export interface KillTag {
+  id: string;
+  /** The request id of the kill (its `revocation.requested` record's). */
+  kill: string;
+  reason: string;
+}
+
+/** A killed session whose announcement (CAEP session-revoked SET) is not yet known to have landed. */
+export type UnannouncedSession = Pick<Session, 'sid' | 'agent' | 'sub' | 'aud' | 'exp'> & Pick<KillTag, 'kill' | 'reason'>;
+
+/** The outbox of one tree, as `unannounced` lists it: its overdue marks, and every session still waiting in it. */
+export interface UnannouncedTree {
+  root: string;
+  /** The marks (one per kill call) that made the tree overdue; `forgetAnnounced` removes exactly these. */
+  marks: string[];
+  sessions: UnannouncedSession[];
+}
+
+/**
  * Why `create` stored a session or refused it (refusals write nothing). `expired`: the session's
  * own expiry had passed by the time it reached the store (a request straddling its last second).
  * `agent_disabled`: an agent the session names is disabled (its status key, not the registry cache).

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { AGENT_KILL_CLOCK_SKEW_MS, AGENT_KILL_MARKER_TTL_MS, agentsOf, type ReplayStore, type Session, type SessionStore } from '../../src/store/index.js';
-import { AGENT_KILL_MARKER_SUFFIX, KILLED_SET_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
+import { AGENT_KILL_MARKER_SUFFIX, KILLED_SET_SUFFIX, OUTBOX_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { assertRedisVersion, connectRedis } from '../../src/store/redis/connect.js';
 import { INDEX_PRUNE_EVERY, RedisSessionStore } from '../../src/store/redis/session-store.js';
 import { encodeSession } from '../../src/store/redis/codec.js';
@@ -150,7 +150,10 @@ describe('redis store: Redis holds no garbage', () => {
   it('no key of the prefix ever lacks a TTL: after creates, refused creates, kills and a non-integer exp replayed', async () => {
     await exerciseEveryWrite(store);
     const all = await keysUnder(prefix);
-    expect(all.filter((k) => k.endsWith(AGENT_KILL_MARKER_SUFFIX))).toHaveLength(2);
+    expect(all.filter((k) => k.endsWith(AGENT_KILL_MARKER_SUFFIX))).toHaveLength(3);
+    // the tagged kill's outbox and its mark are among them
+    expect(all.filter((k) => k.endsWith(`}:${OUTBOX_SUFFIX}`))).toHaveLength(1);
+    expect(all).toContain(keys.unannounced());
     for (const k of all) {
       const pttl = await raw.pttl(k);
       if (!(pttl > 0)) throw new Error(`${k} has no TTL (PTTL ${pttl})`);

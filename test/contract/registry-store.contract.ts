@@ -92,6 +92,32 @@ export function registryStoreContract(name: string, factory: () => Promise<Contr
       await onB.stop();
     });
 
+    it('a write at a version lands only while the registry is still at it: a change anywhere in between refuses it, writing nothing', async () => {
+      await a.add('agent', 'x', 'X');
+      const { version } = await a.all('agent');
+      await b.add('resourceServer', 'https://rs.example', 'R');
+      expect(await a.replace('agent', 'x', 'X', 'X2', { version })).toBe(false);
+      expect(await a.add('agent', 'y', 'Y', { version })).toBe(false);
+      expect(await b.get('agent', 'x')).toBe('X');
+      expect(await b.get('agent', 'y')).toBeUndefined();
+      expect(await a.version()).toBe(version + 1);
+      expect(await a.replace('agent', 'x', 'X', 'X2', { version: version + 1 })).toBe(true);
+      expect(await b.get('agent', 'x')).toBe('X2');
+    });
+
+    it('an entry marked pending is listed until a write clears the mark; a refused write changes no mark', async () => {
+      expect(await a.pending()).toEqual([]);
+      await a.add('agent', 'x:1', 'X', { pending: true });
+      await a.add('resourceServer', 'https://rs.example', 'R', { pending: true });
+      expect(await b.add('agent', 'x:1', 'again', { pending: false })).toBe(false);
+      const listed = (await b.pending()).sort((p, q) => p.kind.localeCompare(q.kind));
+      expect(listed).toEqual([{ kind: 'agent', id: 'x:1' }, { kind: 'resourceServer', id: 'https://rs.example' }]);
+      expect(await b.replace('agent', 'x:1', 'X', 'X2')).toBe(true);
+      expect(await a.pending()).toHaveLength(2);
+      expect(await b.replace('agent', 'x:1', 'X2', 'X3', { pending: false })).toBe(true);
+      expect(await a.pending()).toEqual([{ kind: 'resourceServer', id: 'https://rs.example' }]);
+    });
+
     it('credential use is kept per client and credential, the latest time wins', async () => {
       await a.touch('agent', 'x', 'c1', 1_000);
       await b.touch('agent', 'x', 'c1', 2_000);

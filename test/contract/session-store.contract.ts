@@ -110,6 +110,11 @@ export async function exerciseEveryWrite(store: SessionStore & ReplayStore): Pro
   const bad = makeRoot({ exp: nowS + 200.123456 });
   for (let i = 0; i < 20; i++) await expect(store.create(bad, t, t)).rejects.toThrow(/must be an integer/);
   expect(await store.revokeAgent('agent-nobody', t)).toEqual([]);
+  // a tagged kill left unannounced: its outbox and mark must expire too
+  const tagged = makeRoot({ agent: 'agent-e', sub: 'agent-e' });
+  expect(await store.create(tagged, t, t)).toBe('created');
+  expect(await store.revokeAgent('agent-e', t, { id: randomId('kill'), kill: 'req-1', reason: 'admin' })).toHaveLength(1);
+  await store.enableAgent('agent-e', t);
 }
 
 export function sessionStoreContract(name: string, factory: () => Promise<ContractStore>): void {
@@ -424,6 +429,78 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
       });
     });
 
+    describe('the kill outbox: a tagged kill keeps its sessions until their announcement is confirmed', () => {
+      const tagOf = (kill: string, reason = 'admin') => ({ id: randomId('k'), kill, reason });
+      const listed = async (beforeMs: number) =>
+        (await store.unannounced(beforeMs, 100)).map((t) => ({ root: t.root, marks: t.marks.length, sids: t.sessions.map((x) => x.sid).sort() }));
+
+      it('an untagged kill leaves nothing waiting; a tagged one lists every removed session with what its SET needs', async () => {
+        const root = makeRoot({ aud: 'https://one.example.com', sub: 'user-1' });
+        const child = makeDelegated(root, 'agent-b');
+        const other = makeRoot();
+        await createAll(root, child, other);
+        const t = now();
+        await store.revokeTree(other.sid, t);
+        expect(await store.unannounced(t + 1, 100)).toEqual([]);
+        await store.revokeTree(root.sid, t, tagOf('req-1', 'revocation'));
+        const [tree, ...rest] = await store.unannounced(t + 1, 100);
+        expect(rest).toEqual([]);
+        expect(tree!.root).toBe(root.sid);
+        expect([...tree!.sessions].sort((a, b) => (a.sid < b.sid ? -1 : 1))).toStrictEqual(
+          [root, child].map((x) => ({ sid: x.sid, aud: x.aud, agent: x.agent, sub: x.sub, exp: x.exp, kill: 'req-1', reason: 'revocation' }))
+            .sort((a, b) => (a.sid < b.sid ? -1 : 1)),
+        );
+        // a kill that began at or after `beforeMs` may still be announcing: not listed
+        expect(await store.unannounced(t, 100)).toEqual([]);
+      });
+
+      it('announced clears the kill; a kill that removed nothing leaves no mark', async () => {
+        const root = makeRoot();
+        await createAll(root);
+        const t = now();
+        const tag = tagOf('req-2');
+        const removed = await store.revokeTree(root.sid, t, tag);
+        await store.announced(removed, tag);
+        expect(await store.unannounced(t + 1, 100)).toEqual([]);
+        expect(await store.revokeTree(root.sid, t, tagOf('req-3'))).toEqual([]);
+        expect(await store.revokeAgent('agent-nobody', t, tagOf('req-4'))).toEqual([]);
+        expect(await store.unannounced(t + 1, 100)).toEqual([]);
+      });
+
+      it('kills of one tree are settled apart: an announced one never clears another still waiting', async () => {
+        const root = makeRoot();
+        const a = makeChild(root);
+        const b = makeChild(root);
+        await createAll(root, a, b);
+        const t = now();
+        const first = tagOf('req-a');
+        const second = tagOf('req-b');
+        const killedA = await store.revokeTree(a.sid, t, first);
+        await store.revokeTree(b.sid, t, second);
+        await store.announced(killedA, first);
+        expect(await listed(t + 1)).toEqual([{ root: root.sid, marks: 1, sids: [b.sid] }]);
+        const waiting = await store.unannounced(t + 1, 100);
+        const third = tagOf('req-c');
+        await store.revokeTree(root.sid, t + 5, third);
+        await store.forgetAnnounced(waiting);
+        expect(await listed(t + 6)).toEqual([{ root: root.sid, marks: 1, sids: [root.sid] }]);
+      });
+
+      it('revokeAgent lists every tree it filled; limit bounds the trees listed', async () => {
+        const roots = [0, 1, 2].map(() => makeRoot({ agent: 'agent-q', sub: 'agent-q' }));
+        const child = makeChild(roots[0]!);
+        await createAll(...roots, child);
+        const t = now();
+        expect(await store.revokeAgent('agent-q', t, tagOf('req-q'))).toHaveLength(4);
+        const all = await listed(t + 1);
+        expect(all.map((x) => x.root).sort()).toEqual(roots.map((r) => r.sid).sort());
+        expect(all.find((x) => x.root === roots[0]!.sid)!.sids).toEqual([roots[0]!.sid, child.sid].sort());
+        expect(await store.unannounced(t + 1, 2)).toHaveLength(2);
+        await store.forgetAnnounced(await store.unannounced(t + 1, 100));
+        expect(await store.unannounced(t + 1, 100)).toEqual([]);
+      });
+    });
+
     describe('create validates every value before writing anything', () => {
       const nowS = () => Math.floor(now() / 1000);
 
@@ -544,6 +621,24 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         await store.setAgentDisabled('agent-k', false);
         expect(await store.create(root, t, t)).toBe('created');
         expect(await findable(root)).toBe(true);
+      });
+    });
+
+    describe('enableAgent', () => {
+      it('clears the disabled mark and lowers the kill marker: later requests are stored at once, earlier ones still refused', async () => {
+        const t = now();
+        await store.setAgentDisabled('agent-en', true);
+        await store.revokeAgent('agent-en', t);
+        const during = makeRoot({ agent: 'agent-en', sub: 'agent-en' });
+        expect(await store.create(during, t + 10, t + 10)).toBe('agent_disabled');
+        await store.enableAgent('agent-en', t + 5);
+        // within the marker's clock-skew allowance, yet after the enable: stored
+        expect(await store.create(during, t + 10, t + 10)).toBe('created');
+        expect(await store.create(makeRoot({ agent: 'agent-en', sub: 'agent-en' }), t + 10, t + 4)).toBe('agent_revoked');
+        // an enable never raises a marker a later kill set
+        await store.revokeAgent('agent-en', t + 20);
+        await store.enableAgent('agent-en', t + 5_000);
+        expect(await store.create(makeRoot({ agent: 'agent-en', sub: 'agent-en' }), t + 30, t + 30)).toBe('agent_revoked');
       });
     });
 

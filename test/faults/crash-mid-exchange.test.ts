@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { StoreUnavailableError } from '../../src/errors.js';
-import type { CreateOutcome, ReplayStore, Session, SessionFilter, SessionStore } from '../../src/store/index.js';
+import type { CreateOutcome, KillTag, RemovedSession, ReplayStore, Session, SessionFilter, SessionStore, UnannouncedTree } from '../../src/store/index.js';
 import type { RedisKeys } from '../../src/store/keys.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
@@ -70,11 +70,23 @@ class FaultyStore implements SessionStore, ReplayStore {
   list(filter: SessionFilter, nowMs: number, limit: number) {
     return this.real.list(filter, nowMs, limit);
   }
-  revokeTree(sid: string, nowMs: number) {
-    return this.real.revokeTree(sid, nowMs);
+  revokeTree(sid: string, nowMs: number, tag?: KillTag) {
+    return this.real.revokeTree(sid, nowMs, tag);
   }
-  revokeAgent(agentId: string, nowMs: number) {
-    return this.real.revokeAgent(agentId, nowMs);
+  revokeAgent(agentId: string, nowMs: number, tag?: KillTag) {
+    return this.real.revokeAgent(agentId, nowMs, tag);
+  }
+  announced(removed: RemovedSession[], tag: KillTag) {
+    return this.real.announced(removed, tag);
+  }
+  unannounced(beforeMs: number, limit: number) {
+    return this.real.unannounced(beforeMs, limit);
+  }
+  forgetAnnounced(trees: UnannouncedTree[]) {
+    return this.real.forgetAnnounced(trees);
+  }
+  enableAgent(agentId: string, nowMs: number) {
+    return this.real.enableAgent(agentId, nowMs);
   }
   wasKilled(sid: string, nowMs: number) {
     return this.real.wasKilled(sid, nowMs);

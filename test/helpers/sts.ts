@@ -16,7 +16,7 @@ import { buildDeps, type Deps } from '../../src/deps.js';
 import { addKey } from '../../src/keys/keystore.js';
 import type { Clock } from '../../src/sessions/service.js';
 import type { ReplayStore, SessionStore, Stores } from '../../src/store/index.js';
-import { AGENT_KILL_MARKER_SUFFIX, KILLED_SET_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
+import { AGENT_KILL_MARKER_SUFFIX, KILLED_SET_SUFFIX, OUTBOX_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { MemoryAuditLog } from '../../src/store/memory/audit-log.js';
 import { MemorySessionStore } from '../../src/store/memory/session-store.js';
 import { RedisAuditLog } from '../../src/store/redis/audit-log.js';
@@ -231,7 +231,9 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
 }
 
 const isTombstone = (k: string) => k.includes(`}:${TREE_KEY.revoked}`);
-const isKillMark = (k: string) => isTombstone(k) || k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`) || k.endsWith(`}:${KILLED_SET_SUFFIX}`);
+/** What only a kill writes: tombstones, agent markers, a tree's killed set and its kill outbox, and the set of unannounced kills. */
+const isKillMark = (k: string) => isTombstone(k) || k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`) || k.endsWith(`}:${KILLED_SET_SUFFIX}`)
+  || k.endsWith(`}:${OUTBOX_SUFFIX}`) || k.endsWith(redisKeys('').unannounced());
 /** The audit trail's keys: every decision, refusals included, is recorded there (see audit tests). */
 const isAuditKey = (k: string) => k.includes('{audit}:');
 /**

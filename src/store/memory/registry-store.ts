@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { lastUsedField, type RegistryChange, type RegistryKind, type RegistryStore } from '../registry.js';
+import { changeMessage, lastUsedField, parseChange, type RegistryChange, type RegistryKind, type RegistryStore, type WriteOptions } from '../registry.js';
 
 const CHANGED = 'changed';
 
@@ -8,6 +8,8 @@ export class MemoryRegistryStore implements RegistryStore {
   readonly #docs: Record<RegistryKind, Map<string, string>> = { agent: new Map(), resourceServer: new Map() };
   readonly #lastUsed = new Map<string, number>();
   readonly #changes = new EventEmitter();
+  /** `<kind>:<id>` of entries with a change still to complete. */
+  readonly #pending = new Set<string>();
   #version = 0;
 
   async get(kind: RegistryKind, id: string): Promise<string | undefined> {
@@ -18,9 +20,9 @@ export class MemoryRegistryStore implements RegistryStore {
     return { docs: new Map(this.#docs[kind]), version: this.#version };
   }
 
-  async add(kind: RegistryKind, id: string, doc: string): Promise<boolean> {
-    if (this.#docs[kind].has(id)) return false;
-    this.#write(kind, id, doc);
+  async add(kind: RegistryKind, id: string, doc: string, opts: WriteOptions = {}): Promise<boolean> {
+    if (this.#docs[kind].has(id) || !this.#atVersion(opts)) return false;
+    this.#write(kind, id, doc, opts);
     return true;
   }
 
@@ -28,9 +30,9 @@ export class MemoryRegistryStore implements RegistryStore {
     this.#write(kind, id, doc);
   }
 
-  async replace(kind: RegistryKind, id: string, expected: string, doc: string): Promise<boolean> {
-    if (this.#docs[kind].get(id) !== expected) return false;
-    this.#write(kind, id, doc);
+  async replace(kind: RegistryKind, id: string, expected: string, doc: string, opts: WriteOptions = {}): Promise<boolean> {
+    if (this.#docs[kind].get(id) !== expected || !this.#atVersion(opts)) return false;
+    this.#write(kind, id, doc, opts);
     return true;
   }
 
@@ -42,6 +44,10 @@ export class MemoryRegistryStore implements RegistryStore {
 
   async version(): Promise<number> {
     return this.#version;
+  }
+
+  async pending(): Promise<RegistryChange[]> {
+    return [...this.#pending].flatMap((m) => parseChange(m) ?? []);
   }
 
   async subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>> {
@@ -62,8 +68,15 @@ export class MemoryRegistryStore implements RegistryStore {
     return out;
   }
 
-  #write(kind: RegistryKind, id: string, doc: string): void {
+  #atVersion(opts: WriteOptions): boolean {
+    return opts.version === undefined || opts.version === this.#version;
+  }
+
+  #write(kind: RegistryKind, id: string, doc: string, opts: WriteOptions = {}): void {
     this.#docs[kind].set(id, doc);
+    const member = changeMessage({ kind, id });
+    if (opts.pending === true) this.#pending.add(member);
+    else if (opts.pending === false) this.#pending.delete(member);
     this.#announce({ kind, id });
   }
 

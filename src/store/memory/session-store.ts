@@ -1,8 +1,9 @@
 import type { ReplayStore, SessionStore } from '../index.js';
 import { chainLive, MS_PER_EXP_UNIT, tokenLive, unexpired } from '../liveness.js';
 import {
-  agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable,
-  type CreateOutcome, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
+  agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable, rootOf,
+  type CreateOutcome, type KillTag, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
+  type UnannouncedSession, type UnannouncedTree,
 } from '../types.js';
 
 /** How often expired entries are swept out, so the embedded store's memory stays bounded. */
@@ -26,6 +27,10 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
   /** Killed sid → its session's expiry (ms): see wasKilled. */
   readonly #killed = new Map<string, number>();
   readonly #disabled = new Set<string>();
+  /** The kill outbox: root → sid → the unannounced session (see SessionStore.revokeTree). */
+  readonly #outbox = new Map<string, Map<string, UnannouncedSession>>();
+  /** `<root>|<kill id>` → when that kill began (ms): trees a kill is filling. */
+  readonly #marks = new Map<string, { root: string; sinceMs: number }>();
   readonly #sweeper: NodeJS.Timeout;
 
   /** `nowMs` only times the sweeper; every method takes its time from its caller. */
@@ -84,7 +89,7 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     return matches.slice(0, limit).map((s) => structuredClone(s));
   }
 
-  async revokeTree(sid: string, nowMs: number): Promise<RemovedSession[]> {
+  async revokeTree(sid: string, nowMs: number, tag?: KillTag): Promise<RemovedSession[]> {
     const root = this.#sessions.get(sid);
     if (root?.parent) this.#children.get(root.parent)?.delete(sid);
     const removed: RemovedSession[] = [];
@@ -100,16 +105,48 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
       queue.push(...(this.#children.get(id) ?? []));
       this.#children.delete(id);
     }
+    if (tag && removed.length) this.#keepUnannounced(rootOf(sid), removed, tag, nowMs);
     return removed;
   }
 
-  async revokeAgent(agentId: string, nowMs: number): Promise<RemovedSession[]> {
+  async revokeAgent(agentId: string, nowMs: number, tag?: KillTag): Promise<RemovedSession[]> {
     const notBeforeMs = Math.max(agentKillMarker(nowMs), this.#killMarkers.get(agentId)?.notBeforeMs ?? 0);
     this.#killMarkers.set(agentId, { notBeforeMs, expiresMs: nowMs + AGENT_KILL_MARKER_TTL_MS });
     const held = [...this.#sessions.values()].filter((s) => unexpired(s.exp, nowMs) && agentsOf(s).includes(agentId));
     const removed: RemovedSession[] = [];
-    for (const s of held) removed.push(...(await this.revokeTree(s.sid, nowMs)));
+    for (const s of held) removed.push(...(await this.revokeTree(s.sid, nowMs, tag)));
     return removed;
+  }
+
+  #keepUnannounced(root: string, removed: RemovedSession[], tag: KillTag, nowMs: number): void {
+    let box = this.#outbox.get(root);
+    if (!box) this.#outbox.set(root, (box = new Map()));
+    for (const r of removed) box.set(r.sid, { sid: r.sid, aud: r.aud, agent: r.agent, sub: r.sub, exp: r.exp, kill: tag.kill, reason: tag.reason });
+    this.#marks.set(`${root}|${tag.id}`, { root, sinceMs: nowMs });
+  }
+
+  async announced(removed: RemovedSession[], tag: KillTag): Promise<void> {
+    for (const r of removed) {
+      const root = rootOf(r.sid);
+      this.#outbox.get(root)?.delete(r.sid);
+      this.#marks.delete(`${root}|${tag.id}`);
+    }
+  }
+
+  async unannounced(beforeMs: number, limit: number): Promise<UnannouncedTree[]> {
+    const byRoot = new Map<string, string[]>();
+    const overdue = [...this.#marks].filter(([, m]) => m.sinceMs < beforeMs).sort((a, b) => a[1].sinceMs - b[1].sinceMs).slice(0, limit);
+    for (const [mark, m] of overdue) byRoot.set(m.root, [...(byRoot.get(m.root) ?? []), mark]);
+    return [...byRoot].map(([root, marks]) => ({ root, marks, sessions: [...(this.#outbox.get(root)?.values() ?? [])].map((s) => ({ ...s })) }));
+  }
+
+  async forgetAnnounced(trees: UnannouncedTree[]): Promise<void> {
+    for (const t of trees) {
+      const box = this.#outbox.get(t.root);
+      for (const s of t.sessions) box?.delete(s.sid);
+      if (box?.size === 0) this.#outbox.delete(t.root);
+      for (const mark of t.marks) this.#marks.delete(mark);
+    }
   }
 
   async wasKilled(sid: string, nowMs: number): Promise<boolean> {
@@ -119,6 +156,12 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
   async setAgentDisabled(agentId: string, disabled: boolean): Promise<void> {
     if (disabled) this.#disabled.add(agentId);
     else this.#disabled.delete(agentId);
+  }
+
+  async enableAgent(agentId: string, nowMs: number): Promise<void> {
+    this.#disabled.delete(agentId);
+    const m = this.#killMarkers.get(agentId);
+    if (m && m.notBeforeMs > nowMs) m.notBeforeMs = nowMs;
   }
 
   async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
@@ -148,6 +191,8 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     for (const [id, until] of this.#used) lines.push(`used ${id} ${until}`);
     for (const agent of this.#disabled) lines.push(`disabled ${agent}`);
     for (const [agent, m] of this.#killMarkers) lines.push(`kill-marker ${agent} ${m.notBeforeMs} ${m.expiresMs}`);
+    for (const [root, box] of this.#outbox) for (const [sid, s] of box) lines.push(`outbox ${root} ${sid} ${JSON.stringify(s)}`);
+    for (const [mark, m] of this.#marks) lines.push(`unannounced ${mark} ${m.sinceMs}`);
     return lines.sort();
   }
 
@@ -166,5 +211,9 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     for (const [id, until] of this.#used) if (until <= nowMs) this.#used.delete(id);
     for (const [agent, m] of this.#killMarkers) if (m.expiresMs <= nowMs) this.#killMarkers.delete(agent);
     for (const [sid, until] of this.#killed) if (until <= nowMs) this.#killed.delete(sid);
+    for (const [root, box] of this.#outbox) {
+      for (const [sid, s] of box) if (s.exp * MS_PER_EXP_UNIT <= nowMs) box.delete(sid);
+      if (box.size === 0) this.#outbox.delete(root);
+    }
   }
 }

@@ -1,7 +1,7 @@
 import { guard, defineScript, type Script } from './session-store.js';
 import type { RedisClient } from './connect.js';
 import type { RedisKeys } from '../keys.js';
-import { changeMessage, lastUsedField, parseChange, type RegistryChange, type RegistryKind, type RegistryStore } from '../registry.js';
+import { changeMessage, lastUsedField, parseChange, type RegistryChange, type RegistryKind, type RegistryStore, type WriteOptions } from '../registry.js';
 import * as lua from './scripts.js';
 
 /**
@@ -25,9 +25,13 @@ export class RedisRegistryStore implements RegistryStore {
     return kind === 'agent' ? this.#keys.registryAgents() : this.#keys.registryResourceServers();
   }
 
-  async #change(op: 'add' | 'put' | 'replace' | 'remove', kind: RegistryKind, id: string, doc = '', expected = ''): Promise<boolean> {
-    const keys = lua.REGISTRY_WRITE_KEYS.build({ docsKey: this.#docsKey(kind), versionKey: this.#keys.registryVersion() });
-    const args = lua.REGISTRY_WRITE_ARGS.build({ op, id, doc, expected, channel: this.#keys.registryChannel(), message: changeMessage({ kind, id }) });
+  async #change(op: 'add' | 'put' | 'replace' | 'remove', kind: RegistryKind, id: string, doc = '', expected = '', opts: WriteOptions = {}): Promise<boolean> {
+    const k = this.#keys;
+    const keys = lua.REGISTRY_WRITE_KEYS.build({ docsKey: this.#docsKey(kind), versionKey: k.registryVersion(), pendingKey: k.registryPending() });
+    const args = lua.REGISTRY_WRITE_ARGS.build({
+      op, id, doc, expected, channel: k.registryChannel(), message: changeMessage({ kind, id }),
+      atVersion: opts.version === undefined ? '' : String(opts.version), pending: opts.pending === undefined ? '' : opts.pending ? '1' : '0',
+    });
     return (await guard(this.#write(keys, args))) === 1;
   }
 
@@ -43,16 +47,16 @@ export class RedisRegistryStore implements RegistryStore {
     return { docs, version: Number(flat[0]) };
   }
 
-  add(kind: RegistryKind, id: string, doc: string): Promise<boolean> {
-    return this.#change('add', kind, id, doc);
+  add(kind: RegistryKind, id: string, doc: string, opts?: WriteOptions): Promise<boolean> {
+    return this.#change('add', kind, id, doc, '', opts);
   }
 
   async put(kind: RegistryKind, id: string, doc: string): Promise<void> {
     await this.#change('put', kind, id, doc);
   }
 
-  replace(kind: RegistryKind, id: string, expected: string, doc: string): Promise<boolean> {
-    return this.#change('replace', kind, id, doc, expected);
+  replace(kind: RegistryKind, id: string, expected: string, doc: string, opts?: WriteOptions): Promise<boolean> {
+    return this.#change('replace', kind, id, doc, expected, opts);
   }
 
   remove(kind: RegistryKind, id: string): Promise<boolean> {
@@ -61,6 +65,10 @@ export class RedisRegistryStore implements RegistryStore {
 
   async version(): Promise<number> {
     return Number((await guard(this.#redis.get(this.#keys.registryVersion()))) ?? 0);
+  }
+
+  async pending(): Promise<RegistryChange[]> {
+    return (await guard(this.#redis.smembers(this.#keys.registryPending()))).flatMap((m) => parseChange(m) ?? []);
   }
 
   /** A dedicated connection (a subscribed one can send nothing else); ioredis resubscribes after a reconnect. */

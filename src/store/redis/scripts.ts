@@ -1,5 +1,5 @@
 import { MS_PER_EXP_UNIT } from '../liveness.js';
-import { KILLED_SET_SUFFIX, TREE_KEY } from '../keys.js';
+import { KILLED_SET_SUFFIX, OUTBOX_SUFFIX, TREE_KEY } from '../keys.js';
 import { AUDIT_APPEND_LUA } from './audit-scripts.js';
 import { CLAIMS_READ, FIELD, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
 
@@ -229,13 +229,15 @@ return out
 `;
 
 export const REVOKE_KEYS = keys('sessionKey', 'tombstoneKey');
-export const REVOKE_ARGS = argv({ sid: 'string', tree: 'string', nowMs: 'int', tombstoneUntilMs: 'int' });
+export const REVOKE_ARGS = argv({ sid: 'string', tree: 'string', nowMs: 'int', tombstoneUntilMs: 'int', kill: 'string', reason: 'string' });
 
 /**
  * Kills a subtree. The tombstone (until tombstoneUntilMs, or the session's own expiry when later)
  * makes a create of that sid still in flight fail. Returns {sid, row, ...} (REMOVED_READ rows) of
  * the live sessions removed, so the caller can drop their index entries (which live in other slots).
  * Each removed sid joins the tree's killed set (KILLED_SET_SUFFIX), kept until the last of them expires.
+ * With `kill` (a request id; empty: no outbox), each removed session also enters the tree's outbox
+ * (OUTBOX_SUFFIX) in this same step, kept as long, until its announcement is confirmed.
  */
 export const REVOKE_TREE = `${LIVENESS}${EXTEND}
 ${REVOKE_KEYS.lua}
@@ -246,6 +248,7 @@ local rootExp = redis.call('HGET', sessionKey, '${FIELD.exp}')
 if rootExp then untilMs = math.max(untilMs, tonumber(rootExp) * ${MS_PER_EXP_UNIT}) end
 if untilMs > nowMs then redis.call('SET', tombstoneKey, '1', 'PXAT', untilMs) end
 local killedKey = tree .. '${KILLED_SET_SUFFIX}'
+local outboxKey = tree .. '${OUTBOX_SUFFIX}'
 local queue, i, removed, killedUntil = { sid }, 1, {}, 0
 while i <= #queue do
   local id = queue[i]
@@ -257,6 +260,11 @@ while i <= #queue do
       removed[#removed + 1] = id
       removed[#removed + 1] = row
       redis.call('SADD', killedKey, id)
+      if kill ~= '' then
+        redis.call('HSET', outboxKey, id, cjson.encode({
+          sid = id, aud = row[r.at.aud], agent = row[r.at.agent], sub = row[r.at.sub], exp = tonumber(row[r.at.exp]), kill = kill, reason = reason,
+        }))
+      end
       killedUntil = math.max(killedUntil, tonumber(row[r.at.exp]) * ${MS_PER_EXP_UNIT})
     end
     local parent = row[r.at.parent]
@@ -268,22 +276,52 @@ while i <= #queue do
   redis.call('DEL', ckey)
 end
 -- one expiry for the whole set, after the walk: the longest-lived member it gained
-if killedUntil > 0 then extend(killedKey, killedUntil) end
+if killedUntil > 0 then
+  extend(killedKey, killedUntil)
+  if kill ~= '' then extend(outboxKey, killedUntil) end
+end
 return removed
 `;
 
-export const REGISTRY_WRITE_KEYS = keys('docsKey', 'versionKey');
-export const REGISTRY_WRITE_ARGS = argv({ op: 'string', id: 'string', doc: 'string', expected: 'string', channel: 'string', message: 'string' });
+export const ANNOUNCED_KEYS = keys('outboxKey');
+
+/** Removes the given sids (ARGV) from a tree's outbox. Returns how many remain in it. */
+export const ANNOUNCED = `
+${ANNOUNCED_KEYS.lua}
+if #ARGV > 0 then redis.call('HDEL', outboxKey, unpack(ARGV)) end
+return redis.call('HLEN', outboxKey)
+`;
+
+export const ENABLE_KEYS = keys('statusKey', 'markerKey');
+export const ENABLE_ARGS = argv({ nowMs: 'int' });
+
+/** Clears an agent's disabled mark and lowers its kill marker to nowMs (never raises it; keeps its expiry). */
+export const ENABLE_AGENT = `${PRELUDE}
+${ENABLE_KEYS.lua}
+${ENABLE_ARGS.lua}
+redis.call('DEL', statusKey)
+local m = tonumber(redis.call('GET', markerKey))
+if m and m > nowMs then redis.call('SET', markerKey, nowMs, 'KEEPTTL') end
+return 1
+`;
+
+export const REGISTRY_WRITE_KEYS = keys('docsKey', 'versionKey', 'pendingKey');
+export const REGISTRY_WRITE_ARGS = argv({
+  op: 'string', id: 'string', doc: 'string', expected: 'string', channel: 'string', message: 'string', atVersion: 'string', pending: 'string',
+});
 
 /**
  * One registry change: `op` add (only when absent), put, replace (only when the stored document
- * is still `expected`) or remove. A change that happened bumps the version and is announced on
- * `channel` in the same step, so an instance that reads the version never misses it.
- * Returns 1 when something changed, else 0.
+ * is still `expected`) or remove. With `atVersion` (non-empty) nothing is written unless the
+ * version is still that one. `pending` '1' adds `message` (the entry's `<kind>:<id>`) to the set
+ * of entries with a change still to complete, '0' removes it, '' leaves it. A change that happened
+ * bumps the version and is announced on `channel` in the same step, so an instance that reads the
+ * version never misses it. Returns 1 when something changed, else 0.
  */
 export const REGISTRY_WRITE = `${PRELUDE}
 ${REGISTRY_WRITE_KEYS.lua}
 ${REGISTRY_WRITE_ARGS.lua}
+if atVersion ~= '' and (redis.call('GET', versionKey) or '0') ~= atVersion then return 0 end
 local changed
 if op == 'add' then changed = redis.call('HSETNX', docsKey, id, doc) == 1
 elseif op == 'put' then redis.call('HSET', docsKey, id, doc); changed = true
@@ -292,6 +330,8 @@ elseif op == 'replace' then
   if changed then redis.call('HSET', docsKey, id, doc) end
 else changed = redis.call('HDEL', docsKey, id) == 1 end
 if not changed then return 0 end
+if pending == '1' then redis.call('SADD', pendingKey, message)
+elseif pending == '0' then redis.call('SREM', pendingKey, message) end
 redis.call('INCR', versionKey)
 redis.call('PUBLISH', channel, message)
 return 1

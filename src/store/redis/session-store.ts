@@ -1,12 +1,15 @@
 import { StoreUnavailableError } from '../../errors.js';
+import { MAX_TOKEN_TTL_SECONDS } from '../../protocol/tokens.js';
 import type { AuditAppend } from '../audit.js';
 import type { ReplayStore, SessionStore } from '../index.js';
 import type { RedisClient } from './connect.js';
 import type { RedisKeys } from '../keys.js';
 import { MS_PER_EXP_UNIT, tokenLive, unexpired } from '../liveness.js';
+import { MARK_SEPARATOR } from '../keys.js';
 import {
   agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable, rootOf,
-  type CreateOutcome, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
+  type CreateOutcome, type KillTag, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
+  type UnannouncedSession, type UnannouncedTree,
 } from '../types.js';
 import { CLAIMS_READ, decodeClaims, decodePick, decodeSession, encodeSession, pickPlan, rawValue, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
 import * as lua from './scripts.js';
@@ -33,6 +36,12 @@ export async function guard<T>(op: Promise<T>): Promise<T> {
     throw new StoreUnavailableError(err);
   }
 }
+
+/** A tree's mark in the unannounced set: which tree, which kill (both needed: kills of one tree overlap). */
+const markOf = (root: string, tag: KillTag) => `${root}${MARK_SEPARATOR}${tag.id}`;
+
+/** How long the unannounced set outlives its newest mark: the longest a marked session can live, and an hour of clock skew. */
+const UNANNOUNCED_KEEP_MS = (MAX_TOKEN_TTL_SECONDS + 3_600) * 1_000;
 
 /** How many index entries `list` reads per step while it looks for matches. */
 const LIST_BATCH = 256;
@@ -77,6 +86,8 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
   readonly #find: Script;
   readonly #subtree: Script;
   readonly #revoke: Script;
+  readonly #announced: Script;
+  readonly #enable: Script;
   readonly #cluster: boolean;
   #creates = 0;
 
@@ -90,6 +101,8 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     this.#find = defineScript(redis, 'stsFind', lua.FIND_BY_TOKEN);
     this.#subtree = defineScript(redis, 'stsSubtree', lua.SUBTREE);
     this.#revoke = defineScript(redis, 'stsRevokeTree', lua.REVOKE_TREE);
+    this.#announced = defineScript(redis, 'stsAnnounced', lua.ANNOUNCED);
+    this.#enable = defineScript(redis, 'stsEnableAgent', lua.ENABLE_AGENT);
   }
 
   #indexKeys(s: Pick<Session, 'sub'>, agents: string[]): string[] {
@@ -213,10 +226,11 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     return out;
   }
 
-  async #revokeOne(sid: string, nowMs: number, tombstoneUntilMs: number): Promise<RemovedSession[]> {
+  async #revokeOne(sid: string, nowMs: number, tombstoneUntilMs: number, tag: KillTag | undefined): Promise<RemovedSession[]> {
     const k = this.#keys;
     const keys = lua.REVOKE_KEYS.build({ sessionKey: k.session(sid), tombstoneKey: k.revoked(sid) });
-    const flat = (await guard(this.#revoke(keys, lua.REVOKE_ARGS.build({ sid, tree: k.tree(sid), nowMs, tombstoneUntilMs })))) as (string | (string | null)[])[];
+    const args = lua.REVOKE_ARGS.build({ sid, tree: k.tree(sid), nowMs, tombstoneUntilMs, kill: tag?.kill ?? '', reason: tag?.reason ?? '' });
+    const flat = (await guard(this.#revoke(keys, args))) as (string | (string | null)[])[];
     const removed: RemovedSession[] = [];
     for (let i = 0; i < flat.length; i += 2) removed.push(decodePick(flat[i] as string, flat[i + 1] as (string | null)[], REMOVED_PICK));
     return removed;
@@ -243,8 +257,11 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     await guard(Promise.all(calls));
   }
 
-  async revokeTree(sid: string, nowMs: number): Promise<RemovedSession[]> {
-    const removed = await this.#revokeOne(sid, nowMs, 0);
+  async revokeTree(sid: string, nowMs: number, tag?: KillTag): Promise<RemovedSession[]> {
+    const roots = [rootOf(sid)];
+    if (tag) await this.#mark(roots, tag, nowMs);
+    const removed = await this.#revokeOne(sid, nowMs, 0, tag);
+    if (tag && removed.length === 0) await this.#unmark(roots, tag);
     await this.#dropIndexEntries(removed);
     return removed;
   }
@@ -256,7 +273,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
    * entry's expiry, so a session whose index entry was already written but whose record was not
    * yet stored can never appear afterwards.
    */
-  async revokeAgent(agentId: string, nowMs: number): Promise<RemovedSession[]> {
+  async revokeAgent(agentId: string, nowMs: number, tag?: KillTag): Promise<RemovedSession[]> {
     const k = this.#keys;
     const markKeys = lua.MARK_KEYS.build({ markerKey: k.agentKillMarker(agentId) });
     await guard(this.#markKilled(markKeys, lua.MARK_ARGS.build({ marker: agentKillMarker(nowMs), ttlMs: AGENT_KILL_MARKER_TTL_MS })));
@@ -268,16 +285,75 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
       sids.push(entries[i]!);
       untils.push(Number(entries[i + 1]));
     }
+    const roots = [...new Set(sids.map(rootOf))];
+    if (tag) await this.#mark(roots, tag, nowMs);
     // Bounded: thousands of scripts in flight at once would each wait behind the others and run
     // into the per-command timeout; a window keeps every command short and the whole kill fast.
     const removed: RemovedSession[] = [];
     for (let i = 0; i < sids.length; i += KILL_WINDOW) {
-      const batch = sids.slice(i, i + KILL_WINDOW).map((sid, j) => this.#revokeOne(sid, nowMs, untils[i + j]!));
+      const batch = sids.slice(i, i + KILL_WINDOW).map((sid, j) => this.#revokeOne(sid, nowMs, untils[i + j]!, tag));
       for (const r of await Promise.all(batch)) removed.push(...r);
+    }
+    if (tag) {
+      const filled = new Set(removed.map((r) => rootOf(r.sid)));
+      await this.#unmark(roots.filter((root) => !filled.has(root)), tag);
     }
     await this.#dropIndexEntries(removed);
     await this.#zremAll(new Map([[index, sids]]));
     return removed;
+  }
+
+  /** Before a tagged kill: its trees are findable as unannounced (a kill that dies midway is still found). */
+  async #mark(roots: string[], tag: KillTag, nowMs: number): Promise<void> {
+    const key = this.#keys.unannounced();
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < roots.length; i += ZREM_CHUNK) {
+      calls.push(this.#redis.zadd(key, ...roots.slice(i, i + ZREM_CHUNK).flatMap((root) => [nowMs, markOf(root, tag)])));
+    }
+    // every mark outlives the sessions it may point to; a later mark only moves the expiry later
+    calls.push(this.#redis.pexpire(key, UNANNOUNCED_KEEP_MS));
+    await guard(Promise.all(calls));
+  }
+
+  async #unmark(roots: string[], tag: KillTag): Promise<void> {
+    if (roots.length) await this.#zremAll(new Map([[this.#keys.unannounced(), roots.map((root) => markOf(root, tag))]]));
+  }
+
+  async announced(removed: RemovedSession[], tag: KillTag): Promise<void> {
+    const byRoot = new Map<string, string[]>();
+    for (const r of removed) {
+      const root = rootOf(r.sid);
+      const sids = byRoot.get(root);
+      if (sids) sids.push(r.sid);
+      else byRoot.set(root, [r.sid]);
+    }
+    await this.#settle([...byRoot].map(([root, sids]) => ({ root, sids, marks: [markOf(root, tag)] })));
+  }
+
+  async unannounced(beforeMs: number, limit: number): Promise<UnannouncedTree[]> {
+    const marks = await guard(this.#redis.zrangebyscore(this.#keys.unannounced(), '-inf', `(${beforeMs}`, 'LIMIT', 0, limit));
+    const byRoot = new Map<string, string[]>();
+    for (const mark of marks) {
+      const root = mark.slice(0, mark.indexOf(MARK_SEPARATOR));
+      byRoot.set(root, [...(byRoot.get(root) ?? []), mark]);
+    }
+    const roots = [...byRoot.keys()];
+    const outboxes = await guard(Promise.all(roots.map((root) => this.#redis.hgetall(this.#keys.outbox(root)))));
+    return roots.map((root, i) => ({
+      root, marks: byRoot.get(root)!, sessions: Object.values(outboxes[i]!).map((json) => JSON.parse(json) as UnannouncedSession),
+    }));
+  }
+
+  async forgetAnnounced(trees: UnannouncedTree[]): Promise<void> {
+    await this.#settle(trees.map((t) => ({ root: t.root, sids: t.sessions.map((s) => s.sid), marks: t.marks })));
+  }
+
+  /** The outbox entries leave first, then the marks: a mark never disappears while its tree still waits. */
+  async #settle(trees: { root: string; sids: string[]; marks: string[] }[]): Promise<void> {
+    for (let i = 0; i < trees.length; i += KILL_WINDOW) {
+      await guard(Promise.all(trees.slice(i, i + KILL_WINDOW).map((t) => this.#announced(lua.ANNOUNCED_KEYS.build({ outboxKey: this.#keys.outbox(t.root) }), t.sids))));
+    }
+    await this.#zremAll(new Map([[this.#keys.unannounced(), trees.flatMap((t) => t.marks)]]));
   }
 
   async wasKilled(sid: string, _nowMs: number): Promise<boolean> {
@@ -289,6 +365,11 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     const key = this.#keys.agentStatus(agentId);
     if (disabled) await guard(this.#redis.set(key, 'disabled'));
     else await guard(this.#redis.del(key));
+  }
+
+  async enableAgent(agentId: string, nowMs: number): Promise<void> {
+    const k = this.#keys;
+    await guard(this.#enable(lua.ENABLE_KEYS.build({ statusKey: k.agentStatus(agentId), markerKey: k.agentKillMarker(agentId) }), lua.ENABLE_ARGS.build({ nowMs })));
   }
 
   async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
