@@ -21,7 +21,9 @@ import { ssfSink } from './push/sink.js';
 import { Wakeups } from './push/wakeups.js';
 import { proofKeyCache, type ProofKeyCache } from './rs/dpop.js';
 import { IdSource } from './sessions/ids.js';
-import { SessionService, systemClock, type Clock } from './sessions/service.js';
+import { KillAnnouncer } from './sessions/announcer.js';
+import { systemClock, type Clock } from './sessions/clock.js';
+import { SessionService } from './sessions/service.js';
 import type { Stores } from './store/index.js';
 import { redisKeys } from './store/keys.js';
 import type { AuditLog } from './store/audit.js';
@@ -67,6 +69,8 @@ export interface Deps {
   liveRegistry?: LiveRegistryDeps;
   /** Prometheus metrics (GET /metrics on STS_METRICS_PORT); absent when it is unset. */
   metrics?: StsMetrics;
+  /** Finishes kills whose record or announcement never landed (the kill outbox). */
+  announcer: KillAnnouncer;
   close(): Promise<void>;
 }
 
@@ -160,7 +164,9 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     };
   }
   const registry = overrides.registry ?? liveRegistry!.live;
-  const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, clock, new IdSource());
+  const announcer = new KillAnnouncer(stores.sessions, events, clock, (err) => log.warn({ err: (err as Error).message }, 'kill outbox sweep failed; the next sweep retries'));
+  announcer.start();
+  const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, { clock, ids: new IdSource(), announcer });
   return {
     issuer: config.issuer,
     endpoints: endpointsOf(config.issuer),
@@ -183,7 +189,9 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     ...(liveRegistry ? { liveRegistry } : {}),
     ...(metrics ? { metrics } : {}),
     ...(ssf ? { ssf } : {}),
+    announcer,
     async close() {
+      announcer.close();
       delivery?.close();
       await liveRegistry?.live.close();
       await stores.sessions.close();

@@ -42,8 +42,26 @@ export type DurableEvent = EventEnvelope & (
   | { type: 'session.revoked'; sid: string; revoked: number; sessions: KilledSession[]; by: string; reason: KillReason }
   | { type: 'agent.sessions_revoked'; agent: string; revoked: number; sessions: KilledSession[]; by: string }
   | RevocationRequested
+  | RevocationAnnounced
   | RegistryEvent
+  | RegistryChangeRequested
 );
+
+/**
+ * Sessions a kill removed whose own record or announcement never landed (its answer was a 503, or
+ * its process died), recorded and announced afterwards from the kill outbox: `kill` is the request
+ * id of that kill, `reason` its reason (`agent`, `subject` or a KillReason). May repeat sessions a
+ * record already named (a kill whose record landed but whose SETs did not).
+ */
+export interface RevocationAnnounced { type: 'revocation.announced'; kill: string; reason: string; revoked: number; sessions: KilledSession[] }
+
+/**
+ * Recorded before a registry change is applied (a trail that cannot take it refuses the change,
+ * 503, with nothing changed); its outcome (`agent.*`, `resource_server.*`) follows once every step
+ * is done, with the same requestId, or with `completes` naming it when another request or an
+ * instance's sweep finished it.
+ */
+export interface RegistryChangeRequested { type: 'registry.change_requested'; kind: 'agent' | 'resource_server'; id: string; op: string; by: string }
 
 /**
  * Recorded before a kill runs, so no kill happens without a record: a kill's outcome (which
@@ -57,7 +75,8 @@ export type RevocationRequested =
 
 export type Endpoint = 'token' | 'introspect' | 'revoke';
 /** Registry changes through the admin API (`by`: the admin agent; the envelope has its adminSid). */
-export type RegistryEvent =
+export type RegistryEvent = RegistryOutcome & { completes?: string };
+type RegistryOutcome =
   | { type: 'agent.created' | 'agent.enabled'; agent: string; by: string }
   | { type: 'agent.updated'; agent: string; by: string; fields: string[]; revoked: number }
   | { type: 'agent.disabled' | 'agent.deleted'; agent: string; by: string; revoked: number }
@@ -84,6 +103,11 @@ export type BestEffortEvent = EventEnvelope & (
     /** The error's operator-only detail (never sent to the client). */
     detail?: string;
   }
+  /**
+   * An admin asked for a change it lacks the authority for (it would give an agent admin scopes,
+   * or hand out a credential of one, beyond the admin's own): refused with 403, nothing changed.
+   */
+  | { type: 'admin.denied'; action: string; target: string; missing: string[]; reason: string }
   /**
    * A token we issued (its signature verified), whose session a kill removed, presented again:
    * whoever holds it kept going after being stopped. At most one per session per

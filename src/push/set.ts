@@ -21,6 +21,9 @@ const isKill = (e: DurableEvent): e is KillEvent => 'sessions' in e && Array.isA
 function cause(e: KillEvent): { entity: InitiatingEntity; reason: string } {
   if (e.type === 'agent.sessions_revoked') return { entity: 'admin', reason: `every session of agent ${e.agent} was revoked` };
   if (e.type === 'subject.sessions_revoked') return { entity: 'admin', reason: `every session on behalf of ${e.sub} was revoked` };
+  if (e.type === 'revocation.announced' && (e.reason === 'agent' || e.reason === 'subject')) {
+    return { entity: 'admin', reason: `every session of the ${e.reason === 'agent' ? 'agent' : 'user'} was revoked` };
+  }
   if (e.reason === 'revocation') return { entity: 'user', reason: 'the agent revoked its token' };
   if (e.reason === 'entitlement') return { entity: 'policy', reason: 'the agent\'s entitlement was narrowed' };
   return { entity: 'admin', reason: 'an administrator killed the session and its delegations' };
@@ -32,8 +35,9 @@ const opaque = (id: string) => ({ format: 'opaque' as const, id });
 function subjectOf(e: KillEvent): SubjectIdentifier {
   if (e.type === 'agent.sessions_revoked') return { format: 'complex', application: opaque(e.agent) };
   if (e.type === 'subject.sessions_revoked') return { format: 'complex', user: opaque(e.sub) };
-  const root = e.sessions.find((s) => s.sid === e.sid) ?? e.sessions[0];
-  return { format: 'complex', session: opaque(e.sid), ...(root ? { user: opaque(root.sub), application: opaque(root.agent) } : {}) };
+  const target = e.type === 'revocation.announced' ? e.sessions[0]!.sid : e.sid;
+  const root = e.sessions.find((s) => s.sid === target) ?? e.sessions[0];
+  return { format: 'complex', session: opaque(target), ...(root ? { user: opaque(root.sub), application: opaque(root.agent) } : {}) };
 }
 
 function byAudience(sessions: KilledSession[]): Map<string, KilledSession[]> {

@@ -1,12 +1,14 @@
 import type { RequestContext } from '../audit/context.js';
 import { compactVerify, createLocalJWKSet } from 'jose';
 import { auditUnavailable, envelope, isoTime, type DurableEvent, type Endpoint, type EventSink, type KillReason } from '../audit/events.js';
-import { invalidClient, invalidGrant, invalidRequest, OAuthError } from '../errors.js';
+import { invalidClient, invalidGrant, invalidRequest, OAuthError, RETRY_AFTER_SECONDS } from '../errors.js';
 import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { readTokenSid, signAccessToken, tokenHash } from './access-token.js';
-import { rootOf, type RemovedSession, type Session, type SessionFilter, type SessionStore, type TokenClaims } from '../store/index.js';
+import { rootOf, type KillTag, type RemovedSession, type Session, type SessionFilter, type SessionStore, type TokenClaims } from '../store/index.js';
+import type { KillAnnouncer } from './announcer.js';
+import { systemClock, type Clock } from './clock.js';
 import type { Grant } from './attenuate.js';
 import { chainAllowed } from './chain.js';
 import { IdSource } from './ids.js';
@@ -24,6 +26,21 @@ export class AgentDisabledError extends OAuthError {
     const plain = invalidClient(false);
     super(plain.status, plain.error, plain.description);
     this.name = 'AgentDisabledError';
+  }
+}
+
+/**
+ * A kill whose sessions are dead but whose outcome record or announcement did not land: the
+ * sessions stay in the kill outbox, so a retry (or any instance's sweep, within seconds) records
+ * and announces them. Says how many it killed.
+ */
+export class KillIncompleteError extends OAuthError {
+  constructor(readonly revoked: number, cause: unknown) {
+    super(503, 'temporarily_unavailable',
+      `killed ${revoked} session(s); recording and announcing the kill did not complete: retrying completes it, and so does the service within seconds`,
+      { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+    this.name = 'KillIncompleteError';
+    this.cause = cause;
   }
 }
 
@@ -50,25 +67,36 @@ export const USED_AFTER_REVOCATION_EVERY_MS = 60_000;
 /** Sessions remembered for that limit; beyond it the memory is cleared (the limit errs towards recording). */
 const USED_AFTER_REVOCATION_TRACKED = 10_000;
 
-export interface Clock {
-  nowMs(): number;
+export { systemClock, type Clock } from './clock.js';
+
+export interface SessionServiceOptions {
+  clock?: Clock;
+  ids?: IdSource;
+  /** Finishes kills whose announcement never landed; a kill that removed nothing (a retry) drains it. */
+  announcer?: KillAnnouncer;
 }
-export const systemClock: Clock = { nowMs: () => Date.now() };
 
 /**
  * The one place that issues tokens, looks them up and kills sessions. Every decision emits an
  * event; a token is returned only after its session record is stored.
  */
 export class SessionService {
+  private readonly clock: Clock;
+  private readonly ids: IdSource;
+  private readonly announcer: KillAnnouncer | undefined;
+
   constructor(
     private readonly store: SessionStore,
     private readonly keys: KeyStore,
     readonly issuer: string,
     private readonly registry: Registry,
     private readonly events: EventSink,
-    private readonly clock: Clock = systemClock,
-    private readonly ids: IdSource = new IdSource(),
-  ) {}
+    options: SessionServiceOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.ids = options.ids ?? new IdSource();
+    this.announcer = options.announcer;
+  }
 
   readonly #reported = new Map<string, number>();
 
@@ -179,16 +207,16 @@ export class SessionService {
 
   async revokeTree(sid: string, by: string, reason: KillReason, context: RequestContext): Promise<number> {
     await this.#recordOrFail({ type: 'revocation.requested', ...envelope(context, this.now(), by), of: 'session', sid, by, reason });
-    const removed = await this.store.revokeTree(sid, this.now());
-    await this.#recordOrFail({ type: 'session.revoked', ...envelope(context, this.now(), by), sid, revoked: removed.length, sessions: killed(removed), by, reason });
-    return removed.length;
+    const tag = this.#tag(context, reason);
+    const removed = await this.store.revokeTree(sid, this.now(), tag);
+    return this.#finish({ type: 'session.revoked', ...envelope(context, this.now(), by), sid, revoked: removed.length, sessions: killed(removed), by, reason }, removed, tag, context);
   }
 
   async revokeAgent(agent: string, by: string, context: RequestContext): Promise<number> {
     await this.#recordOrFail({ type: 'revocation.requested', ...envelope(context, this.now(), by), of: 'agent', agent, by });
-    const removed = await this.store.revokeAgent(agent, this.now());
-    await this.#recordOrFail({ type: 'agent.sessions_revoked', ...envelope(context, this.now(), by), agent, revoked: removed.length, sessions: killed(removed), by });
-    return removed.length;
+    const tag = this.#tag(context, 'agent');
+    const removed = await this.store.revokeAgent(agent, this.now(), tag);
+    return this.#finish({ type: 'agent.sessions_revoked', ...envelope(context, this.now(), by), agent, revoked: removed.length, sessions: killed(removed), by }, removed, tag, context);
   }
 
   /**
@@ -197,21 +225,44 @@ export class SessionService {
    */
   async revokeSubject(sub: string, by: string, context: RequestContext): Promise<number> {
     await this.#recordOrFail({ type: 'revocation.requested', ...envelope(context, this.now(), by), of: 'subject', sub, by });
+    const tag = this.#tag(context, 'subject');
     const removed: RemovedSession[] = [];
     for (let step = 0; step < SUBJECT_KILL_MAX_STEPS; step++) {
       const batch = await this.store.list({ sub }, this.now(), SUBJECT_KILL_BATCH);
       if (batch.length === 0) break;
-      for (const s of batch) removed.push(...(await this.store.revokeTree(s.sid, this.now())));
+      for (const s of batch) removed.push(...(await this.store.revokeTree(s.sid, this.now(), tag)));
     }
-    await this.#recordOrFail({ type: 'subject.sessions_revoked', ...envelope(context, this.now(), by), sub, revoked: removed.length, sessions: killed(removed), by });
-    return removed.length;
+    return this.#finish({ type: 'subject.sessions_revoked', ...envelope(context, this.now(), by), sub, revoked: removed.length, sessions: killed(removed), by }, removed, tag, context);
+  }
+
+  /** Every kill keeps what it removes in the outbox until its outcome is recorded and announced. */
+  #tag(context: RequestContext, reason: string): KillTag {
+    return { id: this.ids.next(), kill: context.requestId, reason };
   }
 
   /**
-   * A kill's records: the request before it runs (a trail that cannot take it refuses the kill,
-   * 503, with nothing killed), its outcome after (then a 503 means killed, outcome unrecorded,
-   * and the request's record says so; retrying is harmless).
+   * A kill's outcome: recorded (the trail) and announced (the SSF sink) before the answer; then
+   * its sessions leave the outbox. If either did not land, the sessions stay there and the answer
+   * is a 503 saying how many died. A kill that removed nothing is most likely a retry: it
+   * announces at once whatever earlier kills left unannounced.
    */
+  async #finish(outcome: DurableEvent, removed: RemovedSession[], tag: KillTag, context: RequestContext): Promise<number> {
+    try {
+      await this.events.record(outcome);
+    } catch (err) {
+      throw new KillIncompleteError(removed.length, err);
+    }
+    // Losing this cleanup costs a second announcement by the next drain, never a missing one.
+    await this.store.announced(removed, tag).catch(() => {});
+    if (removed.length === 0 && this.announcer) {
+      await this.announcer.drain(context, 0).catch((err: unknown) => {
+        throw new KillIncompleteError(0, err);
+      });
+    }
+    return removed.length;
+  }
+
+  /** A kill's request record: a trail that cannot take it refuses the kill (503), with nothing killed. */
   #recordOrFail(event: DurableEvent): Promise<void> {
     return this.events.record(event).catch(auditUnavailable);
   }

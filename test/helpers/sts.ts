@@ -14,7 +14,7 @@ import { hashSecret } from '../../src/clients/secret.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { buildDeps, type Deps } from '../../src/deps.js';
 import { addKey } from '../../src/keys/keystore.js';
-import type { Clock } from '../../src/sessions/service.js';
+import type { Clock } from '../../src/sessions/clock.js';
 import type { ReplayStore, SessionStore, Stores } from '../../src/store/index.js';
 import { AGENT_KILL_MARKER_SUFFIX, KILLED_SET_SUFFIX, OUTBOX_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { MemoryAuditLog } from '../../src/store/memory/audit-log.js';

@@ -58,7 +58,7 @@ describe('event sinks', () => {
     const { log, lines } = capturingLog();
     const events = fanOut(log, ...sinks);
     const d = sts.deps;
-    const sessions = new SessionService(d.stores.sessions, d.keys, d.issuer, d.registry, events, { nowMs: () => now });
+    const sessions = new SessionService(d.stores.sessions, d.keys, d.issuer, d.registry, events, { clock: { nowMs: () => now } });
     return { app: createApp({ ...d, sessions, events }, log), lines };
   }
   const token = (app: ReturnType<typeof appWith>['app'], form: Record<string, string> = ccForm) =>

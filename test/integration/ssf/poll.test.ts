@@ -180,7 +180,7 @@ describe.each<StoreKind>(['redis', 'memory'])('SSF poll, %s store', (store) => {
     expect((await polled(sts, API)).resync).toBeUndefined();
   });
 
-  it('a stream that cannot be written fails the kill\'s answer closed (503), and the kill still happened', async () => {
+  it('a stream that cannot be written fails the kill\'s answer closed (503), the kill still happened, and a retry announces it', async () => {
     if (!sts.redis) return; // the fault is a Redis key of the wrong type
     await drain(sts, API);
     const t = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
@@ -190,10 +190,16 @@ describe.each<StoreKind>(['redis', 'memory'])('SSF poll, %s store', (store) => {
     try {
       const res = await request(sts.app).delete(`/admin/sessions/${sidOf(t)}`).set('Authorization', `Bearer ${admin}`);
       expectOAuthError(res, 503, 'temporarily_unavailable');
+      expect(res.body.error_description).toMatch(/^killed 1 session\(s\); .* retrying completes it/);
       expect((await introspect(sts, t)).body).toEqual({ active: false });
     } finally {
       await sts.redis.del(key);
     }
+    const retry = await request(sts.app).delete(`/admin/sessions/${sidOf(t)}`).set('Authorization', `Bearer ${admin}`).set('X-Request-Id', 'retry');
+    expect(retry.status).toBe(200);
+    expect(retry.body).toEqual({ revoked: 0 });
+    const sets = await Promise.all(Object.values((await polled(sts, API)).sets).map((s) => verified(sts, s, API)));
+    expect(sets.map((p) => [p.txn, sidsIn(p)])).toEqual([['retry', [sidOf(t)]]]);
   });
 
   it('a kill that removed nothing produces no SET', async () => {
