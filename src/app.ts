@@ -2,7 +2,7 @@ import type { RequestListener } from 'node:http';
 import express from 'express';
 import type { Logger } from 'pino';
 import { accessRouter } from './admin/access.js';
-import { credentialsOfAgent } from './admin/agents.js';
+import { createdOfAgent, credentialsOfAgent } from './admin/agents.js';
 import { auditRouter } from './admin/audit.js';
 import { adminRouter } from './admin/routes.js';
 import { envelope, type EventSink } from './audit/events.js';
@@ -81,12 +81,12 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
     app.use(`${issuerPath}/admin`, accessRouter({
       sessions: deps.sessions, registry: deps.registry, usageStore: deps.usageStore, ...(deps.usage ? { usage: deps.usage } : {}),
       retentionDays: deps.config.usage.retentionDays, staleCredentialDays: deps.config.usage.staleCredentialDays,
-      ...(deps.liveRegistry ? { credentialsOf: (id: string) => credentialsOfAgent(deps.liveRegistry!.store, id) } : {}),
+      ...(deps.liveRegistry ? { credentialsOf: (id: string) => credentialsOfAgent(deps.liveRegistry!.store, id), createdOf: (id: string) => createdOfAgent(deps.liveRegistry!.store, id) } : {}),
     }));
   }
   app.use(
     `${issuerPath}/admin`,
-    adminRouter(deps.sessions, (req) => frontOf(req).context, deps.liveRegistry && { ...deps.liveRegistry, sessionStore: deps.stores.sessions, events: deps.events }),
+    adminRouter(deps.sessions, (req) => frontOf(req).context, deps.liveRegistry?.service),
   );
   app.use(`${issuerPath}/console`, consoleRouter());
   if (deps.ssf) {

@@ -21,6 +21,7 @@ import { ssfSink } from './push/sink.js';
 import { Wakeups } from './push/wakeups.js';
 import { proofKeyCache, type ProofKeyCache } from './rs/dpop.js';
 import { IdSource } from './sessions/ids.js';
+import { RegistryService, type RegistryServiceDeps } from './registry/service.js';
 import { KillAnnouncer } from './sessions/announcer.js';
 import { systemClock, type Clock } from './sessions/clock.js';
 import { SessionService } from './sessions/service.js';
@@ -78,8 +79,8 @@ export interface LiveRegistryDeps {
   live: LiveRegistry;
   store: RegistryStore;
   mode: RegistryMode;
-  /** Ids the registry file names: read-only through the API in file mode. */
-  fileIds: { agents: ReadonlySet<string>; resourceServers: ReadonlySet<string> };
+  /** Every registry change, all or nothing (the admin API, and later SCIM, translate into its calls). */
+  service: RegistryService;
 }
 
 export interface DepsOverrides {
@@ -151,22 +152,33 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     ssf.delivery = delivery;
     ssf.httpPushAllowed = config.env !== 'production';
   }
-  let liveRegistry: LiveRegistryDeps | undefined;
+  let registrySetup: Omit<LiveRegistryDeps, 'service'> & { fileIds: RegistryServiceDeps['fileIds'] } | undefined;
   if (!overrides.registry) {
     const doc = overrides.registryDocument ?? (await readRegistryFile(config.registryPath));
     const store = overrides.registryStore ?? (redis ? new RedisRegistryStore(redis, redisKeys(config.redisKeyPrefix)) : new MemoryRegistryStore());
     await seedRegistry(store, stores.sessions, doc, config.registryMode, log, clock.nowMs());
     const live = new LiveRegistry(store, doc.trustedIssuers as TrustedIssuer[], log, () => clock.nowMs());
     await live.start();
-    liveRegistry = {
+    registrySetup = {
       live, store, mode: config.registryMode,
       fileIds: { agents: new Set(doc.agents.map((a) => a.id)), resourceServers: new Set(doc.resourceServers.map((r) => r.id)) },
     };
   }
-  const registry = overrides.registry ?? liveRegistry!.live;
+  const registry = overrides.registry ?? registrySetup!.live;
   const announcer = new KillAnnouncer(stores.sessions, events, clock, (err) => log.warn({ err: (err as Error).message }, 'kill outbox sweep failed; the next sweep retries'));
   announcer.start();
   const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, { clock, ids: new IdSource(), announcer });
+  let liveRegistry: LiveRegistryDeps | undefined;
+  if (registrySetup) {
+    const { fileIds, ...setup } = registrySetup;
+    const service = new RegistryService({
+      ...setup, fileIds, sessions, sessionStore: stores.sessions, events, clock,
+      ...(stores.usage ? { usage: { store: stores.usage, ...(usage ? { aggregator: usage } : {}), retentionDays: config.usage.retentionDays } } : {}),
+      onSweepError: (err) => log.warn({ err: (err as Error).message }, 'registry sweep failed; the next sweep retries'),
+    });
+    service.start();
+    liveRegistry = { ...setup, service };
+  }
   return {
     issuer: config.issuer,
     endpoints: endpointsOf(config.issuer),
@@ -192,6 +204,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     announcer,
     async close() {
       announcer.close();
+      liveRegistry?.service.close();
       delivery?.close();
       await liveRegistry?.live.close();
       await stores.sessions.close();

@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+
 /** One error type for every protocol failure: it carries its own HTTP status and OAuth code. */
 export type OAuthErrorCode =
   | 'invalid_request'
@@ -29,10 +31,18 @@ export function errorText(text: string): string {
   return head.replace(NOT_ERROR_TEXT, (c) => (c === '"' ? "'" : '?'));
 }
 
+/**
+ * RFC 7644 §3.12 scimType values a registry error can carry, so a SCIM endpoint renders the same
+ * error as a SCIM error body (the OAuth and admin JSON renderers ignore it).
+ */
+export type ScimType = 'uniqueness' | 'mutability' | 'invalidValue' | 'invalidSyntax' | 'noTarget' | 'tooMany';
+
 export class OAuthError extends Error {
   readonly expose: boolean;
   /** A precise, stable reason code for the audit trail (`not_a_delegate`, `depth_exceeded`, …); never sent. */
   reason?: string;
+  /** How a SCIM response names this error (RFC 7644 §3.12); absent: no scimType. */
+  scimType?: ScimType;
   constructor(
     readonly status: number,
     readonly error: OAuthErrorCode,
@@ -49,6 +59,12 @@ export class OAuthError extends Error {
   /** Names the precise reason this refusal records (the client still sees only `error`). */
   because(reason: string): this {
     this.reason = reason;
+    return this;
+  }
+
+  /** Names the SCIM error type this error renders as at a SCIM endpoint. */
+  scim(type: ScimType): this {
+    this.scimType = type;
     return this;
   }
 
@@ -87,4 +103,22 @@ export class StoreUnavailableError extends OAuthError {
     this.name = 'StoreUnavailableError';
     this.cause = cause;
   }
+}
+
+/**
+ * Input checked by a zod schema: the parsed value, or one 400 naming the first bad field (unknown
+ * fields by name), with the SCIM type a SCIM endpoint would answer.
+ */
+export function parseInput<T>(schema: z.ZodType<T>, body: unknown): T {
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw invalidRequest('the body must be a JSON object').scim('invalidSyntax');
+  }
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const where = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    throw invalidRequest(`unknown field '${[where, issue.keys[0]].filter(Boolean).join('.')}'`).scim('invalidSyntax');
+  }
+  throw invalidRequest(`${where || '(body)'}: ${issue.message}`).scim('invalidValue');
 }

@@ -4,7 +4,7 @@ import type { UsageAggregator } from '../audit/usage.js';
 import type { Agent, Registry } from '../clients/types.js';
 import { OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
-import { dayOf, type UsageStore } from '../store/usage.js';
+import { dayOf, namesAgent, type UsageStore } from '../store/usage.js';
 import { only, queryString, requireScope } from './http-kit.js';
 
 const DEFAULT_DAYS = 30;
@@ -24,6 +24,8 @@ export interface AccessDeps {
   staleCredentialDays: number;
   /** Credentials' age and last use; absent: the registry keeps no credential metadata (a fixed file). */
   credentialsOf?(agentId: string): Promise<CredentialView[]>;
+  /** When the agent was (re-)created (ms): usage last seen before then was an earlier agent's of the same id. */
+  createdOf?(agentId: string): Promise<number | undefined>;
 }
 
 function daysParam(req: Request): number {
@@ -66,7 +68,9 @@ export function accessRouter(d: AccessDeps): Router {
     for (const agent of agents) {
       const sessions = await d.sessions.list({ agent: agent.id }, HELD_LIMIT);
       const credentials = d.credentialsOf ? await d.credentialsOf(agent.id) : [];
-      const rev = accessReview({ agent, all, sessions, usage, window, nowMs, staleCredentialDays: d.staleCredentialDays, credentials });
+      const createdMs = (await d.createdOf?.(agent.id)) ?? 0;
+      const own = createdMs ? usage.filter((u) => !namesAgent(u, agent.id) || u.lastMs >= createdMs) : usage;
+      const rev = accessReview({ agent, all, sessions, usage: own, window, nowMs, staleCredentialDays: d.staleCredentialDays, credentials });
       out.push(sessions.length === HELD_LIMIT ? { ...rev, window: { ...rev.window, note: `${rev.window.note ?? ''} held lists the first ${HELD_LIMIT} live sessions only`.trim() } } : rev);
     }
     return out;

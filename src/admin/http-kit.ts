@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { z } from 'zod';
 import { ADMIN_AUDIENCE, type AdminScope } from '../clients/types.js';
 import type { RequestContext } from '../audit/context.js';
-import { bearerError, OAuthError } from '../errors.js';
+import { bearerError, OAuthError, parseInput } from '../errors.js';
+import type { RegistryActor } from '../registry/service.js';
 import type { SessionService } from '../sessions/service.js';
 import type { Session } from '../store/index.js';
 
@@ -74,17 +74,10 @@ export function queryString(req: Request, name: string): string | undefined {
 /** The admin's request context: the front's, plus the admin token's session id. */
 export const adminContextOf = (contextOf: ContextOf) => (req: AdminRequest): RequestContext => ({ ...contextOf(req), adminSid: req.admin!.sid });
 
-/** A zod failure as one 400 naming the first bad field (unknown fields by name). */
-export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new OAuthError(400, 'invalid_request', 'the body must be a JSON object');
-  }
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const where = issue.path.map(String).join('.');
-  if (issue.code === 'unrecognized_keys') {
-    throw new OAuthError(400, 'invalid_request', `unknown field '${[where, issue.keys[0]].filter(Boolean).join('.')}'`);
-  }
-  throw new OAuthError(400, 'invalid_request', `${where || '(body)'}: ${issue.message}`);
-}
+/** A JSON body checked by a zod schema: one 400 naming the first bad field (see parseInput). */
+export const parseBody = parseInput;
+
+/** The admin as the registry sees it: its agent, the scopes its token holds, and the request (with its session id). */
+export const actorOf = (contextOf: ContextOf) => (req: AdminRequest): RegistryActor => ({
+  agent: req.admin!.agent, scopes: req.admin!.scope, context: { ...contextOf(req), adminSid: req.admin!.sid },
+});

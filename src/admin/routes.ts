@@ -2,7 +2,8 @@ import { Router } from 'express';
 import { OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import type { Session } from '../store/index.js';
-import { agentsRouter, type RegistryAdmin } from './agents.js';
+import type { RegistryService } from '../registry/service.js';
+import { agentsRouter } from './agents.js';
 import { adminContextOf, jsonOrEmpty, only, parseJson, queryString, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
 import { resourceServersRouter } from './resource-servers.js';
 import { subjectsRouter } from './subjects.js';
@@ -35,7 +36,7 @@ function buildTree(sessions: Session[]): TreeNode {
   return nodes.get(sessions[0]!.sid)!;
 }
 
-export function adminRouter(sessions: SessionService, contextOf: ContextOf, registry?: RegistryAdmin): Router {
+export function adminRouter(sessions: SessionService, contextOf: ContextOf, registry?: RegistryService): Router {
   const r = Router();
   r.use((_req, res, next) => {
     res.set('Cache-Control', 'no-store');

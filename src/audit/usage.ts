@@ -98,6 +98,18 @@ export class UsageAggregator {
     }
   }
 
+  /** Drops this process's unflushed counts naming the agent (it was deleted). */
+  forget(agent: string): void {
+    for (const tree of this.#pending.values()) {
+      for (const [kind, byVia] of tree as Map<string, Tree>) {
+        for (const [via, byAgent] of byVia as Map<string, Tree>) {
+          if (kind === 'issued' && via === agent) byVia.delete(via);
+          else byAgent.delete(agent);
+        }
+      }
+    }
+  }
+
   /** Flushes every `intervalMs`; the timer never keeps the process alive. */
   start(intervalMs: number, log: Logger): void {
     this.stop();

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { agentView } from '../admin/agents.js';
+import type { agentView } from '../registry/views.js';
 import { segment } from './admin-client.js';
 import { adminAction, readJsonObject, repeated, wholeNumber, type AdminRun } from './command-kit.js';
 import { parseDuration } from './duration.js';

@@ -1,32 +1,45 @@
 import type { JWK } from 'jose';
 import { FILE_SECRET_ID } from './authenticate.js';
+import { secretExpiresMs, type Credential } from './credentials.js';
 import type { ParsedRegistryDocument } from './registry-file.js';
 import type { Agent, ResourceServer } from './types.js';
 
 /**
  * What the live registry stores per client (as JSON in the RegistryStore). Secrets are kept only
- * as salted hashes, keys only as public JWKs. Times are ISO 8601.
+ * as salted hashes, keys only as public JWKs (see credentials.ts). Times are ISO 8601.
  */
-export interface SecretCredential {
-  id: string;
-  type: 'secret';
-  hash: string;
-  created: string;
-  /** A rotated-out secret keeps working until then (the rotation's overlap). */
-  expires?: string;
-}
-
-export interface JwkCredential {
-  id: string;
-  type: 'jwk';
-  jwk: JWK;
-  created: string;
-}
-
-export type Credential = SecretCredential | JwkCredential;
+export type { Credential, JwkCredential, SecretCredential } from './credentials.js';
 
 /** Where an entry came from: the seed file (STS_REGISTRY_MODE=file keeps those read-only) or the API. */
 export type RecordSource = 'file' | 'api';
+
+/** One step of a registry change that still has to run after the record is written (each is idempotent). */
+export type ChangeStep =
+  /** The agent's status key: refuse (disabled) or allow again (enabled, lowering its kill marker) every create naming it. */
+  | { do: 'status'; disabled: boolean }
+  /** Kill every session the agent holds or acts in. */
+  | { do: 'kill_agent' }
+  /** Kill the agent's sessions an entitlement narrowing no longer covers: target → removed scopes (null: the whole target). */
+  | { do: 'kill_narrowed'; removed: [string, string[] | null][] }
+  /** Drop the agent's usage counts (a re-created id starts with none). */
+  | { do: 'forget_usage' };
+
+/**
+ * A registry change applied to the record but not yet complete: kept in the record (so the change
+ * and its remainder are written in one step) until every step ran and its outcome was recorded.
+ * Any later change of the record, a retry, or any instance's sweep completes it.
+ */
+export interface PendingChange {
+  op: string;
+  /** The request that made the change (its `registry.change_requested` record). */
+  requestId: string;
+  adminSid?: string;
+  by: string;
+  sinceMs: number;
+  steps: ChangeStep[];
+  /** The outcome record (`agent.disabled`, …) to write once the steps ran; `revoked` is counted by the kill steps. */
+  outcome: Record<string, unknown> & { type: string };
+}
 
 interface RecordMeta {
   credentials: Credential[];
@@ -35,6 +48,7 @@ interface RecordMeta {
   /** The admin agent of the last change; 'registry-file' for a seeded entry. */
   updatedBy: string;
   source: RecordSource;
+  pending?: PendingChange;
 }
 
 export type AgentRecord = Omit<Agent, 'secretHash' | 'secrets' | 'jwks'> & RecordMeta;
@@ -48,6 +62,7 @@ export interface DeletedRecord {
   id: string;
   deleted: string;
   deletedBy: string;
+  pending?: PendingChange;
 }
 
 export type Stored<R> = R | DeletedRecord;
@@ -80,12 +95,12 @@ export function serverRecordOfFile(r: FileServer, nowIso: string): ResourceServe
 function runtimeCredentials(credentials: Credential[]): Pick<Agent, 'secrets' | 'jwks'> {
   const keys = credentials.flatMap((c) => (c.type === 'jwk' ? [c.jwk] : []));
   return {
-    secrets: credentials.flatMap((c) => (c.type === 'secret' ? [{ id: c.id, hash: c.hash, ...(c.expires ? { expiresMs: Date.parse(c.expires) } : {}) }] : [])),
+    secrets: credentials.flatMap((c) => (c.type === 'secret' ? [{ id: c.id, hash: c.hash, ...(c.expires ? { expiresMs: secretExpiresMs(c) } : {}) }] : [])),
     ...(keys.length ? { jwks: { keys } } : {}),
   };
 }
 
-const META = ['credentials', 'created', 'updated', 'updatedBy', 'source'] as const;
+const META = ['credentials', 'created', 'updated', 'updatedBy', 'source', 'pending'] as const;
 const withoutMeta = <R extends RecordMeta>(r: R) => Object.fromEntries(Object.entries(r).filter(([k]) => !(META as readonly string[]).includes(k)));
 
 /** The Agent the service works with, frozen (every lookup shares it). */
@@ -95,15 +110,4 @@ export function agentOf(r: AgentRecord): Agent {
 
 export function resourceServerOf(r: ResourceServerRecord): ResourceServer {
   return Object.freeze({ ...(withoutMeta(r) as Omit<ResourceServerRecord, keyof RecordMeta>), ...runtimeCredentials(r.credentials) });
-}
-
-/** Credentials as the admin API shows them: metadata only, never a hash or key material beyond the public JWK's id. */
-export function credentialView(c: Credential, lastUsedMs: number | undefined) {
-  return {
-    id: c.id,
-    type: c.type,
-    created: c.created,
-    expires: c.type === 'secret' ? (c.expires ?? null) : null,
-    lastUsed: lastUsedMs === undefined ? null : new Date(lastUsedMs).toISOString(),
-  };
 }

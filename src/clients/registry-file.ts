@@ -2,40 +2,27 @@ import { readFile } from 'node:fs/promises';
 import { importJWK, type JWK } from 'jose';
 import { z } from 'zod';
 import { ASYMMETRIC_ALGORITHMS } from '../protocol/jwt.js';
-import { MAX_TOKEN_TTL_SECONDS } from '../protocol/tokens.js';
+import { agentId, AGENT_ATTRIBUTES, RESOURCE_SERVER_ATTRIBUTES, storedFields, targetUri } from './attributes.js';
 import { MIN_SECRET_LENGTH, SECRET_HASH_PATTERN } from './secret.js';
 import { ADMIN_AUDIENCE, ADMIN_SCOPES, type Agent, type Registry, type ResourceServer, type TrustedIssuer } from './types.js';
 
-/** Longest token lifetime any agent may be configured for. */
-const DEFAULT_TOKEN_TTL_SECONDS = 300;
-const MAX_DELEGATION_DEPTH = 16;
-
-const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/, 'letters, digits and ._:@/- only, at most 128');
-const scope = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'an RFC 6749 scope token (no spaces or quotes)');
-const target = z.string().refine((t) => URL.canParse(t) && !t.includes('#'), 'an absolute URI without fragment');
 const secretHash = z.string().regex(SECRET_HASH_PATTERN, `the output of 'npm run --silent hash-secret -- <secret>' (secrets of ${MIN_SECRET_LENGTH}+ characters)`);
 export const jwks = z.strictObject({ keys: z.array(z.looseObject({ kty: z.string() })).min(1) });
 
+/** A file entry: its attributes (clients/attributes.ts), its credentials as a hash or public keys, and for an agent whether it starts disabled. */
 export const agentSchema = z.strictObject({
-  id,
-  owner: z.string().optional(),
-  description: z.string().optional(),
+  id: agentId,
   secretHash: secretHash.optional(),
   jwks: jwks.optional(),
-  audiences: z.record(target, z.array(scope).min(1)),
-  maxTokenTtlSeconds: z.number().int().min(1).max(MAX_TOKEN_TTL_SECONDS).default(DEFAULT_TOKEN_TTL_SECONDS),
-  maxDelegationDepth: z.number().int().min(0).max(MAX_DELEGATION_DEPTH).default(0),
-  tokenExchange: z.boolean().default(false),
-  delegates: z.array(id).default([]),
+  ...storedFields(AGENT_ATTRIBUTES),
   disabled: z.boolean().default(false),
-  requireDpop: z.boolean().default(false).describe('refuse token requests without a DPoP proof (no bearer tokens for this agent)'),
 });
 
 export const resourceServerSchema = z.strictObject({
-  id: target,
+  id: targetUri,
   secretHash: secretHash.optional(),
   jwks: jwks.optional(),
-  scopes: z.array(scope).min(1),
+  ...storedFields(RESOURCE_SERVER_ATTRIBUTES),
 });
 
 const trustedIssuerSchema = z.strictObject({
@@ -43,7 +30,7 @@ const trustedIssuerSchema = z.strictObject({
   jwksUri: z.url({ protocol: /^https?$/ }).optional(),
   jwks: jwks.optional(),
   audience: z.string().min(1),
-  agents: z.array(id).min(1),
+  agents: z.array(agentId).min(1),
   algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).default(['RS256', 'PS256', 'ES256', 'EdDSA']),
 });
 
@@ -63,11 +50,32 @@ export class RegistryError extends Error {
   }
 }
 
-/** Rules that span entries: references resolve, entitlements stay inside what a server offers. */
+/** What the cross-entry rules look up: which agents exist, which scopes a target offers (undefined: it does not say). */
+export interface RegistryLookup {
+  hasAgent(id: string): boolean;
+  offered(target: string): readonly string[] | undefined;
+}
+
+/**
+ * The rules that span entries, for one agent (the file and the admin API call this one copy):
+ * its delegates exist (or are itself), and its entitlements stay inside what each server offers.
+ * `where` prefixes each problem with the agent's place (`agents[3].` in the file, nothing in the API).
+ */
+export function agentReferenceProblems(a: Pick<Agent, 'id' | 'delegates' | 'audiences'>, lookup: RegistryLookup, where = ''): string[] {
+  const problems: string[] = [];
+  for (const d of a.delegates) if (d !== a.id && !lookup.hasAgent(d)) problems.push(`${where}delegates: unknown agent "${d}"`);
+  for (const [aud, scopes] of Object.entries(a.audiences)) {
+    const offered = lookup.offered(aud);
+    for (const s of scopes) if (offered && !offered.includes(s)) problems.push(`${where}audiences["${aud}"]: scope "${s}" is not offered there`);
+  }
+  return problems;
+}
+
+/** Rules that span entries: ids unique, a credential each, references resolve, entitlements inside what is offered. */
 function crossCheck(doc: z.output<typeof registrySchema>): string[] {
   const problems: string[] = [];
   const agents = new Set<string>();
-  const servers = new Map<string, Set<string>>();
+  const servers = new Map<string, readonly string[]>();
   for (const [i, a] of doc.agents.entries()) {
     if (agents.has(a.id)) problems.push(`agents[${i}].id: duplicate agent "${a.id}"`);
     agents.add(a.id);
@@ -75,19 +83,12 @@ function crossCheck(doc: z.output<typeof registrySchema>): string[] {
   }
   for (const [i, rs] of doc.resourceServers.entries()) {
     if (servers.has(rs.id)) problems.push(`resourceServers[${i}].id: duplicate resource server "${rs.id}"`);
+    if (rs.id === ADMIN_AUDIENCE) problems.push(`resourceServers[${i}].id: "${ADMIN_AUDIENCE}" is the admin API's audience`);
     if (!rs.secretHash && !rs.jwks) problems.push(`resourceServers[${i}]: needs secretHash or jwks`);
-    servers.set(rs.id, new Set(rs.scopes));
+    servers.set(rs.id, rs.scopes);
   }
-  servers.set(ADMIN_AUDIENCE, new Set(ADMIN_SCOPES));
-  for (const [i, a] of doc.agents.entries()) {
-    for (const d of a.delegates) if (!agents.has(d)) problems.push(`agents[${i}].delegates: unknown agent "${d}"`);
-    for (const [aud, scopes] of Object.entries(a.audiences)) {
-      const offered = servers.get(aud);
-      for (const s of scopes) {
-        if (offered && !offered.has(s)) problems.push(`agents[${i}].audiences["${aud}"]: scope "${s}" is not offered there`);
-      }
-    }
-  }
+  const lookup: RegistryLookup = { hasAgent: (id) => agents.has(id), offered: (t) => (t === ADMIN_AUDIENCE ? ADMIN_SCOPES : servers.get(t)) };
+  for (const [i, a] of doc.agents.entries()) problems.push(...agentReferenceProblems(a, lookup, `agents[${i}].`));
   for (const [i, t] of doc.trustedIssuers.entries()) {
     if (!t.jwks === !t.jwksUri) problems.push(`trustedIssuers[${i}]: needs exactly one of jwksUri or jwks`);
     for (const a of t.agents) if (!agents.has(a)) problems.push(`trustedIssuers[${i}].agents: unknown agent "${a}"`);

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { auditUnavailable, envelope, type EventSink } from '../audit/events.js';
 import type { Registry } from '../clients/types.js';
 import { invalidRequest } from '../errors.js';
-import { notFound } from '../admin/registry-common.js';
+import { notFound } from '../registry/errors.js';
 import { parseBody } from '../admin/http-kit.js';
 import { adminContextOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest, type ContextOf } from '../admin/http-kit.js';
 import type { SessionService } from '../sessions/service.js';

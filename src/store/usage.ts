@@ -21,7 +21,18 @@ export interface UsageStore {
   add(day: string, rows: UsageRow[], retentionDays: number): Promise<void>;
   /** Rows of those days (one row per day and key; the caller sums). */
   read(days: string[]): Promise<UsageRow[]>;
+  /** Drops every row naming the agent (as `agent` or as `via`) in the last `retentionDays` days up to `nowMs`: a deleted agent's usage. */
+  forget(agent: string, retentionDays: number, nowMs: number): Promise<void>;
 }
+
+/** Whether a row names the agent: its own usage, or tokens exchanged from its own. */
+export const namesAgent = (r: Pick<UsageRow, 'kind' | 'via' | 'agent'>, agent: string): boolean => r.agent === agent || (r.kind === 'issued' && r.via === agent);
+
+const MS_PER_DAY = 86_400_000;
+
+/** The UTC days a retention of `retentionDays` keeps, up to `nowMs` (today first). */
+export const retainedDays = (retentionDays: number, nowMs: number): string[] =>
+  Array.from({ length: retentionDays + 1 }, (_, i) => dayOf(nowMs - i * MS_PER_DAY));
 
 export const usageField = (r: Pick<UsageRow, 'kind' | 'via' | 'agent' | 'target' | 'scope'>): string =>
   JSON.stringify([r.kind, r.via, r.agent, r.target, r.scope]);

@@ -47,7 +47,7 @@ describe.each(['memory', 'redis'] as const)('UsageStore contract: %s', (kind) =>
     const t = Date.parse('2026-03-04T05:06:07Z');
     for (let i = 0; i < 5; i++) usage.note('introspected', 'rs', 'a', 'https://t', ['r', 'w'], t + i);
     expect(await store.read(['2026-03-04'])).toEqual([]);
-    const failing: UsageStore = { add: async () => { throw new Error('down'); }, read: async () => [] };
+    const failing: UsageStore = { add: async () => { throw new Error('down'); }, read: async () => [], forget: async () => {} };
     const flaky = new UsageAggregator(failing, 90);
     flaky.note('issued', '', 'a', 'https://t', ['r'], t);
     await expect(flaky.flush()).rejects.toThrow('down');
@@ -57,9 +57,34 @@ describe.each(['memory', 'redis'] as const)('UsageStore contract: %s', (kind) =>
     expect(rows).toContainEqual({ kind: 'introspected', via: 'rs', agent: 'a', target: 'https://t', scope: 'r', count: 5, lastMs: t + 4 });
     // the failed batch is still pending: a later flush to a working store would write it
     const spy: UsageRow[] = [];
-    (flaky as unknown as { store: UsageStore }).store = { add: async (_d, r) => { spy.push(...r); }, read: async () => [] };
+    (flaky as unknown as { store: UsageStore }).store = { add: async (_d, r) => { spy.push(...r); }, read: async () => [], forget: async () => {} };
     await flaky.flush();
     expect(spy).toEqual([{ kind: 'issued', via: '', agent: 'a', target: 'https://t', scope: 'r', count: 1, lastMs: t }]);
+    await close();
+  });
+
+  it('forget drops every row naming the agent, as holder or as the agent exchanged from, in the retained days, in the store and in process', async () => {
+    const { store, close } = await open(kind);
+    const t = Date.parse('2026-03-10T12:00:00Z');
+    const days = ['2026-03-10', '2026-03-09', '2026-03-01'];
+    for (const day of days) {
+      await store.add(day, [
+        row({ agent: 'gone' }), row({ kind: 'issued', via: 'gone', agent: 'child' }), row({ agent: 'kept' }), row({ kind: 'introspected', via: 'gone', agent: 'kept' }),
+      ], 90);
+    }
+    const usage = new UsageAggregator(store, 90);
+    usage.note('issued', '', 'gone', 'https://t', ['r'], t);
+    usage.note('issued', 'gone', 'child', 'https://t', ['r'], t);
+    usage.note('issued', '', 'kept', 'https://t', ['r'], t);
+    usage.forget('gone');
+    await store.forget('gone', 2, t);
+    await usage.flush();
+    const agentsOn = async (day: string) => (await store.read([day])).map((r) => `${r.kind}:${r.via}:${r.agent}:${r.count}`).sort();
+    // an introspection by a resource server whose id happens to equal the agent's is not the agent's usage
+    expect(await agentsOn('2026-03-10')).toEqual(['introspected:gone:kept:1', 'introspected:rs:kept:1', 'issued::kept:1']);
+    expect(await agentsOn('2026-03-09')).toEqual(['introspected:gone:kept:1', 'introspected:rs:kept:1']);
+    // outside the retention asked for: left to expire on its own
+    expect(await agentsOn('2026-03-01')).toHaveLength(4);
     await close();
   });
 

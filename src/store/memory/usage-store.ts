@@ -1,4 +1,4 @@
-import { fromField, usageField, type UsageRow, type UsageStore } from '../usage.js';
+import { fromField, namesAgent, retainedDays, usageField, type UsageRow, type UsageStore } from '../usage.js';
 
 /** The embedded twin: per day, field → count and last time. Nothing kept on exit. */
 export class MemoryUsageStore implements UsageStore {
@@ -11,6 +11,13 @@ export class MemoryUsageStore implements UsageStore {
       const f = usageField(r);
       const old = d.get(f);
       d.set(f, { count: (old?.count ?? 0) + r.count, lastMs: Math.max(old?.lastMs ?? 0, r.lastMs) });
+    }
+  }
+
+  async forget(agent: string, retentionDays: number, nowMs: number): Promise<void> {
+    for (const day of retainedDays(retentionDays, nowMs)) {
+      const d = this.#days.get(day);
+      for (const f of [...(d?.keys() ?? [])]) if (namesAgent(fromField(f, 0, 0), agent)) d!.delete(f);
     }
   }
 

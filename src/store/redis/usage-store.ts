@@ -1,6 +1,6 @@
 import { StoreUnavailableError } from '../../errors.js';
 import type { RedisKeys } from '../keys.js';
-import { fromField, usageField, type UsageRow, type UsageStore } from '../usage.js';
+import { fromField, namesAgent, retainedDays, usageField, type UsageRow, type UsageStore } from '../usage.js';
 import type { RedisClient } from './connect.js';
 
 const MS_PER_DAY = 86_400_000;
@@ -40,6 +40,15 @@ export class RedisUsageStore implements UsageStore {
     const args: (string | number)[] = [(retentionDays + 1) * MS_PER_DAY];
     for (const r of rows) args.push(usageField(r), r.count, r.lastMs);
     await guard(this.#add(this.keys.usageCounts(day), this.keys.usageLast(day), ...args));
+  }
+
+  /** One day at a time: read its fields, drop the agent's from both HASHes (an admin's delete, never a request's path). */
+  async forget(agent: string, retentionDays: number, nowMs: number): Promise<void> {
+    for (const day of retainedDays(retentionDays, nowMs)) {
+      const fields = await guard(this.redis.hkeys(this.keys.usageCounts(day)));
+      const gone = fields.filter((f) => namesAgent(fromField(f, 0, 0), agent));
+      if (gone.length) await guard(Promise.all([this.redis.hdel(this.keys.usageCounts(day), ...gone), this.redis.hdel(this.keys.usageLast(day), ...gone)]));
+    }
   }
 
   async read(days: string[]): Promise<UsageRow[]> {

@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { MAX_TOKEN_TTL_SECONDS } from '../protocol/tokens.js';
+import type { Agent, ResourceServer } from './types.js';
+
+/**
+ * Every attribute an admin (the registry file, the admin API, SCIM) can set on an entry, once:
+ * its value schema, whether the file or a create may leave it out (and what it then is), whether
+ * a PATCH may change it and whether a read shows it. The file's schema, the API's create and patch
+ * bodies and the views are all derived from these tables (see below and src/registry/).
+ * Not here: the id, credentials (their own routes), `disabled` (its own routes) and record metadata.
+ */
+export interface AttributeSpec {
+  schema: z.ZodType;
+  /** A create (or the file) that leaves it out gets this. */
+  default?: unknown;
+  /** May be absent (no default); `requiredOnCreate` makes an API create name it anyway. */
+  optional?: boolean;
+  requiredOnCreate?: boolean;
+  editable: boolean;
+  shown: boolean;
+  /** What it means, for generated docs and the SCIM schema. */
+  description: string;
+}
+
+/** Longest id of an agent (the resource server's id is its target URI). */
+export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
+export const agentId = z.string().regex(AGENT_ID_PATTERN, 'letters, digits and ._:@/- only, at most 128');
+export const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'an RFC 6749 scope token (no spaces or quotes)');
+export const targetUri = z.string().refine((t) => URL.canParse(t) && !t.includes('#'), 'an absolute URI without fragment');
+
+const DEFAULT_TOKEN_TTL_SECONDS = 300;
+const MAX_DELEGATION_DEPTH = 16;
+const MAX_OWNER_CHARS = 200;
+const MAX_DESCRIPTION_CHARS = 1_000;
+
+type AgentAttribute = Exclude<keyof Agent, 'id' | 'secretHash' | 'secrets' | 'jwks' | 'disabled'>;
+type ResourceServerAttribute = Exclude<keyof ResourceServer, 'id' | 'secretHash' | 'secrets' | 'jwks'>;
+
+export const AGENT_ATTRIBUTES = {
+  owner: {
+    schema: z.string().min(1).max(MAX_OWNER_CHARS), optional: true, requiredOnCreate: true, editable: true, shown: true,
+    description: 'who is accountable for the agent (a person, a team, a ticket)',
+  },
+  description: { schema: z.string().max(MAX_DESCRIPTION_CHARS), optional: true, editable: true, shown: true, description: 'what the agent does' },
+  audiences: {
+    schema: z.record(targetUri, z.array(scopeToken).min(1)), editable: true, shown: true,
+    description: 'target (resource indicator or audience) → the scopes the agent may hold there',
+  },
+  maxTokenTtlSeconds: {
+    schema: z.number().int().min(1).max(MAX_TOKEN_TTL_SECONDS), default: DEFAULT_TOKEN_TTL_SECONDS, editable: true, shown: true,
+    description: 'the longest lifetime of a token issued to the agent',
+  },
+  maxDelegationDepth: {
+    schema: z.number().int().min(0).max(MAX_DELEGATION_DEPTH), default: 0, editable: true, shown: true,
+    description: 'how deep a delegation chain through the agent may go',
+  },
+  tokenExchange: { schema: z.boolean(), default: false, editable: true, shown: true, description: 'may use token exchange (RFC 8693)' },
+  delegates: { schema: z.array(agentId), default: [], editable: true, shown: true, description: 'agents that may exchange this agent\'s tokens for delegated ones' },
+  requireDpop: {
+    schema: z.boolean(), default: false, editable: true, shown: true,
+    description: 'refuse token requests without a DPoP proof (no bearer tokens for this agent)',
+  },
+} as const satisfies Record<AgentAttribute, AttributeSpec>;
+
+export const RESOURCE_SERVER_ATTRIBUTES = {
+  scopes: { schema: z.array(scopeToken).min(1), editable: true, shown: true, description: 'the scopes agents may be entitled to at this resource server' },
+} as const satisfies Record<ResourceServerAttribute, AttributeSpec>;
+
+type Table = Record<string, AttributeSpec>;
+
+/** The zod member of one attribute as a stored record has it (defaults applied, optional ones may be absent). */
+type StoredMember<A extends AttributeSpec> = A extends { default: unknown } ? z.ZodDefault<A['schema']>
+  : A extends { optional: true } ? z.ZodOptional<A['schema']> : A['schema'];
+/** As an API create must send it: requiredOnCreate attributes are required. */
+type CreateMember<A extends AttributeSpec> = A extends { requiredOnCreate: true } ? A['schema'] : StoredMember<A>;
+type EditableKeys<T extends Table> = { [K in keyof T]: T[K] extends { editable: true } ? K : never }[keyof T];
+
+export type StoredFields<T extends Table> = { [K in keyof T]: StoredMember<T[K]> };
+export type CreateFields<T extends Table> = { [K in keyof T]: CreateMember<T[K]> };
+export type EditableFields<T extends Table> = { [K in EditableKeys<T>]: StoredMember<T[K]> };
+
+function member(a: AttributeSpec, required: boolean): z.ZodType {
+  if (a.default !== undefined) return a.schema.default(a.default);
+  return a.optional && !required ? a.schema.optional() : a.schema;
+}
+
+/** The table's fields as zod members, as a stored record or the registry file has them. */
+export function storedFields<T extends Table>(table: T): StoredFields<T> {
+  return Object.fromEntries(Object.entries(table).map(([n, a]) => [n, member(a, false)])) as StoredFields<T>;
+}
+
+/** As an API create sends them (requiredOnCreate enforced). */
+export function createFields<T extends Table>(table: T): CreateFields<T> {
+  return Object.fromEntries(Object.entries(table).map(([n, a]) => [n, member(a, a.requiredOnCreate === true)])) as CreateFields<T>;
+}
+
+/** Only what a PATCH may change, as the merged result must be (an entry the file made without an optional attribute stays valid). */
+export function editableFields<T extends Table>(table: T): EditableFields<T> {
+  return Object.fromEntries(Object.entries(table).flatMap(([n, a]) => (a.editable ? [[n, member(a, false)]] : []))) as EditableFields<T>;
+}
+
+/** Names a PATCH may carry. */
+export const editableNames = (table: Table): string[] => Object.entries(table).flatMap(([n, a]) => (a.editable ? [n] : []));
+
+/** What a read shows of a record's attributes: every shown one, null when absent. */
+export function shownAttributes(table: Table, record: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, a] of Object.entries(table)) if (a.shown) out[name] = (record as Record<string, unknown>)[name] ?? null;
+  return out;
+}
