@@ -44,7 +44,7 @@ const envSchema = z.object({
   STS_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000)
     .describe('a client must send its request headers within this; slower ones get 408 and are cut off'),
   STS_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000)
-    .describe('a client must send its whole request (headers and body) within this; at least STS_HEADERS_TIMEOUT_MS'),
+    .describe('a client must send its whole request (headers and body) within this; a slower one gets a JSON 408 and its connection is closed, at most a quarter of STS_HEADERS_TIMEOUT_MS late; at least STS_HEADERS_TIMEOUT_MS'),
   STS_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).default(5_000)
     .describe('an idle keep-alive connection is closed after this'),
   STS_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(10_000)

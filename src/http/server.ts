@@ -39,7 +39,9 @@ const CLIENT_ERRORS: Record<string, [number, string]> = {
 
 /**
  * node's default answer to a malformed or too-slow request is a bare status line; ours is the
- * API's JSON error shape, then the connection is closed.
+ * API's JSON error shape, then the socket is destroyed. end() alone is not enough: node's HTTP
+ * server allows half-open sockets, so a client that never closes its side kept the connection,
+ * and its parser went on to serve a body that arrived after the 408 (security finding 20.13).
  */
 function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
   const sent = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
@@ -51,5 +53,6 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
   const body = JSON.stringify(new OAuthError(status, 'invalid_request', description).body());
   const head = { ...NO_STORE, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' };
   const lines = Object.entries(head).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines}\r\n${body}`);
+  socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines}\r\n${body}`);
+  socket.destroy();
 }

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import request from 'supertest';
 import { loadConfig } from '../../src/config/index.js';
@@ -60,43 +60,44 @@ async function startWithMetrics(opts: { redisUrl?: string } = {}): Promise<{ sts
 
 const revoke = (sts: TestSts, agent: string, token: string) => request(sts.app).post('/revoke').set('Authorization', basic(agent)).type('form').send({ token });
 
+const denied = (sts: TestSts) => request(sts.app).post('/token').set('Authorization', basic('billing-agent', 'wrong-secret-0123456789abcdefghijkl'))
+  .type('form').send({ grant_type: 'client_credentials', resource: API, scope: 'invoices:read' });
+
 describe('GET /metrics on STS_METRICS_PORT', () => {
   let sts: TestSts;
   let server: Server;
   let port: number;
-  let samples: Sample[];
 
-  beforeAll(async () => {
+  // Each test gets its own instance, so its own registry: every counter starts at zero and counts only what the test did.
+  beforeEach(async () => {
     ({ sts, server, port } = await startWithMetrics());
-    const a = await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
-    const child = await exchange(sts, 'sub-agent', a.access_token, API, 'invoices:read');
-    expect(child.status).toBe(200);
-    const b = await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
-    const denied = await request(sts.app).post('/token').set('Authorization', basic('billing-agent', 'wrong-secret-0123456789abcdefghijkl'))
-      .type('form').send({ grant_type: 'client_credentials', resource: API, scope: 'invoices:read' });
-    expect(denied.status).toBe(401);
-    expect((await revoke(sts, 'billing-agent', a.access_token)).status).toBe(200);
-    expect((await introspect(sts, b.access_token)).body).toMatchObject({ active: true });
-    // killed: inactive, and reported as used after revocation
-    expect((await introspect(sts, a.access_token)).body).toEqual({ active: false });
-    expect((await introspect(sts, 'not-a-token')).body).toEqual({ active: false });
-    expect((await request(sts.app).get('/jwks')).status).toBe(200);
-    expect((await request(sts.app).get('/no-such-path')).status).toBe(404);
-    expect((await request(sts.app).get('/admin/sessions')).status).toBe(401);
-    samples = await scrape(port);
   });
-  afterAll(async () => {
+  afterEach(async () => {
     server.close();
     await sts.close();
   });
 
-  it('counts issued tokens by grant, denials by endpoint and error', () => {
+  it('counts issued tokens by grant, denials by endpoint and error', async () => {
+    const a = await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
+    expect((await exchange(sts, 'sub-agent', a.access_token, API, 'invoices:read')).status).toBe(200);
+    await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
+    expect((await denied(sts)).status).toBe(401);
+    const samples = await scrape(port);
     expect(valueOf(samples, 'agent_sts_tokens_issued_total', { grant: 'client_credentials' })).toBe(2);
     expect(valueOf(samples, 'agent_sts_tokens_issued_total', { grant: 'token_exchange' })).toBe(1);
     expect(valueOf(samples, 'agent_sts_token_denials_total', { endpoint: 'token', error: 'invalid_client' })).toBe(1);
   });
 
-  it('counts introspections by result, revoked sessions by reason, killed tokens presented again', () => {
+  it('counts introspections by result, revoked sessions by reason, killed tokens presented again', async () => {
+    const a = await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
+    expect((await exchange(sts, 'sub-agent', a.access_token, API, 'invoices:read')).status).toBe(200);
+    const b = await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
+    expect((await revoke(sts, 'billing-agent', a.access_token)).status).toBe(200);
+    expect((await introspect(sts, b.access_token)).body).toMatchObject({ active: true });
+    // killed: inactive, and reported as used after revocation
+    expect((await introspect(sts, a.access_token)).body).toEqual({ active: false });
+    expect((await introspect(sts, 'not-a-token')).body).toEqual({ active: false });
+    const samples = await scrape(port);
     expect(valueOf(samples, 'agent_sts_introspections_total', { result: 'active' })).toBe(1);
     expect(valueOf(samples, 'agent_sts_introspections_total', { result: 'inactive' })).toBe(2);
     // the root and the child it was exchanged for
@@ -104,29 +105,44 @@ describe('GET /metrics on STS_METRICS_PORT', () => {
     expect(valueOf(samples, 'agent_sts_tokens_used_after_revocation_total', { endpoint: 'introspect' })).toBe(1);
   });
 
-  it('samples live sessions from the store at scrape time, and Redis as up', () => {
+  it('samples live sessions from the store at scrape time, and Redis as up', async () => {
+    // One scrape: the count is reused for LIVE_SESSIONS_MAX_AGE_MS of real time.
+    const a = await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
+    await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
+    expect((await revoke(sts, 'billing-agent', a.access_token)).status).toBe(200);
+    const samples = await scrape(port);
     expect(valueOf(samples, 'agent_sts_live_sessions')).toBe(1);
     expect(valueOf(samples, 'agent_sts_redis_up')).toBe(1);
     expect(valueOf(samples, 'agent_sts_redis_connection_errors_total')).toBe(0);
     expect(valueOf(samples, 'agent_sts_store_unavailable_total', { endpoint: 'introspect' })).toBeUndefined();
   });
 
-  it('times every request by a fixed endpoint name and status class', () => {
+  it('times every request by a fixed endpoint name and status class', async () => {
+    const a = await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
+    await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
+    expect((await denied(sts)).status).toBe(401);
+    expect((await revoke(sts, 'billing-agent', a.access_token)).status).toBe(200);
+    expect((await introspect(sts, a.access_token)).status).toBe(200);
+    expect((await request(sts.app).get('/jwks')).status).toBe(200);
+    expect((await request(sts.app).get('/no-such-path')).status).toBe(404);
+    expect((await request(sts.app).get('/admin/sessions')).status).toBe(401);
+    const samples = await scrape(port);
     const count = (endpoint: string, status: string) => valueOf(samples, 'agent_sts_http_request_duration_seconds_count', { endpoint, status });
-    expect(count('token', '2xx')).toBe(3);
+    expect(count('token', '2xx')).toBe(2);
     expect(count('token', '4xx')).toBe(1);
     expect(count('revoke', '2xx')).toBe(1);
-    expect(count('introspect', '2xx')).toBe(3);
+    expect(count('introspect', '2xx')).toBe(1);
     expect(count('jwks', '2xx')).toBe(1);
     expect(count('other', '4xx')).toBe(1);
     expect(count('admin', '4xx')).toBe(1);
-    expect(valueOf(samples, 'agent_sts_http_request_duration_seconds_bucket', { endpoint: 'token', status: '2xx', le: '+Inf' })).toBe(3);
+    expect(valueOf(samples, 'agent_sts_http_request_duration_seconds_bucket', { endpoint: 'token', status: '2xx', le: '+Inf' })).toBe(2);
     expect(valueOf(samples, 'agent_sts_http_request_duration_seconds_sum', { endpoint: 'token', status: '2xx' })).toBeGreaterThan(0);
     // raw paths never become labels
     expect(samples.filter((s) => s.labels.endpoint?.startsWith('/'))).toEqual([]);
   });
 
-  it('includes the process and Node.js default metrics of this registry', () => {
+  it('includes the process and Node.js default metrics of this registry', async () => {
+    const samples = await scrape(port);
     expect(valueOf(samples, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(samples.some((s) => s.name.startsWith('nodejs_'))).toBe(true);
   });
@@ -138,7 +154,7 @@ describe('GET /metrics on STS_METRICS_PORT', () => {
   });
 
   it('exposes event delivery metrics only once push delivery asks for them', async () => {
-    expect(samples.some((s) => s.name.startsWith('agent_sts_event_delivery'))).toBe(false);
+    expect((await scrape(port)).some((s) => s.name.startsWith('agent_sts_event_delivery'))).toBe(false);
     const delivery = sts.deps.metrics!.delivery();
     delivery.delivered(0.2);
     delivery.failed();
@@ -198,14 +214,17 @@ describe('GET /readyz and Redis availability on a Redis that stops and comes bac
 
   beforeAll(async () => {
     redis = await startRedis();
+  });
+  // One Redis process, but an instance per test: its counters start at zero and count only what the test did.
+  beforeEach(async () => {
     ({ sts, server, port } = await startWithMetrics({ redisUrl: redis.url }));
   });
-  afterEach(() => {
+  afterEach(async () => {
     redis.resume();
-  });
-  afterAll(async () => {
     server.close();
     await sts.close();
+  });
+  afterAll(async () => {
     await redis.stop();
   });
 
@@ -246,7 +265,9 @@ describe('GET /readyz and Redis availability on a Redis that stops and comes bac
   });
 
   it('answers 503 while Redis is dead (SIGKILL), 200 once it is restarted; refused connections and the reconnect are counted', async () => {
-    expect(valueOf(await scrape(port), 'agent_sts_redis_reconnects_total')).toBe(0);
+    const before = await scrape(port);
+    expect(valueOf(before, 'agent_sts_redis_reconnects_total')).toBe(0);
+    expect(valueOf(before, 'agent_sts_redis_connection_errors_total')).toBe(0);
     await redis.kill();
     const res = await readyz();
     expect(res.status).toBe(503);

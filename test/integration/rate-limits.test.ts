@@ -9,10 +9,11 @@ const token = (sts: TestSts, agent = 'billing-agent', headers: Record<string, st
 describe('rate limits backed by Redis', () => {
   describe('per client', () => {
     let sts: TestSts;
-    beforeAll(async () => {
+    // Fresh counters for each test (each app has its own key prefix): no test spends another's budget.
+    beforeEach(async () => {
       sts = await startSts({ rateLimit: { perAgent: 3, perResourceServer: 3 } });
     });
-    afterAll(async () => {
+    afterEach(async () => {
       await sts.close();
     });
 
@@ -32,11 +33,24 @@ describe('rate limits backed by Redis', () => {
       expect(before.some((k) => k.startsWith(`${sts.prefix}rl:client:billing-agent`))).toBe(true);
     });
 
-    it('another client is not affected, and a caller cannot spend someone else\'s budget', async () => {
+    it('another client is not affected by one over its budget', async () => {
+      const codes = [];
+      for (let i = 0; i < 4; i++) codes.push((await token(sts)).status);
+      expect(codes).toEqual([200, 200, 200, 429]);
       expect((await token(sts, 'sub-agent')).status).toBe(200);
-      // Failed authentication as billing-agent does not count against billing-agent.
-      const wrong = await request(sts.app).post('/token').set('Authorization', basic('sub-agent', 'x'.repeat(40))).type('form').send(ccBody);
-      expect(wrong.status).toBe(401);
+    });
+
+    it('a caller cannot spend someone else\'s budget: failed authentications as a client never count against it', async () => {
+      // More failures than the budget holds, each with a wrong secret for billing-agent.
+      for (let i = 0; i < 5; i++) {
+        const wrong = await request(sts.app).post('/token').set('Authorization', basic('billing-agent', 'x'.repeat(40))).type('form').send(ccBody);
+        expect([wrong.status, wrong.body.error]).toEqual([401, 'invalid_client']);
+      }
+      expect((await redisState(sts)).filter((k) => k.startsWith(`${sts.prefix}rl:client:`))).toEqual([]);
+      // billing-agent still has its whole budget, and it is still enforced.
+      const codes = [];
+      for (let i = 0; i < 4; i++) codes.push((await token(sts)).status);
+      expect(codes).toEqual([200, 200, 200, 429]);
     });
 
     it('introspection is limited per resource server too', async () => {
