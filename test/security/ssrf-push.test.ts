@@ -62,6 +62,7 @@ const NAMES: Record<string, () => string> = {
   'flip.test': () => (flipCalls++ === 0 ? '127.0.0.1' : '127.0.0.2'),
 };
 const resolve: Resolve = async (hostname) => {
+  if (hostname === 'empty.test') return [];
   const address = NAMES[hostname]?.();
   if (!address) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
   return [{ address, family: address.includes(':') ? 6 : 4 }];
@@ -158,6 +159,7 @@ describe('address rules (no connection made)', () => {
       await expect(policy.addresses(name)).rejects.toBeInstanceOf(RefusedAddressError);
     }
     await expect(policy.addresses('nowhere.test')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    await expect(policy.addresses('empty.test')).rejects.toMatchObject({ code: 'ENOTFOUND' });
   });
 
   it('the allow-list opens CIDRs (in their IPv4-mapped form too) and trusts a listed name, and nothing else', async () => {
