@@ -96,7 +96,7 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
     app.use(streamsRouter(ctx, deps.ssf, ssfEndpoints, deps.keys, (req) => frontOf(req).context, ctx.nowMs));
     app.use(`${issuerPath}/admin`, pushAdminRouter({
       sessions: deps.sessions, contextOf: (req) => frontOf(req).context, registry: deps.registry, store: deps.ssf.store, events: deps.events,
-      httpAllowed: deps.ssf.httpPushAllowed === true,
+      httpAllowed: deps.ssf.httpPushAllowed === true, ...(deps.pushPolicy ? { policy: deps.pushPolicy } : {}),
     }));
   }
   app.get(`${issuerPath}/healthz`, async (_req, res) => {

@@ -15,6 +15,7 @@ import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
 import { rateLimits, type RateLimits } from './limits/rate-limits.js';
 import { endpointsOf, type Endpoints } from './oauth/metadata.js';
 import { UpstreamKeySets, upstreamVerifier, type UpstreamVerifier } from './oauth/upstream.js';
+import { PushAddressPolicy, type Resolve } from './push/address-policy.js';
 import { PushDelivery, type DeliveryHooks } from './push/delivery.js';
 import type { SsfDeps } from './push/poll.js';
 import { ssfSink } from './push/sink.js';
@@ -66,6 +67,8 @@ export interface Deps {
   config: Pick<Config, 'audit' | 'usage'>;
   /** Revocation events for resource servers (SSF poll); absent when STS_SSF=off. */
   ssf?: SsfDeps;
+  /** Where push endpoints may point and delivery may connect: production only (development and test push anywhere, over http too). */
+  pushPolicy?: PushAddressPolicy;
   /** The live registry and what the admin API manages it with; absent when a fixed registry was given. */
   liveRegistry?: LiveRegistryDeps;
   /** Prometheus metrics (GET /metrics on STS_METRICS_PORT); absent when it is unset. */
@@ -95,6 +98,8 @@ export interface DepsOverrides {
   clock?: Clock;
   /** What SSF push delivery reports (lag, failing receivers), for a metrics collector. */
   pushHooks?: DeliveryHooks;
+  /** How push delivery resolves host names (default: the system resolver), so a test can make a name resolve anywhere. */
+  pushResolve?: Resolve;
   /** With `stores`: the Redis client rate-limit counters use (absent: in memory). */
   redis?: RedisClient;
 }
@@ -143,10 +148,11 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   });
   const sinks = [base, ...(usage ? [usageSink(usage)] : []), ...(metrics ? [metrics.sink()] : []), ...(ssfEvents ? [ssfEvents] : []), ...(overrides.events ? [overrides.events] : [])];
   const events = sinks.length === 1 ? base : fanOut(log, ...sinks);
+  const pushPolicy = ssf && config.env === 'production' ? new PushAddressPolicy(config.ssf.pushAllow, overrides.pushResolve) : undefined;
   if (ssf) {
     delivery = new PushDelivery({
       store: ssf.store, retentionMs: ssf.retentionMs, nowMs, timeoutMs: config.ssf.pushTimeoutMs, retryMs: config.ssf.pushRetryMs, events, log,
-      hooks: deliveryHooks(metrics, overrides.pushHooks),
+      hooks: deliveryHooks(metrics, overrides.pushHooks), ...(pushPolicy ? { policy: pushPolicy } : {}),
     });
     delivery.start();
     ssf.delivery = delivery;
@@ -202,6 +208,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     ...(metrics ? { metrics } : {}),
     ...(ssf ? { ssf } : {}),
     announcer,
+    ...(pushPolicy ? { pushPolicy } : {}),
     async close() {
       announcer.close();
       liveRegistry?.service.close();

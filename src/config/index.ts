@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { MAX_TOKEN_TTL_SECONDS } from '../protocol/tokens.js';
@@ -7,6 +8,48 @@ export const REDIS_URL_PATTERN = /^rediss?(\+sentinel|\+cluster)?:\/\//;
 
 /** SETs are kept at least as long as the longest token lifetime. */
 const SSF_MIN_RETENTION_SECONDS = MAX_TOKEN_TTL_SECONDS;
+
+/** An address range STS_SSF_PUSH_ALLOW opens to push delivery in production (`net.BlockList` form). */
+export interface Subnet {
+  readonly address: string;
+  readonly prefix: number;
+  readonly family: 'ipv4' | 'ipv6';
+}
+/** What push delivery may reach in production although the address rules refuse it (src/push/address-policy.ts). */
+export interface PushAllow {
+  readonly subnets: readonly Subnet[];
+  /** Exact host names (lower case, no trailing dot): whatever they resolve to is allowed. */
+  readonly hosts: readonly string[];
+}
+
+/** One STS_SSF_PUSH_ALLOW entry: an address, a CIDR, or a host name WHATWG URL keeps as it is (so `0x7f.1` is no name). */
+function pushAllowEntry(entry: string): Subnet | string | undefined {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family && !address.includes('%') && !rest.length) {
+    const bits = family === 4 ? 32 : 128;
+    const n = prefix === undefined ? bits : /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN;
+    return n <= bits ? { address, prefix: n, family: family === 4 ? 'ipv4' : 'ipv6' } : undefined;
+  }
+  if (prefix !== undefined || !/^[a-z0-9.-]+$/.test(entry)) return undefined;
+  try {
+    return new URL(`https://${entry}/`).hostname === entry ? entry.replace(/\.$/, '') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const pushAllow = z.string().default('').transform((raw, ctx): PushAllow => {
+  const subnets: Subnet[] = [];
+  const hosts: string[] = [];
+  for (const entry of raw.split(',').map((e) => e.trim().toLowerCase()).filter(Boolean)) {
+    const parsed = pushAllowEntry(entry);
+    if (parsed === undefined) ctx.addIssue({ code: 'custom', message: `'${entry}' is neither an address, a CIDR (10.0.0.0/8, fd00::/8) nor a host name` });
+    else if (typeof parsed === 'string') hosts.push(parsed);
+    else subnets.push(parsed);
+  }
+  return Object.freeze({ subnets: Object.freeze(subnets), hosts: Object.freeze(hosts) });
+});
 
 /** Every setting agent-sts reads, documented where its default is defined. Parsed once at boot. */
 const envSchema = z.object({
@@ -73,6 +116,8 @@ const envSchema = z.object({
     .describe('an SSF push (RFC 8935) not answered within this fails and is retried'),
   STS_SSF_PUSH_RETRY_MS: z.coerce.number().int().min(10).max(60_000).default(1_000)
     .describe('the first wait before retrying a failed push; it doubles on every failure, up to 5 minutes'),
+  STS_SSF_PUSH_ALLOW: pushAllow
+    .describe('production only: comma-separated addresses, CIDRs and host names push delivery may reach although they are loopback, private, link-local or otherwise internal (for receivers inside your own network)'),
   STS_STALE_CREDENTIAL_DAYS: z.coerce.number().int().min(1).max(3_650).default(90)
     .describe('the access review flags a credential older than this as stale_credential'),
 });
@@ -104,6 +149,7 @@ export interface Config {
   /** Revocation events for resource servers (src/push/). */
   readonly ssf: {
     readonly enabled: boolean; readonly retentionMs: number; readonly longPollMs: number; readonly pushTimeoutMs: number; readonly pushRetryMs: number;
+    readonly pushAllow: PushAllow;
   };
 }
 
@@ -183,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       longPollMs: e.STS_SSF_LONG_POLL_MS,
       pushTimeoutMs: e.STS_SSF_PUSH_TIMEOUT_MS,
       pushRetryMs: e.STS_SSF_PUSH_RETRY_MS,
+      pushAllow: e.STS_SSF_PUSH_ALLOW,
     }),
   });
 }

@@ -8,12 +8,17 @@ import { parseBody } from '../admin/http-kit.js';
 import { adminContextOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest, type ContextOf } from '../admin/http-kit.js';
 import type { SessionService } from '../sessions/service.js';
 import type { SsfStore } from '../store/ssf.js';
+import type { PushAddressPolicy } from './address-policy.js';
 
 /** The longest Authorization header value agent-sts sends with a push. */
 const MAX_AUTHORIZATION_LENGTH = 4_096;
 
-/** An endpoint agent-sts may push to: absolute, no credentials or fragment in it, https unless in development. */
-export function pushEndpointProblem(raw: string, httpAllowed: boolean): string | undefined {
+/**
+ * An endpoint agent-sts may push to: absolute, no credentials or fragment in it, https unless in
+ * development, and in production no internal address (`policy`; a name is judged again on every
+ * address it resolves to when delivery connects).
+ */
+export function pushEndpointProblem(raw: string, httpAllowed: boolean, policy?: PushAddressPolicy): string | undefined {
   let u: URL;
   try {
     u = new URL(raw);
@@ -22,7 +27,7 @@ export function pushEndpointProblem(raw: string, httpAllowed: boolean): string |
   }
   if (u.protocol !== 'https:' && !(httpAllowed && u.protocol === 'http:')) return httpAllowed ? 'endpoint must be http or https' : 'endpoint must be https';
   if (u.username || u.password || u.hash) return 'endpoint must not carry credentials or a fragment';
-  return undefined;
+  return policy?.hostProblem(u.hostname);
 }
 
 const pushBody = z.strictObject({
@@ -36,7 +41,7 @@ const pushBody = z.strictObject({
  * (the authorization value is never shown), DELETE stops pushing.
  */
 export function pushAdminRouter(o: {
-  sessions: SessionService; contextOf: ContextOf; registry: Registry; store: SsfStore; events: EventSink; httpAllowed: boolean;
+  sessions: SessionService; contextOf: ContextOf; registry: Registry; store: SsfStore; events: EventSink; httpAllowed: boolean; policy?: PushAddressPolicy;
 }): Router {
   const r = Router();
   const adminContext = adminContextOf(o.contextOf);
@@ -60,7 +65,7 @@ export function pushAdminRouter(o: {
     .put(requireScope(o.sessions, 'agents:manage'), jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
       const id = String(req.params.id);
       const body = parseBody(pushBody, req.body);
-      const problem = pushEndpointProblem(body.endpoint, o.httpAllowed);
+      const problem = pushEndpointProblem(body.endpoint, o.httpAllowed, o.policy);
       if (problem) throw invalidRequest(problem);
       await known(id);
       await o.store.setPush(id, { endpoint: body.endpoint, ...(body.authorization ? { authorization: body.authorization } : {}) });

@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { isIP, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { DurableEvent, EventSink, RegistryEvent } from '../audit/events.js';
 import { SET_MEDIA_TYPE } from '../protocol/ssf.js';
+import { RefusedAddressError, type PushAddressPolicy } from './address-policy.js';
 import { NO_PUSH_FAILURE, PUSH_STREAM, type PushState, type PushTarget, type SsfEntry, type SsfStore } from '../store/ssf.js';
 
 /** Every instance looks for pushes to make this often (a kill on this instance starts one at once). */
@@ -23,7 +26,7 @@ const MAX_ANSWER_BYTES = 4 * 1024;
 /** What delivery tells a metrics collector: how late SETs arrive, and which receivers fail. */
 export interface DeliveryHooks {
   delivered?(aud: string, lagMs: number): void;
-  failed?(aud: string, attempts: number, error: string): void;
+  failed?(aud: string, attempts: number, error: PushError): void;
 }
 
 export interface DeliveryOptions {
@@ -32,6 +35,8 @@ export interface DeliveryOptions {
   nowMs: () => number;
   /** A push that has not answered within this fails (and is retried). */
   timeoutMs: number;
+  /** Where delivery may connect (production); absent: anywhere (development and test). */
+  policy?: PushAddressPolicy;
   /** The first retry's wait; it doubles on every failure, up to 5 minutes. */
   retryMs: number;
   events: EventSink;
@@ -39,16 +44,49 @@ export interface DeliveryOptions {
   hooks?: DeliveryHooks;
 }
 
-type Outcome = { ok: true; status: number } | { ok: false; error: string };
+/**
+ * What a failed push is reported as (lastError, the admin API, the audit trail, the hooks): coarse
+ * on purpose, so registering endpoints cannot map a network: a closed port, an open port that
+ * speaks no TLS, a TLS server refusing the handshake and a name that does not resolve are all
+ * `unreachable`; `tls` is a peer whose certificate is refused. The raw error is logged only.
+ */
+export type PushError = 'refused_address' | 'unreachable' | 'tls' | 'timeout' | `http ${number}xx`;
+
+type Outcome = { ok: true; status: number } | { ok: false; error: PushError; detail: string };
+
+interface SendOptions {
+  timeoutMs: number;
+  policy: PushAddressPolicy | undefined;
+  agents: { http: HttpAgent; https: HttpsAgent };
+}
+
+function failure(err: NodeJS.ErrnoException, socket: Socket | null): Outcome {
+  const detail = `${err.code ?? ''} ${err.message}`.trim();
+  if (err instanceof RefusedAddressError) return { ok: false, error: 'refused_address', detail };
+  if (socket instanceof TLSSocket && socket.authorizationError) return { ok: false, error: 'tls', detail };
+  return { ok: false, error: err.code === 'ETIMEDOUT' ? 'timeout' : 'unreachable', detail };
+}
 
 /** One RFC 8935 push: POST the SET as application/secevent+jwt; 202 is delivered, 400 is refused (never resent), anything else fails. */
-function send(target: PushTarget, set: string, timeoutMs: number): Promise<Outcome> {
+function send(target: PushTarget, set: string, o: SendOptions): Promise<Outcome> {
   const u = new URL(target.endpoint);
-  const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  // node calls `lookup` only for names: an address is judged here, before anything connects.
+  if (o.policy && isIP(host) && !o.policy.permits(host)) return Promise.resolve({ ok: false, error: 'refused_address', detail: `${host} may not be reached` });
+  const https = u.protocol === 'https:';
   return new Promise((resolve) => {
+    // The whole exchange, resolving and connecting included, not only a silence: a receiver dribbling its answer fails too.
+    const deadline = setTimeout(() => {
+      done({ ok: false, error: 'timeout', detail: `no answer within ${o.timeoutMs} ms` });
+      req.destroy();
+    }, o.timeoutMs);
+    const done = (outcome: Outcome) => {
+      clearTimeout(deadline);
+      resolve(outcome);
+    };
     // node:http follows no redirect: a 3xx is a failure like any other non-202.
-    const req = send(u, {
-      method: 'POST', timeout: timeoutMs,
+    const req = (https ? httpsRequest : httpRequest)(u, {
+      method: 'POST', agent: https ? o.agents.https : o.agents.http, ...(o.policy ? { lookup: o.policy.lookup } : {}),
       headers: { 'content-type': SET_MEDIA_TYPE, accept: 'application/json', 'content-length': Buffer.byteLength(set), ...(target.authorization ? { authorization: target.authorization } : {}) },
     }, (res) => {
       let size = 0;
@@ -59,11 +97,10 @@ function send(target: PushTarget, set: string, timeoutMs: number): Promise<Outco
       res.on('error', () => {});
       res.on('close', () => {
         const status = res.statusCode ?? 0;
-        resolve(status === 202 || status === 200 || status === 400 ? { ok: true, status } : { ok: false, error: `HTTP ${status}` });
+        done(status === 202 || status === 200 || status === 400 ? { ok: true, status } : { ok: false, error: `http ${Math.floor(status / 100)}xx`, detail: `HTTP ${status}` });
       });
     });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) => resolve({ ok: false, error: err.message }));
+    req.on('error', (err) => done(failure(err, req.socket)));
     req.end(set);
   });
 }
@@ -81,8 +118,12 @@ export class PushDelivery {
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #again = false;
+  /** This instance's own connection pools: a socket another instance opened (under other address rules) is never reused. */
+  readonly #send: SendOptions;
 
-  constructor(private readonly o: DeliveryOptions) {}
+  constructor(private readonly o: DeliveryOptions) {
+    this.#send = { timeoutMs: o.timeoutMs, policy: o.policy, agents: { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) } };
+  }
 
   start(): void {
     this.#timer ??= setInterval(() => this.kick(), PUSH_TICK_MS);
@@ -93,6 +134,8 @@ export class PushDelivery {
   close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#send.agents.http.destroy();
+    this.#send.agents.https.destroy();
   }
 
   /** Delivers now (after a kill on this instance); a turn already running takes another one after. */
@@ -132,8 +175,9 @@ export class PushDelivery {
         const polled = await store.poll(aud, { stream: PUSH_STREAM, ack, maxEvents: PUSH_BATCH, nowMs: nowMs(), retentionMs: this.o.retentionMs });
         ack = [];
         for (const e of polled.sets) {
-          const outcome = await send(found.target, e.set, this.o.timeoutMs);
+          const outcome = await send(found.target, e.set, this.#send);
           if (!outcome.ok) {
+            this.o.log.warn({ aud, error: outcome.error, detail: outcome.detail }, 'SSF push failed; retrying later');
             state = await this.#failed(aud, state, outcome.error);
             return;
           }
@@ -151,7 +195,7 @@ export class PushDelivery {
     }
   }
 
-  async #failed(aud: string, before: PushState, error: string): Promise<PushState> {
+  async #failed(aud: string, before: PushState, error: PushError): Promise<PushState> {
     const now = this.o.nowMs();
     const attempts = before.attempts + 1;
     const state: PushState = {

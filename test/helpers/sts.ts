@@ -13,6 +13,7 @@ import type { RegistryStore } from '../../src/store/registry.js';
 import { hashSecret } from '../../src/clients/secret.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { buildDeps, type Deps } from '../../src/deps.js';
+import type { Resolve } from '../../src/push/address-policy.js';
 import { addKey } from '../../src/keys/keystore.js';
 import type { Clock } from '../../src/sessions/clock.js';
 import type { ReplayStore, SessionStore, Stores } from '../../src/store/index.js';
@@ -124,6 +125,14 @@ export interface TestStsOptions {
   ssfLongPollMs?: number;
   /** STS_SSF_PUSH_RETRY_MS (default 1000). */
   ssfPushRetryMs?: number;
+  /** STS_SSF_PUSH_TIMEOUT_MS (default 5000). */
+  ssfPushTimeoutMs?: number;
+  /** NODE_ENV=production (with REDIS_URL set and an https issuer, default https://sts.test): push endpoints follow the address rules. */
+  production?: boolean;
+  /** STS_SSF_PUSH_ALLOW (production only). */
+  ssfPushAllow?: string;
+  /** How push delivery resolves host names, instead of DNS. */
+  pushResolve?: Resolve;
   /** Audit retention by length (STS_AUDIT_MAX_RECORDS). */
   auditMaxRecords?: number;
   /**
@@ -154,7 +163,7 @@ export function testRedisUrl(): string {
 /** A whole agent-sts app on a real store, with its own key prefix so test files never collide. */
 export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
   const kind = opts.store ?? 'redis';
-  const issuer = opts.issuer ?? ISSUER;
+  const issuer = opts.issuer ?? (opts.production ? 'https://sts.test' : ISSUER);
   let keysDir = opts.keysDir;
   if (!keysDir) {
     keysDir = mkdtempSync(path.join(tmpdir(), 'agent-sts-keys-'));
@@ -162,7 +171,8 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
   }
   const prefix = opts.prefix ?? `test:${randomBytes(6).toString('hex')}:`;
   const config = loadConfig({
-    NODE_ENV: 'test', STS_ISSUER: issuer, STS_KEYS_DIR: keysDir, REDIS_KEY_PREFIX: prefix,
+    NODE_ENV: opts.production ? 'production' : 'test', STS_ISSUER: issuer,
+    ...(opts.production ? { REDIS_URL: opts.redisUrl ?? testRedisUrl() } : {}), STS_KEYS_DIR: keysDir, REDIS_KEY_PREFIX: prefix,
     STS_RATE_LIMIT_PER_IP: String(opts.rateLimit?.perIp ?? 0),
     STS_RATE_LIMIT_PER_AGENT: String(opts.rateLimit?.perAgent ?? 0),
     STS_RATE_LIMIT_PER_RESOURCE_SERVER: String(opts.rateLimit?.perResourceServer ?? 0),
@@ -170,6 +180,8 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     STS_AUDIT_TRAIL: opts.audit === false ? 'off' : 'on',
     STS_SSF_LONG_POLL_MS: String(opts.ssfLongPollMs ?? 200),
     ...(opts.ssfPushRetryMs !== undefined ? { STS_SSF_PUSH_RETRY_MS: String(opts.ssfPushRetryMs) } : {}),
+    ...(opts.ssfPushTimeoutMs !== undefined ? { STS_SSF_PUSH_TIMEOUT_MS: String(opts.ssfPushTimeoutMs) } : {}),
+    ...(opts.ssfPushAllow !== undefined ? { STS_SSF_PUSH_ALLOW: opts.ssfPushAllow } : {}),
     ...(opts.auditMaxRecords !== undefined ? { STS_AUDIT_MAX_RECORDS: String(opts.auditMaxRecords) } : {}),
     ...(opts.trustProxy ? { STS_TRUST_PROXY: opts.trustProxy } : {}),
     ...(opts.registryMode ? { STS_REGISTRY_MODE: opts.registryMode } : {}),
@@ -211,6 +223,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     : { registry: await parseRegistry(opts.registry ?? testRegistry()) };
   const deps = await buildDeps(config, log, {
     ...registrySource, stores, events, ...(client ? { redis: client } : {}), ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.pushResolve ? { pushResolve: opts.pushResolve } : {}),
   });
   const app = createApp(deps, log);
   return {

@@ -35,13 +35,27 @@ describe('loadConfig', () => {
       workers: 1,
       audit: { enabled: true, maxRecords: 1_000_000, maxAgeMs: 90 * 86_400_000, checkpointIntervalMs: 60_000 },
       usage: { enabled: true, flushIntervalMs: 5_000, retentionDays: 90, staleCredentialDays: 90 },
-      ssf: { enabled: true, retentionMs: 86_400_000, longPollMs: 10_000, pushTimeoutMs: 5_000, pushRetryMs: 1_000 },
+      ssf: { enabled: true, retentionMs: 86_400_000, longPollMs: 10_000, pushTimeoutMs: 5_000, pushRetryMs: 1_000, pushAllow: { subnets: [], hosts: [] } },
     });
   });
 
   it('SSF retention is at least the longest token lifetime (a day); shorter is refused', () => {
-    expect(loadConfig({ STS_SSF_RETENTION_SECONDS: '172800', STS_SSF: 'off' }, CWD).ssf).toEqual({ enabled: false, retentionMs: 172_800_000, longPollMs: 10_000, pushTimeoutMs: 5_000, pushRetryMs: 1_000 });
+    expect(loadConfig({ STS_SSF_RETENTION_SECONDS: '172800', STS_SSF: 'off' }, CWD).ssf).toEqual({ enabled: false, retentionMs: 172_800_000, longPollMs: 10_000, pushTimeoutMs: 5_000, pushRetryMs: 1_000, pushAllow: { subnets: [], hosts: [] } });
     expect(() => loadConfig({ STS_SSF_RETENTION_SECONDS: '3600' }, CWD)).toThrow(/STS_SSF_RETENTION_SECONDS/);
+  });
+
+  it('STS_SSF_PUSH_ALLOW: addresses, CIDRs and host names, comma-separated; a host spelled as an address (0x7f.1), a zone id or a bad prefix is refused, naming the variable', () => {
+    expect(loadConfig({ STS_SSF_PUSH_ALLOW: '10.0.0.0/8, fd00::/8 ,Events.Corp.Example., 127.0.0.1,::1' }, CWD).ssf.pushAllow).toEqual({
+      subnets: [
+        { address: '10.0.0.0', prefix: 8, family: 'ipv4' }, { address: 'fd00::', prefix: 8, family: 'ipv6' },
+        { address: '127.0.0.1', prefix: 32, family: 'ipv4' }, { address: '::1', prefix: 128, family: 'ipv6' },
+      ],
+      hosts: ['events.corp.example'],
+    });
+    expect(problemsOf({ STS_SSF_PUSH_ALLOW: '0x7f.1,2130706433,10.0.0.0/33,fe80::1%eth0,[::1],a_b,10.0.0.0/8/1,host/8' })).toEqual(
+      ['0x7f.1', '2130706433', '10.0.0.0/33', 'fe80::1%eth0', '[::1]', 'a_b', '10.0.0.0/8/1', 'host/8']
+        .map((e) => `STS_SSF_PUSH_ALLOW: '${e}' is neither an address, a CIDR (10.0.0.0/8, fd00::/8) nor a host name`),
+    );
   });
 
   it('rate limits and the trusted proxy: numbers, 0 turns a limiter off, a hop count or an address list', () => {

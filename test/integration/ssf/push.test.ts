@@ -100,7 +100,7 @@ describe('SSF push', () => {
     expect(received.filter((r) => r.path === '/elsewhere')).toEqual([]); // the redirect was not followed
     expect(accepted()).toEqual([]);
     const failing = a.events.events.filter((e) => e.type === 'resource_server.push_failing');
-    expect(failing).toEqual([expect.objectContaining({ resourceServer: API, attempts: 5, error: 'HTTP 500', actor: null })]);
+    expect(failing).toEqual([expect.objectContaining({ resourceServer: API, attempts: 5, error: 'http 5xx', actor: null })]);
     const state = JSON.parse((await a.redis!.hget(a.keys!.ssfPush(API), 'state'))!) as { attempts: number; nextAtMs: number; failingSinceMs: number };
     expect(state.attempts).toBeGreaterThanOrEqual(5);
     // the waits grow: attempt n waits retry × 2^(n-1), so the next one is at least 20 × 16 ms after the last failure
