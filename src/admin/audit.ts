@@ -30,7 +30,7 @@ function timeParam(req: Request, name: string): number | undefined {
   return ms;
 }
 
-type Body = Record<string, unknown> & { type?: string; agent?: string; actor?: string; sub?: string; sid?: string; parent?: string; sessions?: { sid: string }[] };
+type Body = Record<string, unknown> & { type?: string; agent?: string; actor?: string; clientId?: string; sub?: string; sid?: string; parent?: string; sessions?: { sid: string }[] };
 
 interface Filter {
   agent?: string;
@@ -41,7 +41,7 @@ interface Filter {
 
 function matches(b: Body, f: Filter): boolean {
   if (f.type !== undefined && b.type !== f.type) return false;
-  if (f.agent !== undefined && b.agent !== f.agent && b.actor !== f.agent) return false;
+  if (f.agent !== undefined && b.agent !== f.agent && b.actor !== f.agent && b.clientId !== f.agent) return false;
   if (f.sub !== undefined && b.sub !== f.sub) return false;
   if (f.sid !== undefined && b.sid !== f.sid && b.parent !== f.sid && !(b.sessions ?? []).some((s) => s.sid === f.sid)) return false;
   return true;
