@@ -17,6 +17,7 @@ import { readiness } from './http/readiness.js';
 import { pushAdminRouter } from './push/admin.js';
 import { ssfEndpointsOf, ssfRouter } from './push/poll.js';
 import { streamsRouter } from './push/streams.js';
+import { denialSource } from './oauth/client-auth.js';
 import { introspectionEndpoint } from './oauth/introspect.js';
 import { serverMetadata } from './oauth/metadata.js';
 import { revocationEndpoint } from './oauth/revoke.js';
@@ -31,7 +32,7 @@ function denialsOf(events: EventSink, nowMs: () => number, endpoint: 'introspect
       if (err instanceof OAuthError && err.error === 'invalid_client') {
         events.emit({
           type: 'token.denied', ...envelope(req.context, nowMs(), null), endpoint, error: err.error, reason: err.reason ?? err.error,
-          ...(err.description ? { description: err.description } : {}),
+          ...(err.description ? { description: err.description } : {}), ...denialSource(req, undefined),
         });
       }
       throw err;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { Checkpoints } from './audit/checkpoint.js';
 import { fanOut, logEventSink, type EventSink } from './audit/events.js';
+import { TrailGuard } from './audit/guard.js';
 import { trailSink } from './audit/trail.js';
 import { UsageAggregator, usageSink } from './audit/usage.js';
 import { AssertionKeys } from './clients/assertion-keys.js';
@@ -55,6 +56,8 @@ export interface Deps {
   sessions: SessionService;
   upstream: UpstreamVerifier;
   events: EventSink;
+  /** In front of the trail's sink: bounds every record's fields, counts unauthenticated refusals per window (start() its timer). */
+  trailGuard: TrailGuard;
   limits: RateLimits;
   trustProxy: Config['trustProxy'];
   /** Imported DPoP proof keys, so an agent's key is imported once, not on every /token request. */
@@ -131,10 +134,12 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   const nowMs = () => clock.nowMs();
   const trail = config.audit.enabled ? stores.audit : undefined;
   const checkpoints = trail && new Checkpoints(trail, keys, config.issuer, nowMs);
-  // With the trail on, its sink writes each record's log line (with seq and hash) in place of the plain one.
-  const base = trail && checkpoints
+  // With the trail on, its sink writes each record's log line (with seq and hash) in place of the plain one;
+  // either way behind the guard: bounded fields, unauthenticated refusals counted per window.
+  const trailGuard = new TrailGuard(trail && checkpoints
     ? trailSink(trail, log, { retention: config.audit, nowMs, afterAdminChange: () => checkpoints.sign() })
-    : logEventSink(log);
+    : logEventSink(log), nowMs);
+  const base: EventSink = trailGuard;
   const usage = config.usage.enabled && stores.usage ? new UsageAggregator(stores.usage, config.usage.retentionDays) : undefined;
   const metrics = config.metricsPort !== undefined ? new StsMetrics(stores.sessions, nowMs) : undefined;
   if (metrics && redis) metrics.watchRedis(redis, stores.sessions);
@@ -197,6 +202,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     sessions,
     upstream: upstreamVerifier(registry, () => clock.nowMs(), new UpstreamKeySets()),
     events,
+    trailGuard,
     limits: rateLimits(config.rateLimit, redisKeys(config.redisKeyPrefix).rateLimit, redis),
     trustProxy: config.trustProxy,
     dpopKeys: proofKeyCache(),
@@ -213,6 +219,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
       announcer.close();
       liveRegistry?.service.close();
       delivery?.close();
+      trailGuard.close();
       await liveRegistry?.live.close();
       await stores.sessions.close();
     },

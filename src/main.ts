@@ -18,6 +18,7 @@ async function serve(config: Config, log: Logger): Promise<void> {
   const server = createHttpServer(config, createApp(deps, log));
   deps.audit?.checkpoints.start(config.audit.checkpointIntervalMs, log);
   deps.usage?.start(config.usage.flushIntervalMs, log);
+  deps.trailGuard.start(log);
   const metricsServer = await startMetricsServer(config, deps.metrics?.registry, log);
   if (metricsServer) log.info({ host: config.host, port: config.metricsPort }, 'GET /metrics listening (keep this port off the internet)');
   server.listen(config.port, config.host, () => {

@@ -15,7 +15,11 @@ const READ_PAGE = 500;
 const SCAN_BUDGET = 20_000;
 const DECIMAL = /^[1-9][0-9]{0,5}$/;
 /** ISO 8601 date-time with an explicit zone, as the records' `time` is written. */
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
+/** Record positions are milliseconds since 1970 (Redis stream ids are unsigned): nothing is older. */
+const EPOCH = '1970-01-01T00:00:00Z';
+/** 0-0 is no record's position (the smallest is 0-1), and nothing precedes it: Redis refuses it as an exclusive end. */
+const BEFORE_EVERY_RECORD = /^0+-0+$/;
 const EVENT_TYPE = /^[a-z_]{1,40}\.[a-z_]{1,40}$/;
 /** A compact JWS of this service: three base64url parts, bounded. */
 const COMPACT_JWS = /^[A-Za-z0-9_-]{1,2000}\.[A-Za-z0-9_-]{1,2000}\.[A-Za-z0-9_-]{1,2000}$/;
@@ -25,12 +29,22 @@ const bad = (name: string, why: string) => new OAuthError(400, 'invalid_request'
 function timeParam(req: Request, name: string): number | undefined {
   const v = queryString(req, name);
   if (v === undefined) return undefined;
-  const ms = ISO_TIME.test(v) ? Date.parse(v) : NaN;
+  const parts = ISO_TIME.exec(v);
+  const ms = parts ? Date.parse(v) : NaN;
   if (!Number.isFinite(ms)) throw bad(name, 'must be an ISO 8601 date-time with a zone, e.g. 2026-01-31T12:00:00Z');
+  if (!realDate(parts!)) throw bad(name, 'names no such date or hour');
+  if (ms < 0) throw bad(name, `must not be before ${EPOCH}`);
   return ms;
 }
 
-type Body = Record<string, unknown> & { type?: string; agent?: string; actor?: string; sub?: string; sid?: string; parent?: string; sessions?: { sid: string }[] };
+/** Date.parse takes 2026-02-31 for March 3rd and 24:00 for the next day: a filter means the date it names. */
+function realDate([, y, m, d, h]: RegExpExecArray): boolean {
+  const date = new Date(0);
+  date.setUTCFullYear(Number(y), Number(m) - 1, Number(d)); // not Date.UTC, which reads years 0-99 as 1900-1999
+  return Number(h) < 24 && date.getUTCDate() === Number(d) && date.getUTCMonth() === Number(m) - 1;
+}
+
+type Body = Record<string, unknown> & { type?: string; agent?: string; actor?: string; clientId?: string; sub?: string; sid?: string; parent?: string; sessions?: { sid: string }[] };
 
 interface Filter {
   agent?: string;
@@ -41,7 +55,7 @@ interface Filter {
 
 function matches(b: Body, f: Filter): boolean {
   if (f.type !== undefined && b.type !== f.type) return false;
-  if (f.agent !== undefined && b.agent !== f.agent && b.actor !== f.agent) return false;
+  if (f.agent !== undefined && b.agent !== f.agent && b.actor !== f.agent && b.clientId !== f.agent) return false;
   if (f.sub !== undefined && b.sub !== f.sub) return false;
   if (f.sid !== undefined && b.sid !== f.sid && b.parent !== f.sid && !(b.sessions ?? []).some((s) => s.sid === f.sid)) return false;
   return true;
@@ -75,7 +89,7 @@ export function auditRouter(sessions: SessionService, trail: AuditLog, checkpoin
       const limit = limitRaw === undefined ? DEFAULT_LIMIT : DECIMAL.test(limitRaw) ? Number(limitRaw) : NaN;
       if (!(limit >= 1 && limit <= MAX_LIMIT)) throw bad('limit', `must be an integer from 1 to ${MAX_LIMIT}`);
       const cursor = queryString(req, 'cursor');
-      if (cursor !== undefined && !RECORD_ID.test(cursor)) throw bad('cursor', 'must be a cursor this endpoint returned');
+      if (cursor !== undefined && (!RECORD_ID.test(cursor) || BEFORE_EVERY_RECORD.test(cursor))) throw bad('cursor', 'must be a cursor this endpoint returned');
 
       const events: ReturnType<typeof view>[] = [];
       let from = cursor;

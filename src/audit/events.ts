@@ -12,6 +12,8 @@ export interface EventEnvelope {
   actor: string | null;
   /** Admin API calls: the admin token's session id. */
   adminSid?: string;
+  /** Members cut to MAX_RECORD_FIELD_CHARS (src/audit/bounds.ts): their original lengths. */
+  truncated?: Record<string, number>;
 }
 
 export const isoTime = (nowMs: number): string => new Date(nowMs).toISOString();
@@ -102,12 +104,30 @@ export type BestEffortEvent = EventEnvelope & (
     description?: string;
     /** The error's operator-only detail (never sent to the client). */
     detail?: string;
+    /** The caller's address (the socket's, or X-Forwarded-For's through trusted proxies). */
+    address?: string;
+    /** The client id the caller presented, when it did not authenticate (`actor` null). */
+    clientId?: string;
+    /**
+     * A caller that never authenticated, refused again within DENIAL_WINDOW_MS (src/audit/guard.ts):
+     * its first refusal has a record of its own, the rest one record at the window's close, standing
+     * for `count` refusals from `firstTime` to `lastTime` (the fields of the last one).
+     */
+    count?: number;
+    firstTime?: string;
+    lastTime?: string;
   }
   /**
    * An admin asked for a change it lacks the authority for (it would give an agent admin scopes,
    * or hand out a credential of one, beyond the admin's own): refused with 403, nothing changed.
    */
   | { type: 'admin.denied'; action: string; target: string; missing: string[]; reason: string }
+  /**
+   * Refusals of callers that never authenticated, beyond what the trail counts one by one in a
+   * window: past DENIAL_WINDOW_MAX_KEYS_PER_ADDRESS for one address (then `address`, an IPv6
+   * address as its /64), or past DENIAL_WINDOW_MAX_KEYS in all (no `address`).
+   */
+  | { type: 'token.denied_overflow'; count: number; firstTime: string; lastTime: string; address?: string }
   /**
    * A token we issued (its signature verified), whose session a kill removed, presented again:
    * whoever holds it kept going after being stopped. At most one per session per

@@ -67,7 +67,7 @@ export function oauthServer(
     try {
       await limits.ip(address);
       const body = await readBody(req);
-      const out = await route.handle({ method: req.method ?? 'GET', headers: req.headers, query, params: parseForm(body), endpointUrl: route.url, context });
+      const out = await route.handle({ method: req.method ?? 'GET', headers: req.headers, query, params: parseForm(body), endpointUrl: route.url, context, address });
       writeJson(res, out.status ?? 200, out.headers, out.body, [REQUEST_ID_HEADER, context.requestId]);
     } catch (err) {
       renderError(log, req, res, err, front);

@@ -62,6 +62,24 @@ function presented(req: OAuthRequest): PresentedCredentials | undefined {
   return found[0];
 }
 
+/**
+ * Who the caller said it was, for the audit record of a refusal before it authenticated: the
+ * presented credentials' client id, else the form's client_id (also when the credentials were malformed).
+ */
+function claimedClientId(req: OAuthRequest): string | undefined {
+  try {
+    return presented(req)?.clientId ?? param(req, 'client_id');
+  } catch {
+    return param(req, 'client_id');
+  }
+}
+
+/** Where a refusal came from, for its audit record: the caller's address, and the client id it tried when it never authenticated. */
+export function denialSource(req: OAuthRequest, authenticated: string | undefined): { address?: string; clientId?: string } {
+  const clientId = authenticated === undefined ? claimedClientId(req) : undefined;
+  return { ...(req.address !== undefined ? { address: req.address } : {}), ...(clientId !== undefined ? { clientId } : {}) };
+}
+
 /** The calling client, authenticated, then held to its own rate limit. */
 export async function authenticateClient<K extends ClientKind>(ctx: AuthContext, req: OAuthRequest, kind: K): Promise<Authenticated<K>> {
   const creds = presented(req);

@@ -12,6 +12,8 @@ export interface OAuthRequest {
   /** Absolute URL of the endpoint being called (an accepted client-assertion audience). */
   endpointUrl: string;
   context: RequestContext;
+  /** The caller's address, as the HTTP front computed it (named in the audit record of a refusal). */
+  address?: string;
 }
 
 export interface OAuthResponse {

@@ -1,7 +1,7 @@
 import { envelope, type EventSink } from '../audit/events.js';
 import { invalidClient, OAuthError } from '../errors.js';
 import { AgentDisabledError } from '../sessions/service.js';
-import { authenticateClient, type AuthContext } from './client-auth.js';
+import { authenticateClient, denialSource, type AuthContext } from './client-auth.js';
 import { tokenRequestBinding, type DpopContext } from './dpop.js';
 import { clientCredentials } from './grants/client-credentials.js';
 import { tokenExchange } from './grants/token-exchange.js';
@@ -33,6 +33,7 @@ export async function tokenEndpoint(ctx: TokenContext, req: OAuthRequest): Promi
         type: 'token.denied', ...envelope(req.context, ctx.nowMs(), agentId ?? null), endpoint: 'token', error: err.error, reason: err.reason ?? err.error,
         ...(agentId ? { agent: agentId } : {}), ...(grantType ? { grant: grantType } : {}),
         ...(err.description ? { description: err.description } : {}), ...(err.detail ? { detail: err.detail } : {}),
+        ...denialSource(req, agentId),
       });
     }
     throw err;

@@ -76,12 +76,13 @@ describe('event sinks', () => {
       }]);
     });
 
-    it('token.denied at /token names the endpoint; an unauthenticated caller has a null actor', async () => {
+    it('token.denied at /token names the endpoint and the address; an unauthenticated caller has a null actor and the client id it tried', async () => {
       const n = sts.events.events.length;
       await request(sts.app).post('/token').set('Authorization', basic('billing-agent', 'x'.repeat(40))).set('X-Request-Id', 'ev-2').type('form').send(ccForm);
       expect(sts.events.events.slice(n)).toEqual([{
         type: 'token.denied', time: new Date(T0).toISOString(), requestId: 'ev-2', actor: null, endpoint: 'token',
         error: 'invalid_client', reason: 'client_authentication_failed', description: 'client authentication failed',
+        address: '127.0.0.1', clientId: 'billing-agent',
       }]);
     });
 
@@ -93,8 +94,11 @@ describe('event sinks', () => {
       expectOAuthError(rev, 401, 'invalid_client');
       const time = new Date(T0).toISOString();
       expect(sts.events.events.slice(n)).toEqual([
-        { type: 'token.denied', time, requestId: 'ev-3', actor: null, endpoint: 'introspect', error: 'invalid_client', reason: 'client_authentication_failed', description: 'client authentication failed' },
-        { type: 'token.denied', time, requestId: 'ev-4', actor: null, endpoint: 'revoke', error: 'invalid_client', reason: 'invalid_client', description: 'client authentication required' },
+        {
+          type: 'token.denied', time, requestId: 'ev-3', actor: null, endpoint: 'introspect', error: 'invalid_client', reason: 'client_authentication_failed',
+          description: 'client authentication failed', address: '127.0.0.1', clientId: API,
+        },
+        { type: 'token.denied', time, requestId: 'ev-4', actor: null, endpoint: 'revoke', error: 'invalid_client', reason: 'invalid_client', description: 'client authentication required', address: '127.0.0.1' },
       ]);
       const m = sts.events.events.length;
       expectOAuthError(await request(sts.app).post('/introspect').set('Authorization', basic(API)).type('form').send({}), 400, 'invalid_request');
