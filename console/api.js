@@ -1,5 +1,8 @@
 // The admin's token and the calls made with it. Everything lives in this module's memory only
-// (no cookie, no Web Storage): closing the tab forgets it.
+// (no cookie, no Web Storage): closing the tab forgets it. The token is always asked for bound to
+// this login's DPoP key (dpop.js): one path for every admin agent, and the only one that works
+// for an agent with requireDpop.
+import { newKey, proof } from './dpop.js';
 
 const ADMIN_AUDIENCE = 'urn:agent-sts:admin';
 const ADMIN_SCOPES = ['sessions:read', 'sessions:kill', 'agents:read', 'agents:manage', 'audit:read'];
@@ -8,6 +11,8 @@ const url = (path) => new URL(`../${path}`, document.baseURI);
 
 let credentials = null;
 let token = null;
+let dpopKey = null;
+let bound = false;
 let granted = [];
 let onLoggedOut = () => {};
 
@@ -28,28 +33,39 @@ async function readJson(res) {
   }
 }
 
+/** The server compares a proof's URL with its issuer's: a console opened under another name fails there. */
+const HTU_HINT = ' (open the console at the service\'s issuer URL, STS_ISSUER)';
+
 /** client_credentials for the admin audience, every admin scope asked for: the answer says which were granted. */
-async function fetchToken(clientId, clientSecret) {
+async function fetchToken(clientId, clientSecret, key) {
   const body = new URLSearchParams({
     grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret, resource: ADMIN_AUDIENCE, scope: ADMIN_SCOPES.join(' '),
   });
+  const headers = { DPoP: await proof(key, 'POST', url('token')) };
   // client_secret_post: a Basic header would invite the browser's own password prompt on a 401.
-  const res = await fetch(url('token'), { method: 'POST', body, credentials: 'omit', cache: 'no-store' });
+  const res = await fetch(url('token'), { method: 'POST', headers, body, credentials: 'omit', cache: 'no-store' });
   const answer = await readJson(res);
+  if (answer.error === 'invalid_dpop_proof' && /htu/.test(answer.error_description ?? '')) answer.error_description += HTU_HINT;
   if (!res.ok) throw new ApiError(res.status, answer);
   return answer;
 }
 
 export async function login(clientId, clientSecret) {
-  const answer = await fetchToken(clientId, clientSecret);
+  const key = await newKey();
+  const answer = await fetchToken(clientId, clientSecret, key);
   credentials = { clientId, clientSecret };
   token = answer.access_token;
+  dpopKey = key;
+  // RFC 9449 §5: token_type says whether the proof bound the token.
+  bound = String(answer.token_type).toLowerCase() === 'dpop';
   granted = answer.scope.split(' ');
 }
 
 export function logout() {
   credentials = null;
   token = null;
+  dpopKey = null;
+  bound = false;
   granted = [];
 }
 
@@ -58,7 +74,8 @@ export const can = (scope) => granted.includes(scope);
 export const setLoggedOutHandler = (fn) => { onLoggedOut = fn; };
 
 async function send(method, path, body) {
-  const init = { method, headers: { Authorization: `Bearer ${token}` }, credentials: 'omit', cache: 'no-store' };
+  const headers = bound ? { Authorization: `DPoP ${token}`, DPoP: await proof(dpopKey, method, url(path), token) } : { Authorization: `Bearer ${token}` };
+  const init = { method, headers, credentials: 'omit', cache: 'no-store' };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -84,7 +101,8 @@ export async function api(method, path, body) {
   const answer = await readJson(res);
   if (res.status === 401) {
     logout();
-    onLoggedOut('Your session ended: log in again.');
+    onLoggedOut(answer.error === 'invalid_dpop_proof'
+      ? `The server refused this tab's DPoP proof (${answer.error_description}): log in again.` : 'Your session ended: log in again.');
   }
   if (!res.ok) throw new ApiError(res.status, answer);
   return answer;

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { accessRouter } from './admin/access.js';
 import { createdOfAgent, credentialsOfAgent } from './admin/agents.js';
 import { auditRouter } from './admin/audit.js';
+import { adminProofs, lendAdminProofs } from './admin/authorize.js';
 import { adminRouter } from './admin/routes.js';
 import { envelope, type EventSink } from './audit/events.js';
 import type { Deps } from './deps.js';
@@ -75,8 +76,8 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   app.get(path(endpoints.jwks), (_req, res) => {
     res.set('Cache-Control', 'public, max-age=60').type('application/jwk-set+json').send(JSON.stringify(deps.keys.jwks()));
   });
-  // One per-address limit for every admin route, whichever router serves it.
-  app.use(`${issuerPath}/admin`, limitByAddress(deps.limits));
+  // One per-address limit and one DPoP proof check for every admin route, whichever router serves it.
+  app.use(`${issuerPath}/admin`, limitByAddress(deps.limits), lendAdminProofs(adminProofs({ issuer: endpoints.issuer, replay: deps.replay, dpopKeys: deps.dpopKeys, nowMs: ctx.nowMs })));
   if (deps.audit) app.use(`${issuerPath}/admin/audit`, auditRouter(deps.sessions, deps.audit.trail, deps.audit.checkpoints, deps.keys));
   if (deps.usageStore) {
     app.use(`${issuerPath}/admin`, accessRouter({

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { DPOP_SIGNING_ALGORITHMS } from './protocol/dpop.js';
 
 /** One error type for every protocol failure: it carries its own HTTP status and OAuth code. */
 export type OAuthErrorCode =
@@ -92,6 +93,18 @@ export function bearerError(status: 401 | 403, code?: 'invalid_token' | 'insuffi
   const params = code ? `, error="${code}"${description ? `, error_description="${errorText(description)}"` : ''}` : '';
   const challenge = { 'WWW-Authenticate': `Bearer realm="agent-sts"${params}` };
   return new OAuthError(status, code ?? 'invalid_token', description, challenge);
+}
+
+/** The DPoP signing algorithms a DPoP challenge names (RFC 9449 §7.1): every one a proof may use. */
+const DPOP_ALGS = DPOP_SIGNING_ALGORITHMS.join(' ');
+
+/**
+ * A DPoP challenge (RFC 9449 §7.1) for a token presented with the DPoP scheme, or a DPoP-bound one
+ * presented without it: the code, the sanitised description and the accepted algorithms.
+ */
+export function dpopError(status: 400 | 401 | 403, code: 'invalid_token' | 'invalid_dpop_proof' | 'insufficient_scope', description: string): OAuthError {
+  const challenge = { 'WWW-Authenticate': `DPoP realm="agent-sts", error="${code}", error_description="${errorText(description)}", algs="${DPOP_ALGS}"` };
+  return new OAuthError(status, code, description, challenge);
 }
 
 export const RETRY_AFTER_SECONDS = 1;

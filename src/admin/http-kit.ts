@@ -1,48 +1,24 @@
 import type { IncomingMessage } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { ADMIN_AUDIENCE, type AdminScope } from '../clients/types.js';
 import type { RequestContext } from '../audit/context.js';
-import { bearerError, OAuthError, parseInput } from '../errors.js';
+import { OAuthError, parseInput } from '../errors.js';
 import type { RegistryActor } from '../registry/service.js';
-import type { SessionService } from '../sessions/service.js';
-import type { Session } from '../store/index.js';
+import type { AdminRequest } from './authorize.js';
 
 /**
- * What every admin router (and the SSF routers beside them) shares: the admin's bearer check, the
- * JSON-or-nothing body rule, 405s, query and body parsing. The routers import this; nothing here
- * imports a router.
+ * What every admin router (and the SSF routers beside them) shares: the admin's token check (from
+ * authorize.ts), the JSON-or-nothing body rule, 405s, query and body parsing. The routers import
+ * this; nothing here imports a router.
  */
 
 /** Admin calls carry no meaningful body; a JSON one is parsed (so a malformed one is refused) within this. */
 const ADMIN_BODY_LIMIT = '16kb';
 
-export type AdminRequest = Request & { admin?: Session };
+export type { AdminRequest } from './authorize.js';
+export { requireScope } from './authorize.js';
 
 /** The request's context as the HTTP front made it (request id, arrival on the service clock). */
 export type ContextOf = (req: IncomingMessage) => RequestContext;
-
-const NO_TOKEN = bearerError(401, undefined, 'a bearer token is required');
-/** RFC 6750 §2.1: the scheme is case-insensitive, then one or more spaces, then a b64token. */
-const BEARER = /^bearer +(.+)$/i;
-const B64TOKEN = /^[A-Za-z0-9._~+/-]+=*$/;
-
-/** The admin is itself an agent: a live agent-sts token for the admin audience, with the right scope. */
-export function requireScope(sessions: SessionService, scope: AdminScope) {
-  return async (req: AdminRequest, _res: Response, next: NextFunction) => {
-    try {
-      const token = BEARER.exec(req.headers.authorization ?? '')?.[1];
-      // RFC 6750 §3.1: a request without a bearer token gets a challenge without an error code.
-      if (!token) throw NO_TOKEN;
-      const session = B64TOKEN.test(token) ? await sessions.lookup(token) : undefined;
-      if (!session || session.aud !== ADMIN_AUDIENCE) throw bearerError(401, 'invalid_token', 'an active admin token is required');
-      if (!session.scope.includes(scope)) throw bearerError(403, 'insufficient_scope', `scope ${scope} is required`);
-      req.admin = session;
-      next();
-    } catch (err) {
-      next(err);
-    }
-  };
-}
 
 const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 

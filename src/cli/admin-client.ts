@@ -1,4 +1,6 @@
 import { ADMIN_AUDIENCE, type AdminScope } from '../clients/types.js';
+import { DPOP_TOKEN_TYPE } from '../protocol/dpop.js';
+import { DpopSigner } from './dpop.js';
 import { CliFailure, EXIT } from './io.js';
 
 /** A request that has not answered within this is abandoned (the server's own limits are shorter). */
@@ -36,12 +38,17 @@ const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIC
 /** One path segment (agent ids and resource-server URLs alike). */
 export const segment = (id: string) => encodeURIComponent(id);
 
+/** The server checks a proof's URL against its issuer's: a URL it was reached by under another name fails there. */
+const HTU_HINT = ' (AGENT_STS_URL must be the service\'s issuer URL, STS_ISSUER)';
+
 async function errorOf(res: Response): Promise<AdminApiError> {
   const text = await res.text();
   try {
     const body = JSON.parse(text) as { error?: unknown; error_description?: unknown };
     if (typeof body.error === 'string') {
-      return new AdminApiError(res.status, body.error, typeof body.error_description === 'string' ? body.error_description : undefined);
+      let description = typeof body.error_description === 'string' ? body.error_description : undefined;
+      if (body.error === 'invalid_dpop_proof' && description?.includes('htu')) description += HTU_HINT;
+      return new AdminApiError(res.status, body.error, description);
     }
   } catch {
     // not JSON (a proxy's page, say): the status alone
@@ -52,11 +59,14 @@ async function errorOf(res: Response): Promise<AdminApiError> {
 /**
  * A typed client of the admin API for one CLI run: it gets an admin token for exactly the scopes
  * the command needs (client credentials, client_secret_basic) on its first call, reuses it, and
- * gets a new one shortly before it expires (a long `audit tail -f`).
+ * gets a new one shortly before it expires (a long `audit tail -f`). The token is always asked for
+ * DPoP-bound to the run's key (an admin with `requireDpop` gets no other kind, and a copied token
+ * is then useless); every call carries a fresh proof, made by one signer.
  */
 export class AdminClient {
   private readonly base: string;
-  private token?: { value: string; refreshAtMs: number };
+  private token?: { value: string; dpop: boolean; refreshAtMs: number };
+  private signer?: Promise<DpopSigner>;
 
   constructor(
     private readonly creds: AdminCredentials,
@@ -77,35 +87,55 @@ export class AdminClient {
 
   /** A GET answered in another format (the access review's CSV): the body as text. */
   async getText(path: string, accept: string, query: Query = {}): Promise<string> {
-    const res = await this.fetch(this.url(path, query), { headers: { Authorization: `Bearer ${await this.bearer()}`, Accept: accept } });
+    const url = this.url(path, query);
+    const res = await this.fetch(url, { headers: { ...(await this.authorization('GET', url)), Accept: accept } });
     if (!res.ok) throw await errorOf(res);
     return res.text();
   }
 
   private async call<T>(method: Method, path: string, query: Query, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { Authorization: `Bearer ${await this.bearer()}`, Accept: 'application/json' };
+    const url = this.url(path, query);
+    const headers: Record<string, string> = { ...(await this.authorization(method, url)), Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await this.fetch(this.url(path, query), { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    const res = await this.fetch(url, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     if (!res.ok) throw await errorOf(res);
     return (await this.json(res)) as T;
   }
 
-  private async bearer(): Promise<string> {
-    if (this.token && this.nowMs() < this.token.refreshAtMs) return this.token.value;
+  /** Authorization for one request: `DPoP <token>` and a proof for it, or `Bearer` if the server issued a bearer token. */
+  private async authorization(method: Method, url: string): Promise<Record<string, string>> {
+    const token = await this.currentToken();
+    if (!token.dpop) return { Authorization: `Bearer ${token.value}` };
+    return { Authorization: `${DPOP_TOKEN_TYPE} ${token.value}`, DPoP: await (await this.dpop()).proof(method, url, token.value) };
+  }
+
+  private dpop(): Promise<DpopSigner> {
+    this.signer ??= DpopSigner.create();
+    return this.signer;
+  }
+
+  private async currentToken(): Promise<{ value: string; dpop: boolean }> {
+    if (this.token && this.nowMs() < this.token.refreshAtMs) return this.token;
     const form = new URLSearchParams({ grant_type: 'client_credentials', resource: ADMIN_AUDIENCE, scope: this.scopes.join(' ') });
-    const res = await this.fetch(`${this.base}/token`, {
+    const url = `${this.base}/token`;
+    const res = await this.fetch(url, {
       method: 'POST',
-      headers: { Authorization: basic(this.creds.clientId, this.creds.clientSecret), 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+      headers: {
+        Authorization: basic(this.creds.clientId, this.creds.clientSecret), DPoP: await (await this.dpop()).proof('POST', url),
+        'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json',
+      },
       body: form.toString(),
     });
     if (!res.ok) throw await errorOf(res);
-    const answer = (await this.json(res)) as { access_token?: unknown; expires_in?: unknown };
+    const answer = (await this.json(res)) as { access_token?: unknown; expires_in?: unknown; token_type?: unknown };
     if (typeof answer.access_token !== 'string' || typeof answer.expires_in !== 'number') {
       throw new AdminApiError(res.status, undefined, 'the token answer has no access_token or expires_in');
     }
     const margin = Math.min(TOKEN_REFRESH_MARGIN_SECONDS, answer.expires_in / 2);
-    this.token = { value: answer.access_token, refreshAtMs: this.nowMs() + (answer.expires_in - margin) * MS_PER_SECOND };
-    return this.token.value;
+    // RFC 9449 §5: token_type says whether the token was bound; a server that ignored the proof issued a bearer token.
+    const dpop = typeof answer.token_type === 'string' && answer.token_type.toLowerCase() === DPOP_TOKEN_TYPE.toLowerCase();
+    this.token = { value: answer.access_token, dpop, refreshAtMs: this.nowMs() + (answer.expires_in - margin) * MS_PER_SECOND };
+    return this.token;
   }
 
   private url(path: string, query: Query): string {

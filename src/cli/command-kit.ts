@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { AdminScope } from '../clients/types.js';
@@ -7,14 +8,20 @@ import { usageError, type CliIo } from './io.js';
 
 /** A JSON file given on the command line is read up to this size. */
 const MAX_INPUT_BYTES = 1_048_576;
+/** A client secret read from a file or stdin: a few dozen characters; anything this long is not one. */
+const MAX_SECRET_BYTES = 4_096;
 
 /** The program's own options, given before or after the subcommand. */
 export interface GlobalOptions {
   url?: string;
   clientId?: string;
-  clientSecret?: string;
+  clientSecretFile?: string;
+  clientSecretStdin?: boolean;
+  insecure?: boolean;
   json?: boolean;
   output?: 'table' | 'json';
+  /** A command's own `--file` (`-` reads stdin, which then cannot also hold the secret). */
+  file?: string;
 }
 
 /** What an admin command works with: a client holding exactly its scopes, and how to print. */
@@ -28,29 +35,91 @@ export interface AdminRun {
   printJson(value: unknown): void;
 }
 
-const CREDENTIALS = [
-  ['url', 'AGENT_STS_URL', '--url'],
-  ['clientId', 'AGENT_STS_CLIENT_ID', '--client-id'],
-  ['clientSecret', 'AGENT_STS_CLIENT_SECRET', '--client-secret'],
-] as const;
+export const SECRET_SOURCES = 'AGENT_STS_CLIENT_SECRET, --client-secret-file FILE or --client-secret-stdin';
 
-function credentials(io: CliIo, opts: GlobalOptions): AdminCredentials {
-  const found: Partial<AdminCredentials> = {};
-  const missing: string[] = [];
-  for (const [key, env, flag] of CREDENTIALS) {
-    const v = opts[key] ?? io.env[env];
-    if (v) found[key] = v;
-    else missing.push(`${env} (or ${flag})`);
-  }
-  if (missing.length) throw usageError(`the admin API needs ${missing.join(', ')}`);
+/** `--client-secret` is refused as it is parsed: a command line is visible to every user of the machine (ps, /proc). */
+export function refuseSecretFlag(): never {
+  throw usageError(`--client-secret is not accepted: a command line shows in ps. Give the secret in ${SECRET_SOURCES}`);
+}
+
+/** Plain http is allowed only where nothing leaves the machine: localhost, 127.0.0.0/8 (IPv4-mapped too), [::1]. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host === 'localhost') return true;
+  const loopback = new BlockList();
+  loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+  loopback.addAddress('::1', 'ipv6');
+  return (isIPv4(host) && loopback.check(host, 'ipv4')) || (isIPv6(host) && loopback.check(host, 'ipv6'));
+}
+
+/** The service URL: http(s), and https unless the host is loopback or `--insecure` says this is a lab. */
+function serviceUrl(raw: string, insecure: boolean): string {
   let url: URL;
   try {
-    url = new URL(found.url!);
+    url = new URL(raw);
   } catch {
-    throw usageError(`AGENT_STS_URL is not a URL: ${found.url}`);
+    throw usageError(`AGENT_STS_URL is not a URL: ${raw}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usageError('AGENT_STS_URL must be an http or https URL');
-  return found as AdminCredentials;
+  if (url.protocol === 'http:' && !insecure && !isLoopbackHost(url.hostname)) {
+    throw usageError(`refusing plain http to ${url.host}: the client secret and admin tokens would cross the network in clear. `
+      + 'Use https (plain http is allowed only to localhost, 127.0.0.0/8 and [::1]), or --insecure for a lab');
+  }
+  return raw;
+}
+
+/** The secret as a file or stdin holds it: its first line, without the line ending. */
+function secretText(text: string, from: string): string {
+  const secret = text.split(/\r?\n/, 1)[0]!;
+  if (!secret) throw usageError(`${from} holds no client secret`);
+  return secret;
+}
+
+/** Standard input to its end, or (`firstLine`) to its first line ending: a secret typed at a terminal needs no Ctrl-D. */
+async function readStdin(io: CliIo, maxBytes: number, what: string, firstLine = false): Promise<string> {
+  if (!io.stdin) throw usageError('no standard input to read');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of io.stdin) {
+    const buf = Buffer.from(chunk);
+    size += buf.length;
+    if (size > maxBytes) throw usageError(`${what} is over ${maxBytes} bytes`);
+    chunks.push(buf);
+    if (firstLine && buf.includes(0x0a)) break;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readLocalFile(io: CliIo, file: string, maxBytes: number): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path.resolve(io.cwd, file), 'utf8');
+  } catch (err) {
+    throw usageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (Buffer.byteLength(text) > maxBytes) throw usageError(`${file} is over ${maxBytes} bytes`);
+  return text;
+}
+
+/** The client secret, from exactly one place: --client-secret-file, --client-secret-stdin, else AGENT_STS_CLIENT_SECRET. */
+async function clientSecret(io: CliIo, opts: GlobalOptions): Promise<string | undefined> {
+  if (opts.clientSecretFile !== undefined && opts.clientSecretStdin) throw usageError('give the client secret one way: --client-secret-file or --client-secret-stdin');
+  if (opts.clientSecretFile !== undefined) return secretText(await readLocalFile(io, opts.clientSecretFile, MAX_SECRET_BYTES), opts.clientSecretFile);
+  if (opts.clientSecretStdin) {
+    if (opts.file === '-') throw usageError('standard input cannot hold both the client secret and --file -');
+    return secretText(await readStdin(io, MAX_SECRET_BYTES, 'standard input', true), 'standard input');
+  }
+  return io.env.AGENT_STS_CLIENT_SECRET || undefined;
+}
+
+async function credentials(io: CliIo, opts: GlobalOptions): Promise<AdminCredentials> {
+  const url = opts.url ?? io.env.AGENT_STS_URL;
+  const clientId = opts.clientId ?? io.env.AGENT_STS_CLIENT_ID;
+  const missing = [!url && 'AGENT_STS_URL (or --url)', !clientId && 'AGENT_STS_CLIENT_ID (or --client-id)'].filter(Boolean);
+  const secret = missing.length ? undefined : await clientSecret(io, opts);
+  if (!missing.length && !secret) missing.push(`the client secret (${SECRET_SOURCES})`);
+  if (missing.length) throw usageError(`the admin API needs ${missing.join(', ')}`);
+  return { url: serviceUrl(url!, opts.insecure === true), clientId: clientId!, clientSecret: secret! };
 }
 
 /**
@@ -63,7 +132,7 @@ export function adminAction(io: CliIo, scopes: AdminScope[], fn: (run: AdminRun,
     const globals = command.optsWithGlobals<GlobalOptions>();
     const json = globals.json === true || globals.output === 'json';
     const run: AdminRun = {
-      client: new AdminClient(credentials(io, globals), scopes, io.signal),
+      client: new AdminClient(await credentials(io, globals), scopes, io.signal),
       io,
       json,
       print: (text) => io.stdout.write(text),
@@ -94,26 +163,7 @@ export const repeated = (value: string, previous: string[] = []) => [...previous
 
 /** A JSON object from `file` (relative to the working directory) or, for `-`, from stdin. */
 export async function readJsonObject(io: CliIo, file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  if (file === '-') {
-    if (!io.stdin) throw usageError('no standard input to read');
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of io.stdin) {
-      const buf = Buffer.from(chunk);
-      size += buf.length;
-      if (size > MAX_INPUT_BYTES) throw usageError(`standard input is over ${MAX_INPUT_BYTES} bytes`);
-      chunks.push(buf);
-    }
-    text = Buffer.concat(chunks).toString('utf8');
-  } else {
-    try {
-      text = await readFile(path.resolve(io.cwd, file), 'utf8');
-    } catch (err) {
-      throw usageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    if (Buffer.byteLength(text) > MAX_INPUT_BYTES) throw usageError(`${file} is over ${MAX_INPUT_BYTES} bytes`);
-  }
+  const text = file === '-' ? await readStdin(io, MAX_INPUT_BYTES, 'standard input') : await readLocalFile(io, file, MAX_INPUT_BYTES);
   let value: unknown;
   try {
     value = JSON.parse(text);

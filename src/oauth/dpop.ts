@@ -1,7 +1,7 @@
 import type { Agent } from '../clients/types.js';
 import { OAuthError } from '../errors.js';
 import type { DpopConfirmation } from '../protocol/dpop.js';
-import { DpopProofError, useProofOnce, verifyProof, type ProofKeyCache } from '../rs/dpop.js';
+import { DpopProofError, useProofOnce, verifyProof, type DpopReplayCache, type ProofKeyCache } from '../rs/dpop.js';
 import type { ReplayStore } from '../store/index.js';
 import type { OAuthRequest } from './request.js';
 
@@ -10,6 +10,14 @@ export interface DpopContext {
   dpopKeys: ProofKeyCache;
   nowMs(): number;
 }
+
+/** The store's replay set as the DPoP checks use it: one `SET NX PX` per proof, shared by every instance. */
+export const replayCacheOf = (replay: ReplayStore, nowMs: () => number): DpopReplayCache => ({
+  useOnce: (key, expiresAtMs) => replay.useOnce(key, expiresAtMs, nowMs()),
+});
+
+/** RFC 9449 §4.3: one DPoP header only. node joins repeated ones with ', '; a compact JWS never contains a comma. */
+export const severalDpopHeaders = (header: string | string[] | undefined): boolean => header !== undefined && (Array.isArray(header) || header.includes(','));
 
 /** RFC 9449 §5: a token request with a bad proof is refused with 400 invalid_dpop_proof (no challenge). */
 export const invalidDpopProof = (description: string) => new OAuthError(400, 'invalid_dpop_proof', description);
@@ -26,13 +34,11 @@ export async function tokenRequestBinding(ctx: DpopContext, req: OAuthRequest, a
     if (agent.requireDpop) throw invalidDpopProof('this agent must send a DPoP proof: it is issued DPoP-bound tokens only').because('dpop_required');
     return undefined;
   }
-  // node joins repeated headers with ', '; a compact JWS never contains a comma (RFC 9449 §4.3: one header only).
-  if (Array.isArray(header) || header.includes(',')) throw invalidDpopProof('send exactly one DPoP header').because('dpop_invalid');
+  if (severalDpopHeaders(header)) throw invalidDpopProof('send exactly one DPoP header').because('dpop_invalid');
   try {
     const nowMs = ctx.nowMs();
-    const proof = await verifyProof(header, { method: req.method, url: req.endpointUrl, nowMs }, ctx.dpopKeys);
-    const replay = { useOnce: (key: string, expiresAtMs: number) => ctx.replay.useOnce(key, expiresAtMs, nowMs) };
-    if (!(await useProofOnce(replay, proof))) throw invalidDpopProof('the DPoP proof was already used').because('dpop_replayed');
+    const proof = await verifyProof(header as string, { method: req.method, url: req.endpointUrl, nowMs }, ctx.dpopKeys);
+    if (!(await useProofOnce(replayCacheOf(ctx.replay, () => nowMs), proof))) throw invalidDpopProof('the DPoP proof was already used').because('dpop_replayed');
     return { jkt: proof.jkt };
   } catch (err) {
     throw err instanceof DpopProofError ? invalidDpopProof(err.description).because('dpop_invalid') : err;

@@ -15,6 +15,9 @@ import { ADMIN_AUD, adminToken, API, basic, clientCredentials, exchange, OTHER_A
  */
 const CONSOLE_ADMIN = 'console-admin';
 const CONSOLE_ADMIN_SECRET = 'console-admin-secret-0123456789abcdefgh';
+/** An admin agent with requireDpop: it gets DPoP-bound tokens only, and the admin API takes them only with a proof. */
+const DPOP_ADMIN = 'console-dpop-admin';
+const DPOP_ADMIN_SECRET = 'console-dpop-admin-secret-0123456789abcd';
 /** Browser tests wait on the page (bounded by UI_TIMEOUT_MS per wait), so each gets more than jest's default. */
 const BROWSER_TEST_MS = 60_000;
 
@@ -44,11 +47,18 @@ describe('the admin console (/console) in headless Chromium', () => {
   };
 
   beforeAll(async () => {
+    // The socket first: the issuer is the URL the browser opens, since DPoP proofs name it (htu).
+    server = await listen((req, res) => sts.app(req, res));
     sts = await startSts({
       live: true,
-      registry: testRegistry({ agents: [{ id: CONSOLE_ADMIN, owner: 'platform', secretHash: hashSecret(CONSOLE_ADMIN_SECRET), audiences: { [ADMIN_AUD]: [...ADMIN_SCOPES] } }] }),
+      issuer: server.url,
+      registry: testRegistry({
+        agents: [
+          { id: CONSOLE_ADMIN, owner: 'platform', secretHash: hashSecret(CONSOLE_ADMIN_SECRET), audiences: { [ADMIN_AUD]: [...ADMIN_SCOPES] } },
+          { id: DPOP_ADMIN, owner: 'platform', secretHash: hashSecret(DPOP_ADMIN_SECRET), audiences: { [ADMIN_AUD]: [...ADMIN_SCOPES] }, requireDpop: true },
+        ],
+      }),
     });
-    server = await listen(sts.app);
     tokP = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read invoices:write')).access_token;
     tokC = await ok(exchange(sts, 'sub-agent', tokP, API, 'invoices:read'));
     tokL = await ok(exchange(sts, 'leaf-agent', tokC, API, 'invoices:read'));
@@ -240,5 +250,29 @@ describe('the admin console (/console) in headless Chromium', () => {
     await page.goto(`${server.url}/console/#agents`).catch(() => {});
     expect(await page.locator('#page-agents').isHidden()).toBe(true);
     await screenshot(page, 'logged-out');
+  }, BROWSER_TEST_MS);
+
+  it('an admin agent with requireDpop logs in (its token bound to a key of this tab), lists sessions and kills one', async () => {
+    const victim = (await clientCredentials(sts, 'outsider-agent', API, 'invoices:read')).access_token;
+    const sid = sidOf(victim);
+    await page.locator('#client-id').fill(DPOP_ADMIN);
+    await page.locator('#client-secret').fill(DPOP_ADMIN_SECRET);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.locator('#nav').waitFor();
+    expect(await page.locator('#who-name').textContent()).toBe(DPOP_ADMIN);
+    const [held] = await sts.deps.sessions.list({ agent: DPOP_ADMIN }, 10);
+    expect(held?.cnf?.jkt).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    await searchSessions('outsider-agent');
+    await killButton(sid, 'outsider-agent').click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Kill session' }).click();
+    await node(sid).waitFor({ state: 'detached' });
+    await page.getByText(`Killed 1 session under ${sid}.`).waitFor();
+    await expectInactive(sts, victim);
+    expect(sts.events.events.find((e) => e.type === 'session.revoked' && e.sid === sid)).toMatchObject({ by: DPOP_ADMIN });
+    await screenshot(page, 'dpop-admin-killed');
+    // the module's keys: a private key no script can export, a public JWK without private members
+    const key = `import('${server.url}/console/dpop.js').then(async (m) => { const k = await m.newKey(); return [k.privateKey.extractable, k.privateKey.type, Object.keys(k.jwk).sort()]; })`;
+    expect(await page.evaluate<unknown[]>(key)).toEqual([false, 'private', ['crv', 'kty', 'x', 'y']]);
   }, BROWSER_TEST_MS);
 });

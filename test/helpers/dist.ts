@@ -16,10 +16,10 @@ export interface Ran {
   stderr: string;
 }
 
-/** Runs `node <args>` to completion (bounded), with only the given environment beyond PATH. */
-export function runNode(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
+/** Runs `node <args>` to completion (bounded), with only the given environment beyond PATH; `input` is written to its stdin. */
+export function runNode(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       args,
       { cwd: opts.cwd ?? ROOT, env: { PATH: process.env.PATH, ...opts.env }, timeout: CHILD_TIMEOUT_MS },
@@ -28,6 +28,7 @@ export function runNode(args: string[], opts: { cwd?: string; env?: NodeJS.Proce
         resolve({ code, stdout, stderr });
       },
     );
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }
 

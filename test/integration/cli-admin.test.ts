@@ -29,13 +29,17 @@ describe('agent-sts admin commands', () => {
   const cli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runNode([BIN, ...args], { env: { ...env, ...extraEnv } });
 
   beforeAll(async () => {
-    sts = await startSts({
-      live: true,
-      registry: testRegistry({ agents: [{ id: CLI_ADMIN, owner: 'platform', secretHash: hashSecret(CLI_ADMIN_SECRET), audiences: { [ADMIN_AUD]: [...ADMIN_SCOPES] } }] }),
-    });
-    server = createServer(sts.app).listen(0, '127.0.0.1');
+    // The socket first: the issuer is the URL the CLI calls, since DPoP proofs name it (htu).
+    server = createServer((req, res) => sts.app(req, res)).listen(0, '127.0.0.1');
     await once(server, 'listening');
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    sts = await startSts({
+      live: true,
+      issuer: url,
+      registry: testRegistry({
+        agents: [{ id: CLI_ADMIN, owner: 'platform', secretHash: hashSecret(CLI_ADMIN_SECRET), audiences: { [ADMIN_AUD]: [...ADMIN_SCOPES] }, requireDpop: true }],
+      }),
+    });
     env = { AGENT_STS_URL: url, AGENT_STS_CLIENT_ID: CLI_ADMIN, AGENT_STS_CLIENT_SECRET: CLI_ADMIN_SECRET };
   });
   afterAll(async () => {
@@ -44,9 +48,9 @@ describe('agent-sts admin commands', () => {
     await sts?.close();
   });
 
-  /** The admin API read directly (supertest), to check what a command changed. */
+  /** The admin API read directly (supertest, as another admin: the CLI's needs DPoP), to check what a command changed. */
   async function adminGet(p: string) {
-    const token = (await request(sts.app).post('/token').set('Authorization', basic(CLI_ADMIN, CLI_ADMIN_SECRET)).type('form')
+    const token = (await request(sts.app).post('/token').set('Authorization', basic('auditor')).type('form')
       .send({ grant_type: 'client_credentials', resource: ADMIN_AUD, scope: 'agents:read' })).body.access_token as string;
     return request(sts.app).get(`/admin${p}`).set('Authorization', `Bearer ${token}`);
   }
@@ -178,12 +182,76 @@ describe('agent-sts admin commands', () => {
     expect(noSid).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(/^error: missing required argument 'sid'/) });
     expect(bareUpdate).toEqual({ code: 1, stdout: '', stderr: 'error: nothing to change: give a flag or --file\n' });
     expect(badOverlap).toEqual({ code: 1, stdout: '', stderr: "error: '1y' is not a duration: a whole number with s, m, h or d (e.g. 1h)\n" });
-    expect(noCreds).toEqual({ code: 1, stdout: '', stderr: 'error: the admin API needs AGENT_STS_CLIENT_SECRET (or --client-secret)\n' });
+    expect(noCreds).toEqual({
+      code: 1, stdout: '', stderr: 'error: the admin API needs the client secret (AGENT_STS_CLIENT_SECRET, --client-secret-file FILE or --client-secret-stdin)\n',
+    });
     expect(unknownSid).toEqual({ code: 2, stdout: '', stderr: 'error: not_found (404): no live session with that id\n' });
     expect(badSecret).toEqual({ code: 2, stdout: '', stderr: 'error: invalid_client (401): client authentication failed\n' });
     expect(noScope).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(/^error: invalid_target \(400\): .+\n$/) });
     expect(unreachable).toEqual({ code: 2, stdout: '', stderr: `error: cannot reach ${unreachableUrl(unreachable.stderr)}: ECONNREFUSED\n` });
     expect((await adminGet('/agents/leaf-agent')).body.credentials).toHaveLength(1);
+  });
+
+  it('a requireDpop admin: each run binds its admin token to a key of its own (cnf.jkt), and the commands work with it', async () => {
+    const ofAdmin = async () => sts.deps.sessions.list({ agent: CLI_ADMIN }, 1_000);
+    const before = new Set((await ofAdmin()).map((s) => s.sid));
+    const [ls, agents] = await Promise.all([cli(['sessions', 'ls', '--json']), cli(['agents', 'ls', '--json'])]);
+    expect([ls.code, ls.stderr, agents.code, agents.stderr]).toEqual([0, '', 0, '']);
+    const jkts = (await ofAdmin()).filter((s) => !before.has(s.sid)).map((s) => s.cnf?.jkt);
+    expect(jkts).toEqual([expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), expect.stringMatching(/^[A-Za-z0-9_-]{43}$/)]);
+    expect(jkts[0]).not.toBe(jkts[1]);
+  });
+
+  it('a URL that is not the issuer: the proof names the wrong URL, and the error says which URL to use', async () => {
+    const port = new URL(env.AGENT_STS_URL!).port;
+    const r = await cli(['sessions', 'ls'], { AGENT_STS_URL: `http://localhost:${port}` });
+    expect(r).toEqual({
+      code: 2, stdout: '',
+      stderr: "error: invalid_dpop_proof (400): the DPoP proof's htu is not this request's URL (AGENT_STS_URL must be the service's issuer URL, STS_ISSUER)\n",
+    });
+  });
+
+  it('the secret comes from AGENT_STS_CLIENT_SECRET, --client-secret-file or --client-secret-stdin; --client-secret is refused before anything is sent', async () => {
+    const issued = () => sts.events.events.filter((e) => e.type === 'token.issued' && e.agent === CLI_ADMIN).length;
+    const dir = mkdtempSync(path.join(tmpdir(), 'agent-sts-cli-'));
+    const file = path.join(dir, 'secret');
+    writeFileSync(file, `${CLI_ADMIN_SECRET}\n`, { mode: 0o600 });
+    const wrongInEnv = { AGENT_STS_CLIENT_SECRET: 'wrong-secret-0123456789abcdefghijklmnop' };
+    const before = issued();
+    const [fromFile, fromStdin, flag, twoWays, stdinTwice, emptyFile] = await Promise.all([
+      cli(['sessions', 'ls', '--json', '--client-secret-file', file], wrongInEnv),
+      runNode([BIN, 'sessions', 'ls', '--json', '--client-secret-stdin'], { env: { ...env, ...wrongInEnv }, input: `${CLI_ADMIN_SECRET}\n` }),
+      cli(['sessions', 'ls', '--client-secret', CLI_ADMIN_SECRET]),
+      cli(['sessions', 'ls', '--client-secret-file', file, '--client-secret-stdin']),
+      runNode([BIN, 'agents', 'update', 'leaf-agent', '--file', '-', '--client-secret-stdin'], { env, input: `${CLI_ADMIN_SECRET}\n` }),
+      cli(['sessions', 'ls', '--client-secret-file', '/dev/null']),
+    ]);
+    expect([fromFile.code, fromFile.stderr, fromStdin.code, fromStdin.stderr]).toEqual([0, '', 0, '']);
+    expect(flag).toEqual({
+      code: 1, stdout: '',
+      stderr: 'error: --client-secret is not accepted: a command line shows in ps. Give the secret in AGENT_STS_CLIENT_SECRET, --client-secret-file FILE or --client-secret-stdin\n',
+    });
+    expect(twoWays).toEqual({ code: 1, stdout: '', stderr: 'error: give the client secret one way: --client-secret-file or --client-secret-stdin\n' });
+    expect(stdinTwice).toEqual({ code: 1, stdout: '', stderr: 'error: standard input cannot hold both the client secret and --file -\n' });
+    expect(emptyFile).toEqual({ code: 1, stdout: '', stderr: 'error: /dev/null holds no client secret\n' });
+    expect(issued() - before).toBe(2);
+  });
+
+  it('plain http only to loopback: another host is refused before anything is sent; localhost is let through', async () => {
+    const refusal = (host: string) => ({
+      code: 1, stdout: '',
+      stderr: `error: refusing plain http to ${host}: the client secret and admin tokens would cross the network in clear. `
+        + 'Use https (plain http is allowed only to localhost, 127.0.0.0/8 and [::1]), or --insecure for a lab\n',
+    });
+    const [named, private10, flag, localhost] = await Promise.all([
+      cli(['sessions', 'ls'], { AGENT_STS_URL: 'http://sts.example.com' }),
+      cli(['sessions', 'ls'], { AGENT_STS_URL: 'http://10.1.2.3:8080' }),
+      cli(['sessions', 'ls', '--url', 'http://sts.example.com/']),
+      // a free port on this machine: it gets as far as connecting, which is refused
+      freePort().then((port) => cli(['sessions', 'ls'], { AGENT_STS_URL: `http://localhost:${port}` })),
+    ]);
+    expect([named, private10, flag]).toEqual([refusal('sts.example.com'), refusal('10.1.2.3:8080'), refusal('sts.example.com')]);
+    expect({ code: localhost.code, stderr: localhost.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/^error: cannot reach http:\/\/localhost:\d+: ECONNREFUSED\n$/) });
   });
 
   it('the admin client gets one token per run and a new one only when it nears expiry', async () => {
