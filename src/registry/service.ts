@@ -86,6 +86,8 @@ interface Change<X> {
   authority?(current: Stored<RegistryRecord> | undefined, planned: Planned<X>): string[];
   /** Refuses a plan that would leave nobody able to manage the registry (checked at one registry version). */
   keepsAManager?: boolean;
+  /** A retry of this op while the entry's same op is pending is answered by completing that one (disable, enable, delete). */
+  retryCompletes?: boolean;
 }
 
 /**
@@ -176,7 +178,7 @@ export class RegistryService {
 
   async disableAgent(actor: RegistryActor, id: string): Promise<{ revoked: number }> {
     return this.#apply<null>(actor, {
-      kind: 'agent', id, op: 'disable', keepsAManager: true,
+      kind: 'agent', id, op: 'disable', keepsAManager: true, retryCompletes: true,
       plan: (cur, nowMs) => ({
         doc: { ...(this.#live(cur, 'agent') as AgentRecord), disabled: true, updated: new Date(nowMs).toISOString(), updatedBy: actor.agent },
         // status first: from here no create naming the agent can store a session, on any instance
@@ -188,7 +190,7 @@ export class RegistryService {
 
   async enableAgent(actor: RegistryActor, id: string): Promise<void> {
     await this.#apply<null>(actor, {
-      kind: 'agent', id, op: 'enable',
+      kind: 'agent', id, op: 'enable', retryCompletes: true,
       plan: (cur, nowMs) => ({
         doc: { ...(this.#live(cur, 'agent') as AgentRecord), disabled: false, updated: new Date(nowMs).toISOString(), updatedBy: actor.agent },
         steps: [{ do: 'status', disabled: false }],
@@ -200,7 +202,7 @@ export class RegistryService {
 
   async deleteAgent(actor: RegistryActor, id: string): Promise<{ revoked: number }> {
     return this.#apply<null>(actor, {
-      kind: 'agent', id, op: 'delete', keepsAManager: true,
+      kind: 'agent', id, op: 'delete', keepsAManager: true, retryCompletes: true,
       plan: (cur, nowMs) => {
         this.#live(cur, 'agent');
         return {
@@ -334,6 +336,11 @@ export class RegistryService {
     this.#writable(kind, id);
     // refused input and refused authority change nothing and record no request
     const first = await this.#read(kind, id);
+    const earlier = first?.record.pending;
+    if (earlier && change.retryCompletes && earlier.op === change.op) {
+      const revoked = await this.#complete(kind, id, actor.context, first);
+      return { record: withoutPending(first.record), revoked, extra: null as X };
+    }
     const dry = await change.plan(first?.record, this.now());
     const missing = missingScopes(change.authority?.(first?.record, dry) ?? [], actor.scopes);
     if (missing.length) this.#deny(actor, change, missing);
@@ -428,15 +435,18 @@ export class RegistryService {
     try {
       for (const step of p.steps) revoked += await this.#run(id, step, p.by, context);
       const late = by.requestId !== p.requestId;
+      // a late completion's kills found their sessions already dead: announce what the first attempt could not
+      if (late && p.steps.some((s) => s.do.startsWith('kill'))) await this.d.sessions.announceUnannounced(by);
       await this.d.events.record({
         ...(p.outcome as RegistryEvent), ...('revoked' in p.outcome ? { revoked } : {}), ...(late ? { completes: p.requestId } : {}),
         ...envelope(late ? by : context, this.now(), p.by),
       });
-      await this.#clear(kind, id, found.json, p.requestId);
     } catch (err) {
       if (err instanceof ChangePendingError) throw err;
       throw new ChangePendingError(`${KIND_LABEL[kind]} "${id}"`, p.op, remaining, err);
     }
+    // Complete and recorded: a mark that cannot be cleared now only shows as pending until a sweep clears it.
+    await this.#clear(kind, id, found.json, p.requestId).catch(() => {});
     return revoked;
   }
 
@@ -474,9 +484,7 @@ export class RegistryService {
     for (let attempt = 0; attempt < UPDATE_ATTEMPTS && expected !== undefined; attempt++) {
       const record = JSON.parse(expected) as Stored<RegistryRecord>;
       if (record.pending?.requestId !== requestId) return;
-      const done = { ...record };
-      delete done.pending;
-      if (await this.d.store.replace(kind, id, expected, JSON.stringify(done), { pending: false })) {
+      if (await this.d.store.replace(kind, id, expected, JSON.stringify(withoutPending(record)), { pending: false })) {
         await this.d.live.refresh(kind, id);
         return;
       }
@@ -524,6 +532,12 @@ function removedEntitlements(before: Record<string, string[]>, after: Record<str
     }
   }
   return out;
+}
+
+function withoutPending<R extends Stored<RegistryRecord>>(record: R): R {
+  const done = { ...record };
+  delete done.pending;
+  return done;
 }
 
 const withCredentials = (cur: RegistryRecord, credentials: Credential[], nowMs: number, by: string): RegistryRecord =>

@@ -43,7 +43,8 @@ export class KillAnnouncer {
    */
   async drain(context: RequestContext, graceMs = ANNOUNCE_GRACE_MS): Promise<number> {
     const nowMs = this.clock.nowMs();
-    const trees = await this.store.unannounced(nowMs - graceMs, DRAIN_TREES);
+    // marks of kills that began at or before nowMs - graceMs (a retry in the same millisecond included)
+    const trees = await this.store.unannounced(nowMs - graceMs + 1, DRAIN_TREES);
     if (trees.length === 0) return 0;
     let announced = 0;
     for (const [key, sessions] of groupByKill(trees, nowMs)) {

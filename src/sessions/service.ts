@@ -254,12 +254,18 @@ export class SessionService {
     }
     // Losing this cleanup costs a second announcement by the next drain, never a missing one.
     await this.store.announced(removed, tag).catch(() => {});
-    if (removed.length === 0 && this.announcer) {
-      await this.announcer.drain(context, 0).catch((err: unknown) => {
-        throw new KillIncompleteError(0, err);
-      });
-    }
+    if (removed.length === 0) await this.announceUnannounced(context);
     return removed.length;
+  }
+
+  /**
+   * Records and announces at once whatever kills left unannounced (a change completing an earlier
+   * kill of its own, whose sessions are already dead, calls this). Rejects as an incomplete kill.
+   */
+  async announceUnannounced(context: RequestContext): Promise<void> {
+    await this.announcer?.drain(context, 0).catch((err: unknown) => {
+      throw new KillIncompleteError(0, err);
+    });
   }
 
   /** A kill's request record: a trail that cannot take it refuses the kill (503), with nothing killed. */

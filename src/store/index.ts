@@ -67,9 +67,9 @@ export interface SessionStore {
    */
   setAgentDisabled(agentId: string, disabled: boolean): Promise<void>;
   /**
-   * Clears the disabled mark, and lowers the agent's kill marker to `nowMs` if it is later: the
-   * marker refuses creates from requests that arrived before a kill, and after an enable nothing
-   * arriving later needs refusing (its clock-skew allowance would refuse the next second's requests).
+   * Clears the disabled mark, and lowers the agent's kill marker to just before `nowMs` if it is
+   * later: the marker refuses creates from requests that arrived before a kill, and after an enable
+   * nothing arriving from then on needs refusing (its clock-skew allowance would refuse the next second's requests).
    */
   enableAgent(agentId: string, nowMs: number): Promise<void>;
   /**

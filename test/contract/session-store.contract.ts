@@ -634,6 +634,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         await store.enableAgent('agent-en', t + 5);
         // within the marker's clock-skew allowance, yet after the enable: stored
         expect(await store.create(during, t + 10, t + 10)).toBe('created');
+        expect(await store.create(makeRoot({ agent: 'agent-en', sub: 'agent-en' }), t + 10, t + 5)).toBe('created');
         expect(await store.create(makeRoot({ agent: 'agent-en', sub: 'agent-en' }), t + 10, t + 4)).toBe('agent_revoked');
         // an enable never raises a marker a later kill set
         await store.revokeAgent('agent-en', t + 20);

@@ -16,6 +16,8 @@ import { buildDeps, type Deps } from '../../src/deps.js';
 import type { Resolve } from '../../src/push/address-policy.js';
 import { addKey } from '../../src/keys/keystore.js';
 import type { Clock } from '../../src/sessions/clock.js';
+import { MemoryRegistryStore } from '../../src/store/memory/registry-store.js';
+import type { Faults } from './faults.js';
 import type { ReplayStore, SessionStore, Stores } from '../../src/store/index.js';
 import { AGENT_KILL_MARKER_SUFFIX, KILLED_SET_SUFFIX, OUTBOX_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { MemoryAuditLog } from '../../src/store/memory/audit-log.js';
@@ -150,6 +152,11 @@ export interface TestStsOptions {
   shared?: { stores: Stores; registryStore: RegistryStore };
   /** STS_METRICS_PORT: metrics are collected (deps.metrics); the test starts the listener itself. */
   metricsPort?: number;
+  /**
+   * Every store (sessions, audit, ssf, usage, registry) behind this switchboard, so a test can make
+   * any one method fail as an outage at an exact cut point (see helpers/faults.ts).
+   */
+  faults?: Faults;
   /** Redis store only: wraps the real store (fault injection); the app uses the wrapper as its stores. */
   wrapStore?: (real: RedisSessionStore, keys: RedisKeys) => SessionStore & ReplayStore;
 }
@@ -214,12 +221,21 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     const store = new MemorySessionStore();
     stores = { sessions: store, replay: store, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore() };
   }
+  const faults = opts.faults;
+  if (faults) {
+    const sessions = faults.wrap('sessions', stores.sessions as SessionStore & ReplayStore);
+    stores = {
+      sessions, replay: sessions,
+      ...(stores.audit ? { audit: faults.wrap('audit', stores.audit) } : {}),
+      ...(stores.usage ? { usage: faults.wrap('usage', stores.usage) } : {}),
+      ...(stores.ssf ? { ssf: faults.wrap('ssf', stores.ssf) } : {}),
+    };
+  }
+  const realRegistryStore = opts.shared?.registryStore ?? (client && keys ? new RedisRegistryStore(client, keys) : faults ? new MemoryRegistryStore() : undefined);
+  const wrappedRegistryStore = realRegistryStore && opts.wrapRegistryStore ? opts.wrapRegistryStore(realRegistryStore) : realRegistryStore;
+  const registryStore = wrappedRegistryStore && faults ? faults.wrap('registry', wrappedRegistryStore) : wrappedRegistryStore;
   const registrySource = opts.live
-    ? {
-      registryDocument: await parseRegistryDocument(opts.registry ?? testRegistry()),
-      ...(opts.shared ? { registryStore: opts.shared.registryStore } : {}),
-      ...(opts.wrapRegistryStore && client && keys ? { registryStore: opts.wrapRegistryStore(new RedisRegistryStore(client, keys)) } : {}),
-    }
+    ? { registryDocument: await parseRegistryDocument(opts.registry ?? testRegistry()), ...(registryStore ? { registryStore } : {}) }
     : { registry: await parseRegistry(opts.registry ?? testRegistry()) };
   const deps = await buildDeps(config, log, {
     ...registrySource, stores, events, ...(client ? { redis: client } : {}), ...(opts.clock ? { clock: opts.clock } : {}),

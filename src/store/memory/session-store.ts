@@ -161,7 +161,7 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
   async enableAgent(agentId: string, nowMs: number): Promise<void> {
     this.#disabled.delete(agentId);
     const m = this.#killMarkers.get(agentId);
-    if (m && m.notBeforeMs > nowMs) m.notBeforeMs = nowMs;
+    if (m && m.notBeforeMs >= nowMs) m.notBeforeMs = nowMs - 1;
   }
 
   async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {

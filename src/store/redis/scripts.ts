@@ -295,13 +295,13 @@ return redis.call('HLEN', outboxKey)
 export const ENABLE_KEYS = keys('statusKey', 'markerKey');
 export const ENABLE_ARGS = argv({ nowMs: 'int' });
 
-/** Clears an agent's disabled mark and lowers its kill marker to nowMs (never raises it; keeps its expiry). */
+/** Clears an agent's disabled mark and lowers its kill marker to just before nowMs (never raises it; keeps its expiry). */
 export const ENABLE_AGENT = `${PRELUDE}
 ${ENABLE_KEYS.lua}
 ${ENABLE_ARGS.lua}
 redis.call('DEL', statusKey)
 local m = tonumber(redis.call('GET', markerKey))
-if m and m > nowMs then redis.call('SET', markerKey, nowMs, 'KEEPTTL') end
+if m and m >= nowMs then redis.call('SET', markerKey, nowMs - 1, 'KEEPTTL') end
 return 1
 `;
 
