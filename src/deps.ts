@@ -143,9 +143,14 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   const usage = config.usage.enabled && stores.usage ? new UsageAggregator(stores.usage, config.usage.retentionDays) : undefined;
   const metrics = config.metricsPort !== undefined ? new StsMetrics(stores.sessions, nowMs) : undefined;
   if (metrics && redis) metrics.watchRedis(redis, stores.sessions);
-  const ssf: SsfDeps | undefined = config.ssf.enabled && stores.ssf
-    ? { store: stores.ssf, wakeups: new Wakeups(), retentionMs: config.ssf.retentionMs, longPollMs: config.ssf.longPollMs }
-    : undefined;
+  const ssfStore = config.ssf.enabled ? stores.ssf : undefined;
+  const ssf: SsfDeps | undefined = ssfStore && {
+    store: ssfStore, retentionMs: config.ssf.retentionMs, longPollMs: config.ssf.longPollMs,
+    wakeups: new Wakeups({ maxPerAudience: config.ssf.maxLongPolls, head: (aud) => ssfStore.head(aud) }),
+  };
+  // Long polls here wake on every instance's appends; the recheck catches a wake-up pub/sub lost.
+  const stopHearing = ssf && (await ssf.store.subscribe((aud) => ssf.wakeups.notify(aud)));
+  ssf?.wakeups.start();
   // Delivery needs the event sink (to report failing receivers) and the sink kicks delivery: bound once both exist.
   let delivery: PushDelivery | undefined;
   const ssfEvents = ssf && ssfSink({
@@ -178,6 +183,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   const registry = overrides.registry ?? registrySetup!.live;
   const announcer = new KillAnnouncer(stores.sessions, events, clock, (err) => log.warn({ err: (err as Error).message }, 'kill outbox sweep failed; the next sweep retries'));
   announcer.start();
+  if (ssf) ssf.announcer = announcer;
   const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, { clock, ids: new IdSource(), announcer });
   let liveRegistry: LiveRegistryDeps | undefined;
   if (registrySetup) {
@@ -220,6 +226,8 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
       liveRegistry?.service.close();
       delivery?.close();
       trailGuard.close();
+      ssf?.wakeups.close();
+      await stopHearing?.();
       await liveRegistry?.live.close();
       await stores.sessions.close();
     },

@@ -112,6 +112,8 @@ const envSchema = z.object({
     .describe('keep SETs this long: at least the longest token lifetime, so a subscriber away for less misses nothing'),
   STS_SSF_LONG_POLL_MS: z.coerce.number().int().min(0).max(120_000).default(10_000)
     .describe("the longest a poll with returnImmediately=false waits for a SET; keep it below resource servers' revocationsStaleAfterMs (default 15000)"),
+  STS_SSF_MAX_LONG_POLLS: z.coerce.number().int().min(1).max(10_000).default(32)
+    .describe('long polls one resource server may hold waiting on one instance; more are answered at once with what there is'),
   STS_SSF_PUSH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000)
     .describe('an SSF push (RFC 8935) not answered within this fails and is retried'),
   STS_SSF_PUSH_RETRY_MS: z.coerce.number().int().min(10).max(60_000).default(1_000)
@@ -148,7 +150,8 @@ export interface Config {
   readonly usage: { readonly enabled: boolean; readonly flushIntervalMs: number; readonly retentionDays: number; readonly staleCredentialDays: number };
   /** Revocation events for resource servers (src/push/). */
   readonly ssf: {
-    readonly enabled: boolean; readonly retentionMs: number; readonly longPollMs: number; readonly pushTimeoutMs: number; readonly pushRetryMs: number;
+    readonly enabled: boolean; readonly retentionMs: number; readonly longPollMs: number; readonly maxLongPolls: number;
+    readonly pushTimeoutMs: number; readonly pushRetryMs: number;
     readonly pushAllow: PushAllow;
   };
 }
@@ -227,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       enabled: e.STS_SSF === 'on',
       retentionMs: e.STS_SSF_RETENTION_SECONDS * MS_PER_SECOND,
       longPollMs: e.STS_SSF_LONG_POLL_MS,
+      maxLongPolls: e.STS_SSF_MAX_LONG_POLLS,
       pushTimeoutMs: e.STS_SSF_PUSH_TIMEOUT_MS,
       pushRetryMs: e.STS_SSF_PUSH_RETRY_MS,
       pushAllow: e.STS_SSF_PUSH_ALLOW,

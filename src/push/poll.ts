@@ -7,7 +7,8 @@ import { OAuthError } from '../errors.js';
 import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
 import type { OAuthRequest } from '../oauth/request.js';
 import type { PollResponse } from '../protocol/ssf.js';
-import { PUSH_STREAM, SSF_MAX_EVENTS, type SsfPolled, type SsfStore } from '../store/ssf.js';
+import { PUSH_STREAM, SSF_MAX_EVENTS, type SsfPolled, type SsfStore, type StreamQuota } from '../store/ssf.js';
+import type { KillAnnouncer } from '../sessions/announcer.js';
 import type { PushDelivery } from './delivery.js';
 import type { Wakeups } from './wakeups.js';
 
@@ -15,8 +16,12 @@ import type { Wakeups } from './wakeups.js';
 const POLL_BODY_LIMIT = '64kb';
 /** RFC 8936 leaves maxEvents' absence to the transmitter: this many. */
 const DEFAULT_MAX_EVENTS = 100;
-/** A waiting poll re-reads the stream this often, for SETs another instance appended (this one's wake it at once). */
-const LONG_POLL_RECHECK_MS = 250;
+/**
+ * Positions one resource server may keep: its managed streams and the stream names its polls use,
+ * together. A name unpolled for 10 minutes (a live subscriber polls at least every
+ * STS_SSF_LONG_POLL_MS, at most 2 minutes) gives its place to a new one.
+ */
+export const STREAM_QUOTA: StreamQuota = { max: 100, idleMs: 10 * 60_000 };
 /** The stream a poll naming none reads (each subscriber may name its own). */
 export const DEFAULT_STREAM = 'default';
 /** RFC 8936 §2.4: SSF 1.0 names the two delivery methods by their RFCs. */
@@ -45,6 +50,8 @@ export interface SsfDeps {
   longPollMs: number;
   /** Push delivery (RFC 8935), set by the wiring file. */
   delivery?: PushDelivery;
+  /** The kill outbox's drain, set by the wiring file: a poll announces overdue kills first. */
+  announcer?: KillAnnouncer;
   /** Whether push endpoints may be http (development and test only). */
   httpPushAllowed?: boolean;
 }
@@ -87,6 +94,19 @@ export const jsonBody = [
   express.json({ limit: POLL_BODY_LIMIT, type: () => true }),
 ];
 
+interface PollRequest {
+  /** The resource server polling. */
+  aud: string;
+  stream: string;
+  ack: string[];
+  maxEvents: number;
+  /** Whether it may wait (RFC 8936 returnImmediately false) for something to read. */
+  waits: boolean;
+}
+
+const streamsFull = () => new OAuthError(409, 'invalid_request', `at most ${STREAM_QUOTA.max} streams per resource server, managed ones and `
+  + `stream names polled: poll one it has or delete a managed one (a name unpolled for ${STREAM_QUOTA.idleMs / 60_000} minutes gives its place up)`);
+
 /**
  * POST /ssf/poll (RFC 8936): a resource server, authenticated as at /introspect, acknowledges SETs
  * and reads its unacknowledged ones. With returnImmediately false and nothing to read, it waits up
@@ -99,40 +119,76 @@ export function ssfRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEndpoin
   r.get(`/.well-known/ssf-configuration${issuerPath}`, (_req, res) => {
     res.set('Cache-Control', 'public, max-age=300').json(metadata);
   });
-  const poll = (managed: boolean) => async (req: Request, res: Response) => {
+  const pollRequest = async (req: Request, managed: boolean): Promise<PollRequest> => {
     const body = parseBody(pollBody, req.body as unknown);
     const url = managed ? `${endpoints.poll}/${String(req.params.streamId)}` : endpoints.poll;
     const rs = await authenticateClient(auth, asOAuthRequest(req, body, url, contextOf), 'resourceServer');
     const maxEvents = body.maxEvents ?? DEFAULT_MAX_EVENTS;
     // /ssf/poll/:streamId reads a stream made through stream management (SSF 1.0 §8.1.1), only its owner's
     if (managed && !(await ssf.store.streams(rs.id)).has(String(req.params.streamId))) throw new OAuthError(404, 'not_found', 'no stream with that id');
-    const stream = managed ? String(req.params.streamId) : (body.stream ?? DEFAULT_STREAM);
-    const read = (ack: string[]) => ssf.store.poll(rs.id, { stream, ack, maxEvents, nowMs: nowMs(), retentionMs: ssf.retentionMs });
-    // RFC 8936 §2.4: a SET reported in setErrs is acknowledged too (never delivered again).
-    const ack = [...(body.ack ?? []), ...Object.keys(body.setErrs ?? {})];
-    const waits = body.returnImmediately !== true && maxEvents > 0;
-    const gone = new AbortController();
-    res.on('close', () => gone.abort());
-    const deadline = performance.now() + ssf.longPollMs;
-    let polled: SsfPolled;
-    for (;;) {
-      // The waiter is in place before the read: a SET appended between the two still wakes it.
-      const step = new AbortController();
-      const woken = waits ? ssf.wakeups.wait(rs.id, Math.min(Math.max(deadline - performance.now(), 0), LONG_POLL_RECHECK_MS), AbortSignal.any([gone.signal, step.signal])) : undefined;
-      polled = await read(ack.splice(0));
-      if (!woken || polled.sets.length > 0 || polled.resync || performance.now() >= deadline) {
-        step.abort();
-        break;
+    return {
+      aud: rs.id, maxEvents, stream: managed ? String(req.params.streamId) : (body.stream ?? DEFAULT_STREAM),
+      // RFC 8936 §2.4: a SET reported in setErrs is acknowledged too (never delivered again).
+      ack: [...(body.ack ?? []), ...Object.keys(body.setErrs ?? {})],
+      waits: body.returnImmediately !== true && maxEvents > 0,
+    };
+  };
+
+  const read = async (q: PollRequest, ack: string[]): Promise<SsfPolled> => {
+    const polled = await ssf.store.poll(q.aud, { stream: q.stream, ack, maxEvents: q.maxEvents, nowMs: nowMs(), retentionMs: ssf.retentionMs, quota: STREAM_QUOTA });
+    if (!polled) throw streamsFull();
+    return polled;
+  };
+
+  /**
+   * Reads; with nothing to answer, waits for a wake-up (an append to the audience's stream, here or
+   * on another instance) and reads again, until STS_SSF_LONG_POLL_MS has passed: then it answers
+   * what it read (nothing). A resource server already holding STS_SSF_MAX_LONG_POLLS waiting polls
+   * here is answered at once (RFC 8936 lets the transmitter return immediately).
+   */
+  const readOrWait = async (q: PollRequest, gone: AbortSignal): Promise<SsfPolled> => {
+    // In place before the first read: a SET appended while it runs still wakes it.
+    const waiter = q.waits ? ssf.wakeups.enter(q.aud) : undefined;
+    try {
+      const deadline = performance.now() + ssf.longPollMs;
+      let polled = await read(q, q.ack);
+      while (waiter && polled.sets.length === 0 && !polled.resync && !polled.moreAvailable) {
+        waiter.saw(polled.head);
+        if (!(await waiter.next(deadline - performance.now(), gone))) break;
+        polled = await read(q, []);
       }
-      await woken;
-      if (gone.signal.aborted) return;
+      return polled;
+    } finally {
+      waiter?.leave();
     }
-    const answer: PollResponse = {
+  };
+
+  const answer = (res: Response, polled: SsfPolled) => {
+    const body: PollResponse = {
       sets: Object.fromEntries(polled.sets.map((s) => [s.jti, s.set])),
       moreAvailable: polled.moreAvailable,
       ...(polled.resync ? { resync: true } : {}),
     };
-    res.set('Cache-Control', 'no-store').json(answer);
+    res.set('Cache-Control', 'no-store').json(body);
+  };
+
+  /**
+   * Kills whose announcement is overdue (their answer failed, or their process died) are announced
+   * before a poll reads and again before it answers: a poll never says "nothing" while a kill it
+   * should have heard of is stuck in the outbox; if they cannot be announced, the poll fails (503)
+   * and the resource server's feed goes stale, so a gate falls back to introspection.
+   */
+  const announceOverdue = async (req: Request): Promise<number> => (ssf.announcer ? ssf.announcer.drain(contextOf(req)) : 0);
+
+  const poll = (managed: boolean) => async (req: Request, res: Response) => {
+    const q = await pollRequest(req, managed);
+    const gone = new AbortController();
+    res.on('close', () => gone.abort());
+    await announceOverdue(req);
+    let polled = await readOrWait(q, gone.signal);
+    if (gone.signal.aborted) return;
+    if ((await announceOverdue(req)) > 0 && polled.sets.length === 0) polled = await read(q, []);
+    answer(res, polled);
   };
   r.route(`${issuerPath}/ssf/poll`).post(...jsonBody, poll(false)).all(only('POST'));
   r.route(`${issuerPath}/ssf/poll/:streamId`).post(...jsonBody, poll(true)).all(only('POST'));

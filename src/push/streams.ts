@@ -7,11 +7,12 @@ import { OAuthError, invalidRequest } from '../errors.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
 import { CAEP_SESSION_REVOKED, SSF_VERIFICATION } from '../protocol/ssf.js';
-import { asOAuthRequest, jsonBody, POLL_DELIVERY, type SsfDeps, type SsfEndpoints } from './poll.js';
+import { asOAuthRequest, jsonBody, POLL_DELIVERY, STREAM_QUOTA, type SsfDeps, type SsfEndpoints } from './poll.js';
 import { verificationSet } from './set.js';
 
-/** Streams one resource server may have at once. */
-const MAX_STREAMS_PER_RESOURCE_SERVER = 100;
+/** SSF 1.0 §8.1.1 min_verification_interval: one verification request per stream this often; more answer 429. */
+export const MIN_VERIFICATION_INTERVAL_SECONDS = 60;
+const MS_PER_SECOND = 1_000;
 const EVENTS_SUPPORTED = [CAEP_SESSION_REVOKED, SSF_VERIFICATION];
 
 const credentials = { client_id: z.string().optional(), client_secret: z.string().optional(), client_assertion: z.string().optional(), client_assertion_type: z.string().optional() };
@@ -38,6 +39,7 @@ export function streamsRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEnd
     stream_id: id, iss: endpoints.issuer, aud,
     delivery: { method: POLL_DELIVERY, endpoint_url: `${endpoints.poll}/${id}` },
     events_supported: EVENTS_SUPPORTED, events_delivered: EVENTS_SUPPORTED,
+    min_verification_interval: MIN_VERIFICATION_INTERVAL_SECONDS,
     ...(JSON.parse(config) as Record<string, unknown>),
   });
   const streamIdOf = (req: Request) => {
@@ -56,8 +58,8 @@ export function streamsRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEnd
         events_requested: body.events_requested ?? EVENTS_SUPPORTED, ...(body.description ? { description: body.description } : {}),
         created: new Date(nowMs()).toISOString(),
       });
-      if (!(await ssf.store.addStream(rs.id, id, config, MAX_STREAMS_PER_RESOURCE_SERVER))) {
-        throw new OAuthError(409, 'invalid_request', `at most ${MAX_STREAMS_PER_RESOURCE_SERVER} streams per resource server: delete one first`);
+      if (!(await ssf.store.addStream(rs.id, id, config, STREAM_QUOTA, nowMs()))) {
+        throw new OAuthError(409, 'invalid_request', `at most ${STREAM_QUOTA.max} streams per resource server (managed ones and stream names polled): delete one first`);
       }
       res.status(201).set('Cache-Control', 'no-store').json(view(id, rs.id, config));
     })
@@ -74,6 +76,7 @@ export function streamsRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEnd
       const rs = await caller(req);
       const id = streamIdOf(req);
       if (id === undefined) throw invalidRequest('stream_id is required');
+      // One atomic step: an id that is not one of this resource server's managed streams (push's own position included) changes nothing.
       if (!(await ssf.store.removeStream(rs.id, id))) throw new OAuthError(404, 'not_found', 'no stream with that id');
       res.status(204).end();
     })
@@ -83,9 +86,14 @@ export function streamsRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEnd
     .post(...jsonBody, async (req, res) => {
       const body = parseBody(verifyBody, req.body as unknown);
       const rs = await caller(req, body, `${endpoints.issuer}/ssf/verify`);
-      if (!(await ssf.store.streams(rs.id)).has(body.stream_id)) throw new OAuthError(404, 'not_found', 'no stream with that id');
       const v = verificationSet(keys, endpoints.issuer, rs.id, body.stream_id, body.state, nowMs());
-      await ssf.store.append(rs.id, [v], nowMs(), ssf.retentionMs);
+      const outcome = await ssf.store.verify(rs.id, body.stream_id, v, nowMs(), ssf.retentionMs, MIN_VERIFICATION_INTERVAL_SECONDS * MS_PER_SECOND);
+      if (outcome.status === 'no-stream') throw new OAuthError(404, 'not_found', 'no stream with that id');
+      if (outcome.status === 'too-soon') {
+        throw new OAuthError(429, 'slow_down', `at most one verification per stream every ${MIN_VERIFICATION_INTERVAL_SECONDS} seconds (min_verification_interval)`, {
+          'Retry-After': String(Math.ceil(outcome.retryAfterMs / MS_PER_SECOND)),
+        });
+      }
       ssf.wakeups.notify(rs.id);
       ssf.delivery?.kick();
       res.status(204).end();

@@ -87,6 +87,15 @@ export interface RedisKeys {
   ssfPushAudiences(): string;
   /** HASH stream id → configuration JSON: the audience's managed streams (SSF stream management). */
   ssfStreamConfigs(aud: string): string;
+  /**
+   * ZSET stream name → last poll (ms): the positions subscribers made by naming a stream in a poll;
+   * with the managed streams, bounded per audience. Same slot as the stream.
+   */
+  ssfPositions(aud: string): string;
+  /** STRING ms: when a managed stream's last verification SET was appended (SSF 1.0 min_verification_interval). */
+  ssfVerified(aud: string, stream: string): string;
+  /** Pub/sub channel: the audience whose stream was appended to (long polls on every instance wake). */
+  ssfAppended(): string;
 }
 
 /** Suffixes the tree scripts append to `tree(sid)`; kept here with the rest of the layout. */
@@ -149,5 +158,8 @@ export function redisKeys(prefix: string): RedisKeys {
     ssfPushLease: (aud) => `${prefix}{ssf:${aud}}:push-lease`,
     ssfPushAudiences: () => `${prefix}ssf:pushing`,
     ssfStreamConfigs: (aud) => `${prefix}{ssf:${aud}}:streams`,
+    ssfPositions: (aud) => `${prefix}{ssf:${aud}}:positions`,
+    ssfVerified: (aud, stream) => `${prefix}{ssf:${aud}}:verified:${stream}`,
+    ssfAppended: () => `${prefix}ssf:appended`,
   };
 }

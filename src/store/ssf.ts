@@ -23,6 +23,16 @@ export interface SsfPoll {
   retentionMs: number;
 }
 
+/**
+ * How many positions one audience may keep: its managed streams and the stream names its
+ * subscribers polled, together. A polled name idle for `idleMs` gives its place to a new one (its
+ * subscriber, if it comes back, starts again at the oldest SET kept: nothing is lost, some come twice).
+ */
+export interface StreamQuota {
+  max: number;
+  idleMs: number;
+}
+
 export interface SsfPolled {
   /** The oldest unacknowledged SETs after the subscriber's position, at most maxEvents. */
   sets: SsfEntry[];
@@ -33,7 +43,12 @@ export interface SsfPolled {
    * A new subscriber starts at the oldest SET kept and is never told.
    */
   resync: boolean;
+  /** The newest entry's id after the read ('0-0': the stream is empty); see `head`. */
+  head: string;
 }
+
+/** What a verification request came to: appended, no managed stream of that id, or too soon after the last. */
+export type VerifyOutcome = { status: 'appended' } | { status: 'no-stream' } | { status: 'too-soon'; retryAfterMs: number };
 
 /** Where a resource server wants its SETs pushed (RFC 8935), and how delivery there is going. */
 export interface PushTarget {
@@ -68,16 +83,30 @@ export interface SsfStore {
   lease(aud: string, holder: string, ttlMs: number, nowMs: number): Promise<boolean>;
   /** Gives the lease up, if `holder` has it. */
   release(aud: string, holder: string): Promise<void>;
-  /** SSF stream management: a stream's configuration (JSON) under its id; false when `aud` already has `max` streams. */
-  addStream(aud: string, id: string, config: string, max: number): Promise<boolean>;
+  /** SSF stream management: a stream's configuration (JSON) under its id; false when the quota has no room. */
+  addStream(aud: string, id: string, config: string, quota: StreamQuota, nowMs: number): Promise<boolean>;
   /** id → configuration JSON. */
   streams(aud: string): Promise<Map<string, string>>;
-  /** Deletes the stream and its position; false when there was none. */
+  /** Deletes a managed stream with its position; false, and nothing changed, when `aud` has no managed stream `id`. One atomic step. */
   removeStream(aud: string, id: string): Promise<boolean>;
-  /** Appends SETs to `aud`'s stream, in order, and trims entries older than the retention window. */
+  /**
+   * Appends SETs to `aud`'s stream, in order, trims entries older than the retention window, and
+   * tells every subscriber (`subscribe`), on every instance.
+   */
   append(aud: string, sets: { jti: string; set: string }[], nowMs: number, retentionMs: number): Promise<void>;
-  /** Applies the acks, then reads what the subscriber has not acknowledged. One atomic step. */
+  /** Appends a managed stream's verification SET unless its last one is less than `intervalMs` old. One atomic step. */
+  verify(aud: string, stream: string, v: { jti: string; set: string }, nowMs: number, retentionMs: number, intervalMs: number): Promise<VerifyOutcome>;
+  /**
+   * Applies the acks, then reads what the subscriber has not acknowledged. One atomic step. With a
+   * quota, a stream name new to the audience (not a managed stream) takes a place: undefined, and
+   * nothing changed, when there is none. Without, the position is agent-sts's own (push delivery).
+   */
+  poll(aud: string, p: SsfPoll & { quota: StreamQuota }): Promise<SsfPolled | undefined>;
   poll(aud: string, p: SsfPoll): Promise<SsfPolled>;
+  /** The id of the newest entry of `aud`'s stream ('0-0' when empty): it changes with every append. */
+  head(aud: string): Promise<string>;
+  /** `onAppend(aud)` after every append to any audience's stream, on any instance; resolves to the unsubscribe. */
+  subscribe(onAppend: (aud: string) => void): Promise<() => Promise<void>>;
 }
 
 /** Entries one poll looks at past the subscriber's position (acknowledged-ahead ones included). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { NO_PUSH_FAILURE, SSF_POLL_WINDOW, type SsfPoll, type SsfStore } from '../../src/store/ssf.js';
+import { NO_PUSH_FAILURE, PUSH_STREAM, SSF_POLL_WINDOW, type SsfPoll, type SsfStore, type StreamQuota } from '../../src/store/ssf.js';
 
 export interface OpenedSsfStore {
   store: SsfStore;
@@ -11,7 +11,9 @@ const T0 = 1_800_000_000_000;
 const AUD = 'https://api.example.com';
 const set = (n: number) => ({ jti: `jti-${n}`, set: `set-${n}` });
 const poll = (extra: Partial<SsfPoll> = {}): SsfPoll => ({ stream: 'default', ack: [], maxEvents: 10, nowMs: T0, retentionMs: DAY_MS, ...extra });
-const jtis = (r: { sets: { jti: string }[] }) => r.sets.map((s) => s.jti);
+const jtis = (r: { sets: { jti: string }[] } | undefined) => r?.sets.map((s) => s.jti);
+const MINUTE_MS = 60_000;
+const QUOTA: StreamQuota = { max: 3, idleMs: 10 * MINUTE_MS };
 
 /** What every SsfStore (memory and Redis) must do: order, acks, redelivery, per-audience isolation, retention. */
 export function ssfStoreContract(name: string, open: () => Promise<OpenedSsfStore>): void {
@@ -26,7 +28,7 @@ export function ssfStoreContract(name: string, open: () => Promise<OpenedSsfStor
     };
 
     it('an empty stream polls empty, no resync', withStore(async (store) => {
-      expect(await store.poll(AUD, poll())).toEqual({ sets: [], moreAvailable: false, resync: false });
+      expect(await store.poll(AUD, poll())).toEqual({ sets: [], moreAvailable: false, resync: false, head: '0-0' });
     }));
 
     it('returns SETs in order with their jti; unacknowledged ones come again, acknowledged ones never', withStore(async (store) => {
@@ -53,7 +55,7 @@ export function ssfStoreContract(name: string, open: () => Promise<OpenedSsfStor
       await store.append(AUD, [set(1), set(2), set(3)], T0, DAY_MS);
       const r = await store.poll(AUD, poll({ maxEvents: 2 }));
       expect([jtis(r), r.moreAvailable]).toEqual([['jti-1', 'jti-2'], true]);
-      expect(await store.poll(AUD, poll({ maxEvents: 0, ack: ['jti-1', 'jti-2'] }))).toEqual({ sets: [], moreAvailable: true, resync: false });
+      expect(await store.poll(AUD, poll({ maxEvents: 0, ack: ['jti-1', 'jti-2'] }))).toEqual({ sets: [], moreAvailable: true, resync: false, head: `${T0}-2` });
       const rest = await store.poll(AUD, poll({ maxEvents: 2 }));
       expect([jtis(rest), rest.moreAvailable]).toEqual([['jti-3'], false]);
     }));
@@ -120,10 +122,10 @@ export function ssfStoreContract(name: string, open: () => Promise<OpenedSsfStor
       expect(await store.lease(AUD, 'b', 60_000, T0)).toBe(true);
     }));
 
-    it('managed streams: added up to a maximum, listed, removed with their position', withStore(async (store) => {
-      expect(await store.addStream(AUD, 's1', '{"a":1}', 2)).toBe(true);
-      expect(await store.addStream(AUD, 's2', '{"a":2}', 2)).toBe(true);
-      expect(await store.addStream(AUD, 's3', '{"a":3}', 2)).toBe(false);
+    it('managed streams: added up to the quota, listed, removed with their position', withStore(async (store) => {
+      expect(await store.addStream(AUD, 's1', '{"a":1}', { max: 2, idleMs: MINUTE_MS }, T0)).toBe(true);
+      expect(await store.addStream(AUD, 's2', '{"a":2}', { max: 2, idleMs: MINUTE_MS }, T0)).toBe(true);
+      expect(await store.addStream(AUD, 's3', '{"a":3}', { max: 2, idleMs: MINUTE_MS }, T0)).toBe(false);
       expect(await store.streams(AUD)).toEqual(new Map([['s1', '{"a":1}'], ['s2', '{"a":2}']]));
       expect(await store.streams('https://other.example.com')).toEqual(new Map());
       await store.append(AUD, [set(1)], T0, DAY_MS);
@@ -134,6 +136,96 @@ export function ssfStoreContract(name: string, open: () => Promise<OpenedSsfStor
       expect([...(await store.streams(AUD)).keys()]).toEqual(['s2']);
       // a stream of that id made again starts over: its old position went with it
       expect(jtis(await store.poll(AUD, poll({ stream: 's1' })))).toEqual(['jti-1']);
+    }));
+
+    it('a refused removal changes nothing: push delivery\'s position and a polled name keep what they acknowledged', withStore(async (store) => {
+      await store.append(AUD, [set(1), set(2)], T0, DAY_MS);
+      await store.poll(AUD, poll({ stream: PUSH_STREAM, ack: ['jti-1'] }));
+      await store.poll(AUD, poll({ stream: 'replica', ack: ['jti-2'] }));
+      expect(await store.removeStream(AUD, PUSH_STREAM)).toBe(false);
+      expect(await store.removeStream(AUD, 'replica')).toBe(false);
+      expect(await store.removeStream(AUD, 'unknown')).toBe(false);
+      expect(jtis(await store.poll(AUD, poll({ stream: PUSH_STREAM })))).toEqual(['jti-2']);
+      expect(jtis(await store.poll(AUD, poll({ stream: 'replica' })))).toEqual(['jti-1']);
+    }));
+
+    it('polled stream names take places in the quota with the managed streams; past it a new name is refused', withStore(async (store) => {
+      await store.append(AUD, [set(1)], T0, DAY_MS);
+      expect(await store.addStream(AUD, 'm1', '{}', QUOTA, T0)).toBe(true);
+      const q = (stream: string, extra: Partial<SsfPoll> = {}) => store.poll(AUD, { ...poll({ stream, ...extra }), quota: QUOTA });
+      expect(jtis(await q('a'))).toEqual(['jti-1']);
+      expect(jtis(await q('b', { ack: ['jti-1'] }))).toEqual([]);
+      // full: a third name is refused; names already placed, and the managed stream, still poll
+      expect(await q('c', { ack: ['jti-1'] })).toBeUndefined();
+      expect(jtis(await q('a'))).toEqual(['jti-1']);
+      expect(jtis(await q('m1'))).toEqual(['jti-1']);
+      expect(await store.addStream(AUD, 'm2', '{}', QUOTA, T0)).toBe(false);
+      // another audience has its own quota; agent-sts's own positions (no quota) take no place
+      expect(jtis(await store.poll('https://other.example.com', { ...poll({ stream: 'c' }), quota: QUOTA }))).toEqual([]);
+      expect(jtis(await store.poll(AUD, poll({ stream: PUSH_STREAM })))).toEqual(['jti-1']);
+      expect(await q('c')).toBeUndefined();
+    }));
+
+    it('a polled name idle for the quota\'s idleMs gives its place up (the least recently polled first), and its position goes with it', withStore(async (store) => {
+      await store.append(AUD, [set(1)], T0, DAY_MS);
+      const q = (stream: string, nowMs: number, ack: string[] = []) => store.poll(AUD, { ...poll({ stream, nowMs, ack }), quota: QUOTA });
+      await q('a', T0, ['jti-1']);
+      await q('b', T0 + MINUTE_MS, ['jti-1']);
+      await q('c', T0 + 2 * MINUTE_MS, ['jti-1']);
+      // 'a' idle 9 minutes: not yet
+      expect(await q('d', T0 + 9 * MINUTE_MS)).toBeUndefined();
+      // 'a' idle 10 minutes: it goes; 'b' (idle 9) stays, so 'e' waits
+      expect(jtis(await q('d', T0 + 10 * MINUTE_MS))).toEqual(['jti-1']);
+      expect(await q('e', T0 + 10 * MINUTE_MS)).toBeUndefined();
+      // a managed stream takes an idle name's place too
+      expect(await store.addStream(AUD, 'm1', '{}', QUOTA, T0 + 11 * MINUTE_MS)).toBe(true);
+      expect(await q('b', T0 + 11 * MINUTE_MS)).toBeUndefined();
+      // 'a' comes back once 'c' has been idle 10 minutes: its acknowledgement went with its place, so it starts again at the oldest SET kept
+      expect(jtis(await q('a', T0 + 12 * MINUTE_MS))).toEqual(['jti-1']);
+      expect(await q('c', T0 + 12 * MINUTE_MS)).toBeUndefined();
+    }));
+
+    it('verification: appended to a managed stream at most once per interval; too soon says how long to wait and appends nothing', withStore(async (store) => {
+      const v = (n: number, nowMs: number) => store.verify(AUD, 'm1', set(n), nowMs, DAY_MS, MINUTE_MS);
+      expect(await v(1, T0)).toEqual({ status: 'no-stream' });
+      await store.addStream(AUD, 'm1', '{}', QUOTA, T0);
+      expect(await v(1, T0)).toEqual({ status: 'appended' });
+      expect(await v(2, T0 + 20_000)).toEqual({ status: 'too-soon', retryAfterMs: 40_000 });
+      expect(await v(3, T0 + MINUTE_MS)).toEqual({ status: 'appended' });
+      expect(jtis(await store.poll(AUD, poll({ stream: 'm1', nowMs: T0 + MINUTE_MS })))).toEqual(['jti-1', 'jti-3']);
+      await store.removeStream(AUD, 'm1');
+      expect(await v(4, T0 + MINUTE_MS)).toEqual({ status: 'no-stream' });
+      // made again, it starts with no verification behind it
+      await store.addStream(AUD, 'm1', '{}', QUOTA, T0 + MINUTE_MS);
+      expect(await v(5, T0 + MINUTE_MS + 1)).toEqual({ status: 'appended' });
+    }));
+
+    it('head: the newest entry id, the same a poll reports; 0-0 when empty', withStore(async (store) => {
+      expect(await store.head(AUD)).toBe('0-0');
+      await store.append(AUD, [set(1), set(2)], T0, DAY_MS);
+      expect(await store.head(AUD)).toBe(`${T0}-1`);
+      expect((await store.poll(AUD, poll({ maxEvents: 1 }))).head).toBe(`${T0}-1`);
+      expect(await store.head('https://other.example.com')).toBe('0-0');
+    }));
+
+    it('subscribe: every append and verification names its audience to the subscriber', withStore(async (store) => {
+      const heard: string[] = [];
+      let next: (() => void) | undefined;
+      const unsubscribe = await store.subscribe((aud) => {
+        heard.push(aud);
+        next?.();
+      });
+      const hear = (n: number) => new Promise<void>((resolve) => {
+        next = () => heard.length >= n && resolve();
+        next();
+      });
+      await store.append(AUD, [set(1)], T0, DAY_MS);
+      await hear(1);
+      await store.addStream('https://other.example.com', 'm1', '{}', QUOTA, T0);
+      await store.verify('https://other.example.com', 'm1', set(2), T0, DAY_MS, MINUTE_MS);
+      await hear(2);
+      expect(heard).toEqual([AUD, 'https://other.example.com']);
+      await unsubscribe();
     }));
 
     it('ids follow the service clock and never go back, even when the clock does', withStore(async (store) => {

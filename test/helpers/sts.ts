@@ -125,6 +125,8 @@ export interface TestStsOptions {
   audit?: boolean;
   /** STS_SSF_LONG_POLL_MS (default here 200, so a waiting poll never holds a test up). */
   ssfLongPollMs?: number;
+  /** STS_SSF_MAX_LONG_POLLS (default 32). */
+  ssfMaxLongPolls?: number;
   /** STS_SSF_PUSH_RETRY_MS (default 1000). */
   ssfPushRetryMs?: number;
   /** STS_SSF_PUSH_TIMEOUT_MS (default 5000). */
@@ -189,6 +191,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     ...(opts.ssfPushRetryMs !== undefined ? { STS_SSF_PUSH_RETRY_MS: String(opts.ssfPushRetryMs) } : {}),
     ...(opts.ssfPushTimeoutMs !== undefined ? { STS_SSF_PUSH_TIMEOUT_MS: String(opts.ssfPushTimeoutMs) } : {}),
     ...(opts.ssfPushAllow !== undefined ? { STS_SSF_PUSH_ALLOW: opts.ssfPushAllow } : {}),
+    ...(opts.ssfMaxLongPolls !== undefined ? { STS_SSF_MAX_LONG_POLLS: String(opts.ssfMaxLongPolls) } : {}),
     ...(opts.auditMaxRecords !== undefined ? { STS_AUDIT_MAX_RECORDS: String(opts.auditMaxRecords) } : {}),
     ...(opts.trustProxy ? { STS_TRUST_PROXY: opts.trustProxy } : {}),
     ...(opts.registryMode ? { STS_REGISTRY_MODE: opts.registryMode } : {}),

@@ -35,12 +35,12 @@ describe('loadConfig', () => {
       workers: 1,
       audit: { enabled: true, maxRecords: 1_000_000, maxAgeMs: 90 * 86_400_000, checkpointIntervalMs: 60_000 },
       usage: { enabled: true, flushIntervalMs: 5_000, retentionDays: 90, staleCredentialDays: 90 },
-      ssf: { enabled: true, retentionMs: 86_400_000, longPollMs: 10_000, pushTimeoutMs: 5_000, pushRetryMs: 1_000, pushAllow: { subnets: [], hosts: [] } },
+      ssf: { enabled: true, retentionMs: 86_400_000, longPollMs: 10_000, maxLongPolls: 32, pushTimeoutMs: 5_000, pushRetryMs: 1_000, pushAllow: { subnets: [], hosts: [] } },
     });
   });
 
   it('SSF retention is at least the longest token lifetime (a day); shorter is refused', () => {
-    expect(loadConfig({ STS_SSF_RETENTION_SECONDS: '172800', STS_SSF: 'off' }, CWD).ssf).toEqual({ enabled: false, retentionMs: 172_800_000, longPollMs: 10_000, pushTimeoutMs: 5_000, pushRetryMs: 1_000, pushAllow: { subnets: [], hosts: [] } });
+    expect(loadConfig({ STS_SSF_RETENTION_SECONDS: '172800', STS_SSF: 'off' }, CWD).ssf).toEqual({ enabled: false, retentionMs: 172_800_000, longPollMs: 10_000, maxLongPolls: 32, pushTimeoutMs: 5_000, pushRetryMs: 1_000, pushAllow: { subnets: [], hosts: [] } });
     expect(() => loadConfig({ STS_SSF_RETENTION_SECONDS: '3600' }, CWD)).toThrow(/STS_SSF_RETENTION_SECONDS/);
   });
 

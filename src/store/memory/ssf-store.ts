@@ -1,4 +1,7 @@
-import { NO_PUSH_FAILURE, SSF_POLL_WINDOW, type PushState, type PushTarget, type SsfEntry, type SsfPoll, type SsfPolled, type SsfStore } from '../ssf.js';
+import {
+  NO_PUSH_FAILURE, SSF_POLL_WINDOW, type PushState, type PushTarget, type SsfEntry, type SsfPoll, type SsfPolled, type SsfStore, type StreamQuota,
+  type VerifyOutcome,
+} from '../ssf.js';
 
 interface Stream {
   entries: SsfEntry[];
@@ -7,6 +10,10 @@ interface Stream {
   /** The newest id retention trimmed ('0-0': none). */
   maxDeleted: string;
   subscribers: Map<string, { cursor: string; acked: Set<string> }>;
+  /** Polled stream names → last poll (ms), counted against the quota. */
+  positions: Map<string, number>;
+  /** Managed stream id → when its last verification SET was appended (ms). */
+  verified: Map<string, number>;
 }
 
 const parse = (id: string) => id.split('-').map(Number) as [number, number];
@@ -22,6 +29,7 @@ export class MemorySsfStore implements SsfStore {
   readonly #streams = new Map<string, Stream>();
   readonly #pushes = new Map<string, { target: PushTarget; state: PushState }>();
   readonly #leases = new Map<string, { holder: string; untilMs: number }>();
+  readonly #listeners = new Set<(aud: string) => void>();
 
   async setPush(aud: string, target: PushTarget | undefined): Promise<void> {
     if (target) this.#pushes.set(aud, { target: { ...target }, state: { ...NO_PUSH_FAILURE } });
@@ -51,11 +59,28 @@ export class MemorySsfStore implements SsfStore {
 
   readonly #configs = new Map<string, Map<string, string>>();
 
-  async addStream(aud: string, id: string, config: string, max: number): Promise<boolean> {
+  #configsOf(aud: string): Map<string, string> {
     let m = this.#configs.get(aud);
     if (!m) this.#configs.set(aud, (m = new Map()));
-    if (m.size >= max) return false;
-    m.set(id, config);
+    return m;
+  }
+
+  /** Room for one more position (the Redis twin's `room`): the least recently polled name, if idle, gives its place up. */
+  #room(aud: string, quota: StreamQuota, nowMs: number): boolean {
+    const s = this.#stream(aud);
+    while (this.#configsOf(aud).size + s.positions.size >= quota.max) {
+      let oldest: [string, number] | undefined;
+      for (const p of s.positions) if (!oldest || p[1] < oldest[1]) oldest = p;
+      if (!oldest || oldest[1] > nowMs - quota.idleMs) return false;
+      s.positions.delete(oldest[0]);
+      s.subscribers.delete(oldest[0]);
+    }
+    return true;
+  }
+
+  async addStream(aud: string, id: string, config: string, quota: StreamQuota, nowMs: number): Promise<boolean> {
+    if (!this.#room(aud, quota, nowMs)) return false;
+    this.#configsOf(aud).set(id, config);
     return true;
   }
 
@@ -64,8 +89,10 @@ export class MemorySsfStore implements SsfStore {
   }
 
   async removeStream(aud: string, id: string): Promise<boolean> {
+    if (!this.#configs.get(aud)?.delete(id)) return false;
     this.#streams.get(aud)?.subscribers.delete(id);
-    return this.#configs.get(aud)?.delete(id) ?? false;
+    this.#streams.get(aud)?.verified.delete(id);
+    return true;
   }
 
   async release(aud: string, holder: string): Promise<void> {
@@ -74,7 +101,7 @@ export class MemorySsfStore implements SsfStore {
 
   #stream(aud: string): Stream {
     let s = this.#streams.get(aud);
-    if (!s) this.#streams.set(aud, (s = { entries: [], lastMs: 0, lastSeq: -1, maxDeleted: '0-0', subscribers: new Map() }));
+    if (!s) this.#streams.set(aud, (s = { entries: [], lastMs: 0, lastSeq: -1, maxDeleted: '0-0', subscribers: new Map(), positions: new Map(), verified: new Map() }));
     return s;
   }
 
@@ -95,10 +122,27 @@ export class MemorySsfStore implements SsfStore {
       s.entries.push({ id: `${ms}-${s.lastSeq}`, jti, set });
     }
     this.#trim(s, nowMs, retentionMs);
+    for (const onAppend of this.#listeners) onAppend(aud);
   }
 
-  async poll(aud: string, p: SsfPoll): Promise<SsfPolled> {
+  async verify(aud: string, stream: string, v: { jti: string; set: string }, nowMs: number, retentionMs: number, intervalMs: number): Promise<VerifyOutcome> {
+    if (!this.#configs.get(aud)?.has(stream)) return { status: 'no-stream' };
     const s = this.#stream(aud);
+    const last = s.verified.get(stream);
+    if (last !== undefined && last + intervalMs - nowMs > 0) return { status: 'too-soon', retryAfterMs: last + intervalMs - nowMs };
+    await this.append(aud, [v], nowMs, retentionMs);
+    s.verified.set(stream, nowMs);
+    return { status: 'appended' };
+  }
+
+  poll(aud: string, p: SsfPoll & { quota: StreamQuota }): Promise<SsfPolled | undefined>;
+  poll(aud: string, p: SsfPoll): Promise<SsfPolled>;
+  async poll(aud: string, p: SsfPoll & { quota?: StreamQuota }): Promise<SsfPolled | undefined> {
+    const s = this.#stream(aud);
+    if (p.quota && !this.#configs.get(aud)?.has(p.stream)) {
+      if (!s.positions.has(p.stream) && !this.#room(aud, p.quota, p.nowMs)) return undefined;
+      s.positions.set(p.stream, p.nowMs);
+    }
     this.#trim(s, p.nowMs, p.retentionMs);
     let sub = s.subscribers.get(p.stream);
     // a new subscriber starts at the oldest SET still kept: it had nothing to lose
@@ -126,6 +170,23 @@ export class MemorySsfStore implements SsfStore {
         else moreAvailable = true;
       }
     }
-    return { sets, moreAvailable, resync };
+    return { sets, moreAvailable, resync, head: this.#head(s) };
+  }
+
+  #head(s: Stream): string {
+    return s.entries.at(-1)?.id ?? '0-0';
+  }
+
+  async head(aud: string): Promise<string> {
+    return this.#head(this.#stream(aud));
+  }
+
+  /** In process: the one instance is every instance. */
+  async subscribe(onAppend: (aud: string) => void): Promise<() => Promise<void>> {
+    const listener = (aud: string) => onAppend(aud);
+    this.#listeners.add(listener);
+    return async () => {
+      this.#listeners.delete(listener);
+    };
   }
 }

@@ -4,7 +4,10 @@
  * newest entry), so retention and the memory twin agree whatever the Redis clock says.
  */
 
-/** `older(a, b)`: stream id a sorts before b. `trim(stream, minMs)`: drops entries older than minMs. */
+/**
+ * `older(a, b)`: stream id a sorts before b. `trim(stream, minMs)`: drops entries older than minMs.
+ * `head(stream)`: the newest id. `append(…)`: adds SETs and publishes. `room(…)`: the position quota.
+ */
 const HELPERS = `
 local function split(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -23,34 +26,81 @@ local function trim(stream, trimmedKey, minMs)
     redis.call('XTRIM', stream, 'MINID', minMs)
   end
 end
+local function head(stream)
+  local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+  return newest and newest[1] or '0-0'
+end
+-- Appends (ids on the service clock, never behind the newest), trims, then tells every instance.
+local function append(stream, trimmedKey, nowMs, minMs, channel, aud, pairs, from)
+  local ms = nowMs
+  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+  if last then
+    local lastMs = split(last[1])
+    if lastMs > ms then ms = lastMs end
+  end
+  for i = from, #pairs, 2 do
+    redis.call('XADD', stream, string.format('%d-*', ms), 'jti', pairs[i], 'set', pairs[i + 1])
+  end
+  trim(stream, trimmedKey, minMs)
+  redis.call('PUBLISH', channel, aud)
+end
+-- Room for one more position: managed streams and polled names count together; while full, the
+-- least recently polled name gives its place up if it has been idle idleMs (its state goes with it).
+local function room(configs, positions, nowMs, max, idleMs, cursorPrefix, ackedPrefix)
+  while redis.call('HLEN', configs) + redis.call('ZCARD', positions) >= max do
+    local oldest = redis.call('ZRANGE', positions, 0, 0, 'WITHSCORES')
+    if not oldest[1] or tonumber(oldest[2]) > nowMs - idleMs then return false end
+    redis.call('ZREM', positions, oldest[1])
+    redis.call('DEL', cursorPrefix .. oldest[1], ackedPrefix .. oldest[1])
+  end
+  return true
+end
 `;
 
-/** KEYS: stream, trimmed. ARGV: nowMs, minMs, then jti, set pairs. */
+/** KEYS: stream, trimmed. ARGV: nowMs, minMs, channel, aud, then jti, set pairs. */
 export const SSF_APPEND = `${HELPERS}
-local stream, trimmedKey, nowMs, minMs = KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2]
-local ms = nowMs
-local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
-if last then
-  local lastMs = split(last[1])
-  if lastMs > ms then ms = lastMs end
-end
-for i = 3, #ARGV, 2 do
-  redis.call('XADD', stream, string.format('%d-*', ms), 'jti', ARGV[i], 'set', ARGV[i + 1])
-end
-trim(stream, trimmedKey, minMs)
+append(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV, 5)
 return 1
 `;
 
 /**
- * KEYS: stream, trimmed, cursor, acked. ARGV: nowMs, minMs, maxEvents, window,
- * stateTtlMs, then the acknowledged jtis. The cursor is the newest id up to which every entry is
- * acknowledged; \`acked\` holds jtis acknowledged beyond it. Returns { resync, more, id, jti, set, … }.
+ * KEYS: stream, trimmed, configs, verified. ARGV: nowMs, minMs, channel, aud, stream id,
+ * intervalMs, jti, set. Returns -1 (no managed stream of that id), 0 (appended) or the ms to wait.
+ */
+export const SSF_VERIFY = `${HELPERS}
+local stream, trimmedKey, configs, verified = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local nowMs, interval = tonumber(ARGV[1]), tonumber(ARGV[6])
+if redis.call('HEXISTS', configs, ARGV[5]) == 0 then return -1 end
+local last = redis.call('GET', verified)
+if last then
+  local wait = tonumber(last) + interval - nowMs
+  if wait > 0 then return wait end
+end
+append(stream, trimmedKey, nowMs, ARGV[2], ARGV[3], ARGV[4], ARGV, 7)
+redis.call('SET', verified, nowMs, 'PX', interval)
+return 0
+`;
+
+/**
+ * KEYS: stream, trimmed, cursor, acked, configs, positions. ARGV: nowMs, minMs, maxEvents, window,
+ * stateTtlMs, stream name, quota max (0: no quota), quota idleMs, cursor prefix, acked prefix, then
+ * the acknowledged jtis. The cursor is the newest id up to which every entry is acknowledged;
+ * \`acked\` holds jtis acknowledged beyond it. Returns { resync, more, head, id, jti, set, … }, or
+ * { 'full' } (nothing changed) when a new stream name finds the quota full.
  */
 export const SSF_POLL = `${HELPERS}
-local stream, trimmedKey, cursorKey, ackedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local minMs, maxEvents, window, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local stream, trimmedKey, cursorKey, ackedKey, configs, positions = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local nowMs, minMs, maxEvents, window, ttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local name, max = ARGV[6], tonumber(ARGV[7])
+if max > 0 and redis.call('HEXISTS', configs, name) == 0 then
+  if not redis.call('ZSCORE', positions, name) and not room(configs, positions, nowMs, max, tonumber(ARGV[8]), ARGV[9], ARGV[10]) then
+    return { 'full' }
+  end
+  redis.call('ZADD', positions, nowMs, name)
+  redis.call('PEXPIRE', positions, ttl)
+end
 local acks = {}
-for i = 6, #ARGV do acks[ARGV[i]] = true end
+for i = 11, #ARGV do acks[ARGV[i]] = true end
 trim(stream, trimmedKey, minMs)
 local trimmed = redis.call('GET', trimmedKey) or '0-0'
 -- a new subscriber starts at the oldest SET still kept: it had nothing to lose
@@ -88,6 +138,7 @@ for _, e in ipairs(entries) do
 end
 redis.call('SET', cursorKey, cursor, 'PX', ttl)
 if redis.call('EXISTS', ackedKey) == 1 then redis.call('PEXPIRE', ackedKey, ttl) end
+table.insert(out, 1, head(stream))
 table.insert(out, 1, more)
 table.insert(out, 1, resync)
 return out
@@ -107,9 +158,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 `;
 
-/** KEYS: configs. ARGV: id, config, max. Adds the stream unless the audience has max already. */
-export const SSF_ADD_STREAM = `
-if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+/** KEYS: configs, positions. ARGV: id, config, max, idleMs, nowMs, cursor prefix, acked prefix. 1 when added (see room). */
+export const SSF_ADD_STREAM = `${HELPERS}
+if not room(KEYS[1], KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[6], ARGV[7]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`;
+
+/** KEYS: configs, cursor, acked, verified. ARGV: id. Deletes a managed stream and its state; 0, writing nothing, when there is none. */
+export const SSF_REMOVE_STREAM = `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 return 1
 `;

@@ -1,8 +1,10 @@
 import { StoreUnavailableError } from '../../errors.js';
 import type { RedisKeys } from '../keys.js';
-import { NO_PUSH_FAILURE, SSF_POLL_WINDOW, type PushState, type PushTarget, type SsfPoll, type SsfPolled, type SsfStore } from '../ssf.js';
+import {
+  NO_PUSH_FAILURE, SSF_POLL_WINDOW, type PushState, type PushTarget, type SsfPoll, type SsfPolled, type SsfStore, type StreamQuota, type VerifyOutcome,
+} from '../ssf.js';
 import type { RedisClient } from './connect.js';
-import { SSF_ADD_STREAM, SSF_APPEND, SSF_LEASE, SSF_POLL, SSF_RELEASE } from './ssf-scripts.js';
+import { SSF_ADD_STREAM, SSF_APPEND, SSF_LEASE, SSF_POLL, SSF_RELEASE, SSF_REMOVE_STREAM, SSF_VERIFY } from './ssf-scripts.js';
 
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -27,10 +29,12 @@ export class RedisSsfStore implements SsfStore {
   readonly #lease: Script;
   readonly #release: Script;
   readonly #addStream: Script;
+  readonly #removeStream: Script;
+  readonly #verify: Script;
 
   constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {
     redis.defineCommand('stsSsfAppend', { lua: SSF_APPEND, numberOfKeys: 2 });
-    redis.defineCommand('stsSsfPoll', { lua: SSF_POLL, numberOfKeys: 4 });
+    redis.defineCommand('stsSsfPoll', { lua: SSF_POLL, numberOfKeys: 6 });
     const r = redis as unknown as Record<string, Script>;
     this.#append = r.stsSsfAppend!.bind(redis);
     this.#poll = r.stsSsfPoll!.bind(redis);
@@ -38,8 +42,17 @@ export class RedisSsfStore implements SsfStore {
     this.#lease = r.stsSsfLease!.bind(redis);
     redis.defineCommand('stsSsfRelease', { lua: SSF_RELEASE, numberOfKeys: 1 });
     this.#release = r.stsSsfRelease!.bind(redis);
-    redis.defineCommand('stsSsfAddStream', { lua: SSF_ADD_STREAM, numberOfKeys: 1 });
+    redis.defineCommand('stsSsfAddStream', { lua: SSF_ADD_STREAM, numberOfKeys: 2 });
     this.#addStream = r.stsSsfAddStream!.bind(redis);
+    redis.defineCommand('stsSsfRemoveStream', { lua: SSF_REMOVE_STREAM, numberOfKeys: 4 });
+    this.#removeStream = r.stsSsfRemoveStream!.bind(redis);
+    redis.defineCommand('stsSsfVerify', { lua: SSF_VERIFY, numberOfKeys: 4 });
+    this.#verify = r.stsSsfVerify!.bind(redis);
+  }
+
+  /** The prefixes the scripts append a stream name to, for the state of a position they drop. */
+  #statePrefixes(aud: string): [string, string] {
+    return [this.keys.ssfCursor(aud, ''), this.keys.ssfAcked(aud, '')];
   }
 
   async setPush(aud: string, target: PushTarget | undefined): Promise<void> {
@@ -74,8 +87,9 @@ export class RedisSsfStore implements SsfStore {
     return (await guard(this.#lease(this.keys.ssfPushLease(aud), holder, ttlMs))) === 1;
   }
 
-  async addStream(aud: string, id: string, config: string, max: number): Promise<boolean> {
-    return (await guard(this.#addStream(this.keys.ssfStreamConfigs(aud), id, config, max))) === 1;
+  async addStream(aud: string, id: string, config: string, quota: StreamQuota, nowMs: number): Promise<boolean> {
+    const added = this.#addStream(this.keys.ssfStreamConfigs(aud), this.keys.ssfPositions(aud), id, config, quota.max, quota.idleMs, nowMs, ...this.#statePrefixes(aud));
+    return (await guard(added)) === 1;
   }
 
   async streams(aud: string): Promise<Map<string, string>> {
@@ -83,11 +97,8 @@ export class RedisSsfStore implements SsfStore {
   }
 
   async removeStream(aud: string, id: string): Promise<boolean> {
-    const [[, removed]] = (await guard(this.redis.multi()
-      .hdel(this.keys.ssfStreamConfigs(aud), id)
-      .del(this.keys.ssfCursor(aud, id), this.keys.ssfAcked(aud, id))
-      .exec())) as [[unknown, number]];
-    return removed === 1;
+    const k = this.keys;
+    return (await guard(this.#removeStream(k.ssfStreamConfigs(aud), k.ssfCursor(aud, id), k.ssfAcked(aud, id), k.ssfVerified(aud, id), id))) === 1;
   }
 
   async release(aud: string, holder: string): Promise<void> {
@@ -96,16 +107,57 @@ export class RedisSsfStore implements SsfStore {
 
   async append(aud: string, sets: { jti: string; set: string }[], nowMs: number, retentionMs: number): Promise<void> {
     if (sets.length === 0) return;
-    await guard(this.#append(this.keys.ssfStream(aud), this.keys.ssfTrimmed(aud), nowMs, nowMs - retentionMs, ...sets.flatMap((s) => [s.jti, s.set])));
+    const k = this.keys;
+    await guard(this.#append(k.ssfStream(aud), k.ssfTrimmed(aud), nowMs, nowMs - retentionMs, k.ssfAppended(), aud, ...sets.flatMap((s) => [s.jti, s.set])));
   }
 
-  async poll(aud: string, p: SsfPoll): Promise<SsfPolled> {
+  async verify(aud: string, stream: string, v: { jti: string; set: string }, nowMs: number, retentionMs: number, intervalMs: number): Promise<VerifyOutcome> {
+    const k = this.keys;
+    const out = Number(await guard(this.#verify(
+      k.ssfStream(aud), k.ssfTrimmed(aud), k.ssfStreamConfigs(aud), k.ssfVerified(aud, stream),
+      nowMs, nowMs - retentionMs, k.ssfAppended(), aud, stream, intervalMs, v.jti, v.set,
+    )));
+    if (out < 0) return { status: 'no-stream' };
+    return out === 0 ? { status: 'appended' } : { status: 'too-soon', retryAfterMs: out };
+  }
+
+  poll(aud: string, p: SsfPoll & { quota: StreamQuota }): Promise<SsfPolled | undefined>;
+  poll(aud: string, p: SsfPoll): Promise<SsfPolled>;
+  async poll(aud: string, p: SsfPoll & { quota?: StreamQuota }): Promise<SsfPolled | undefined> {
+    const k = this.keys;
     const out = (await guard(this.#poll(
-      this.keys.ssfStream(aud), this.keys.ssfTrimmed(aud), this.keys.ssfCursor(aud, p.stream), this.keys.ssfAcked(aud, p.stream),
-      p.nowMs, p.nowMs - p.retentionMs, p.maxEvents, SSF_POLL_WINDOW, p.retentionMs * STATE_TTL_RETENTIONS, ...p.ack,
+      k.ssfStream(aud), k.ssfTrimmed(aud), k.ssfCursor(aud, p.stream), k.ssfAcked(aud, p.stream), k.ssfStreamConfigs(aud), k.ssfPositions(aud),
+      p.nowMs, p.nowMs - p.retentionMs, p.maxEvents, SSF_POLL_WINDOW, p.retentionMs * STATE_TTL_RETENTIONS,
+      p.stream, p.quota?.max ?? 0, p.quota?.idleMs ?? 0, ...this.#statePrefixes(aud), ...p.ack,
     ))) as (string | number)[];
+    if (out[0] === 'full') return undefined;
     const sets = [];
-    for (let i = 2; i + 2 < out.length; i += 3) sets.push({ id: String(out[i]), jti: String(out[i + 1]), set: String(out[i + 2]) });
-    return { resync: out[0] === 1, moreAvailable: out[1] === 1, sets };
+    for (let i = 3; i + 2 < out.length; i += 3) sets.push({ id: String(out[i]), jti: String(out[i + 1]), set: String(out[i + 2]) });
+    return { resync: out[0] === 1, moreAvailable: out[1] === 1, head: String(out[2]), sets };
+  }
+
+  async head(aud: string): Promise<string> {
+    const [newest] = await guard(this.redis.xrevrange(this.keys.ssfStream(aud), '+', '-', 'COUNT', 1));
+    return newest?.[0] ?? '0-0';
+  }
+
+  /** A dedicated connection (a subscribed one can send nothing else); ioredis resubscribes after a reconnect. */
+  async subscribe(onAppend: (aud: string) => void): Promise<() => Promise<void>> {
+    const sub = (this.redis.duplicate as () => RedisClient).call(this.redis);
+    sub.on('error', () => {}); // reconnects on its own; a message missed meanwhile is caught by the waiters' recheck
+    const channel = this.keys.ssfAppended();
+    sub.on('message', (from: string, aud: string) => {
+      if (from === channel) onAppend(aud);
+    });
+    try {
+      await guard(sub.connect());
+      await guard(sub.subscribe(channel));
+    } catch (err) {
+      sub.disconnect();
+      throw err;
+    }
+    return async () => {
+      sub.disconnect();
+    };
   }
 }

@@ -3,6 +3,10 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } 
 import request from 'supertest';
 import { CAEP_SESSION_REVOKED, REVOKED_SESSIONS_MEMBER, SET_TYP } from '../../../src/protocol/ssf.js';
 import { expectOAuthError, ok, sidOf } from '../../helpers/responses.js';
+import { until } from '../../rs/helpers.js';
+import { MemoryRegistryStore } from '../../../src/store/memory/registry-store.js';
+import { MemorySessionStore } from '../../../src/store/memory/session-store.js';
+import { MemorySsfStore } from '../../../src/store/memory/ssf-store.js';
 import {
   adminToken, API, basic, clientCredentials, exchange, introspect, ISSUER, OTHER_API, startSts, type StoreKind, type TestSts,
 } from '../../helpers/sts.js';
@@ -49,7 +53,7 @@ const sidsIn = (p: JWTPayload) => eventOf(p)[REVOKED_SESSIONS_MEMBER].map((s) =>
 
 describe.each<StoreKind>(['redis', 'memory'])('SSF poll, %s store', (store) => {
   let sts: TestSts;
-  // Real time (Redis expires keys by its own clock, and an agent-wide kill refuses what arrives within a second of it), plus a jump to test retention.
+  // Real time (Redis expires keys by its own clock, and an agent-wide kill refuses what arrives within a second of it), plus 2 s jumps past an agent-wide kill's marker.
   let ahead = 0;
   const now = () => Date.now() + ahead;
   let admin: string;
@@ -153,31 +157,31 @@ describe.each<StoreKind>(['redis', 'memory'])('SSF poll, %s store', (store) => {
     expect([Object.keys(rest.sets).length, rest.moreAvailable]).toEqual([1, false]);
   });
 
-  it('a long poll waits for the next kill and answers with it; with none it answers empty once the bounded wait ends', async () => {
+  it('a long poll answers empty once the bounded wait ends', async () => {
     await drain(sts, API);
     expect((await polled(sts, API, { returnImmediately: false })).sets).toEqual({});
-    const t = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
-    const waiting = poll(sts, API, { returnImmediately: false });
-    const answered = waiting.then((r) => r.body as Polled);
-    await new Promise((r) => setTimeout(r, 50));
-    await kill(sidOf(t), 'while-waiting');
-    const got = await answered;
-    expect(Object.keys(got.sets)).toHaveLength(1);
-    expect(sidsIn(await verified(sts, Object.values(got.sets)[0]!, API))).toEqual([sidOf(t)]);
   });
 
   it('a subscriber whose unacknowledged SETs were trimmed by retention is told to resync, once', async () => {
-    await drain(sts, API);
-    await kill(sidOf((await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token), 'old');
-    expect(Object.keys((await polled(sts, API)).sets)).toHaveLength(1);
-    ahead += DAY_MS + 1_000;
-    admin = await adminToken(sts);
-    const fresh = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
-    await kill(sidOf(fresh), 'new');
-    const late = await polled(sts, API);
-    expect(late.resync).toBe(true);
-    expect(await Promise.all(Object.values(late.sets).map(async (s) => (await verified(sts, s, API)).txn))).toEqual(['new']);
-    expect((await polled(sts, API)).resync).toBeUndefined();
+    // its own instance: the clock moves a day ahead, which no other test should see
+    let ahead = 0;
+    const own = await startSts({ store, clock: { nowMs: () => Date.now() + ahead } });
+    try {
+      const killOn = async (t: string, id: string) => {
+        const res = await request(own.app).delete(`/admin/sessions/${sidOf(t)}`).set('Authorization', `Bearer ${await adminToken(own)}`).set('X-Request-Id', id);
+        expect(res.status).toBe(200);
+      };
+      await killOn((await clientCredentials(own, 'billing-agent', API, 'invoices:read')).access_token, 'old');
+      expect(Object.keys((await polled(own, API)).sets)).toHaveLength(1);
+      ahead += DAY_MS + 1_000;
+      await killOn((await clientCredentials(own, 'billing-agent', API, 'invoices:read')).access_token, 'new');
+      const late = await polled(own, API);
+      expect(late.resync).toBe(true);
+      expect(await Promise.all(Object.values(late.sets).map(async (s) => (await verified(own, s, API)).txn))).toEqual(['new']);
+      expect((await polled(own, API)).resync).toBeUndefined();
+    } finally {
+      await own.close();
+    }
   });
 
   it('a stream that cannot be written fails the kill\'s answer closed (503), the kill still happened, and a retry announces it', async () => {
@@ -206,6 +210,57 @@ describe.each<StoreKind>(['redis', 'memory'])('SSF poll, %s store', (store) => {
     await drain(sts, API);
     await kill('AAAAAAAAAAAAAAAA', 'nothing');
     expect((await polled(sts, API)).sets).toEqual({});
+  });
+});
+
+/**
+ * A waiting long poll answers as soon as a kill appends to its stream, on this instance or another,
+ * by wake-up alone: each instance's safety recheck is stopped and the wait (5 s) is far longer
+ * than the kill, so with wake-ups broken the poll would answer empty.
+ */
+describe.each<StoreKind>(['redis', 'memory'])('SSF long-poll wake-ups, %s store', (store) => {
+  const LONG_POLL_MS = 5_000;
+  const instances: TestSts[] = [];
+  const start = async (opts: Parameters<typeof startSts>[0] = {}) => {
+    const s = await startSts({ store, ssfLongPollMs: LONG_POLL_MS, ...opts });
+    s.deps.ssf!.wakeups.close(); // no safety recheck: only a wake-up can answer a waiting poll
+    instances.push(s);
+    return s;
+  };
+  afterAll(async () => {
+    await Promise.all(instances.map((s) => s.close()));
+  });
+
+  const waitThenKill = async (polling: TestSts, killing: TestSts) => {
+    await drain(polling, API);
+    const t = (await clientCredentials(killing, 'billing-agent', API, 'invoices:read')).access_token;
+    const answered = poll(polling, API, { returnImmediately: false }).then((r) => r);
+    await until(() => polling.deps.ssf!.wakeups.waiting(API) === 1, 'the poll waits');
+    const res = await request(killing.app).delete(`/admin/sessions/${sidOf(t)}`).set('Authorization', `Bearer ${await adminToken(killing)}`);
+    expect(res.status).toBe(200);
+    const got = (await answered).body as Polled;
+    expect(Object.keys(got.sets)).toHaveLength(1);
+    expect(sidsIn(await verified(polling, Object.values(got.sets)[0]!, API))).toEqual([sidOf(t)]);
+  };
+
+  it('a kill on the same instance wakes it', async () => {
+    const a = await start();
+    await waitThenKill(a, a);
+  });
+
+  it('a kill on another instance wakes it (Redis pub/sub; two instances of one process sharing the memory store)', async () => {
+    let a: TestSts;
+    let b: TestSts;
+    if (store === 'redis') {
+      a = await start();
+      b = await start({ prefix: a.prefix, keysDir: a.config.keysDir });
+    } else {
+      const sessions = new MemorySessionStore();
+      const shared = { stores: { sessions, replay: sessions, ssf: new MemorySsfStore() }, registryStore: new MemoryRegistryStore() };
+      a = await start({ live: true, shared });
+      b = await start({ live: true, shared, keysDir: a.config.keysDir });
+    }
+    await waitThenKill(a, b);
   });
 });
 
