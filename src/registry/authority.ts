@@ -35,8 +35,7 @@ export function authorityNeeded(change:
   return newDelegate ? after : after.filter((s) => !had.has(s));
 }
 
-/** What `needed` holds beyond `held`, sorted: empty when the admin may go ahead. */
-export const missingScopes = (needed: string[], held: readonly string[]): string[] => [...new Set(needed.filter((s) => !held.includes(s)))].sort();
+export { missingScopes } from '../protocol/scope.js';
 
 /**
  * Whether an agent can manage the registry right now: not deleted, enabled, not being disabled or

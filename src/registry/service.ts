@@ -342,7 +342,7 @@ export class RegistryService {
       return { record: withoutPending(first.record), revoked, extra: null as X };
     }
     const dry = await change.plan(first?.record, this.now());
-    const missing = missingScopes(change.authority?.(first?.record, dry) ?? [], actor.scopes);
+    const missing = missingScopes(change.authority?.(first?.record, dry) ?? [], actor.scopes).sort();
     if (missing.length) this.#deny(actor, change, missing);
     if (first?.record.pending) await this.#complete(kind, id, actor.context);
     const by = actor.agent;
@@ -357,7 +357,7 @@ export class RegistryService {
         continue;
       }
       const planned = await change.plan(current?.record, nowMs);
-      const stillMissing = missingScopes(change.authority?.(current?.record, planned) ?? [], actor.scopes);
+      const stillMissing = missingScopes(change.authority?.(current?.record, planned) ?? [], actor.scopes).sort();
       if (stillMissing.length) this.#deny(actor, change, stillMissing);
       if (change.keepsAManager && current && write.all && locksEveryoneOut(id, current.record as Stored<AgentRecord>,
         isDeleted(planned.doc) ? undefined : (planned.doc as AgentRecord), write.all, nowMs)) {

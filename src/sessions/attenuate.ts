@@ -1,6 +1,7 @@
 import { invalidGrant, invalidScope, invalidTarget } from '../errors.js';
 import type { Agent } from '../clients/types.js';
 import type { DpopConfirmation } from '../protocol/dpop.js';
+import { missingScopes } from '../protocol/scope.js';
 import type { Actor, Session } from '../store/index.js';
 
 /** What a new token will carry, once every narrowing rule has been applied. */
@@ -26,9 +27,8 @@ export function entitlement(agent: Agent, target: string): string[] {
 }
 
 /** `reason`: the audit trail's code for this refusal (`scope_not_in_subject`, `scope_not_entitled`). */
-export function requireSubset(requested: string[], allowed: Iterable<string>, what: string, reason: string): void {
-  const allowedSet = new Set(allowed);
-  const extra = requested.filter((s) => !allowedSet.has(s));
+export function requireSubset(requested: string[], allowed: readonly string[], what: string, reason: string): void {
+  const extra = missingScopes(requested, allowed);
   if (extra.length) throw invalidScope(`scope not within ${what}: ${extra.join(' ')}`).because(reason);
 }
 

@@ -1,4 +1,5 @@
 import type { Agent, Registry } from '../clients/types.js';
+import { scopesWithin } from '../protocol/scope.js';
 import { agentsOf, type TokenClaims } from '../store/index.js';
 
 /** May `holder` hand its token to `next`? Keeping one's own token (a narrowing) needs no permission. */
@@ -42,5 +43,5 @@ type ChainClaims = Pick<TokenClaims, 'agent' | 'act' | 'chain'> & Partial<Pick<T
 function entitled(holder: Agent, s: ChainClaims): boolean {
   if (s.aud === undefined || s.scope === undefined) return true;
   const allowed = Object.hasOwn(holder.audiences, s.aud) ? holder.audiences[s.aud]! : [];
-  return s.scope.every((x) => allowed.includes(x));
+  return scopesWithin(s.scope, allowed);
 }

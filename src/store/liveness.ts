@@ -1,15 +1,13 @@
+import { unexpired } from '../protocol/expiry.js';
 import type { Session } from './types.js';
+
+export { MS_PER_EXP_UNIT, unexpired } from '../protocol/expiry.js';
 
 /**
  * The one liveness rule, shared by every store (the Redis scripts spell it in Lua from the same
  * pieces, see redis/scripts.ts): a session is live while it is unexpired and every ancestor is
  * live; a token is live when, on top of that, its hash is the one stored.
  */
-
-/** `exp` counts seconds (as in the JWT); clocks count milliseconds. */
-export const MS_PER_EXP_UNIT = 1_000;
-
-export const unexpired = (exp: number, nowMs: number): boolean => exp * MS_PER_EXP_UNIT > nowMs;
 
 /** Unexpired, and every ancestor still live (`ancestorLive` answers for one ancestor sid). */
 export function chainLive(s: Pick<Session, 'exp' | 'ancestors'>, nowMs: number, ancestorLive: (sid: string) => boolean): boolean {
