@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { RequestListener } from 'node:http';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
 import request from 'supertest';
 import { createApp } from '../../src/app.js';
@@ -19,7 +19,7 @@ import type { Clock } from '../../src/sessions/clock.js';
 import { MemoryRegistryStore } from '../../src/store/memory/registry-store.js';
 import type { Faults } from './faults.js';
 import type { ReplayStore, SessionStore, Stores } from '../../src/store/index.js';
-import { AGENT_KILL_MARKER_SUFFIX, KILLED_SET_SUFFIX, OUTBOX_SUFFIX, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
+import { redisKeys, type RedisKeys } from '../../src/store/keys.js';
 import { MemoryAuditLog } from '../../src/store/memory/audit-log.js';
 import { MemorySessionStore } from '../../src/store/memory/session-store.js';
 import { RedisAuditLog } from '../../src/store/redis/audit-log.js';
@@ -30,6 +30,10 @@ import { MemoryUsageStore } from '../../src/store/memory/usage-store.js';
 import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
 import { RedisRegistryStore } from '../../src/store/redis/registry-store.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
+import { parseRedisUrl } from '../../src/store/redis/url.js';
+import type { StateSource } from './state.js';
+
+export { redisState, snapshot, tombstones } from './state.js';
 
 export const ISSUER = 'http://sts.test';
 export const API = 'https://api.example.com';
@@ -102,10 +106,12 @@ export interface TestSts {
   deps: Deps;
   config: Config;
   events: RecordingEventSink;
-  /** Present for the redis store: a raw client and the key layout, to assert the state in Redis. */
+  /** Present for a single Redis: a raw client and the key layout, to assert the state in Redis. */
   redis?: Redis;
   keys?: RedisKeys;
   prefix: string;
+  /** What redisState, snapshot and tombstones read (see state.ts). */
+  state: StateSource;
   close(): Promise<void>;
 }
 
@@ -201,6 +207,8 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
   const events = new RecordingEventSink();
   let stores: Stores;
   let raw: Redis | undefined;
+  let rawCluster: Cluster | undefined;
+  let state: StateSource = { kind: 'none', why: opts.shared ? 'shared stores that are not the memory twins' : 'a Redis URL that is neither a single node nor a cluster' };
   let client: RedisClient | undefined;
   let keys: RedisKeys | undefined;
   if (kind === 'redis') {
@@ -212,17 +220,28 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     const real = new RedisSessionStore(client, keys);
     const store = opts.wrapStore ? opts.wrapStore(real, keys) : real;
     stores = { sessions: store, replay: store, audit: new RedisAuditLog(client, keys), usage: new RedisUsageStore(client, keys), ssf: new RedisSsfStore(client, keys) };
-    // A raw view of the keys needs one node: on a cluster URL, tests assert through the API only.
-    if (!url.startsWith('redis+cluster')) {
-      raw = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    // A raw view of the keys: the one node, or every master of a cluster (tests use `redis` on a single Redis only).
+    const parsed = parseRedisUrl(url);
+    if (parsed.kind === 'cluster') {
+      rawCluster = new Cluster(parsed.hosts, { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 1 } });
+      rawCluster.on('error', () => {});
+      await rawCluster.connect();
+      const masters = rawCluster;
+      state = { kind: 'redis', nodes: () => masters.nodes('master') };
+    } else if (parsed.kind === 'single') {
+      const single = (raw = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 }));
       raw.on('error', () => {});
       await raw.connect();
+      state = { kind: 'redis', nodes: () => [single] };
     }
   } else if (opts.shared) {
     stores = opts.shared.stores;
+    if (stores.sessions instanceof MemorySessionStore) state = { kind: 'memory', sessions: stores.sessions, registry: opts.shared.registryStore };
   } else {
-    const store = new MemorySessionStore();
+    // The sweeper keeps the app's time: a test clock away from real time must not sweep live sessions.
+    const store = new MemorySessionStore(opts.clock ? () => opts.clock!.nowMs() : undefined);
     stores = { sessions: store, replay: store, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore() };
+    state = { kind: 'memory', sessions: store };
   }
   const faults = opts.faults;
   if (faults) {
@@ -234,7 +253,8 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
       ...(stores.ssf ? { ssf: faults.wrap('ssf', stores.ssf) } : {}),
     };
   }
-  const realRegistryStore = opts.shared?.registryStore ?? (client && keys ? new RedisRegistryStore(client, keys) : faults ? new MemoryRegistryStore() : undefined);
+  const realRegistryStore = opts.shared?.registryStore ?? (client && keys ? new RedisRegistryStore(client, keys) : faults || opts.live ? new MemoryRegistryStore() : undefined);
+  if (state.kind === 'memory' && realRegistryStore && opts.live) state = { ...state, registry: realRegistryStore };
   const wrappedRegistryStore = realRegistryStore && opts.wrapRegistryStore ? opts.wrapRegistryStore(realRegistryStore) : realRegistryStore;
   const registryStore = wrappedRegistryStore && faults ? faults.wrap('registry', wrappedRegistryStore) : wrappedRegistryStore;
   const registrySource = opts.live
@@ -253,65 +273,15 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     ...(raw ? { redis: raw } : {}),
     ...(keys ? { keys } : {}),
     prefix,
+    state,
     async close() {
       await deps.close();
       // quit() when connected; a client still reconnecting (after a Redis restart) is just dropped.
       if (raw?.status === 'ready') await raw.quit();
       else raw?.disconnect(false);
+      rawCluster?.disconnect(false);
     },
   };
-}
-
-const isTombstone = (k: string) => k.includes(`}:${TREE_KEY.revoked}`);
-/** What only a kill writes: tombstones, agent markers, a tree's killed set and its kill outbox, and the set of unannounced kills. */
-const isKillMark = (k: string) => isTombstone(k) || k.endsWith(`}${AGENT_KILL_MARKER_SUFFIX}`) || k.endsWith(`}:${KILLED_SET_SUFFIX}`)
-  || k.endsWith(`}:${OUTBOX_SUFFIX}`) || k.endsWith(redisKeys('').unannounced());
-/** The audit trail's keys: every decision, refusals included, is recorded there (see audit tests). */
-const isAuditKey = (k: string) => k.includes('{audit}:');
-/**
- * Usage counts: counted in process and flushed on a timer (every STS_USAGE_FLUSH_SECONDS), so a
- * flush of earlier requests' counts can land at any moment; their figures are asserted by the
- * access-review and usage tests.
- */
-const isUsageKey = (k: string) => k.includes('{usage:');
-/** The SSF streams: a kill's SETs for the resource servers (see test/integration/ssf/). */
-const isSsfKey = (k: string) => k.includes('{ssf:');
-
-/**
- * Every key this test's app wrote, for asserting "nothing changed" — except kill tombstones and
- * agent kill markers, which only a kill writes (see `tombstones`), the audit trail, which
- * records refusals too, the usage counts, flushed on their own timer, and the SSF streams, where a
- * kill leaves its SETs for resource servers.
- */
-export async function redisState(sts: TestSts): Promise<string[]> {
-  if (!sts.redis) return [];
-  return (await sts.redis.keys(`${sts.prefix}*`)).filter((k) => !isKillMark(k) && !isAuditKey(k) && !isUsageKey(k) && !isSsfKey(k)).sort();
-}
-
-/**
- * Every key of this app's prefix (kill marks aside) with its content and absolute expiry
- * (PEXPIRETIME): equal snapshots mean nothing was written, TTLs included. Empty without Redis.
- */
-export async function snapshot(sts: TestSts): Promise<Record<string, { value: unknown; expiresAt: number }>> {
-  const r = sts.redis;
-  const out: Record<string, { value: unknown; expiresAt: number }> = {};
-  if (!r) return out;
-  for (const key of await redisState(sts)) {
-    const type = await r.type(key);
-    let value: unknown = `<${type}>`;
-    if (type === 'hash') value = await r.hgetall(key);
-    else if (type === 'set') value = (await r.smembers(key)).sort();
-    else if (type === 'zset') value = await r.zrange(key, '0', '-1', 'WITHSCORES');
-    else if (type === 'string') value = await r.get(key);
-    out[key] = { value, expiresAt: (await r.call('PEXPIRETIME', key)) as number };
-  }
-  return out;
-}
-
-/** The tombstones kills left: one per killed subtree root, until that session would have expired. */
-export async function tombstones(sts: TestSts): Promise<string[]> {
-  if (!sts.redis) return [];
-  return (await sts.redis.keys(`${sts.prefix}*`)).filter(isTombstone).sort();
 }
 
 export function basic(id: string, secret = SECRETS[id]!): string {
@@ -354,6 +324,27 @@ export function introspect(sts: TestSts, token: string, rs = API) {
 export async function adminToken(sts: TestSts, admin = 'admin', scope = 'sessions:read sessions:kill'): Promise<string> {
   return (await clientCredentials(sts, admin, ADMIN_AUD, scope)).access_token;
 }
+
+export interface KillOptions {
+  /** The admin token to kill with (default: a fresh one of `admin`). */
+  admin?: string;
+  /** Sent as X-Request-Id (the kill's id in its SETs and records). */
+  requestId?: string;
+}
+
+/** DELETE /admin/sessions/:sid (the session and its subtree); fails unless it answers 200. */
+export async function kill(sts: TestSts, sid: string, o: KillOptions = {}): Promise<request.Response> {
+  const req = request(sts.app).delete(`/admin/sessions/${sid}`).set('Authorization', `Bearer ${o.admin ?? (await adminToken(sts))}`);
+  const res = await (o.requestId ? req.set('X-Request-Id', o.requestId) : req);
+  if (res.status !== 200) throw new Error(`kill of ${sid} failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res;
+}
+
+/** A token-exchange form body: `subject` for `scope` at the API. */
+export const exchangeForm = (subject: string, scope: string) => ({ grant_type: EXCHANGE, subject_token: subject, subject_token_type: AT_TYPE, resource: API, scope });
+
+/** An urlencoded body from pairs, in order, a name possibly repeated (what .send(object) cannot say). */
+export const form = (pairs: [string, string][]) => new URLSearchParams(pairs).toString();
 
 export function claims(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
