@@ -1,34 +1,42 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { attackerKey, signWithHeader, type AttackerKey } from '../helpers/attack.js';
-import { API, claims, exchange, ISSUER, startSts, testRegistry, type TestSts, snapshot } from '../helpers/sts.js';
+import { API, claims, exchange, ISSUER, snapshot, startSts, testRegistry, type StoreKind, type TestSts } from '../helpers/sts.js';
 import { expectRefused } from '../helpers/responses.js';
 
 /**
  * Time and replay: client assertions and trusted-issuer subject tokens that are expired, not yet
  * valid or issued in the future, on both sides of the 10 s leeway (8 s accepted, 60 s refused),
  * all on the STS's fake clock; and client-assertion jti replay beyond the plain "same assertion
- * twice" case.
+ * twice" case. Each test has its own instance: what one test leaves (a replay id kept for a couple
+ * of seconds of real time, as Redis keeps it) can never expire in the middle of another's
+ * "nothing written" check.
  */
 
-/** A whole second a little ahead of real time, so Redis expiries (absolute) stay in the future. */
-const T0 = (Math.floor(Date.now() / 1000) + 1) * 1000;
-const T0_S = T0 / 1000;
 const UPSTREAM = 'https://idp.time.test';
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
-describe('time and replay', () => {
+describe.each<StoreKind>(['redis', 'memory'])('time and replay (%s store)', (store) => {
   let sts: TestSts;
-  let now = T0;
+  /** A whole second a little ahead of real time, taken per test, so Redis expiries (absolute) stay in the future. */
+  let T0: number;
+  let T0_S: number;
+  let now: number;
   let agentKey: AttackerKey;
   let idpKey: AttackerKey;
 
   beforeAll(async () => {
     agentKey = await attackerKey('time-agent-key');
     idpKey = await attackerKey('time-idp-key');
+  });
+  beforeEach(async () => {
+    T0 = (Math.floor(Date.now() / 1000) + 1) * 1000;
+    T0_S = T0 / 1000;
+    now = T0;
     const jwtAgent = (id: string) => ({ id, jwks: { keys: [agentKey.publicJwk] }, audiences: { [API]: ['invoices:read'] }, maxTokenTtlSeconds: 60 });
     sts = await startSts({
+      store,
       clock: { nowMs: () => now },
       registry: testRegistry({
         agents: [jwtAgent('jwt-agent'), jwtAgent('jwt-agent-2')],
@@ -36,11 +44,8 @@ describe('time and replay', () => {
       }),
     });
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await sts.close();
-  });
-  beforeEach(() => {
-    now = T0;
   });
 
   /** A client assertion for `agent` with times relative to T0; `undefined` leaves a claim out. */
