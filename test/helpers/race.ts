@@ -50,3 +50,17 @@ export function race<K, R, T>(plan: readonly K[], send: (kind: K) => Promise<R>,
   const done = Promise.all(Array.from({ length: o.concurrency }, lane)).then(() => results);
   return { triggered, done };
 }
+
+/** `fn` over every item, at most `concurrency` at once; the answers in the items' order. */
+export async function inLanes<T, R>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
+  return out;
+}
