@@ -11,7 +11,7 @@ export interface ContractRegistryStore {
 const CHANGE_WAIT_MS = 5_000;
 
 /** Resolves with the first `n` changes `store` hears, or rejects after CHANGE_WAIT_MS. */
-async function listen(store: RegistryStore, n: number): Promise<{ heard: Promise<RegistryChange[]>; stop: () => Promise<void> }> {
+async function hear(store: RegistryStore, n: number): Promise<{ heard: Promise<RegistryChange[]>; stop: () => Promise<void> }> {
   const got: RegistryChange[] = [];
   let done!: (c: RegistryChange[]) => void;
   const heard = new Promise<RegistryChange[]>((resolve, reject) => {
@@ -76,8 +76,8 @@ export function registryStoreContract(name: string, factory: () => Promise<Contr
     });
 
     it('every change is announced to every subscriber, in order, with its kind and id (ids with ":" intact)', async () => {
-      const onB = await listen(b, 4);
-      const onA = await listen(a, 4);
+      const onB = await hear(b, 4);
+      const onA = await hear(a, 4);
       await a.add('agent', 'x', 'X');
       await a.put('resourceServer', 'https://rs.example:8443/api', 'R');
       await a.add('agent', 'x', 'refused');

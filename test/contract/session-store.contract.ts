@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   AGENT_KILL_CLOCK_SKEW_MS, rootOf, type Actor, type RemovedSession, type ReplayStore, type Session, type SessionStore,
 } from '../../src/store/index.js';
+import { sleep } from '../helpers/wait.js';
 
 export interface ContractStore {
   store: SessionStore & ReplayStore;
@@ -855,7 +856,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         if (ctx.wallClockReplayExpiry) {
           expect(await store.useOnce(id, t + 50, t)).toBe(true);
           expect(await store.useOnce(id, t + 50, t)).toBe(false);
-          await new Promise((r) => setTimeout(r, 120));
+          await sleep(120);
           const t2 = now();
           expect(await store.useOnce(id, t2 + 60_000, t2)).toBe(true);
           expect(await store.useOnce(id, t2 + 60_000, t2)).toBe(false);

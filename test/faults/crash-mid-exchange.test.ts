@@ -8,6 +8,7 @@ import type { CreateOutcome, KillTag, RemovedSession, ReplayStore, Session, Sess
 import type { RedisKeys } from '../../src/store/keys.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
+import { sleep } from '../helpers/wait.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { API, AT_TYPE, basic, EXCHANGE, startSts, type TestSts } from '../helpers/sts.js';
 import { sidOf } from '../helpers/responses.js';
@@ -24,7 +25,6 @@ import { sidOf } from '../helpers/responses.js';
 type Res = request.Response;
 type Mode = 'pass' | 'slow' | 'reject' | 'hang' | 'store-then-lose-reply';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const UNAVAILABLE = { error: 'temporarily_unavailable', error_description: 'session store unavailable' };
 
 /** Delegates to the real Redis store; only `create` misbehaves, as `mode` says. */

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
+import { eventually } from '../helpers/wait.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { adminToken, API, basic, claims, clientCredentials, introspect, startSts, type TestSts } from '../helpers/sts.js';
 
@@ -47,11 +48,7 @@ describe('fail closed when Redis is down or slow', () => {
     await redis.kill();
     expectUnavailable(await introspect(sts, token));
     await redis.restart();
-    let res = await introspect(sts, token);
-    for (let i = 0; i < 50 && res.status === 503; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      res = await introspect(sts, token);
-    }
+    const res = await eventually(() => introspect(sts, token), (r) => r.status !== 503, { withinMs: 5_000, everyMs: 100 });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ active: false });
     token = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;

@@ -6,7 +6,8 @@ import { Faults, type FaultRule } from '../helpers/faults.js';
 import { sidOf } from '../helpers/responses.js';
 import { hashSecret } from '../../src/clients/secret.js';
 import { adminToken, API, basic, introspect, SECRETS, testRegistry } from '../helpers/sts.js';
-import { listeningSts, until } from '../rs/helpers.js';
+import { listeningSts } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * Issue 20, finding 3: a kill's announcement is as durable as the kill. Whatever fails while a
@@ -67,7 +68,7 @@ describe('a kill whose announcement failed still reaches a local-mode gate', () 
     app.get('/invoices', requireToken({ issuer: env.issuer, audience: API, mode: 'local', clientSecret: SECRETS[API]!, revocations: feed, scopes: ['invoices:read'] }), (_req, res) => res.json({ ok: true }));
     return { feed, get: (token: string) => request(app).get('/invoices').set('Authorization', `Bearer ${token}`) };
   };
-  const kill = async (kind: Kind, token: string) => {
+  const sendKill = async (kind: Kind, token: string) => {
     const admin = await adminToken(env.sts);
     const path = kind === 'session' ? `/admin/sessions/${sidOf(token)}` : `/admin/agents/${agent}/revoke-sessions`;
     const call = kind === 'session' ? request(env.sts.app).delete(path) : request(env.sts.app).post(path);
@@ -87,12 +88,12 @@ describe('a kill whose announcement failed still reaches a local-mode gate', () 
     const token = await fresh();
     expect((await get(token)).status).toBe(200);
     faults.fail('ssf.append');
-    const failed = await kill('session', token);
+    const failed = await sendKill('session', token);
     expect({ status: failed.status, error: failed.body.error }).toEqual({ status: 503, error: 'temporarily_unavailable' });
     expect(failed.body.error_description).toMatch(/^killed 1 session\(s\);/);
     expect((await introspect(env.sts, token)).body.active).toBe(false);
     faults.heal();
-    const retry = await kill('session', token);
+    const retry = await sendKill('session', token);
     expect(retry.status).toBe(200);
     await until(() => feed.isRevoked(sidOf(token)), 'the retried kill is heard');
     expect((await get(token)).status).toBe(401);
@@ -103,7 +104,7 @@ describe('a kill whose announcement failed still reaches a local-mode gate', () 
     const { feed, get } = gate(500);
     await feed.ready();
     faults.fail('ssf.append');
-    expect((await kill('session', token)).status).toBe(503);
+    expect((await sendKill('session', token)).status).toBe(503);
     offsetMs += GRACE_PASSED_MS;
     await until(() => !feed.fresh(), 'the feed goes stale');
     expect((await get(token)).status).toBe(401);
@@ -117,7 +118,7 @@ describe('a kill whose announcement failed still reaches a local-mode gate', () 
       const token = await fresh();
       expect((await get(token)).status).toBe(200);
       faults.fail(c.kill[0], c.kill[1]);
-      await kill(kind, token);
+      await sendKill(kind, token);
       faults.heal();
       expect((await introspect(env.sts, token)).body.active).toBe(false);
       offsetMs += GRACE_PASSED_MS;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
+import { sleep } from '../helpers/wait.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { adminToken, API, basic, clientCredentials, exchange, introspect, redisState, startSts, tombstones, type TestSts } from '../helpers/sts.js';
 import { expectActive, expectInactive } from '../helpers/liveness.js';
@@ -15,7 +16,6 @@ import { ok, sidOf } from '../helpers/responses.js';
  * timing-dependent and not exercised here.)
  */
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Introspects until the app's Redis client has reconnected (503 while it has not). Every answer

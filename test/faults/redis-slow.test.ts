@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import request from 'supertest';
+import { sleep } from '../helpers/wait.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { adminToken, API, basic, clientCredentials, exchange, introspect, startSts, type TestSts } from '../helpers/sts.js';
 import { sidOf } from '../helpers/responses.js';
@@ -14,7 +15,6 @@ import { sidOf } from '../helpers/responses.js';
  * killed just before the stall is still dead (the timeout was never read as "not revoked").
  */
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PAUSE_MS = 2_000;
 const UNAVAILABLE = { error: 'temporarily_unavailable', error_description: 'session store unavailable' };
 

@@ -3,6 +3,7 @@ import request from 'supertest';
 import { hashSecret } from '../../src/clients/secret.js';
 import { ADMIN_SCOPES } from '../../src/clients/types.js';
 import { REVOKED_SESSIONS_MEMBER, CAEP_SESSION_REVOKED } from '../../src/protocol/ssf.js';
+import { eventually } from '../helpers/wait.js';
 import { Faults, type FaultRule } from '../helpers/faults.js';
 import { sidOf } from '../helpers/responses.js';
 import { ADMIN_AUD, API, basic, claims, introspect, OTHER_API, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
@@ -48,15 +49,7 @@ const registry = () => testRegistry({
 
 /** Bound on waiting for the other instance's registry copy to hear a change (announcement, or its 1 s version poll). */
 const VISIBLE_WITHIN_MS = 3_000;
-
-async function eventually<T>(probe: () => PromiseLike<T>, done: (v: T) => boolean): Promise<T> {
-  const until = Date.now() + VISIBLE_WITHIN_MS;
-  for (;;) {
-    const v = await probe();
-    if (done(v) || Date.now() > until) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const visible = { withinMs: VISIBLE_WITHIN_MS };
 
 describe.each(['retry', 'sweep'] as const)('a registry change cut at each step, completed by a %s', (completion) => {
   const faults = new Faults();
@@ -159,7 +152,7 @@ describe.each(['retry', 'sweep'] as const)('a registry change cut at each step, 
         expect(enabled.status).toBe(200);
         // enable brings nothing back, and works at once (no wait for the kill marker's allowance)
         expect(await active(held)).toEqual([false, false]);
-        expect((await eventually(() => tok(b), (r) => r.status === 200)).status).toBe(200);
+        expect((await eventually(() => tok(b), (r) => r.status === 200, visible)).status).toBe(200);
       }
     });
   });

@@ -47,18 +47,31 @@ export interface RefusalOptions {
   events?: 'denied' | 'none' | 'used-after-revocation';
   /** The exact body text, when the test knows it. */
   body?: string;
+  /** What error_description must match. */
+  description?: RegExp;
+  /** What WWW-Authenticate must match (and name the error in); null: no challenge at all. Unset: not looked at. */
+  challenge?: RegExp | null;
+  /** Entries the refusal leaves, as `snapshot` shows them (a valid DPoP proof's single-use id: a proof is used once). */
+  leaves?: Record<string, unknown>;
 }
 
 /**
  * Sends a request that must be refused: exactly `status` and OAuth `error`, no token issued (body
- * and events), the expected denial event or none, and Redis unchanged, TTLs included.
+ * and events), the expected denial event or none, and the store unchanged, TTLs included (but for
+ * what `leaves` names).
  */
 export async function expectRefused(sts: TestSts, send: () => PromiseLike<Res>, status: number, error: string, opts: RefusalOptions = {}): Promise<Res> {
-  const before = await snapshot(sts);
+  const before = { ...(await snapshot(sts)), ...opts.leaves };
   const n = sts.events.events.length;
   const res = await send();
   expectOAuthError(res, status, error);
   if (opts.body !== undefined) expect(res.text).toBe(opts.body);
+  if (opts.description) expect(res.body.error_description).toMatch(opts.description);
+  if (opts.challenge === null) expect(res.headers['www-authenticate']).toBeUndefined();
+  else if (opts.challenge) {
+    expect(res.headers['www-authenticate']).toMatch(opts.challenge);
+    expect(res.headers['www-authenticate']).toContain(`error="${error}"`);
+  }
   const fresh = sts.events.events.slice(n);
   expect(fresh.filter((e) => e.type === 'token.issued')).toEqual([]);
   const events = opts.events ?? 'denied';

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
+import { eventually } from '../helpers/wait.js';
 import {
   ADMIN_AUD, adminToken, API, clientCredentials, exchange, introspect, OTHER_API, startSts, type StoreKind, type TestSts,
 } from '../helpers/sts.js';
@@ -119,11 +120,7 @@ describe('access review on the live registry: credentials with their age and las
     expect(before.body.credentials).toEqual([{ kind: 'secret', created: ISO, lastUsed: null }]);
     await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
     // lastUsed is written off the request path: wait for it, bounded
-    let lastUsed: unknown = null;
-    for (let i = 0; i < 50 && lastUsed === null; i++) {
-      lastUsed = (await review()).body.credentials[0].lastUsed;
-      if (lastUsed === null) await new Promise((r) => setTimeout(r, 20));
-    }
+    const lastUsed: unknown = await eventually(async () => (await review()).body.credentials[0].lastUsed, (v) => v !== null, { withinMs: 1_000 });
     expect(lastUsed).toEqual(ISO);
     expect(before.body.findings.filter((f: { kind: string }) => f.kind === 'stale_credential')).toEqual([]);
   });

@@ -14,6 +14,7 @@ import { DIST, runNode, startNode } from '../helpers/dist.js';
 import { freePort } from '../helpers/redis-process.mjs';
 import { sidOf } from '../helpers/responses.js';
 import { ADMIN_AUD, API, basic, clientCredentials, exchange, introspect, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
+import { sleep } from '../helpers/wait.js';
 
 /** The built `agent-sts` admin commands against a real server on a real Redis: exit codes, output, and the server's state after. */
 
@@ -113,7 +114,7 @@ describe('agent-sts admin commands', () => {
     expect(until - Date.now()).toBeGreaterThan(59 * 60_000);
     expect(until - Date.now()).toBeLessThanOrEqual(3_600_000);
     // The disable's agent-wide kill refuses requests that arrived up to AGENT_KILL_CLOCK_SKEW_MS after it (one instance's clock may run behind another's).
-    await new Promise((r) => setTimeout(r, Math.max(0, disabledAt + AGENT_KILL_CLOCK_SKEW_MS - Date.now())));
+    await sleep(Math.max(0, disabledAt + AGENT_KILL_CLOCK_SKEW_MS - Date.now()));
     expect([(await tokenFor(NEW_AGENT, newSecret!)).status, (await tokenFor(NEW_AGENT, firstSecret)).status]).toEqual([200, 200]);
 
     const rm = await cli(['agents', 'rm', NEW_AGENT, '-o', 'json']);

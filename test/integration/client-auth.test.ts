@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import request from 'supertest';
 import { hashSecret } from '../../src/clients/secret.js';
-import { API, basic, claims, ISSUER, OTHER_API, redisState, SECRETS, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
+import { API, basic, claims, form, ISSUER, OTHER_API, redisState, SECRETS, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
 import { expectOAuthError, expectRefused } from '../helpers/responses.js';
 
 /**
@@ -28,7 +28,6 @@ const HYBRID_SECRET = 'hybrid-agent-secret-0123456789abcdefgh';
 const KID = 'jwt-agent-key-1';
 
 type Res = request.Response;
-const form = (pairs: [string, string][]) => new URLSearchParams(pairs).toString();
 const formEncode = (s: string) => new URLSearchParams([['', s]]).toString().slice(1);
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 const grant: [string, string][] = [['grant_type', CC], ['resource', API], ['scope', 'invoices:read']];

@@ -7,8 +7,9 @@ import { DPOP_PROOF_MAX_AGE_SECONDS } from '../../src/protocol/dpop.js';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { proofReplayKey } from '../../src/rs/dpop.js';
 import { dpopKey, proof, unsignedProof, type DpopKey } from '../helpers/dpop.js';
+import { expectRefused } from '../helpers/responses.js';
 import {
-  API, AT_TYPE, basic, claims, EXCHANGE, introspect, ISSUER, SECRETS, snapshot, startSts, testRegistry, type TestSts,
+  API, AT_TYPE, basic, claims, EXCHANGE, introspect, ISSUER, SECRETS, startSts, testRegistry, type TestSts,
 } from '../helpers/sts.js';
 
 /**
@@ -63,20 +64,9 @@ function usedEntry(p: string, key: DpopKey): Record<string, unknown> {
   return { [sts.keys!.usedOnce(proofReplayKey({ jkt: key.jkt, jti, iat }))]: { value: '1', expiresAt: expect.any(Number) } };
 }
 
-/**
- * A refusal: the status and OAuth error, no token, no challenge header, and Redis (content and
- * expiry) as before, but for `used` (the entry of a valid proof on a request refused for another reason).
- */
-async function expectRefused(send: () => Promise<request.Response>, status: number, error: string, description?: RegExp, used: Record<string, unknown> = {}) {
-  const before = { ...(await snapshot(sts)), ...used };
-  const res = await send();
-  expect(res.status).toBe(status);
-  expect(res.body.error).toBe(error);
-  if (description) expect(res.body.error_description).toMatch(description);
-  expect(res.body.access_token).toBeUndefined();
-  expect(res.headers['www-authenticate']).toBeUndefined();
-  expect(await snapshot(sts)).toEqual(before);
-}
+/** A refusal with no challenge and the store unchanged, but for `leaves` (the entry of a valid proof on a request refused for another reason). */
+const refused = (send: () => PromiseLike<request.Response>, status: number, error: string, description?: RegExp, leaves: Record<string, unknown> = {}) =>
+  expectRefused(sts, send, status, error, { ...(description ? { description } : {}), challenge: null, leaves });
 
 describe('client credentials with a DPoP proof', () => {
   it('binds the token: token_type DPoP, cnf.jkt in the JWT, in the session record and in introspection', async () => {
@@ -128,18 +118,18 @@ describe('bad proofs at /token: 400 invalid_dpop_proof, no token, nothing writte
   ];
   it.each(cases)('%s', async (_, make, description) => {
     const p = await make();
-    await expectRefused(() => cc('billing-agent', p), 400, 'invalid_dpop_proof', description);
+    await refused(() => cc('billing-agent', p), 400, 'invalid_dpop_proof', description);
   });
 
   it('two DPoP headers', async () => {
     const [a, b] = await Promise.all([tokenProof(billingKey), tokenProof(billingKey)]);
-    await expectRefused(() => cc('billing-agent', [a, b]), 400, 'invalid_dpop_proof', /exactly one/);
+    await refused(() => cc('billing-agent', [a, b]), 400, 'invalid_dpop_proof', /exactly one/);
   });
 
   it('a replayed proof: the first use succeeds, the second is refused', async () => {
     const p = await tokenProof(billingKey);
     expect((await cc('billing-agent', p)).status).toBe(200);
-    await expectRefused(() => cc('billing-agent', p), 400, 'invalid_dpop_proof', /already used/);
+    await refused(() => cc('billing-agent', p), 400, 'invalid_dpop_proof', /already used/);
   });
 
   it('the proof is checked after client authentication: a failed one does not use it up', async () => {
@@ -153,7 +143,7 @@ describe('bad proofs at /token: 400 invalid_dpop_proof, no token, nothing writte
 
 describe('requireDpop', () => {
   it('an agent with requireDpop gets no bearer token (400 invalid_dpop_proof), and a bound one with a proof', async () => {
-    await expectRefused(() => cc(STRICT), 400, 'invalid_dpop_proof', /must send a DPoP proof/);
+    await refused(() => cc(STRICT), 400, 'invalid_dpop_proof', /must send a DPoP proof/);
     const res = await cc(STRICT, await tokenProof(billingKey));
     expect(res.status).toBe(200);
     expect(res.body.token_type).toBe('DPoP');
@@ -178,14 +168,14 @@ describe('token exchange', () => {
 
   it('a DPoP-bound parent cannot become a bearer child: an exchange without a proof is refused', async () => {
     const parent = await boundToken('billing-agent', billingKey);
-    await expectRefused(() => exchangeWith('sub-agent', parent), 400, 'invalid_dpop_proof', /subject token is DPoP-bound/);
+    await refused(() => exchangeWith('sub-agent', parent), 400, 'invalid_dpop_proof', /subject token is DPoP-bound/);
   });
 
   it("the subject's own holder must prove the subject's key", async () => {
     const parent = await boundToken('billing-agent', billingKey);
-    await expectRefused(() => exchangeWith('billing-agent', parent, undefined), 400, 'invalid_dpop_proof');
+    await refused(() => exchangeWith('billing-agent', parent, undefined), 400, 'invalid_dpop_proof');
     const wrongKey = await tokenProof(otherKey);
-    await expectRefused(() => exchangeWith('billing-agent', parent, wrongKey), 400, 'invalid_grant', /subject token is bound to/, usedEntry(wrongKey, otherKey));
+    await refused(() => exchangeWith('billing-agent', parent, wrongKey), 400, 'invalid_grant', /subject token is bound to/, usedEntry(wrongKey, otherKey));
     const res = await exchangeWith('billing-agent', parent, await tokenProof(billingKey));
     expect(res.status).toBe(200);
     expect(claims(res.body.access_token).cnf).toEqual({ jkt: billingKey.jkt });
@@ -203,14 +193,14 @@ describe('token exchange', () => {
     const actor = await boundToken('sub-agent', subKey);
     const actorParams = { actor_token: actor, actor_token_type: AT_TYPE };
     const wrongKey = await tokenProof(otherKey);
-    await expectRefused(() => exchangeWith('sub-agent', parent, wrongKey, actorParams), 400, 'invalid_grant', /actor_token is bound to/, usedEntry(wrongKey, otherKey));
+    await refused(() => exchangeWith('sub-agent', parent, wrongKey, actorParams), 400, 'invalid_grant', /actor_token is bound to/, usedEntry(wrongKey, otherKey));
     expect((await exchangeWith('sub-agent', parent, await tokenProof(subKey), actorParams)).status).toBe(200);
   });
 
   it('a bad proof on an exchange is 400 invalid_dpop_proof', async () => {
     const parent = (await cc('billing-agent')).body.access_token as string;
     const p = await tokenProof(subKey, { htm: 'PUT' });
-    await expectRefused(() => exchangeWith('sub-agent', parent, p), 400, 'invalid_dpop_proof', /htm/);
+    await refused(() => exchangeWith('sub-agent', parent, p), 400, 'invalid_dpop_proof', /htm/);
   });
 });
 

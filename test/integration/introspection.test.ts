@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { generateKeyPair, SignJWT } from 'jose';
 import request from 'supertest';
 import {
-  ADMIN_AUD, API, basic, claims, clientCredentials, exchange, introspect, ISSUER, OTHER_API, redisState, SECRETS, startSts, type TestSts, snapshot,
+  ADMIN_AUD, API, basic, claims, clientCredentials, exchange, form, introspect, ISSUER, OTHER_API, redisState, SECRETS, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
+import { expectInactiveBody, INACTIVE } from '../helpers/liveness.js';
 import { expectOAuthError } from '../helpers/responses.js';
 
 /**
@@ -13,19 +14,7 @@ import { expectOAuthError } from '../helpers/responses.js';
  */
 
 const T0 = Date.now();
-const INACTIVE = '{"active":false}';
 const ACTIVE_FIELDS = ['active', 'aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'scope', 'sid', 'sub', 'token_type'];
-
-type Res = request.Response;
-const form = (pairs: [string, string][]) => new URLSearchParams(pairs).toString();
-
-function expectInactive(res: Res): void {
-  expect(res.status).toBe(200);
-  expect(res.text).toBe(INACTIVE);
-  expect(res.body).toStrictEqual({ active: false });
-  expect(res.headers['content-type']).toMatch(/^application\/json/);
-  expect(res.headers['cache-control']).toBe('no-store');
-}
 
 /** Replaces one character in the middle of the signature segment with a different one. */
 function flipSignatureChar(token: string): string {
@@ -143,20 +132,20 @@ describe('POST /introspect', () => {
       const other = (await clientCredentials(sts, 'billing-agent', OTHER_API, 'reports:read')).access_token;
       const own = await introspect(sts, other, OTHER_API);
       expect(own.body).toMatchObject({ active: true, aud: OTHER_API, scope: 'reports:read' });
-      expectInactive(await introspect(sts, other, API));
+      expectInactiveBody(await introspect(sts, other, API));
     });
   });
 
   describe('exactly {"active":false}, byte-identical, for everything else', () => {
     it("another resource server (https://other.example.com) asking about API's token", async () => {
       const res = await unchanged(() => introspect(sts, token, OTHER_API));
-      expectInactive(res);
+      expectInactiveBody(res);
     });
 
     it('a token issued for the admin audience, introspected by the API (and by the other server)', async () => {
       const admin = (await clientCredentials(sts, 'admin', ADMIN_AUD, 'sessions:read')).access_token;
-      expectInactive(await introspect(sts, admin, API));
-      expectInactive(await introspect(sts, admin, OTHER_API));
+      expectInactiveBody(await introspect(sts, admin, API));
+      expectInactiveBody(await introspect(sts, admin, OTHER_API));
     });
 
     const bad: [string, () => Promise<string>][] = [
@@ -178,7 +167,7 @@ describe('POST /introspect', () => {
     ];
     it.each(bad)('%s', async (_name, make) => {
       const t = await make();
-      expectInactive(await unchanged(() => introspect(sts, t)));
+      expectInactiveBody(await unchanged(() => introspect(sts, t)));
     });
 
     it('none of those forgeries touched the real session: the token is still active', async () => {
@@ -193,9 +182,9 @@ describe('POST /introspect', () => {
         now = exp * 1000 - 1;
         expect((await introspect(sts, t)).body.active).toBe(true);
         now = exp * 1000;
-        expectInactive(await introspect(sts, t));
+        expectInactiveBody(await introspect(sts, t));
         now = exp * 1000 + 3_600_000;
-        expectInactive(await introspect(sts, t));
+        expectInactiveBody(await introspect(sts, t));
       } finally {
         now = T0;
       }
@@ -210,13 +199,13 @@ describe('POST /introspect', () => {
       const rev = await request(sts.app).post('/revoke').set('Authorization', basic('billing-agent')).type('form').send(form([['token', t]]));
       expect(rev.status).toBe(200);
       expect(await sts.redis!.exists(sts.keys!.session(sid))).toBe(0);
-      expectInactive(await introspect(sts, t));
+      expectInactiveBody(await introspect(sts, t));
     });
 
     it('a token whose session was deleted from Redis behind the service', async () => {
       const t = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
       await sts.redis!.del(sts.keys!.session(claims(t).sid as string));
-      expectInactive(await introspect(sts, t));
+      expectInactiveBody(await introspect(sts, t));
     });
 
     it('all of these answers are the same bytes', async () => {

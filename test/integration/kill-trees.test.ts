@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { adminToken, API, basic, claims, clientCredentials, exchange, redisState, startSts, type TestSts, snapshot } from '../helpers/sts.js';
+import { adminToken, API, basic, claims, clientCredentials, exchange, exchangeForm, redisState, startSts, type TestSts, snapshot } from '../helpers/sts.js';
 import { expectActive, expectInactive } from '../helpers/liveness.js';
 import { ANY_ISO_TIME, killedIn, killedLines, ok, sidOf } from '../helpers/responses.js';
 import { AGENT_KILL_CLOCK_SKEW_MS } from '../../src/store/index.js';
@@ -293,14 +293,6 @@ describe('a kill racing a burst of exchanges under the same session', () => {
   });
 
   const EXCHANGES = 100;
-  const form = (token: string, scope: string) => ({
-    grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-    subject_token: token,
-    subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-    resource: API,
-    scope,
-  });
-
   it.each([1, 2, 3])('round %i: once DELETE has answered, no returned token is active and nothing of the tree is left', async () => {
     const root = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read invoices:write')).access_token;
     const rootSid = sidOf(root);
@@ -310,7 +302,7 @@ describe('a kill racing a burst of exchanges under the same session', () => {
     // Half narrow the root as its holder (children), half delegate the child to sub-agent (grandchildren).
     const start = (i: number): Promise<Res> => {
       const [agent, subject] = i % 2 === 0 ? ['billing-agent', root] : ['sub-agent', child];
-      return client.post('/token').set('Authorization', basic(agent)).type('form').send(form(subject, 'invoices:read')).then((r) => r);
+      return client.post('/token').set('Authorization', basic(agent)).type('form').send(exchangeForm(subject, 'invoices:read')).then((r) => r);
     };
     // The kill is sent in the middle of the burst, while exchanges are in flight on both sides of it.
     const burst = Array.from({ length: EXCHANGES / 2 }, (_, i) => start(i));

@@ -5,6 +5,7 @@ import { ADMIN_SCOPES } from '../../src/clients/types.js';
 import {
   ADMIN_AUD, API, basic, clientCredentials, introspect, SECRETS, startSts, testRegistry, type TestSts,
 } from '../helpers/sts.js';
+import { eventually } from '../helpers/wait.js';
 import { ANY_ISO_TIME } from '../helpers/responses.js';
 
 /**
@@ -16,19 +17,11 @@ const REGISTRY_ADMIN_SECRET = 'registry-admin-secret-0123456789abcdef';
 const BACKUP_ADMIN = 'backup-admin';
 /** Bound on waiting for a change to reach the other instance (announcement, or the 1 s version poll). */
 const VISIBLE_WITHIN_MS = 3_000;
+const visible = { withinMs: VISIBLE_WITHIN_MS };
 
 const registry = () => testRegistry({
   agents: [{ id: REGISTRY_ADMIN, owner: 'platform', secretHash: hashSecret(REGISTRY_ADMIN_SECRET), audiences: { [ADMIN_AUD]: [...ADMIN_SCOPES] } }],
 });
-
-async function eventually<T>(probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
-  const until = Date.now() + VISIBLE_WITHIN_MS;
-  for (;;) {
-    const v = await probe();
-    if (done(v) || Date.now() > until) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('the live registry across two instances on one Redis', () => {
   let a: TestSts;
@@ -78,7 +71,7 @@ describe('the live registry across two instances on one Redis', () => {
     expect(secret.length).toBeGreaterThanOrEqual(32);
     expect((await api(a).get('/agents/new-agent')).body.client_secret).toBeUndefined();
 
-    const first = await eventually(() => cc(b, 'new-agent', secret), (r) => r.status === 200);
+    const first = await eventually(() => cc(b, 'new-agent', secret), (r) => r.status === 200, visible);
     expect(first.status).toBe(200);
     const token = first.body.access_token as string;
     expect((await introspect(b, token)).body).toMatchObject({ active: true, client_id: 'new-agent' });
@@ -98,7 +91,7 @@ describe('the live registry across two instances on one Redis', () => {
 
     clockMs += 2_000; // past the kill marker's allowance: only the status decides now
     expect((await api(a).post('/agents/new-agent/enable')).body).toEqual({ disabled: false });
-    const again = await eventually(() => cc(b, 'new-agent', secret), (r) => r.status === 200);
+    const again = await eventually(() => cc(b, 'new-agent', secret), (r) => r.status === 200, visible);
     expect(again.status).toBe(200);
     expect((await introspect(b, token)).body).toEqual({ active: false }); // nothing killed comes back
 
@@ -106,7 +99,7 @@ describe('the live registry across two instances on one Redis', () => {
     expect(rotated.status).toBe(201);
     expect(rotated.body).toEqual({ id: expect.any(String), client_secret: expect.any(String), previousValidUntil: new Date(clockMs + 60_000).toISOString() });
     const newSecret = rotated.body.client_secret as string;
-    expect((await eventually(() => cc(b, 'new-agent', newSecret), (r) => r.status === 200)).status).toBe(200);
+    expect((await eventually(() => cc(b, 'new-agent', newSecret), (r) => r.status === 200, visible)).status).toBe(200);
     expect((await cc(b, 'new-agent', secret)).status).toBe(200); // inside the overlap
     clockMs += 60_001;
     expect((await cc(b, 'new-agent', secret)).status).toBe(401); // past it, on both instances
@@ -120,18 +113,18 @@ describe('the live registry across two instances on one Redis', () => {
     expect((await introspect(b, live)).body).toEqual({ active: false });
     expect((await cc(b, 'new-agent', newSecret)).status).toBe(401);
     expect((await api(a).get('/agents/new-agent')).status).toBe(404);
-    expect((await eventually(() => api(b).get('/agents'), (r) => !r.body.agents.some((x: { id: string }) => x.id === 'new-agent'))).body.agents
+    expect((await eventually(() => api(b).get('/agents'), (r) => !r.body.agents.some((x: { id: string }) => x.id === 'new-agent'), visible)).body.agents
       .map((x: { id: string }) => x.id)).not.toContain('new-agent');
   });
 
   it('a rotation without overlap ends the old secret at once here, and on the other instance once it hears', async () => {
     const created = await api(a).post('/agents', { id: 'rot-agent', owner: 'o', audiences: { [API]: ['invoices:read'] } });
     const old = created.body.client_secret as string;
-    expect((await eventually(() => cc(b, 'rot-agent', old), (r) => r.status === 200)).status).toBe(200);
+    expect((await eventually(() => cc(b, 'rot-agent', old), (r) => r.status === 200, visible)).status).toBe(200);
     const rotated = await api(a).post('/agents/rot-agent/credentials', { type: 'secret' });
     expect(rotated.status).toBe(201);
     expect((await cc(a, 'rot-agent', old)).status).toBe(401);
-    expect((await eventually(() => cc(b, 'rot-agent', old), (r) => r.status === 401)).status).toBe(401);
+    expect((await eventually(() => cc(b, 'rot-agent', old), (r) => r.status === 401, visible)).status).toBe(401);
     const creds = (await api(a).get('/agents/rot-agent')).body.credentials as { id: string }[];
     expect(creds.map((c) => c.id)).toEqual([rotated.body.id]);
     expect((await api(a).delete(`/agents/rot-agent/credentials/${rotated.body.id}`)).body).toEqual({ deleted: true });
@@ -216,7 +209,7 @@ describe('the live registry across two instances on one Redis', () => {
     const secret = created.body.client_secret as string;
     const token = (await clientCredentials(a, 'sub-agent', API, 'invoices:read')).access_token;
     const asRs = (sts: TestSts, s: string) => request(sts.app).post('/introspect').set('Authorization', basic(rsId, s)).type('form').send({ token });
-    expect((await eventually(() => asRs(b, secret), (r) => r.status === 200)).body).toEqual({ active: false }); // another audience
+    expect((await eventually(() => asRs(b, secret), (r) => r.status === 200, visible)).body).toEqual({ active: false }); // another audience
     const enc = encodeURIComponent(rsId);
     expect((await api(a).get(`/resource-servers/${enc}`)).body).toMatchObject({ id: rsId, scopes: ['x:read'], source: 'api' });
     const rotated = await api(a).post(`/resource-servers/${enc}/credentials`, { type: 'secret' });

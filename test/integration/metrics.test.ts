@@ -7,6 +7,7 @@ import type { DurableEvent } from '../../src/audit/events.js';
 import { StsMetrics } from '../../src/http/metrics.js';
 import { startMetricsServer } from '../../src/http/metrics-server.js';
 import { readiness } from '../../src/http/readiness.js';
+import { eventually } from '../helpers/wait.js';
 import { freePort, startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { API, basic, clientCredentials, exchange, introspect, startSts, type TestSts } from '../helpers/sts.js';
 
@@ -230,14 +231,7 @@ describe('GET /readyz and Redis availability on a Redis that stops and comes bac
 
   const readyz = () => request(sts.app).get('/readyz');
   /** Redis reconnects in the background (at most 2 s apart): ask until it is back, a bounded number of times. */
-  async function untilReady(): Promise<request.Response> {
-    let res = await readyz();
-    for (let i = 0; i < 50 && res.status !== 200; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      res = await readyz();
-    }
-    return res;
-  }
+  const untilReady = () => eventually(readyz, (res) => res.status === 200, { withinMs: 10_000, everyMs: 200 });
 
   it('answers 200 ready while Redis answers; /healthz stays 200', async () => {
     const res = await readyz();
@@ -273,11 +267,7 @@ describe('GET /readyz and Redis availability on a Redis that stops and comes bac
     expect(res.status).toBe(503);
     expect(res.body).toEqual({ status: 'not_ready', reason: 'store_unavailable' });
     // the client's first reconnect attempt is refused within a few hundred ms: ask until it was counted (bounded)
-    let down = await scrape(port);
-    for (let i = 0; i < 50 && !valueOf(down, 'agent_sts_redis_connection_errors_total'); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      down = await scrape(port);
-    }
+    const down = await eventually(() => scrape(port), (d) => Boolean(valueOf(d, 'agent_sts_redis_connection_errors_total')), { withinMs: 5_000, everyMs: 100 });
     expect(valueOf(down, 'agent_sts_redis_connection_errors_total')).toBeGreaterThan(0);
     expect(valueOf(down, 'agent_sts_redis_up')).toBe(0);
     await redis.restart();

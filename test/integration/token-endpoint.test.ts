@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import request from 'supertest';
 import {
-  ADMIN_AUD, API, basic, claims, introspect, ISSUER, OTHER_API, redisState, startSts, type TestSts, snapshot,
+  ADMIN_AUD, API, basic, claims, form, introspect, ISSUER, OTHER_API, redisState, startSts, type TestSts, snapshot,
 } from '../helpers/sts.js';
 import { ANY_ISO_TIME, expectRefused } from '../helpers/responses.js';
 
@@ -20,7 +20,6 @@ const CC = 'client_credentials';
 type Res = request.Response;
 
 /** A form body with exact control over repeats and order. */
-const form = (pairs: [string, string][]) => new URLSearchParams(pairs).toString();
 
 describe('POST /token client_credentials', () => {
   let sts: TestSts;

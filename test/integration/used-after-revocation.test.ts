@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import type { StsEvent } from '../../src/audit/events.js';
 import { USED_AFTER_REVOCATION_EVERY_MS } from '../../src/sessions/service.js';
+import { eventually } from '../helpers/wait.js';
 import { attackerKey, signWithHeader } from '../helpers/attack.js';
 import {
   adminToken, API, basic, claims, clientCredentials, exchange, introspect, startSts, type StoreKind, type TestSts,
@@ -100,13 +101,10 @@ describe.each<StoreKind>(['redis', 'memory'])('token.used_after_revocation (%s s
       const token = await killed();
       now += USED_AFTER_REVOCATION_EVERY_MS;
       await introspect(sts, token);
-      const deadline = Date.now() + 5_000;
-      let found: string | undefined;
-      while (!found && Date.now() < deadline) {
-        const records = await sts.deps.audit!.trail.backward({ count: 20 });
-        found = records.map((r) => r.body).find((b) => b.includes('token.used_after_revocation') && b.includes(String(claims(token).sid)));
-        if (!found) await new Promise((r) => setTimeout(r, 20));
-      }
+      const found = await eventually(
+        async () => (await sts.deps.audit!.trail.backward({ count: 20 })).map((r) => r.body).find((b) => b.includes('token.used_after_revocation') && b.includes(String(claims(token).sid))),
+        Boolean,
+      );
       expect(found).toBeDefined();
     });
   }

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { requireToken, type RequireTokenOptions } from '../../src/rs/express.js';
 import { dpopKey, proof, type DpopKey } from '../helpers/dpop.js';
 import { API, basic, SECRETS } from '../helpers/sts.js';
-import { listen, listeningSts } from './helpers.js';
+import { listen, listeningSts } from '../helpers/http.js';
 
 /**
  * DPoP end to end: a token bound at agent-sts's /token, then presented to an express API behind

@@ -3,8 +3,10 @@ import express from 'express';
 import { exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import request from 'supertest';
 import { protectedResourceMetadata, requireToken, type RequireTokenOptions } from '../../src/rs/express.js';
-import { adminToken, API, clientCredentials, exchange, OTHER_API, SECRETS, testRegistry, type TestSts } from '../helpers/sts.js';
-import { closedPortUrl, listeningSts } from './helpers.js';
+import { sidOf } from '../helpers/responses.js';
+import { API, clientCredentials, exchange, kill, OTHER_API, SECRETS, testRegistry, type TestSts } from '../helpers/sts.js';
+import { closedPortUrl, listeningSts } from '../helpers/http.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * `requireToken` in front of a small express API, against agent-sts listening for real: what passes,
@@ -58,12 +60,6 @@ const localMode = (extra: Partial<RequireTokenOptions> = {}): RequireTokenOption
   ({ issuer: env.issuer, audience: API, mode: 'local', ...extra }) as RequireTokenOptions;
 const optionsFor = (mode: Mode) => (mode === 'local' ? localMode() : introspectMode());
 
-async function kill(sid: string) {
-  const admin = await adminToken(sts);
-  const res = await request(sts.app).delete(`/admin/sessions/${sid}`).set('Authorization', `Bearer ${admin}`);
-  expect(res.status).toBe(200);
-}
-const sidOf = (token: string) => (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sid: string }).sid;
 
 describe.each<Mode>(['introspect', 'local'])('requireToken, %s mode', (mode) => {
   let app: express.Express;
@@ -157,7 +153,7 @@ describe('introspect mode: kills and credentials', () => {
     const t = await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
     const auth = `Bearer ${t.access_token}`;
     expect((await request(app).get('/invoices').set('Authorization', auth)).status).toBe(200);
-    await kill(sidOf(t.access_token));
+    await kill(sts, sidOf(t.access_token));
     const after = await request(app).get('/invoices').set('Authorization', auth);
     expect(after.status).toBe(401);
     expect(after.body).toMatchObject({ error: 'invalid_token' });
@@ -168,7 +164,7 @@ describe('introspect mode: kills and credentials', () => {
     const t = await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
     const auth = `Bearer ${t.access_token}`;
     expect((await request(app).get('/invoices').set('Authorization', auth)).status).toBe(200);
-    await kill(sidOf(t.access_token));
+    await kill(sts, sidOf(t.access_token));
     expect((await request(app).get('/invoices').set('Authorization', auth)).status).toBe(200);
     // A token first seen after the kill is not cached as good: only positive answers are kept.
     const fresh = apiApp(introspectMode({ cacheMaxAgeSeconds: 60, revocations: false }));
@@ -222,7 +218,7 @@ describe('never past exp: neither a cached answer nor a remembered verification 
     for (const app of apps) expect((await request(app).get('/invoices').set('Authorization', auth)).status).toBe(200);
     const waitMs = exp * 1000 - Date.now() + 200;
     expect(waitMs).toBeLessThan((SECONDS_LEFT + 1) * 1000);
-    await new Promise((r) => setTimeout(r, Math.max(0, waitMs)));
+    await sleep(Math.max(0, waitMs));
     for (const app of apps) {
       const res = await request(app).get('/invoices').set('Authorization', auth);
       expect({ status: res.status, error: res.body.error }).toEqual({ status: 401, error: 'invalid_token' });
@@ -234,7 +230,7 @@ describe('local mode: what it cannot see, and the revoked-session hook', () => {
   it('cannot see a kill without a revoked-session feed: the killed token still passes (documented next to the option)', async () => {
     const app = apiApp(localMode());
     const t = await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
-    await kill(sidOf(t.access_token));
+    await kill(sts, sidOf(t.access_token));
     expect((await request(app).get('/invoices').set('Authorization', `Bearer ${t.access_token}`)).status).toBe(200);
   });
 

@@ -4,7 +4,7 @@ import express4 from 'express4';
 import request from 'supertest';
 import { protectedResourceMetadata, requireToken } from '../../src/rs/express.js';
 import { API, clientCredentials, SECRETS } from '../helpers/sts.js';
-import { listeningSts } from './helpers.js';
+import { listeningSts } from '../helpers/http.js';
 
 /** The same middleware under express 4: it uses only what both versions have. */
 type App = ((req: unknown, res: unknown) => void) & { use(...h: unknown[]): void; get(p: string, ...h: unknown[]): void };

@@ -10,7 +10,7 @@ import { exportJWK, exportPKCS8, generateKeyPair } from 'jose';
 import request from 'supertest';
 import { protectedResourceMetadata, tokenVerifier, type TokenVerifierOptions } from '../../src/rs/mcp.js';
 import { adminToken, SECRETS, testRegistry } from '../helpers/sts.js';
-import { closedPortUrl, listen, listeningSts } from './helpers.js';
+import { closedPortUrl, listen, listeningSts } from '../helpers/http.js';
 
 /**
  * The MCP SDK's own pieces, unmodified: an McpServer over Streamable HTTP behind requireBearerAuth

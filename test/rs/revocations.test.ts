@@ -7,8 +7,9 @@ import { CAEP_SESSION_REVOKED, REVOKED_SESSIONS_MEMBER, SET_TYP, SSF_VERIFICATIO
 import { requireToken, revocationFeed, type RequireTokenOptions, type RevocationFeed } from '../../src/rs/express.js';
 import { tokenVerifier } from '../../src/rs/mcp.js';
 import { ok, sidOf } from '../helpers/responses.js';
-import { adminToken, API, clientCredentials, exchange, SECRETS, startSts, type TestSts } from '../helpers/sts.js';
-import { listen, until } from './helpers.js';
+import { API, clientCredentials, exchange, kill, SECRETS, startSts, type TestSts } from '../helpers/sts.js';
+import { listen } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * requireToken (and the MCP verifier) subscribe to agent-sts's revocation events: local mode
@@ -60,10 +61,6 @@ function api(options: RequireTokenOptions) {
 }
 const local = (revocations: RevocationFeed): RequireTokenOptions => ({ issuer, audience: API, mode: 'local', clientSecret: SECRETS[API]!, revocations });
 
-async function kill(sid: string) {
-  const admin = await adminToken(sts);
-  expect((await request(sts.app).delete(`/admin/sessions/${sid}`).set('Authorization', `Bearer ${admin}`)).status).toBe(200);
-}
 const get = (app: express.Express, token: string) => request(app).get('/invoices').set('Authorization', `Bearer ${token}`);
 
 describe('local mode with the feed', () => {
@@ -76,7 +73,7 @@ describe('local mode with the feed', () => {
     const leaf = await ok(exchange(sts, 'leaf-agent', mid, API, 'invoices:read'));
     const before = calls.introspect;
     for (const t of [root, mid, leaf]) expect((await get(app, t)).status).toBe(200);
-    await kill(sidOf(mid));
+    await kill(sts, sidOf(mid));
     await until(() => feed.isRevoked(sidOf(leaf)), 'the kill is heard');
     expect((await get(app, mid)).body).toMatchObject({ error: 'invalid_token' });
     expect((await get(app, leaf)).status).toBe(401);
@@ -92,7 +89,7 @@ describe('local mode with the feed', () => {
     await feed.ready();
     const t = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
     await expect(mcp.verifyAccessToken(t)).resolves.toMatchObject({ clientId: 'billing-agent' });
-    await kill(sidOf(t));
+    await kill(sts, sidOf(t));
     await until(() => feed.isRevoked(sidOf(t)), 'the kill is heard');
     expect((await get(app, t)).status).toBe(401);
     await expect(mcp.verifyAccessToken(t)).rejects.toMatchObject({ errorCode: 'invalid_token' });
@@ -110,7 +107,7 @@ describe('local mode with the feed', () => {
     expect((await get(app, t)).status).toBe(200);
     expect(calls.introspect).toBe(before + 1);
     expect(feed.stats().fallbacks).toBe(1);
-    await kill(sidOf(t));
+    await kill(sts, sidOf(t));
     expect(feed.isRevoked(sidOf(t))).toBe(false);
     expect((await get(app, t)).status).toBe(401);
     // feed back: it catches up on what it missed, and local verification resumes
@@ -143,7 +140,7 @@ describe('introspect mode with a cache and the feed', () => {
     expect((await get(app, t)).status).toBe(200);
     expect((await get(app, t)).status).toBe(200);
     expect(calls.introspect).toBe(before + 1);
-    await kill(sidOf(t));
+    await kill(sts, sidOf(t));
     await until(() => feed.isRevoked(sidOf(t)), 'the kill is heard');
     expect((await get(app, t)).status).toBe(401);
 

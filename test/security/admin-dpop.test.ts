@@ -5,8 +5,8 @@ import { ADMIN_SCOPES } from '../../src/clients/types.js';
 import { DPOP_PROOF_MAX_AGE_SECONDS, DPOP_SIGNING_ALGORITHMS } from '../../src/protocol/dpop.js';
 import { dpopKey, proof, type DpopKey, type ProofOptions } from '../helpers/dpop.js';
 import { expectActive } from '../helpers/liveness.js';
-import { sidOf } from '../helpers/responses.js';
-import { ADMIN_AUD, adminToken, API, basic, clientCredentials, ISSUER, snapshot, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
+import { expectRefused, sidOf } from '../helpers/responses.js';
+import { ADMIN_AUD, adminToken, API, basic, clientCredentials, ISSUER, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
 
 /**
  * Issue 20, finding 2: the admin API is a resource server of agent-sts's own tokens, so a
@@ -39,17 +39,9 @@ function call(method: 'GET' | 'DELETE', path: string, authorization: string, dpo
   return r;
 }
 
-/** A 401/400 with a DPoP challenge and Redis unchanged. */
-async function expectRefused(send: () => PromiseLike<request.Response>, status: number, error: string, description: RegExp) {
-  const before = await snapshot(sts);
-  const res = await send();
-  expect({ status: res.status, error: res.body.error }).toEqual({ status, error });
-  expect(res.body.error_description).toMatch(description);
-  expect(res.headers['www-authenticate']).toMatch(DPOP_CHALLENGE);
-  expect(res.headers['www-authenticate']).toContain(`error="${error}"`);
-  expect(await snapshot(sts)).toEqual(before);
-  return res;
-}
+/** A 401/400 with a DPoP challenge and the store unchanged. */
+const refused = (send: () => PromiseLike<request.Response>, status: number, error: string, description: RegExp) =>
+  expectRefused(sts, send, status, error, { description, challenge: DPOP_CHALLENGE, events: 'none' });
 
 beforeAll(async () => {
   [key, otherKey] = await Promise.all([dpopKey(), dpopKey()]);
@@ -70,7 +62,7 @@ afterAll(async () => {
 
 describe('a DPoP-bound admin token (requireDpop admin) at the admin API', () => {
   it.each(READS)('GET %s as Bearer without a proof → 401 invalid_token with a DPoP challenge (RFC 9449 §7.2)', async (path) => {
-    await expectRefused(() => call('GET', path, `Bearer ${bound}`), 401, 'invalid_token', /DPoP-bound/);
+    await refused(() => call('GET', path, `Bearer ${bound}`), 401, 'invalid_token', /DPoP-bound/);
   });
 
   it.each(READS)('GET %s with the DPoP scheme and a correct proof → 200', async (path) => {
@@ -79,7 +71,7 @@ describe('a DPoP-bound admin token (requireDpop admin) at the admin API', () => 
   });
 
   it('as Bearer even with a valid proof beside it (a downgrade) → 401 invalid_token', async () => {
-    await expectRefused(async () => call('GET', '/admin/sessions', `Bearer ${bound}`, await proofFor('GET', '/admin/sessions')), 401, 'invalid_token', /DPoP-bound/);
+    await refused(async () => call('GET', '/admin/sessions', `Bearer ${bound}`, await proofFor('GET', '/admin/sessions')), 401, 'invalid_token', /DPoP-bound/);
   });
 
   it.each<[string, () => Promise<string | undefined>, RegExp]>([
@@ -95,18 +87,18 @@ describe('a DPoP-bound admin token (requireDpop admin) at the admin API', () => 
   ])('DPoP scheme with %s → 401 with a DPoP challenge, nothing written', async (_what, make, description) => {
     const p = await make();
     const error = /not the key/.test(description.source) ? 'invalid_token' : 'invalid_dpop_proof';
-    await expectRefused(() => call('GET', '/admin/sessions', `DPoP ${bound}`, p), 401, error, description);
+    await refused(() => call('GET', '/admin/sessions', `DPoP ${bound}`, p), 401, error, description);
   });
 
   it('two DPoP headers → 400 invalid_dpop_proof', async () => {
     const p = await proofFor('GET', '/admin/sessions');
-    await expectRefused(() => call('GET', '/admin/sessions', `DPoP ${bound}`, [p, p]), 400, 'invalid_dpop_proof', /exactly one/);
+    await refused(() => call('GET', '/admin/sessions', `DPoP ${bound}`, [p, p]), 400, 'invalid_dpop_proof', /exactly one/);
   });
 
   it('a replayed proof → 401 invalid_dpop_proof, here and at a second instance sharing the Redis', async () => {
     const p = await proofFor('GET', '/admin/sessions');
     expect((await call('GET', '/admin/sessions', `DPoP ${bound}`, p)).status).toBe(200);
-    await expectRefused(() => call('GET', '/admin/sessions', `DPoP ${bound}`, p), 401, 'invalid_dpop_proof', /already used/);
+    await refused(() => call('GET', '/admin/sessions', `DPoP ${bound}`, p), 401, 'invalid_dpop_proof', /already used/);
     const second = await startSts({ live: true, prefix: sts.prefix, clock: { nowMs: () => T0 }, registry: testRegistry({ agents: [{ id: STRICT_ADMIN, secretHash: hashSecret(STRICT_SECRET), audiences: { [ADMIN_AUD]: [...ADMIN_SCOPES] }, requireDpop: true }] }) });
     try {
       const res = await request(second.app).get('/admin/sessions').set('Authorization', `DPoP ${bound}`).set('DPoP', p);
@@ -121,11 +113,11 @@ describe('a DPoP-bound admin token (requireDpop admin) at the admin API', () => 
   it('a kill: as Bearer, or with a proof made for reading the session, nothing is killed; with its own proof it is', async () => {
     const victim = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
     const path = `/admin/sessions/${sidOf(victim)}`;
-    await expectRefused(() => call('DELETE', path, `Bearer ${bound}`), 401, 'invalid_token', /DPoP-bound/);
-    await expectRefused(async () => call('DELETE', path, `Bearer ${bound}`, await proofFor('DELETE', path)), 401, 'invalid_token', /DPoP-bound/);
+    await refused(() => call('DELETE', path, `Bearer ${bound}`), 401, 'invalid_token', /DPoP-bound/);
+    await refused(async () => call('DELETE', path, `Bearer ${bound}`, await proofFor('DELETE', path)), 401, 'invalid_token', /DPoP-bound/);
     const forRead = await proofFor('GET', path);
-    const refused = await call('DELETE', path, `DPoP ${bound}`, forRead);
-    expect({ status: refused.status, error: refused.body.error }).toEqual({ status: 401, error: 'invalid_dpop_proof' });
+    const wrongProof = await call('DELETE', path, `DPoP ${bound}`, forRead);
+    expect({ status: wrongProof.status, error: wrongProof.body.error }).toEqual({ status: 401, error: 'invalid_dpop_proof' });
     await expectActive(sts, victim);
 
     const killed = await call('DELETE', path, `DPoP ${bound}`, await proofFor('DELETE', path));
@@ -155,11 +147,11 @@ describe('an unbound admin token', () => {
 
   it('with the DPoP scheme → 401 invalid_token: the scheme claims a binding the token does not have (RFC 9449 §7.1)', async () => {
     const token = await adminToken(sts);
-    await expectRefused(async () => call('GET', '/admin/sessions', `DPoP ${token}`, await proofFor('GET', '/admin/sessions', { token })), 401, 'invalid_token', /not DPoP-bound/);
+    await refused(async () => call('GET', '/admin/sessions', `DPoP ${token}`, await proofFor('GET', '/admin/sessions', { token })), 401, 'invalid_token', /not DPoP-bound/);
   });
 
   it('an unknown token with the DPoP scheme → 401 invalid_token in the DPoP scheme', async () => {
-    await expectRefused(() => call('GET', '/admin/sessions', 'DPoP not.a.token'), 401, 'invalid_token', /active admin token/);
+    await refused(() => call('GET', '/admin/sessions', 'DPoP not.a.token'), 401, 'invalid_token', /active admin token/);
   });
 });
 

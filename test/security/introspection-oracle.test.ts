@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { expectInactiveUnchanged, INACTIVE, observable, unsigned } from '../helpers/attack.js';
+import { expectInactiveUnchanged, observable, unsigned } from '../helpers/attack.js';
+import { INACTIVE } from '../helpers/liveness.js';
 import { adminToken, API, basic, claims, clientCredentials, exchange, introspect, OTHER_API, SECRETS, startSts, type TestSts, snapshot } from '../helpers/sts.js';
 
 /**

@@ -1,11 +1,12 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { loadConfig } from '../../src/config/index.js';
 import { createHttpServer } from '../../src/http/server.js';
 
+import { listenOn } from '../helpers/http.js';
 import { adminToken, API, basic, clientCredentials, startSts, type TestSts, snapshot } from '../helpers/sts.js';
 
 /**
@@ -20,9 +21,6 @@ const TIMEOUT_MS = 500;
 /** How long a test waits for the server to hang up before it fails: 20× the timeout, far below node's 300 s default. */
 const DEADLINE_MS = 10_000;
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-}
 
 /** Resolves with the event's arguments, or `undefined` if it had not happened within the deadline. */
 async function withinDeadline<T>(event: Promise<T>): Promise<T | undefined> {
@@ -105,7 +103,7 @@ describe('slow clients are cut off', () => {
     sts = await startSts();
     const config = loadConfig({ NODE_ENV: 'test', STS_HEADERS_TIMEOUT_MS: String(TIMEOUT_MS), STS_REQUEST_TIMEOUT_MS: String(TIMEOUT_MS) });
     server = createHttpServer(config, sts.app);
-    port = await listen(server);
+    port = (await listenOn(server)).port;
   });
   afterAll(async () => {
     server.closeAllConnections();
@@ -174,7 +172,7 @@ describe('the connection cap', () => {
     sts = await startSts();
     // Long timeouts here: the held connection must outlive the test, not the timers.
     server = createHttpServer(loadConfig({ NODE_ENV: 'test', STS_MAX_CONNECTIONS: '1', STS_HEADERS_TIMEOUT_MS: '60000', STS_REQUEST_TIMEOUT_MS: '60000' }), sts.app);
-    port = await listen(server);
+    port = (await listenOn(server)).port;
   });
   afterAll(async () => {
     server.closeAllConnections();

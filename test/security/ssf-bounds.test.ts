@@ -5,7 +5,7 @@ import { MIN_VERIFICATION_INTERVAL_SECONDS } from '../../src/push/streams.js';
 import { PUSH_STREAM } from '../../src/store/ssf.js';
 import { expectOAuthError, sidOf } from '../helpers/responses.js';
 import { adminToken, API, basic, clientCredentials, OTHER_API, startSts, type TestSts } from '../helpers/sts.js';
-import { until } from '../rs/helpers.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * Issue 20, finding 8: what one resource server can make agent-sts hold for it is bounded. Long

@@ -7,7 +7,8 @@ import { hashSecret } from '../../src/clients/secret.js';
 import { PushAddressPolicy, RefusedAddressError, type Resolve } from '../../src/push/address-policy.js';
 import { expectOAuthError, sidOf } from '../helpers/responses.js';
 import { ADMIN_AUD, API, basic, SECRETS, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
-import { closedPortUrl, listen, until } from '../rs/helpers.js';
+import { closedPortUrl, listen } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * Outside review 2026-12 (issue 20), finding 5: SSRF through SSF push delivery. In production a

@@ -4,6 +4,7 @@ import { Checkpoints, verifyCheckpoint } from '../../src/audit/checkpoint.js';
 import { generateKey, keyStoreFrom } from '../../src/keys/keystore.js';
 import { MemoryAuditLog } from '../../src/store/memory/audit-log.js';
 import { entry } from '../contract/audit-log.contract.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 const ISSUER = 'http://sts.test';
 
@@ -15,11 +16,9 @@ describe('checkpoints', () => {
     checkpoints.start(20, pino({ level: 'silent' }));
     try {
       const head = await trail.append(entry(1));
-      const deadline = Date.now() + 5_000;
-      while ((await trail.checkpoint()) === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      const first = await trail.checkpoint();
+      const first = await eventually(() => trail.checkpoint(), (c) => c !== undefined, { everyMs: 10 });
       expect(await verifyCheckpoint(first!, keys.jwks(), ISSUER)).toMatchObject({ iss: ISSUER, seq: 1, hash: head.hash });
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       expect(await trail.checkpoint()).toBe(first);
     } finally {
       checkpoints.stop();

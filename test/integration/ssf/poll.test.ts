@@ -3,12 +3,12 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } 
 import request from 'supertest';
 import { CAEP_SESSION_REVOKED, REVOKED_SESSIONS_MEMBER, SET_TYP } from '../../../src/protocol/ssf.js';
 import { expectOAuthError, ok, sidOf } from '../../helpers/responses.js';
-import { until } from '../../rs/helpers.js';
+import { until } from '../../helpers/wait.js';
 import { MemoryRegistryStore } from '../../../src/store/memory/registry-store.js';
 import { MemorySessionStore } from '../../../src/store/memory/session-store.js';
 import { MemorySsfStore } from '../../../src/store/memory/ssf-store.js';
 import {
-  adminToken, API, basic, clientCredentials, exchange, introspect, ISSUER, OTHER_API, startSts, type StoreKind, type TestSts,
+  adminToken, API, basic, clientCredentials, exchange, introspect, ISSUER, kill, OTHER_API, startSts, type StoreKind, type TestSts,
 } from '../../helpers/sts.js';
 
 /**
@@ -64,17 +64,14 @@ describe.each<StoreKind>(['redis', 'memory'])('SSF poll, %s store', (store) => {
   afterAll(async () => {
     await sts.close();
   });
-  const kill = async (sid: string, id: string) => {
-    const res = await request(sts.app).delete(`/admin/sessions/${sid}`).set('Authorization', `Bearer ${admin}`).set('X-Request-Id', id);
-    expect(res.status).toBe(200);
-  };
+  const killAs = (sid: string, requestId: string) => kill(sts, sid, { admin, requestId });
 
   it('a mid-tree kill: one SET, signed with /jwks, typ secevent+jwt, carrying the CAEP fields and every session that died, the descendants included', async () => {
     await drain(sts, API);
     const root = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read invoices:write')).access_token;
     const mid = await ok(exchange(sts, 'sub-agent', root, API, 'invoices:read invoices:write'));
     const leaf = await ok(exchange(sts, 'leaf-agent', mid, API, 'invoices:read'));
-    await kill(sidOf(mid), 'kill-mid');
+    await killAs(sidOf(mid), 'kill-mid');
 
     const api = await polled(sts, API);
     expect(Object.keys(api.sets)).toHaveLength(1);
@@ -133,12 +130,12 @@ describe.each<StoreKind>(['redis', 'memory'])('SSF poll, %s store', (store) => {
   it('a subscriber away during kills receives every SET exactly once after its last ack, then nothing', async () => {
     await drain(sts, API);
     const tokens = await Promise.all([1, 2, 3].map(async () => (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token));
-    await kill(sidOf(tokens[0]!), 'k1');
+    await killAs(sidOf(tokens[0]!), 'k1');
     const seen = await polled(sts, API);
     expect(Object.keys(seen.sets)).toHaveLength(1);
     // it goes away without acknowledging; two more kills meanwhile
-    await kill(sidOf(tokens[1]!), 'k2');
-    await kill(sidOf(tokens[2]!), 'k3');
+    await killAs(sidOf(tokens[1]!), 'k2');
+    await killAs(sidOf(tokens[2]!), 'k3');
     const back = await polled(sts, API, { ack: Object.keys(seen.sets) });
     const payloads = await Promise.all(Object.values(back.sets).map((s) => verified(sts, s, API)));
     expect(payloads.map((p) => p.txn)).toEqual(['k2', 'k3']);
@@ -150,7 +147,7 @@ describe.each<StoreKind>(['redis', 'memory'])('SSF poll, %s store', (store) => {
 
   it('maxEvents bounds the answer and moreAvailable says so', async () => {
     await drain(sts, API);
-    for (const n of [1, 2, 3]) await kill(sidOf((await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token), `m${n}`);
+    for (const n of [1, 2, 3]) await killAs(sidOf((await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token), `m${n}`);
     const two = await polled(sts, API, { maxEvents: 2 });
     expect([Object.keys(two.sets).length, two.moreAvailable]).toEqual([2, true]);
     const rest = await polled(sts, API, { ack: Object.keys(two.sets) });
@@ -208,7 +205,7 @@ describe.each<StoreKind>(['redis', 'memory'])('SSF poll, %s store', (store) => {
 
   it('a kill that removed nothing produces no SET', async () => {
     await drain(sts, API);
-    await kill('AAAAAAAAAAAAAAAA', 'nothing');
+    await killAs('AAAAAAAAAAAAAAAA', 'nothing');
     expect((await polled(sts, API)).sets).toEqual({});
   });
 });

@@ -6,8 +6,9 @@ import { hashSecret } from '../../../src/clients/secret.js';
 import { pushEndpointProblem } from '../../../src/push/admin.js';
 import { CAEP_SESSION_REVOKED, SET_MEDIA_TYPE, SET_TYP } from '../../../src/protocol/ssf.js';
 import { expectOAuthError, sidOf } from '../../helpers/responses.js';
-import { ADMIN_AUD, API, basic, clientCredentials, ISSUER, OTHER_API, SECRETS, startSts, testRegistry, type TestSts } from '../../helpers/sts.js';
-import { listen, until } from '../../rs/helpers.js';
+import { ADMIN_AUD, API, basic, clientCredentials, ISSUER, kill, OTHER_API, SECRETS, startSts, testRegistry, type TestSts } from '../../helpers/sts.js';
+import { listen } from '../../helpers/http.js';
+import { until } from '../../helpers/wait.js';
 
 /**
  * SSF push (RFC 8935): a resource server registers an endpoint through the admin API; agent-sts
@@ -56,10 +57,7 @@ async function pushAdmin(sts: TestSts): Promise<string> {
   expect(res.status).toBe(200);
   return res.body.access_token as string;
 }
-const kill = async (sts: TestSts, sid: string) => {
-  const res = await request(sts.app).delete(`/admin/sessions/${sid}`).set('Authorization', `Bearer ${await pushAdmin(sts)}`);
-  expect(res.status).toBe(200);
-};
+const killAs = async (sts: TestSts, sid: string) => kill(sts, sid, { admin: await pushAdmin(sts) });
 const accepted = () => received.filter((r) => r.answered === 202 && r.path === '/events');
 
 describe('SSF push', () => {
@@ -92,10 +90,10 @@ describe('SSF push', () => {
     mode = 'redirect';
     const t1 = (await clientCredentials(a, 'billing-agent', API, 'invoices:read')).access_token;
     const t2 = (await clientCredentials(a, 'billing-agent', API, 'invoices:read')).access_token;
-    await kill(a, sidOf(t1));
+    await killAs(a, sidOf(t1));
     await until(() => received.some((r) => r.answered === 302), 'a redirected push');
     mode = 'fail';
-    await kill(a, sidOf(t2));
+    await killAs(a, sidOf(t2));
     await until(() => a.events.events.some((e) => e.type === 'resource_server.push_failing'), 'the failing receiver is reported', 10_000);
     expect(received.filter((r) => r.path === '/elsewhere')).toEqual([]); // the redirect was not followed
     expect(accepted()).toEqual([]);
@@ -130,8 +128,8 @@ describe('SSF push', () => {
       const before = accepted().length;
       const t = (await clientCredentials(a, 'billing-agent', API, 'invoices:read')).access_token;
       const other = (await clientCredentials(a, 'billing-agent', OTHER_API, 'reports:read')).access_token;
-      await kill(a, sidOf(t)); // on a, whose delivery is stopped
-      await kill(a, sidOf(other));
+      await killAs(a, sidOf(t)); // on a, whose delivery is stopped
+      await killAs(a, sidOf(other));
       await until(() => accepted().length === before + 1, 'b pushes the SET a recorded');
       // the next one after what was acknowledged, not a redelivery of an earlier one
       expect(accepted()[before]!.body.split('.')[1]).toBeDefined();

@@ -1,25 +1,42 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RegistryDocument } from '../../src/clients/registry-file.js';
-import { startSts, type TestSts, type TestStsOptions } from '../helpers/sts.js';
+import { startSts, type TestSts, type TestStsOptions } from './sts.js';
 
-/** An http server on 127.0.0.1 and a free port, whose handler is set once its URL is known. */
-export async function listen(handler?: RequestListener): Promise<{ server: Server; url: string; handle(h: RequestListener): void; close(): Promise<void> }> {
-  let current: RequestListener = handler ?? ((_req, res) => res.writeHead(503).end());
-  const server = createServer((req, res) => current(req, res));
-  server.keepAliveTimeout = 1_000;
+/** A server listening on 127.0.0.1 and a free port. */
+export interface Listening {
+  server: Server;
+  url: string;
+  port: number;
+  /** Drops every connection, then closes. */
+  close(): Promise<void>;
+}
+
+/** Listens with a server made elsewhere (e.g. agent-sts's own http front) on 127.0.0.1 and a free port. */
+export async function listenOn(server: Server): Promise<Listening> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { port } = server.address() as AddressInfo;
   return {
     server,
-    url,
-    handle(h) {
-      current = h;
-    },
+    url: `http://127.0.0.1:${port}`,
+    port,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
     }),
+  };
+}
+
+/** An http server on 127.0.0.1 and a free port, whose handler can be set once its URL is known (503 until then). */
+export async function listen(handler?: RequestListener): Promise<Listening & { handle(h: RequestListener): void }> {
+  let current: RequestListener = handler ?? ((_req, res) => res.writeHead(503).end());
+  const server = createServer((req, res) => current(req, res));
+  server.keepAliveTimeout = 1_000;
+  return {
+    ...(await listenOn(server)),
+    handle(h) {
+      current = h;
+    },
   };
 }
 
@@ -44,13 +61,4 @@ export async function closedPortUrl(): Promise<string> {
   const h = await listen();
   await h.close();
   return h.url;
-}
-
-/** Waits until `cond` holds (checked every 10 ms), failing after `ms`: for what happens in the background. */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
