@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import {
-  ADMIN_AUD, adminToken, API, basic, clientCredentials, exchange, introspect, startSts, type TestSts, snapshot,
+  ADMIN_AUD, adminToken, API, basic, clientCredentials, exchange, introspect, snapshot, startSts, tombstones, type TestSts,
 } from '../helpers/sts.js';
 import { ANY_ISO_TIME, ok, sidOf } from '../helpers/responses.js';
 
@@ -247,10 +247,14 @@ describe('admin API: authentication and authorization', () => {
     expect((await introspect(sts, target)).body.active).toBe(true);
   });
 
-  it('an admin token revoked through /revoke by its holder → 401', async () => {
+  it('an admin token revoked through /revoke by its holder → 401; its session and index entries are gone, nothing else written', async () => {
+    const before = await snapshot(sts);
     const doomed = await adminToken(sts);
+    expect(JSON.stringify(await snapshot(sts))).toContain(sidOf(doomed));
     const rev = await request(sts.app).post('/revoke').set('Authorization', basic('admin')).type('form').send({ token: doomed });
     expect(rev.status).toBe(200);
+    expect(await snapshot(sts)).toEqual(before);
+    expect(await tombstones(sts)).toContain(sts.keys!.revoked(sidOf(doomed)));
     await unauthorized(() => list().set('Authorization', bearer(doomed)));
   });
 

@@ -9,7 +9,7 @@ import { proofReplayKey } from '../../src/rs/dpop.js';
 import { dpopKey, proof, unsignedProof, type DpopKey } from '../helpers/dpop.js';
 import { expectRefused } from '../helpers/responses.js';
 import {
-  API, AT_TYPE, basic, claims, EXCHANGE, introspect, ISSUER, SECRETS, startSts, testRegistry, type TestSts,
+  API, AT_TYPE, basic, claims, EXCHANGE, introspect, ISSUER, SECRETS, snapshot, startSts, testRegistry, type TestSts,
 } from '../helpers/sts.js';
 
 /**
@@ -126,17 +126,19 @@ describe('bad proofs at /token: 400 invalid_dpop_proof, no token, nothing writte
     await refused(() => cc('billing-agent', [a, b]), 400, 'invalid_dpop_proof', /exactly one/);
   });
 
-  it('a replayed proof: the first use succeeds, the second is refused', async () => {
+  it('a replayed proof: the first use succeeds and stores its id, the second is refused and writes nothing', async () => {
     const p = await tokenProof(billingKey);
+    const [usedKey] = Object.keys(usedEntry(p, billingKey));
+    expect(await snapshot(sts)).not.toHaveProperty([usedKey!]);
     expect((await cc('billing-agent', p)).status).toBe(200);
+    expect(await snapshot(sts)).toMatchObject(usedEntry(p, billingKey));
     await refused(() => cc('billing-agent', p), 400, 'invalid_dpop_proof', /already used/);
   });
 
   it('the proof is checked after client authentication: a failed one does not use it up', async () => {
     const p = await tokenProof(billingKey);
-    const bad = await request(sts.app).post('/token').set('Authorization', basic('billing-agent', 'wrong-secret-0123456789abcdefghijkl'))
-      .set('DPoP', p).type('form').send({ grant_type: 'client_credentials', resource: API, scope: 'invoices:read' });
-    expect(bad.status).toBe(401);
+    await expectRefused(sts, () => request(sts.app).post('/token').set('Authorization', basic('billing-agent', 'wrong-secret-0123456789abcdefghijkl'))
+      .set('DPoP', p).type('form').send({ grant_type: 'client_credentials', resource: API, scope: 'invoices:read' }), 401, 'invalid_client');
     expect((await cc('billing-agent', p)).status).toBe(200);
   });
 });

@@ -3,10 +3,11 @@ import request from 'supertest';
 import { hashSecret } from '../../src/clients/secret.js';
 import { ADMIN_SCOPES } from '../../src/clients/types.js';
 import { DPOP_PROOF_MAX_AGE_SECONDS, DPOP_SIGNING_ALGORITHMS } from '../../src/protocol/dpop.js';
+import { proofReplayKey } from '../../src/rs/dpop.js';
 import { dpopKey, proof, type DpopKey, type ProofOptions } from '../helpers/dpop.js';
 import { expectActive } from '../helpers/liveness.js';
 import { expectRefused, sidOf } from '../helpers/responses.js';
-import { ADMIN_AUD, adminToken, API, basic, clientCredentials, ISSUER, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
+import { ADMIN_AUD, adminToken, API, basic, claims, clientCredentials, ISSUER, snapshot, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
 
 /**
  * Issue 20, finding 2: the admin API is a resource server of agent-sts's own tokens, so a
@@ -97,12 +98,16 @@ describe('a DPoP-bound admin token (requireDpop admin) at the admin API', () => 
 
   it('a replayed proof → 401 invalid_dpop_proof, here and at a second instance sharing the Redis', async () => {
     const p = await proofFor('GET', '/admin/sessions');
+    const { jti, iat: proofIat } = claims(p) as { jti: string; iat: number };
+    const usedKey = sts.keys!.usedOnce(proofReplayKey({ jkt: key.jkt, jti, iat: proofIat }));
+    expect(await snapshot(sts)).not.toHaveProperty([usedKey]);
     expect((await call('GET', '/admin/sessions', `DPoP ${bound}`, p)).status).toBe(200);
+    expect(await snapshot(sts)).toMatchObject({ [usedKey]: { value: '1', expiresAt: expect.any(Number) } });
     await refused(() => call('GET', '/admin/sessions', `DPoP ${bound}`, p), 401, 'invalid_dpop_proof', /already used/);
     const second = await startSts({ live: true, prefix: sts.prefix, clock: { nowMs: () => T0 }, registry: testRegistry({ agents: [{ id: STRICT_ADMIN, secretHash: hashSecret(STRICT_SECRET), audiences: { [ADMIN_AUD]: [...ADMIN_SCOPES] }, requireDpop: true }] }) });
     try {
-      const res = await request(second.app).get('/admin/sessions').set('Authorization', `DPoP ${bound}`).set('DPoP', p);
-      expect({ status: res.status, error: res.body.error, description: res.body.error_description }).toEqual({ status: 401, error: 'invalid_dpop_proof', description: 'the DPoP proof was already used' });
+      const res = await expectRefused(second, () => request(second.app).get('/admin/sessions').set('Authorization', `DPoP ${bound}`).set('DPoP', p), 401, 'invalid_dpop_proof', { challenge: DPOP_CHALLENGE, events: 'none' });
+      expect(res.body.error_description).toBe('the DPoP proof was already used');
       const fresh = await request(second.app).get('/admin/sessions').set('Authorization', `DPoP ${bound}`).set('DPoP', await proofFor('GET', '/admin/sessions'));
       expect(fresh.status).toBe(200);
     } finally {
