@@ -139,8 +139,9 @@ export type BestEffortEvent = EventEnvelope & (
 export type StsEvent = DurableEvent | BestEffortEvent;
 
 /**
- * Every issuance, denial and kill passes through one EventSink; the hash-chained audit trail and
- * CAEP session-revoked push will subscribe here. The contract:
+ * Every issuance, denial and kill passes through one EventSink: deps.ts fans it out to the
+ * hash-chained audit trail (behind the TrailGuard), the usage counts, the metrics and the SSF sink
+ * (CAEP session-revoked SETs for polls and push). The contract:
  * - `record` resolves once the event is durable. The service awaits it before answering; a
  *   rejection fails the request closed (503): for an issuance the session is already stored but
  *   its token never leaves the server; for a kill the kill has happened and retrying is harmless.

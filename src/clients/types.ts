@@ -51,8 +51,9 @@ export interface TrustedIssuer {
 }
 
 /**
- * Who may ask for what. A file today; a Redis-backed live registry can implement the same
- * interface, which is why every lookup is async.
+ * Who may ask for what: the registry file as loaded (registryOf), or the live registry
+ * (LiveRegistry: an in-process copy of the registry store, kept current by its announcements and
+ * version poll). Lookups are async so that an implementation may read a store.
  */
 export interface Registry {
   agent(id: string): Promise<Agent | undefined>;

@@ -32,7 +32,7 @@ export interface RequestMetrics {
   failed(endpoint: EndpointName, err: unknown): void;
 }
 
-/** What revocation push hands its deliveries to (not fed until push delivery exists). */
+/** What SSF push delivery reports each delivery to (deps.ts' deliveryHooks). */
 export interface DeliveryMetrics {
   /** A delivery acknowledged by its receiver `lagSeconds` after the event happened. */
   delivered(lagSeconds: number): void;

@@ -5,7 +5,7 @@ import { wellFormedClaims, type CheckedClaims } from './claims.js';
 import type { IssuerMetadata } from './discovery.js';
 import { invalidToken, unavailable } from './refusal.js';
 
-/** A session id → killed? Fed by revocation push (a later issue); without it local mode cannot see kills. */
+/** A session id → killed? The gate asks its revocation feed (SSF poll) and the caller's own hook; with neither, local mode cannot see kills. */
 export type RevokedSessions = (sid: string) => boolean | Promise<boolean>;
 
 export interface LocalOptions {
