@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { INVALID_CLIENT_BODY } from '../helpers/attack.js';
-import { ADMIN_AUD, API, AT_TYPE, basic, claims, clientCredentials, exchange, introspect, SECRETS, startSts, testRegistry, type TestSts, snapshot } from '../helpers/sts.js';
+import { ADMIN_AUD, API, AT_TYPE, basic, claims, clientCredentials, exchange, introspect, SECRETS, snapshot, startSts, testRegistry, type StoreKind, type TestSts } from '../helpers/sts.js';
 import { hashSecret } from '../../src/clients/secret.js';
 import { expectRefused } from '../helpers/responses.js';
 
@@ -20,7 +20,7 @@ const AGENTS: Record<string, string> = {
   'esc-reader': 'esc-reader-secret-0123456789abcdefghijk',
 };
 
-describe('escalation', () => {
+describe.each<StoreKind>(['redis', 'memory'])('escalation (%s store)', (store) => {
   let sts: TestSts;
   let root: string;
   let childRead: string;
@@ -30,6 +30,7 @@ describe('escalation', () => {
     const h = (id: string) => hashSecret(AGENTS[id]!);
     const rw = { [API]: ['invoices:read', 'invoices:write'] };
     sts = await startSts({
+      store,
       registry: testRegistry({
         agents: [
           { id: 'esc-root', secretHash: h('esc-root'), audiences: rw, tokenExchange: true, maxDelegationDepth: 4, delegates: ['esc-child', 'esc-disabled'] },

@@ -3,7 +3,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import request from 'supertest';
 import { hashSecret } from '../../src/clients/secret.js';
 import { ADMIN_SCOPES } from '../../src/clients/types.js';
-import { ADMIN_AUD, API, basic, SECRETS, snapshot, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
+import { ADMIN_AUD, API, basic, SECRETS, snapshot, startSts, testRegistry, type StoreKind, type TestSts } from '../helpers/sts.js';
 
 /**
  * Issue 20, finding 1: an admin cannot grant what it does not hold. An admin holding only
@@ -25,7 +25,7 @@ const registry = () => testRegistry({
   ],
 });
 
-describe('an admin cannot grant what it does not hold', () => {
+describe.each<StoreKind>(['redis', 'memory'])('an admin cannot grant what it does not hold (%s store)', (store) => {
   let sts: TestSts;
   let manager: string;
   let superAdmin: string;
@@ -38,7 +38,7 @@ describe('an admin cannot grant what it does not hold', () => {
   };
 
   beforeAll(async () => {
-    sts = await startSts({ live: true, registry: registry() });
+    sts = await startSts({ store, live: true, registry: registry() });
     manager = await tokenOf(MANAGER, MANAGER_SECRET, 'agents:read agents:manage');
     superAdmin = await tokenOf(SUPER, SUPER_SECRET, ADMIN_SCOPES.join(' '));
   });
