@@ -55,20 +55,20 @@ export class LiveRegistry implements Registry {
     await this.#unsubscribe?.();
   }
 
-  async agent(id: string): Promise<Agent | undefined> {
+  agent(id: string): Agent | undefined {
     return this.#agents.get(id);
   }
 
   /** Every live agent: the access review reads them all (and who acts for whom). */
-  async agents(): Promise<Agent[]> {
+  agents(): Agent[] {
     return [...this.#agents.values()];
   }
 
-  async resourceServer(id: string): Promise<ResourceServer | undefined> {
+  resourceServer(id: string): ResourceServer | undefined {
     return this.#servers.get(id);
   }
 
-  async trustedIssuer(issuer: string): Promise<TrustedIssuer | undefined> {
+  trustedIssuer(issuer: string): TrustedIssuer | undefined {
     return this.#issuers.get(issuer);
   }
 

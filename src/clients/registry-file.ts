@@ -130,10 +130,10 @@ export function registryOf(doc: ParsedRegistryDocument): Registry {
   const servers = new Map(doc.resourceServers.map((r) => [r.id, Object.freeze(r as ResourceServer)]));
   const issuers = new Map(doc.trustedIssuers.map((t) => [t.issuer, Object.freeze(t as TrustedIssuer)]));
   return {
-    agent: async (agentId) => agents.get(agentId),
-    resourceServer: async (serverId) => servers.get(serverId),
-    trustedIssuer: async (issuer) => issuers.get(issuer),
-    agents: async () => [...agents.values()],
+    agent: (agentId) => agents.get(agentId),
+    resourceServer: (serverId) => servers.get(serverId),
+    trustedIssuer: (issuer) => issuers.get(issuer),
+    agents: () => [...agents.values()],
   };
 }
 

@@ -51,15 +51,16 @@ export interface TrustedIssuer {
 }
 
 /**
- * Who may ask for what. A file today; a Redis-backed live registry can implement the same
- * interface, which is why every lookup is async.
+ * Who may ask for what: the file, or the live registry's in-process copy. Lookups are synchronous:
+ * they sit on every issuance and introspection (the chain rule reads every agent on a delegation
+ * chain), and an in-process map answers without a round trip or a microtask per agent.
  */
 export interface Registry {
-  agent(id: string): Promise<Agent | undefined>;
-  resourceServer(id: string): Promise<ResourceServer | undefined>;
-  trustedIssuer(issuer: string): Promise<TrustedIssuer | undefined>;
+  agent(id: string): Agent | undefined;
+  resourceServer(id: string): ResourceServer | undefined;
+  trustedIssuer(issuer: string): TrustedIssuer | undefined;
   /** Every agent, for the access review (a registry that cannot list them leaves it out). */
-  agents?(): Promise<Agent[]>;
+  agents?(): Agent[];
   /** A credential authenticated (live registry: its coarse lastUsed, written off the request). */
   credentialUsed?(kind: ClientKind, clientId: string, credentialId: string): void;
 }

@@ -52,7 +52,7 @@ class JwksServer {
 
 /** A registry whose trusted issuers a test changes between calls, as the live registry will. */
 function registryOf(issuers: Map<string, TrustedIssuer>): Registry {
-  return { agent: async () => undefined, resourceServer: async () => undefined, trustedIssuer: async (iss) => issuers.get(iss) };
+  return { agent: () => undefined, resourceServer: () => undefined, trustedIssuer: (iss) => issuers.get(iss) };
 }
 const trusted = (source: { jwksUri: string } | { jwks: { keys: JWK[] } }, issuer = ISSUER): TrustedIssuer => ({
   issuer, audience: AUDIENCE, agents: ['billing-agent'], algorithms: ['ES256'], ...source,
