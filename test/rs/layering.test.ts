@@ -6,6 +6,7 @@ import { ROOT } from '../helpers/dist.js';
 /**
  * src/rs/ stands on protocol/ and jose alone (and node built-ins): express only as types (the app
  * brings it), the MCP SDK only in mcp.ts (an optional peer, for the error classes its middleware maps).
+ * src/protocol/ (the client kit in protocol/client/ included) stands on jose and node built-ins alone.
  */
 const DIR = path.join(ROOT, 'src/rs');
 const IMPORT = /^(import|export)\s+(type\s+)?[^'"]*?from\s+'([^']+)'/gm;
@@ -23,6 +24,25 @@ describe('src/rs imports', () => {
         if (!ok) bad.push(`${file}: ${spec}${typeOnly ? ' (type)' : ''}`);
       }
     }
+    expect(bad).toEqual([]);
+  });
+});
+
+describe('src/protocol imports', () => {
+  const PROTOCOL = path.join(ROOT, 'src/protocol');
+  const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+
+  it('only jose, node: and protocol/ itself (the client kit too): nothing of the server, not even src/rs', () => {
+    const bad: string[] = [];
+    for (const file of files(PROTOCOL)) {
+      for (const m of readFileSync(file, 'utf8').matchAll(IMPORT)) {
+        const spec = m[3]!;
+        const inside = spec.startsWith('.') && !path.relative(PROTOCOL, path.resolve(path.dirname(file), spec)).startsWith('..');
+        if (!inside && spec !== 'jose' && !spec.startsWith('node:')) bad.push(`${path.relative(PROTOCOL, file)}: ${spec}`);
+      }
+    }
+    expect(files(PROTOCOL).some((f) => f.includes(`${path.sep}client${path.sep}`))).toBe(true);
     expect(bad).toEqual([]);
   });
 });
