@@ -28,10 +28,11 @@ describe('src/rs imports', () => {
   });
 });
 
+const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
+  .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+
 describe('src/protocol imports', () => {
   const PROTOCOL = path.join(ROOT, 'src/protocol');
-  const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
-    .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
 
   it('only jose, node: and protocol/ itself (the client kit too): nothing of the server, not even src/rs', () => {
     const bad: string[] = [];
@@ -45,4 +46,23 @@ describe('src/protocol imports', () => {
     expect(files(PROTOCOL).some((f) => f.includes(`${path.sep}client${path.sep}`))).toBe(true);
     expect(bad).toEqual([]);
   });
+});
+
+it('src/rs and src/protocol import in no cycle (`import type` counts: rs/introspect.ts and rs/revocations.ts once did)', () => {
+  const graph = new Map<string, string[]>();
+  for (const file of [...files(DIR), ...files(path.join(ROOT, 'src/protocol'))]) {
+    const local = [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((m) => m[3]!).filter((spec) => spec.startsWith('.'));
+    graph.set(file, local.map((spec) => path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts'))));
+  }
+  const cycles: string[] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (file: string, trail: string[]) => {
+    if (state.get(file) === 'done') return;
+    if (state.get(file) === 'open') return void cycles.push([...trail.slice(trail.indexOf(file)), file].map((f) => path.relative(ROOT, f)).join(' -> '));
+    state.set(file, 'open');
+    for (const next of graph.get(file) ?? []) visit(next, [...trail, file]);
+    state.set(file, 'done');
+  };
+  for (const file of graph.keys()) visit(file, []);
+  expect(cycles).toEqual([]);
 });
