@@ -21,6 +21,7 @@ import { streamsRouter } from './push/streams.js';
 import { denialSource } from './oauth/client-auth.js';
 import { introspectionEndpoint } from './oauth/introspect.js';
 import { serverMetadata } from './oauth/metadata.js';
+import { WELL_KNOWN, wellKnownPath } from './protocol/client/discovery.js';
 import { revocationEndpoint } from './oauth/revoke.js';
 import { tokenEndpoint } from './oauth/token.js';
 
@@ -51,7 +52,7 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   const ctx = { ...deps, tokenEndpoint: endpoints.token, nowMs: () => deps.sessions.now(), ...(deps.metrics ? { introspected: deps.metrics.introspected } : {}) };
   const path = (url: string) => new URL(url).pathname;
   const issuerPath = path(endpoints.issuer).replace(/\/$/, '');
-  const metadataPath = `/.well-known/oauth-authorization-server${issuerPath}`;
+  const metadataPath = wellKnownPath(endpoints.issuer, WELL_KNOWN.authorizationServer);
   const named = new Map<string, EndpointName>([
     [metadataPath, 'metadata'], [path(endpoints.jwks), 'jwks'], [path(endpoints.authorization), 'authorize'],
     [`${issuerPath}/healthz`, 'healthz'], [`${issuerPath}/readyz`, 'readyz'],

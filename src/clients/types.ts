@@ -66,6 +66,6 @@ export interface Registry {
 }
 
 /** The audience of the admin API, and the scopes it knows. */
-export const ADMIN_AUDIENCE = 'urn:agent-sts:admin';
+export { ADMIN_AUDIENCE } from '../protocol/tokens.js';
 export const ADMIN_SCOPES = ['sessions:read', 'sessions:kill', 'agents:read', 'agents:manage', 'audit:read'] as const;
 export type AdminScope = (typeof ADMIN_SCOPES)[number];

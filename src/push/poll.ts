@@ -6,6 +6,7 @@ import { only, type ContextOf } from '../admin/http-kit.js';
 import { OAuthError } from '../errors.js';
 import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
 import type { OAuthRequest } from '../oauth/request.js';
+import { WELL_KNOWN, wellKnownPath } from '../protocol/client/discovery.js';
 import type { PollResponse } from '../protocol/ssf.js';
 import { PUSH_STREAM, SSF_MAX_EVENTS, type SsfPolled, type SsfStore, type StreamQuota } from '../store/ssf.js';
 import type { KillAnnouncer } from '../sessions/announcer.js';
@@ -116,7 +117,7 @@ export function ssfRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEndpoin
   const r = Router();
   const metadata = ssfConfiguration(endpoints);
   const issuerPath = new URL(endpoints.issuer).pathname.replace(/\/$/, '');
-  r.get(`/.well-known/ssf-configuration${issuerPath}`, (_req, res) => {
+  r.get(wellKnownPath(endpoints.issuer, WELL_KNOWN.ssfConfiguration), (_req, res) => {
     res.set('Cache-Control', 'public, max-age=300').json(metadata);
   });
   const pollRequest = async (req: Request, managed: boolean): Promise<PollRequest> => {

@@ -3,6 +3,7 @@ import { compactVerify, createLocalJWKSet } from 'jose';
 import { auditUnavailable, envelope, type DurableEvent, type Endpoint, type EventSink, type KillReason } from '../audit/events.js';
 import { killOutcome, revocationRequested, tokenIssued, type KillTarget } from '../audit/records.js';
 import { invalidClient, invalidGrant, invalidRequest, OAuthError, RETRY_AFTER_SECONDS } from '../errors.js';
+import { ISSUER_SIGNING_ALGORITHMS } from '../protocol/jwt.js';
 import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
 import type { KeyStore } from '../keys/keystore.js';
@@ -182,7 +183,7 @@ export class SessionService {
     const last = this.#reported.get(sid);
     if (last !== undefined && nowMs - last < USED_AFTER_REVOCATION_EVERY_MS) return;
     try {
-      const { payload } = await compactVerify(token, createLocalJWKSet(this.keys.jwks()), { algorithms: ['ES256', 'EdDSA'] });
+      const { payload } = await compactVerify(token, createLocalJWKSet(this.keys.jwks()), { algorithms: [...ISSUER_SIGNING_ALGORITHMS] });
       const claims = JSON.parse(new TextDecoder().decode(payload)) as { sid?: unknown; client_id?: unknown; sub?: unknown; aud?: unknown };
       if (claims.sid !== sid) return;
       // Ours: asked at most once per window whatever the answer, so an expired token replayed costs one check a minute.

@@ -15,6 +15,7 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { buildDeps, type Deps } from '../../src/deps.js';
 import type { Resolve } from '../../src/push/address-policy.js';
 import { addKey } from '../../src/keys/keystore.js';
+import { clientSecretBasic } from '../../src/protocol/client/client-auth.js';
 import type { Clock } from '../../src/sessions/clock.js';
 import { MemoryRegistryStore } from '../../src/store/memory/registry-store.js';
 import type { Faults } from './faults.js';
@@ -315,7 +316,8 @@ export async function tombstones(sts: TestSts): Promise<string[]> {
 }
 
 export function basic(id: string, secret = SECRETS[id]!): string {
-  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+  // An id with no known secret (an unknown client) sends the text "undefined": a wrong secret, as it always did.
+  return clientSecretBasic(id, String(secret));
 }
 
 export interface TokenBody {

@@ -124,12 +124,14 @@ describe('client authentication', () => {
       expect(claims(res.body.access_token)).toMatchObject({ client_id: ODD_ID, sub: ODD_ID });
     });
 
-    it('decodes a resource server id that is a URL (https://api.example.com) at /introspect', async () => {
-      const header = `Basic ${Buffer.from(`${formEncode(API)}:${formEncode(SECRETS[API]!)}`).toString('base64')}`;
-      expect(header).toBe(basic(API));
-      const res = await request(sts.app).post('/introspect').set('Authorization', header).type('form').send(form([['token', 'not-a-token']]));
-      expect(res.status).toBe(200);
-      expect(res.text).toBe('{"active":false}');
+    it('decodes a resource server id that is a URL (https://api.example.com) at /introspect, as URLSearchParams and as the client kit encode it', async () => {
+      const whatwg = `Basic ${Buffer.from(`${formEncode(API)}:${formEncode(SECRETS[API]!)}`).toString('base64')}`;
+      // The kit encodes every octet but letters and digits (HTML 4.01, as oauth4webapi does): "." and "-" too.
+      expect(basic(API)).not.toBe(whatwg);
+      for (const header of [whatwg, basic(API)]) {
+        const res = await request(sts.app).post('/introspect').set('Authorization', header).type('form').send(form([['token', 'not-a-token']]));
+        expect({ status: res.status, text: res.text }).toEqual({ status: 200, text: '{"active":false}' });
+      }
     });
 
     it('refuses a wrong secret: 401 invalid_client with WWW-Authenticate: Basic', async () => {

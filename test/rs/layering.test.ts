@@ -6,6 +6,7 @@ import { ROOT } from '../helpers/dist.js';
 /**
  * src/rs/ stands on protocol/ and jose alone (and node built-ins): express only as types (the app
  * brings it), the MCP SDK only in mcp.ts (an optional peer, for the error classes its middleware maps).
+ * src/protocol/ (the client kit in protocol/client/ included) stands on jose and node built-ins alone.
  */
 const DIR = path.join(ROOT, 'src/rs');
 const IMPORT = /^(import|export)\s+(type\s+)?[^'"]*?from\s+'([^']+)'/gm;
@@ -25,4 +26,43 @@ describe('src/rs imports', () => {
     }
     expect(bad).toEqual([]);
   });
+});
+
+const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
+  .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+
+describe('src/protocol imports', () => {
+  const PROTOCOL = path.join(ROOT, 'src/protocol');
+
+  it('only jose, node: and protocol/ itself (the client kit too): nothing of the server, not even src/rs', () => {
+    const bad: string[] = [];
+    for (const file of files(PROTOCOL)) {
+      for (const m of readFileSync(file, 'utf8').matchAll(IMPORT)) {
+        const spec = m[3]!;
+        const inside = spec.startsWith('.') && !path.relative(PROTOCOL, path.resolve(path.dirname(file), spec)).startsWith('..');
+        if (!inside && spec !== 'jose' && !spec.startsWith('node:')) bad.push(`${path.relative(PROTOCOL, file)}: ${spec}`);
+      }
+    }
+    expect(files(PROTOCOL).some((f) => f.includes(`${path.sep}client${path.sep}`))).toBe(true);
+    expect(bad).toEqual([]);
+  });
+});
+
+it('src/rs and src/protocol import in no cycle (`import type` counts: rs/introspect.ts and rs/revocations.ts once did)', () => {
+  const graph = new Map<string, string[]>();
+  for (const file of [...files(DIR), ...files(path.join(ROOT, 'src/protocol'))]) {
+    const local = [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((m) => m[3]!).filter((spec) => spec.startsWith('.'));
+    graph.set(file, local.map((spec) => path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts'))));
+  }
+  const cycles: string[] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (file: string, trail: string[]) => {
+    if (state.get(file) === 'done') return;
+    if (state.get(file) === 'open') return void cycles.push([...trail.slice(trail.indexOf(file)), file].map((f) => path.relative(ROOT, f)).join(' -> '));
+    state.set(file, 'open');
+    for (const next of graph.get(file) ?? []) visit(next, [...trail, file]);
+    state.set(file, 'done');
+  };
+  for (const file of graph.keys()) visit(file, []);
+  expect(cycles).toEqual([]);
 });

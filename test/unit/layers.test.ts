@@ -49,3 +49,21 @@ describe('layers import downward only', () => {
     expect(upward).toEqual([]);
   });
 });
+
+describe('the CLI\'s admin commands talk HTTP: of the server they import types only', () => {
+  /** The commands that work on the server host's own files (keys dir, secrets) are the exception. */
+  const LOCAL_COMMANDS = ['hash-secret.ts', 'new-secret.ts', 'rotate-keys.ts'];
+  const VALUE_IMPORT = /^\s*import\s+(?!type\b)([^'"]*?)from\s+'(\.{1,2}\/[^']+)'/gm;
+  const cli = sources(path.join(SRC, 'cli')).filter((f) => !LOCAL_COMMANDS.includes(path.basename(f)));
+
+  it.each(cli.map((f) => [path.relative(SRC, f), f]))('%s', (_name, file) => {
+    const values: string[] = [];
+    for (const [, names, spec] of readFileSync(file, 'utf8').matchAll(VALUE_IMPORT)) {
+      const [target] = layerOf(path.resolve(path.dirname(file), spec!.replace(/\.js$/, '.ts')));
+      // `import { type A, type B }` imports no value either.
+      const onlyTypes = /^\{[^}]*\}\s*$/.test(names!.trim()) && names!.replace(/[{}\s]/g, '').split(',').filter(Boolean).every((n) => n.startsWith('type'));
+      if (target !== 'cli' && target !== 'protocol' && !onlyTypes) values.push(`${spec}`);
+    }
+    expect(values).toEqual([]);
+  });
+});
