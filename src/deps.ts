@@ -246,7 +246,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
  * factory gets only what its grant needs; every upstream profile verifies over one set of trusted
  * issuers' key sets. A new grant is a module in src/oauth/grants/ and a line here.
  */
-function grantsOf(sessions: SessionService, registry: Registry, nowMs: () => number): GrantList {
+export function grantsOf(sessions: SessionService, registry: Registry, nowMs: () => number): GrantList {
   const upstream = { registry, keySets: new UpstreamKeySets(), nowMs };
   return new GrantList([
     clientCredentialsGrant({ sessions }),
