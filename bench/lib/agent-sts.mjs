@@ -29,7 +29,7 @@ export function benchRegistry() {
   const secretHash = hashSecret(SECRET);
   const ttl = 3_600; // nothing expires during a run
   const worker = (id, scopes, extra = {}) => ({
-    id, secretHash, audiences: { [API]: scopes }, maxTokenTtlSeconds: ttl, maxDelegationDepth: 2, tokenExchange: true, ...extra,
+    id, secretHash, audiences: { [API]: scopes }, maxTokenTtlSeconds: ttl, maxDelegationDepth: 2, grantTypes: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'], ...extra,
   });
   return {
     agents: [

@@ -23,7 +23,8 @@ export interface Agent {
   audiences: Record<string, string[]>;
   maxTokenTtlSeconds: number;
   maxDelegationDepth: number;
-  tokenExchange: boolean;
+  /** The grant types it may use at the token endpoint (`client_credentials`, the token-exchange URN). */
+  grantTypes: string[];
   /** Agents allowed to exchange this agent's tokens for delegated ones. */
   delegates: string[];
   disabled: boolean;

@@ -66,19 +66,19 @@ export function testRegistry(extra: Partial<RegistryDocument> = {}): RegistryDoc
       {
         id: 'billing-agent', owner: 'team-billing', secretHash: h('billing-agent'),
         audiences: { [API]: ['invoices:read', 'invoices:write'], [OTHER_API]: ['reports:read'] },
-        maxTokenTtlSeconds: 300, maxDelegationDepth: 2, tokenExchange: true, delegates: ['sub-agent'],
+        maxTokenTtlSeconds: 300, maxDelegationDepth: 2, grantTypes: ['client_credentials', EXCHANGE], delegates: ['sub-agent'],
       },
       {
         id: 'sub-agent', secretHash: h('sub-agent'), audiences: { [API]: ['invoices:read', 'invoices:write'] },
-        maxTokenTtlSeconds: 120, maxDelegationDepth: 5, tokenExchange: true, delegates: ['leaf-agent'],
+        maxTokenTtlSeconds: 120, maxDelegationDepth: 5, grantTypes: ['client_credentials', EXCHANGE], delegates: ['leaf-agent'],
       },
       {
         id: 'leaf-agent', secretHash: h('leaf-agent'), audiences: { [API]: ['invoices:read'] },
-        maxTokenTtlSeconds: 60, maxDelegationDepth: 5, tokenExchange: true,
+        maxTokenTtlSeconds: 60, maxDelegationDepth: 5, grantTypes: ['client_credentials', EXCHANGE],
       },
       {
         id: 'outsider-agent', secretHash: h('outsider-agent'), audiences: { [API]: ['invoices:read'] },
-        maxTokenTtlSeconds: 60, maxDelegationDepth: 2, tokenExchange: true,
+        maxTokenTtlSeconds: 60, maxDelegationDepth: 2, grantTypes: ['client_credentials', EXCHANGE],
       },
       { id: 'no-exchange-agent', secretHash: h('no-exchange-agent'), audiences: { [API]: ['invoices:read'] } },
       { id: 'disabled-agent', secretHash: h('disabled-agent'), audiences: { [API]: ['invoices:read'] }, disabled: true },

@@ -177,7 +177,7 @@ describe('DPoP: the signer, and what is advertised equals what is accepted', () 
   it('every algorithm a challenge and the metadata advertise is one the DPoP check accepts, and no other', async () => {
     const advertisedByChallenge = parseChallenges(challenge(new Refusal(401, 'invalid_token', 'x', 'DPoP'), 'r', 'https://r/.well-known/x', [])!)[0]!.params.algs!.split(' ');
     const advertisedByAdmin = parseChallenges(dpopError(401, 'invalid_token', 'x').headers['WWW-Authenticate']!)[0]!.params.algs!.split(' ');
-    const advertisedByMetadata = serverMetadata(endpointsOf('https://sts.example.com')).dpop_signing_alg_values_supported;
+    const advertisedByMetadata = serverMetadata(endpointsOf('https://sts.example.com'), ['client_credentials']).dpop_signing_alg_values_supported;
     expect(advertisedByChallenge).toEqual([...DPOP_SIGNING_ALGORITHMS]);
     expect(advertisedByAdmin).toEqual([...DPOP_SIGNING_ALGORITHMS]);
     expect(advertisedByMetadata).toEqual(DPOP_SIGNING_ALGORITHMS);
