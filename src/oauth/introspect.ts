@@ -25,7 +25,7 @@ export async function introspectionEndpoint(
     return INACTIVE;
   }
   ctx.introspected?.(true);
-  ctx.usage?.note('introspected', caller.id, s.agent, s.aud, s.scope, ctx.sessions.now());
+  ctx.usage?.note('introspected', caller.id, s.agent, s.aud, s.scope, req.context.startedMs);
   const body: IntrospectionBody = {
     active: true,
     iss: ctx.issuer,

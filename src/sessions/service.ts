@@ -104,8 +104,9 @@ export class SessionService {
   }
 
   async issue(grant: Grant, grantType: string, context: RequestContext): Promise<Issued> {
-    // one reading of the clock for the whole issuance: iat, the record's time and the store's now agree
-    const nowMs = this.now();
+    // the request's one reading of the clock (its arrival, on the service clock): the grant's
+    // lifetime, iat, the record's time and the store's now all agree
+    const nowMs = context.startedMs;
     const parent = grant.parent;
     const id = this.ids.next();
     const jti = this.ids.next();
@@ -166,7 +167,8 @@ export class SessionService {
     token: string, find: (sid: string, hash: string, nowMs: number) => Promise<T | undefined>, presented?: Presented,
   ): Promise<T | undefined> {
     const sid = readTokenSid(token, this.issuer);
-    const found = sid ? await find(sid, tokenHash(token), this.now()) : undefined;
+    // a presented token is judged at its request's arrival (the request's one clock reading)
+    const found = sid ? await find(sid, tokenHash(token), presented?.context.startedMs ?? this.now()) : undefined;
     if (!found && sid && presented) await this.#reportIfKilled(token, sid, presented);
     return found && chainAllowed(this.registry, found) ? found : undefined;
   }

@@ -38,7 +38,7 @@ export function clientCredentialsGrant({ sessions }: ClientCredentialsDeps): Tok
     async handle(req, agent, cnf) {
       const target = singleTarget(req);
       const scope = grantedScope(param(req, 'scope'), entitlement(agent, target));
-      const nowMs = sessions.now();
+      const nowMs = req.context.startedMs;
       const grant = rootGrant(agent, target, scope, Math.floor(nowMs / 1000));
       const issued = await sessions.issue(cnf ? { ...grant, cnf } : grant, grantType, req.context);
       return tokenResponse(issued, nowMs);

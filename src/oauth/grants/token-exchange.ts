@@ -68,14 +68,14 @@ async function delegatedGrant(ctx: TokenExchangeDeps, req: OAuthRequest, agent: 
     throw invalidGrant('the agent is not a delegate of the subject token holder', `agent ${agent.id} is not a delegate of ${parent.agent}`).because('not_a_delegate');
   }
   checkSubjectBinding(parent, agent, cnf);
-  return childGrant(agent, parent, target, scope, Math.floor(ctx.sessions.now() / 1000));
+  return childGrant(agent, parent, target, scope, Math.floor(req.context.startedMs / 1000));
 }
 
 /** A trusted issuer's user token: a new root session on behalf of that user, the agent as actor. */
-async function onBehalfOfGrant(ctx: TokenExchangeDeps, agent: Agent, subjectToken: string, type: SubjectTokenType, target: string, scope: string[]): Promise<Grant> {
+async function onBehalfOfGrant(ctx: TokenExchangeDeps, req: OAuthRequest, agent: Agent, subjectToken: string, type: SubjectTokenType, target: string, scope: string[]): Promise<Grant> {
   const user = await ctx.userTokens[type](subjectToken, agent.id);
   requireSubset(scope, user.scope, "the subject token's scope", 'scope_not_in_subject');
-  const nowS = Math.floor(ctx.sessions.now() / 1000);
+  const nowS = Math.floor(req.context.startedMs / 1000);
   const grant = rootGrant(agent, target, scope, nowS, { sub: user.sub, act: { sub: agent.id } });
   // Inside the clock leeway a just-expired user token still verifies; it must not yield a dead token.
   if (user.exp <= nowS) throw invalidGrant('subject token has expired').because('subject_expired');
@@ -105,9 +105,9 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): TokenGrant {
       const ours = readTokenSid(subjectToken, deps.sessions.issuer) !== undefined;
       const grant = ours
         ? await delegatedGrant(deps, req, agent, subjectToken, target, scope, cnf)
-        : await onBehalfOfGrant(deps, agent, subjectToken, subjectType, target, scope);
+        : await onBehalfOfGrant(deps, req, agent, subjectToken, subjectType, target, scope);
       const issued = await deps.sessions.issue(cnf ? { ...grant, cnf } : grant, grantType, req.context);
-      return tokenResponse(issued, deps.sessions.now(), { issued_token_type: requested });
+      return tokenResponse(issued, req.context.startedMs, { issued_token_type: requested });
     },
   };
 }
