@@ -6,6 +6,7 @@ import type { CreateOutcome, KillTag, RemovedSession, Session, SessionFilter, To
 export {
   agentsOf, agentsNamedBy, rootOf, SID_PATTERN, AGENT_KILL_CLOCK_SKEW_MS, AGENT_KILL_MARKER_TTL_MS,
   type Session, type SessionFilter, type Actor, type TokenClaims, type RemovedSession, type CreateOutcome,
+  KILLED_SESSION_FIELDS, killedSession, type KilledSession,
   type KillTag, type UnannouncedSession, type UnannouncedTree,
 } from './types.js';
 

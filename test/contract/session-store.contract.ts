@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
-  AGENT_KILL_CLOCK_SKEW_MS, rootOf, type Actor, type RemovedSession, type ReplayStore, type Session, type SessionStore,
+  AGENT_KILL_CLOCK_SKEW_MS, KILLED_SESSION_FIELDS, killedSession, rootOf, type Actor, type RemovedSession, type ReplayStore, type Session, type SessionStore,
 } from '../../src/store/index.js';
 
 export interface ContractStore {
@@ -452,6 +452,21 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         );
         // a kill that began at or after `beforeMs` may still be announcing: not listed
         expect(await store.unannounced(t, 100)).toEqual([]);
+      });
+
+      it('a killed session is named by the same fields wherever it is kept: the removed list (with act), the outbox (with the kill)', async () => {
+        const root = makeRoot({ agent: 'agent-f', sub: 'user-f', act: { sub: 'agent-f' } });
+        await createAll(root);
+        const t = now();
+        const [removed, ...more] = await store.revokeTree(root.sid, t, tagOf('req-f'));
+        expect(more).toEqual([]);
+        const [tree] = await store.unannounced(t + 1, 100);
+        const named = (o: object, own: string[]) => Object.keys(o).filter((k) => !own.includes(k)).sort();
+        expect(named(removed!, ['act'])).toEqual([...KILLED_SESSION_FIELDS]);
+        expect(removed!.act).toEqual({ sub: 'agent-f' });
+        expect(named(tree!.sessions[0]!, ['kill', 'reason'])).toEqual([...KILLED_SESSION_FIELDS]);
+        expect(killedSession(tree!.sessions[0]!)).toStrictEqual(killedSession(removed!));
+        await store.forgetAnnounced([tree!]);
       });
 
       it('announced clears the kill; a kill that removed nothing leaves no mark', async () => {

@@ -1,7 +1,7 @@
 import type { ReplayStore, SessionStore } from '../index.js';
 import { chainLive, MS_PER_EXP_UNIT, tokenLive, unexpired } from '../liveness.js';
 import {
-  agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable, rootOf,
+  agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable, killedSession, rootOf,
   type CreateOutcome, type KillTag, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
   type UnannouncedSession, type UnannouncedTree,
 } from '../types.js';
@@ -98,7 +98,7 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
       const id = queue[i]!;
       const s = this.#sessions.get(id);
       if (s && unexpired(s.exp, nowMs)) {
-        removed.push({ sid: s.sid, agent: s.agent, sub: s.sub, aud: s.aud, exp: s.exp, ...(s.act ? { act: structuredClone(s.act) } : {}) });
+        removed.push({ ...killedSession(s), ...(s.act ? { act: structuredClone(s.act) } : {}) });
         this.#killed.set(s.sid, s.exp * MS_PER_EXP_UNIT);
       }
       this.#sessions.delete(id);
@@ -121,7 +121,7 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
   #keepUnannounced(root: string, removed: RemovedSession[], tag: KillTag, nowMs: number): void {
     let box = this.#outbox.get(root);
     if (!box) this.#outbox.set(root, (box = new Map()));
-    for (const r of removed) box.set(r.sid, { sid: r.sid, aud: r.aud, agent: r.agent, sub: r.sub, exp: r.exp, kill: tag.kill, reason: tag.reason });
+    for (const r of removed) box.set(r.sid, { ...killedSession(r), kill: tag.kill, reason: tag.reason });
     this.#marks.set(`${root}|${tag.id}`, { root, sinceMs: nowMs });
   }
 

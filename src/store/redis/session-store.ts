@@ -11,7 +11,7 @@ import {
   type CreateOutcome, type KillTag, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
   type UnannouncedSession, type UnannouncedTree,
 } from '../types.js';
-import { CLAIMS_READ, decodeClaims, decodePick, decodeSession, encodeSession, pickPlan, rawValue, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
+import { CLAIMS_READ, decodeClaims, decodePick, decodeSession, encodeSession, pickPlan, rawValue, REMOVED_PROPS, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
 import * as lua from './scripts.js';
 
 export type Script = (keys: string[], args: (string | number)[]) => Promise<unknown>;
@@ -67,7 +67,6 @@ function outcomeOf(reply: unknown, audit?: AuditAppend): CreateOutcome {
   throw new Error(`unexpected create reply ${String(reply)}`);
 }
 
-const REMOVED_PROPS = ['agent', 'sub', 'aud', 'act', 'exp'] as const;
 /** A kill decodes every session it removed: its plan is made once. */
 const REMOVED_PICK = pickPlan(REMOVED_READ, REMOVED_PROPS);
 
