@@ -1,4 +1,4 @@
-import type { ReplayStore, SessionStore } from '../index.js';
+import type { ReplaySpace, ReplayStore, SessionStore } from '../index.js';
 import { chainLive, MS_PER_EXP_UNIT, tokenLive, unexpired } from '../liveness.js';
 import {
   agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable, killedSession, rootOf,
@@ -22,6 +22,7 @@ interface KillMarker {
 export class MemorySessionStore implements SessionStore, ReplayStore {
   readonly #sessions = new Map<string, Session>();
   readonly #children = new Map<string, Set<string>>();
+  /** `<space> <id>` → until when the id stays used (ms). */
   readonly #used = new Map<string, number>();
   readonly #killMarkers = new Map<string, KillMarker>();
   /** Killed sid → its session's expiry (ms): see wasKilled. */
@@ -164,10 +165,11 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     if (m && m.notBeforeMs >= nowMs) m.notBeforeMs = nowMs - 1;
   }
 
-  async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
-    const until = this.#used.get(id);
+  async useOnce(space: ReplaySpace, id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
+    const key = `${space} ${id}`;
+    const until = this.#used.get(key);
     if (until !== undefined && until > nowMs) return false;
-    this.#used.set(id, expiresAtMs);
+    this.#used.set(key, expiresAtMs);
     return true;
   }
 
