@@ -7,7 +7,7 @@ import type { AdminRequest } from './authorize.js';
 
 /**
  * What every admin router (and the SSF routers beside them) shares: the admin's token check (from
- * authorize.ts), the JSON-or-nothing body rule, 405s, query and body parsing. The routers import
+ * authorize.ts), the JSON-or-nothing body rule, 405s, query parameters (strings, integers) and body parsing. The routers import
  * this; nothing here imports a router.
  */
 
@@ -45,6 +45,21 @@ export function queryString(req: Request, name: string): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v === '') throw new OAuthError(400, 'invalid_request', `query parameter '${name}' must be given once`);
   return v;
+}
+
+/** Plain decimal digits without a sign or a leading zero: Number() would also take '1e3', '0x10', ' 5', '+5' and '5.0'. */
+const DECIMAL = /^(0|[1-9][0-9]*)$/;
+
+/**
+ * An integer query parameter from `min` to `max`, `fallback` when absent: a plain decimal, or one
+ * 400 naming the parameter and its range (a parameter given twice or empty: queryString's 400).
+ */
+export function integerParam(req: Request, name: string, range: { min: number; max: number; fallback: number }): number {
+  const raw = queryString(req, name);
+  if (raw === undefined) return range.fallback;
+  const n = raw.length <= String(range.max).length && DECIMAL.test(raw) ? Number(raw) : NaN;
+  if (!(n >= range.min && n <= range.max)) throw new OAuthError(400, 'invalid_request', `query parameter '${name}' must be an integer from ${range.min} to ${range.max}`);
+  return n;
 }
 
 /** The admin's request context: the front's, plus the admin token's session id. */

@@ -4,14 +4,12 @@ import type { SessionService } from '../sessions/service.js';
 import type { Session } from '../store/index.js';
 import type { RegistryService } from '../registry/service.js';
 import { agentsRouter } from './agents.js';
-import { adminContextOf, jsonOrEmpty, only, parseJson, queryString, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
+import { adminContextOf, integerParam, jsonOrEmpty, only, parseJson, queryString, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
 import { resourceServersRouter } from './resource-servers.js';
 import { subjectsRouter } from './subjects.js';
 
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_LIST_LIMIT = 1_000;
-/** ?limit= is plain decimal: Number() would also take '1e3', '0x10', ' 5' and '5.0'. */
-const DECIMAL = /^[1-9][0-9]{0,5}$/;
 
 export function sessionView(s: Session) {
   return {
@@ -50,11 +48,7 @@ export function adminRouter(sessions: SessionService, contextOf: ContextOf, regi
     .get(read, async (req, res) => {
       const agent = queryString(req, 'agent');
       const sub = queryString(req, 'sub');
-      const limitRaw = queryString(req, 'limit');
-      const limit = limitRaw === undefined ? DEFAULT_LIST_LIMIT : DECIMAL.test(limitRaw) ? Number(limitRaw) : NaN;
-      if (!(limit >= 1 && limit <= MAX_LIST_LIMIT)) {
-        throw new OAuthError(400, 'invalid_request', `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-      }
+      const limit = integerParam(req, 'limit', { min: 1, max: MAX_LIST_LIMIT, fallback: DEFAULT_LIST_LIMIT });
       const list = await sessions.list({ ...(agent ? { agent } : {}), ...(sub ? { sub } : {}) }, limit);
       res.json({ sessions: list.map(sessionView) });
     })
