@@ -1,11 +1,11 @@
-import { Router, type Request, type Response } from 'express';
+import type { Request, Response, Router } from 'express';
 import { accessReview, reviewsCsv, type AccessReview, type CredentialView, type ReviewWindow } from './access-review.js';
 import type { UsageAggregator } from '../audit/usage.js';
 import type { Agent, Registry } from '../clients/types.js';
 import { OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import { dayOf, namesAgent, type UsageStore } from '../store/usage.js';
-import { integerParam, only, requireScope } from './http-kit.js';
+import { integerParam, only, privateRouter, requireScope } from './http-kit.js';
 
 const DEFAULT_DAYS = 30;
 const MAX_DAYS = 3_650;
@@ -46,11 +46,7 @@ function windowOf(days: number, nowMs: number, retentionDays: number): { window:
 
 /** GET /admin/agents/:id/access and /admin/access-review (JSON, or CSV for Accept: text/csv): scope agents:read. */
 export function accessRouter(d: AccessDeps): Router {
-  const r = Router();
-  r.use((_req, res, next) => {
-    res.set('Cache-Control', 'no-store');
-    next();
-  });
+  const r = privateRouter();
   const read = requireScope(d.sessions, 'agents:read');
 
   async function review(agents: Agent[], all: Agent[], days: number): Promise<AccessReview[]> {

@@ -1,11 +1,11 @@
-import { Router, type Request } from 'express';
+import type { Request, Router } from 'express';
 import { CheckpointError, verifyCheckpoint, type Checkpoint, type Checkpoints } from '../audit/checkpoint.js';
 import { verifyTrail } from '../audit/verify.js';
 import { OAuthError } from '../errors.js';
 import type { KeyStore } from '../keys/keystore.js';
 import type { SessionService } from '../sessions/service.js';
 import { RECORD_ID, type AuditLog, type AuditRecord } from '../store/audit.js';
-import { integerParam, only, queryString, requireScope } from './http-kit.js';
+import { integerParam, only, privateRouter, queryString, requireScope } from './http-kit.js';
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1_000;
@@ -64,11 +64,7 @@ const view = (r: AuditRecord, b: Body) => ({ ...b, seq: r.seq, hash: r.hash, pre
 
 /** GET /admin/audit, /admin/audit/verify, /admin/audit/checkpoint: scope audit:read. */
 export function auditRouter(sessions: SessionService, trail: AuditLog, checkpoints: Checkpoints, keys: KeyStore): Router {
-  const r = Router();
-  r.use((_req, res, next) => {
-    res.set('Cache-Control', 'no-store');
-    next();
-  });
+  const r = privateRouter();
   const read = requireScope(sessions, 'audit:read');
 
   r.route('/')

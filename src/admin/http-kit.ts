@@ -1,13 +1,14 @@
 import type { IncomingMessage } from 'node:http';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { RequestContext } from '../audit/context.js';
 import { OAuthError, parseInput } from '../errors.js';
 import type { RegistryActor } from '../registry/service.js';
 import type { AdminRequest } from './authorize.js';
 
 /**
- * What every admin router (and the SSF routers beside them) shares: the admin's token check (from
- * authorize.ts), the JSON-or-nothing body rule, 405s, query parameters (strings, integers) and body parsing. The routers import
+ * What every admin router (and the SSF routers beside them) shares: how a router is made (no-store
+ * by construction), the admin's token check (from authorize.ts), the JSON-or-nothing body rule,
+ * 405s, query parameters (strings, integers) and body parsing. The routers import
  * this; nothing here imports a router.
  */
 
@@ -19,6 +20,23 @@ export { requireScope } from './authorize.js';
 
 /** The request's context as the HTTP front made it (request id, arrival on the service clock). */
 export type ContextOf = (req: IncomingMessage) => RequestContext;
+
+/** The admin API's and SSF's answers are private to their caller: set before any handler runs, so 204s and errors carry it too. */
+export function noStore(_req: Request, res: Response, next: NextFunction) {
+  res.set('Cache-Control', 'no-store');
+  next();
+}
+
+/**
+ * Every router of the admin API and SSF is made here: whatever it answers under `under` is
+ * no-store, whichever router is mounted before or after it. A router mounted at the root beside
+ * public routes (SSF's metadata) names the prefix its private routes share.
+ */
+export function privateRouter(under = '/'): Router {
+  const r = Router();
+  r.use(under, noStore);
+  return r;
+}
 
 const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 

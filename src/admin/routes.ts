@@ -1,10 +1,10 @@
-import { Router } from 'express';
+import type { Router } from 'express';
 import { OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import type { Session } from '../store/index.js';
 import type { RegistryService } from '../registry/service.js';
 import { agentsRouter } from './agents.js';
-import { adminContextOf, integerParam, jsonOrEmpty, only, parseJson, queryString, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
+import { adminContextOf, integerParam, jsonOrEmpty, only, parseJson, privateRouter, queryString, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
 import { resourceServersRouter } from './resource-servers.js';
 import { subjectsRouter } from './subjects.js';
 
@@ -35,11 +35,7 @@ function buildTree(sessions: Session[]): TreeNode {
 }
 
 export function adminRouter(sessions: SessionService, contextOf: ContextOf, registry?: RegistryService): Router {
-  const r = Router();
-  r.use((_req, res, next) => {
-    res.set('Cache-Control', 'no-store');
-    next();
-  });
+  const r = privateRouter();
   const adminContext = adminContextOf(contextOf);
   const read = requireScope(sessions, 'sessions:read');
   const kill = requireScope(sessions, 'sessions:kill');
