@@ -1,6 +1,6 @@
-import type { Actor, RemovedSession, Session } from '../store/index.js';
+import { killedSession, type Actor, type KilledSession, type RemovedSession, type Session } from '../store/index.js';
 import type { RequestContext } from './context.js';
-import { isoTime, type DurableEvent, type KilledSession, type KillReason } from './events.js';
+import { isoTime, type DurableEvent, type KillReason } from './events.js';
 
 /**
  * The records the session service writes, one builder each, every member written in canonical
@@ -14,9 +14,8 @@ export function canonicalActor(a: Actor): Actor {
   return a.act ? { act: canonicalActor(a.act), sub: a.sub } : { sub: a.sub };
 }
 
-/** What a kill record says of each session it removed (members sorted). */
-export const killedSessions = (removed: readonly Pick<RemovedSession, 'agent' | 'aud' | 'exp' | 'sid' | 'sub'>[]): KilledSession[] =>
-  removed.map(({ agent, aud, exp, sid, sub }) => ({ agent, aud, exp, sid, sub }));
+/** What a kill record says of each session it removed (members sorted: store/types.ts killedSession). */
+export const killedSessions = (removed: readonly KilledSession[]): KilledSession[] => removed.map(killedSession);
 
 type IssuedSession = Pick<Session, 'act' | 'agent' | 'aud' | 'exp' | 'iat' | 'scope' | 'sid' | 'sub'>;
 

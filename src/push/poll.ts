@@ -1,8 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import express, { Router, type Request, type Response } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
-import { parseBody } from '../admin/http-kit.js';
-import { only, type ContextOf } from '../admin/http-kit.js';
+import { only, parseBody, privateRouter, type ContextOf } from '../admin/http-kit.js';
 import { OAuthError } from '../errors.js';
 import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
 import type { OAuthRequest } from '../oauth/request.js';
@@ -114,9 +113,10 @@ const streamsFull = () => new OAuthError(409, 'invalid_request', `at most ${STRE
  * to STS_SSF_LONG_POLL_MS. Unacknowledged SETs come again on every poll; acknowledged ones never.
  */
 export function ssfRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEndpoints, contextOf: ContextOf, nowMs: () => number): Router {
-  const r = Router();
-  const metadata = ssfConfiguration(endpoints);
   const issuerPath = new URL(endpoints.issuer).pathname.replace(/\/$/, '');
+  // Mounted at the root: its metadata is public (cached 5 minutes), everything under /ssf is private.
+  const r = privateRouter(`${issuerPath}/ssf`);
+  const metadata = ssfConfiguration(endpoints);
   r.get(wellKnownPath(endpoints.issuer, WELL_KNOWN.ssfConfiguration), (_req, res) => {
     res.set('Cache-Control', 'public, max-age=300').json(metadata);
   });
@@ -170,7 +170,7 @@ export function ssfRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEndpoin
       moreAvailable: polled.moreAvailable,
       ...(polled.resync ? { resync: true } : {}),
     };
-    res.set('Cache-Control', 'no-store').json(body);
+    res.json(body);
   };
 
   /**

@@ -1,7 +1,7 @@
 import type { RequestContext } from '../audit/context.js';
-import type { EventSink, KilledSession } from '../audit/events.js';
-import { killedSessions, revocationAnnounced } from '../audit/records.js';
-import type { SessionStore, UnannouncedTree } from '../store/index.js';
+import type { EventSink } from '../audit/events.js';
+import { revocationAnnounced } from '../audit/records.js';
+import { killedSession, type KilledSession, type SessionStore, type UnannouncedTree } from '../store/index.js';
 import { unexpired } from '../store/liveness.js';
 import type { Clock } from './clock.js';
 
@@ -77,9 +77,8 @@ function groupByKill(trees: UnannouncedTree[], nowMs: number): Map<string, Kille
       if (!unexpired(s.exp, nowMs)) continue;
       const key = `${s.kill}\n${s.reason}`;
       const list = out.get(key);
-      const [killed] = killedSessions([s]);
-      if (list) list.push(killed!);
-      else out.set(key, [killed!]);
+      if (list) list.push(killedSession(s));
+      else out.set(key, [killedSession(s)]);
     }
   }
   return out;

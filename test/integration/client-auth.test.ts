@@ -228,7 +228,7 @@ describe('client authentication', () => {
       const res = await withAssertion(await assertion({ jti }));
       expect(res.status).toBe(200);
       expect(claims(res.body.access_token)).toMatchObject({ client_id: 'jwt-agent', sub: 'jwt-agent' });
-      const onceKey = sts.keys!.usedOnce(assertionId('jwt-agent', jti));
+      const onceKey = sts.keys!.usedOnce('client-assertion', assertionId('jwt-agent', jti));
       const added = (await redisState(sts)).filter((k) => !before.includes(k));
       expect(added).toContain(onceKey);
       const ttl = await sts.redis!.pttl(onceKey);
@@ -303,7 +303,7 @@ describe('client authentication', () => {
       expect(res.text).toBe(INVALID_CLIENT_BODY);
       // The (validly signed) assertion's jti may be spent; no session, index or other key appears.
       const added = (await redisState(sts)).filter((k) => !before.includes(k));
-      for (const k of added) expect(k).toBe(sts.keys!.usedOnce(assertionId('disabled-jwt-agent', jti)));
+      for (const k of added) expect(k).toBe(sts.keys!.usedOnce('client-assertion', assertionId('disabled-jwt-agent', jti)));
       expect(sts.events.events.slice(n)).toEqual([expect.objectContaining({ type: 'token.denied', error: 'invalid_client' })]);
     });
 

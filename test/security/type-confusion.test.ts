@@ -112,7 +112,7 @@ describe('type confusion', () => {
       expectOAuthError(res, 400, 'invalid_grant');
       const after = await snapshot(sts);
       const added = Object.keys(after).filter((k) => !(k in before));
-      expect(added).toEqual([sts.keys!.usedOnce(assertionId('jwt-agent', claims(auth).jti as string))]);
+      expect(added).toEqual([sts.keys!.usedOnce('client-assertion', assertionId('jwt-agent', claims(auth).jti as string))]);
       for (const k of Object.keys(before)) expect(after[k]).toEqual(before[k]);
       expect(sts.events.events.filter((e) => e.type === 'token.issued').length).toBe(issued);
       // Not spent by being shown as a subject token: it still authenticates (once).
