@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { ROOT } from '../helpers/dist.js';
+import { IMPORT, importCycles, tsFiles } from '../helpers/imports.js';
 
 /**
  * src/rs/ stands on protocol/ and jose alone (and node built-ins): express only as types (the app
@@ -9,7 +10,6 @@ import { ROOT } from '../helpers/dist.js';
  * src/protocol/ (the client kit in protocol/client/ included) stands on jose and node built-ins alone.
  */
 const DIR = path.join(ROOT, 'src/rs');
-const IMPORT = /^(import|export)\s+(type\s+)?[^'"]*?from\s+'([^']+)'/gm;
 
 describe('src/rs imports', () => {
   it('only ./, ../protocol/, jose and node:; express as types only; the MCP SDK in mcp.ts only', () => {
@@ -28,8 +28,7 @@ describe('src/rs imports', () => {
   });
 });
 
-const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
-  .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+const files = tsFiles;
 
 describe('src/protocol imports', () => {
   const PROTOCOL = path.join(ROOT, 'src/protocol');
@@ -49,20 +48,5 @@ describe('src/protocol imports', () => {
 });
 
 it('src/rs and src/protocol import in no cycle (`import type` counts: rs/introspect.ts and rs/revocations.ts once did)', () => {
-  const graph = new Map<string, string[]>();
-  for (const file of [...files(DIR), ...files(path.join(ROOT, 'src/protocol'))]) {
-    const local = [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((m) => m[3]!).filter((spec) => spec.startsWith('.'));
-    graph.set(file, local.map((spec) => path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts'))));
-  }
-  const cycles: string[] = [];
-  const state = new Map<string, 'open' | 'done'>();
-  const visit = (file: string, trail: string[]) => {
-    if (state.get(file) === 'done') return;
-    if (state.get(file) === 'open') return void cycles.push([...trail.slice(trail.indexOf(file)), file].map((f) => path.relative(ROOT, f)).join(' -> '));
-    state.set(file, 'open');
-    for (const next of graph.get(file) ?? []) visit(next, [...trail, file]);
-    state.set(file, 'done');
-  };
-  for (const file of graph.keys()) visit(file, []);
-  expect(cycles).toEqual([]);
+  expect(importCycles([...files(DIR), ...files(path.join(ROOT, 'src/protocol'))], ROOT)).toEqual([]);
 });

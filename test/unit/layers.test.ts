@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { importCycles } from '../helpers/imports.js';
 
 /**
  * Layers import downward only (docs/architecture.md): a file may import from its own layer or a
@@ -32,6 +33,10 @@ const IMPORT = /^\s*(?:import|export)\b[^'"]*?from\s+'(\.{1,2}\/[^']+)'/gm;
 
 describe('layers import downward only', () => {
   const files = sources(SRC);
+
+  it('no two modules import each other, directly or around a cycle (`import type` counts)', () => {
+    expect(importCycles(files, SRC)).toEqual([]);
+  });
 
   it('finds the sources', () => {
     expect(files.length).toBeGreaterThan(40);
