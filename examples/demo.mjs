@@ -3,7 +3,7 @@
 // one to a sub-agent, and an admin who kills the task mid-way. Exits 0 when it went as told.
 import { createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { revocationFeed } from 'agent-sts/express';
+import { resourceMetadataUrl, revocationFeed } from 'agent-sts/express';
 import { perTaskToken } from './agent.mjs';
 import { killSession } from './admin.mjs';
 import { mcpApp } from './mcp-server.mjs';
@@ -26,7 +26,7 @@ async function main() {
   const feed = revocationFeed({ issuer: sts.issuer, audience: mcpUrl, credentials: { clientId: mcpUrl, clientSecret: sts.secrets[mcpUrl] } });
   http.on('request', mcpApp({ url: mcpUrl, issuer: sts.issuer, clientSecret: sts.secrets[mcpUrl], revocations: feed }));
   say(`agent-sts:  ${sts.issuer}`);
-  say(`MCP server: ${mcpUrl} (RFC 9728 metadata at ${new URL(mcpUrl).origin}/.well-known/oauth-protected-resource/mcp)`);
+  say(`MCP server: ${mcpUrl} (RFC 9728 metadata at ${resourceMetadataUrl(mcpUrl)})`);
   await feed.ready();
   say(`the MCP server subscribed to its kill events (${sts.issuer}/ssf/poll) and verifies tokens with ${sts.issuer}/jwks`);
   let ok = false;

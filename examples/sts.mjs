@@ -32,11 +32,11 @@ function registry(mcpUrl, secrets) {
       {
         id: 'planner-agent', owner: 'team-finance', secretHash: hashSecret(secrets['planner-agent']),
         audiences: { [mcpUrl]: ['invoices:read', 'invoices:write'] },
-        maxTokenTtlSeconds: 300, maxDelegationDepth: 1, tokenExchange: true, delegates: ['research-sub-agent'],
+        maxTokenTtlSeconds: 300, maxDelegationDepth: 1, grantTypes: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'], delegates: ['research-sub-agent'],
       },
       {
         id: 'research-sub-agent', owner: 'team-finance', secretHash: hashSecret(secrets['research-sub-agent']),
-        audiences: { [mcpUrl]: ['invoices:read'] }, maxTokenTtlSeconds: 120, maxDelegationDepth: 1, tokenExchange: true, requireDpop: true,
+        audiences: { [mcpUrl]: ['invoices:read'] }, maxTokenTtlSeconds: 120, maxDelegationDepth: 1, grantTypes: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'], requireDpop: true,
       },
       { id: 'security-admin', secretHash: hashSecret(secrets['security-admin']), audiences: { 'urn:agent-sts:admin': ['sessions:read', 'sessions:kill'] } },
     ],

@@ -1,5 +1,5 @@
-import type { RequestListener } from 'node:http';
-import express from 'express';
+import type { IncomingMessage, RequestListener } from 'node:http';
+import express, { type Router } from 'express';
 import type { Logger } from 'pino';
 import { accessRouter } from './admin/access.js';
 import { createdOfAgent, credentialsOfAgent } from './admin/agents.js';
@@ -21,6 +21,7 @@ import { streamsRouter } from './push/streams.js';
 import { denialSource } from './oauth/client-auth.js';
 import { introspectionEndpoint } from './oauth/introspect.js';
 import { serverMetadata } from './oauth/metadata.js';
+import { WELL_KNOWN, wellKnownPath } from './protocol/client/discovery.js';
 import { revocationEndpoint } from './oauth/revoke.js';
 import { tokenEndpoint } from './oauth/token.js';
 
@@ -41,6 +42,51 @@ function denialsOf(events: EventSink, nowMs: () => number, endpoint: 'introspect
   };
 }
 
+const path = (url: string) => new URL(url).pathname;
+const issuerPathOf = (deps: Deps) => path(deps.endpoints.issuer).replace(/\/$/, '');
+
+/** What the endpoints are handed: the dependencies, the token endpoint's URL and the service clock. */
+export const serviceContext = (deps: Deps) => ({
+  ...deps, tokenEndpoint: deps.endpoints.token, nowMs: () => deps.sessions.now(), ...(deps.metrics ? { introspected: deps.metrics.introspected } : {}),
+});
+type ServiceContext = ReturnType<typeof serviceContext>;
+
+/** A router of the admin API or SSF and where it is mounted. */
+export interface PrivateMount {
+  at: string;
+  router: Router;
+}
+
+/**
+ * Every router of the admin API and SSF, in mount order. Each is made by admin/http-kit.ts's
+ * privateRouter, so each answers no-store by itself, whatever is mounted before it
+ * (test/security/no-store.test.ts walks these routers' routes).
+ */
+export function privateMounts(deps: Deps, ctx: ServiceContext): PrivateMount[] {
+  const admin = `${issuerPathOf(deps)}/admin`;
+  const contextOf = (req: IncomingMessage) => frontOf(req).context;
+  const mounts: PrivateMount[] = [];
+  if (deps.audit) mounts.push({ at: `${admin}/audit`, router: auditRouter(deps.sessions, deps.audit.trail, deps.audit.checkpoints, deps.keys) });
+  if (deps.usageStore) {
+    mounts.push({ at: admin, router: accessRouter({
+      sessions: deps.sessions, registry: deps.registry, usageStore: deps.usageStore, ...(deps.usage ? { usage: deps.usage } : {}),
+      retentionDays: deps.config.usage.retentionDays, staleCredentialDays: deps.config.usage.staleCredentialDays,
+      ...(deps.liveRegistry ? { credentialsOf: (id: string) => credentialsOfAgent(deps.liveRegistry!.store, id), createdOf: (id: string) => createdOfAgent(deps.liveRegistry!.store, id) } : {}),
+    }) });
+  }
+  mounts.push({ at: admin, router: adminRouter(deps.sessions, contextOf, deps.liveRegistry?.service) });
+  if (deps.ssf) {
+    const ssfEndpoints = ssfEndpointsOf(deps.endpoints.issuer, deps.endpoints.jwks);
+    mounts.push({ at: '/', router: ssfRouter(ctx, deps.ssf, ssfEndpoints, contextOf, ctx.nowMs) });
+    mounts.push({ at: '/', router: streamsRouter(ctx, deps.ssf, ssfEndpoints, deps.keys, contextOf, ctx.nowMs) });
+    mounts.push({ at: admin, router: pushAdminRouter({
+      sessions: deps.sessions, contextOf, registry: deps.registry, store: deps.ssf.store, events: deps.events,
+      httpAllowed: deps.ssf.httpPushAllowed === true, ...(deps.pushPolicy ? { policy: deps.pushPolicy } : {}),
+    }) });
+  }
+  return mounts;
+}
+
 /**
  * Builds the HTTP request listener from its dependencies; no side effects at import. The OAuth
  * endpoints are served on bare node:http; metadata, JWKS, health and the admin API on express,
@@ -48,10 +94,9 @@ function denialsOf(events: EventSink, nowMs: () => number, endpoint: 'introspect
  */
 export function createApp(deps: Deps, log: Logger): RequestListener {
   const { endpoints } = deps;
-  const ctx = { ...deps, tokenEndpoint: endpoints.token, nowMs: () => deps.sessions.now(), ...(deps.metrics ? { introspected: deps.metrics.introspected } : {}) };
-  const path = (url: string) => new URL(url).pathname;
-  const issuerPath = path(endpoints.issuer).replace(/\/$/, '');
-  const metadataPath = `/.well-known/oauth-authorization-server${issuerPath}`;
+  const ctx = serviceContext(deps);
+  const issuerPath = issuerPathOf(deps);
+  const metadataPath = wellKnownPath(endpoints.issuer, WELL_KNOWN.authorizationServer);
   const named = new Map<string, EndpointName>([
     [metadataPath, 'metadata'], [path(endpoints.jwks), 'jwks'], [path(endpoints.authorization), 'authorize'],
     [`${issuerPath}/healthz`, 'healthz'], [`${issuerPath}/readyz`, 'readyz'],
@@ -66,7 +111,7 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   app.set('etag', false);
   app.set('query parser', 'simple');
   if (deps.metrics) app.use(timeRequests(deps.metrics, endpointOf));
-  const metadata = serverMetadata(endpoints);
+  const metadata = serverMetadata(endpoints, deps.grants.types);
   app.get(metadataPath, (_req, res) => {
     res.set('Cache-Control', 'public, max-age=300').json(metadata);
   });
@@ -78,29 +123,9 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   });
   // One per-address limit and one DPoP proof check for every admin route, whichever router serves it.
   app.use(`${issuerPath}/admin`, limitByAddress(deps.limits), lendAdminProofs(adminProofs({ issuer: endpoints.issuer, replay: deps.replay, dpopKeys: deps.dpopKeys, nowMs: ctx.nowMs })));
-  if (deps.audit) app.use(`${issuerPath}/admin/audit`, auditRouter(deps.sessions, deps.audit.trail, deps.audit.checkpoints, deps.keys));
-  if (deps.usageStore) {
-    app.use(`${issuerPath}/admin`, accessRouter({
-      sessions: deps.sessions, registry: deps.registry, usageStore: deps.usageStore, ...(deps.usage ? { usage: deps.usage } : {}),
-      retentionDays: deps.config.usage.retentionDays, staleCredentialDays: deps.config.usage.staleCredentialDays,
-      ...(deps.liveRegistry ? { credentialsOf: (id: string) => credentialsOfAgent(deps.liveRegistry!.store, id), createdOf: (id: string) => createdOfAgent(deps.liveRegistry!.store, id) } : {}),
-    }));
-  }
-  app.use(
-    `${issuerPath}/admin`,
-    adminRouter(deps.sessions, (req) => frontOf(req).context, deps.liveRegistry?.service),
-  );
+  if (deps.ssf) app.use(`${issuerPath}/ssf`, limitByAddress(deps.limits));
+  for (const { at, router } of privateMounts(deps, ctx)) app.use(at, router);
   app.use(`${issuerPath}/console`, consoleRouter());
-  if (deps.ssf) {
-    app.use(`${issuerPath}/ssf`, limitByAddress(deps.limits));
-    const ssfEndpoints = ssfEndpointsOf(endpoints.issuer, endpoints.jwks);
-    app.use(ssfRouter(ctx, deps.ssf, ssfEndpoints, (req) => frontOf(req).context, ctx.nowMs));
-    app.use(streamsRouter(ctx, deps.ssf, ssfEndpoints, deps.keys, (req) => frontOf(req).context, ctx.nowMs));
-    app.use(`${issuerPath}/admin`, pushAdminRouter({
-      sessions: deps.sessions, contextOf: (req) => frontOf(req).context, registry: deps.registry, store: deps.ssf.store, events: deps.events,
-      httpAllowed: deps.ssf.httpPushAllowed === true, ...(deps.pushPolicy ? { policy: deps.pushPolicy } : {}),
-    }));
-  }
   app.get(`${issuerPath}/healthz`, async (_req, res) => {
     await deps.stores.sessions.ping();
     res.json({ status: 'ok' });

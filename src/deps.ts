@@ -15,7 +15,11 @@ import { StsMetrics } from './http/metrics.js';
 import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
 import { rateLimits, type RateLimits } from './limits/rate-limits.js';
 import { endpointsOf, type Endpoints } from './oauth/metadata.js';
-import { UpstreamKeySets, upstreamVerifier, type UpstreamVerifier } from './oauth/upstream.js';
+import { clientCredentialsGrant } from './oauth/grants/client-credentials.js';
+import { GrantList } from './oauth/grants/list.js';
+import { tokenExchangeGrant } from './oauth/grants/token-exchange.js';
+import { UpstreamKeySets } from './oauth/upstream/key-sets.js';
+import { subjectTokenVerifiers } from './oauth/upstream/subject-token.js';
 import { PushAddressPolicy, type Resolve } from './push/address-policy.js';
 import { PushDelivery, type DeliveryHooks } from './push/delivery.js';
 import type { SsfDeps } from './push/poll.js';
@@ -54,7 +58,8 @@ export interface Deps {
   stores: Stores;
   replay: Stores['replay'];
   sessions: SessionService;
-  upstream: UpstreamVerifier;
+  /** The grants the token endpoint offers: the one list (see grantsOf). */
+  grants: GrantList;
   events: EventSink;
   /** In front of the trail's sink: bounds every record's fields, counts unauthenticated refusals per window (start() its timer). */
   trailGuard: TrailGuard;
@@ -185,6 +190,8 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   announcer.start();
   if (ssf) ssf.announcer = announcer;
   const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, { clock, ids: new IdSource(), announcer });
+  const grants = grantsOf(sessions, registry, nowMs);
+  metrics?.countGrants(grants.types);
   let liveRegistry: LiveRegistryDeps | undefined;
   if (registrySetup) {
     const { fileIds, ...setup } = registrySetup;
@@ -206,7 +213,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     stores,
     replay: stores.replay,
     sessions,
-    upstream: upstreamVerifier(registry, () => clock.nowMs(), new UpstreamKeySets()),
+    grants,
     events,
     trailGuard,
     limits: rateLimits(config.rateLimit, redisKeys(config.redisKeyPrefix).rateLimit, redis),
@@ -232,6 +239,19 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
       await stores.sessions.close();
     },
   };
+}
+
+/**
+ * The grants this server offers, and the single place that says so (fosite's compose/): each
+ * factory gets only what its grant needs; every upstream profile verifies over one set of trusted
+ * issuers' key sets. A new grant is a module in src/oauth/grants/ and a line here.
+ */
+export function grantsOf(sessions: SessionService, registry: Registry, nowMs: () => number): GrantList {
+  const upstream = { registry, keySets: new UpstreamKeySets(), nowMs };
+  return new GrantList([
+    clientCredentialsGrant({ sessions }),
+    tokenExchangeGrant({ sessions, registry, userTokens: subjectTokenVerifiers(upstream) }),
+  ]);
 }
 
 /**

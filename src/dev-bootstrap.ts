@@ -6,6 +6,7 @@ import { hashSecret, newSecret } from './clients/secret.js';
 import { ADMIN_AUDIENCE, ADMIN_SCOPES } from './clients/types.js';
 import type { Config } from './config/index.js';
 import { addKey, readKeys } from './keys/keystore.js';
+import { GRANT_TYPES } from './protocol/tokens.js';
 
 const exists = (file: string) => access(file).then(() => true, () => false);
 
@@ -20,13 +21,13 @@ export function demoRegistry(): { doc: RegistryDocument; secrets: Record<string,
         id: 'demo-agent', owner: 'demo', description: 'may delegate read access to demo-subagent',
         secretHash: hashSecret(secrets['demo-agent']),
         audiences: { [DEMO_API]: ['invoices:read', 'invoices:write'] },
-        maxTokenTtlSeconds: 300, maxDelegationDepth: 2, tokenExchange: true, delegates: ['demo-subagent'],
+        maxTokenTtlSeconds: 300, maxDelegationDepth: 2, grantTypes: [GRANT_TYPES.clientCredentials, GRANT_TYPES.tokenExchange], delegates: ['demo-subagent'],
       },
       {
         id: 'demo-subagent', owner: 'demo', description: 'acts only on tokens delegated by demo-agent',
         secretHash: hashSecret(secrets['demo-subagent']),
         audiences: { [DEMO_API]: ['invoices:read'] },
-        maxTokenTtlSeconds: 120, maxDelegationDepth: 2, tokenExchange: true,
+        maxTokenTtlSeconds: 120, maxDelegationDepth: 2, grantTypes: [GRANT_TYPES.clientCredentials, GRANT_TYPES.tokenExchange],
       },
       {
         id: 'admin', owner: 'demo', description: 'lists and kills sessions',

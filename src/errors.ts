@@ -1,5 +1,8 @@
 import type { z } from 'zod';
+import { errorText, formatChallenge } from './protocol/client/challenge.js';
 import { DPOP_SIGNING_ALGORITHMS } from './protocol/dpop.js';
+
+export { errorText, MAX_ERROR_TEXT_CHARS } from './protocol/client/challenge.js';
 
 /** One error type for every protocol failure: it carries its own HTTP status and OAuth code. */
 export type OAuthErrorCode =
@@ -19,18 +22,6 @@ export type OAuthErrorCode =
   | 'slow_down'
   | 'not_found'
   | 'server_error';
-
-/** Longest error_description sent; the rest of a long text (usually echoed input) is cut. */
-export const MAX_ERROR_TEXT_CHARS = 200;
-const TRUNCATED = '...';
-/** RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E; anything else becomes '?'. */
-const NOT_ERROR_TEXT = /[^\x20\x21\x23-\x5B\x5D-\x7E]/gu;
-
-/** Error text safe for a JSON body and for a quoted-string in WWW-Authenticate: allowed characters only, bounded. */
-export function errorText(text: string): string {
-  const head = text.length > MAX_ERROR_TEXT_CHARS ? text.slice(0, MAX_ERROR_TEXT_CHARS - TRUNCATED.length) + TRUNCATED : text;
-  return head.replace(NOT_ERROR_TEXT, (c) => (c === '"' ? "'" : '?'));
-}
 
 /**
  * RFC 7644 §3.12 scimType values a registry error can carry, so a SCIM endpoint renders the same
@@ -81,30 +72,29 @@ export const invalidScope = (d: string) => new OAuthError(400, 'invalid_scope', 
 export const invalidTarget = (d: string, detail?: string) => new OAuthError(400, 'invalid_target', d, {}, detail);
 export const unauthorizedClient = (d: string) => new OAuthError(400, 'unauthorized_client', d);
 
+/** The realm agent-sts's own challenges name. */
+const REALM = 'agent-sts';
+
 /** 401 invalid_client; with Basic auth attempted the challenge names the scheme (RFC 6749 §5.2). */
 export const invalidClient = (usedBasic: boolean, d = 'client authentication failed') =>
-  new OAuthError(401, 'invalid_client', d, usedBasic ? { 'WWW-Authenticate': 'Basic realm="agent-sts"' } : {});
+  new OAuthError(401, 'invalid_client', d, usedBasic ? { 'WWW-Authenticate': formatChallenge('Basic', { realm: REALM }) } : {});
 
 /**
  * A Bearer challenge (RFC 6750 §3): without a code when no token was sent (§3.1), else with the
  * code and a description that went through the same sanitiser as the body.
  */
 export function bearerError(status: 401 | 403, code?: 'invalid_token' | 'insufficient_scope', description?: string): OAuthError {
-  const params = code ? `, error="${code}"${description ? `, error_description="${errorText(description)}"` : ''}` : '';
-  const challenge = { 'WWW-Authenticate': `Bearer realm="agent-sts"${params}` };
-  return new OAuthError(status, code ?? 'invalid_token', description, challenge);
+  const params = { realm: REALM, error: code, error_description: code && description ? errorText(description) : undefined };
+  return new OAuthError(status, code ?? 'invalid_token', description, { 'WWW-Authenticate': formatChallenge('Bearer', params) });
 }
-
-/** The DPoP signing algorithms a DPoP challenge names (RFC 9449 §7.1): every one a proof may use. */
-const DPOP_ALGS = DPOP_SIGNING_ALGORITHMS.join(' ');
 
 /**
  * A DPoP challenge (RFC 9449 §7.1) for a token presented with the DPoP scheme, or a DPoP-bound one
- * presented without it: the code, the sanitised description and the accepted algorithms.
+ * presented without it: the code, the sanitised description and every algorithm a proof may use.
  */
 export function dpopError(status: 400 | 401 | 403, code: 'invalid_token' | 'invalid_dpop_proof' | 'insufficient_scope', description: string): OAuthError {
-  const challenge = { 'WWW-Authenticate': `DPoP realm="agent-sts", error="${code}", error_description="${errorText(description)}", algs="${DPOP_ALGS}"` };
-  return new OAuthError(status, code, description, challenge);
+  const params = { realm: REALM, error: code, error_description: errorText(description), algs: DPOP_SIGNING_ALGORITHMS.join(' ') };
+  return new OAuthError(status, code, description, { 'WWW-Authenticate': formatChallenge('DPoP', params) });
 }
 
 export const RETRY_AFTER_SECONDS = 1;

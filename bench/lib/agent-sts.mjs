@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hashSecret } from '../../dist/clients/secret.js';
+import { WELL_KNOWN, wellKnownUrl } from '../../dist/protocol/client/discovery.js';
 import { expectStatus } from './http.mjs';
 import { freePort, spawnOwned, waitUntil } from './procs.mjs';
 
@@ -28,7 +29,7 @@ export function benchRegistry() {
   const secretHash = hashSecret(SECRET);
   const ttl = 3_600; // nothing expires during a run
   const worker = (id, scopes, extra = {}) => ({
-    id, secretHash, audiences: { [API]: scopes }, maxTokenTtlSeconds: ttl, maxDelegationDepth: 2, tokenExchange: true, ...extra,
+    id, secretHash, audiences: { [API]: scopes }, maxTokenTtlSeconds: ttl, maxDelegationDepth: 2, grantTypes: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'], ...extra,
   });
   return {
     agents: [
@@ -83,7 +84,8 @@ export async function startAgentSts({ name = 'agent-sts', redisUrl, files, issue
     },
   });
   await waitUntil(async () => (await fetch(`${base}/healthz`)).ok, { what: name, child: proc, timeoutMs: 20_000 });
-  const meta = await expectStatus(200, `${base}/.well-known/oauth-authorization-server${new URL(iss).pathname.replace(/\/$/, '')}`, { method: 'GET' });
+  // The issuer's metadata URL, reached on this instance's own port.
+  const meta = await expectStatus(200, base + new URL(wellKnownUrl(iss, WELL_KNOWN.authorizationServer)).pathname, { method: 'GET' });
   // Endpoints are named after the issuer; an instance sharing another's issuer is reached on its own port.
   const local = (u) => base + new URL(u).pathname;
   return {

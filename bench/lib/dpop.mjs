@@ -1,7 +1,6 @@
 // DPoP proofs for the DPoP issuance scenario. autocannon's request hook is synchronous and jose signs
 // asynchronously, so each run gets a pool signed just before it (one key, a fresh jti per proof).
-import { randomUUID } from 'node:crypto';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { dpopSigner } from '../../dist/protocol/client/dpop.js';
 
 /** More /token requests per second than this machine class serves: the pool covers a whole run at this rate. */
 export const MAX_PROOFS_PER_SECOND = 8_000;
@@ -10,10 +9,8 @@ export const MAX_RUN_SECONDS = 40;
 const SIGN_BATCH = 1_000;
 
 export async function dpopProofs(htu) {
-  const { publicKey, privateKey } = await generateKeyPair('ES256');
-  const jwk = await exportJWK(publicKey);
-  const sign = () => new SignJWT({ jti: randomUUID(), htm: 'POST', htu, iat: Math.floor(Date.now() / 1000) })
-    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(privateKey);
+  const signer = await dpopSigner();
+  const sign = () => signer.proof('POST', htu);
   let pool = [];
   let next = 0;
   return {

@@ -4,9 +4,8 @@ export const FORM = 'application/x-www-form-urlencoded';
 
 export const form = (o) => new URLSearchParams(o).toString();
 
-/** RFC 6749 §2.3.1 client_secret_basic (form-urlencoded id and secret, then base64). */
-export const basic = (id, secret) =>
-  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+/** RFC 6749 §2.3.1 client_secret_basic, as the client kit encodes it (the build's). */
+export { clientSecretBasic as basic } from '../../dist/protocol/client/client-auth.js';
 
 /** One request; returns { status, body (parsed JSON or text) }. */
 export async function request(url, { method = 'POST', auth, body, contentType = FORM, extraHeaders = {} } = {}) {

@@ -1,18 +1,17 @@
-import { Router, type Request, type Response } from 'express';
+import type { Request, Response, Router } from 'express';
 import { accessReview, reviewsCsv, type AccessReview, type CredentialView, type ReviewWindow } from './access-review.js';
 import type { UsageAggregator } from '../audit/usage.js';
 import type { Agent, Registry } from '../clients/types.js';
 import { OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import { dayOf, namesAgent, type UsageStore } from '../store/usage.js';
-import { only, queryString, requireScope } from './http-kit.js';
+import { integerParam, only, privateRouter, requireScope } from './http-kit.js';
 
 const DEFAULT_DAYS = 30;
 const MAX_DAYS = 3_650;
 /** Live sessions read per agent: the review says when an agent holds more. */
 const HELD_LIMIT = 1_000;
 const MS_PER_DAY = 86_400_000;
-const DECIMAL = /^[1-9][0-9]{0,3}$/;
 
 export interface AccessDeps {
   sessions: SessionService;
@@ -28,12 +27,7 @@ export interface AccessDeps {
   createdOf?(agentId: string): Promise<number | undefined>;
 }
 
-function daysParam(req: Request): number {
-  const raw = queryString(req, 'days');
-  const days = raw === undefined ? DEFAULT_DAYS : DECIMAL.test(raw) ? Number(raw) : NaN;
-  if (!(days >= 1 && days <= MAX_DAYS)) throw new OAuthError(400, 'invalid_request', `query parameter 'days' must be an integer from 1 to ${MAX_DAYS}`);
-  return days;
-}
+const daysParam = (req: Request) => integerParam(req, 'days', { min: 1, max: MAX_DAYS, fallback: DEFAULT_DAYS });
 
 function windowOf(days: number, nowMs: number, retentionDays: number): { window: ReviewWindow; dayKeys: string[] } {
   const coveredDays = Math.min(days, retentionDays);
@@ -52,11 +46,7 @@ function windowOf(days: number, nowMs: number, retentionDays: number): { window:
 
 /** GET /admin/agents/:id/access and /admin/access-review (JSON, or CSV for Accept: text/csv): scope agents:read. */
 export function accessRouter(d: AccessDeps): Router {
-  const r = Router();
-  r.use((_req, res, next) => {
-    res.set('Cache-Control', 'no-store');
-    next();
-  });
+  const r = privateRouter();
   const read = requireScope(d.sessions, 'agents:read');
 
   async function review(agents: Agent[], all: Agent[], days: number): Promise<AccessReview[]> {

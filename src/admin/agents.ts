@@ -1,11 +1,11 @@
-import { Router } from 'express';
+import type { Router } from 'express';
 import type { AgentRecord } from '../clients/records.js';
 import { rotationBody } from '../clients/credentials.js';
 import type { RegistryService } from '../registry/service.js';
 import { agentView, listView } from '../registry/views.js';
 import type { RegistryStore } from '../store/registry.js';
 import type { CredentialView } from './access-review.js';
-import { actorOf, jsonOrEmpty, only, parseBody, parseJson, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
+import { actorOf, jsonOrEmpty, only, parseBody, parseJson, privateRouter, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
 import type { SessionService } from '../sessions/service.js';
 
 /**
@@ -13,7 +13,7 @@ import type { SessionService } from '../sessions/service.js';
  * HTTP (scopes, ids, status codes); every rule and every step of a change lives in the service.
  */
 export function agentsRouter(sessions: SessionService, contextOf: ContextOf, registry: RegistryService): Router {
-  const r = Router();
+  const r = privateRouter();
   const read = requireScope(sessions, 'agents:read');
   const manage = requireScope(sessions, 'agents:manage');
   const actor = actorOf(contextOf);

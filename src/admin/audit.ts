@@ -1,11 +1,11 @@
-import { Router, type Request } from 'express';
+import type { Request, Router } from 'express';
 import { CheckpointError, verifyCheckpoint, type Checkpoint, type Checkpoints } from '../audit/checkpoint.js';
 import { verifyTrail } from '../audit/verify.js';
 import { OAuthError } from '../errors.js';
 import type { KeyStore } from '../keys/keystore.js';
 import type { SessionService } from '../sessions/service.js';
 import { RECORD_ID, type AuditLog, type AuditRecord } from '../store/audit.js';
-import { only, queryString, requireScope } from './http-kit.js';
+import { integerParam, only, privateRouter, queryString, requireScope } from './http-kit.js';
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1_000;
@@ -13,7 +13,6 @@ const MAX_LIMIT = 1_000;
 const READ_PAGE = 500;
 /** At most this many records are examined per call; the cursor continues a longer search. */
 const SCAN_BUDGET = 20_000;
-const DECIMAL = /^[1-9][0-9]{0,5}$/;
 /** ISO 8601 date-time with an explicit zone, as the records' `time` is written. */
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
 /** Record positions are milliseconds since 1970 (Redis stream ids are unsigned): nothing is older. */
@@ -65,11 +64,7 @@ const view = (r: AuditRecord, b: Body) => ({ ...b, seq: r.seq, hash: r.hash, pre
 
 /** GET /admin/audit, /admin/audit/verify, /admin/audit/checkpoint: scope audit:read. */
 export function auditRouter(sessions: SessionService, trail: AuditLog, checkpoints: Checkpoints, keys: KeyStore): Router {
-  const r = Router();
-  r.use((_req, res, next) => {
-    res.set('Cache-Control', 'no-store');
-    next();
-  });
+  const r = privateRouter();
   const read = requireScope(sessions, 'audit:read');
 
   r.route('/')
@@ -85,9 +80,7 @@ export function auditRouter(sessions: SessionService, trail: AuditLog, checkpoin
       const sinceMs = timeParam(req, 'since');
       const untilMs = timeParam(req, 'until');
       if (sinceMs !== undefined && untilMs !== undefined && sinceMs > untilMs) throw bad('since', 'must not be after until');
-      const limitRaw = queryString(req, 'limit');
-      const limit = limitRaw === undefined ? DEFAULT_LIMIT : DECIMAL.test(limitRaw) ? Number(limitRaw) : NaN;
-      if (!(limit >= 1 && limit <= MAX_LIMIT)) throw bad('limit', `must be an integer from 1 to ${MAX_LIMIT}`);
+      const limit = integerParam(req, 'limit', { min: 1, max: MAX_LIMIT, fallback: DEFAULT_LIMIT });
       const cursor = queryString(req, 'cursor');
       if (cursor !== undefined && (!RECORD_ID.test(cursor) || BEFORE_EVERY_RECORD.test(cursor))) throw bad('cursor', 'must be a cursor this endpoint returned');
 

@@ -1,13 +1,14 @@
 import type { IncomingMessage } from 'node:http';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { RequestContext } from '../audit/context.js';
 import { OAuthError, parseInput } from '../errors.js';
 import type { RegistryActor } from '../registry/service.js';
 import type { AdminRequest } from './authorize.js';
 
 /**
- * What every admin router (and the SSF routers beside them) shares: the admin's token check (from
- * authorize.ts), the JSON-or-nothing body rule, 405s, query and body parsing. The routers import
+ * What every admin router (and the SSF routers beside them) shares: how a router is made (no-store
+ * by construction), the admin's token check (from authorize.ts), the JSON-or-nothing body rule,
+ * 405s, query parameters (strings, integers) and body parsing. The routers import
  * this; nothing here imports a router.
  */
 
@@ -19,6 +20,23 @@ export { requireScope } from './authorize.js';
 
 /** The request's context as the HTTP front made it (request id, arrival on the service clock). */
 export type ContextOf = (req: IncomingMessage) => RequestContext;
+
+/** The admin API's and SSF's answers are private to their caller: set before any handler runs, so 204s and errors carry it too. */
+export function noStore(_req: Request, res: Response, next: NextFunction) {
+  res.set('Cache-Control', 'no-store');
+  next();
+}
+
+/**
+ * Every router of the admin API and SSF is made here: whatever it answers under `under` is
+ * no-store, whichever router is mounted before or after it. A router mounted at the root beside
+ * public routes (SSF's metadata) names the prefix its private routes share.
+ */
+export function privateRouter(under = '/'): Router {
+  const r = Router();
+  r.use(under, noStore);
+  return r;
+}
 
 const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 
@@ -45,6 +63,21 @@ export function queryString(req: Request, name: string): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v === '') throw new OAuthError(400, 'invalid_request', `query parameter '${name}' must be given once`);
   return v;
+}
+
+/** Plain decimal digits without a sign or a leading zero: Number() would also take '1e3', '0x10', ' 5', '+5' and '5.0'. */
+const DECIMAL = /^(0|[1-9][0-9]*)$/;
+
+/**
+ * An integer query parameter from `min` to `max`, `fallback` when absent: a plain decimal, or one
+ * 400 naming the parameter and its range (a parameter given twice or empty: queryString's 400).
+ */
+export function integerParam(req: Request, name: string, range: { min: number; max: number; fallback: number }): number {
+  const raw = queryString(req, name);
+  if (raw === undefined) return range.fallback;
+  const n = raw.length <= String(range.max).length && DECIMAL.test(raw) ? Number(raw) : NaN;
+  if (!(n >= range.min && n <= range.max)) throw new OAuthError(400, 'invalid_request', `query parameter '${name}' must be an integer from ${range.min} to ${range.max}`);
+  return n;
 }
 
 /** The admin's request context: the front's, plus the admin token's session id. */

@@ -1,10 +1,10 @@
-import { Router } from 'express';
+import type { Router } from 'express';
 import type { ResourceServerRecord } from '../clients/records.js';
 import type { RegistryService } from '../registry/service.js';
 import { listView, resourceServerView } from '../registry/views.js';
 import type { SessionService } from '../sessions/service.js';
 import { mountCredentialRoutes } from './agents.js';
-import { actorOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
+import { actorOf, jsonOrEmpty, only, parseJson, privateRouter, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
 
 /**
  * /admin/resource-servers (`:id` URL-encoded): the same CRUD as agents, through the RegistryService.
@@ -12,7 +12,7 @@ import { actorOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest,
  * this instance and within the announcement's delay elsewhere.
  */
 export function resourceServersRouter(sessions: SessionService, contextOf: ContextOf, registry: RegistryService): Router {
-  const r = Router();
+  const r = privateRouter();
   const read = requireScope(sessions, 'agents:read');
   const manage = requireScope(sessions, 'agents:manage');
   const actor = actorOf(contextOf);

@@ -1,17 +1,15 @@
-import { Router } from 'express';
+import type { Router } from 'express';
 import { OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import type { Session } from '../store/index.js';
 import type { RegistryService } from '../registry/service.js';
 import { agentsRouter } from './agents.js';
-import { adminContextOf, jsonOrEmpty, only, parseJson, queryString, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
+import { adminContextOf, integerParam, jsonOrEmpty, only, parseJson, privateRouter, queryString, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
 import { resourceServersRouter } from './resource-servers.js';
 import { subjectsRouter } from './subjects.js';
 
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_LIST_LIMIT = 1_000;
-/** ?limit= is plain decimal: Number() would also take '1e3', '0x10', ' 5' and '5.0'. */
-const DECIMAL = /^[1-9][0-9]{0,5}$/;
 
 export function sessionView(s: Session) {
   return {
@@ -37,11 +35,7 @@ function buildTree(sessions: Session[]): TreeNode {
 }
 
 export function adminRouter(sessions: SessionService, contextOf: ContextOf, registry?: RegistryService): Router {
-  const r = Router();
-  r.use((_req, res, next) => {
-    res.set('Cache-Control', 'no-store');
-    next();
-  });
+  const r = privateRouter();
   const adminContext = adminContextOf(contextOf);
   const read = requireScope(sessions, 'sessions:read');
   const kill = requireScope(sessions, 'sessions:kill');
@@ -50,11 +44,7 @@ export function adminRouter(sessions: SessionService, contextOf: ContextOf, regi
     .get(read, async (req, res) => {
       const agent = queryString(req, 'agent');
       const sub = queryString(req, 'sub');
-      const limitRaw = queryString(req, 'limit');
-      const limit = limitRaw === undefined ? DEFAULT_LIST_LIMIT : DECIMAL.test(limitRaw) ? Number(limitRaw) : NaN;
-      if (!(limit >= 1 && limit <= MAX_LIST_LIMIT)) {
-        throw new OAuthError(400, 'invalid_request', `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-      }
+      const limit = integerParam(req, 'limit', { min: 1, max: MAX_LIST_LIMIT, fallback: DEFAULT_LIST_LIMIT });
       const list = await sessions.list({ ...(agent ? { agent } : {}), ...(sub ? { sub } : {}) }, limit);
       res.json({ sessions: list.map(sessionView) });
     })

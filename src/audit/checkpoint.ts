@@ -1,6 +1,7 @@
 import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
 import { signCompact, type KeyStore } from '../keys/keystore.js';
+import { ISSUER_SIGNING_ALGORITHMS } from '../protocol/jwt.js';
 import type { AuditHead, AuditLog } from '../store/audit.js';
 
 /** The JWS `typ` of a checkpoint, so it can never be mistaken for an access token. */
@@ -71,7 +72,7 @@ export class Checkpoints {
 export async function verifyCheckpoint(jws: string, jwks: JSONWebKeySet, issuer: string): Promise<Checkpoint> {
   let payload: unknown;
   try {
-    const { payload: bytes, protectedHeader } = await compactVerify(jws, createLocalJWKSet(jwks), { algorithms: ['ES256', 'EdDSA'] });
+    const { payload: bytes, protectedHeader } = await compactVerify(jws, createLocalJWKSet(jwks), { algorithms: [...ISSUER_SIGNING_ALGORITHMS] });
     if (protectedHeader.typ !== CHECKPOINT_TYP) throw new CheckpointError('not an audit checkpoint');
     payload = JSON.parse(new TextDecoder().decode(bytes));
   } catch (err) {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { OAuthError, RETRY_AFTER_SECONDS } from '../errors.js';
 import type { AuditAppend } from '../store/audit.js';
-import type { Actor } from '../store/index.js';
+import type { Actor, KilledSession } from '../store/index.js';
 import type { RequestContext } from './context.js';
 
 /** What every event carries: when (ISO 8601, service clock), which request, and who acted. */
@@ -24,16 +24,6 @@ export const envelope = (context: RequestContext, nowMs: number, actor: string |
   actor,
   ...(context.adminSid ? { adminSid: context.adminSid } : {}),
 });
-
-/** A session a kill removed, with the audience that must hear of it (CAEP session-revoked, src/push/). */
-export interface KilledSession {
-  sid: string;
-  aud: string;
-  agent: string;
-  sub: string;
-  /** The token's exp (seconds): a subscriber keeps the sid as revoked until then. */
-  exp: number;
-}
 
 /** Why a session tree was killed: the agent revoked its token (RFC 7009), an admin killed it, or an admin narrowed the agent's entitlement. */
 export type KillReason = 'revocation' | 'admin' | 'entitlement';

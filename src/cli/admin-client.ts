@@ -1,6 +1,8 @@
-import { ADMIN_AUDIENCE, type AdminScope } from '../clients/types.js';
+import type { AdminScope } from '../clients/types.js';
+import { dpopSigner, type DpopSigner } from '../protocol/client/dpop.js';
+import { clientCredentialsGrant, isDpopBound, requestToken, TokenRequestError, type TokenResponse } from '../protocol/client/token-request.js';
 import { DPOP_TOKEN_TYPE } from '../protocol/dpop.js';
-import { DpopSigner } from './dpop.js';
+import { ADMIN_AUDIENCE } from '../protocol/tokens.js';
 import { CliFailure, EXIT } from './io.js';
 
 /** A request that has not answered within this is abandoned (the server's own limits are shorter). */
@@ -32,24 +34,22 @@ export class AdminApiError extends CliFailure {
 export type Query = Record<string, string | number | undefined>;
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
-/** RFC 6749 §2.3.1: the client id and secret are form-urlencoded before they go into Basic. */
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-
 /** One path segment (agent ids and resource-server URLs alike). */
 export const segment = (id: string) => encodeURIComponent(id);
 
 /** The server checks a proof's URL against its issuer's: a URL it was reached by under another name fails there. */
 const HTU_HINT = ' (AGENT_STS_URL must be the service\'s issuer URL, STS_ISSUER)';
 
+function apiError(status: number, error: string | undefined, description: string | undefined): AdminApiError {
+  const hint = error === 'invalid_dpop_proof' && description?.includes('htu') ? HTU_HINT : '';
+  return new AdminApiError(status, error, description === undefined ? undefined : description + hint);
+}
+
 async function errorOf(res: Response): Promise<AdminApiError> {
   const text = await res.text();
   try {
     const body = JSON.parse(text) as { error?: unknown; error_description?: unknown };
-    if (typeof body.error === 'string') {
-      let description = typeof body.error_description === 'string' ? body.error_description : undefined;
-      if (body.error === 'invalid_dpop_proof' && description?.includes('htu')) description += HTU_HINT;
-      return new AdminApiError(res.status, body.error, description);
-    }
+    if (typeof body.error === 'string') return apiError(res.status, body.error, typeof body.error_description === 'string' ? body.error_description : undefined);
   } catch {
     // not JSON (a proxy's page, say): the status alone
   }
@@ -106,35 +106,32 @@ export class AdminClient {
   private async authorization(method: Method, url: string): Promise<Record<string, string>> {
     const token = await this.currentToken();
     if (!token.dpop) return { Authorization: `Bearer ${token.value}` };
-    return { Authorization: `${DPOP_TOKEN_TYPE} ${token.value}`, DPoP: await (await this.dpop()).proof(method, url, token.value) };
+    return { Authorization: `${DPOP_TOKEN_TYPE} ${token.value}`, DPoP: await (await this.dpop()).proof(method, url, { accessToken: token.value }) };
   }
 
+  /** The run's proof key: made on first use, never exported (its `iat` is this machine's clock). */
   private dpop(): Promise<DpopSigner> {
-    this.signer ??= DpopSigner.create();
+    this.signer ??= dpopSigner();
     return this.signer;
   }
 
   private async currentToken(): Promise<{ value: string; dpop: boolean }> {
     if (this.token && this.nowMs() < this.token.refreshAtMs) return this.token;
-    const form = new URLSearchParams({ grant_type: 'client_credentials', resource: ADMIN_AUDIENCE, scope: this.scopes.join(' ') });
-    const url = `${this.base}/token`;
-    const res = await this.fetch(url, {
-      method: 'POST',
-      headers: {
-        Authorization: basic(this.creds.clientId, this.creds.clientSecret), DPoP: await (await this.dpop()).proof('POST', url),
-        'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json',
-      },
-      body: form.toString(),
-    });
-    if (!res.ok) throw await errorOf(res);
-    const answer = (await this.json(res)) as { access_token?: unknown; expires_in?: unknown; token_type?: unknown };
-    if (typeof answer.access_token !== 'string' || typeof answer.expires_in !== 'number') {
-      throw new AdminApiError(res.status, undefined, 'the token answer has no access_token or expires_in');
+    let answer: TokenResponse;
+    try {
+      answer = await requestToken(`${this.base}/token`, clientCredentialsGrant({ resource: ADMIN_AUDIENCE, scope: this.scopes }), {
+        credentials: { clientId: this.creds.clientId, clientSecret: this.creds.clientSecret },
+        dpop: await this.dpop(),
+        fetch: (url, init) => this.fetch(url, init),
+      });
+    } catch (err) {
+      if (err instanceof TokenRequestError) throw apiError(err.status, err.error, err.description);
+      throw err;
     }
+    if (typeof answer.expires_in !== 'number') throw new AdminApiError(200, undefined, 'the token answer has no expires_in');
     const margin = Math.min(TOKEN_REFRESH_MARGIN_SECONDS, answer.expires_in / 2);
     // RFC 9449 §5: token_type says whether the token was bound; a server that ignored the proof issued a bearer token.
-    const dpop = typeof answer.token_type === 'string' && answer.token_type.toLowerCase() === DPOP_TOKEN_TYPE.toLowerCase();
-    this.token = { value: answer.access_token, dpop, refreshAtMs: this.nowMs() + (answer.expires_in - margin) * MS_PER_SECOND };
+    this.token = { value: answer.access_token, dpop: isDpopBound(answer), refreshAtMs: this.nowMs() + (answer.expires_in - margin) * MS_PER_SECOND };
     return this.token;
   }
 

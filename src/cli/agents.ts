@@ -16,6 +16,8 @@ interface AgentFlags {
   removeAudience?: string[];
   ttl?: string;
   maxDepth?: number;
+  grantTypes?: string;
+  /** Deprecated alias: sent as the API's `tokenExchange`, which adds or removes the token-exchange grant type. */
   tokenExchange?: boolean;
   delegates?: string;
   requireDpop?: boolean;
@@ -49,6 +51,7 @@ function bodyOf(flags: AgentFlags): Record<string, unknown> {
   if (Object.keys(audiences).length) body.audiences = audiences;
   if (flags.ttl !== undefined) body.maxTokenTtlSeconds = parseDuration(flags.ttl);
   if (flags.maxDepth !== undefined) body.maxDelegationDepth = flags.maxDepth;
+  if (flags.grantTypes !== undefined) body.grantTypes = idList(flags.grantTypes);
   if (flags.tokenExchange !== undefined) body.tokenExchange = flags.tokenExchange;
   if (flags.delegates !== undefined) body.delegates = idList(flags.delegates);
   if (flags.requireDpop) body.requireDpop = true;
@@ -73,7 +76,7 @@ function showAgent(a: AgentView): string {
   return [
     fields([
       ['id', a.id], ['owner', a.owner], ['description', a.description], ['status', a.disabled ? 'disabled' : 'enabled'],
-      ['max token ttl', `${a.maxTokenTtlSeconds} s`], ['max delegation depth', a.maxDelegationDepth], ['token exchange', a.tokenExchange ? 'yes' : 'no'],
+      ['max token ttl', `${a.maxTokenTtlSeconds} s`], ['max delegation depth', a.maxDelegationDepth], ['grant types', a.grantTypes.join(' ')],
       ['delegates', a.delegates.join(' ')], ['source', a.source], ['created', a.created], ['updated', `${a.updated} by ${a.updatedBy}`],
     ]),
     table(['audience', 'scopes'], entitlements),
@@ -88,6 +91,7 @@ function fieldFlags(cmd: Command): Command {
     .option('--audience <target=scopes>', 'a target and the scopes the agent may hold there, comma-separated (repeatable)', repeated)
     .option('--ttl <duration>', 'longest token lifetime, e.g. 5m (s, m, h, d)')
     .option('--max-depth <n>', 'how deep a delegation chain through the agent may go', wholeNumber('--max-depth'))
+    .option('--grant-types <types>', 'the grant types it may use, comma-separated (client_credentials, urn:ietf:params:oauth:grant-type:token-exchange)')
     .option('--delegates <ids>', 'agents that may act for it, comma-separated ("" for none)')
     .option('--file <path>', 'the whole JSON body instead of flags (- for stdin)');
 }
@@ -114,7 +118,7 @@ export function register(program: Command, io: CliIo): void {
 
   fieldFlags(agents.command('create').description('register an agent; prints its first client secret once (unless --file gives public keys)'))
     .argument('[id]', 'the agent id (or "id" in --file)')
-    .option('--token-exchange', 'may use token exchange (delegation)')
+    .option('--token-exchange', 'may use token exchange too (adds it to --grant-types)')
     .option('--require-dpop', 'refuse token requests without a DPoP proof')
     .action(adminAction(io, ['agents:manage'], async (run, id: string | undefined, flags: AgentFlags) => {
       const body = await requestBody(run, flags);
@@ -130,8 +134,8 @@ export function register(program: Command, io: CliIo): void {
   fieldFlags(agents.command('update').description('change an agent (a JSON merge patch); narrowing kills the sessions it no longer allows'))
     .argument('<id>')
     .option('--remove-audience <target>', 'take a target away (repeatable)', repeated)
-    .option('--token-exchange', 'allow token exchange')
-    .option('--no-token-exchange', 'forbid token exchange')
+    .option('--token-exchange', 'add token exchange to its grant types')
+    .option('--no-token-exchange', 'remove token exchange from its grant types')
     .action(adminAction(io, ['agents:manage'], async (run, id: string, flags: AgentFlags) => {
       const patch = await requestBody(run, flags);
       if (!Object.keys(patch).length) throw usageError('nothing to change: give a flag or --file');

@@ -1,9 +1,10 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { addKey, type SigningAlg } from '../keys/keystore.js';
+import { ISSUER_SIGNING_ALGORITHMS } from '../protocol/jwt.js';
 import { usageError, type CliIo } from './io.js';
 
-const ALGS: readonly string[] = ['ES256', 'EdDSA'] satisfies SigningAlg[];
+const ALGS: readonly string[] = ISSUER_SIGNING_ALGORITHMS;
 
 /**
  * `keys rotate [ES256|EdDSA]`: adds a new signing key to STS_KEYS_DIR; older keys stay published so

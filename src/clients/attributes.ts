@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_TOKEN_TTL_SECONDS } from '../protocol/tokens.js';
+import { GRANT_TYPES, MAX_TOKEN_TTL_SECONDS } from '../protocol/tokens.js';
 import type { Agent, ResourceServer } from './types.js';
 
 /**
@@ -28,6 +28,11 @@ export const agentId = z.string().regex(AGENT_ID_PATTERN, 'letters, digits and .
 export const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'an RFC 6749 scope token (no spaces or quotes)');
 export const targetUri = z.string().refine((t) => URL.canParse(t) && !t.includes('#'), 'an absolute URI without fragment');
 
+/** Every grant type an agent can be allowed; the server's grant list (deps.ts) offers only these (src/oauth/grants/list.ts checks at boot). */
+export const GRANT_TYPE_VALUES = Object.values(GRANT_TYPES) as [string, ...string[]];
+const grantTypeList = z.array(z.enum(GRANT_TYPE_VALUES)).min(1)
+  .refine((types) => new Set(types).size === types.length, 'each grant type at most once');
+
 const DEFAULT_TOKEN_TTL_SECONDS = 300;
 const MAX_DELEGATION_DEPTH = 16;
 const MAX_OWNER_CHARS = 200;
@@ -54,13 +59,67 @@ export const AGENT_ATTRIBUTES = {
     schema: z.number().int().min(0).max(MAX_DELEGATION_DEPTH), default: 0, editable: true, shown: true,
     description: 'how deep a delegation chain through the agent may go',
   },
-  tokenExchange: { schema: z.boolean(), default: false, editable: true, shown: true, description: 'may use token exchange (RFC 8693)' },
+  grantTypes: {
+    schema: grantTypeList, default: [GRANT_TYPES.clientCredentials], editable: true, shown: true,
+    description: 'the grant types the agent may use at the token endpoint (else unauthorized_client)',
+  },
   delegates: { schema: z.array(agentId), default: [], editable: true, shown: true, description: 'agents that may exchange this agent\'s tokens for delegated ones' },
   requireDpop: {
     schema: z.boolean(), default: false, editable: true, shown: true,
     description: 'refuse token requests without a DPoP proof (no bearer tokens for this agent)',
   },
 } as const satisfies Record<AgentAttribute, AttributeSpec>;
+
+/**
+ * A deprecated name still accepted where an entry is written (the registry file, the API's create
+ * and PATCH bodies), and in records stored before it was replaced; never stored nor shown again:
+ * it folds into the attribute that replaced it.
+ */
+export interface AliasSpec {
+  schema: z.ZodType;
+  description: string;
+  /** The attributes the alias sets, from its value and the entry's own (`undefined`: the entry left them out). */
+  fold(value: never, entry: Readonly<Record<string, unknown>>): Record<string, unknown>;
+}
+
+/** A grant type list with `type` added (allowed) or removed; an absent list is the default one. */
+function withGrantType(list: unknown, type: string, allowed: boolean): unknown {
+  const base: readonly unknown[] = Array.isArray(list) ? list : AGENT_ATTRIBUTES.grantTypes.default;
+  if (!allowed) return base.filter((t) => t !== type);
+  return base.includes(type) ? base : [...base, type];
+}
+
+export const AGENT_ALIASES = {
+  tokenExchange: {
+    schema: z.boolean(),
+    description: `deprecated, use grantTypes: true adds ${GRANT_TYPES.tokenExchange} to them, false removes it (applied after grantTypes)`,
+    fold: (allowed: boolean, entry) => ({ grantTypes: withGrantType(entry.grantTypes, GRANT_TYPES.tokenExchange, allowed) }),
+  },
+} as const satisfies Record<string, AliasSpec>;
+
+/** The entry with each alias it carries folded into its attributes; an alias of the wrong type is an issue naming it. */
+export function foldAliases(aliases: Record<string, AliasSpec>, entry: unknown, ctx?: z.RefinementCtx): unknown {
+  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return entry;
+  let out = entry as Record<string, unknown>;
+  for (const [name, alias] of Object.entries(aliases)) {
+    if (!Object.hasOwn(out, name)) continue;
+    const { [name]: value, ...rest } = out;
+    const parsed = alias.schema.safeParse(value);
+    if (!parsed.success) {
+      ctx?.addIssue({ code: 'custom', path: [name], message: parsed.error.issues[0]?.message ?? 'invalid' });
+      continue;
+    }
+    out = { ...rest, ...alias.fold(parsed.data as never, rest) };
+  }
+  return out;
+}
+
+type AliasInput<A extends Record<string, AliasSpec>> = { [K in keyof A]?: z.input<A[K]['schema']> };
+
+/** `schema` accepting the table's aliases too, folded before it validates (the registry file, the API's bodies). */
+export function withAliases<S extends z.ZodType, A extends Record<string, AliasSpec>>(aliases: A, schema: S): z.ZodType<z.output<S>, z.input<S> & AliasInput<A>> {
+  return z.preprocess((entry, ctx) => foldAliases(aliases, entry, ctx), schema) as unknown as z.ZodType<z.output<S>, z.input<S> & AliasInput<A>>;
+}
 
 export const RESOURCE_SERVER_ATTRIBUTES = {
   scopes: { schema: z.array(scopeToken).min(1), editable: true, shown: true, description: 'the scopes agents may be entitled to at this resource server' },

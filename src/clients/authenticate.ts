@@ -69,7 +69,7 @@ async function verifyAssertion(ctx: AuthenticationContext, clientId: string, jwk
   // RFC 7519 §4.1.7: jti is a string; 42 and "42" are different assertions, not one replayed.
   if (typeof payload.jti !== 'string' || payload.jti === '') return false;
   const rememberUntilMs = Math.ceil((payload.exp! + CLOCK_TOLERANCE_SECONDS) * 1000);
-  return ctx.replay.useOnce(assertionId(clientId, payload.jti), rememberUntilMs, ctx.nowMs());
+  return ctx.replay.useOnce('client-assertion', assertionId(clientId, payload.jti), rememberUntilMs, ctx.nowMs());
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RegistryKind, RegistryStore } from '../store/registry.js';
-import { agentOf, isDeleted, resourceServerOf, type AgentRecord, type ResourceServerRecord, type Stored } from './records.js';
+import { agentOf, isDeleted, readStored, resourceServerOf, type AgentRecord, type ResourceServerRecord } from './records.js';
 import type { Agent, ClientKind, Registry, ResourceServer, TrustedIssuer } from './types.js';
 
 /** How often an instance compares the registry's version with its copy's, to catch a missed announcement. */
@@ -55,20 +55,20 @@ export class LiveRegistry implements Registry {
     await this.#unsubscribe?.();
   }
 
-  async agent(id: string): Promise<Agent | undefined> {
+  agent(id: string): Agent | undefined {
     return this.#agents.get(id);
   }
 
   /** Every live agent: the access review reads them all (and who acts for whom). */
-  async agents(): Promise<Agent[]> {
+  agents(): Agent[] {
     return [...this.#agents.values()];
   }
 
-  async resourceServer(id: string): Promise<ResourceServer | undefined> {
+  resourceServer(id: string): ResourceServer | undefined {
     return this.#servers.get(id);
   }
 
-  async trustedIssuer(issuer: string): Promise<TrustedIssuer | undefined> {
+  trustedIssuer(issuer: string): TrustedIssuer | undefined {
     return this.#issuers.get(issuer);
   }
 
@@ -84,7 +84,7 @@ export class LiveRegistry implements Registry {
   /** Re-reads one entry (after a change announced, or made by this instance). */
   async refresh(kind: RegistryKind, id: string): Promise<void> {
     const doc = await this.#store.get(kind, id);
-    const record = doc === undefined ? undefined : (JSON.parse(doc) as Stored<AgentRecord | ResourceServerRecord>);
+    const record = doc === undefined ? undefined : readStored<AgentRecord | ResourceServerRecord>(kind, doc);
     const live = record && !isDeleted(record) ? record : undefined;
     if (kind === 'agent') {
       if (live) this.#agents.set(id, agentOf(live as AgentRecord));
@@ -96,8 +96,8 @@ export class LiveRegistry implements Registry {
   /** Reads everything; the version it read at is the one the poll compares with. */
   async reload(): Promise<void> {
     const [agents, servers] = await Promise.all([this.#store.all('agent'), this.#store.all('resourceServer')]);
-    this.#agents = liveEntries(agents.docs, (r: AgentRecord) => agentOf(r));
-    this.#servers = liveEntries(servers.docs, (r: ResourceServerRecord) => resourceServerOf(r));
+    this.#agents = liveEntries('agent', agents.docs, (r: AgentRecord) => agentOf(r));
+    this.#servers = liveEntries('resourceServer', servers.docs, (r: ResourceServerRecord) => resourceServerOf(r));
     this.#version = Math.min(agents.version, servers.version);
   }
 
@@ -110,10 +110,10 @@ export class LiveRegistry implements Registry {
   }
 }
 
-function liveEntries<R extends object, T>(docs: Map<string, string>, of: (r: R) => T): Map<string, T> {
+function liveEntries<R extends object, T>(kind: RegistryKind, docs: Map<string, string>, of: (r: R) => T): Map<string, T> {
   const out = new Map<string, T>();
   for (const [id, doc] of docs) {
-    const r = JSON.parse(doc) as Stored<R>;
+    const r = readStored<R>(kind, doc);
     if (!isDeleted(r)) out.set(id, of(r));
   }
   return out;

@@ -1,4 +1,6 @@
 import type { JWK } from 'jose';
+import type { RegistryKind } from '../store/registry.js';
+import { AGENT_ALIASES, foldAliases } from './attributes.js';
 import { FILE_SECRET_ID } from './authenticate.js';
 import { secretExpiresMs, type Credential } from './credentials.js';
 import type { ParsedRegistryDocument } from './registry-file.js';
@@ -68,6 +70,15 @@ export interface DeletedRecord {
 export type Stored<R> = R | DeletedRecord;
 
 export const isDeleted = <R extends object>(r: Stored<R>): r is DeletedRecord => 'deleted' in r;
+
+/**
+ * A stored record as this version reads it: an agent stored before `grantTypes` replaced
+ * `tokenExchange` has its alias folded in (and is written back without it by its next change).
+ */
+export function readStored<R extends object>(kind: RegistryKind, json: string): Stored<R> {
+  const r = JSON.parse(json) as Stored<R>;
+  return kind === 'agent' && !isDeleted(r) ? (foldAliases(AGENT_ALIASES, r) as Stored<R>) : r;
+}
 
 /** The updatedBy of entries the seed file created. */
 export const FILE_ACTOR = 'registry-file';

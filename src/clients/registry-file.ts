@@ -2,21 +2,24 @@ import { readFile } from 'node:fs/promises';
 import { importJWK, type JWK } from 'jose';
 import { z } from 'zod';
 import { ASYMMETRIC_ALGORITHMS } from '../protocol/jwt.js';
-import { agentId, AGENT_ATTRIBUTES, RESOURCE_SERVER_ATTRIBUTES, storedFields, targetUri } from './attributes.js';
+import { agentId, AGENT_ALIASES, AGENT_ATTRIBUTES, RESOURCE_SERVER_ATTRIBUTES, storedFields, targetUri, withAliases } from './attributes.js';
 import { MIN_SECRET_LENGTH, SECRET_HASH_PATTERN } from './secret.js';
 import { ADMIN_AUDIENCE, ADMIN_SCOPES, type Agent, type Registry, type ResourceServer, type TrustedIssuer } from './types.js';
 
 const secretHash = z.string().regex(SECRET_HASH_PATTERN, `the output of 'npm run --silent hash-secret -- <secret>' (secrets of ${MIN_SECRET_LENGTH}+ characters)`);
 export const jwks = z.strictObject({ keys: z.array(z.looseObject({ kty: z.string() })).min(1) });
 
-/** A file entry: its attributes (clients/attributes.ts), its credentials as a hash or public keys, and for an agent whether it starts disabled. */
-export const agentSchema = z.strictObject({
+/**
+ * A file entry: its attributes (clients/attributes.ts, deprecated aliases folded in), its
+ * credentials as a hash or public keys, and for an agent whether it starts disabled.
+ */
+export const agentSchema = withAliases(AGENT_ALIASES, z.strictObject({
   id: agentId,
   secretHash: secretHash.optional(),
   jwks: jwks.optional(),
   ...storedFields(AGENT_ATTRIBUTES),
   disabled: z.boolean().default(false),
-});
+}));
 
 export const resourceServerSchema = z.strictObject({
   id: targetUri,
@@ -130,10 +133,10 @@ export function registryOf(doc: ParsedRegistryDocument): Registry {
   const servers = new Map(doc.resourceServers.map((r) => [r.id, Object.freeze(r as ResourceServer)]));
   const issuers = new Map(doc.trustedIssuers.map((t) => [t.issuer, Object.freeze(t as TrustedIssuer)]));
   return {
-    agent: async (agentId) => agents.get(agentId),
-    resourceServer: async (serverId) => servers.get(serverId),
-    trustedIssuer: async (issuer) => issuers.get(issuer),
-    agents: async () => [...agents.values()],
+    agent: (agentId) => agents.get(agentId),
+    resourceServer: (serverId) => servers.get(serverId),
+    trustedIssuer: (issuer) => issuers.get(issuer),
+    agents: () => [...agents.values()],
   };
 }
 

@@ -23,7 +23,8 @@ export interface Agent {
   audiences: Record<string, string[]>;
   maxTokenTtlSeconds: number;
   maxDelegationDepth: number;
-  tokenExchange: boolean;
+  /** The grant types it may use at the token endpoint (`client_credentials`, the token-exchange URN). */
+  grantTypes: string[];
   /** Agents allowed to exchange this agent's tokens for delegated ones. */
   delegates: string[];
   disabled: boolean;
@@ -51,21 +52,21 @@ export interface TrustedIssuer {
 }
 
 /**
- * Who may ask for what: the registry file as loaded (registryOf), or the live registry
- * (LiveRegistry: an in-process copy of the registry store, kept current by its announcements and
- * version poll). Lookups are async so that an implementation may read a store.
+ * Who may ask for what: the file, or the live registry's in-process copy. Lookups are synchronous:
+ * they sit on every issuance and introspection (the chain rule reads every agent on a delegation
+ * chain), and an in-process map answers without a round trip or a microtask per agent.
  */
 export interface Registry {
-  agent(id: string): Promise<Agent | undefined>;
-  resourceServer(id: string): Promise<ResourceServer | undefined>;
-  trustedIssuer(issuer: string): Promise<TrustedIssuer | undefined>;
+  agent(id: string): Agent | undefined;
+  resourceServer(id: string): ResourceServer | undefined;
+  trustedIssuer(issuer: string): TrustedIssuer | undefined;
   /** Every agent, for the access review (a registry that cannot list them leaves it out). */
-  agents?(): Promise<Agent[]>;
+  agents?(): Agent[];
   /** A credential authenticated (live registry: its coarse lastUsed, written off the request). */
   credentialUsed?(kind: ClientKind, clientId: string, credentialId: string): void;
 }
 
 /** The audience of the admin API, and the scopes it knows. */
-export const ADMIN_AUDIENCE = 'urn:agent-sts:admin';
+export { ADMIN_AUDIENCE } from '../protocol/tokens.js';
 export const ADMIN_SCOPES = ['sessions:read', 'sessions:kill', 'agents:read', 'agents:manage', 'audit:read'] as const;
 export type AdminScope = (typeof ADMIN_SCOPES)[number];

@@ -3,7 +3,6 @@ import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EventSink, StsEvent } from '../audit/events.js';
 import { StoreUnavailableError } from '../errors.js';
-import { GRANT_TYPES } from '../protocol/tokens.js';
 import type { SessionStore } from '../store/index.js';
 import type { RedisClient } from '../store/redis/connect.js';
 import { pingWithin, READINESS_PING_TIMEOUT_MS, within } from './readiness.js';
@@ -51,8 +50,10 @@ const REVOKE_REASONS = {
   'subject.sessions_revoked': 'subject_kill',
 } as const;
 
-const grantLabel = (grant: string) =>
-  grant === GRANT_TYPES.clientCredentials ? 'client_credentials' : grant === GRANT_TYPES.tokenExchange ? 'token_exchange' : 'other';
+/** A grant type's label: its name, or a URN's last part (`…:grant-type:token-exchange` → `token_exchange`). */
+export const grantLabel = (grantType: string) => grantType.slice(grantType.lastIndexOf(':') + 1).replaceAll('-', '_');
+/** Any grant type the grant list did not name (none is issued today): one series, never one per value. */
+const OTHER_GRANT = { grant: 'other' } as const;
 
 type Labels = { endpoint: EndpointName; status: string };
 
@@ -74,6 +75,8 @@ export class StsMetrics implements RequestMetrics {
   readonly #introspections = { active: 0, inactive: 0 };
   /** One labels object per endpoint and status class, built once, not per request. */
   readonly #labels: Record<string, Labels[]> = {};
+  /** The issued counter's labels per grant type offered (countGrants), built once. */
+  readonly #grantLabels = new Map<string, { grant: string }>();
   #live: { count: number; atMs: number } | undefined;
   #delivery: DeliveryMetrics | undefined;
 
@@ -108,6 +111,15 @@ export class StsMetrics implements RequestMetrics {
     for (const endpoint of ENDPOINTS) this.#labels[endpoint] = STATUS_CLASSES.map((status) => ({ endpoint, status }));
   }
 
+  /** The grant types offered (the grant list, deps.ts): each gets its own label, its series at zero from the start. */
+  countGrants(grantTypes: readonly string[]): void {
+    for (const type of grantTypes) {
+      const labels = { grant: grantLabel(type) };
+      this.#grantLabels.set(type, labels);
+      this.#issued.inc(labels, 0);
+    }
+  }
+
   readonly introspected = (active: boolean): void => {
     if (active) this.#introspections.active++;
     else this.#introspections.inactive++;
@@ -137,7 +149,7 @@ export class StsMetrics implements RequestMetrics {
   #count(e: StsEvent): void {
     switch (e.type) {
       case 'token.issued':
-        this.#issued.inc({ grant: grantLabel(e.grant) });
+        this.#issued.inc(this.#grantLabels.get(e.grant) ?? OTHER_GRANT);
         return;
       case 'token.denied':
         this.#denied.inc({ endpoint: e.endpoint, error: e.error });

@@ -2,9 +2,10 @@ import { createPrivateKey, randomBytes, sign as cryptoSign, type JsonWebKey } fr
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { ISSUER_SIGNING_ALGORITHMS, type IssuerSigningAlg } from '../protocol/jwt.js';
 
-export type SigningAlg = 'ES256' | 'EdDSA';
-const SIGNING_ALGS: readonly string[] = ['ES256', 'EdDSA'];
+export type SigningAlg = IssuerSigningAlg;
+const SIGNING_ALGS: readonly string[] = ISSUER_SIGNING_ALGORITHMS;
 /** Public members a JWKS may show; anything else (d, p, q, …) stays on disk. */
 const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e', 'kid', 'alg', 'use'] as const;
 

@@ -12,6 +12,9 @@ export interface AuthContext extends AuthenticationContext {
   tokenEndpoint: string;
 }
 
+/** The parameters client authentication reads (RFC 6749 §2.3.1, RFC 7523 §2.2): defined at every endpoint that authenticates clients. */
+export const CLIENT_AUTH_PARAMETERS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'] as const;
+
 function formDecode(s: string): string {
   return s.includes('%') || s.includes('+') ? decodeURIComponent(s.replace(/\+/g, ' ')) : s;
 }

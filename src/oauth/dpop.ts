@@ -11,9 +11,13 @@ export interface DpopContext {
   nowMs(): number;
 }
 
-/** The store's replay set as the DPoP checks use it: one `SET NX PX` per proof, shared by every instance. */
+/**
+ * The store's single-use ids as rs/dpop.ts's checks ask for them (the resource-server side has a
+ * replay interface of its own: it may import nothing of the server): DPoP proofs' space, one
+ * `SET NX PX` per proof, shared by every instance. /token and the admin API both use this.
+ */
 export const replayCacheOf = (replay: ReplayStore, nowMs: () => number): DpopReplayCache => ({
-  useOnce: (key, expiresAtMs) => replay.useOnce(key, expiresAtMs, nowMs()),
+  useOnce: (key, expiresAtMs) => replay.useOnce('dpop-proof', key, expiresAtMs, nowMs()),
 });
 
 /** RFC 9449 §4.3: one DPoP header only. node joins repeated ones with ', '; a compact JWS never contains a comma. */

@@ -2,10 +2,12 @@ import type { IntrospectionBody } from '../protocol/claims.js';
 import { DPOP_TOKEN_TYPE } from '../protocol/dpop.js';
 import type { UsageAggregator } from '../audit/usage.js';
 import type { SessionService } from '../sessions/service.js';
-import { authenticateClient, type AuthContext } from './client-auth.js';
+import { authenticateClient, CLIENT_AUTH_PARAMETERS, type AuthContext } from './client-auth.js';
 import { assertWellFormed, requireParam, type OAuthRequest, type OAuthResponse } from './request.js';
 
 const INACTIVE: OAuthResponse = { body: { active: false } };
+/** RFC 7662 §2.1: what /introspect defines (each at most once); anything else is ignored. */
+const PARAMETERS: ReadonlySet<string> = new Set([...CLIENT_AUTH_PARAMETERS, 'token', 'token_type_hint']);
 
 /**
  * POST /introspect (RFC 7662): the live session state, from one store round trip. A resource
@@ -14,7 +16,7 @@ const INACTIVE: OAuthResponse = { body: { active: false } };
 export async function introspectionEndpoint(
   ctx: AuthContext & { sessions: SessionService; usage?: UsageAggregator; introspected?: (active: boolean) => void }, req: OAuthRequest,
 ): Promise<OAuthResponse> {
-  assertWellFormed(req);
+  assertWellFormed(req, PARAMETERS);
   const caller = await authenticateClient(ctx, req, 'resourceServer');
   const token = requireParam(req, 'token');
   const s = await ctx.sessions.lookupClaims(token, caller.id, { endpoint: 'introspect', context: req.context, by: caller.id });
@@ -23,7 +25,7 @@ export async function introspectionEndpoint(
     return INACTIVE;
   }
   ctx.introspected?.(true);
-  ctx.usage?.note('introspected', caller.id, s.agent, s.aud, s.scope, ctx.sessions.now());
+  ctx.usage?.note('introspected', caller.id, s.agent, s.aud, s.scope, req.context.startedMs);
   const body: IntrospectionBody = {
     active: true,
     iss: ctx.issuer,

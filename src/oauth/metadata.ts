@@ -1,7 +1,6 @@
 import { AUTH_METHODS } from '../clients/authenticate.js';
 import { DPOP_SIGNING_ALGORITHMS } from '../protocol/dpop.js';
 import { ASYMMETRIC_ALGORITHMS } from '../protocol/jwt.js';
-import { GRANTS } from './token.js';
 
 export interface Endpoints {
   issuer: string;
@@ -24,8 +23,8 @@ export function endpointsOf(issuer: string): Endpoints {
   };
 }
 
-/** RFC 8414 authorization server metadata. */
-export function serverMetadata(e: Endpoints): Record<string, unknown> {
+/** RFC 8414 authorization server metadata; `grantTypes`: the grant list's (deps.ts). */
+export function serverMetadata(e: Endpoints, grantTypes: readonly string[]): Record<string, unknown> {
   return {
     issuer: e.issuer,
     // RFC 8414 makes it optional without interactive grants, but the MCP SDK's client refuses
@@ -35,7 +34,7 @@ export function serverMetadata(e: Endpoints): Record<string, unknown> {
     introspection_endpoint: e.introspection,
     revocation_endpoint: e.revocation,
     jwks_uri: e.jwks,
-    grant_types_supported: GRANTS.map((g) => g.grantType),
+    grant_types_supported: grantTypes,
     response_types_supported: [],
     token_endpoint_auth_methods_supported: AUTH_METHODS,
     token_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGORITHMS,

@@ -22,10 +22,15 @@ export interface OAuthResponse {
   headers?: Record<string, string>;
 }
 
-/** application/x-www-form-urlencoded parsing, exactly as URLSearchParams does it. */
+/**
+ * application/x-www-form-urlencoded parsing as URLSearchParams does it, except that a parameter
+ * sent without a value (`scope=`, or `scope`) is left out: RFC 6749 §3.2 says it MUST be treated
+ * as omitted, so every endpoint and grant sees one rule.
+ */
 export function parseForm(body: string): Map<string, string[]> {
   const params = new Map<string, string[]>();
   const add = (k: string, v: string) => {
+    if (v === '') return;
     const values = params.get(k);
     if (values) values.push(v);
     else params.set(k, [v]);
@@ -34,9 +39,8 @@ export function parseForm(body: string): Map<string, string[]> {
   // on '&' and the first '=' is the whole algorithm and skips URLSearchParams' decoding pass.
   if (!body.includes('%') && !body.includes('+')) {
     for (const pair of body.split('&')) {
-      if (pair === '') continue;
       const eq = pair.indexOf('=');
-      add(eq < 0 ? pair : pair.slice(0, eq), eq < 0 ? '' : pair.slice(eq + 1));
+      if (eq >= 0) add(pair.slice(0, eq), pair.slice(eq + 1));
     }
     return params;
   }
@@ -44,13 +48,14 @@ export function parseForm(body: string): Map<string, string[]> {
   return params;
 }
 
-/** Parameters that RFC 8707 / RFC 8693 allow to repeat; every other repeat is a malformed request. */
-const REPEATABLE = new Set(['resource', 'audience']);
-
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
-/** POST with a form body only: no query parameters, no repeated parameters (oidc-provider does the same). */
-export function assertWellFormed(req: OAuthRequest): void {
+/**
+ * POST with a form body only, no query parameters (oidc-provider does the same), and none of the
+ * parameters `defined` repeated. RFC 6749 §3.2 as corrected by erratum 5708: the no-repeat rule
+ * covers the parameters the endpoint defines; a parameter it does not recognise is ignored, even repeated.
+ */
+export function assertWellFormed(req: OAuthRequest, defined: ReadonlySet<string>): void {
   if (req.method !== 'POST') throw invalidRequest('use POST');
   const header = req.headers['content-type'] ?? '';
   const type = header === FORM_TYPE ? header : header.split(';')[0]!.trim().toLowerCase();
@@ -58,14 +63,18 @@ export function assertWellFormed(req: OAuthRequest): void {
     throw invalidRequest('the body must be application/x-www-form-urlencoded');
   }
   if (req.query !== '') throw invalidRequest('parameters must be sent in the body, not the query string');
+  assertNotRepeated(req, defined);
+}
+
+/** The no-repeat rule alone, for parameters known once the request says more (a grant's, by its grant_type). */
+export function assertNotRepeated(req: OAuthRequest, defined: ReadonlySet<string>): void {
   for (const [name, values] of req.params) {
-    if (values.length > 1 && !REPEATABLE.has(name)) throw invalidRequest(`parameter '${name}' was repeated`);
+    if (values.length > 1 && defined.has(name)) throw invalidRequest(`parameter '${name}' was repeated`);
   }
 }
 
 export function param(req: OAuthRequest, name: string): string | undefined {
-  const v = req.params.get(name)?.[0];
-  return v === '' ? undefined : v;
+  return req.params.get(name)?.[0];
 }
 
 export function requireParam(req: OAuthRequest, name: string): string {

@@ -1,4 +1,5 @@
 /** RFC 9449 (DPoP) constants both sides share: the proof's type, its algorithms, its time window. */
+import { hash } from 'node:crypto';
 import { ASYMMETRIC_ALGORITHMS } from './jwt.js';
 
 /** RFC 9449 §4.2: the `typ` of a DPoP proof JWT. */
@@ -7,7 +8,10 @@ export const DPOP_PROOF_TYP = 'dpop+jwt';
 /** The `token_type` of a DPoP-bound token (RFC 9449 §5) and its Authorization scheme (§7.1). */
 export const DPOP_TOKEN_TYPE = 'DPoP';
 
-/** Proof signature algorithms accepted (and listed as `dpop_signing_alg_values_supported`): asymmetric only. */
+/**
+ * Proof signature algorithms accepted, and so advertised: `dpop_signing_alg_values_supported` and
+ * every DPoP challenge's `algs` name exactly these.
+ */
 export const DPOP_SIGNING_ALGORITHMS: readonly string[] = ASYMMETRIC_ALGORITHMS;
 
 /** How old a proof's `iat` may be. Replay entries live this long (plus the future leeway), so it bounds the cache too. */
@@ -26,3 +30,6 @@ export const MAX_DPOP_JTI_LENGTH = 256;
 export interface DpopConfirmation {
   jkt: string;
 }
+
+/** RFC 9449 §4.2: `ath` is base64url(SHA-256(access token)). */
+export const accessTokenHash = (token: string): string => hash('sha256', token, 'base64url');

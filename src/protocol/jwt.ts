@@ -1,7 +1,14 @@
 import type { JWTPayload } from 'jose';
 
-/** The signature algorithms accepted from others (client assertions, trusted issuers): asymmetric only. */
+/**
+ * The one home of signature-algorithm lists. Accepted from others (client assertions, trusted
+ * issuers, DPoP proofs, SETs): asymmetric only.
+ */
 export const ASYMMETRIC_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+
+/** What agent-sts signs its own tokens, SETs and audit checkpoints with (`keys rotate` offers these). */
+export const ISSUER_SIGNING_ALGORITHMS = ['ES256', 'EdDSA'] as const;
+export type IssuerSigningAlg = (typeof ISSUER_SIGNING_ALGORITHMS)[number];
 
 /** Clock skew tolerated on client assertions and upstream tokens. */
 export const CLOCK_TOLERANCE_SECONDS = 10;

@@ -8,6 +8,9 @@ export const GRANT_TYPES = {
   tokenExchange: 'urn:ietf:params:oauth:grant-type:token-exchange',
 } as const;
 
+/** The audience (resource) of agent-sts's own admin API: an admin token is asked for it. */
+export const ADMIN_AUDIENCE = 'urn:agent-sts:admin';
+
 /** RFC 7523 §2.2: a client authenticating with a signed JWT (private_key_jwt). */
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 

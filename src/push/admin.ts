@@ -1,11 +1,10 @@
-import { Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import { auditUnavailable, envelope, type EventSink } from '../audit/events.js';
 import type { Registry } from '../clients/types.js';
 import { invalidRequest } from '../errors.js';
 import { notFound } from '../registry/errors.js';
-import { parseBody } from '../admin/http-kit.js';
-import { adminContextOf, jsonOrEmpty, only, parseJson, requireScope, type AdminRequest, type ContextOf } from '../admin/http-kit.js';
+import { adminContextOf, jsonOrEmpty, only, parseBody, parseJson, privateRouter, requireScope, type AdminRequest, type ContextOf } from '../admin/http-kit.js';
 import type { SessionService } from '../sessions/service.js';
 import type { SsfStore } from '../store/ssf.js';
 import type { PushAddressPolicy } from './address-policy.js';
@@ -43,7 +42,7 @@ const pushBody = z.strictObject({
 export function pushAdminRouter(o: {
   sessions: SessionService; contextOf: ContextOf; registry: Registry; store: SsfStore; events: EventSink; httpAllowed: boolean; policy?: PushAddressPolicy;
 }): Router {
-  const r = Router();
+  const r = privateRouter();
   const adminContext = adminContextOf(o.contextOf);
   const record = (req: AdminRequest, id: string) => o.events
     .record({ type: 'resource_server.updated', resourceServer: id, by: req.admin!.agent, fields: ['ssfPush'], ...envelope(adminContext(req), o.sessions.now(), req.admin!.agent) })

@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import express, { Router, type Request, type Response } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
-import { parseBody } from '../admin/http-kit.js';
-import { only, type ContextOf } from '../admin/http-kit.js';
+import { only, parseBody, privateRouter, type ContextOf } from '../admin/http-kit.js';
 import { OAuthError } from '../errors.js';
 import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
 import type { OAuthRequest } from '../oauth/request.js';
+import { WELL_KNOWN, wellKnownPath } from '../protocol/client/discovery.js';
 import type { PollResponse } from '../protocol/ssf.js';
 import { PUSH_STREAM, SSF_MAX_EVENTS, type SsfPolled, type SsfStore, type StreamQuota } from '../store/ssf.js';
 import type { KillAnnouncer } from '../sessions/announcer.js';
@@ -113,10 +113,11 @@ const streamsFull = () => new OAuthError(409, 'invalid_request', `at most ${STRE
  * to STS_SSF_LONG_POLL_MS. Unacknowledged SETs come again on every poll; acknowledged ones never.
  */
 export function ssfRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEndpoints, contextOf: ContextOf, nowMs: () => number): Router {
-  const r = Router();
-  const metadata = ssfConfiguration(endpoints);
   const issuerPath = new URL(endpoints.issuer).pathname.replace(/\/$/, '');
-  r.get(`/.well-known/ssf-configuration${issuerPath}`, (_req, res) => {
+  // Mounted at the root: its metadata is public (cached 5 minutes), everything under /ssf is private.
+  const r = privateRouter(`${issuerPath}/ssf`);
+  const metadata = ssfConfiguration(endpoints);
+  r.get(wellKnownPath(endpoints.issuer, WELL_KNOWN.ssfConfiguration), (_req, res) => {
     res.set('Cache-Control', 'public, max-age=300').json(metadata);
   });
   const pollRequest = async (req: Request, managed: boolean): Promise<PollRequest> => {
@@ -169,7 +170,7 @@ export function ssfRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEndpoin
       moreAvailable: polled.moreAvailable,
       ...(polled.resync ? { resync: true } : {}),
     };
-    res.set('Cache-Control', 'no-store').json(body);
+    res.json(body);
   };
 
   /**

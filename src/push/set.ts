@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { DurableEvent, KilledSession } from '../audit/events.js';
+import type { DurableEvent } from '../audit/events.js';
 import { signCompact, type KeyStore } from '../keys/keystore.js';
 import {
   CAEP_SESSION_REVOKED, MAX_SESSIONS_PER_SET, REVOKED_SESSIONS_MEMBER, SET_TYP, SSF_VERIFICATION,
   type InitiatingEntity, type SessionRevokedEvent, type SubjectIdentifier,
 } from '../protocol/ssf.js';
+import type { KilledSession } from '../store/index.js';
 
 /** One signed SET for one audience. */
 export interface SignedSet {

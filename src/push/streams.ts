@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { Router, type Request } from 'express';
+import type { Request, Router } from 'express';
 import { z } from 'zod';
-import { parseBody } from '../admin/http-kit.js';
-import { only, type ContextOf } from '../admin/http-kit.js';
+import { only, parseBody, privateRouter, type ContextOf } from '../admin/http-kit.js';
 import { OAuthError, invalidRequest } from '../errors.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
@@ -31,8 +30,8 @@ const STREAM_ID = /^[A-Za-z0-9_-]{1,64}$/;
  * and ask for a verification event. Authenticated as at /introspect; a resource server sees only its streams.
  */
 export function streamsRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEndpoints, keys: KeyStore, contextOf: ContextOf, nowMs: () => number): Router {
-  const r = Router();
   const issuerPath = new URL(endpoints.issuer).pathname.replace(/\/$/, '');
+  const r = privateRouter(`${issuerPath}/ssf`);
   const url = `${endpoints.issuer}/ssf/streams`;
   const caller = (req: Request, body: Record<string, unknown> = {}, at = url) => authenticateClient(auth, asOAuthRequest(req, body, at, contextOf), 'resourceServer');
   const view = (id: string, aud: string, config: string) => ({
@@ -61,16 +60,16 @@ export function streamsRouter(auth: AuthContext, ssf: SsfDeps, endpoints: SsfEnd
       if (!(await ssf.store.addStream(rs.id, id, config, STREAM_QUOTA, nowMs()))) {
         throw new OAuthError(409, 'invalid_request', `at most ${STREAM_QUOTA.max} streams per resource server (managed ones and stream names polled): delete one first`);
       }
-      res.status(201).set('Cache-Control', 'no-store').json(view(id, rs.id, config));
+      res.status(201).json(view(id, rs.id, config));
     })
     .get(async (req, res) => {
       const rs = await caller(req);
       const id = streamIdOf(req);
       const streams = await ssf.store.streams(rs.id);
-      if (id === undefined) return void res.set('Cache-Control', 'no-store').json([...streams].map(([sid, c]) => view(sid, rs.id, c)));
+      if (id === undefined) return void res.json([...streams].map(([sid, c]) => view(sid, rs.id, c)));
       const config = streams.get(id);
       if (!config) throw new OAuthError(404, 'not_found', 'no stream with that id');
-      res.set('Cache-Control', 'no-store').json(view(id, rs.id, config));
+      res.json(view(id, rs.id, config));
     })
     .delete(async (req, res) => {
       const rs = await caller(req);

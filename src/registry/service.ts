@@ -3,12 +3,12 @@ import { z } from 'zod';
 import type { RequestContext } from '../audit/context.js';
 import { auditUnavailable, envelope, type EventSink, type RegistryEvent } from '../audit/events.js';
 import type { UsageAggregator } from '../audit/usage.js';
-import { AGENT_ATTRIBUTES, createFields, editableFields, editableNames, RESOURCE_SERVER_ATTRIBUTES } from '../clients/attributes.js';
+import { AGENT_ALIASES, AGENT_ATTRIBUTES, createFields, editableFields, editableNames, RESOURCE_SERVER_ATTRIBUTES, withAliases } from '../clients/attributes.js';
 import {
   firstSecret, keyCredentials, liveCredentials, newKeyCredential, rotateSecret, type Credential, type Rotated, type RotationBody,
 } from '../clients/credentials.js';
 import type { LiveRegistry } from '../clients/live-registry.js';
-import { isDeleted, type AgentRecord, type ChangeStep, type PendingChange, type ResourceServerRecord, type Stored } from '../clients/records.js';
+import { isDeleted, readStored, type AgentRecord, type ChangeStep, type PendingChange, type ResourceServerRecord, type Stored } from '../clients/records.js';
 import { agentId, targetUri } from '../clients/attributes.js';
 import { agentReferenceProblems, jwks as jwksSchema } from '../clients/registry-file.js';
 import type { RegistryMode } from '../clients/seed.js';
@@ -55,13 +55,14 @@ export const PENDING_GRACE_MS = 5_000;
 /** How often every instance looks for abandoned changes. */
 export const PENDING_SWEEP_MS = 1_000;
 
-const agentCreateBody = z.strictObject({ id: agentId, jwks: jwksSchema.optional(), ...createFields(AGENT_ATTRIBUTES) });
-const agentEditable = z.strictObject(editableFields(AGENT_ATTRIBUTES));
+const agentCreateBody = withAliases(AGENT_ALIASES, z.strictObject({ id: agentId, jwks: jwksSchema.optional(), ...createFields(AGENT_ATTRIBUTES) }));
+const agentEditable = withAliases(AGENT_ALIASES, z.strictObject(editableFields(AGENT_ATTRIBUTES)));
 const serverCreateBody = z.strictObject({ id: targetUri, jwks: jwksSchema.optional(), ...createFields(RESOURCE_SERVER_ATTRIBUTES) });
 const serverEditable = z.strictObject(editableFields(RESOURCE_SERVER_ATTRIBUTES));
 /** A merge patch may name only editable fields; values are checked on the merged result. */
 const patchOf = (names: string[]) => z.strictObject(Object.fromEntries(names.map((n) => [n, z.unknown().optional()])));
-const agentPatch = patchOf(editableNames(AGENT_ATTRIBUTES));
+/** An alias is folded after the merge (tokenExchange: true adds its grant type to the merged grantTypes). */
+const agentPatch = patchOf(editableNames(AGENT_ATTRIBUTES)).extend(Object.fromEntries(Object.entries(AGENT_ALIASES).map(([n, a]) => [n, a.schema.optional()])));
 const serverPatch = patchOf(editableNames(RESOURCE_SERVER_ATTRIBUTES));
 
 type RegistryRecord = AgentRecord | ResourceServerRecord;
@@ -112,7 +113,7 @@ export class RegistryService {
   /** Every live (not deleted) record of a kind, sorted by id. */
   async list<R extends RegistryRecord>(kind: RegistryKind): Promise<R[]> {
     const { docs } = await this.d.store.all(kind);
-    const records = [...docs.values()].map((j) => JSON.parse(j) as Stored<R>).filter((r): r is R => !isDeleted(r));
+    const records = [...docs.values()].map((j) => readStored<R>(kind, j)).filter((r): r is R => !isDeleted(r));
     return records.sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
@@ -328,7 +329,7 @@ export class RegistryService {
 
   async #read<R extends RegistryRecord>(kind: RegistryKind, id: string): Promise<{ json: string; record: Stored<R> } | undefined> {
     const json = await this.d.store.get(kind, id);
-    return json === undefined ? undefined : { json, record: JSON.parse(json) as Stored<R> };
+    return json === undefined ? undefined : { json, record: readStored<R>(kind, json) };
   }
 
   async #apply<X>(actor: RegistryActor, change: Change<X>): Promise<{ record: Stored<RegistryRecord>; revoked: number; extra: X }> {
@@ -387,7 +388,7 @@ export class RegistryService {
     }
     const { docs, version } = await this.d.store.all('agent');
     const json = docs.get(id);
-    const all = new Map([...docs].map(([k, v]) => [k, JSON.parse(v) as Stored<AgentRecord>]));
+    const all = new Map([...docs].map(([k, v]) => [k, readStored<AgentRecord>('agent', v)]));
     return { current: json === undefined ? undefined : { json, record: all.get(id)! }, write: { all }, version };
   }
 

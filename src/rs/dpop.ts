@@ -6,7 +6,7 @@
 import { hash } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK } from 'jose';
 import {
-  DPOP_PROOF_FUTURE_LEEWAY_SECONDS, DPOP_PROOF_MAX_AGE_SECONDS, DPOP_PROOF_TYP, DPOP_SIGNING_ALGORITHMS,
+  accessTokenHash, DPOP_PROOF_FUTURE_LEEWAY_SECONDS, DPOP_PROOF_MAX_AGE_SECONDS, DPOP_PROOF_TYP, DPOP_SIGNING_ALGORITHMS,
   MAX_DPOP_JTI_LENGTH, MAX_DPOP_PROOF_LENGTH,
 } from '../protocol/dpop.js';
 
@@ -86,9 +86,6 @@ export function htuOf(raw: string): string | undefined {
   if (u.protocol !== 'https:' && u.protocol !== 'http:') return undefined;
   return `${u.protocol}//${u.host}${normalisePercent(u.pathname)}`;
 }
-
-/** RFC 9449 §4.2: `ath` is base64url(SHA-256(access token)). */
-export const accessTokenHash = (token: string) => hash('sha256', token, 'base64url');
 
 /** The public key of a proof's `jwk`, imported, and its RFC 7638 thumbprint. */
 export interface ProofKey {

@@ -61,13 +61,16 @@ function answer(res: Response, gate: Gate, err: unknown): void {
   res.status(r.status).json(r.code ? { error: r.code, error_description: r.description } : {});
 }
 
+/** The middleware, and `close()` for its connections and its own revocation feed (when the app shuts down). */
+export type TokenMiddleware = RequestHandler & { close(): void };
+
 /**
  * Express middleware: a request passes only with a live token addressed to `audience`, holding
  * every one of `scopes`; `req.auth` is then the MCP SDK's AuthInfo. Refusals follow RFC 6750 §3.
  */
-export function requireToken(options: GateOptions): RequestHandler {
+export function requireToken(options: GateOptions): TokenMiddleware {
   const gate = tokenGate(options);
-  return (req: Request, res: Response, next: NextFunction) => {
+  const middleware = (req: Request, res: Response, next: NextFunction) => {
     let p: Presented;
     try {
       p = presented(req);
@@ -82,4 +85,5 @@ export function requireToken(options: GateOptions): RequestHandler {
       (err: unknown) => answer(res, gate, err),
     );
   };
+  return Object.assign(middleware, { close: () => gate.close() });
 }

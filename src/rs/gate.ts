@@ -1,9 +1,12 @@
 import type { AuthInfo } from '../protocol/claims.js';
-import { parseScope } from '../protocol/scope.js';
+import { systemClock, type Clock } from '../protocol/clock.js';
+import { unexpired } from '../protocol/expiry.js';
+import { missingScopes, parseScope } from '../protocol/scope.js';
 import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { CheckedClaims } from './claims.js';
 import { issuerMetadata } from './discovery.js';
 import { dpopVerifier, type DpopVerifier } from './dpop.js';
+import { httpClient } from './http.js';
 import { introspector, type RsCredentials } from './introspect.js';
 import { localVerifier, type RevokedSessions } from './local.js';
 import { resourceMetadataUrl } from './metadata.js';
@@ -35,6 +38,8 @@ interface CommonOptions {
   revocations?: RevocationFeed | false;
   /** The gate's own feed: without a poll answer for this long it is stale (see revocationFeed). */
   revocationsStaleAfterMs?: number;
+  /** Where the gate (its expiry checks, cache, DPoP window, own feed) reads "now"; default the wall clock. */
+  clock?: Clock;
 }
 
 type RsKey = Extract<RsCredentials, { privateKey: unknown }>['privateKey'];
@@ -79,6 +84,8 @@ export interface Gate {
   scopes: string[];
   /** The caller's AuthInfo, or a Refusal saying how to answer. */
   verify(p: Presented): Promise<AuthInfo>;
+  /** Closes the gate's connections and its own feed (a feed passed in stays open). */
+  close(): void;
 }
 
 function credentialsOf(options: GateOptions): RsCredentials | undefined {
@@ -89,13 +96,12 @@ function credentialsOf(options: GateOptions): RsCredentials | undefined {
   return undefined;
 }
 
-/** The feed the gate uses: the one given, none, or its own when it has credentials and a use for it. */
-function feedOf(o: GateOptions, credentials: RsCredentials | undefined, timeoutMs: number): RevocationFeed | undefined {
-  if (o.revocations !== undefined) return o.revocations || undefined;
+/** The gate's own feed: when `revocations` is unset, and it has credentials and a use for one. */
+function ownFeed(o: GateOptions, credentials: RsCredentials | undefined, timeoutMs: number, clock: Clock): RevocationFeed | undefined {
   const useful = o.mode === 'local' || (o.cacheMaxAgeSeconds ?? 0) > 0;
-  if (!credentials || !useful) return undefined;
+  if (o.revocations !== undefined || !credentials || !useful) return undefined;
   return revocationFeed({
-    issuer: o.issuer, audience: o.audience, credentials, timeoutMs, ...(o.revocationsStaleAfterMs ? { staleAfterMs: o.revocationsStaleAfterMs } : {}),
+    issuer: o.issuer, audience: o.audience, credentials, timeoutMs, clock, ...(o.revocationsStaleAfterMs ? { staleAfterMs: o.revocationsStaleAfterMs } : {}),
   });
 }
 
@@ -113,18 +119,21 @@ function authInfo(token: string, c: CheckedClaims, audience: string): AuthInfo {
 /** The checks both the express middleware and the MCP verifier run, in one place. */
 export function tokenGate(o: GateOptions): Gate {
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const clock = o.clock ?? systemClock;
+  const http = httpClient();
   const metadata = issuerMetadata(o.issuer, timeoutMs);
   const credentials = credentialsOf(o);
-  const feed = feedOf(o, credentials, timeoutMs);
+  const own = ownFeed(o, credentials, timeoutMs, clock);
+  const feed = own ?? (o.revocations || undefined);
   const introspect = (cacheMaxAgeSeconds: number) => introspector({
-    issuer: o.issuer, credentials: credentials!, metadata, timeoutMs, cacheMaxAgeSeconds,
+    issuer: o.issuer, credentials: credentials!, metadata, http, clock, timeoutMs, cacheMaxAgeSeconds,
     ...(o.mode !== 'local' && o.cacheMaxEntries ? { cacheMaxEntries: o.cacheMaxEntries } : {}), ...(feed ? { feed } : {}),
   });
   let claimsOf: (token: string) => Promise<CheckedClaims>;
   if (o.mode === 'local') {
     const hook = o.isRevoked;
     const isRevoked: RevokedSessions | undefined = feed ? async (sid) => feed.isRevoked(sid) || (hook !== undefined && (await hook(sid))) : hook;
-    const local = localVerifier({ issuer: o.issuer, audience: o.audience, metadata, timeoutMs, ...(isRevoked ? { isRevoked } : {}) });
+    const local = localVerifier({ issuer: o.issuer, audience: o.audience, metadata, clock, timeoutMs, ...(isRevoked ? { isRevoked } : {}) });
     // A stale feed may have missed a kill: introspect until it is fresh again.
     const fallback = feed && introspect(0);
     claimsOf = fallback
@@ -137,7 +146,7 @@ export function tokenGate(o: GateOptions): Gate {
   } else {
     claimsOf = introspect(o.cacheMaxAgeSeconds ?? 0);
   }
-  const dpop = o.dpop ?? dpopVerifier();
+  const dpop = o.dpop ?? dpopVerifier({ nowMs: () => clock.nowMs() });
   const scopes = o.scopes ?? [];
   return {
     realm: o.realm ?? o.audience,
@@ -150,13 +159,16 @@ export function tokenGate(o: GateOptions): Gate {
       // Introspection already answers only the token's own audience; checked again here, always.
       if (c.aud !== o.audience) throw invalidToken('the token is not addressed to this resource');
       if (c.iss !== o.issuer) throw invalidToken('the token is from another issuer');
-      if (c.exp * 1000 <= Date.now()) throw invalidToken('the token has expired');
+      if (!unexpired(c.exp, clock.nowMs())) throw invalidToken('the token has expired');
       const outcome = await dpop.check({ scheme: p.scheme, proof: p.proof, method: p.method, url: p.url, accessToken: p.token, jkt: c.cnf?.jkt });
       if (!outcome.ok) throw new Refusal(401, outcome.error, outcome.description, 'DPoP');
-      const held = new Set(parseScope(c.scope));
-      const missing = scopes.filter((s) => !held.has(s));
+      const missing = missingScopes(scopes, parseScope(c.scope));
       if (missing.length) throw insufficientScope(`the token lacks scope ${missing.join(' ')}`);
       return authInfo(p.token, c, o.audience);
+    },
+    close() {
+      own?.close();
+      http.close();
     },
   };
 }

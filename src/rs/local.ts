@@ -1,17 +1,20 @@
 import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
+import type { Clock } from '../protocol/clock.js';
+import { MS_PER_EXP_UNIT } from '../protocol/expiry.js';
 import { ASYMMETRIC_ALGORITHMS, CLOCK_TOLERANCE_SECONDS, issuedInFuture } from '../protocol/jwt.js';
 import { ACCESS_TOKEN_TYP } from '../protocol/tokens.js';
 import { wellFormedClaims, type CheckedClaims } from './claims.js';
 import type { IssuerMetadata } from './discovery.js';
 import { invalidToken, unavailable } from './refusal.js';
 
-/** A session id → killed? The gate asks its revocation feed (SSF poll) and the caller's own hook; with neither, local mode cannot see kills. */
+/** A session id → killed? Fed by the revocation feed or the app's own source; without one local mode cannot see kills. */
 export type RevokedSessions = (sid: string) => boolean | Promise<boolean>;
 
 export interface LocalOptions {
   issuer: string;
   audience: string;
   metadata: () => Promise<IssuerMetadata>;
+  clock: Clock;
   timeoutMs: number;
   isRevoked?: RevokedSessions;
 }
@@ -51,6 +54,7 @@ export function localVerifier(o: LocalOptions): (token: string) => Promise<Check
     }
     const jwks = await keySet();
     let payload: Record<string, unknown>;
+    const nowMs = o.clock.nowMs();
     try {
       ({ payload } = await jwtVerify(token, jwks, {
         issuer: o.issuer,
@@ -59,12 +63,13 @@ export function localVerifier(o: LocalOptions): (token: string) => Promise<Check
         algorithms: ASYMMETRIC_ALGORITHMS,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
         requiredClaims: ['exp', 'iat'],
+        currentDate: new Date(nowMs),
       }));
     } catch (err) {
       if (!(err instanceof errors.JOSEError) || UNREACHABLE.has(err.code)) throw unavailable('the issuer\'s key set could not be loaded');
       throw invalidToken(err instanceof errors.JWTExpired ? 'the token has expired' : 'the token could not be verified');
     }
-    if (issuedInFuture(payload, Math.floor(Date.now() / 1000))) throw invalidToken('the token is issued in the future');
+    if (issuedInFuture(payload, Math.floor(nowMs / MS_PER_EXP_UNIT))) throw invalidToken('the token is issued in the future');
     const claims = wellFormedClaims(payload);
     if (!claims) throw invalidToken('the token lacks required claims');
     if (await revoked(claims)) throw invalidToken('the token\'s session was killed');

@@ -25,10 +25,11 @@ function sdkError(err: unknown): Error {
  * `requireBearerAuth({ verifier: tokenVerifier(…) })`. The SDK hands over the token alone (and
  * accepts only the Bearer scheme), so a DPoP-bound token is refused here: it needs the proof.
  */
-export function tokenVerifier(options: GateOptions): OAuthTokenVerifier & { resourceMetadataUrl: string } {
+export function tokenVerifier(options: GateOptions): OAuthTokenVerifier & { resourceMetadataUrl: string; close(): void } {
   const gate = tokenGate(options);
   return {
     resourceMetadataUrl: gate.resourceMetadataUrl,
+    close: () => gate.close(),
     async verifyAccessToken(token: string): Promise<SdkAuthInfo> {
       try {
         return await gate.verify({ scheme: 'bearer', token, proof: undefined, method: 'POST', url: options.audience });

@@ -1,14 +1,11 @@
 import type { NextFunction, Request, Response } from 'express';
+import { WELL_KNOWN, wellKnownPath, wellKnownUrl } from '../protocol/client/discovery.js';
 
-const WELL_KNOWN = '/.well-known/oauth-protected-resource';
 /** Clients may keep the document briefly; it changes only with a deployment. */
 const METADATA_MAX_AGE_SECONDS = 300;
 
 /** RFC 9728 §3.1: the well-known path goes between the resource's host and its path. */
-export function resourceMetadataUrl(resource: string): string {
-  const u = new URL(resource);
-  return `${u.origin}${WELL_KNOWN}${u.pathname.replace(/\/$/, '')}`;
-}
+export const resourceMetadataUrl = (resource: string): string => wellKnownUrl(resource, WELL_KNOWN.protectedResource);
 
 export interface ProtectedResourceOptions {
   /** This resource server's identifier (the `audience` its tokens carry). */
@@ -41,7 +38,7 @@ export function resourceMetadata(o: ProtectedResourceOptions): Record<string, un
  */
 export function protectedResourceMetadata(o: ProtectedResourceOptions) {
   const body = JSON.stringify(resourceMetadata(o));
-  const paths = new Set([new URL(resourceMetadataUrl(o.resource)).pathname, WELL_KNOWN]);
+  const paths = new Set([wellKnownPath(o.resource, WELL_KNOWN.protectedResource), wellKnownPath(new URL(o.resource).origin, WELL_KNOWN.protectedResource)]);
   return (req: Request, res: Response, next: NextFunction): void => {
     if ((req.method !== 'GET' && req.method !== 'HEAD') || !paths.has(req.path)) return next();
     res.set({ 'content-type': 'application/json', 'cache-control': `public, max-age=${METADATA_MAX_AGE_SECONDS}`, 'access-control-allow-origin': '*' });

@@ -1,3 +1,6 @@
+import { errorText, formatChallenge } from '../protocol/client/challenge.js';
+import { DPOP_SIGNING_ALGORITHMS } from '../protocol/dpop.js';
+
 /**
  * Why a resource server refused a request, as RFC 6750 §3 and RFC 9449 §7 answer it: the status,
  * the error code (none when no token came), and which challenge scheme to send.
@@ -23,22 +26,15 @@ export const insufficientScope = (d: string) => new Refusal(403, 'insufficient_s
 /** The authorization server could not answer: fail closed, never "let it through". */
 export const unavailable = (d: string) => new Refusal(503, 'temporarily_unavailable', d);
 
-const MAX_DESCRIPTION_CHARS = 200;
-/** RFC 6750 §3: error_description and scope are %x20-21 / %x23-5B / %x5D-7E inside a quoted-string. */
-export function quotable(text: string): string {
-  return text.slice(0, MAX_DESCRIPTION_CHARS).replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/gu, (c) => (c === '"' ? "'" : '?'));
-}
-
-/** The DPoP signing algorithms a challenge names (RFC 9449 §7.1). */
-export const DPOP_ALGS = 'ES256 EdDSA';
-
-/** The WWW-Authenticate value for a refusal; undefined for answers that take no challenge (400 without a token, 503). */
+/** The WWW-Authenticate value for a refusal; undefined for answers that take no challenge (503). */
 export function challenge(r: Refusal, realm: string, resourceMetadataUrl: string, requiredScopes: string[]): string | undefined {
   if (r.status === 503) return undefined;
-  const params = [`realm="${quotable(realm)}"`];
-  if (r.code) params.push(`error="${r.code}"`, `error_description="${quotable(r.description)}"`);
-  if (r.code === 'insufficient_scope' && requiredScopes.length) params.push(`scope="${quotable(requiredScopes.join(' '))}"`);
-  if (r.scheme === 'DPoP') params.push(`algs="${DPOP_ALGS}"`);
-  params.push(`resource_metadata="${quotable(resourceMetadataUrl)}"`);
-  return `${r.scheme} ${params.join(', ')}`;
+  return formatChallenge(r.scheme, {
+    realm,
+    ...(r.code ? { error: r.code, error_description: errorText(r.description) } : {}),
+    scope: r.code === 'insufficient_scope' && requiredScopes.length ? requiredScopes.join(' ') : undefined,
+    // RFC 9449 §7.1: every algorithm a proof may use, exactly what the DPoP check accepts.
+    algs: r.scheme === 'DPoP' ? DPOP_SIGNING_ALGORITHMS.join(' ') : undefined,
+    resource_metadata: resourceMetadataUrl,
+  });
 }

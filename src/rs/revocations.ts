@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { clientAuthentication, type ClientCredentials } from '../protocol/client/client-auth.js';
+import { fetchMetadata, WELL_KNOWN, wellKnownUrl } from '../protocol/client/discovery.js';
+import { systemClock, type Clock } from '../protocol/clock.js';
+import { expiresAtMs, MS_PER_EXP_UNIT } from '../protocol/expiry.js';
 import { ASYMMETRIC_ALGORITHMS, CLOCK_TOLERANCE_SECONDS } from '../protocol/jwt.js';
 import {
   CAEP_SESSION_REVOKED, REVOKED_SESSIONS_MEMBER, SET_TYP, SSF_VERIFICATION, type PollResponse, type RevokedSession,
 } from '../protocol/ssf.js';
 import { MAX_TOKEN_TTL_SECONDS } from '../protocol/tokens.js';
-import { post } from './http.js';
-import { clientAuth, type RsCredentials } from './introspect.js';
+import { httpClient } from './http.js';
 
 /** Without a successful poll for this long, the feed is stale: local mode introspects, introspect mode stops caching. */
 export const DEFAULT_STALE_AFTER_MS = 15_000;
@@ -28,11 +31,13 @@ export interface RevocationFeedOptions {
   /** This resource server's identifier: only SETs addressed to it are applied. */
   audience: string;
   /** The resource server's own credentials, as for /introspect. */
-  credentials: RsCredentials;
+  credentials: ClientCredentials;
   /** For each discovery and JWKS request; a poll may take STS_SSF_LONG_POLL_MS on top. Default 5000. */
   timeoutMs?: number;
   /** Default DEFAULT_STALE_AFTER_MS; keep it above agent-sts's STS_SSF_LONG_POLL_MS. */
   staleAfterMs?: number;
+  /** Where "now" is read (freshness, kills' expiry, SET verification); default the wall clock. */
+  clock?: Clock;
 }
 
 export interface FeedStats {
@@ -78,12 +83,6 @@ interface SsfConfiguration {
   poll_endpoint: string;
 }
 
-/** SSF 1.0 §7.2: the well-known path goes between the issuer's host and its path. */
-export function ssfConfigurationUrl(issuer: string): string {
-  const u = new URL(issuer);
-  return `${u.origin}/.well-known/ssf-configuration${u.pathname.replace(/\/$/, '')}`;
-}
-
 const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
   const t = setTimeout(resolve, ms);
   t.unref();
@@ -105,6 +104,8 @@ function revokedSessionsOf(payload: JWTPayload): RevokedSession[] | undefined {
 export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
   const timeoutMs = o.timeoutMs ?? 5_000;
   const staleAfterMs = o.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+  const clock = o.clock ?? systemClock;
+  const http = httpClient();
   // Each feed its own stream: two processes (or two feeds) of one resource server each hear every SET.
   const stream = randomBytes(12).toString('base64url');
   const revoked = new Map<string, number>();
@@ -124,10 +125,8 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
 
   const discover = async (): Promise<SsfConfiguration> => {
     if (config) return config;
-    const res = await fetch(ssfConfigurationUrl(o.issuer), { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) throw new Error(`SSF configuration: HTTP ${res.status}`);
-    const c = (await res.json()) as Partial<SsfConfiguration>;
-    if (c.issuer !== o.issuer || typeof c.jwks_uri !== 'string' || typeof c.poll_endpoint !== 'string') throw new Error('SSF configuration names another issuer or no poll endpoint');
+    const c = (await fetchMetadata(wellKnownUrl(o.issuer, WELL_KNOWN.ssfConfiguration), o.issuer, { timeoutMs, signal: stop.signal })) as Partial<SsfConfiguration>;
+    if (typeof c.jwks_uri !== 'string' || typeof c.poll_endpoint !== 'string') throw new Error('the SSF configuration names no jwks_uri or poll endpoint');
     jwks = createRemoteJWKSet(new URL(c.jwks_uri), { timeoutDuration: timeoutMs });
     config = c as SsfConfiguration;
     return config;
@@ -148,7 +147,7 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
     try {
       ({ payload } = await jwtVerify(set, jwks!, {
         issuer: o.issuer, audience: o.audience, typ: SET_TYP, algorithms: ASYMMETRIC_ALGORITHMS,
-        clockTolerance: CLOCK_TOLERANCE_SECONDS, maxTokenAge: MAX_SET_AGE_SECONDS,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS, maxTokenAge: MAX_SET_AGE_SECONDS, currentDate: new Date(clock.nowMs()),
       }));
     } catch (err) {
       if (err instanceof errors.JOSEError && KEYS_UNREACHABLE.has(err.code)) throw err;
@@ -159,18 +158,19 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
     if (!sessions && (payload.events as Record<string, unknown> | undefined)?.[SSF_VERIFICATION]) return 'skipped';
     if (!sessions) return 'refused';
     if (applied.has(jti)) return 'duplicate';
-    const toleranceMs = CLOCK_TOLERANCE_SECONDS * 1000;
-    for (const s of sessions) revoked.set(s.sid, Math.max(revoked.get(s.sid) ?? 0, s.exp * 1000 + toleranceMs));
-    applied.set(jti, ((payload.iat ?? 0) + MAX_SET_AGE_SECONDS) * 1000 + toleranceMs);
+    // Held until the token could no longer pass anywhere (its exp, plus the leeway verifiers allow).
+    const toleranceMs = CLOCK_TOLERANCE_SECONDS * MS_PER_EXP_UNIT;
+    for (const s of sessions) revoked.set(s.sid, Math.max(revoked.get(s.sid) ?? 0, expiresAtMs(s.exp) + toleranceMs));
+    applied.set(jti, expiresAtMs((payload.iat ?? 0) + MAX_SET_AGE_SECONDS) + toleranceMs);
     return 'applied';
   };
 
   const pollOnce = async (ack: string[], setErrs: Record<string, { err: string; description: string }>, catchingUp: boolean): Promise<PollResponse> => {
     const c = await discover();
-    const auth = await clientAuth(o.credentials, o.issuer);
+    const auth = await clientAuthentication(o.credentials, o.issuer, clock);
     // While catching up (first poll, or more waiting) nothing is worth waiting for; after that, a long poll.
     const body = JSON.stringify({ ...auth.params, stream, returnImmediately: catchingUp, maxEvents: MAX_EVENTS_PER_POLL, ack, setErrs });
-    const res = await post(c.poll_endpoint, auth.headers, body, {
+    const res = await http.post(c.poll_endpoint, auth.headers, body, {
       timeoutMs: staleAfterMs, contentType: 'application/json', maxResponseBytes: MAX_POLL_RESPONSE_BYTES, signal: stop.signal, unref: true,
     });
     const answer = res.json as PollResponse | null;
@@ -207,10 +207,10 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
             setErrs[jti] = { err: 'invalid_request', description: 'not a valid session-revoked SET for this audience' };
           }
         }
-        prune(Date.now());
+        prune(clock.nowMs());
         // Caught up only once nothing more waits: a backlog being read is not yet fresh.
         if (answer.moreAvailable !== true) {
-          lastHeardMs = Date.now();
+          lastHeardMs = clock.nowMs();
           caughtUp();
         }
       } catch {
@@ -235,9 +235,9 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
     },
     isRevoked: (sid) => {
       const untilMs = revoked.get(sid);
-      return untilMs !== undefined && untilMs > Date.now();
+      return untilMs !== undefined && untilMs > clock.nowMs();
     },
-    fresh: () => lastHeardMs !== undefined && Date.now() - lastHeardMs < staleAfterMs,
+    fresh: () => lastHeardMs !== undefined && clock.nowMs() - lastHeardMs < staleAfterMs,
     onResync: (fn) => {
       resyncListeners.push(fn);
     },
@@ -245,6 +245,9 @@ export function revocationFeed(o: RevocationFeedOptions): RevocationFeed {
     fellBack: () => {
       stats.fallbacks++;
     },
-    close: () => stop.abort(),
+    close: () => {
+      stop.abort();
+      http.close();
+    },
   };
 }

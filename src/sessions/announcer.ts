@@ -1,6 +1,7 @@
 import type { RequestContext } from '../audit/context.js';
-import { envelope, type EventSink, type KilledSession } from '../audit/events.js';
-import type { SessionStore, UnannouncedSession, UnannouncedTree } from '../store/index.js';
+import type { EventSink } from '../audit/events.js';
+import { revocationAnnounced } from '../audit/records.js';
+import { killedSession, type KilledSession, type SessionStore, type UnannouncedTree } from '../store/index.js';
 import { unexpired } from '../store/liveness.js';
 import type { Clock } from './clock.js';
 
@@ -49,9 +50,7 @@ export class KillAnnouncer {
     let announced = 0;
     for (const [key, sessions] of groupByKill(trees, nowMs)) {
       const [kill, reason] = key.split('\n') as [string, string];
-      await this.events.record({
-        type: 'revocation.announced', ...envelope(context, this.clock.nowMs(), OUTBOX_ACTOR), kill, reason, revoked: sessions.length, sessions,
-      });
+      await this.events.record(revocationAnnounced(kill, reason, sessions, OUTBOX_ACTOR, context, this.clock.nowMs()));
       announced += sessions.length;
     }
     await this.store.forgetAnnounced(trees);
@@ -78,12 +77,9 @@ function groupByKill(trees: UnannouncedTree[], nowMs: number): Map<string, Kille
       if (!unexpired(s.exp, nowMs)) continue;
       const key = `${s.kill}\n${s.reason}`;
       const list = out.get(key);
-      if (list) list.push(killedOf(s));
-      else out.set(key, [killedOf(s)]);
+      if (list) list.push(killedSession(s));
+      else out.set(key, [killedSession(s)]);
     }
   }
   return out;
 }
-
-/** Members in canonical (sorted) order, as every kill record lists them. */
-const killedOf = ({ agent, aud, exp, sid, sub }: UnannouncedSession): KilledSession => ({ agent, aud, exp, sid, sub });

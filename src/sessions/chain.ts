@@ -14,16 +14,16 @@ export function mayDelegate(holder: Agent | undefined, next: string): boolean {
  * still allows. Checked in process from the live registry, so
  * disabling an agent, or removing a delegate, ends every token that passed through it.
  */
-export async function chainAllowed(registry: Registry, s: ChainClaims): Promise<boolean> {
+export function chainAllowed(registry: Registry, s: ChainClaims): boolean {
   // Most tokens are an agent's own, never handed over: one holder, no actor, no hand-over to check.
   if (s.chain.length === 0 && !s.act) {
-    const agent = await registry.agent(s.agent);
+    const agent = registry.agent(s.agent);
     return agent !== undefined && !agent.disabled && entitled(agent, s);
   }
   const holders = [...s.chain, s.agent];
   const agents = new Map<string, Agent | undefined>();
   for (const id of new Set([...holders, ...agentsOf(s)])) {
-    const agent = await registry.agent(id);
+    const agent = registry.agent(id);
     if (!agent || agent.disabled) return false;
     agents.set(id, agent);
   }

@@ -1,7 +1,9 @@
 import type { RequestContext } from '../audit/context.js';
 import { compactVerify, createLocalJWKSet } from 'jose';
-import { auditUnavailable, envelope, isoTime, type DurableEvent, type Endpoint, type EventSink, type KillReason } from '../audit/events.js';
+import { auditUnavailable, envelope, type DurableEvent, type Endpoint, type EventSink, type KillReason } from '../audit/events.js';
+import { killOutcome, revocationRequested, tokenIssued, type KillTarget } from '../audit/records.js';
 import { invalidClient, invalidGrant, invalidRequest, OAuthError, RETRY_AFTER_SECONDS } from '../errors.js';
+import { ISSUER_SIGNING_ALGORITHMS } from '../protocol/jwt.js';
 import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
 import type { KeyStore } from '../keys/keystore.js';
@@ -13,9 +15,6 @@ import type { Grant } from './attenuate.js';
 import { chainAllowed } from './chain.js';
 import { IdSource } from './ids.js';
 
-/** What a kill event says of each session it removed: enough for a subscriber to drop it without asking. */
-/** Members in canonical (sorted) order: a 10,000-session kill's record is then written without sorting each entry. */
-const killed = (removed: RemovedSession[]) => removed.map(({ agent, aud, exp, sid, sub }) => ({ agent, aud, exp, sid, sub }));
 
 /**
  * A create refused because an agent it names is disabled: answered exactly as a wrong secret is
@@ -105,6 +104,9 @@ export class SessionService {
   }
 
   async issue(grant: Grant, grantType: string, context: RequestContext): Promise<Issued> {
+    // the request's one reading of the clock (its arrival, on the service clock): the grant's
+    // lifetime, iat, the record's time and the store's now all agree
+    const nowMs = context.startedMs;
     const parent = grant.parent;
     const id = this.ids.next();
     const jti = this.ids.next();
@@ -118,7 +120,7 @@ export class SessionService {
       sub: grant.sub,
       aud: grant.aud,
       scope: grant.scope,
-      iat: Math.floor(this.now() / 1000),
+      iat: Math.floor(nowMs / 1000),
       exp: grant.exp,
       jti,
     };
@@ -131,17 +133,10 @@ export class SessionService {
     if (token.length > MAX_TOKEN_LENGTH) throw invalidRequest(`the token would exceed ${MAX_TOKEN_LENGTH} characters: ask for fewer scopes`);
     const session = draft as Session;
     session.tokenHash = tokenHash(token);
-    // Members in canonical (sorted) order, the envelope's too: the audit trail then writes this
-    // record, on every issuance, with one JSON.stringify (see canonicalJson).
-    const issued: DurableEvent = {
-      ...(session.act ? { act: session.act } : {}), actor: session.agent, ...(context.adminSid ? { adminSid: context.adminSid } : {}),
-      agent: session.agent, aud: session.aud, exp: session.exp, grant: grantType,
-      ...(parent ? { parent: parent.sid, parentAgent: parent.agent } : {}), requestId: context.requestId, scope: session.scope,
-      sid: session.sid, sub: session.sub, time: isoTime(this.now()), ttl: session.exp - session.iat, type: 'token.issued',
-    };
+    const issued = tokenIssued(session, parent, grantType, context, nowMs);
     // On a single Redis the trail's record is appended by the create itself: still one round trip.
     const prepared = this.events.prepare?.(issued);
-    const outcome = await this.store.create(session, this.now(), context.startedMs, prepared);
+    const outcome = await this.store.create(session, nowMs, context.startedMs, prepared);
     if (outcome === 'agent_revoked' && !parent) {
       throw invalidGrant('the agent\'s sessions were revoked while this request was in flight; retry').because('agent_revoked');
     }
@@ -172,9 +167,10 @@ export class SessionService {
     token: string, find: (sid: string, hash: string, nowMs: number) => Promise<T | undefined>, presented?: Presented,
   ): Promise<T | undefined> {
     const sid = readTokenSid(token, this.issuer);
-    const found = sid ? await find(sid, tokenHash(token), this.now()) : undefined;
+    // a presented token is judged at its request's arrival (the request's one clock reading)
+    const found = sid ? await find(sid, tokenHash(token), presented?.context.startedMs ?? this.now()) : undefined;
     if (!found && sid && presented) await this.#reportIfKilled(token, sid, presented);
-    return found && (await chainAllowed(this.registry, found)) ? found : undefined;
+    return found && chainAllowed(this.registry, found) ? found : undefined;
   }
 
   /**
@@ -189,7 +185,7 @@ export class SessionService {
     const last = this.#reported.get(sid);
     if (last !== undefined && nowMs - last < USED_AFTER_REVOCATION_EVERY_MS) return;
     try {
-      const { payload } = await compactVerify(token, createLocalJWKSet(this.keys.jwks()), { algorithms: ['ES256', 'EdDSA'] });
+      const { payload } = await compactVerify(token, createLocalJWKSet(this.keys.jwks()), { algorithms: [...ISSUER_SIGNING_ALGORITHMS] });
       const claims = JSON.parse(new TextDecoder().decode(payload)) as { sid?: unknown; client_id?: unknown; sub?: unknown; aud?: unknown };
       if (claims.sid !== sid) return;
       // Ours: asked at most once per window whatever the answer, so an expired token replayed costs one check a minute.
@@ -205,34 +201,36 @@ export class SessionService {
     }
   }
 
-  async revokeTree(sid: string, by: string, reason: KillReason, context: RequestContext): Promise<number> {
-    await this.#recordOrFail({ type: 'revocation.requested', ...envelope(context, this.now(), by), of: 'session', sid, by, reason });
-    const tag = this.#tag(context, reason);
-    const removed = await this.store.revokeTree(sid, this.now(), tag);
-    return this.#finish({ type: 'session.revoked', ...envelope(context, this.now(), by), sid, revoked: removed.length, sessions: killed(removed), by, reason }, removed, tag, context);
+  revokeTree(sid: string, by: string, reason: KillReason, context: RequestContext): Promise<number> {
+    return this.#kill({ of: 'session', sid, reason }, reason, by, context, (tag) => this.store.revokeTree(sid, this.now(), tag));
   }
 
-  async revokeAgent(agent: string, by: string, context: RequestContext): Promise<number> {
-    await this.#recordOrFail({ type: 'revocation.requested', ...envelope(context, this.now(), by), of: 'agent', agent, by });
-    const tag = this.#tag(context, 'agent');
-    const removed = await this.store.revokeAgent(agent, this.now(), tag);
-    return this.#finish({ type: 'agent.sessions_revoked', ...envelope(context, this.now(), by), agent, revoked: removed.length, sessions: killed(removed), by }, removed, tag, context);
+  revokeAgent(agent: string, by: string, context: RequestContext): Promise<number> {
+    return this.#kill({ of: 'agent', agent }, 'agent', by, context, (tag) => this.store.revokeAgent(agent, this.now(), tag));
   }
 
   /**
    * Kills every session on behalf of `sub` (its subtree with it), as listed by the subject index.
    * Unlike revokeAgent there is no marker: a session created while this runs may survive it.
    */
-  async revokeSubject(sub: string, by: string, context: RequestContext): Promise<number> {
-    await this.#recordOrFail({ type: 'revocation.requested', ...envelope(context, this.now(), by), of: 'subject', sub, by });
-    const tag = this.#tag(context, 'subject');
-    const removed: RemovedSession[] = [];
-    for (let step = 0; step < SUBJECT_KILL_MAX_STEPS; step++) {
-      const batch = await this.store.list({ sub }, this.now(), SUBJECT_KILL_BATCH);
-      if (batch.length === 0) break;
-      for (const s of batch) removed.push(...(await this.store.revokeTree(s.sid, this.now(), tag)));
-    }
-    return this.#finish({ type: 'subject.sessions_revoked', ...envelope(context, this.now(), by), sub, revoked: removed.length, sessions: killed(removed), by }, removed, tag, context);
+  revokeSubject(sub: string, by: string, context: RequestContext): Promise<number> {
+    return this.#kill({ of: 'subject', sub }, 'subject', by, context, async (tag) => {
+      const removed: RemovedSession[] = [];
+      for (let step = 0; step < SUBJECT_KILL_MAX_STEPS; step++) {
+        const batch = await this.store.list({ sub }, this.now(), SUBJECT_KILL_BATCH);
+        if (batch.length === 0) break;
+        for (const s of batch) removed.push(...(await this.store.revokeTree(s.sid, this.now(), tag)));
+      }
+      return removed;
+    });
+  }
+
+  /** A kill: its request recorded first (no record, no kill), the store's kill tagged into the outbox, then its outcome. */
+  async #kill(target: KillTarget, reason: string, by: string, context: RequestContext, run: (tag: KillTag) => Promise<RemovedSession[]>): Promise<number> {
+    await this.#recordOrFail(revocationRequested(target, by, context, this.now()));
+    const tag = this.#tag(context, reason);
+    const removed = await run(tag);
+    return this.#finish(killOutcome(target, removed, by, context, this.now()), removed, tag, context);
   }
 
   /** Every kill keeps what it removes in the outbox until its outcome is recorded and announced. */

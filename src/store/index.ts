@@ -1,11 +1,14 @@
 import type { AuditAppend, AuditLog } from './audit.js';
 import type { SsfStore } from './ssf.js';
 import type { UsageStore } from './usage.js';
+import type { ReplaySpace } from './keys.js';
 import type { CreateOutcome, KillTag, RemovedSession, Session, SessionFilter, TokenClaims, UnannouncedTree } from './types.js';
+export type { ReplaySpace } from './keys.js';
 
 export {
   agentsOf, agentsNamedBy, rootOf, SID_PATTERN, AGENT_KILL_CLOCK_SKEW_MS, AGENT_KILL_MARKER_TTL_MS,
   type Session, type SessionFilter, type Actor, type TokenClaims, type RemovedSession, type CreateOutcome,
+  KILLED_SESSION_FIELDS, killedSession, type KilledSession,
   type KillTag, type UnannouncedSession, type UnannouncedTree,
 } from './types.js';
 
@@ -82,9 +85,13 @@ export interface SessionStore {
   close(): Promise<void>;
 }
 
-/** Single-use values (client-assertion jti): the first caller wins, every later one loses. */
+/**
+ * Single-use ids with an expiry (client assertions' and DPoP proofs' jti): the first use of an id
+ * in its space wins, every later one loses until `expiresAtMs`. One interface, one Redis and one
+ * memory twin (the session stores), one contract.
+ */
 export interface ReplayStore {
-  useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean>;
+  useOnce(space: ReplaySpace, id: string, expiresAtMs: number, nowMs: number): Promise<boolean>;
 }
 
 export interface Stores {

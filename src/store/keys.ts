@@ -57,8 +57,8 @@ export interface RedisKeys {
   subjectIndex(sub: string): string;
   /** ZSET sid→exp(ms): every live session. */
   allSessions(): string;
-  /** STRING: a used single-use id (client assertion jti). */
-  usedOnce(id: string): string;
+  /** STRING: a used single-use id of one kind (see USED_ONCE_SPACES); expires when the id could no longer be accepted. */
+  usedOnce(space: ReplaySpace, id: string): string;
   /** Prefix of rate-limit counters (rate-limiter-flexible appends ':<key>'). */
   rateLimit(kind: 'ip' | 'client'): string;
   /** STREAM: the hash-chained audit trail (fields seq, prev, hash, body). One slot with its head and checkpoint. */
@@ -116,6 +116,15 @@ export const OUTBOX_SUFFIX = 'o';
 /** Separates a tree's root from the kill id in the members of `unannounced()` (neither contains it). */
 export const MARK_SEPARATOR = '|';
 
+/**
+ * What each kind of single-use id is spent for, and the key space it is spent in: a client
+ * assertion's jti and a DPoP proof's jti never share a key, whatever their values. The ids are
+ * base64url digests (never a ':'), so the two spaces cannot meet; client assertions keep the
+ * space they have always had, so a rolling upgrade forgets no used assertion.
+ */
+export const USED_ONCE_SPACES = { 'client-assertion': 'once:', 'dpop-proof': 'once:dpop:' } as const;
+export type ReplaySpace = keyof typeof USED_ONCE_SPACES;
+
 /** What an agent's kill marker appends to the agent's index key. */
 export const AGENT_KILL_MARKER_SUFFIX = ':nb';
 
@@ -143,7 +152,7 @@ export function redisKeys(prefix: string): RedisKeys {
     credentialLastUsed: () => `${prefix}{reg}:lastused`,
     subjectIndex: (sub) => `${prefix}sub:{${sub}}`,
     allSessions: () => `${prefix}all`,
-    usedOnce: (id) => `${prefix}once:${id}`,
+    usedOnce: (space, id) => `${prefix}${USED_ONCE_SPACES[space]}${id}`,
     rateLimit: (kind) => `${prefix}rl:${kind}`,
     auditStream: () => `${prefix}{audit}:trail`,
     auditHead: () => `${prefix}{audit}:head`,

@@ -33,8 +33,23 @@ export interface Session {
 /** What a live token's session says about the token: what introspection reports and revocation checks. */
 export type TokenClaims = Pick<Session, 'sid' | 'agent' | 'sub' | 'act' | 'aud' | 'scope' | 'iat' | 'exp' | 'jti' | 'chain' | 'cnf'>;
 
-/** A live session a kill removed: enough to drop its index entries, to say whom the kill reached and until when its token would have lived. */
-export type RemovedSession = Pick<Session, 'sid' | 'agent' | 'sub' | 'aud' | 'act' | 'exp'>;
+/**
+ * What every record of a killed session names (the kill records, the outbox, the SETs built from
+ * them): the session, who held it on behalf of whom, the audience that must hear of it, and its
+ * token's exp (seconds), until which a subscriber keeps it as revoked. In canonical (sorted) order.
+ */
+export const KILLED_SESSION_FIELDS = ['agent', 'aud', 'exp', 'sid', 'sub'] as const;
+
+export type KilledSession = Pick<Session, (typeof KILLED_SESSION_FIELDS)[number]>;
+
+/**
+ * A killed session's members alone, in canonical order: a 10,000-session kill's record is then
+ * written without sorting each entry.
+ */
+export const killedSession = (s: KilledSession): KilledSession => Object.fromEntries(KILLED_SESSION_FIELDS.map((f) => [f, s[f]])) as KilledSession;
+
+/** A live session a kill removed: a killed session and its act chain, so the kill can drop every agent's index entry. */
+export type RemovedSession = KilledSession & Pick<Session, 'act'>;
 
 /**
  * What a kill tells the outbox about itself, so its sessions can still be announced to their
@@ -49,7 +64,7 @@ export interface KillTag {
 }
 
 /** A killed session whose announcement (CAEP session-revoked SET) is not yet known to have landed. */
-export type UnannouncedSession = Pick<Session, 'sid' | 'agent' | 'sub' | 'aud' | 'exp'> & Pick<KillTag, 'kill' | 'reason'>;
+export type UnannouncedSession = KilledSession & Pick<KillTag, 'kill' | 'reason'>;
 
 /** The outbox of one tree, as `unannounced` lists it: its overdue marks, and every session still waiting in it. */
 export interface UnannouncedTree {

@@ -30,7 +30,7 @@ describe('memory store: time comes from its callers and its clock', () => {
     const store = new MemorySessionStore(() => clock);
     const root = makeRoot();
     expect(await store.create(root, t, t)).toBe('created');
-    expect(await store.useOnce('jti-1', t + 1_000, t)).toBe(true);
+    expect(await store.useOnce('client-assertion', 'jti-1', t + 1_000, t)).toBe(true);
     await store.revokeAgent('agent-k', t);
     const full = store.snapshot();
     expect(full).toHaveLength(3);

@@ -125,7 +125,8 @@ describe('redis store: Redis holds no garbage', () => {
     const grandchild = makeDelegated(child, 'agent-c', { exp: root.exp - 100 });
     const obo = makeRoot({ agent: 'agent-b', sub: 'user-1', act: { sub: 'agent-b' }, exp: root.exp + 400 });
     for (const s of [root, child, grandchild, obo]) expect(await store.create(s, now(), now())).toBe('created');
-    expect(await store.useOnce(randomId('jti'), now() + 60_000, now())).toBe(true);
+    expect(await store.useOnce('client-assertion', randomId('jti'), now() + 60_000, now())).toBe(true);
+    expect(await store.useOnce('dpop-proof', randomId('jti'), now() + 60_000, now())).toBe(true);
 
     const all = await keysUnder(prefix);
     expect(all.length).toBeGreaterThan(0);

@@ -5,8 +5,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
-  AGENT_KILL_CLOCK_SKEW_MS, rootOf, type Actor, type RemovedSession, type ReplayStore, type Session, type SessionStore,
+  AGENT_KILL_CLOCK_SKEW_MS, KILLED_SESSION_FIELDS, killedSession, rootOf, type Actor, type RemovedSession, type ReplayStore, type Session, type SessionStore,
 } from '../../src/store/index.js';
+import { USED_ONCE_SPACES, type ReplaySpace } from '../../src/store/keys.js';
 import { sleep } from '../helpers/wait.js';
 
 export interface ContractStore {
@@ -22,6 +23,9 @@ export interface ContractStore {
 }
 
 export const API = 'https://api.example.com';
+
+/** Every kind of single-use id: the replay contract runs once for each. */
+const SPACES = Object.keys(USED_ONCE_SPACES) as ReplaySpace[];
 
 export function randomId(tag: string): string {
   return `${tag}-${randomBytes(6).toString('hex')}`;
@@ -102,7 +106,8 @@ export async function exerciseEveryWrite(store: SessionStore & ReplayStore): Pro
   const obo = makeRoot({ agent: 'agent-b', sub: 'user-1', act: { sub: 'agent-b' } });
   const other = makeRoot({ agent: 'agent-d', sub: 'agent-d' });
   for (const s of [root, child, grandchild, obo, other]) expect(await store.create(s, t, t)).toBe('created');
-  expect(await store.useOnce(randomId('jti'), t + 60_000, t)).toBe(true);
+  expect(await store.useOnce('client-assertion', randomId('jti'), t + 60_000, t)).toBe(true);
+  expect(await store.useOnce('dpop-proof', randomId('jti'), t + 60_000, t)).toBe(true);
   expect(await store.revokeTree(child.sid, t)).toHaveLength(2);
   expect(await store.create(makeChild(child), t, t)).toBe('ancestor_revoked');
   expect(await store.revokeAgent('agent-d', t)).toHaveLength(1);
@@ -453,6 +458,21 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         );
         // a kill that began at or after `beforeMs` may still be announcing: not listed
         expect(await store.unannounced(t, 100)).toEqual([]);
+      });
+
+      it('a killed session is named by the same fields wherever it is kept: the removed list (with act), the outbox (with the kill)', async () => {
+        const root = makeRoot({ agent: 'agent-f', sub: 'user-f', act: { sub: 'agent-f' } });
+        await createAll(root);
+        const t = now();
+        const [removed, ...more] = await store.revokeTree(root.sid, t, tagOf('req-f'));
+        expect(more).toEqual([]);
+        const [tree] = await store.unannounced(t + 1, 100);
+        const named = (o: object, own: string[]) => Object.keys(o).filter((k) => !own.includes(k)).sort();
+        expect(named(removed!, ['act'])).toEqual([...KILLED_SESSION_FIELDS]);
+        expect(removed!.act).toEqual({ sub: 'agent-f' });
+        expect(named(tree!.sessions[0]!, ['kill', 'reason'])).toEqual([...KILLED_SESSION_FIELDS]);
+        expect(killedSession(tree!.sessions[0]!)).toStrictEqual(killedSession(removed!));
+        await store.forgetAnnounced([tree!]);
       });
 
       it('announced clears the kill; a kill that removed nothing leaves no mark', async () => {
@@ -833,20 +853,22 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
       });
     });
 
-    describe('useOnce (replay)', () => {
+    describe.each(SPACES)('useOnce (replay) in the %s space', (space) => {
+      const useOnce = (id: string, expiresAtMs: number, nowMs: number) => store.useOnce(space, id, expiresAtMs, nowMs);
+
       it('the first use wins, every later use of the same id loses while unexpired', async () => {
         const id = randomId('jti');
         const t = now();
-        expect(await store.useOnce(id, t + 60_000, t)).toBe(true);
-        expect(await store.useOnce(id, t + 60_000, t)).toBe(false);
-        expect(await store.useOnce(id, t + 60_000, t + 1_000)).toBe(false);
-        expect(await store.useOnce(randomId('jti'), t + 60_000, t)).toBe(true);
+        expect(await useOnce(id, t + 60_000, t)).toBe(true);
+        expect(await useOnce(id, t + 60_000, t)).toBe(false);
+        expect(await useOnce(id, t + 60_000, t + 1_000)).toBe(false);
+        expect(await useOnce(randomId('jti'), t + 60_000, t)).toBe(true);
       });
 
       it('concurrent uses of one id: exactly one wins', async () => {
         const id = randomId('jti');
         const t = now();
-        const results = await Promise.all(Array.from({ length: 20 }, () => store.useOnce(id, t + 60_000, t)));
+        const results = await Promise.all(Array.from({ length: 20 }, () => useOnce(id, t + 60_000, t)));
         expect(results.filter(Boolean)).toHaveLength(1);
       });
 
@@ -854,18 +876,31 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         const id = randomId('jti');
         const t = now();
         if (ctx.wallClockReplayExpiry) {
-          expect(await store.useOnce(id, t + 50, t)).toBe(true);
-          expect(await store.useOnce(id, t + 50, t)).toBe(false);
+          expect(await useOnce(id, t + 50, t)).toBe(true);
+          expect(await useOnce(id, t + 50, t)).toBe(false);
           await sleep(120);
           const t2 = now();
-          expect(await store.useOnce(id, t2 + 60_000, t2)).toBe(true);
-          expect(await store.useOnce(id, t2 + 60_000, t2)).toBe(false);
+          expect(await useOnce(id, t2 + 60_000, t2)).toBe(true);
+          expect(await useOnce(id, t2 + 60_000, t2)).toBe(false);
         } else {
-          expect(await store.useOnce(id, t + 50, t)).toBe(true);
-          expect(await store.useOnce(id, t + 50, t + 49)).toBe(false);
-          expect(await store.useOnce(id, t + 60_000, t + 50)).toBe(true);
-          expect(await store.useOnce(id, t + 60_000, t + 1_000)).toBe(false);
+          expect(await useOnce(id, t + 50, t)).toBe(true);
+          expect(await useOnce(id, t + 50, t + 49)).toBe(false);
+          expect(await useOnce(id, t + 60_000, t + 50)).toBe(true);
+          expect(await useOnce(id, t + 60_000, t + 1_000)).toBe(false);
         }
+      });
+
+      it('the spaces are apart: an id used here is unused in every other space, and theirs leave it unused here', async () => {
+        const t = now();
+        const mine = randomId('jti');
+        const theirs = randomId('jti');
+        expect(await useOnce(mine, t + 60_000, t)).toBe(true);
+        for (const other of SPACES.filter((x) => x !== space)) {
+          expect(await store.useOnce(other, mine, t + 60_000, t)).toBe(true);
+          expect(await store.useOnce(other, theirs, t + 60_000, t)).toBe(true);
+        }
+        expect(await useOnce(theirs, t + 60_000, t)).toBe(true);
+        expect(await useOnce(mine, t + 60_000, t)).toBe(false);
       });
     });
 

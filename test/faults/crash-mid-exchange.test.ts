@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { StoreUnavailableError } from '../../src/errors.js';
-import type { CreateOutcome, KillTag, RemovedSession, ReplayStore, Session, SessionFilter, SessionStore, UnannouncedTree } from '../../src/store/index.js';
+import type { CreateOutcome, KillTag, RemovedSession, ReplaySpace, ReplayStore, Session, SessionFilter, SessionStore, UnannouncedTree } from '../../src/store/index.js';
 import type { RedisKeys } from '../../src/store/keys.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
@@ -91,8 +91,8 @@ class FaultyStore implements SessionStore, ReplayStore {
   wasKilled(sid: string, nowMs: number) {
     return this.real.wasKilled(sid, nowMs);
   }
-  useOnce(id: string, expiresAtMs: number, nowMs: number) {
-    return this.real.useOnce(id, expiresAtMs, nowMs);
+  useOnce(space: ReplaySpace, id: string, expiresAtMs: number, nowMs: number) {
+    return this.real.useOnce(space, id, expiresAtMs, nowMs);
   }
   countLive(nowMs: number) {
     return this.real.countLive(nowMs);

@@ -109,8 +109,8 @@ describe('a client assertion raced from 50 concurrent /token requests: exactly o
     expect(fresh).toEqual([sid]);
     const k = sts.keys!;
     const newKeys = (await redisState(sts)).filter((key) => !keysBefore.has(key));
-    expect(newKeys.sort()).toEqual([k.session(sid), k.usedOnce(assertionId('race-agent', jti))].sort());
-    expect(await sts.redis!.exists(k.usedOnce(assertionId('race-agent', jti)))).toBe(1);
+    expect(newKeys.sort()).toEqual([k.session(sid), k.usedOnce('client-assertion', assertionId('race-agent', jti))].sort());
+    expect(await sts.redis!.exists(k.usedOnce('client-assertion', assertionId('race-agent', jti)))).toBe(1);
 
     // One token.issued; 49 token.denied invalid_client that name no agent.
     const events = sts.events.events.slice(n);

@@ -1,21 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { accessTokenHash } from '../../src/rs/dpop.js';
+import { SignJWT } from 'jose';
+import { dpopProofClaims, dpopProofHeader, generateDpopKeyPair, type DpopKeyPair } from '../../src/protocol/client/dpop.js';
 
-/** A DPoP key pair as a client holds it: the private key signs, the public JWK goes in the header. */
-export interface DpopKey {
-  alg: string;
-  privateKey: CryptoKey;
-  publicKey: CryptoKey;
-  jwk: JWK;
-  jkt: string;
-}
+/** A DPoP key pair as a client holds it (the kit's): the private key signs, the public JWK goes in the header. */
+export type DpopKey = DpopKeyPair;
 
-export async function dpopKey(alg = 'ES256'): Promise<DpopKey> {
-  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
-  const jwk = await exportJWK(publicKey);
-  return { alg, privateKey, publicKey, jwk, jkt: await calculateJwkThumbprint(jwk) };
-}
+export const dpopKey = (alg = 'ES256'): Promise<DpopKey> => generateDpopKeyPair(alg, { extractable: true });
 
 export interface ProofOptions {
   htm?: string;
@@ -32,13 +21,11 @@ export interface ProofOptions {
 
 const drop = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
-/** A DPoP proof signed by jose (the header may be bent, the signature is always real). */
+/** A DPoP proof as the kit's signer makes it, then bent (the header may be bent, the signature is always real). */
 export function proof(key: DpopKey, o: ProofOptions = {}): Promise<string> {
-  const payload = drop({
-    jti: randomUUID(), htm: o.htm ?? 'GET', htu: o.htu ?? 'https://api.example.com/invoices',
-    iat: o.iat ?? Math.floor(Date.now() / 1000), ...(o.token ? { ath: accessTokenHash(o.token) } : {}), ...o.claims,
-  });
-  const header = drop({ alg: key.alg, typ: 'dpop+jwt', jwk: key.jwk, ...o.header });
+  const claims = dpopProofClaims({ htm: o.htm ?? 'GET', htu: o.htu ?? 'https://api.example.com/invoices', ...(o.token ? { accessToken: o.token } : {}) });
+  const payload = drop({ ...claims, ...(o.iat !== undefined ? { iat: o.iat } : {}), ...o.claims });
+  const header = drop({ ...dpopProofHeader(key), ...o.header });
   return new SignJWT(payload).setProtectedHeader(header as { alg: string }).sign(key.privateKey);
 }
 

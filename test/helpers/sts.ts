@@ -15,6 +15,7 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { buildDeps, type Deps } from '../../src/deps.js';
 import type { Resolve } from '../../src/push/address-policy.js';
 import { addKey } from '../../src/keys/keystore.js';
+import { clientSecretBasic } from '../../src/protocol/client/client-auth.js';
 import type { Clock } from '../../src/sessions/clock.js';
 import { MemoryRegistryStore } from '../../src/store/memory/registry-store.js';
 import type { Faults } from './faults.js';
@@ -69,19 +70,19 @@ export function testRegistry(extra: Partial<RegistryDocument> = {}): RegistryDoc
       {
         id: 'billing-agent', owner: 'team-billing', secretHash: h('billing-agent'),
         audiences: { [API]: ['invoices:read', 'invoices:write'], [OTHER_API]: ['reports:read'] },
-        maxTokenTtlSeconds: 300, maxDelegationDepth: 2, tokenExchange: true, delegates: ['sub-agent'],
+        maxTokenTtlSeconds: 300, maxDelegationDepth: 2, grantTypes: ['client_credentials', EXCHANGE], delegates: ['sub-agent'],
       },
       {
         id: 'sub-agent', secretHash: h('sub-agent'), audiences: { [API]: ['invoices:read', 'invoices:write'] },
-        maxTokenTtlSeconds: 120, maxDelegationDepth: 5, tokenExchange: true, delegates: ['leaf-agent'],
+        maxTokenTtlSeconds: 120, maxDelegationDepth: 5, grantTypes: ['client_credentials', EXCHANGE], delegates: ['leaf-agent'],
       },
       {
         id: 'leaf-agent', secretHash: h('leaf-agent'), audiences: { [API]: ['invoices:read'] },
-        maxTokenTtlSeconds: 60, maxDelegationDepth: 5, tokenExchange: true,
+        maxTokenTtlSeconds: 60, maxDelegationDepth: 5, grantTypes: ['client_credentials', EXCHANGE],
       },
       {
         id: 'outsider-agent', secretHash: h('outsider-agent'), audiences: { [API]: ['invoices:read'] },
-        maxTokenTtlSeconds: 60, maxDelegationDepth: 2, tokenExchange: true,
+        maxTokenTtlSeconds: 60, maxDelegationDepth: 2, grantTypes: ['client_credentials', EXCHANGE],
       },
       { id: 'no-exchange-agent', secretHash: h('no-exchange-agent'), audiences: { [API]: ['invoices:read'] } },
       { id: 'disabled-agent', secretHash: h('disabled-agent'), audiences: { [API]: ['invoices:read'] }, disabled: true },
@@ -285,7 +286,8 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
 }
 
 export function basic(id: string, secret = SECRETS[id]!): string {
-  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+  // An id with no known secret (an unknown client) sends the text "undefined": a wrong secret, as it always did.
+  return clientSecretBasic(id, String(secret));
 }
 
 export interface TokenBody {

@@ -13,7 +13,7 @@ import { ADMIN_SCOPES } from '../../src/clients/types.js';
 import { DIST, runNode, startNode } from '../helpers/dist.js';
 import { freePort } from '../helpers/redis-process.mjs';
 import { sidOf } from '../helpers/responses.js';
-import { ADMIN_AUD, API, basic, clientCredentials, exchange, introspect, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
+import { ADMIN_AUD, API, basic, clientCredentials, exchange, EXCHANGE, introspect, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
 import { sleep } from '../helpers/wait.js';
 
 /** The built `agent-sts` admin commands against a real server on a real Redis: exit codes, output, and the server's state after. */
@@ -134,6 +134,20 @@ describe('agent-sts admin commands', () => {
     const fromFile = await runNode([BIN, 'agents', 'update', 'leaf-agent', '--file', 'patch.json'], { cwd: dir, env });
     expect(fromFile).toEqual({ code: 0, stdout: 'updated agent leaf-agent; revoked 0 sessions\n', stderr: '' });
     expect((await adminGet('/agents/leaf-agent')).body).toMatchObject({ description: null, maxDelegationDepth: 1, maxTokenTtlSeconds: 30 });
+  });
+
+  it('agents update --grant-types sets the list; --no-token-exchange and --token-exchange (the deprecated alias) remove and add one', async () => {
+    const grantTypes = async () => (await adminGet('/agents/outsider-agent')).body.grantTypes as string[];
+    expect(await cli(['agents', 'update', 'outsider-agent', '--no-token-exchange'])).toMatchObject({ code: 0, stderr: '' });
+    expect(await grantTypes()).toEqual(['client_credentials']);
+    expect(await cli(['agents', 'update', 'outsider-agent', '--token-exchange'])).toMatchObject({ code: 0, stderr: '' });
+    expect(await grantTypes()).toEqual(['client_credentials', EXCHANGE]);
+    expect(await cli(['agents', 'update', 'outsider-agent', '--grant-types', EXCHANGE])).toMatchObject({ code: 0, stderr: '' });
+    expect(await grantTypes()).toEqual([EXCHANGE]);
+    const show = await cli(['agents', 'show', 'outsider-agent']);
+    expect(show.stdout).toMatch(new RegExp(`\ngrant types: +${EXCHANGE}\n`));
+    expect(await cli(['agents', 'update', 'outsider-agent', '--grant-types', `client_credentials,${EXCHANGE}`])).toMatchObject({ code: 0, stderr: '' });
+    expect(await grantTypes()).toEqual(['client_credentials', EXCHANGE]);
   });
 
   it('access AGENT and access --all: the live review', async () => {

@@ -123,12 +123,14 @@ describe('client authentication', () => {
       expect(claims(res.body.access_token)).toMatchObject({ client_id: ODD_ID, sub: ODD_ID });
     });
 
-    it('decodes a resource server id that is a URL (https://api.example.com) at /introspect', async () => {
-      const header = `Basic ${Buffer.from(`${formEncode(API)}:${formEncode(SECRETS[API]!)}`).toString('base64')}`;
-      expect(header).toBe(basic(API));
-      const res = await request(sts.app).post('/introspect').set('Authorization', header).type('form').send(form([['token', 'not-a-token']]));
-      expect(res.status).toBe(200);
-      expect(res.text).toBe('{"active":false}');
+    it('decodes a resource server id that is a URL (https://api.example.com) at /introspect, as URLSearchParams and as the client kit encode it', async () => {
+      const whatwg = `Basic ${Buffer.from(`${formEncode(API)}:${formEncode(SECRETS[API]!)}`).toString('base64')}`;
+      // The kit encodes every octet but letters and digits (HTML 4.01, as oauth4webapi does): "." and "-" too.
+      expect(basic(API)).not.toBe(whatwg);
+      for (const header of [whatwg, basic(API)]) {
+        const res = await request(sts.app).post('/introspect').set('Authorization', header).type('form').send(form([['token', 'not-a-token']]));
+        expect({ status: res.status, text: res.text }).toEqual({ status: 200, text: '{"active":false}' });
+      }
     });
 
     it('refuses a wrong secret: 401 invalid_client with WWW-Authenticate: Basic', async () => {
@@ -225,7 +227,7 @@ describe('client authentication', () => {
       const res = await withAssertion(await assertion({ jti }));
       expect(res.status).toBe(200);
       expect(claims(res.body.access_token)).toMatchObject({ client_id: 'jwt-agent', sub: 'jwt-agent' });
-      const onceKey = sts.keys!.usedOnce(assertionId('jwt-agent', jti));
+      const onceKey = sts.keys!.usedOnce('client-assertion', assertionId('jwt-agent', jti));
       const added = (await redisState(sts)).filter((k) => !before.includes(k));
       expect(added).toContain(onceKey);
       const ttl = await sts.redis!.pttl(onceKey);
@@ -300,7 +302,7 @@ describe('client authentication', () => {
       expect(res.text).toBe(INVALID_CLIENT_BODY);
       // The (validly signed) assertion's jti may be spent; no session, index or other key appears.
       const added = (await redisState(sts)).filter((k) => !before.includes(k));
-      for (const k of added) expect(k).toBe(sts.keys!.usedOnce(assertionId('disabled-jwt-agent', jti)));
+      for (const k of added) expect(k).toBe(sts.keys!.usedOnce('client-assertion', assertionId('disabled-jwt-agent', jti)));
       expect(sts.events.events.slice(n)).toEqual([expect.objectContaining({ type: 'token.denied', error: 'invalid_client' })]);
     });
 

@@ -61,7 +61,7 @@ async function boundToken(agent: string, key: DpopKey): Promise<string> {
 /** The single-use entry a valid proof leaves, whatever becomes of its request (a proof is used once, RFC 9449 §11.1). */
 function usedEntry(p: string, key: DpopKey): Record<string, unknown> {
   const { jti, iat } = claims(p) as { jti: string; iat: number };
-  return { [sts.keys!.usedOnce(proofReplayKey({ jkt: key.jkt, jti, iat }))]: { value: '1', expiresAt: expect.any(Number) } };
+  return { [sts.keys!.usedOnce('dpop-proof', proofReplayKey({ jkt: key.jkt, jti, iat }))]: { value: '1', expiresAt: expect.any(Number) } };
 }
 
 /** A refusal with no challenge and the store unchanged, but for `leaves` (the entry of a valid proof on a request refused for another reason). */

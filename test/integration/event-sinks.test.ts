@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import request from 'supertest';
 import { createApp } from '../../src/app.js';
 import { fanOut, RecordingEventSink, type BestEffortEvent, type DurableEvent, type EventSink } from '../../src/audit/events.js';
+import { grantsOf } from '../../src/deps.js';
 import { SessionService } from '../../src/sessions/service.js';
 import { expectOAuthError, sidOf } from '../helpers/responses.js';
 import { adminToken, API, basic, clientCredentials, introspect, redisState, startSts, type TestSts } from '../helpers/sts.js';
@@ -53,13 +54,13 @@ describe('event sinks', () => {
     await sts.close();
   });
 
-  /** The same deployment with `sinks` fanned out behind one sink, as deps.ts wires them. */
+  /** The same deployment with `sinks` fanned out behind one sink, as deps.ts wires them (the grants close over the new sessions). */
   function appWith(...sinks: EventSink[]) {
     const { log, lines } = capturingLog();
     const events = fanOut(log, ...sinks);
     const d = sts.deps;
     const sessions = new SessionService(d.stores.sessions, d.keys, d.issuer, d.registry, events, { clock: { nowMs: () => now } });
-    return { app: createApp({ ...d, sessions, events }, log), lines };
+    return { app: createApp({ ...d, sessions, events, grants: grantsOf(sessions, d.registry, () => now) }, log), lines };
   }
   const token = (app: ReturnType<typeof appWith>['app'], form: Record<string, string> = ccForm) =>
     request(app).post('/token').set('Authorization', basic('billing-agent')).type('form').send(form);

@@ -92,6 +92,13 @@ describe('oauth4webapi against agent-sts on a loopback port', () => {
     expect((await clientCredentials(pkAgent, auth)).access_token).not.toBe(t.access_token);
   });
 
+  it('client credentials with scope sent empty (scope=): the library gets the whole entitlement, as with no scope (RFC 6749 §3.2)', async () => {
+    const params = new URLSearchParams({ resource: API, scope: '' });
+    const sent = await oauth.clientCredentialsGrantRequest(as, billing, basicAuth('billing-agent'), params, insecure);
+    const t = await oauth.processClientCredentialsResponse(as, billing, sent);
+    expect(t).toMatchObject({ token_type: 'bearer', scope: 'invoices:read invoices:write' });
+  });
+
   it('a refused grant surfaces as the library\'s ResponseBodyError with the OAuth error code', async () => {
     const err = await clientCredentials(billing, basicAuth('billing-agent'), 'invoices:delete').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(oauth.ResponseBodyError);

@@ -42,10 +42,10 @@ describe('package entries', () => {
     expect(pkg.exports['./protocol']).toEqual({ types: expect.stringMatching(/\.d\.ts$/), default: expect.stringMatching(/\.js$/) });
   });
 
-  it('agent-sts/protocol loads no ioredis, express or pino and exports the shared constants', async () => {
+  it('agent-sts/protocol loads no ioredis, express or pino and exports the shared constants and the client kit', async () => {
     const { server, exports } = await importInChild('agent-sts/protocol');
     expect(server).toEqual([]);
-    expect(exports).toEqual(expect.arrayContaining(['TOKEN_TYPES', 'GRANT_TYPES', 'ACCESS_TOKEN_TYP', 'parseScope', 'CLOCK_TOLERANCE_SECONDS']));
+    expect(exports).toEqual(expect.arrayContaining(['TOKEN_TYPES', 'GRANT_TYPES', 'ACCESS_TOKEN_TYP', 'parseScope', 'CLOCK_TOLERANCE_SECONDS', 'clientSecretBasic', 'requestToken', 'dpopSigner', 'parseChallenges', 'wellKnownUrl']));
   });
 
   it.each([

@@ -306,7 +306,7 @@ describe('token exchange (RFC 8693) of agent-sts tokens', () => {
       await refused(() => exchange(sts, 'billing-agent', own, API, 'invoices:read'), 400, 'invalid_grant');
     });
 
-    it('no-exchange-agent (tokenExchange false), even on its own token → unauthorized_client', async () => {
+    it('no-exchange-agent (grantTypes without token exchange), even on its own token → unauthorized_client', async () => {
       const own = (await clientCredentials(sts, 'no-exchange-agent', API, 'invoices:read')).access_token;
       await refused(() => exchange(sts, 'no-exchange-agent', own, API, 'invoices:read'), 400, 'unauthorized_client');
     });

@@ -49,6 +49,21 @@ const feedFor = (extra: Partial<Parameters<typeof revocationFeed>[0]> = {}) => {
   feeds.push(f);
   return f;
 };
+
+/** A clock the test moves: staleness is time passing, never a wait. */
+function fakeClock() {
+  let nowMs = Date.now();
+  return { nowMs: () => nowMs, advance: (ms: number) => (nowMs += ms) };
+}
+
+/** Makes /ssf/poll fail, waits for a poll to fail (after it, no earlier poll can still succeed), then moves the clock past staleness. */
+async function goStale(feed: RevocationFeed, clock: ReturnType<typeof fakeClock>, staleAfterMs: number) {
+  const failures = feed.stats().failures;
+  pollDown = true;
+  await until(() => feed.stats().failures > failures, 'a poll fails');
+  clock.advance(staleAfterMs);
+  expect(feed.fresh()).toBe(false);
+}
 afterEach(() => {
   for (const f of feeds.splice(0)) f.close();
   pollDown = false;
@@ -96,13 +111,13 @@ describe('local mode with the feed', () => {
   });
 
   it('while the feed is stale, every request is introspected, so a kill it missed is still refused; back, it catches up and local verification resumes', async () => {
-    const feed = feedFor({ staleAfterMs: 300 });
-    const app = api(local(feed));
+    const clock = fakeClock();
+    const feed = feedFor({ clock });
+    const app = api({ ...local(feed), clock });
     await feed.ready();
     const t = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
     expect((await get(app, t)).status).toBe(200);
-    pollDown = true;
-    await until(() => !feed.fresh(), 'the feed goes stale');
+    await goStale(feed, clock, 1_000);
     const before = calls.introspect;
     expect((await get(app, t)).status).toBe(200);
     expect(calls.introspect).toBe(before + 1);
@@ -132,8 +147,9 @@ describe('local mode with the feed', () => {
 
 describe('introspect mode with a cache and the feed', () => {
   it('a kill drops the cached answer; while the feed is stale nothing cached is reused', async () => {
-    const feed = feedFor({ staleAfterMs: 300 });
-    const app = api({ issuer, audience: API, clientSecret: SECRETS[API]!, cacheMaxAgeSeconds: 60, revocations: feed });
+    const clock = fakeClock();
+    const feed = feedFor({ clock });
+    const app = api({ issuer, audience: API, clientSecret: SECRETS[API]!, cacheMaxAgeSeconds: 60, revocations: feed, clock });
     await feed.ready();
     const t = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
     const before = calls.introspect;
@@ -145,8 +161,7 @@ describe('introspect mode with a cache and the feed', () => {
     expect((await get(app, t)).status).toBe(401);
 
     const u = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
-    pollDown = true;
-    await until(() => !feed.fresh(), 'the feed goes stale');
+    await goStale(feed, clock, 1_000);
     const stale = calls.introspect;
     expect((await get(app, u)).status).toBe(200);
     expect((await get(app, u)).status).toBe(200);

@@ -99,7 +99,7 @@ describe('a DPoP-bound admin token (requireDpop admin) at the admin API', () => 
   it('a replayed proof → 401 invalid_dpop_proof, here and at a second instance sharing the Redis', async () => {
     const p = await proofFor('GET', '/admin/sessions');
     const { jti, iat: proofIat } = claims(p) as { jti: string; iat: number };
-    const usedKey = sts.keys!.usedOnce(proofReplayKey({ jkt: key.jkt, jti, iat: proofIat }));
+    const usedKey = sts.keys!.usedOnce('dpop-proof', proofReplayKey({ jkt: key.jkt, jti, iat: proofIat }));
     expect(await snapshot(sts)).not.toHaveProperty([usedKey]);
     expect((await call('GET', '/admin/sessions', `DPoP ${bound}`, p)).status).toBe(200);
     expect(await snapshot(sts)).toMatchObject({ [usedKey]: { value: '1', expiresAt: expect.any(Number) } });

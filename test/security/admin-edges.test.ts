@@ -6,19 +6,21 @@ import { expectRefused } from '../helpers/responses.js';
 
 /**
  * The admin API's edges (security findings 10 and 11): a kill's body is absent or exactly
- * application/json that parses; ?limit= is a plain decimal; the Bearer scheme is read as RFC 6750
- * §2.1 writes it; a method the API does not serve answers 405 with Allow in the JSON error shape
+ * application/json that parses; every integer query parameter (?limit=, ?days=) is a plain
+ * decimal; the Bearer scheme is read as RFC 6750 §2.1 writes it; a method the API does not serve answers 405 with Allow in the JSON error shape
  * (before authentication: which methods exist is no secret), never express's default.
  */
 
 describe('admin API edges', () => {
   let sts: TestSts;
   let admin: string;
+  let auditor: string;
   let target: string;
 
   beforeAll(async () => {
     sts = await startSts();
     admin = await adminToken(sts);
+    auditor = await adminToken(sts, 'auditor', 'audit:read agents:read');
     target = (await clientCredentials(sts, 'billing-agent', API, 'invoices:read')).access_token;
   });
   afterAll(async () => {
@@ -62,20 +64,29 @@ describe('admin API edges', () => {
     });
   });
 
-  describe('?limit= is a plain decimal from 1 to 1000', () => {
-    it.each(['1e3', '0x10', ' 5', '5 ', '5.0', '0b11', '0o7', '+5', '05', '0', '-1', '1001', '1'.repeat(400), '５', 'Infinity'])(
-      'limit=%s → 400 invalid_request, nothing changed',
-      async (limit) => {
-        const res = await refused(() => request(sts.app).get(`/admin/sessions?limit=${encodeURIComponent(limit)}`).set('Authorization', bearer()), 400, 'invalid_request');
-        expect(res.body).toEqual({ error: 'invalid_request', error_description: 'limit must be an integer from 1 to 1000' });
-      },
-    );
-
+  describe('?limit= at /admin/sessions caps the list', () => {
     it('limit=1 and limit=1000 are accepted', async () => {
       const one = await request(sts.app).get('/admin/sessions?limit=1').set('Authorization', bearer());
       const most = await request(sts.app).get('/admin/sessions?limit=1000').set('Authorization', bearer());
       expect([one.status, most.status]).toEqual([200, 200]);
       expect(one.body.sessions).toHaveLength(1);
+    });
+  });
+
+  describe('every integer query parameter of the admin API: one parser, one answer', () => {
+    const MALFORMED = ['1e3', '0x10', ' 5', '5 ', '5.0', '0b11', '0o7', '+5', '05', '0', '-1', '1'.repeat(400), '５', 'Infinity'];
+    it.each([
+      ['/admin/sessions', 'limit', 1_000, () => admin],
+      ['/admin/audit', 'limit', 1_000, () => auditor],
+      ['/admin/agents/billing-agent/access', 'days', 3_650, () => auditor],
+      ['/admin/access-review', 'days', 3_650, () => auditor],
+    ] as const)('%s?%s= is a plain decimal from 1 to %i; anything else is the same 400 naming it', async (path, name, max, token) => {
+      const get = (value: string) => request(sts.app).get(`${path}?${name}=${encodeURIComponent(value)}`).set('Authorization', `Bearer ${token()}`);
+      for (const value of [...MALFORMED, String(max + 1)]) {
+        const res = await refused(() => get(value), 400, 'invalid_request');
+        expect(res.body).toEqual({ error: 'invalid_request', error_description: `query parameter '${name}' must be an integer from 1 to ${max}` });
+      }
+      for (const value of ['1', String(max)]) expect((await get(value)).status).toBe(200);
     });
   });
 

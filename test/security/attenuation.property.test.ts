@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import request from 'supertest';
 
-import { adminToken, basic, claims, clientCredentials, exchange, SECRETS, startSts, testRegistry, type TestSts, snapshot } from '../helpers/sts.js';
+import { adminToken, basic, claims, clientCredentials, exchange, SECRETS, startSts, testRegistry, type TestSts, snapshot, EXCHANGE } from '../helpers/sts.js';
 import { hashSecret } from '../../src/clients/secret.js';
 import type { RegistryDocument } from '../../src/clients/registry-file.js';
 
@@ -42,7 +42,7 @@ function registry(): RegistryDocument {
   return testRegistry({
     agents: Object.entries(AGENTS).map(([id, a]) => ({
       id, secretHash: hashSecret(secretOf(id)), audiences: { [RS]: a.scopes }, maxTokenTtlSeconds: a.ttl,
-      maxDelegationDepth: a.depth, tokenExchange: true, delegates: a.delegates,
+      maxDelegationDepth: a.depth, grantTypes: ['client_credentials', EXCHANGE], delegates: a.delegates,
     })),
     resourceServers: [{ id: RS, secretHash: hashSecret(secretOf(RS)), scopes: [...UNIVERSE] }],
   });

@@ -13,7 +13,7 @@ import { API, clientCredentials, exchange, introspect, startSts, type TestSts } 
  */
 describe('every agent on the chain, ancestors’ holders included', () => {
   let sts: TestSts;
-  let agent: (id: string) => Promise<Agent | undefined>;
+  let agent: (id: string) => Agent | undefined;
   /** Registry edits for the current test: id → what the registry now says of that agent. */
   let edits: Record<string, (a: Agent) => Agent> = {};
 
@@ -22,8 +22,8 @@ describe('every agent on the chain, ancestors’ holders included', () => {
     const registry = sts.deps.registry;
     const original = registry.agent.bind(registry);
     agent = original;
-    registry.agent = async (id) => {
-      const a = await original(id);
+    registry.agent = (id) => {
+      const a = original(id);
       return a && edits[id] ? edits[id]!(a) : a;
     };
   });
@@ -62,7 +62,7 @@ describe('every agent on the chain, ancestors’ holders included', () => {
     const { S, L } = await chain();
     const registry = sts.deps.registry;
     const patched = registry.agent;
-    registry.agent = async (id) => (id === 'billing-agent' ? undefined : patched(id));
+    registry.agent = (id) => (id === 'billing-agent' ? undefined : patched(id));
     try {
       expect([await active(S), await active(L)]).toEqual([false, false]);
       expectOAuthError(await exchange(sts, 'sub-agent', S, API, 'invoices:read'), 400, 'invalid_grant');

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { errorText, MAX_ERROR_TEXT_CHARS } from '../../src/errors.js';
+import { errorText, MAX_ERROR_TEXT_CHARS, OAuthError } from '../../src/errors.js';
+import { challenge, invalidToken } from '../../src/rs/refusal.js';
 import { expectOAuthError } from '../helpers/responses.js';
 import { adminToken, API, AT_TYPE, basic, clientCredentials, EXCHANGE, ISSUER, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
 import { startUpstreamIdp, type UpstreamIdp } from '../helpers/upstream-idp.js';
@@ -100,6 +101,16 @@ describe('error_description is within RFC 6749 §5.2 and bounded', () => {
     expect(errorText('x'.repeat(1_000)).endsWith('...')).toBe(true);
     expect(errorText('plain text stays plain: a-z, 0-9, [brackets] ~')).toBe('plain text stays plain: a-z, 0-9, [brackets] ~');
   });
+
+  it.each([['hostile', HOSTILE], ['long', `${HOSTILE}${'x'.repeat(400)}`], ['full-length', 'y'.repeat(MAX_ERROR_TEXT_CHARS)]])(
+    'one sanitiser on both sides: a resource server\'s challenge says a %s text exactly as the server\'s body does',
+    (_name, text) => {
+      const server = new OAuthError(401, 'invalid_token', text).body().error_description;
+      const header = challenge(invalidToken(text), 'api', 'https://api.example.com/.well-known/oauth-protected-resource', []);
+      expect(/error_description="([^"]*)"/.exec(header!)?.[1]).toBe(server);
+      expect(server).toBe(errorText(text));
+    },
+  );
 });
 
 describe('agent ids and jose error codes stay in the detail (logged), not in the answer', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { INVALID_CLIENT_BODY } from '../helpers/attack.js';
-import { ADMIN_AUD, API, AT_TYPE, basic, claims, clientCredentials, exchange, introspect, SECRETS, snapshot, startSts, testRegistry, type StoreKind, type TestSts } from '../helpers/sts.js';
+import { ADMIN_AUD, API, AT_TYPE, basic, claims, clientCredentials, exchange, EXCHANGE, introspect, SECRETS, snapshot, startSts, testRegistry, type StoreKind, type TestSts } from '../helpers/sts.js';
 import { hashSecret } from '../../src/clients/secret.js';
 import { expectRefused } from '../helpers/responses.js';
 
@@ -33,14 +33,14 @@ describe.each<StoreKind>(['redis', 'memory'])('escalation (%s store)', (store) =
       store,
       registry: testRegistry({
         agents: [
-          { id: 'esc-root', secretHash: h('esc-root'), audiences: rw, tokenExchange: true, maxDelegationDepth: 4, delegates: ['esc-child', 'esc-disabled'] },
-          { id: 'esc-child', secretHash: h('esc-child'), audiences: rw, tokenExchange: true, maxDelegationDepth: 4 },
-          { id: 'esc-disabled', secretHash: h('esc-disabled'), audiences: rw, tokenExchange: true, maxDelegationDepth: 4, disabled: true },
+          { id: 'esc-root', secretHash: h('esc-root'), audiences: rw, grantTypes: ['client_credentials', EXCHANGE], maxDelegationDepth: 4, delegates: ['esc-child', 'esc-disabled'] },
+          { id: 'esc-child', secretHash: h('esc-child'), audiences: rw, grantTypes: ['client_credentials', EXCHANGE], maxDelegationDepth: 4 },
+          { id: 'esc-disabled', secretHash: h('esc-disabled'), audiences: rw, grantTypes: ['client_credentials', EXCHANGE], maxDelegationDepth: 4, disabled: true },
           {
-            id: 'esc-admin', secretHash: h('esc-admin'), tokenExchange: true, maxDelegationDepth: 2, delegates: ['esc-reader'],
+            id: 'esc-admin', secretHash: h('esc-admin'), grantTypes: ['client_credentials', EXCHANGE], maxDelegationDepth: 2, delegates: ['esc-reader'],
             audiences: { [ADMIN_AUD]: ['sessions:read', 'sessions:kill'] },
           },
-          { id: 'esc-reader', secretHash: h('esc-reader'), tokenExchange: true, maxDelegationDepth: 2, audiences: { [ADMIN_AUD]: ['sessions:read'] } },
+          { id: 'esc-reader', secretHash: h('esc-reader'), grantTypes: ['client_credentials', EXCHANGE], maxDelegationDepth: 2, audiences: { [ADMIN_AUD]: ['sessions:read'] } },
         ],
       }),
     });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { hashSecret } from '../../src/clients/secret.js';
-import { ADMIN_AUD, API, basic, introspect, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
+import { ADMIN_AUD, API, basic, introspect, startSts, testRegistry, type TestSts, EXCHANGE } from '../helpers/sts.js';
 
 /**
  * Issue 20, findings 6, 9 and 12, and issue 26's attribute round trip, through the admin API on a
@@ -121,18 +121,18 @@ describe('registry edges', () => {
     await login(M1);
     const created = await as(M1).post('/agents', {
       id: 'round-trip', owner: 'team-a', description: 'first', audiences: { [API]: ['invoices:read'] },
-      maxTokenTtlSeconds: 120, maxDelegationDepth: 2, tokenExchange: true, delegates: ['leaf-agent'], requireDpop: true,
+      maxTokenTtlSeconds: 120, maxDelegationDepth: 2, grantTypes: ['client_credentials', EXCHANGE], delegates: ['leaf-agent'], requireDpop: true,
     });
     expect(created.status).toBe(201);
     const attributes = {
       owner: 'team-a', description: 'first', audiences: { [API]: ['invoices:read'] },
-      maxTokenTtlSeconds: 120, maxDelegationDepth: 2, tokenExchange: true, delegates: ['leaf-agent'], requireDpop: true,
+      maxTokenTtlSeconds: 120, maxDelegationDepth: 2, grantTypes: ['client_credentials', EXCHANGE], delegates: ['leaf-agent'], requireDpop: true,
     };
     expect(created.body).toMatchObject(attributes);
     expect((await as(M1).get('/agents/round-trip')).body).toMatchObject(attributes);
     const changed = {
       owner: 'team-b', description: 'second', audiences: { [API]: ['invoices:read', 'invoices:write'] },
-      maxTokenTtlSeconds: 60, maxDelegationDepth: 1, tokenExchange: false, delegates: [], requireDpop: false,
+      maxTokenTtlSeconds: 60, maxDelegationDepth: 1, grantTypes: ['client_credentials'], delegates: [], requireDpop: false,
     };
     const patched = await as(M1).patch('/agents/round-trip', changed);
     expect(patched.status).toBe(200);

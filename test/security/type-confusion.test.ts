@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { attackerKey, expectInactiveUnchanged, signWithHeader, type AttackerKey } from '../helpers/attack.js';
-import { ADMIN_AUD, adminToken, API, AT_TYPE, claims, clientCredentials, exchange, introspect, ISSUER, JWT_TYPE, SECRETS, startSts, testRegistry, type TestSts, snapshot } from '../helpers/sts.js';
+import { ADMIN_AUD, adminToken, API, AT_TYPE, claims, clientCredentials, exchange, introspect, ISSUER, JWT_TYPE, SECRETS, startSts, testRegistry, type TestSts, snapshot, EXCHANGE } from '../helpers/sts.js';
 import { expectOAuthError, expectRefused } from '../helpers/responses.js';
 import { hashSecret } from '../../src/clients/secret.js';
 
@@ -33,10 +33,10 @@ describe('type confusion', () => {
     sts = await startSts({
       registry: testRegistry({
         agents: [
-          { id: 'jwt-agent', jwks: { keys: [agentKey.publicJwk] }, audiences: { [API]: ['invoices:read'] }, maxTokenTtlSeconds: 60, tokenExchange: true },
+          { id: 'jwt-agent', jwks: { keys: [agentKey.publicJwk] }, audiences: { [API]: ['invoices:read'] }, maxTokenTtlSeconds: 60, grantTypes: ['client_credentials', EXCHANGE] },
           {
             // An admin that may also exchange and holds an API entitlement: the audience must still not change.
-            id: 'exchange-admin', secretHash: hashSecret(EXCHANGE_ADMIN_SECRET), tokenExchange: true, maxDelegationDepth: 2,
+            id: 'exchange-admin', secretHash: hashSecret(EXCHANGE_ADMIN_SECRET), grantTypes: ['client_credentials', EXCHANGE], maxDelegationDepth: 2,
             audiences: { [ADMIN_AUD]: ['sessions:read', 'sessions:kill'], [API]: ['invoices:read', 'invoices:write'] },
           },
         ],
@@ -112,7 +112,7 @@ describe('type confusion', () => {
       expectOAuthError(res, 400, 'invalid_grant');
       const after = await snapshot(sts);
       const added = Object.keys(after).filter((k) => !(k in before));
-      expect(added).toEqual([sts.keys!.usedOnce(assertionId('jwt-agent', claims(auth).jti as string))]);
+      expect(added).toEqual([sts.keys!.usedOnce('client-assertion', assertionId('jwt-agent', claims(auth).jti as string))]);
       for (const k of Object.keys(before)) expect(after[k]).toEqual(before[k]);
       expect(sts.events.events.filter((e) => e.type === 'token.issued').length).toBe(issued);
       // Not spent by being shown as a subject token: it still authenticates (once).

@@ -15,7 +15,7 @@ function agent(id: string, over: Partial<Agent> = {}): Agent {
     audiences: { [API]: ['read', 'write', 'admin'], [OTHER]: ['reports'] },
     maxTokenTtlSeconds: 300,
     maxDelegationDepth: 3,
-    tokenExchange: true,
+    grantTypes: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
     delegates: [],
     disabled: false,
     requireDpop: false,

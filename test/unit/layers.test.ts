@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { importCycles } from '../helpers/imports.js';
 
 /**
  * Layers import downward only (docs/architecture.md): a file may import from its own layer or a
@@ -33,6 +34,10 @@ const IMPORT = /^\s*(?:import|export)\b[^'"]*?from\s+'(\.{1,2}\/[^']+)'/gm;
 describe('layers import downward only', () => {
   const files = sources(SRC);
 
+  it('no two modules import each other, directly or around a cycle (`import type` counts)', () => {
+    expect(importCycles(files, SRC)).toEqual([]);
+  });
+
   it('finds the sources', () => {
     expect(files.length).toBeGreaterThan(40);
   });
@@ -47,5 +52,23 @@ describe('layers import downward only', () => {
       if (targetLayer > layer || rsBreach) upward.push(`${spec} (${targetName}, layer ${targetLayer})`);
     }
     expect(upward).toEqual([]);
+  });
+});
+
+describe('the CLI\'s admin commands talk HTTP: of the server they import types only', () => {
+  /** The commands that work on the server host's own files (keys dir, secrets) are the exception. */
+  const LOCAL_COMMANDS = ['hash-secret.ts', 'new-secret.ts', 'rotate-keys.ts'];
+  const VALUE_IMPORT = /^\s*import\s+(?!type\b)([^'"]*?)from\s+'(\.{1,2}\/[^']+)'/gm;
+  const cli = sources(path.join(SRC, 'cli')).filter((f) => !LOCAL_COMMANDS.includes(path.basename(f)));
+
+  it.each(cli.map((f) => [path.relative(SRC, f), f]))('%s', (_name, file) => {
+    const values: string[] = [];
+    for (const [, names, spec] of readFileSync(file, 'utf8').matchAll(VALUE_IMPORT)) {
+      const [target] = layerOf(path.resolve(path.dirname(file), spec!.replace(/\.js$/, '.ts')));
+      // `import { type A, type B }` imports no value either.
+      const onlyTypes = /^\{[^}]*\}\s*$/.test(names!.trim()) && names!.replace(/[{}\s]/g, '').split(',').filter(Boolean).every((n) => n.startsWith('type'));
+      if (target !== 'cli' && target !== 'protocol' && !onlyTypes) values.push(`${spec}`);
+    }
+    expect(values).toEqual([]);
   });
 });

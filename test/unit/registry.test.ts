@@ -50,7 +50,7 @@ describe('parseRegistry: a valid registry', () => {
       id: 'sub-agent',
       maxTokenTtlSeconds: 300,
       maxDelegationDepth: 0,
-      tokenExchange: false,
+      grantTypes: ['client_credentials'],
       delegates: [],
       disabled: false,
     });
@@ -187,6 +187,38 @@ describe('parseRegistry: refusals name what is wrong', () => {
     d.agents[2]!.jwks = { keys: [privateJwk] };
     d.agents.push({ ...d.agents[1]! });
     expect(await problemsOf(d)).toHaveLength(5);
+  });
+});
+
+describe('parseRegistry: grantTypes, and the deprecated tokenExchange alias', () => {
+  const CC = 'client_credentials';
+  const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+  const grantTypesOf = async (entry: Record<string, unknown>) => {
+    const d = doc();
+    Object.assign(d.agents[1]!, entry);
+    return (await (await parseRegistry(d)).agent('sub-agent'))!;
+  };
+
+  it.each([
+    ['tokenExchange true', { tokenExchange: true }, [CC, TE]],
+    ['tokenExchange false', { tokenExchange: false }, [CC]],
+    ['tokenExchange false beside both grant types', { grantTypes: [CC, TE], tokenExchange: false }, [CC]],
+    ['tokenExchange true beside token exchange alone', { grantTypes: [TE], tokenExchange: true }, [TE]],
+    ['grantTypes alone', { grantTypes: [TE] }, [TE]],
+  ])('%s → grantTypes %j, no tokenExchange kept', async (_name, entry, expected) => {
+    const agent = await grantTypesOf(entry);
+    expect(agent.grantTypes).toEqual(expected);
+    expect(agent).not.toHaveProperty('tokenExchange');
+  });
+
+  it.each([
+    ['tokenExchange not a boolean', { tokenExchange: 'yes' }, /^agents\.1\.tokenExchange: /],
+    ['a grant type nobody offers', { grantTypes: [CC, 'password'] }, /^agents\.1\.grantTypes\.1: /],
+    ['tokenExchange false removing the only grant type', { grantTypes: [TE], tokenExchange: false }, /^agents\.1\.grantTypes: /],
+  ])('%s → a problem naming the field', async (_name, entry, problem) => {
+    const d = doc();
+    Object.assign(d.agents[1]!, entry);
+    expect(await problemsOf(d)).toEqual([expect.stringMatching(problem)]);
   });
 });
 

@@ -1,19 +1,22 @@
-import type { Agent, Registry } from '../../clients/types.js';
+import type { Agent } from '../../clients/types.js';
 import type { DpopConfirmation } from '../../protocol/dpop.js';
-import type { SessionService } from '../../sessions/service.js';
-import type { UpstreamVerifier } from '../upstream.js';
 import type { OAuthRequest, OAuthResponse } from '../request.js';
 
-export interface GrantContext {
-  registry: Registry;
-  sessions: SessionService;
-  upstream: UpstreamVerifier;
-}
-
-/** One module per grant, as in oidc-provider: its type, the parameters it reads, its handler. */
-export interface GrantHandler {
-  grantType: string;
-  parameters: readonly string[];
+/**
+ * One grant, as in oidc-provider and fosite: its type, the parameters it defines, its handler. A
+ * grant module exports a factory that closes over only what the grant needs (its stores, its
+ * upstream profile); deps.ts builds the one list of what is offered (grants/list.ts).
+ */
+export interface TokenGrant {
+  readonly grantType: string;
+  /**
+   * The parameters this grant defines beyond the endpoint's own (grant_type, client authentication):
+   * the token endpoint refuses one of them repeated unless it is `repeatable`, and ignores any
+   * parameter neither defines (RFC 6749 §3.2, erratum 5708).
+   */
+  readonly parameters: readonly string[];
+  /** Defined parameters that may repeat (RFC 8707 `resource`, RFC 8693 `audience`). */
+  readonly repeatable?: readonly string[];
   /** `cnf`: the DPoP key the new token is bound to (src/oauth/dpop.ts); undefined for a bearer token. */
-  handle(ctx: GrantContext, req: OAuthRequest, agent: Agent, cnf: DpopConfirmation | undefined): Promise<OAuthResponse>;
+  handle(req: OAuthRequest, agent: Agent, cnf: DpopConfirmation | undefined): Promise<OAuthResponse>;
 }

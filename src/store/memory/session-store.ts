@@ -1,7 +1,7 @@
-import type { ReplayStore, SessionStore } from '../index.js';
+import type { ReplaySpace, ReplayStore, SessionStore } from '../index.js';
 import { chainLive, MS_PER_EXP_UNIT, tokenLive, unexpired } from '../liveness.js';
 import {
-  agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable, rootOf,
+  agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable, killedSession, rootOf,
   type CreateOutcome, type KillTag, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
   type UnannouncedSession, type UnannouncedTree,
 } from '../types.js';
@@ -22,6 +22,7 @@ interface KillMarker {
 export class MemorySessionStore implements SessionStore, ReplayStore {
   readonly #sessions = new Map<string, Session>();
   readonly #children = new Map<string, Set<string>>();
+  /** `<space> <id>` → until when the id stays used (ms). */
   readonly #used = new Map<string, number>();
   readonly #killMarkers = new Map<string, KillMarker>();
   /** Killed sid → its session's expiry (ms): see wasKilled. */
@@ -98,7 +99,7 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
       const id = queue[i]!;
       const s = this.#sessions.get(id);
       if (s && unexpired(s.exp, nowMs)) {
-        removed.push({ sid: s.sid, agent: s.agent, sub: s.sub, aud: s.aud, exp: s.exp, ...(s.act ? { act: structuredClone(s.act) } : {}) });
+        removed.push({ ...killedSession(s), ...(s.act ? { act: structuredClone(s.act) } : {}) });
         this.#killed.set(s.sid, s.exp * MS_PER_EXP_UNIT);
       }
       this.#sessions.delete(id);
@@ -121,7 +122,7 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
   #keepUnannounced(root: string, removed: RemovedSession[], tag: KillTag, nowMs: number): void {
     let box = this.#outbox.get(root);
     if (!box) this.#outbox.set(root, (box = new Map()));
-    for (const r of removed) box.set(r.sid, { sid: r.sid, aud: r.aud, agent: r.agent, sub: r.sub, exp: r.exp, kill: tag.kill, reason: tag.reason });
+    for (const r of removed) box.set(r.sid, { ...killedSession(r), kill: tag.kill, reason: tag.reason });
     this.#marks.set(`${root}|${tag.id}`, { root, sinceMs: nowMs });
   }
 
@@ -164,10 +165,11 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     if (m && m.notBeforeMs >= nowMs) m.notBeforeMs = nowMs - 1;
   }
 
-  async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
-    const until = this.#used.get(id);
+  async useOnce(space: ReplaySpace, id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
+    const key = `${space} ${id}`;
+    const until = this.#used.get(key);
     if (until !== undefined && until > nowMs) return false;
-    this.#used.set(id, expiresAtMs);
+    this.#used.set(key, expiresAtMs);
     return true;
   }
 

@@ -1,4 +1,4 @@
-import { assertStorable, type Session, type TokenClaims } from '../types.js';
+import { assertStorable, KILLED_SESSION_FIELDS, type Session, type TokenClaims } from '../types.js';
 
 /** How a field's value is written: `json` and `optional` (a string) are absent when empty. */
 type Kind = 'string' | 'int' | 'list' | 'json' | 'optional';
@@ -60,8 +60,11 @@ const ALL = Object.keys(SESSION_FIELDS) as Stored[];
 export const SESSION_READ = fieldRead(ALL);
 /** The liveness fields and the claims: introspection and revocation. */
 export const CLAIMS_READ = fieldRead(ALL.filter((p) => SESSION_FIELDS[p].reads !== 'session'));
-/** What a kill reads of each session it removes: who held it (RemovedSession), its parent link and expiry. */
-export const REMOVED_READ = fieldRead(['agent', 'sub', 'aud', 'act', 'parent', 'exp']);
+type KilledProp = Exclude<(typeof KILLED_SESSION_FIELDS)[number], 'sid'>;
+/** What a kill decodes of each session it removes (a RemovedSession; the sid is the script's). */
+export const REMOVED_PROPS: readonly (KilledProp | 'act')[] = [...KILLED_SESSION_FIELDS.filter((f): f is KilledProp => f !== 'sid'), 'act'];
+/** What a kill reads of each session it removes: the RemovedSession, its parent link (the exp is one of them). */
+export const REMOVED_READ = fieldRead([...REMOVED_PROPS, 'parent']);
 
 function encodeValue(kind: Kind, v: unknown): string {
   switch (kind) {

@@ -1,7 +1,8 @@
 import { MS_PER_EXP_UNIT } from '../liveness.js';
 import { KILLED_SET_SUFFIX, OUTBOX_SUFFIX, TREE_KEY } from '../keys.js';
 import { AUDIT_APPEND_LUA } from './audit-scripts.js';
-import { CLAIMS_READ, FIELD, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
+import { KILLED_SESSION_FIELDS } from '../types.js';
+import { CLAIMS_READ, FIELD, REMOVED_READ, SESSION_FIELDS, SESSION_READ, type FieldRead } from './codec.js';
 
 /**
  * Lua scripts. Each one touches a single session tree, whose keys share one hash slot (see
@@ -228,6 +229,9 @@ end
 return out
 `;
 
+/** The outbox entry (an UnannouncedSession) of the removed session `id` with its REMOVED_READ `row`: its killed-session fields, the kill and why. */
+const LUA_UNANNOUNCED = `{ ${KILLED_SESSION_FIELDS.map((f) => (f === 'sid' ? 'sid = id' : SESSION_FIELDS[f].kind === 'int' ? `${f} = tonumber(row[r.at.${f}])` : `${f} = row[r.at.${f}]`)).join(', ')}, kill = kill, reason = reason }`;
+
 export const REVOKE_KEYS = keys('sessionKey', 'tombstoneKey');
 export const REVOKE_ARGS = argv({ sid: 'string', tree: 'string', nowMs: 'int', tombstoneUntilMs: 'int', kill: 'string', reason: 'string' });
 
@@ -261,9 +265,7 @@ while i <= #queue do
       removed[#removed + 1] = row
       redis.call('SADD', killedKey, id)
       if kill ~= '' then
-        redis.call('HSET', outboxKey, id, cjson.encode({
-          sid = id, aud = row[r.at.aud], agent = row[r.at.agent], sub = row[r.at.sub], exp = tonumber(row[r.at.exp]), kill = kill, reason = reason,
-        }))
+        redis.call('HSET', outboxKey, id, cjson.encode(${LUA_UNANNOUNCED}))
       end
       killedUntil = math.max(killedUntil, tonumber(row[r.at.exp]) * ${MS_PER_EXP_UNIT})
     end

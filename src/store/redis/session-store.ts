@@ -1,7 +1,7 @@
 import { StoreUnavailableError } from '../../errors.js';
 import { MAX_TOKEN_TTL_SECONDS } from '../../protocol/tokens.js';
 import type { AuditAppend } from '../audit.js';
-import type { ReplayStore, SessionStore } from '../index.js';
+import type { ReplaySpace, ReplayStore, SessionStore } from '../index.js';
 import type { RedisClient } from './connect.js';
 import type { RedisKeys } from '../keys.js';
 import { MS_PER_EXP_UNIT, tokenLive, unexpired } from '../liveness.js';
@@ -11,7 +11,7 @@ import {
   type CreateOutcome, type KillTag, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
   type UnannouncedSession, type UnannouncedTree,
 } from '../types.js';
-import { CLAIMS_READ, decodeClaims, decodePick, decodeSession, encodeSession, pickPlan, rawValue, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
+import { CLAIMS_READ, decodeClaims, decodePick, decodeSession, encodeSession, pickPlan, rawValue, REMOVED_PROPS, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
 import * as lua from './scripts.js';
 
 export type Script = (keys: string[], args: (string | number)[]) => Promise<unknown>;
@@ -67,7 +67,6 @@ function outcomeOf(reply: unknown, audit?: AuditAppend): CreateOutcome {
   throw new Error(`unexpected create reply ${String(reply)}`);
 }
 
-const REMOVED_PROPS = ['agent', 'sub', 'aud', 'act', 'exp'] as const;
 /** A kill decodes every session it removed: its plan is made once. */
 const REMOVED_PICK = pickPlan(REMOVED_READ, REMOVED_PROPS);
 
@@ -372,9 +371,9 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     await guard(this.#enable(lua.ENABLE_KEYS.build({ statusKey: k.agentStatus(agentId), markerKey: k.agentKillMarker(agentId) }), lua.ENABLE_ARGS.build({ nowMs })));
   }
 
-  async useOnce(id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
+  async useOnce(space: ReplaySpace, id: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
     const ttlMs = Math.max(expiresAtMs - nowMs, 1);
-    return (await guard(this.#redis.set(this.#keys.usedOnce(id), '1', 'PX', ttlMs, 'NX'))) === 'OK';
+    return (await guard(this.#redis.set(this.#keys.usedOnce(space, id), '1', 'PX', ttlMs, 'NX'))) === 'OK';
   }
 
   /** ZCOUNT of the all-sessions index by expiry: O(log n); a killed session's entry is dropped right after its kill. */
