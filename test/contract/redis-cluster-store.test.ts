@@ -1,23 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import type { Cluster, Redis } from 'ioredis';
 import { redisKeys } from '../../src/store/keys.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisSessionStore } from '../../src/store/redis/session-store.js';
-import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { clusterForFile } from '../helpers/redis-cluster.js';
 import { exerciseEveryWrite, makeChild, makeDelegated, makeRoot, sessionStoreContract } from './session-store.contract.js';
 
 /** The same contract as a single Redis, on a real 3-master Redis Cluster on loopback. */
-let cluster: RedisCluster;
-beforeAll(async () => {
-  cluster = await startRedisCluster();
-}, 30_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = clusterForFile();
 
 async function openStore(prefix: string) {
-  const client = connectRedis({ url: cluster.url, commandTimeoutMs: 2_000 });
+  const client = connectRedis({ url: cluster.url(), commandTimeoutMs: 2_000 });
   client.on('error', () => {});
   await client.connect();
   return { client, store: new RedisSessionStore(client, redisKeys(prefix)) };

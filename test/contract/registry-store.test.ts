@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll } from '@jest/globals';
 import { redisKeys } from '../../src/store/keys.js';
 import { MemoryRegistryStore } from '../../src/store/memory/registry-store.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisRegistryStore } from '../../src/store/redis/registry-store.js';
-import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { clusterForFile } from '../helpers/redis-cluster.js';
 import { testRedisUrl } from '../helpers/sts.js';
 import { registryStoreContract } from './registry-store.contract.js';
 
@@ -31,11 +30,5 @@ async function twoOn(url: string) {
 
 registryStoreContract('redis', () => twoOn(testRedisUrl()));
 
-let cluster: RedisCluster;
-beforeAll(async () => {
-  cluster = await startRedisCluster();
-}, 30_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
-registryStoreContract('redis cluster', () => twoOn(cluster.url));
+const cluster = clusterForFile();
+registryStoreContract('redis cluster', () => twoOn(cluster.url()));

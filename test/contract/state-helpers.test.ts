@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { clusterForFile } from '../helpers/redis-cluster.js';
 import { expectRefused, sidOf } from '../helpers/responses.js';
 import { adminToken, API, clientCredentials, exchange, kill, redisState, snapshot, startSts, tombstones, type TestSts, type TestStsOptions } from '../helpers/sts.js';
 
@@ -9,17 +9,11 @@ import { adminToken, API, clientCredentials, exchange, kill, redisState, snapsho
  * A write shows in them, a refusal does not, and an app whose state they cannot read makes them
  * throw instead of comparing two empty snapshots.
  */
-let cluster: RedisCluster;
-beforeAll(async () => {
-  cluster = await startRedisCluster();
-}, 30_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = clusterForFile();
 
 const kinds: [string, () => TestStsOptions][] = [
   ['one Redis', () => ({})],
-  ['a Redis cluster', () => ({ redisUrl: cluster.url })],
+  ['a Redis cluster', () => ({ redisUrl: cluster.url() })],
   ['the memory store', () => ({ store: 'memory' })],
 ];
 

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -55,4 +56,27 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     throw err;
   }
   return { ports, url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`, stop };
+}
+
+/** Time a cluster may take to start (three redis-servers, slots assigned, every node agreeing). */
+const CLUSTER_START_TIMEOUT_MS = 30_000;
+
+/**
+ * A cluster for the whole test file: started before its first test, stopped after its last.
+ * `url()` is read inside tests (or factories they call), once the cluster is up.
+ */
+export function clusterForFile(): { url(): string } {
+  let cluster: RedisCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  }, CLUSTER_START_TIMEOUT_MS);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return {
+    url: () => {
+      if (!cluster) throw new Error('the cluster is not started yet: read url() inside a test');
+      return cluster.url;
+    },
+  };
 }
