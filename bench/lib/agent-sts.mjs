@@ -58,14 +58,14 @@ export function prepareFiles(dir) {
 /**
  * Starts one agent-sts. Instances that must accept each other's tokens share `issuer`, the registry
  * and the keys dir (the first instance generates the development key). `nodeArgs`: for profiling
- * (`--cpu-prof`), which NODE_OPTIONS does not accept.
+ * (`--cpu-prof`), which NODE_OPTIONS does not accept. `root`: another checkout's build (bench/builds.mjs).
  */
-export async function startAgentSts({ name = 'agent-sts', redisUrl, files, issuer, env = {}, nodeArgs = [] }) {
+export async function startAgentSts({ name = 'agent-sts', redisUrl, files, issuer, env = {}, nodeArgs = [], root = ROOT }) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const iss = issuer ?? base;
   const proc = spawnOwned(name, process.execPath, [...nodeArgs, 'dist/bin/agent-sts-server.js'], {
-    cwd: ROOT,
+    cwd: root,
     env: {
       ...process.env,
       NODE_ENV: 'development',
