@@ -1,6 +1,10 @@
-/** Jest runs ESM TypeScript through ts-jest (run with node --experimental-vm-modules). */
+/**
+ * Jest runs ESM TypeScript through ts-jest (run with node --experimental-vm-modules). The gate's
+ * package resolves to its TypeScript source (the agent-sts-source export condition), as for tsc.
+ */
 export default {
   testEnvironment: 'node',
+  testEnvironmentOptions: { customExportConditions: ['agent-sts-source', 'node', 'node-addons'] },
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: {

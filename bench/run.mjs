@@ -206,7 +206,7 @@ async function main() {
     add('floor', 'floor', 'floor', target('1 Redis GET + fixed JSON', url, rsAuth, { token: root }), proc.pid, isActive);
   });
 
-  // A resource server behind agent-sts/express (issue 11 §5): the same API with no auth and in each mode.
+  // A resource server behind agent-sts-gate/express (issue 11 §5): the same API with no auth and in each mode.
   await group('rs', async () => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;

@@ -3,7 +3,7 @@
 // one to a sub-agent, and an admin who kills the task mid-way. Exits 0 when it went as told.
 import { createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { resourceMetadataUrl, revocationFeed } from 'agent-sts/express';
+import { resourceMetadataUrl, revocationFeed } from 'agent-sts-gate/express';
 import { perTaskToken } from './agent.mjs';
 import { killSession } from './admin.mjs';
 import { mcpApp } from './mcp-server.mjs';

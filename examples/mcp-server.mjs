@@ -1,13 +1,14 @@
 // The MCP server: the official SDK, with agent-sts deciding who may call it, and its RFC 9728
 // metadata telling clients where to get a token. It verifies tokens locally (agent-sts's JWKS) and
-// hears kills from agent-sts's revocation feed (SSF poll): no introspection per call. The gate is agent-sts/express's requireToken
-// rather than the SDK's requireBearerAuth (with agent-sts/mcp's tokenVerifier), because the
+// hears kills from agent-sts's revocation feed (SSF poll): no introspection per call. The gate is
+// agent-sts-gate/express's requireToken rather than the SDK's requireBearerAuth (with
+// agent-sts-gate/mcp's tokenVerifier), because the
 // sub-agent's token is DPoP-bound and the SDK's gate speaks Bearer only; requireToken checks the
 // proof and hands the SDK the same AuthInfo (req.auth).
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { requireToken } from 'agent-sts/express';
-import { protectedResourceMetadata } from 'agent-sts/mcp';
+import { requireToken } from 'agent-sts-gate/express';
+import { protectedResourceMetadata } from 'agent-sts-gate/mcp';
 import express from 'express';
 
 const INVOICES = [

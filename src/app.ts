@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener } from 'node:http';
 import express, { type Router } from 'express';
 import type { Logger } from 'pino';
+import { WELL_KNOWN, wellKnownPath } from 'agent-sts-gate/protocol';
 import { accessRouter } from './admin/access.js';
 import { createdOfAgent, credentialsOfAgent } from './admin/agents.js';
 import { auditRouter } from './admin/audit.js';
@@ -21,7 +22,6 @@ import { streamsRouter } from './push/streams.js';
 import { denialSource } from './oauth/client-auth.js';
 import { introspectionEndpoint } from './oauth/introspect.js';
 import { serverMetadata } from './oauth/metadata.js';
-import { WELL_KNOWN, wellKnownPath } from './protocol/client/discovery.js';
 import { revocationEndpoint } from './oauth/revoke.js';
 import { tokenEndpoint } from './oauth/token.js';
 

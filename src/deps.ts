@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { proofKeyCache, type ProofKeyCache } from 'agent-sts-gate/dpop';
 import { Checkpoints } from './audit/checkpoint.js';
 import { fanOut, logEventSink, type EventSink } from './audit/events.js';
 import { TrailGuard } from './audit/guard.js';
@@ -25,7 +26,6 @@ import { PushDelivery, type DeliveryHooks } from './push/delivery.js';
 import type { SsfDeps } from './push/poll.js';
 import { ssfSink } from './push/sink.js';
 import { Wakeups } from './push/wakeups.js';
-import { proofKeyCache, type ProofKeyCache } from './rs/dpop.js';
 import { IdSource } from './sessions/ids.js';
 import { RegistryService, type RegistryServiceDeps } from './registry/service.js';
 import { KillAnnouncer } from './sessions/announcer.js';

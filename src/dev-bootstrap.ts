@@ -1,12 +1,12 @@
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { GRANT_TYPES } from 'agent-sts-gate/protocol';
 import type { RegistryDocument } from './clients/registry-file.js';
 import { hashSecret, newSecret } from './clients/secret.js';
 import { ADMIN_AUDIENCE, ADMIN_SCOPES } from './clients/types.js';
 import type { Config } from './config/index.js';
 import { addKey, readKeys } from './keys/keystore.js';
-import { GRANT_TYPES } from './protocol/tokens.js';
 
 const exists = (file: string) => access(file).then(() => true, () => false);
 

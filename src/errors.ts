@@ -1,8 +1,7 @@
 import type { z } from 'zod';
-import { errorText, formatChallenge } from './protocol/client/challenge.js';
-import { DPOP_SIGNING_ALGORITHMS } from './protocol/dpop.js';
+import { DPOP_SIGNING_ALGORITHMS, errorText, formatChallenge } from 'agent-sts-gate/protocol';
 
-export { errorText, MAX_ERROR_TEXT_CHARS } from './protocol/client/challenge.js';
+export { errorText, MAX_ERROR_TEXT_CHARS } from 'agent-sts-gate/protocol';
 
 /** One error type for every protocol failure: it carries its own HTTP status and OAuth code. */
 export type OAuthErrorCode =

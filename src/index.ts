@@ -6,4 +6,4 @@ export { createApp } from './app.js';
 export { ConfigError, loadConfig, type Config } from './config/index.js';
 export { buildDeps, buildStores, type Deps, type DepsOverrides } from './deps.js';
 export { main } from './main.js';
-export * from './protocol/index.js';
+export * from 'agent-sts-gate/protocol';

@@ -1,8 +1,8 @@
-// A small express API behind agent-sts/express, one route per mode: no auth at all, introspection
+// A small express API behind agent-sts-gate/express, one route per mode: no auth at all, introspection
 // without a cache, introspection with a 60 s cache, and local JWT verification. Each answers the
 // same small JSON. Env: PORT, STS_ISSUER, RS_AUDIENCE, RS_SECRET. Run by bench/run.mjs.
 import './orphan-guard.mjs';
-import { requireToken } from 'agent-sts/express';
+import { requireToken } from 'agent-sts-gate/express';
 import express from 'express';
 
 const { PORT, STS_ISSUER: issuer, RS_AUDIENCE: audience, RS_SECRET: clientSecret } = process.env;

@@ -3,7 +3,7 @@
 // GET /feed says whether the feed is fresh and its counters. Env: PORT, STS_ISSUER, RS_AUDIENCE,
 // RS_SECRET. Run by bench/run.mjs.
 import './orphan-guard.mjs';
-import { requireToken, revocationFeed } from 'agent-sts/express';
+import { requireToken, revocationFeed } from 'agent-sts-gate/express';
 import express from 'express';
 
 const { PORT, STS_ISSUER: issuer, RS_AUDIENCE: audience, RS_SECRET: clientSecret } = process.env;

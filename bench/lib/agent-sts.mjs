@@ -2,8 +2,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WELL_KNOWN, wellKnownUrl } from 'agent-sts-gate/protocol';
 import { hashSecret } from '../../dist/clients/secret.js';
-import { WELL_KNOWN, wellKnownUrl } from '../../dist/protocol/client/discovery.js';
 import { expectStatus } from './http.mjs';
 import { freePort, spawnOwned, waitUntil } from './procs.mjs';
 

@@ -1,6 +1,6 @@
 // DPoP proofs for the DPoP issuance scenario. autocannon's request hook is synchronous and jose signs
 // asynchronously, so each run gets a pool signed just before it (one key, a fresh jti per proof).
-import { dpopSigner } from '../../dist/protocol/client/dpop.js';
+import { dpopSigner } from 'agent-sts-gate/protocol';
 
 /** More /token requests per second than this machine class serves: the pool covers a whole run at this rate. */
 export const MAX_PROOFS_PER_SECOND = 8_000;

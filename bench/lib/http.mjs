@@ -5,7 +5,7 @@ export const FORM = 'application/x-www-form-urlencoded';
 export const form = (o) => new URLSearchParams(o).toString();
 
 /** RFC 6749 §2.3.1 client_secret_basic, as the client kit encodes it (the build's). */
-export { clientSecretBasic as basic } from '../../dist/protocol/client/client-auth.js';
+export { clientSecretBasic as basic } from 'agent-sts-gate/protocol';
 
 /** One request; returns { status, body (parsed JSON or text) }. */
 export async function request(url, { method = 'POST', auth, body, contentType = FORM, extraHeaders = {} } = {}) {

@@ -1,8 +1,8 @@
 import type { NextFunction, Request, Response } from 'express';
+import { dpopVerifier, type ProofKeyCache } from 'agent-sts-gate/dpop';
 import { ADMIN_AUDIENCE, type AdminScope } from '../clients/types.js';
 import { bearerError, dpopError, OAuthError } from '../errors.js';
 import { replayCacheOf, severalDpopHeaders } from '../oauth/dpop.js';
-import { dpopVerifier, type ProofKeyCache } from '../rs/dpop.js';
 import type { SessionService } from '../sessions/service.js';
 import type { ReplayStore, Session } from '../store/index.js';
 

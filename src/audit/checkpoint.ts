@@ -1,7 +1,7 @@
 import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
+import { ISSUER_SIGNING_ALGORITHMS } from 'agent-sts-gate/protocol';
 import { signCompact, type KeyStore } from '../keys/keystore.js';
-import { ISSUER_SIGNING_ALGORITHMS } from '../protocol/jwt.js';
 import type { AuditHead, AuditLog } from '../store/audit.js';
 
 /** The JWS `typ` of a checkpoint, so it can never be mistaken for an access token. */

@@ -1,8 +1,5 @@
+import { ADMIN_AUDIENCE, clientCredentialsGrant, DPOP_TOKEN_TYPE, dpopSigner, type DpopSigner, isDpopBound, requestToken, TokenRequestError, type TokenResponse } from 'agent-sts-gate/protocol';
 import type { AdminScope } from '../clients/types.js';
-import { dpopSigner, type DpopSigner } from '../protocol/client/dpop.js';
-import { clientCredentialsGrant, isDpopBound, requestToken, TokenRequestError, type TokenResponse } from '../protocol/client/token-request.js';
-import { DPOP_TOKEN_TYPE } from '../protocol/dpop.js';
-import { ADMIN_AUDIENCE } from '../protocol/tokens.js';
 import { CliFailure, EXIT } from './io.js';
 
 /** A request that has not answered within this is abandoned (the server's own limits are shorter). */

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
+import { ISSUER_SIGNING_ALGORITHMS } from 'agent-sts-gate/protocol';
 import { addKey, type SigningAlg } from '../keys/keystore.js';
-import { ISSUER_SIGNING_ALGORITHMS } from '../protocol/jwt.js';
 import { usageError, type CliIo } from './io.js';
 
 const ALGS: readonly string[] = ISSUER_SIGNING_ALGORITHMS;

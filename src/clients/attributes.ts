@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { GRANT_TYPES, MAX_TOKEN_TTL_SECONDS } from '../protocol/tokens.js';
+import { GRANT_TYPES, MAX_TOKEN_TTL_SECONDS } from 'agent-sts-gate/protocol';
 import type { Agent, ResourceServer } from './types.js';
 
 /**

@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import { ASYMMETRIC_ALGORITHMS, CLOCK_TOLERANCE_SECONDS, issuedInFuture } from 'agent-sts-gate/protocol';
 import { invalidClient } from '../errors.js';
-import { ASYMMETRIC_ALGORITHMS, CLOCK_TOLERANCE_SECONDS, issuedInFuture } from '../protocol/jwt.js';
 import type { ReplayStore } from '../store/index.js';
 import type { AssertionKeys } from './assertion-keys.js';
 import type { VerifiedSecrets } from './secret.js';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { importJWK, type JWK } from 'jose';
 import { z } from 'zod';
-import { ASYMMETRIC_ALGORITHMS } from '../protocol/jwt.js';
+import { ASYMMETRIC_ALGORITHMS } from 'agent-sts-gate/protocol';
 import { agentId, AGENT_ALIASES, AGENT_ATTRIBUTES, RESOURCE_SERVER_ATTRIBUTES, storedFields, targetUri, withAliases } from './attributes.js';
 import { MIN_SECRET_LENGTH, SECRET_HASH_PATTERN } from './secret.js';
 import { ADMIN_AUDIENCE, ADMIN_SCOPES, type Agent, type Registry, type ResourceServer, type TrustedIssuer } from './types.js';

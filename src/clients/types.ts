@@ -67,6 +67,6 @@ export interface Registry {
 }
 
 /** The audience of the admin API, and the scopes it knows. */
-export { ADMIN_AUDIENCE } from '../protocol/tokens.js';
+export { ADMIN_AUDIENCE } from 'agent-sts-gate/protocol';
 export const ADMIN_SCOPES = ['sessions:read', 'sessions:kill', 'agents:read', 'agents:manage', 'audit:read'] as const;
 export type AdminScope = (typeof ADMIN_SCOPES)[number];

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
-import { MAX_TOKEN_TTL_SECONDS } from '../protocol/tokens.js';
+import { MAX_TOKEN_TTL_SECONDS } from 'agent-sts-gate/protocol';
 
 /** The URL forms REDIS_URL accepts; the `+sentinel` and `+cluster` forms list several host:port. */
 export const REDIS_URL_PATTERN = /^rediss?(\+sentinel|\+cluster)?:\/\//;

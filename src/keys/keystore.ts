@@ -2,7 +2,7 @@ import { createPrivateKey, randomBytes, sign as cryptoSign, type JsonWebKey } fr
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
-import { ISSUER_SIGNING_ALGORITHMS, type IssuerSigningAlg } from '../protocol/jwt.js';
+import { ISSUER_SIGNING_ALGORITHMS, type IssuerSigningAlg } from 'agent-sts-gate/protocol';
 
 export type SigningAlg = IssuerSigningAlg;
 const SIGNING_ALGS: readonly string[] = ISSUER_SIGNING_ALGORITHMS;

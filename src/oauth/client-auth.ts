@@ -1,9 +1,9 @@
 import { decodeJwt } from 'jose';
+import { JWT_BEARER_ASSERTION, MAX_TOKEN_LENGTH } from 'agent-sts-gate/protocol';
 import { authenticate, type Authenticated, type AuthenticationContext, type PresentedCredentials } from '../clients/authenticate.js';
 import type { ClientKind } from '../clients/types.js';
 import { invalidClient, invalidRequest } from '../errors.js';
 import type { RateLimits } from '../limits/rate-limits.js';
-import { JWT_BEARER_ASSERTION, MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import { param, type OAuthRequest } from './request.js';
 
 export interface AuthContext extends AuthenticationContext {

@@ -1,7 +1,7 @@
+import type { DpopConfirmation } from 'agent-sts-gate/protocol';
+import { DpopProofError, useProofOnce, verifyProof, type DpopReplayCache, type ProofKeyCache } from 'agent-sts-gate/dpop';
 import type { Agent } from '../clients/types.js';
 import { OAuthError } from '../errors.js';
-import type { DpopConfirmation } from '../protocol/dpop.js';
-import { DpopProofError, useProofOnce, verifyProof, type DpopReplayCache, type ProofKeyCache } from '../rs/dpop.js';
 import type { ReplayStore } from '../store/index.js';
 import type { OAuthRequest } from './request.js';
 

@@ -1,5 +1,4 @@
-import type { IntrospectionBody } from '../protocol/claims.js';
-import { DPOP_TOKEN_TYPE } from '../protocol/dpop.js';
+import { DPOP_TOKEN_TYPE, type IntrospectionBody } from 'agent-sts-gate/protocol';
 import type { UsageAggregator } from '../audit/usage.js';
 import type { SessionService } from '../sessions/service.js';
 import { authenticateClient, CLIENT_AUTH_PARAMETERS, type AuthContext } from './client-auth.js';

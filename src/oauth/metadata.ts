@@ -1,6 +1,5 @@
+import { ASYMMETRIC_ALGORITHMS, DPOP_SIGNING_ALGORITHMS } from 'agent-sts-gate/protocol';
 import { AUTH_METHODS } from '../clients/authenticate.js';
-import { DPOP_SIGNING_ALGORITHMS } from '../protocol/dpop.js';
-import { ASYMMETRIC_ALGORITHMS } from '../protocol/jwt.js';
 
 export interface Endpoints {
   issuer: string;

@@ -1,4 +1,4 @@
-import { DPOP_TOKEN_TYPE } from '../protocol/dpop.js';
+import { DPOP_TOKEN_TYPE } from 'agent-sts-gate/protocol';
 import type { Issued } from '../sessions/service.js';
 import type { OAuthResponse } from './request.js';
 

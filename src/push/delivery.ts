@@ -4,8 +4,8 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { SET_MEDIA_TYPE } from 'agent-sts-gate/protocol';
 import type { DurableEvent, EventSink, RegistryEvent } from '../audit/events.js';
-import { SET_MEDIA_TYPE } from '../protocol/ssf.js';
 import { RefusedAddressError, type PushAddressPolicy } from './address-policy.js';
 import { NO_PUSH_FAILURE, PUSH_STREAM, type PushState, type PushTarget, type SsfEntry, type SsfStore } from '../store/ssf.js';
 

@@ -1,12 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import express, { type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
+import { type PollResponse, WELL_KNOWN, wellKnownPath } from 'agent-sts-gate/protocol';
 import { only, parseBody, privateRouter, type ContextOf } from '../admin/http-kit.js';
 import { OAuthError } from '../errors.js';
 import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
 import type { OAuthRequest } from '../oauth/request.js';
-import { WELL_KNOWN, wellKnownPath } from '../protocol/client/discovery.js';
-import type { PollResponse } from '../protocol/ssf.js';
 import { PUSH_STREAM, SSF_MAX_EVENTS, type SsfPolled, type SsfStore, type StreamQuota } from '../store/ssf.js';
 import type { KillAnnouncer } from '../sessions/announcer.js';
 import type { PushDelivery } from './delivery.js';

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { DurableEvent } from '../audit/events.js';
-import { signCompact, type KeyStore } from '../keys/keystore.js';
 import {
   CAEP_SESSION_REVOKED, MAX_SESSIONS_PER_SET, REVOKED_SESSIONS_MEMBER, SET_TYP, SSF_VERIFICATION,
   type InitiatingEntity, type SessionRevokedEvent, type SubjectIdentifier,
-} from '../protocol/ssf.js';
+} from 'agent-sts-gate/protocol';
+import type { DurableEvent } from '../audit/events.js';
+import { signCompact, type KeyStore } from '../keys/keystore.js';
 import type { KilledSession } from '../store/index.js';
 
 /** One signed SET for one audience. */

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Request, Router } from 'express';
 import { z } from 'zod';
+import { CAEP_SESSION_REVOKED, SSF_VERIFICATION } from 'agent-sts-gate/protocol';
 import { only, parseBody, privateRouter, type ContextOf } from '../admin/http-kit.js';
 import { OAuthError, invalidRequest } from '../errors.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { authenticateClient, type AuthContext } from '../oauth/client-auth.js';
-import { CAEP_SESSION_REVOKED, SSF_VERIFICATION } from '../protocol/ssf.js';
 import { asOAuthRequest, jsonBody, POLL_DELIVERY, STREAM_QUOTA, type SsfDeps, type SsfEndpoints } from './poll.js';
 import { verificationSet } from './set.js';
 

@@ -35,7 +35,7 @@ export function authorityNeeded(change:
   return newDelegate ? after : after.filter((s) => !had.has(s));
 }
 
-export { missingScopes } from '../protocol/scope.js';
+export { missingScopes } from 'agent-sts-gate/protocol';
 
 /**
  * Whether an agent can manage the registry right now: not deleted, enabled, not being disabled or

@@ -1,7 +1,6 @@
 import { hash } from 'node:crypto';
+import { ACCESS_TOKEN_TYP, type AccessTokenClaims, MAX_TOKEN_LENGTH } from 'agent-sts-gate/protocol';
 import { signCompact, type KeyStore } from '../keys/keystore.js';
-import type { AccessTokenClaims } from '../protocol/claims.js';
-import { ACCESS_TOKEN_TYP, MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import { SID_PATTERN, type Session } from '../store/index.js';
 
 /** What the store keeps instead of the token: SHA-256, base64url. */

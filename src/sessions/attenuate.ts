@@ -1,7 +1,6 @@
+import { type DpopConfirmation, missingScopes } from 'agent-sts-gate/protocol';
 import { invalidGrant, invalidScope, invalidTarget } from '../errors.js';
 import type { Agent } from '../clients/types.js';
-import type { DpopConfirmation } from '../protocol/dpop.js';
-import { missingScopes } from '../protocol/scope.js';
 import type { Actor, Session } from '../store/index.js';
 
 /** What a new token will carry, once every narrowing rule has been applied. */

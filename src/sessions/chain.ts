@@ -1,5 +1,5 @@
+import { scopesWithin } from 'agent-sts-gate/protocol';
 import type { Agent, Registry } from '../clients/types.js';
-import { scopesWithin } from '../protocol/scope.js';
 import { agentsOf, type TokenClaims } from '../store/index.js';
 
 /** May `holder` hand its token to `next`? Keeping one's own token (a narrowing) needs no permission. */

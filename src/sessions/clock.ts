@@ -1,2 +1,2 @@
 /** The service's clock: one object the wiring file builds and passes down (tests pass a fake one). */
-export { systemClock, type Clock } from '../protocol/clock.js';
+export { systemClock, type Clock } from 'agent-sts-gate/protocol';

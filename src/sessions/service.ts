@@ -1,10 +1,9 @@
+import { ISSUER_SIGNING_ALGORITHMS, MAX_TOKEN_LENGTH } from 'agent-sts-gate/protocol';
 import type { RequestContext } from '../audit/context.js';
 import { compactVerify, createLocalJWKSet } from 'jose';
 import { auditUnavailable, envelope, type DurableEvent, type Endpoint, type EventSink, type KillReason } from '../audit/events.js';
 import { killOutcome, revocationRequested, tokenIssued, type KillTarget } from '../audit/records.js';
 import { invalidClient, invalidGrant, invalidRequest, OAuthError, RETRY_AFTER_SECONDS } from '../errors.js';
-import { ISSUER_SIGNING_ALGORITHMS } from '../protocol/jwt.js';
-import { MAX_TOKEN_LENGTH } from '../protocol/tokens.js';
 import type { Registry } from '../clients/types.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { readTokenSid, signAccessToken, tokenHash } from './access-token.js';

@@ -1,7 +1,7 @@
-import { unexpired } from '../protocol/expiry.js';
+import { unexpired } from 'agent-sts-gate/protocol';
 import type { Session } from './types.js';
 
-export { MS_PER_EXP_UNIT, unexpired } from '../protocol/expiry.js';
+export { MS_PER_EXP_UNIT, unexpired } from 'agent-sts-gate/protocol';
 
 /**
  * The one liveness rule, shared by every store (the Redis scripts spell it in Lua from the same

@@ -1,5 +1,4 @@
-import type { Actor } from '../protocol/claims.js';
-import type { DpopConfirmation } from '../protocol/dpop.js';
+import type { Actor, DpopConfirmation } from 'agent-sts-gate/protocol';
 
 export type { Actor };
 

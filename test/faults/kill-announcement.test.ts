@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
 import request from 'supertest';
-import { requireToken, revocationFeed, type RevocationFeed } from '../../src/rs/express.js';
+import { requireToken, revocationFeed, type RevocationFeed } from 'agent-sts-gate/express';
 import { Faults, type FaultRule } from '../helpers/faults.js';
 import { sidOf } from '../helpers/responses.js';
 import { hashSecret } from '../../src/clients/secret.js';

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
+import { REVOKED_SESSIONS_MEMBER, CAEP_SESSION_REVOKED } from 'agent-sts-gate/protocol';
 import { hashSecret } from '../../src/clients/secret.js';
 import { ADMIN_SCOPES } from '../../src/clients/types.js';
-import { REVOKED_SESSIONS_MEMBER, CAEP_SESSION_REVOKED } from '../../src/protocol/ssf.js';
 import { eventually } from '../helpers/wait.js';
 import { Faults, type FaultRule } from '../helpers/faults.js';
 import { sidOf } from '../helpers/responses.js';

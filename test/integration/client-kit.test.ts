@@ -3,7 +3,7 @@ import { decodeJwt, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import {
   authorizationServerMetadata, clientCredentialsGrant, DiscoveryError, dpopSigner, isDpopBound, requestToken, tokenExchangeGrant, TokenRequestError,
   type DpopSigner,
-} from '../../src/protocol/client/index.js';
+} from 'agent-sts-gate/protocol';
 import { listen, listeningSts } from '../helpers/http.js';
 import { API, introspect, SECRETS, testRegistry } from '../helpers/sts.js';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import { generateKeyPair } from 'jose';
 import * as oauth from 'oauth4webapi';
-import { dpopVerifier, type DpopCheck } from '../../src/rs/dpop.js';
+import { dpopVerifier, type DpopCheck } from 'agent-sts-gate/dpop';
 import { freePort } from '../helpers/redis-server.js';
 import { API, AT_TYPE, claims, EXCHANGE, SECRETS, startSts, type TestSts } from '../helpers/sts.js';
 

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { exportJWK } from 'jose';
+import { DPOP_PROOF_MAX_AGE_SECONDS } from 'agent-sts-gate/protocol';
+import { proofReplayKey } from 'agent-sts-gate/dpop';
 import { parseRegistry, RegistryError } from '../../src/clients/registry-file.js';
 import { hashSecret } from '../../src/clients/secret.js';
-import { DPOP_PROOF_MAX_AGE_SECONDS } from '../../src/protocol/dpop.js';
 import { StoreUnavailableError } from '../../src/errors.js';
-import { proofReplayKey } from '../../src/rs/dpop.js';
-import { dpopKey, proof, unsignedProof, type DpopKey } from '../helpers/dpop.js';
+import { dpopKey, proof, unsignedProof, type DpopKey } from '../../packages/gate/test/helpers/dpop.js';
 import { expectRefused } from '../helpers/responses.js';
 import {
   API, AT_TYPE, basic, claims, EXCHANGE, introspect, ISSUER, SECRETS, snapshot, startSts, testRegistry, type TestSts,

@@ -4,9 +4,11 @@ import { describe, expect, it } from '@jest/globals';
 import { ROOT, runNode } from '../helpers/dist.js';
 
 /**
- * The package as others import it: every `exports` target is in the build, and the protocol entry
- * loads nothing of the server (no ioredis, express or pino), while the main entry does and still
- * starts nothing. Checked in fresh node processes, through require.cache (those three are CommonJS).
+ * The packages as node imports them (built, outside jest): every `exports` target of the server and
+ * of the gate's package is in the build; the gate's entries load nothing of the server (no ioredis,
+ * express or pino), while the server's main entry does and still starts nothing. Checked in fresh node
+ * processes, through require.cache (those three are CommonJS). Installed into an app of its own:
+ * test/integration/install.test.ts.
  */
 
 interface PackageJson {
@@ -16,6 +18,8 @@ interface PackageJson {
   exports: Record<string, string | Record<string, string>>;
 }
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as PackageJson;
+const GATE = path.join(ROOT, 'packages/gate');
+const gate = JSON.parse(readFileSync(path.join(GATE, 'package.json'), 'utf8')) as Pick<PackageJson, 'exports'>;
 
 const SERVER_MODULES = ['ioredis', 'express', 'pino'];
 
@@ -35,24 +39,26 @@ async function importInChild(specifier: string): Promise<{ server: string[]; exp
 }
 
 describe('package entries', () => {
-  it('every exports, main, types and bin target exists in the build', () => {
+  it('every exports, main, types and bin target exists in the builds; the server exports no resource-server entry', () => {
     const targets = [pkg.main, pkg.types, ...Object.values(pkg.bin)];
     for (const entry of Object.values(pkg.exports)) targets.push(...(typeof entry === 'string' ? [entry] : Object.values(entry)));
     expect(targets.filter((t) => !existsSync(path.join(ROOT, t)))).toEqual([]);
-    expect(pkg.exports['./protocol']).toEqual({ types: expect.stringMatching(/\.d\.ts$/), default: expect.stringMatching(/\.js$/) });
+    expect(Object.keys(pkg.exports)).toEqual(['.', './package.json']);
+    const gateTargets = Object.values(gate.exports).flatMap((entry) => (typeof entry === 'string' ? [entry] : Object.values(entry)));
+    expect(gateTargets.filter((t) => !existsSync(path.join(GATE, t)))).toEqual([]);
   });
 
-  it('agent-sts/protocol loads no ioredis, express or pino and exports the shared constants and the client kit', async () => {
-    const { server, exports } = await importInChild('agent-sts/protocol');
+  it('agent-sts-gate/protocol loads no ioredis, express or pino and exports the shared constants and the client kit', async () => {
+    const { server, exports } = await importInChild('agent-sts-gate/protocol');
     expect(server).toEqual([]);
     expect(exports).toEqual(expect.arrayContaining(['TOKEN_TYPES', 'GRANT_TYPES', 'ACCESS_TOKEN_TYP', 'parseScope', 'CLOCK_TOLERANCE_SECONDS', 'clientSecretBasic', 'requestToken', 'dpopSigner', 'parseChallenges', 'wellKnownUrl']));
   });
 
   it.each([
-    ['agent-sts/express', ['requireToken', 'protectedResourceMetadata', 'resourceMetadataUrl']],
-    ['agent-sts/mcp', ['tokenVerifier', 'protectedResourceMetadata', 'resourceMetadataUrl']],
+    ['agent-sts-gate/express', ['requireToken', 'protectedResourceMetadata', 'resourceMetadataUrl', 'revocationFeed', 'dpopVerifier']],
+    ['agent-sts-gate/mcp', ['tokenVerifier', 'protectedResourceMetadata', 'resourceMetadataUrl', 'revocationFeed']],
+    ['agent-sts-gate/dpop', ['dpopVerifier', 'verifyProof', 'memoryReplayCache', 'redisReplayCache']],
   ])('%s loads no ioredis, express or pino, and exports the resource-server pieces', async (specifier, names) => {
-    expect(pkg.exports[specifier.replace('agent-sts', '.')]).toEqual({ types: expect.stringMatching(/^\.\/dist\/rs\/.*\.d\.ts$/), default: expect.stringMatching(/^\.\/dist\/rs\/.*\.js$/) });
     const { server, exports } = await importInChild(specifier);
     expect(server).toEqual([]);
     expect(exports).toEqual(expect.arrayContaining(names));

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
 import request from 'supertest';
-import { requireToken, type RequireTokenOptions } from '../../src/rs/express.js';
-import { dpopKey, proof, type DpopKey } from '../helpers/dpop.js';
+import { requireToken, type RequireTokenOptions } from 'agent-sts-gate/express';
+import { dpopKey, proof, type DpopKey } from '../../packages/gate/test/helpers/dpop.js';
 import { API, basic, SECRETS } from '../helpers/sts.js';
 import { listen, listeningSts } from '../helpers/http.js';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
 import { exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import request from 'supertest';
-import { protectedResourceMetadata, requireToken, type RequireTokenOptions } from '../../src/rs/express.js';
+import { protectedResourceMetadata, requireToken, type RequireTokenOptions } from 'agent-sts-gate/express';
 import { sidOf } from '../helpers/responses.js';
 import { API, clientCredentials, exchange, introspect, kill, OTHER_API, SECRETS, testRegistry, type TestSts } from '../helpers/sts.js';
 import { closedPortUrl, listeningSts } from '../helpers/http.js';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 // @ts-expect-error express 4 under an alias, with no types of its own here: only its runtime is exercised.
 import express4 from 'express4';
 import request from 'supertest';
-import { protectedResourceMetadata, requireToken } from '../../src/rs/express.js';
+import { protectedResourceMetadata, requireToken } from 'agent-sts-gate/express';
 import { API, clientCredentials, SECRETS } from '../helpers/sts.js';
 import { listeningSts } from '../helpers/http.js';
 

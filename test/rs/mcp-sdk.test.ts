@@ -8,7 +8,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import express from 'express';
 import { exportJWK, exportPKCS8, generateKeyPair } from 'jose';
 import request from 'supertest';
-import { protectedResourceMetadata, tokenVerifier, type TokenVerifierOptions } from '../../src/rs/mcp.js';
+import { protectedResourceMetadata, tokenVerifier, type TokenVerifierOptions } from 'agent-sts-gate/mcp';
 import { adminToken, SECRETS, testRegistry } from '../helpers/sts.js';
 import { closedPortUrl, listen, listeningSts } from '../helpers/http.js';
 

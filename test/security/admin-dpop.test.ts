@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
+import { DPOP_PROOF_MAX_AGE_SECONDS, DPOP_SIGNING_ALGORITHMS } from 'agent-sts-gate/protocol';
+import { proofReplayKey } from 'agent-sts-gate/dpop';
 import { hashSecret } from '../../src/clients/secret.js';
 import { ADMIN_SCOPES } from '../../src/clients/types.js';
-import { DPOP_PROOF_MAX_AGE_SECONDS, DPOP_SIGNING_ALGORITHMS } from '../../src/protocol/dpop.js';
-import { proofReplayKey } from '../../src/rs/dpop.js';
-import { dpopKey, proof, type DpopKey, type ProofOptions } from '../helpers/dpop.js';
+import { dpopKey, proof, type DpopKey, type ProofOptions } from '../../packages/gate/test/helpers/dpop.js';
 import { expectActive } from '../helpers/liveness.js';
 import { expectRefused, sidOf } from '../helpers/responses.js';
 import { ADMIN_AUD, adminToken, API, basic, claims, clientCredentials, ISSUER, snapshot, startSts, testRegistry, type TestSts } from '../helpers/sts.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { MAX_TOKEN_LENGTH } from '../../src/protocol/tokens.js';
+import { MAX_TOKEN_LENGTH } from 'agent-sts-gate/protocol';
 import { attackerKey, signWithHeader, type AttackerKey } from '../helpers/attack.js';
 import { API, claims, exchange, introspect, ISSUER, startSts, testRegistry, type TestSts } from '../helpers/sts.js';
 import { expectRefused } from '../helpers/responses.js';

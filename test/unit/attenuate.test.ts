@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import { parseScope } from 'agent-sts-gate/protocol';
 import type { Agent } from '../../src/clients/types.js';
 import { OAuthError } from '../../src/errors.js';
-import { parseScope } from '../../src/protocol/scope.js';
 import { childGrant, entitlement, rootGrant, type Grant } from '../../src/sessions/attenuate.js';
 import type { Session } from '../../src/store/index.js';
 

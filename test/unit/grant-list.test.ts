@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
+import { GRANT_TYPES } from 'agent-sts-gate/protocol';
 import { GRANT_TYPE_VALUES } from '../../src/clients/attributes.js';
 import { grantLabel } from '../../src/http/metrics.js';
 import { GrantList } from '../../src/oauth/grants/list.js';
 import type { TokenGrant } from '../../src/oauth/grants/types.js';
-import { GRANT_TYPES } from '../../src/protocol/tokens.js';
 
 /** The one grant list (deps.ts builds it): found by type, each grant's parameters as a set, checked at boot. */
 const grant = (grantType: string, parameters: string[] = [], repeatable?: string[]): TokenGrant => ({

@@ -1,15 +1,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { importCycles } from '../helpers/imports.js';
+import { importCycles } from '../../packages/gate/test/helpers/imports.js';
 
 /**
  * Layers import downward only (docs/architecture.md): a file may import from its own layer or a
- * lower one, never a higher one, `import type` included. src/rs/ (the resource-server side) may
- * import only src/protocol/, so a resource server's app never loads the server's dependencies.
+ * lower one, never a higher one, `import type` included. Layer 0 is the gate's package
+ * (packages/gate, `agent-sts-gate`), which the server imports by name, through its public entries only.
  */
 const LAYERS: [string, number][] = [
-  ['protocol', 0], ['rs', 0.5], ['errors.ts', 1], ['config', 1], ['store', 2], ['keys', 3], ['audit', 3],
+  ['errors.ts', 1], ['config', 1], ['store', 2], ['keys', 3], ['audit', 3],
   ['clients', 4], ['limits', 4], ['sessions', 5], ['oauth', 6], ['registry', 6], ['admin', 7], ['push', 7], ['http', 8],
   ['app.ts', 9], ['deps.ts', 9], ['main.ts', 9], ['index.ts', 9], ['dev-bootstrap.ts', 9], ['bin', 10], ['cli', 10],
 ];
@@ -43,15 +43,42 @@ describe('layers import downward only', () => {
   });
 
   it.each(files.map((f) => [path.relative(SRC, f), f]))('%s', (_name, file) => {
-    const [name, layer] = layerOf(file);
+    const [, layer] = layerOf(file);
     const upward: string[] = [];
     for (const [, spec] of readFileSync(file, 'utf8').matchAll(IMPORT)) {
       const target = path.resolve(path.dirname(file), spec!.replace(/\.js$/, '.ts'));
       const [targetName, targetLayer] = layerOf(target);
-      const rsBreach = name === 'rs' && targetName !== 'protocol' && targetName !== 'rs';
-      if (targetLayer > layer || rsBreach) upward.push(`${spec} (${targetName}, layer ${targetLayer})`);
+      if (targetLayer > layer) upward.push(`${spec} (${targetName}, layer ${targetLayer})`);
     }
     expect(upward).toEqual([]);
+  });
+});
+
+describe('the server imports the gate\'s package by name, through its public entries only', () => {
+  const GATE = path.resolve('packages/gate');
+  const entries = Object.keys((JSON.parse(readFileSync(path.join(GATE, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }).exports)
+    .map((e) => `agent-sts-gate${e.slice(1)}`);
+  const SPECIFIER = /^\s*(?:import|export)\b[^'"]*?from\s+'([^']+)'|\bimport\(\s*'([^']+)'\s*\)/gm;
+  const everywhere = [SRC, path.resolve('test'), path.resolve('bench'), path.resolve('examples')]
+    .flatMap((dir) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.(ts|mjs)$/.test(f)).map((f) => path.join(dir, f)));
+
+  it('no deep path into the package, by name or relative (its tests\' helpers aside), and no import of the old src/protocol or src/rs', () => {
+    expect(entries).toEqual(expect.arrayContaining(['agent-sts-gate/express', 'agent-sts-gate/mcp', 'agent-sts-gate/dpop', 'agent-sts-gate/protocol']));
+    const bad: string[] = [];
+    for (const file of everywhere) {
+      for (const m of readFileSync(file, 'utf8').matchAll(SPECIFIER)) {
+        const spec = (m[1] ?? m[2])!;
+        const target = spec.startsWith('.') ? path.resolve(path.dirname(file), spec) : '';
+        const deep = spec.startsWith('agent-sts-gate') && !entries.includes(spec);
+        const intoPackage = target.startsWith(GATE + path.sep) && !target.startsWith(path.join(GATE, 'test', 'helpers') + path.sep);
+        if (deep || intoPackage || /(^|\/)(src|dist)\/(protocol|rs)\//.test(spec)) bad.push(`${path.relative(path.resolve('.'), file)}: ${spec}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('finds the imports it checks', () => {
+    expect(everywhere.filter((f) => readFileSync(f, 'utf8').includes("from 'agent-sts-gate/protocol'")).length).toBeGreaterThan(30);
   });
 });
 
@@ -67,7 +94,7 @@ describe('the CLI\'s admin commands talk HTTP: of the server they import types o
       const [target] = layerOf(path.resolve(path.dirname(file), spec!.replace(/\.js$/, '.ts')));
       // `import { type A, type B }` imports no value either.
       const onlyTypes = /^\{[^}]*\}\s*$/.test(names!.trim()) && names!.replace(/[{}\s]/g, '').split(',').filter(Boolean).every((n) => n.startsWith('type'));
-      if (target !== 'cli' && target !== 'protocol' && !onlyTypes) values.push(`${spec}`);
+      if (target !== 'cli' && !onlyTypes) values.push(`${spec}`);
     }
     expect(values).toEqual([]);
   });

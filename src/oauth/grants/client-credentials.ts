@@ -1,6 +1,5 @@
+import { GRANT_TYPES, parseScope } from 'agent-sts-gate/protocol';
 import { invalidRequest, invalidScope } from '../../errors.js';
-import { parseScope } from '../../protocol/scope.js';
-import { GRANT_TYPES } from '../../protocol/tokens.js';
 import { entitlement, rootGrant } from '../../sessions/attenuate.js';
 import type { SessionService } from '../../sessions/service.js';
 import { param } from '../request.js';

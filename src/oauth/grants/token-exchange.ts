@@ -1,8 +1,6 @@
+import { type DpopConfirmation, GRANT_TYPES, parseScope, TOKEN_TYPES } from 'agent-sts-gate/protocol';
 import type { Agent, Registry } from '../../clients/types.js';
 import { invalidGrant, invalidRequest } from '../../errors.js';
-import type { DpopConfirmation } from '../../protocol/dpop.js';
-import { parseScope } from '../../protocol/scope.js';
-import { GRANT_TYPES, TOKEN_TYPES } from '../../protocol/tokens.js';
 import { readTokenSid } from '../../sessions/access-token.js';
 import { mayDelegate } from '../../sessions/chain.js';
 import { childGrant, requireSubset, rootGrant, type Grant } from '../../sessions/attenuate.js';

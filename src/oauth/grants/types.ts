@@ -1,5 +1,5 @@
+import type { DpopConfirmation } from 'agent-sts-gate/protocol';
 import type { Agent } from '../../clients/types.js';
-import type { DpopConfirmation } from '../../protocol/dpop.js';
 import type { OAuthRequest, OAuthResponse } from '../request.js';
 
 /**

@@ -1,7 +1,6 @@
 import type { JWTPayload } from 'jose';
+import { ACCESS_TOKEN_TYP, MAX_SUBJECT_LENGTH, parseScope } from 'agent-sts-gate/protocol';
 import { invalidGrant } from '../../errors.js';
-import { parseScope } from '../../protocol/scope.js';
-import { ACCESS_TOKEN_TYP, MAX_SUBJECT_LENGTH } from '../../protocol/tokens.js';
 import { upstreamVerifier, type UpstreamDeps, type UpstreamProfile, type UpstreamVerifier } from './verify.js';
 
 /** A user's token from a trusted issuer, as the on-behalf-of exchange uses it. */

@@ -1,7 +1,7 @@
 import { decodeProtectedHeader, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { CLOCK_TOLERANCE_SECONDS, issuedInFuture } from 'agent-sts-gate/protocol';
 import type { Registry, TrustedIssuer } from '../../clients/types.js';
 import { invalidGrant, OAuthError } from '../../errors.js';
-import { CLOCK_TOLERANCE_SECONDS, issuedInFuture } from '../../protocol/jwt.js';
 import { readIssuer } from '../../sessions/access-token.js';
 import type { UpstreamKeySets } from './key-sets.js';
 

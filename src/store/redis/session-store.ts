@@ -1,5 +1,5 @@
+import { MAX_TOKEN_TTL_SECONDS } from 'agent-sts-gate/protocol';
 import { StoreUnavailableError } from '../../errors.js';
-import { MAX_TOKEN_TTL_SECONDS } from '../../protocol/tokens.js';
 import type { AuditAppend } from '../audit.js';
 import type { ReplaySpace, ReplayStore, SessionStore } from '../index.js';
 import type { RedisClient } from './connect.js';

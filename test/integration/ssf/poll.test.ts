@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import request from 'supertest';
-import { CAEP_SESSION_REVOKED, REVOKED_SESSIONS_MEMBER, SET_TYP } from '../../../src/protocol/ssf.js';
+import { CAEP_SESSION_REVOKED, REVOKED_SESSIONS_MEMBER, SET_TYP } from 'agent-sts-gate/protocol';
 import { expectOAuthError, ok, sidOf } from '../../helpers/responses.js';
 import { until } from '../../helpers/wait.js';
 import { MemoryRegistryStore } from '../../../src/store/memory/registry-store.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import request from 'supertest';
-import { SSF_VERIFICATION } from '../../../src/protocol/ssf.js';
+import { SSF_VERIFICATION } from 'agent-sts-gate/protocol';
 import { expectOAuthError, sidOf } from '../../helpers/responses.js';
 import { adminToken, API, basic, clientCredentials, ISSUER, OTHER_API, startSts, type TestSts } from '../../helpers/sts.js';
 

@@ -1,13 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { exportJWK, generateKeyPair, generateSecret, SignJWT } from 'jose';
-import { Redis } from 'ioredis';
-import { DPOP_PROOF_FUTURE_LEEWAY_SECONDS, DPOP_PROOF_MAX_AGE_SECONDS } from '../../src/protocol/dpop.js';
+import { DPOP_PROOF_FUTURE_LEEWAY_SECONDS, DPOP_PROOF_MAX_AGE_SECONDS } from '../src/protocol/dpop.js';
 import {
-  dpopVerifier, htuOf, memoryReplayCache, proofExpiresAtMs, proofKeyCache, proofReplayKey, redisReplayCache, verifyProof,
+  dpopVerifier, htuOf, memoryReplayCache, proofExpiresAtMs, proofKeyCache, proofReplayKey, verifyProof,
   type DpopCheck, type DpopReplayCache,
-} from '../../src/rs/dpop.js';
-import { dpopKey, proof, unsignedProof, type DpopKey } from '../helpers/dpop.js';
-import { testRedisUrl } from '../helpers/sts.js';
+} from '../src/rs/dpop.js';
+import { dpopKey, proof, unsignedProof, type DpopKey } from './helpers/dpop.js';
 
 /**
  * The resource server's DPoP decision, called directly: every refusal of RFC 9449 §4.3 and §7 and
@@ -241,31 +239,6 @@ describe('proofKeyCache', () => {
     expect(await keys.get('ES256', key.jwk)).not.toBe(first);
     expect(await check(await good({ header: { jwk: other.jwk } }), { jkt: other.jkt }, v)).toEqual(refused('invalid_dpop_proof', /signature does not verify/));
     expect(await check(await good(), {}, v)).toEqual({ ok: true });
-  });
-});
-
-describe('redisReplayCache on a real Redis', () => {
-  let redis: Redis;
-  const prefix = `test:dpop:${process.pid}:${Date.now()}:`;
-  beforeAll(async () => {
-    redis = new Redis(testRedisUrl(), { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await redis.connect();
-  });
-  afterAll(async () => {
-    await redis?.quit();
-  });
-
-  it('two resource-server processes sharing Redis: a proof used at one is refused at the other', async () => {
-    const a = verifier(redisReplayCache(redis, { prefix, nowMs }));
-    const b = verifier(redisReplayCache(redis, { prefix, nowMs }));
-    const p = await good();
-    expect(await check(p, {}, a)).toEqual({ ok: true });
-    expect(await check(p, {}, b)).toEqual(refused('invalid_dpop_proof', /already used/));
-    const keys = await redis.keys(`${prefix}*`);
-    expect(keys).toHaveLength(1);
-    const ttl = await redis.pttl(keys[0]!);
-    expect(ttl).toBeGreaterThan(0);
-    expect(ttl).toBeLessThanOrEqual(DPOP_PROOF_MAX_AGE_SECONDS * 1000 + 1);
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * The `agent-sts/express` entry: `requireToken` for express 5 (and 4) and the RFC 9728 metadata
+ * The `agent-sts-gate/express` entry: `requireToken` for express 5 (and 4) and the RFC 9728 metadata
  * route. Loads only jose and node built-ins; express is the app's, never imported here.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
