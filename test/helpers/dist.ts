@@ -45,14 +45,15 @@ export interface RunningNode {
 /** How often `waitFor` looks at the output. */
 const OUTPUT_CHECK_MS = 20;
 
-export function startNode(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): RunningNode {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `node <args>` in `cwd` (default the repository), killed past `lifetimeMs` (default CHILD_TIMEOUT_MS) if still running. */
+export function startNode(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; lifetimeMs?: number } = {}): RunningNode {
+  const child = spawn(process.execPath, args, { cwd: opts.cwd ?? ROOT, env: { PATH: process.env.PATH, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const kill = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
+  const kill = setTimeout(() => child.kill('SIGKILL'), opts.lifetimeMs ?? CHILD_TIMEOUT_MS);
   void exited.then(() => clearTimeout(kill));
   return {
     stdout: () => out,
