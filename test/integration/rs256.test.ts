@@ -14,7 +14,8 @@ import { requireToken, revocationFeed, type RevocationFeed } from '../../src/rs/
 import { DIST, runNode } from '../helpers/dist.js';
 import { sidOf } from '../helpers/responses.js';
 import { adminToken, API, basic, clientCredentials, introspect, SECRETS } from '../helpers/sts.js';
-import { listeningSts, until } from '../rs/helpers.js';
+import { listeningSts } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * RS256 signing keys (RFC 9068 §2.1: the algorithm every authorization server must support; some
