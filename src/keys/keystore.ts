@@ -1,4 +1,4 @@
-import { createPrivateKey, randomBytes, sign as cryptoSign, type JsonWebKey } from 'node:crypto';
+import { createPrivateKey, randomBytes, sign as cryptoSign, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
@@ -6,6 +6,10 @@ import { ISSUER_SIGNING_ALGORITHMS, type IssuerSigningAlg } from 'agent-sts-gate
 
 export type SigningAlg = IssuerSigningAlg;
 const SIGNING_ALGS: readonly string[] = ISSUER_SIGNING_ALGORITHMS;
+/** RFC 7518 §3.3: an RS256 key has 2048 bits or more. */
+export const RSA_MIN_MODULUS_BITS = 2048;
+/** Past this an RSA signature costs several milliseconds and eats the headroom under MAX_TOKEN_LENGTH. */
+export const RSA_MAX_MODULUS_BITS = 4096;
 /** Public members a JWKS may show; anything else (d, p, q, …) stays on disk. */
 const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e', 'kid', 'alg', 'use'] as const;
 
@@ -15,7 +19,7 @@ export type StoredKey = JWK & { kid: string; alg: SigningAlg; iat: number };
 export interface SigningKey {
   kid: string;
   alg: SigningAlg;
-  /** The JWS signature of `input` (raw r||s for ES256, as JWS wants it). */
+  /** The JWS signature of `input` (raw r||s for ES256, as JWS wants it; PKCS#1 v1.5 for RS256). */
   sign(input: Buffer): Buffer;
   /** `header` with this key's alg and kid, JSON and base64url: cached, the same few for every token. */
   encodedHeader(header: Record<string, unknown>): string;
@@ -34,8 +38,12 @@ export function publicJwk(k: JWK): JWK {
   return { ...out, use: 'sig' } as JWK;
 }
 
+const GENERATE_OPTIONS: Record<SigningAlg, { crv?: string; modulusLength?: number }> = {
+  ES256: {}, EdDSA: { crv: 'Ed25519' }, RS256: { modulusLength: RSA_MIN_MODULUS_BITS },
+};
+
 export async function generateKey(alg: SigningAlg = 'ES256', nowMs = Date.now()): Promise<StoredKey> {
-  const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
+  const { privateKey } = await generateKeyPair(alg, { extractable: true, ...GENERATE_OPTIONS[alg] });
   const jwk = await exportJWK(privateKey);
   const iat = Math.floor(nowMs / 1000);
   // Microseconds since the epoch, base36: 10 characters until the year 5188, so kids sort by age.
@@ -64,23 +72,53 @@ export async function readKeys(dir: string): Promise<StoredKey[]> {
     const file = path.join(dir, name);
     const k = JSON.parse(await readFile(file, 'utf8')) as StoredKey;
     if (!k.d || !k.kid || !SIGNING_ALGS.includes(k.alg) || typeof k.iat !== 'number') {
-      throw new Error(`${file}: not a private ES256/EdDSA JWK with kid, alg and iat`);
+      throw new Error(`${file}: not a private ${SIGNING_ALGS.join('/')} JWK with kid, alg and iat`);
     }
+    const problem = keyProblem(k);
+    if (problem) throw new Error(`${file}: ${problem}`);
     keys.push(k);
   }
   // iat is in whole seconds; within one second the kid, which starts with the creation time in µs, decides.
   return keys.sort((a, b) => b.iat - a.iat || b.kid.localeCompare(a.kid));
 }
 
+function importKey(k: StoredKey): KeyObject {
+  return createPrivateKey({ key: k as JsonWebKey, format: 'jwk' });
+}
+
+/** Why a key cannot sign under its `alg` (its type, curve or size), or undefined when it can. */
+function keyProblem(k: StoredKey): string | undefined {
+  let key: KeyObject;
+  try {
+    key = importKey(k);
+  } catch {
+    return `not a usable private ${k.alg} key`;
+  }
+  const type = key.asymmetricKeyType;
+  if (k.alg === 'ES256' && (type !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')) return 'an ES256 key must be EC on P-256';
+  if (k.alg === 'EdDSA' && type !== 'ed25519' && type !== 'ed448') return 'an EdDSA key must be OKP (Ed25519 or Ed448)';
+  if (k.alg === 'RS256') {
+    const bits = key.asymmetricKeyDetails?.modulusLength;
+    if (type !== 'rsa' || bits === undefined) return 'an RS256 key must be RSA';
+    if (bits < RSA_MIN_MODULUS_BITS || bits > RSA_MAX_MODULUS_BITS) {
+      return `an RS256 key must have ${RSA_MIN_MODULUS_BITS} to ${RSA_MAX_MODULUS_BITS} bits; this one has ${bits}`;
+    }
+  }
+  return undefined;
+}
+
 export function keyStoreFrom(stored: StoredKey[]): KeyStore {
   if (stored.length === 0) throw new Error('no signing keys');
   const newest = stored[0]!;
   // node:crypto signs synchronously on the calling thread: ~3x jose's WebCrypto path on this hot path.
-  const key = createPrivateKey({ key: newest as JsonWebKey, format: 'jwk' });
-  const sign =
-    newest.alg === 'ES256'
-      ? (input: Buffer) => cryptoSign('sha256', input, { key, dsaEncoding: 'ieee-p1363' })
-      : (input: Buffer) => cryptoSign(null, input, key);
+  const key = importKey(newest);
+  const signers: Record<SigningAlg, (input: Buffer) => Buffer> = {
+    ES256: (input) => cryptoSign('sha256', input, { key, dsaEncoding: 'ieee-p1363' }),
+    EdDSA: (input) => cryptoSign(null, input, key),
+    // an RSA key's default padding is PKCS#1 v1.5: RS256 (RFC 7518 §3.3)
+    RS256: (input) => cryptoSign('sha256', input, key),
+  };
+  const sign = signers[newest.alg];
   // Owned by this key store's signing key: two key stores (two apps in one process) share nothing.
   const encodedHeaders = new Map<string, string>();
   const encodedHeader = (header: Record<string, unknown>): string => {

@@ -63,7 +63,13 @@ export interface SsfEndpoints {
 
 export const ssfEndpointsOf = (issuer: string, jwks: string): SsfEndpoints => ({ issuer, jwks, poll: `${issuer}/ssf/poll` });
 
-/** SSF 1.0 §7.1 transmitter metadata. `poll_endpoint` is agent-sts's: every resource server may poll there without making a stream first. */
+/**
+ * SSF 1.0 §7.1 transmitter metadata. `poll_endpoint` is agent-sts's: every resource server may poll
+ * there without making a stream first. No `authorization_schemes` (optional in §7.1): §7.1.1's one
+ * example, `urn:ietf:rfc:6749`, tells a receiver to bring an access token (the CAEP interoperability
+ * profile says the same), while these endpoints take the resource server's own client
+ * authentication (RFC 6749 §2.3) and no bearer token; no spec URN names that, so none is claimed.
+ */
 export function ssfConfiguration(e: SsfEndpoints): Record<string, unknown> {
   return {
     spec_version: '1_0',
@@ -73,7 +79,6 @@ export function ssfConfiguration(e: SsfEndpoints): Record<string, unknown> {
     poll_endpoint: e.poll,
     configuration_endpoint: `${e.issuer}/ssf/streams`,
     verification_endpoint: `${e.issuer}/ssf/verify`,
-    authorization_schemes: [{ spec_urn: 'urn:ietf:rfc:6749' }],
     default_subjects: 'ALL',
   };
 }

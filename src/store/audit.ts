@@ -14,7 +14,8 @@ import { createHash, hash } from 'node:crypto';
  * a Lua script, whose only hash is the built-in `redis.sha1hex` (no SHA-256, and we do not write
  * our own). SHA-1 is enough for the link: forging a record means a second preimage of the link (no
  * attack is known; SHA-1's known attacks are collisions, which need both inputs chosen, and a
- * link's input is fixed by the SHA-256 of a server-written body). Checkpoints are ES256-signed.
+ * link's input is fixed by the SHA-256 of a server-written body). Checkpoints are signed by the
+ * current signing key (ES256, EdDSA or RS256).
  */
 
 /** The link is SHA-1: 20 bytes, 40 hex digits. */

@@ -1,3 +1,4 @@
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -39,7 +40,9 @@ describe('agent-sts command', () => {
     expect(r.stderr).toMatch(message);
   });
 
-  it.each([['ES256', []], ['EdDSA', ['EdDSA']]] as const)('keys rotate adds one %s key to STS_KEYS_DIR (relative to the working dir), mode 0600', async (alg, args) => {
+  it.each([
+    ['ES256', []], ['EdDSA', ['EdDSA']], ['EdDSA', ['--alg', 'EdDSA']], ['RS256', ['--alg', 'RS256']], ['ES256', ['--alg', 'ES256', 'ES256']],
+  ] as const)('keys rotate adds one %s key to STS_KEYS_DIR (relative to the working dir), mode 0600: %j', async (alg, args) => {
     const cwd = tempDir();
     const r = await agentSts(['keys', 'rotate', ...args], { cwd, env: { STS_KEYS_DIR: 'my-keys' } });
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
@@ -49,12 +52,17 @@ describe('agent-sts command', () => {
     expect(key!.alg).toBe(alg);
     expect(r.stdout).toBe(`added ${alg} key ${key!.kid} to ${dir}; send SIGHUP to running instances (or restart) to sign with it\n`);
     expect(statSync(path.join(dir, `${key!.kid}.jwk.json`)).mode & 0o777).toBe(0o600);
+    if (alg === 'RS256') expect(createPublicKey({ key: key as JsonWebKey, format: 'jwk' }).asymmetricKeyDetails?.modulusLength).toBe(2048);
   });
 
-  it('keys rotate with an unknown algorithm exits 1 and writes no key', async () => {
+  it.each([
+    [['HS256'], "error: unknown algorithm 'HS256': ES256, EdDSA, RS256\n"],
+    [['--alg', 'RS512'], "error: unknown algorithm 'RS512': ES256, EdDSA, RS256\n"],
+    [['--alg', 'RS256', 'EdDSA'], "error: two algorithms given ('RS256' and 'EdDSA'): use --alg once\n"],
+  ])('keys rotate %j exits 1 and writes no key', async (args, stderr) => {
     const cwd = tempDir();
-    const r = await agentSts(['keys', 'rotate', 'HS256'], { cwd });
-    expect(r).toEqual({ code: 1, stdout: '', stderr: "error: unknown algorithm 'HS256': ES256 or EdDSA\n" });
+    const r = await agentSts(['keys', 'rotate', ...args], { cwd });
+    expect(r).toEqual({ code: 1, stdout: '', stderr });
     expect(readdirSync(cwd)).toEqual([]);
   });
 

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { addKey, generateKey, loadKeyStore, readKeys, signCompact, type KeyStore, type StoredKey } from '../../src/keys/keystore.js';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { addKey, generateKey, loadKeyStore, readKeys, signCompact, type KeyStore, type SigningAlg, type StoredKey } from '../../src/keys/keystore.js';
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
@@ -13,7 +14,7 @@ function tempDir(): string {
 }
 
 /** Writes a key as addKey does, with an explicit creation time so "newest" is unambiguous. */
-async function writeKey(dir: string, alg: 'ES256' | 'EdDSA', nowMs: number): Promise<StoredKey> {
+async function writeKey(dir: string, alg: SigningAlg, nowMs: number): Promise<StoredKey> {
   const key = await generateKey(alg, nowMs);
   writeFileSync(path.join(dir, `${key.kid}.jwk.json`), JSON.stringify(key), { mode: 0o600 });
   return key;
@@ -104,6 +105,55 @@ describe('keystore', () => {
     const publicOnly: Partial<StoredKey> = { ...key };
     delete publicOnly.d;
     writeFileSync(path.join(dir, 'public.jwk.json'), JSON.stringify(publicOnly));
-    await expect(readKeys(dir)).rejects.toThrow(/not a private ES256\/EdDSA JWK/);
+    await expect(readKeys(dir)).rejects.toThrow(/not a private ES256\/EdDSA\/RS256 JWK/);
+  });
+
+  it('an RS256 key (2048 bits) signs RS256 with its kid; the JWKS shows n, e and alg RS256, no private member', async () => {
+    const dir = tempDir();
+    const t = Date.now();
+    const older = await writeKey(dir, 'ES256', t - 60_000);
+    const rsa = await writeKey(dir, 'RS256', t);
+    expect(rsa).toMatchObject({ kty: 'RSA', alg: 'RS256', e: 'AQAB' });
+    expect(Buffer.from(rsa.n!, 'base64url').length * 8).toBe(2048);
+    const ks = await loadKeyStore(dir);
+    expect(ks.current()).toMatchObject({ kid: rsa.kid, alg: 'RS256' });
+    const published = ks.jwks().keys.find((k) => k.kid === rsa.kid)!;
+    expect(Object.keys(published).sort()).toEqual(['alg', 'e', 'kid', 'kty', 'n', 'use']);
+    expect(published).toMatchObject({ kty: 'RSA', alg: 'RS256', n: rsa.n, e: rsa.e, use: 'sig' });
+    expect(ks.jwks().keys.map((k) => k.kid).sort()).toEqual([older.kid, rsa.kid].sort());
+    const jwt = signCompact(ks.current(), { typ: 'at+jwt' }, { sub: 'x' });
+    const { protectedHeader } = await jwtVerify(jwt, createLocalJWKSet(ks.jwks() as Parameters<typeof createLocalJWKSet>[0]), { algorithms: ['RS256'] });
+    expect(protectedHeader).toEqual({ typ: 'at+jwt', alg: 'RS256', kid: rsa.kid });
+  });
+
+  /**
+   * A private JWK of `type` written as a key file labelled `alg`. Past 4096 bits only the modulus is
+   * made that long (a real key would take seconds to generate): the size is what is checked.
+   */
+  function writeJwk(dir: string, alg: string, type: 'rsa' | 'ec', modulusLength = 2048): string {
+    const pair = type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: Math.min(modulusLength, 2048) }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = pair.privateKey.export({ format: 'jwk' });
+    if (modulusLength > 2048) {
+      const n = randomBytes(modulusLength / 8);
+      n[0]! |= 0x80;
+      jwk.n = n.toString('base64url');
+    }
+    const file = path.join(dir, `k-${alg}-${type}-${modulusLength}.jwk.json`);
+    writeFileSync(file, JSON.stringify({ ...jwk, kid: 'k', alg, use: 'sig', iat: 1 }));
+    return file;
+  }
+
+  it.each([
+    ['RS256', 'rsa', 1024, 'an RS256 key must have 2048 to 4096 bits; this one has 1024'],
+    ['RS256', 'rsa', 2040, 'an RS256 key must have 2048 to 4096 bits; this one has 2040'],
+    ['RS256', 'rsa', 4104, 'an RS256 key must have 2048 to 4096 bits; this one has 4104'],
+    ['RS256', 'ec', 0, 'an RS256 key must be RSA'],
+    ['ES256', 'rsa', 2048, 'an ES256 key must be EC on P-256'],
+    ['EdDSA', 'ec', 0, 'an EdDSA key must be OKP (Ed25519 or Ed448)'],
+  ] as const)('a %s label on a %s key of %d bits is refused at load, naming the file: %s', async (alg, type, bits, message) => {
+    const dir = tempDir();
+    await writeKey(dir, 'ES256', Date.now());
+    const file = writeJwk(dir, alg, type, bits || undefined);
+    await expect(loadKeyStore(dir)).rejects.toThrow(`${file}: ${message}`);
   });
 });

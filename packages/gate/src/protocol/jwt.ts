@@ -6,8 +6,13 @@ import type { JWTPayload } from 'jose';
  */
 export const ASYMMETRIC_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
 
-/** What agent-sts signs its own tokens, SETs and audit checkpoints with (`keys rotate` offers these). */
-export const ISSUER_SIGNING_ALGORITHMS = ['ES256', 'EdDSA'] as const;
+/**
+ * What agent-sts signs its own tokens, SETs and audit checkpoints with (`keys rotate --alg` offers
+ * these; ES256 by default). RS256 because RFC 9068 §2.1 makes it the one every authorization server
+ * must support, and some gateways verify RSA and ECDSA only; everything that verifies what
+ * agent-sts signs accepts each of them.
+ */
+export const ISSUER_SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'RS256'] as const;
 export type IssuerSigningAlg = (typeof ISSUER_SIGNING_ALGORITHMS)[number];
 
 /** Clock skew tolerated on client assertions and upstream tokens. */
