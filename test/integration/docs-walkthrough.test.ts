@@ -14,7 +14,7 @@ import { markdownFiles, walkthroughBlocks, type DocBlock } from '../helpers/doc-
  * what the test expects must appear both in the output the page shows and in the real output.
  */
 
-const STEP_TIMEOUT_MS = 60_000;
+const STEP_TIMEOUT_MS = 90_000;
 const SCRIPT_TIMEOUT_MS = 45_000;
 const SEPARATOR = '@@ next block @@';
 
