@@ -1,6 +1,6 @@
 import { CLOCK_TOLERANCE_SECONDS, type DpopConfirmation, GRANT_TYPES, ID_JAG_PROFILE, parseScope } from 'agent-sts-gate/protocol';
 import { assertionId } from '../../clients/authenticate.js';
-import { invalidGrant, invalidRequest, invalidScope, invalidTarget } from '../../errors.js';
+import { invalidGrant, invalidRequest, invalidScope, invalidTarget, OAuthError } from '../../errors.js';
 import { entitlement, rootGrant } from '../../sessions/attenuate.js';
 import type { SessionService } from '../../sessions/service.js';
 import type { ReplayStore } from '../../store/index.js';
@@ -49,6 +49,20 @@ function grantedScope(raw: string | undefined, asserted: readonly string[], enti
   return granted;
 }
 
+/**
+ * The store failed after the jti was spent: still 503, nothing issued, and the answer says what
+ * changed. A retry with the same ID-JAG would be refused as replayed, so the client gets a new one
+ * (spending it again is never done: the store may have stored the session before it failed to answer).
+ */
+function spentOn503(err: unknown): never {
+  if (err instanceof OAuthError && err.status === 503) {
+    const spent = new OAuthError(503, 'temporarily_unavailable', 'unavailable after the assertion was used: retry with a new ID-JAG from your IdP', err.headers, err.detail);
+    spent.cause = err;
+    throw spent.because('assertion_spent_unavailable');
+  }
+  throw err;
+}
+
 /** draft §7 (sender-constrained ID-JAGs): one bound by its IdP (`cnf.jkt`) needs a DPoP proof of that key. */
 function checkBinding(jkt: string | undefined, cnf: DpopConfirmation | undefined): void {
   if (jkt === undefined) return;
@@ -89,7 +103,7 @@ export function jwtBearerGrant({ sessions, replay, assertions }: JwtBearerDeps):
       }
       const issued = await sessions.issue(
         { ...grant, exp: Math.min(grant.exp, idJag.exp), assertion: { iss, jti: idJag.jti }, ...(cnf ? { cnf } : {}) }, grantType, req.context,
-      );
+      ).catch(spentOn503);
       return tokenResponse(issued, nowMs, { resource: target });
     },
   };
