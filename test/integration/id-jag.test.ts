@@ -124,6 +124,20 @@ describe('an ID-JAG for a user of the trusted IdP', () => {
     await refused(async () => post(await idJag(both)), 'invalid_target', 'target_ambiguous');
   });
 
+  it('bound by its IdP to a DPoP key (cnf.jkt): honoured with a proof of that key, the token bound to it; a proof of another key is refused', async () => {
+    const client: oauth.Client = { client_id: 'billing-agent' };
+    const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
+    const jkt = await DPoP.calculateThumbprint();
+    const withProof = async (assertion: string, handle: oauth.DPoPHandle) => oauth.processGenericTokenEndpointResponse(as, client,
+      await oauth.genericTokenEndpointRequest(as, client, oauth.ClientSecretBasic(SECRETS['billing-agent']!), JWT_BEARER, { assertion }, { DPoP: handle, ...insecure }));
+    const t = await withProof(await idJag({ cnf: { jkt } }), DPoP);
+    expect(t.token_type).toBe('dpop');
+    expect(claims(t.access_token).cnf).toEqual({ jkt });
+    const other = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
+    await expect(withProof(await idJag({ cnf: { jkt } }), other)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(sts.events.events.at(-1)).toMatchObject({ type: 'token.denied', reason: 'dpop_key_mismatch' });
+  });
+
   it('a refused request leaves the ID-JAG unspent: presented again correctly, it is honoured', async () => {
     const assertion = await idJag({ scope: 'invoices:read' });
     await refused(() => post(assertion, 'billing-agent', { scope: 'invoices:write' }), 'invalid_scope', 'scope_not_in_assertion');
