@@ -63,7 +63,7 @@ function spentOn503(err: unknown): never {
   throw err;
 }
 
-/** draft §7 (sender-constrained ID-JAGs): one bound by its IdP (`cnf.jkt`) needs a DPoP proof of that key. */
+/** draft §8.6.1 (sender-constrained ID-JAGs): one bound by its IdP (`cnf.jkt`) needs a DPoP proof of that key. */
 function checkBinding(jkt: string | undefined, cnf: DpopConfirmation | undefined): void {
   if (jkt === undefined) return;
   if (!cnf) throw invalidGrant('the assertion is bound to a key: the request needs a DPoP proof of it').because('dpop_required');

@@ -14,7 +14,7 @@ export interface OfferedGrant {
  */
 export class GrantList {
   readonly types: readonly string[];
-  /** The authorization grant profiles the offered grants implement (draft-ietf-oauth-identity-assertion-authz-grant §6.2). */
+  /** The authorization grant profiles the offered grants implement (draft-ietf-oauth-identity-assertion-authz-grant §7.2). */
   readonly profiles: readonly string[];
   readonly #byType = new Map<string, OfferedGrant>();
 

@@ -4,8 +4,8 @@ import { invalidGrant } from '../../errors.js';
 import type { UpstreamProfile } from './verify.js';
 
 /**
- * The longest an ID-JAG may live (exp − iat). IdPs issue them for minutes (Okta: 5); a longer
- * one is refused, which also bounds how long its jti is remembered.
+ * The longest an ID-JAG may live (exp − iat). IdPs issue them for minutes; a longer one is
+ * refused, which also bounds how long its jti is remembered.
  */
 export const MAX_ID_JAG_LIFETIME_SECONDS = 1_800;
 /** Longest jti accepted (it is recorded in the audit trail and hashed into the replay key). */
@@ -60,7 +60,7 @@ function jktOf(payload: JWTPayload): string | undefined {
 }
 
 function idJagClaims(payload: JWTPayload): IdJag {
-  // draft §4.3.1: aud may be an array, of exactly one element (jose has checked it names this server)
+  // draft §4.4.1: aud may be an array, of exactly one element (jose has checked it names this server)
   if (Array.isArray(payload.aud) && payload.aud.length !== 1) throw refused('aud must name this server alone');
   const iat = payload.iat!;
   const exp = Math.floor(payload.exp!);
@@ -79,7 +79,7 @@ function idJagClaims(payload: JWTPayload): IdJag {
 }
 
 /**
- * draft-ietf-oauth-identity-assertion-authz-grant §4.3: an ID-JAG signed by a trusted issuer that
+ * draft-ietf-oauth-identity-assertion-authz-grant §3 and §4.4.1: an ID-JAG signed by a trusted issuer that
  * accepts `id-jag`, typed `oauth-id-jag+jwt` (RFC 8725 §3.11), naming this server (`issuer`) as
  * its audience, with `sub`, `client_id`, `jti`, `iat`, `exp`, `resource` and `scope`; presented by
  * an agent the issuer lists. `client_id` = the presenting agent and the jti's single use are the
