@@ -2,14 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ClientCredentialsProvider, type ClientCredentialsProviderOptions } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import express from 'express';
 import request from 'supertest';
 import { GRANT_TYPES } from 'agent-sts-gate/protocol';
-import { protectedResourceMetadata, tokenVerifier } from 'agent-sts-gate/mcp';
 import { listen, listeningSts } from '../helpers/http.js';
+import { mcpApp, whoami } from '../helpers/mcp-app.js';
 import { startIdJagIdp, type IdJagIdp } from '../helpers/id-jag-idp.js';
 import { adminToken, SECRETS, testRegistry } from '../helpers/sts.js';
 
@@ -55,24 +51,7 @@ beforeAll(async () => {
       return doc;
     },
   });
-  const verifier = tokenVerifier({ issuer: env.issuer, audience: mcpUrl, clientSecret: SECRETS['https://api.example.com']! });
-  const app = express();
-  app.use(protectedResourceMetadata({ resource: mcpUrl, authorizationServers: [env.issuer], scopesSupported: [READ, WRITE] }));
-  app.use(express.json());
-  app.post('/mcp', requireBearerAuth({ verifier, requiredScopes: [READ], resourceMetadataUrl: verifier.resourceMetadataUrl }), async (req, res) => {
-    const server = new McpServer({ name: 'invoices', version: '1.0.0' });
-    server.registerTool('whoami', { description: 'who is calling, as the token says' }, async (extra) => ({
-      content: [{ type: 'text', text: JSON.stringify({ clientId: extra.authInfo?.clientId, scopes: extra.authInfo?.scopes, extra: extra.authInfo?.extra }) }],
-    }));
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    res.on('close', () => {
-      void transport.close();
-      void server.close();
-    });
-    await server.connect(transport);
-    await transport.handleRequest(req, res, req.body);
-  });
-  mcp.handle(app);
+  mcp.handle(mcpApp({ issuer: env.issuer, audience: mcpUrl, clientSecret: SECRETS['https://api.example.com']! }, [READ], [READ, WRITE]));
 });
 afterAll(async () => {
   await mcp?.close();
@@ -86,9 +65,7 @@ describe('the MCP SDK presenting an ID-JAG to agent-sts', () => {
     const provider = new IdJagProvider({ clientId: 'billing-agent', clientSecret: SECRETS['billing-agent']!, expectedIssuer: env.issuer }, assertion);
     const client = new Client({ name: 'billing-agent', version: '1.0.0' });
     await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }));
-    const r = await client.callTool({ name: 'whoami', arguments: {} });
-    const who = JSON.parse((r.content as { text: string }[])[0]!.text) as { clientId: string; scopes: string[]; extra: Record<string, unknown> };
-    expect(who).toEqual({ clientId: 'billing-agent', scopes: [READ], extra: { sub: 'alice', sid: expect.any(String), act: { sub: 'billing-agent' } } });
+    expect(await whoami(client)).toEqual({ clientId: 'billing-agent', scopes: [READ], extra: { sub: 'alice', sid: expect.any(String), act: { sub: 'billing-agent' } } });
     expect(provider.tokens()).toMatchObject({ token_type: expect.stringMatching(/^bearer$/i), scope: READ });
     await client.close();
 
