@@ -69,7 +69,7 @@ export function upstreamVerifier<T>(profile: UpstreamProfile<T>, { registry, key
     } catch (err) {
       if (err instanceof OAuthError) throw err;
       const { code, claim } = err as { code?: string; claim?: string };
-      throw invalidGrant(`${profile.name} rejected`, `jose: ${code ?? 'invalid'}${claim ? ` (${claim})` : ''}`).because(`${profile.reasonPrefix}_${joseReason(code, claim)}`);
+      throw invalidGrant(`${profile.name} rejected`, `jose: ${code ?? 'invalid'}`).because(`${profile.reasonPrefix}_${joseReason(code, claim)}`);
     }
     if (issuedInFuture(payload, nowMs() / 1000)) throw invalidGrant(`${profile.name} rejected: issued in the future`).because(`${profile.reasonPrefix}_invalid`);
     const read = profile.claims(payload);
