@@ -111,7 +111,7 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   app.set('etag', false);
   app.set('query parser', 'simple');
   if (deps.metrics) app.use(timeRequests(deps.metrics, endpointOf));
-  const metadata = serverMetadata(endpoints, deps.grants.types);
+  const metadata = serverMetadata(endpoints, deps.grants);
   app.get(metadataPath, (_req, res) => {
     res.set('Cache-Control', 'public, max-age=300').json(metadata);
   });

@@ -30,7 +30,7 @@ export type KillReason = 'revocation' | 'admin' | 'entitlement';
 
 /** Events that must be durable before the answer: the audit trail may not miss an issuance or a kill. */
 export type DurableEvent = EventEnvelope & (
-  | { type: 'token.issued'; sid: string; parent?: string; parentAgent?: string; agent: string; sub: string; act?: Actor; aud: string; scope: string[]; exp: number; ttl?: number; grant: string }
+  | { type: 'token.issued'; sid: string; parent?: string; parentAgent?: string; agent: string; sub: string; act?: Actor; aud: string; scope: string[]; exp: number; ttl?: number; grant: string; assertion?: { iss: string; jti: string } }
   | { type: 'session.revoked'; sid: string; revoked: number; sessions: KilledSession[]; by: string; reason: KillReason }
   | { type: 'agent.sessions_revoked'; agent: string; revoked: number; sessions: KilledSession[]; by: string }
   | RevocationRequested

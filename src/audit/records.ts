@@ -19,12 +19,15 @@ export const killedSessions = (removed: readonly KilledSession[]): KilledSession
 
 type IssuedSession = Pick<Session, 'act' | 'agent' | 'aud' | 'exp' | 'iat' | 'scope' | 'sid' | 'sub'>;
 
-/** `token.issued`: on every issuance, so written without a sort. */
-export function tokenIssued(s: IssuedSession, parent: Pick<Session, 'sid' | 'agent'> | undefined, grant: string, context: RequestContext, nowMs: number): DurableEvent {
-  // Conditional members are spread in their sorted places: act < actor < adminSid < agent …
+/** `token.issued`: on every issuance, so written without a sort. `assertion`: the ID-JAG it was granted on. */
+export function tokenIssued(
+  s: IssuedSession, parent: Pick<Session, 'sid' | 'agent'> | undefined, grant: string, context: RequestContext, nowMs: number,
+  assertion?: { iss: string; jti: string },
+): DurableEvent {
+  // Conditional members are spread in their sorted places: act < actor < adminSid < agent < assertion …
   return {
     ...(s.act ? { act: canonicalActor(s.act) } : {}), actor: s.agent, ...(context.adminSid ? { adminSid: context.adminSid } : {}),
-    agent: s.agent, aud: s.aud, exp: s.exp, grant,
+    agent: s.agent, ...(assertion ? { assertion: { iss: assertion.iss, jti: assertion.jti } } : {}), aud: s.aud, exp: s.exp, grant,
     ...(parent ? { parent: parent.sid, parentAgent: parent.agent } : {}), requestId: context.requestId, scope: s.scope,
     sid: s.sid, sub: s.sub, time: isoTime(nowMs), ttl: s.exp - s.iat, type: 'token.issued',
   };

@@ -132,7 +132,7 @@ export class SessionService {
     if (token.length > MAX_TOKEN_LENGTH) throw invalidRequest(`the token would exceed ${MAX_TOKEN_LENGTH} characters: ask for fewer scopes`);
     const session = draft as Session;
     session.tokenHash = tokenHash(token);
-    const issued = tokenIssued(session, parent, grantType, context, nowMs);
+    const issued = tokenIssued(session, parent, grantType, context, nowMs, grant.assertion);
     // On a single Redis the trail's record is appended by the create itself: still one round trip.
     const prepared = this.events.prepare?.(issued);
     const outcome = await this.store.create(session, nowMs, context.startedMs, prepared);

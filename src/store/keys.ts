@@ -118,11 +118,11 @@ export const MARK_SEPARATOR = '|';
 
 /**
  * What each kind of single-use id is spent for, and the key space it is spent in: a client
- * assertion's jti and a DPoP proof's jti never share a key, whatever their values. The ids are
- * base64url digests (never a ':'), so the two spaces cannot meet; client assertions keep the
- * space they have always had, so a rolling upgrade forgets no used assertion.
+ * assertion's jti, a DPoP proof's jti and an ID-JAG's jti never share a key, whatever their values.
+ * The ids are base64url digests (never a ':'), so the spaces cannot meet; client assertions keep
+ * the space they have always had, so a rolling upgrade forgets no used assertion.
  */
-export const USED_ONCE_SPACES = { 'client-assertion': 'once:', 'dpop-proof': 'once:dpop:' } as const;
+export const USED_ONCE_SPACES = { 'client-assertion': 'once:', 'dpop-proof': 'once:dpop:', 'id-jag': 'once:idjag:' } as const;
 export type ReplaySpace = keyof typeof USED_ONCE_SPACES;
 
 /** What an agent's kill marker appends to the agent's index key. */

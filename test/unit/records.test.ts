@@ -26,6 +26,7 @@ describe('record builders write canonical records', () => {
     canonical(tokenIssued(base, undefined, 'client_credentials', context, NOW));
     canonical(tokenIssued({ ...base, sub: 'user', act: { sub: 'a' } }, undefined, 'token-exchange', context, NOW));
     canonical(tokenIssued({ ...base, sid: 'root.child', agent: 'agent-c', act }, { sid: 'root', agent: 'agent-b' }, 'token-exchange', context, NOW));
+    canonical(tokenIssued({ ...base, sub: 'user', act: { sub: 'a' } }, undefined, 'jwt-bearer', context, NOW, { jti: 'j-1', iss: 'https://idp' }));
   });
 
   it('an act chain is rewritten with act before sub at every depth', () => {
