@@ -97,7 +97,7 @@ export function showReport(r: ProbeReport): string {
   ].join('\n');
 }
 
-/** `probe RESOURCE_SERVER --target URL`: whether the API refuses what it must. */
+/** `probe RESOURCE_SERVER --target URL`: whether the API refuses what it must; the report is recorded at the STS. */
 export function register(program: Command, io: CliIo): void {
   const probe = program.command('probe');
   probe.description('prove an API enforces: present it every kind of token it must refuse, and give the verdict')
@@ -126,6 +126,8 @@ export function register(program: Command, io: CliIo): void {
       const { report, revoked } = outcome;
       if (run.json) run.printJson({ ...report, cleanup: { revoked } });
       else run.print(`${showReport(report)}\nthe probe's ${count(revoked, 'session')} killed\n`);
+      // The evidence: recorded in the audit trail and shown in the access review (exit 2 if refused).
+      await run.client.send('POST', `/admin/resource-servers/${segment(resourceServer)}/probes`, report);
       if (report.verdict !== 'enforcing') throw new CliFailure(EXIT.server, `not enforcing: ${VERDICT_TEXT[report.verdict]}`);
     }));
 }

@@ -3,15 +3,17 @@ import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middlew
 import express, { type RequestHandler } from 'express';
 import { auth, requiredScopes } from 'express-oauth2-jwt-bearer';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import request from 'supertest';
 import { requireToken } from 'agent-sts-gate/express';
 import { protectedResourceMetadata, tokenVerifier } from 'agent-sts-gate/mcp';
 import { run } from '../../src/cli/index.js';
 import { hashSecret } from '../../src/clients/secret.js';
 import { ADMIN_SCOPES } from '../../src/clients/types.js';
 import { probeAgentBase } from '../../src/probe/agents.js';
+import type { ResourceServerReview } from '../../src/admin/probe-review.js';
 import type { ProbeCase, ProbeReport } from '../../src/probe/report.js';
 import { listen, listeningSts } from '../helpers/http.js';
-import { ADMIN_AUD, API, OTHER_API, SECRETS, testRegistry } from '../helpers/sts.js';
+import { ADMIN_AUD, API, basic, OTHER_API, SECRETS, testRegistry } from '../helpers/sts.js';
 
 /**
  * `agent-sts probe` against real APIs started here, each wired as its owner would wire it: the
@@ -44,6 +46,15 @@ const gateApi = (options: Parameters<typeof requireToken>[0]) => {
   servers.push({ close: async () => gate.close() });
   return express().get('/authz', gate, ok);
 };
+
+/** The admin API as the probe's admin, with a bearer token (supertest). */
+async function adminToken(scope = 'agents:read'): Promise<string> {
+  const res = await request(env.sts.app).post('/token').set('Authorization', basic(ADMIN, ADMIN_SECRET)).type('form')
+    .send({ grant_type: 'client_credentials', resource: ADMIN_AUD, scope });
+  return res.body.access_token as string;
+}
+const adminGet = (p: string) => request(env.sts.app).get(p).set('Authorization', `Bearer ${adminTokenCache}`);
+let adminTokenCache = '';
 
 async function probe(args: string[]) {
   const out: string[] = [];
@@ -83,6 +94,7 @@ beforeAll(async () => {
   app.use(protectedResourceMetadata({ resource: mcpUrl, authorizationServers: [env.issuer], scopesSupported: [READ] }));
   app.get('/mcp/authz', requireBearerAuth({ verifier, requiredScopes: [READ], resourceMetadataUrl: verifier.resourceMetadataUrl }), ok);
   mcp.handle(app);
+  adminTokenCache = await adminToken();
 });
 afterAll(async () => {
   for (const s of servers.splice(0).reverse()) await s.close();
@@ -108,6 +120,18 @@ describe('agent-sts probe', () => {
     // the delegating agent was enabled again, the agents are the probe's own
     const main = (await env.sts.deps.registry.agent(probeAgentBase(API)))!;
     expect({ disabled: main.disabled, audiences: Object.keys(main.audiences) }).toEqual({ disabled: false, audiences: [API, 'urn:agent-sts:probe:other-audience'] });
+
+    // recorded: the audit record carries every case, the access review the verdict
+    const records = env.sts.events.events.filter((e) => e.type === 'resource_server.probed');
+    expect(records.at(-1)).toMatchObject({ type: 'resource_server.probed', resourceServer: API, by: ADMIN, verdict: 'enforcing', killLatencyMs: report!.killLatencyMs, cases: report!.cases });
+    const review = (await adminGet('/admin/access-review')).body as { resourceServers: ResourceServerReview[] };
+    expect(review.resourceServers.find((s) => s.resourceServer === API)).toEqual({
+      resourceServer: API, findings: [],
+      lastProbe: { verdict: 'enforcing', at: report!.finishedAt, recorded: expect.any(String), target: `${url}/authz`, killLatencyMs: report!.killLatencyMs, failed: [], by: ADMIN, ageSeconds: expect.any(Number) },
+    });
+    expect(review.resourceServers.find((s) => s.resourceServer === OTHER_API)).toEqual({
+      resourceServer: OTHER_API, lastProbe: null, findings: [{ kind: 'unprobed_resource_server', detail: 'never probed: run agent-sts probe' }],
+    });
   });
 
   it('with --dpop the DPoP cases run: a bound token as Bearer, and a proof for another URL, are refused', async () => {
@@ -137,6 +161,15 @@ describe('agent-sts probe', () => {
     expect(report!.killLatencyMs).toBeNull();
     expect(outcomes(report!)).toMatchObject({ other_audience: 'pass', other_key: 'pass', other_issuer: 'pass', expired: 'pass' });
     expect(await probeSessions(API)).toBe(0);
+
+    const finding = { kind: 'resource_server_not_enforcing', detail: expect.stringContaining(': kill_blind, failed killed disabled_delegator') };
+    const review = (await adminGet('/admin/access-review')).body as { resourceServers: ResourceServerReview[] };
+    expect(review.resourceServers.find((s) => s.resourceServer === API)).toMatchObject({ lastProbe: { verdict: 'kill_blind', killLatencyMs: null }, findings: [finding] });
+    const csv = (await adminGet('/admin/access-review').set('Accept', 'text/csv')).text.split('\r\n');
+    expect(csv).toEqual(expect.arrayContaining([
+      expect.stringMatching(new RegExp(`^,,,resource_server,${API.replace(/\./g, '\\.')},,"?last probe kill_blind at `)),
+      expect.stringMatching(new RegExp(`^,,,resource_server_not_enforcing,${API.replace(/\./g, '\\.')},,"?last probe .*kill_blind`)),
+    ]));
   });
 
   it("Auth0's express-oauth2-jwt-bearer, configured as its README says, is kill-blind (and takes the token from the query string)", async () => {
@@ -204,3 +237,43 @@ describe('agent-sts probe', () => {
     expect(r.stderr).toMatch(message);
   });
 });
+
+describe('POST /admin/resource-servers/:id/probes', () => {
+  const at = '2026-12-07T12:00:00.000Z';
+  const report = (extra: Record<string, unknown> = {}) => ({
+    resourceServer: OTHER_API, target: 'https://other.example.com/authz', scope: null, dpop: false, verdict: 'open', killLatencyMs: null, killWaitMs: 10_000,
+    startedAt: at, finishedAt: at, cases: [{ id: 'baseline', outcome: 'pass', status: 200, challenge: null }, { id: 'no_token', outcome: 'fail', status: 200, challenge: null }], ...extra,
+  });
+  const post = (token: string, body: unknown, id = OTHER_API) => request(env.sts.app).post(`/admin/resource-servers/${encodeURIComponent(id)}/probes`)
+    .set('Authorization', `Bearer ${token}`).send(body as object);
+  const probed = () => env.sts.events.events.filter((e) => e.type === 'resource_server.probed').length;
+
+  it.each([
+    ['a reader (agents:read only)', 'agents:read', report(), 403, 'insufficient_scope'],
+    ['a verdict the probe does not give', 'agents:manage', report({ verdict: 'fine' }), 400, 'invalid_request'],
+    ['an unknown member', 'agents:manage', report({ extra: 1 }), 400, 'invalid_request'],
+    ['a case twice', 'agents:manage', report({ cases: [{ id: 'baseline', outcome: 'pass', status: 200, challenge: null }, { id: 'baseline', outcome: 'pass', status: 200, challenge: null }] }), 400, 'invalid_request'],
+    ['another resource server than the URL\'s', 'agents:manage', report({ resourceServer: API }), 400, 'invalid_request'],
+  ])('%s: refused, nothing recorded or kept', async (_what, scope, body, status, error) => {
+    const before = [probed(), (await env.sts.deps.stores.probes!.all()).get(OTHER_API)];
+    const res = await post(await adminToken(scope), body);
+    expect({ status: res.status, error: res.body.error }).toEqual({ status, error });
+    expect([probed(), (await env.sts.deps.stores.probes!.all()).get(OTHER_API)]).toEqual(before);
+  });
+
+  it('an unregistered resource server: 404', async () => {
+    const res = await post(await adminToken('agents:manage'), report({ resourceServer: 'https://nowhere.example' }), 'https://nowhere.example');
+    expect({ status: res.status, error: res.body.error }).toEqual({ status: 404, error: 'not_found' });
+  });
+
+  it('a report is recorded (resource_server.probed), kept as the last probe, and an open API becomes a finding', async () => {
+    const res = await post(await adminToken('agents:manage'), report());
+    expect({ status: res.status, body: res.body }).toEqual({ status: 201, body: { recorded: true, resourceServer: OTHER_API, verdict: 'open' } });
+    expect(env.sts.events.events.at(-1)).toMatchObject({ type: 'resource_server.probed', resourceServer: OTHER_API, verdict: 'open', by: ADMIN });
+    const review = (await adminGet('/admin/access-review')).body as { resourceServers: ResourceServerReview[] };
+    expect(review.resourceServers.find((s) => s.resourceServer === OTHER_API)!.findings).toEqual([
+      { kind: 'resource_server_not_enforcing', detail: expect.stringMatching(/: open, failed no_token$/) },
+    ]);
+  });
+});
+
