@@ -77,7 +77,9 @@ export function privateMounts(deps: Deps, ctx: ServiceContext): PrivateMount[] {
     }) });
   }
   mounts.push({ at: admin, router: adminRouter(deps.sessions, contextOf, deps.liveRegistry?.service) });
-  if (deps.stores.probes) mounts.push({ at: admin, router: probesRouter({ sessions: deps.sessions, contextOf, registry: deps.registry, store: deps.stores.probes, events: deps.events }) });
+  if (deps.stores.probes) mounts.push({ at: admin, router: probesRouter({
+    sessions: deps.sessions, contextOf, registry: deps.registry, store: deps.stores.probes, events: deps.events, maxAgeDays: deps.config.usage.probeMaxAgeDays,
+  }) });
   if (deps.ssf) {
     const ssfEndpoints = ssfEndpointsOf(deps.endpoints.issuer, deps.endpoints.jwks);
     mounts.push({ at: '/', router: ssfRouter(ctx, deps.ssf, ssfEndpoints, contextOf, ctx.nowMs) });

@@ -7,18 +7,31 @@ import { probeReportSchema } from '../probe/report.js';
 import { notFound } from '../registry/errors.js';
 import type { SessionService } from '../sessions/service.js';
 import type { ProbeStore } from '../store/probes.js';
+import { resourceServerReviews } from './probe-review.js';
 import { adminContextOf, jsonOrEmpty, only, parseBody, parseJson, privateRouter, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
 
 /**
+ * GET /admin/probes (agents:read): every resource server's last probe and its findings, as the
+ * access review shows them (the console's page), without the agents' reviews.
+ *
  * POST /admin/resource-servers/:id/probes: an enforcement probe's report (`agent-sts probe` posts
  * it), recorded as `resource_server.probed` and kept as the resource server's last probe for the
  * access review. Scope agents:manage: the probe needs it anyway to make its agents, and a reader
  * must not be able to turn a failing API's verdict into "enforcing". The report is the admin's
  * word, recorded as theirs (`by`); agent-sts cannot re-run it.
  */
-export function probesRouter(o: { sessions: SessionService; contextOf: ContextOf; registry: Registry; store: ProbeStore; events: EventSink }): Router {
+export function probesRouter(o: {
+  sessions: SessionService; contextOf: ContextOf; registry: Registry; store: ProbeStore; events: EventSink; maxAgeDays: number;
+}): Router {
   const r = privateRouter();
   const adminContext = adminContextOf(o.contextOf);
+
+  r.route('/probes')
+    .get(requireScope(o.sessions, 'agents:read'), async (_req, res) => {
+      const ids = o.registry.resourceServers?.().map((s) => s.id) ?? [];
+      res.json({ resourceServers: resourceServerReviews(ids, await o.store.all(), o.sessions.now(), o.maxAgeDays) });
+    })
+    .all(only('GET, HEAD'));
 
   r.route('/resource-servers/:id/probes')
     .post(requireScope(o.sessions, 'agents:manage'), jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
