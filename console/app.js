@@ -1,11 +1,12 @@
-// The console's entry: login, the page switcher (#sessions, #agents, #audit), logout.
+// The console's entry: login, the page switcher (#sessions, #agents, #audit, #probes), logout.
 import { ApiError, login, logout, setLoggedOutHandler, whoAmI } from './api.js';
 import { agentsPage } from './agents.js';
 import { auditPage } from './audit.js';
 import { say } from './dom.js';
+import { probesPage } from './probes.js';
 import { sessionsPage } from './sessions.js';
 
-const PAGES = { sessions: sessionsPage, agents: agentsPage, audit: auditPage };
+const PAGES = { sessions: sessionsPage, agents: agentsPage, audit: auditPage, probes: probesPage };
 const $ = (id) => document.getElementById(id);
 let leave = () => {};
 
@@ -19,7 +20,7 @@ function show(loggedIn) {
     leave = () => {};
     for (const name of Object.keys(PAGES)) $(`page-${name}`).hidden = true;
     // nothing an admin saw stays in the page once logged out
-    for (const id of ['trees', 'agents', 'audit-list', 'verify']) $(id).replaceChildren();
+    for (const id of ['trees', 'agents', 'audit-list', 'verify', 'probes']) $(id).replaceChildren();
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { OAuthError, RETRY_AFTER_SECONDS } from '../errors.js';
+import type { ProbeReport } from '../probe/report.js';
 import type { AuditAppend } from '../store/audit.js';
 import type { Actor, KilledSession } from '../store/index.js';
 import type { RequestContext } from './context.js';
@@ -37,7 +38,14 @@ export type DurableEvent = EventEnvelope & (
   | RevocationAnnounced
   | RegistryEvent
   | RegistryChangeRequested
+  | ResourceServerProbed
 );
+
+/**
+ * An enforcement probe's report, as the admin that ran it posted it (`by`): every case's outcome
+ * and evidence, the verdict and the kill latency (src/probe/report.ts).
+ */
+export type ResourceServerProbed = { type: 'resource_server.probed'; by: string } & ProbeReport;
 
 /**
  * Sessions a kill removed whose own record or announcement never landed (its answer was a 503, or

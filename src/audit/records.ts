@@ -1,5 +1,6 @@
 import { killedSession, type Actor, type KilledSession, type RemovedSession, type Session } from '../store/index.js';
 import type { RequestContext } from './context.js';
+import type { ProbeCase, ProbeReport } from '../probe/report.js';
 import { isoTime, type DurableEvent, type KillReason } from './events.js';
 
 /**
@@ -69,5 +70,20 @@ export function revocationAnnounced(kill: string, reason: string, sessions: Kill
   return {
     actor, ...(context.adminSid ? { adminSid: context.adminSid } : {}), kill, reason, requestId: context.requestId,
     revoked: sessions.length, sessions, time: isoTime(nowMs), type: 'revocation.announced',
+  };
+}
+
+/** A probe case with its members sorted (challenge < id < latencyMs < note < outcome < status). */
+const canonicalCase = (c: ProbeCase): ProbeCase => ({
+  challenge: c.challenge, id: c.id, ...(c.latencyMs !== undefined ? { latencyMs: c.latencyMs } : {}), ...(c.note !== undefined ? { note: c.note } : {}),
+  outcome: c.outcome, status: c.status,
+});
+
+/** `resource_server.probed`: an enforcement probe's report, posted by admin `by`. */
+export function resourceServerProbed(r: ProbeReport, by: string, context: RequestContext, nowMs: number): DurableEvent {
+  return {
+    actor: by, ...(context.adminSid ? { adminSid: context.adminSid } : {}), by, cases: r.cases.map(canonicalCase), dpop: r.dpop, finishedAt: r.finishedAt,
+    killLatencyMs: r.killLatencyMs, killWaitMs: r.killWaitMs, requestId: context.requestId, resourceServer: r.resourceServer, scope: r.scope,
+    startedAt: r.startedAt, target: r.target, time: isoTime(nowMs), type: 'resource_server.probed', verdict: r.verdict,
   };
 }

@@ -140,6 +140,7 @@ export function registryOf(doc: ParsedRegistryDocument): Registry {
     resourceServer: (serverId) => servers.get(serverId),
     trustedIssuer: (issuer) => issuers.get(issuer),
     agents: () => [...agents.values()],
+    resourceServers: () => [...servers.values()],
   };
 }
 

@@ -71,6 +71,8 @@ export interface Registry {
   trustedIssuer(issuer: string): TrustedIssuer | undefined;
   /** Every agent, for the access review (a registry that cannot list them leaves it out). */
   agents?(): Agent[];
+  /** Every resource server, for the access review's probe findings (likewise optional). */
+  resourceServers?(): ResourceServer[];
   /** A credential authenticated (live registry: its coarse lastUsed, written off the request). */
   credentialUsed?(kind: ClientKind, clientId: string, credentialId: string): void;
 }

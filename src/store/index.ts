@@ -1,4 +1,5 @@
 import type { AuditAppend, AuditLog } from './audit.js';
+import type { ProbeStore } from './probes.js';
 import type { SsfStore } from './ssf.js';
 import type { UsageStore } from './usage.js';
 import type { ReplaySpace } from './keys.js';
@@ -103,4 +104,6 @@ export interface Stores {
   usage?: UsageStore;
   /** The SETs waiting for resource servers (SSF). */
   ssf?: SsfStore;
+  /** Each resource server's last enforcement probe. */
+  probes?: ProbeStore;
 }

@@ -71,6 +71,8 @@ export interface RedisKeys {
   usageCounts(day: string): string;
   /** HASH usage field → last time (ms), for one UTC day. */
   usageLast(day: string): string;
+  /** HASH resource server id → JSON ProbeSummary: each one's last enforcement probe (store/probes.ts). */
+  probes(): string;
   /** STREAM (fields jti, set): the SETs for one audience (resource server), kept for the SSF retention window. */
   ssfStream(aud: string): string;
   /** STRING stream id: the newest entry retention trimmed (XTRIM records none). Same slot as the stream. */
@@ -159,6 +161,7 @@ export function redisKeys(prefix: string): RedisKeys {
     auditCheckpoint: () => `${prefix}{audit}:checkpoint`,
     usageCounts: (day) => `${prefix}{usage:${day}}:n`,
     usageLast: (day) => `${prefix}{usage:${day}}:t`,
+    probes: () => `${prefix}probes`,
     ssfStream: (aud) => `${prefix}{ssf:${aud}}:sets`,
     ssfTrimmed: (aud) => `${prefix}{ssf:${aud}}:trimmed`,
     ssfCursor: (aud, stream) => `${prefix}{ssf:${aud}}:cursor:${stream}`,
