@@ -1,7 +1,8 @@
 // The overview: the last hour at a glance (live sessions by agent; issuance, denials by reason and
 // kills as small charts), the audit chain's status, the access review's findings, the resource
 // servers' push health, and the delegation tree of any session. Everything comes from the admin
-// API's own reads; a tile the admin's scopes cannot read is left out.
+// API's own reads; a tile the admin's scopes cannot read is left out. The chain's verification and
+// the access review are read once per visit (each reads much); the rest every REFRESH_MS.
 import { api, ApiError, can, query } from './api.js';
 import { barChart, columnChart, delegationPicture } from './chart.js';
 import { el, localTime, plural, say } from './dom.js';
@@ -63,6 +64,7 @@ export function overviewPage() {
   const form = document.getElementById('delegation-form');
   const picture = document.getElementById('delegation');
   let chain = null; // verified once per visit: it reads the whole trail
+  let reviewed = null; // the access review's answer (a promise), read once per visit
   let active = true;
   let suggested = false;
 
@@ -102,7 +104,12 @@ export function overviewPage() {
   }
 
   async function registryTiles() {
-    const { agents } = await api('GET', 'admin/access-review');
+    // the review reads every agent's sessions and usage: once per visit, like the chain
+    reviewed ??= api('GET', 'admin/access-review');
+    const { agents } = await reviewed.catch((err) => {
+      reviewed = null;
+      throw err;
+    });
     const findings = agents.flatMap((r) => r.findings.map((f) => ({ ...f, agent: r.agent })));
     const kinds = new Map();
     for (const f of findings) kinds.set(f.kind.replaceAll('_', ' '), (kinds.get(f.kind.replaceAll('_', ' ')) ?? 0) + 1);
