@@ -62,7 +62,34 @@ export async function login(id, secret) {
   granted = answer.scope.split(' ');
 }
 
-export function logout() {
+/** The token's session id (its `sid` claim): what Log out kills. */
+function sidOfToken() {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(payload)).sid ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Log out: with sessions:kill the console's own session is killed on the server (as the CLI's
+ * logout does), so it leaves no live admin session behind; then everything is forgotten.
+ */
+export async function logout() {
+  const sid = token && can('sessions:kill') ? sidOfToken() : null;
+  if (sid) {
+    try {
+      await send('DELETE', `admin/sessions/${encodeURIComponent(sid)}`);
+    } catch {
+      // unreachable server: the token still expires on its own
+    }
+  }
+  forget();
+}
+
+/** Forgets the token, its key and the granted scopes (a 401 ends the session without a call). */
+export function forget() {
   clientId = null;
   token = null;
   dpopKey = null;
@@ -93,7 +120,7 @@ export async function api(method, path, body) {
   const res = await send(method, path, body);
   const answer = await readJson(res);
   if (res.status === 401) {
-    logout();
+    forget();
     onLoggedOut(answer.error === 'invalid_dpop_proof'
       ? `The server refused this tab's DPoP proof (${answer.error_description}): log in again.` : 'Your session ended: log in again.');
   }

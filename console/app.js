@@ -89,8 +89,8 @@ $('login-form').addEventListener('submit', async (e) => {
   if (name) $(`page-${name}`).querySelector('h2').focus();
 });
 
-$('logout').addEventListener('click', () => {
-  logout();
+$('logout').addEventListener('click', async () => {
+  await logout();
   loggedOut('Logged out.');
 });
 

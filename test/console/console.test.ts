@@ -481,10 +481,18 @@ describe('the admin console (/console) in headless Chromium', () => {
     await page.locator('#audit-list').getByText(/No records: /).waitFor();
   }, BROWSER_TEST_MS);
 
-  it('logging out forgets the token and clears every page and the status line', async () => {
+  it('logging out kills the console\'s session, forgets the token and clears every page and the status line', async () => {
+    const killer = await adminToken(sts);
+    const sessionsOfConsole = async () => ((await request(sts.app).get(`/admin/sessions?agent=${CONSOLE_ADMIN}`).set('Authorization', `Bearer ${killer}`)).body.sessions as { sid: string }[]).map((x) => x.sid);
+    const before = await sessionsOfConsole();
     expect(await page.locator('#status').textContent()).not.toBe('');
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByRole('heading', { name: 'Log in' }).waitFor();
+    const after = await sessionsOfConsole();
+    const ended = before.filter((sid) => !after.includes(sid));
+    expect(ended).toHaveLength(1);
+    expect(after.filter((sid) => !before.includes(sid))).toEqual([]);
+    expect(sts.events.events.find((e) => e.type === 'session.revoked' && e.sid === ended[0])).toMatchObject({ by: CONSOLE_ADMIN, adminSid: ended[0] });
     expect(await page.locator('#status').textContent()).toBe('');
     expect(await page.locator('#nav').isHidden()).toBe(true);
     expect(await page.locator('li.node, li.agent, li.server, li.record, .tile').count()).toBe(0);
@@ -507,8 +515,10 @@ describe('the admin console (/console) in headless Chromium', () => {
     await page.locator('#trees li.node').first().waitFor();
     expect(await page.locator('#trees button').count()).toBe(0); // no sessions:kill, no kill buttons
     await screenshot(page, 'narrow-admin');
+    const held = await sts.deps.sessions.list({ agent: 'reader-admin' }, 10);
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByRole('heading', { name: 'Log in' }).waitFor();
+    expect(await sts.deps.sessions.list({ agent: 'reader-admin' }, 10)).toEqual(held); // no sessions:kill: nothing asked, it expires on its own
   }, BROWSER_TEST_MS);
 
   it('an admin agent with requireDpop logs in (its token bound to a key of this tab), lists sessions and kills one', async () => {
