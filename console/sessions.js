@@ -54,8 +54,9 @@ export function sessionsPage() {
 
   async function load() {
     if (filter.sid) return loadSid(filter.sid);
-    const { sessions } = await api('GET', `admin/sessions${query({ agent: filter.agent, sub: filter.sub, limit: LIST_LIMIT })}`);
-    // The list comes soonest-expiring first; the tree an incident responder wants is the newest one.
+    // Latest-expiring first: past LIST_LIMIT live sessions, the ones left out are the oldest ones.
+    const { sessions } = await api('GET', `admin/sessions${query({ agent: filter.agent, sub: filter.sub, limit: LIST_LIMIT, order: 'latest_expiry' })}`);
+    // The tree an incident responder wants is the newest one: trees by their newest session.
     const newest = new Map();
     for (const s of sessions) {
       const root = rootOf(s.sid);
