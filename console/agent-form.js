@@ -1,6 +1,7 @@
 // The agent form: create (POST /admin/agents) or edit (PATCH /admin/agents/:id, a JSON merge
 // patch of the fields changed, RFC 7396). The server checks every value; its 400 names the field.
 import { el } from './dom.js';
+import { editorForm } from './editor.js';
 
 const DEFAULT_GRANTS = 'client_credentials';
 
@@ -47,7 +48,6 @@ export function agentForm(agent, { submit, done }) {
   const ttl = input('maxTokenTtlSeconds', a.maxTokenTtlSeconds, { type: 'number', min: 1, placeholder: 'default' });
   const depth = input('maxDelegationDepth', a.maxDelegationDepth, { type: 'number', min: 0, placeholder: 'default' });
   const dpop = el('input', { name: 'requireDpop', type: 'checkbox', checked: a.requireDpop === true });
-  const error = el('p', { class: 'error', role: 'alert' });
 
   const number = (i) => (i.value.trim() === '' ? undefined : Number(i.value));
 
@@ -81,9 +81,9 @@ export function agentForm(agent, { submit, done }) {
     return patch;
   }
 
-  const form = el('form', { class: 'card editor', 'aria-label': agent ? `Edit ${agent.id}` : 'New agent' },
-    el('h3', {}, agent ? `Edit ${agent.id}` : 'New agent'),
-    el('div', { class: 'grid' },
+  return editorForm({
+    title: agent ? `Edit ${agent.id}` : 'New agent',
+    fields: [
       id ? field('Id', id) : null,
       field('Owner', owner, 'who is accountable'),
       field('Description', description),
@@ -92,20 +92,11 @@ export function agentForm(agent, { submit, done }) {
       field('Grant types', grantTypes),
       field('Longest token (s)', ttl),
       field('Delegation depth', depth),
-      el('label', { class: 'check' }, dpop, ' Require DPoP')),
-    error,
-    el('div', { class: 'actions' },
-      el('button', { type: 'submit' }, agent ? 'Save' : 'Create agent'),
-      el('button', { type: 'button', onclick: () => done() }, 'Cancel')));
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    error.textContent = '';
-    try {
-      await submit(body());
-      done();
-    } catch (err) {
-      error.textContent = err.message;
-    }
+      el('label', { class: 'check' }, dpop, ' Require DPoP'),
+    ],
+    submitLabel: agent ? 'Save' : 'Create agent',
+    body,
+    submit,
+    done,
   });
-  return form;
 }

@@ -3,7 +3,8 @@
 import { api, ApiError, can } from './api.js';
 import { agentForm } from './agent-form.js';
 import { credentialsLine, rotateSecret, secretBox } from './credentials.js';
-import { confirmAction, el, localTime, plural, replaceKeepingFocus, say } from './dom.js';
+import { editorSlot } from './editor.js';
+import { act as runAction, confirmAction, el, localTime, plural, replaceKeepingFocus, say } from './dom.js';
 
 const REVIEW_DAYS = 30;
 
@@ -37,7 +38,6 @@ function reviewView(r) {
 
 export function agentsPage() {
   const container = document.getElementById('agents');
-  const editor = document.getElementById('agent-editor');
   const open = new Map(); // agent id → its review (or an error text) while expanded
   const secrets = new Map(); // agent id → a secret just rotated, shown until dismissed
   let agents = [];
@@ -51,7 +51,7 @@ export function agentsPage() {
         'aria-label': `${a.id} enabled`, onclick: () => toggle(a),
       }, el('span', { class: 'knob', 'aria-hidden': 'true' }), a.disabled ? 'Disabled' : 'Enabled') : null,
       manage ? el('button', { type: 'button', 'data-key': `rotate:${a.id}`, onclick: () => rotate(a) }, 'Rotate secret') : null,
-      manage ? el('button', { type: 'button', 'data-key': `edit:${a.id}`, onclick: () => edit(a) }, 'Edit') : null,
+      manage ? el('button', { type: 'button', 'data-key': `edit:${a.id}`, onclick: () => editor.open(a) }, 'Edit') : null,
       manage ? el('button', { type: 'button', class: 'danger', 'data-key': `delete:${a.id}`, onclick: () => remove(a) }, 'Delete') : null,
       el('button', { type: 'button', 'aria-expanded': String(expanded), 'data-key': `review:${a.id}`, onclick: () => toggleReview(a) }, 'Access review'));
   }
@@ -71,34 +71,23 @@ export function agentsPage() {
       review === undefined ? null : typeof review === 'string' ? el('p', { class: 'error' }, review) : reviewView(review));
   }
 
-  function closeEditor() {
-    editor.replaceChildren(can('agents:manage') ? el('button', { type: 'button', onclick: () => edit(null) }, 'New agent') : '');
-  }
-
   /** The form for a new agent (null) or for `a`, above the list. */
-  function edit(a) {
-    const form = agentForm(a, {
-      async submit(body) {
-        if (!a) {
-          const created = await api('POST', 'admin/agents', body);
-          if (created.client_secret) secrets.set(created.id, created.client_secret);
-          say(`Agent ${created.id} created.`);
-        } else if (Object.keys(body).length) {
-          const { revoked } = await api('PATCH', `admin/agents/${encodeURIComponent(a.id)}`, body);
-          say(`Agent ${a.id} saved${revoked ? `; ${plural(revoked, 'session')} holding a removed entitlement killed` : ''}.`);
-        } else {
-          say('Nothing changed.');
-        }
-        await refresh();
-      },
-      done: () => {
-        closeEditor();
-        editor.querySelector('button')?.focus();
-      },
-    });
-    editor.replaceChildren(form);
-    form.querySelector('input').focus();
-  }
+  const editor = editorSlot(document.getElementById('agent-editor'), 'New agent', (a, done) => agentForm(a, {
+    async submit(body) {
+      if (!a) {
+        const created = await api('POST', 'admin/agents', body);
+        if (created.client_secret) secrets.set(created.id, created.client_secret);
+        say(`Agent ${created.id} created.`);
+      } else if (Object.keys(body).length) {
+        const { revoked } = await api('PATCH', `admin/agents/${encodeURIComponent(a.id)}`, body);
+        say(`Agent ${a.id} saved${revoked ? `; ${plural(revoked, 'session')} holding a removed entitlement killed` : ''}.`);
+      } else {
+        say('Nothing changed.');
+      }
+      await refresh();
+    },
+    done,
+  }));
 
   async function remove(a) {
     if (!(await confirmAction(`Delete ${a.id}? It can no longer authenticate, every session it holds or acts in is killed, and its entry is removed.`, 'Delete agent'))) return;
@@ -134,14 +123,7 @@ export function agentsPage() {
     render();
   }
 
-  async function act(what, fn) {
-    try {
-      await fn();
-    } catch (err) {
-      say(`${what} failed: ${err.message}`, 'error');
-    }
-    await refresh();
-  }
+  const act = (what, fn) => runAction(what, fn, refresh);
 
   async function toggle(a) {
     const path = `admin/agents/${encodeURIComponent(a.id)}`;
@@ -156,17 +138,12 @@ export function agentsPage() {
     });
   }
 
-  async function rotate(a) {
-    try {
-      const done = await rotateSecret(a.id, (body) => api('POST', `admin/agents/${encodeURIComponent(a.id)}/credentials`, body));
-      if (!done) return;
-      secrets.set(a.id, done.secret);
-      say(done.line);
-    } catch (err) {
-      say(`Rotate failed: ${err.message}`, 'error');
-    }
-    await refresh();
-  }
+  const rotate = (a) => act('Rotate', async () => {
+    const done = await rotateSecret(a.id, (body) => api('POST', `admin/agents/${encodeURIComponent(a.id)}/credentials`, body));
+    if (!done) return;
+    secrets.set(a.id, done.secret);
+    say(done.line);
+  });
 
   async function toggleReview(a) {
     if (open.has(a.id)) open.delete(a.id);
@@ -174,10 +151,9 @@ export function agentsPage() {
     render();
   }
 
-  closeEditor();
   void refresh();
   return () => {
     active = false;
-    editor.replaceChildren();
+    editor.clear();
   };
 }

@@ -2,7 +2,8 @@
 // scopes, rotating its secret and deleting it (/admin/resource-servers).
 import { api, ApiError, can } from './api.js';
 import { credentialsLine, rotateSecret, secretBox } from './credentials.js';
-import { confirmAction, el, localTime, replaceKeepingFocus, say } from './dom.js';
+import { act as runAction, confirmAction, el, localTime, replaceKeepingFocus, say } from './dom.js';
+import { editorForm, editorSlot } from './editor.js';
 
 const path = (id) => `admin/resource-servers/${encodeURIComponent(id)}`;
 const words = (text) => text.split(/[\s,]+/).filter(Boolean);
@@ -28,70 +29,41 @@ export function pushLine(push) {
 function serverForm(server, { submit, done }) {
   const id = server ? null : el('input', { name: 'id', required: true, spellcheck: 'false', maxlength: 200, placeholder: 'https://api.example.com' });
   const scopes = el('input', { name: 'scopes', required: true, spellcheck: 'false', value: server?.scopes.join(' ') ?? '' });
-  const error = el('p', { class: 'error', role: 'alert' });
-  const form = el('form', { class: 'card editor', 'aria-label': server ? `Edit ${server.id}` : 'New resource server' },
-    el('h3', {}, server ? `Edit ${server.id}` : 'New resource server'),
-    el('div', { class: 'grid' },
+  return editorForm({
+    title: server ? `Edit ${server.id}` : 'New resource server',
+    fields: [
       id ? el('label', {}, 'Id (its URL or audience)', id) : null,
-      el('label', {}, 'Scopes', scopes, el('span', { class: 'hint' }, 'separated by spaces'))),
-    error,
-    el('div', { class: 'actions' },
-      el('button', { type: 'submit' }, server ? 'Save' : 'Create resource server'),
-      el('button', { type: 'button', onclick: () => done() }, 'Cancel')));
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    error.textContent = '';
-    try {
-      await submit(id ? { id: id.value.trim(), scopes: words(scopes.value) } : { scopes: words(scopes.value) });
-      done();
-    } catch (err) {
-      error.textContent = err.message;
-    }
+      el('label', {}, 'Scopes', scopes, el('span', { class: 'hint' }, 'separated by spaces')),
+    ],
+    submitLabel: server ? 'Save' : 'Create resource server',
+    body: () => (id ? { id: id.value.trim(), scopes: words(scopes.value) } : { scopes: words(scopes.value) }),
+    submit,
+    done,
   });
-  return form;
 }
 
 export function resourceServersPage() {
   const container = document.getElementById('servers');
-  const editor = document.getElementById('server-editor');
   const secrets = new Map(); // id → a secret just made, shown until dismissed
   let servers = [];
   let active = true;
 
-  function closeEditor() {
-    editor.replaceChildren(can('agents:manage') ? el('button', { type: 'button', onclick: () => edit(null) }, 'New resource server') : '');
-  }
+  const editor = editorSlot(document.getElementById('server-editor'), 'New resource server', (server, done) => serverForm(server, {
+    async submit(body) {
+      if (server) {
+        await api('PATCH', path(server.id), body);
+        say(`Resource server ${server.id} saved.`);
+      } else {
+        const created = await api('POST', 'admin/resource-servers', body);
+        if (created.client_secret) secrets.set(created.id, created.client_secret);
+        say(`Resource server ${created.id} created.`);
+      }
+      await refresh();
+    },
+    done,
+  }));
 
-  function edit(server) {
-    const form = serverForm(server, {
-      async submit(body) {
-        if (server) {
-          await api('PATCH', path(server.id), body);
-          say(`Resource server ${server.id} saved.`);
-        } else {
-          const created = await api('POST', 'admin/resource-servers', body);
-          if (created.client_secret) secrets.set(created.id, created.client_secret);
-          say(`Resource server ${created.id} created.`);
-        }
-        await refresh();
-      },
-      done: () => {
-        closeEditor();
-        editor.querySelector('button')?.focus();
-      },
-    });
-    editor.replaceChildren(form);
-    form.querySelector('input').focus();
-  }
-
-  async function act(what, fn) {
-    try {
-      await fn();
-    } catch (err) {
-      say(`${what} failed: ${err.message}`, 'error');
-    }
-    await refresh();
-  }
+  const act = (what, fn) => runAction(what, fn, refresh);
 
   const rotate = (s) => act('Rotate', async () => {
     const done = await rotateSecret(s.id, (body) => api('POST', `${path(s.id)}/credentials`, body));
@@ -116,7 +88,7 @@ export function resourceServersPage() {
         el('h3', {}, s.id),
         s.push !== undefined ? pushLine(s.push) : null,
         manage ? el('div', { class: 'actions' },
-          el('button', { type: 'button', 'data-key': `edit:${s.id}`, onclick: () => edit(s) }, 'Edit scopes'),
+          el('button', { type: 'button', 'data-key': `edit:${s.id}`, onclick: () => editor.open(s) }, 'Edit scopes'),
           el('button', { type: 'button', 'data-key': `rotate:${s.id}`, onclick: () => rotate(s) }, 'Rotate secret'),
           el('button', { type: 'button', class: 'danger', 'data-key': `delete:${s.id}`, onclick: () => remove(s) }, 'Delete')) : null),
       el('p', {}, 'Scopes: ', s.scopes.map((sc) => el('code', { class: 'scope' }, sc))),
@@ -147,10 +119,9 @@ export function resourceServersPage() {
     render();
   }
 
-  closeEditor();
   void refresh();
   return () => {
     active = false;
-    editor.replaceChildren();
+    editor.clear();
   };
 }
