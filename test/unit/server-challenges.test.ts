@@ -33,7 +33,8 @@ describe('agent-sts\'s challenges and DPoP metadata, read by the kit', () => {
     const url = 'https://sts.example.com/admin/sessions';
     const nowMs = Date.now();
     for (const alg of DPOP_SIGNING_ALGORITHMS) {
-      const signer = await dpopSigner({ key: await generateDpopKeyPair(alg) });
+      // The signer reads the same fixed clock: generating the RSA keys can take seconds on a loaded machine.
+      const signer = await dpopSigner({ key: await generateDpopKeyPair(alg), clock: { nowMs: () => nowMs } });
       await expect(verifyProof(await signer.proof('GET', url), { method: 'GET', url, nowMs }).then(() => alg)).resolves.toBe(alg);
     }
   });
