@@ -67,6 +67,7 @@ describe('the console shows each resource server\'s last enforcement probe', () 
 
     // logged out, nothing of it stays in the page
     await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('heading', { name: 'Log in' }).waitFor(); // logout ends the session at the server first
     expect(await page.locator('#probes').innerHTML()).toBe('');
     expect(errors).toEqual([]);
   }, BROWSER_TEST_MS);
