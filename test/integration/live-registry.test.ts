@@ -174,6 +174,28 @@ describe('the live registry across two instances on one Redis', () => {
     expect((await api(a).patch('/agents/billing-agent', { owner: null })).status).toBe(400);
   });
 
+  it('PATCH takes RFC 7396\'s application/merge-patch+json as well as JSON; a form, text or untyped body is refused (415) and changes nothing', async () => {
+    const patch = (type: string | undefined, body: string) => {
+      const r = request(a.app).patch('/admin/agents/leaf-agent').set('Authorization', `Bearer ${admin}`);
+      return type === undefined ? r.send(body).unset('Content-Type') : r.set('Content-Type', type).send(body);
+    };
+    const merged = await patch('application/merge-patch+json', JSON.stringify({ description: 'merge-patched' }));
+    expect({ status: merged.status, description: merged.body.description }).toEqual({ status: 200, description: 'merge-patched' });
+    const withCharset = await patch('Application/Merge-Patch+JSON; charset=utf-8', JSON.stringify({ description: null }));
+    expect({ status: withCharset.status, description: withCharset.body.description }).toEqual({ status: 200, description: null });
+    const before = (await api(a).get('/agents/leaf-agent')).body;
+    for (const [type, body] of [['application/x-www-form-urlencoded', 'description=csrf'], ['text/plain', '{"description":"csrf"}'],
+      ['multipart/form-data; boundary=x', '--x--'], ['application/json-patch+json', '[]'], [undefined, '{"description":"csrf"}']] as const) {
+      const res = await patch(type, body);
+      expect({ type, status: res.status, body: res.body }).toEqual({
+        type, status: 415, body: { error: 'invalid_request', error_description: 'send application/json, application/merge-patch+json or no body' },
+      });
+    }
+    const bad = await patch('application/merge-patch+json', '{"description":');
+    expect({ status: bad.status, error: bad.body.error }).toEqual({ status: 400, error: 'invalid_request' });
+    expect((await api(a).get('/agents/leaf-agent')).body).toEqual(before);
+  });
+
   it('the last enabled agents:manage holder cannot be disabled or deleted (409); with a second one it can', async () => {
     for (const call of [api(a).post(`/agents/${REGISTRY_ADMIN}/disable`), api(a).delete(`/agents/${REGISTRY_ADMIN}`)]) {
       const res = await call;
