@@ -3,8 +3,9 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { AdminScope } from '../clients/types.js';
-import { AdminClient, type AdminCredentials } from './admin-client.js';
+import { AdminClient, type AdminAuth, type AdminCredentials } from './admin-client.js';
 import { usageError, type CliIo } from './io.js';
+import { loadLogin, loginFile } from './login-store.js';
 
 /** A JSON file given on the command line is read up to this size. */
 const MAX_INPUT_BYTES = 1_048_576;
@@ -112,14 +113,35 @@ async function clientSecret(io: CliIo, opts: GlobalOptions): Promise<string | un
   return io.env.AGENT_STS_CLIENT_SECRET || undefined;
 }
 
-async function credentials(io: CliIo, opts: GlobalOptions): Promise<AdminCredentials> {
+/** A secret was given in one of its places: the command authenticates with it rather than with a stored login. */
+const secretGiven = (io: CliIo, opts: GlobalOptions) => opts.clientSecretFile !== undefined || opts.clientSecretStdin === true || !!io.env.AGENT_STS_CLIENT_SECRET;
+
+/** The URL, the admin and its secret, from flags, files, stdin and the environment (see SECRET_SOURCES). */
+export async function credentials(io: CliIo, opts: GlobalOptions, hint = ''): Promise<AdminCredentials> {
   const url = opts.url ?? io.env.AGENT_STS_URL;
   const clientId = opts.clientId ?? io.env.AGENT_STS_CLIENT_ID;
   const missing = [!url && 'AGENT_STS_URL (or --url)', !clientId && 'AGENT_STS_CLIENT_ID (or --client-id)'].filter(Boolean);
   const secret = missing.length ? undefined : await clientSecret(io, opts);
   if (!missing.length && !secret) missing.push(`the client secret (${SECRET_SOURCES})`);
-  if (missing.length) throw usageError(`the admin API needs ${missing.join(', ')}`);
+  if (missing.length) throw usageError(`the admin API needs ${missing.join(', ')}${hint}`);
   return { url: serviceUrl(url!, opts.insecure === true), clientId: clientId!, clientSecret: secret! };
+}
+
+/**
+ * Credentials given (a secret anywhere) win; else the login `agent-sts login` kept, if it is for
+ * the URL and admin asked for (when they are asked for at all).
+ */
+async function adminAuth(io: CliIo, opts: GlobalOptions): Promise<AdminAuth> {
+  const login = secretGiven(io, opts) ? undefined : await loadLogin(io);
+  if (!login) return credentials(io, opts, ", or a login ('agent-sts login')");
+  const url = opts.url ?? io.env.AGENT_STS_URL;
+  const clientId = opts.clientId ?? io.env.AGENT_STS_CLIENT_ID;
+  const sameUrl = url === undefined || url.replace(/\/+$/, '') === login.url.replace(/\/+$/, '');
+  if (!sameUrl || (clientId !== undefined && clientId !== login.clientId)) {
+    throw usageError(`the login in ${loginFile(io)} is for ${login.clientId} at ${login.url}, not ${clientId ?? login.clientId} at ${url ?? login.url}: `
+      + `log in again, or give that admin's secret (${SECRET_SOURCES})`);
+  }
+  return login;
 }
 
 /**
@@ -132,7 +154,7 @@ export function adminAction(io: CliIo, scopes: AdminScope[], fn: (run: AdminRun,
     const globals = command.optsWithGlobals<GlobalOptions>();
     const json = globals.json === true || globals.output === 'json';
     const run: AdminRun = {
-      client: new AdminClient(await credentials(io, globals), scopes, io.signal),
+      client: new AdminClient(await adminAuth(io, globals), scopes, io.signal),
       io,
       json,
       print: (text) => io.stdout.write(text),

@@ -5,6 +5,7 @@ import { register as audit } from './audit.js';
 import { refuseSecretFlag } from './command-kit.js';
 import { register as hashSecret } from './hash-secret.js';
 import { CliFailure, EXIT, type CliIo } from './io.js';
+import { register as login } from './login.js';
 import { register as newSecret } from './new-secret.js';
 import { register as rotateKeys } from './rotate-keys.js';
 import { register as sessions } from './sessions.js';
@@ -15,7 +16,10 @@ export type { CliIo } from './io.js';
 const ADMIN_HELP = `
 The admin commands call the admin API as an admin agent: set AGENT_STS_URL and AGENT_STS_CLIENT_ID
 (or --url, --client-id), and give the secret in AGENT_STS_CLIENT_SECRET, a file
-(--client-secret-file) or standard input (--client-secret-stdin), never on the command line. The
+(--client-secret-file) or standard input (--client-secret-stdin), never on the command line. Or
+log in once ('agent-sts login' with the same settings): commands given no secret then use the one
+admin token it keeps in $XDG_CONFIG_HOME/agent-sts/login.json (~/.config/agent-sts; mode 0600;
+AGENT_STS_CONFIG_DIR moves it) until it expires; 'agent-sts logout' ends it at the server. The
 URL must be https except to localhost, 127.0.0.0/8 or [::1] (--insecure allows plain http
 elsewhere, for a lab). Admin tokens are DPoP-bound to a key made for the run. Exit codes: 0 done,
 1 usage or a local failure, 2 the server refused (its OAuth error is printed) or could not be reached.`;
@@ -36,7 +40,7 @@ function program(io: CliIo): Command {
     // Settings copied to every subcommand added after this point.
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
-  for (const register of [hashSecret, newSecret, rotateKeys, sessions, subjects, agents, access, audit]) register(p, io);
+  for (const register of [hashSecret, newSecret, rotateKeys, login, sessions, subjects, agents, access, audit]) register(p, io);
   return p;
 }
 
