@@ -147,6 +147,14 @@ describe('the live registry across two instances on one Redis', () => {
     await bad({ ...ok, maxTokenTtlSeconds: 0 }, /^maxTokenTtlSeconds: /);
     await bad({ ...ok, delegates: ['ghost'] }, "delegates: unknown agent 'ghost'");
     await bad({ ...ok, audiences: { [API]: ['invoices:delete'] } }, `audiences['${API}']: scope 'invoices:delete' is not offered there`);
+    const nowhere = 'https://invoices.example.con';
+    const unregistered = `audiences['${nowhere}']: no resource server '${nowhere}' is registered (register it first: POST /admin/resource-servers)`;
+    await bad({ ...ok, audiences: { [API]: ['invoices:read'], [nowhere]: ['invoices:read'] } }, unregistered);
+    const before = (await api(a).get('/agents/leaf-agent')).body;
+    const patched = await api(a).patch('/agents/leaf-agent', { audiences: { [nowhere]: ['invoices:read'] } });
+    expect({ status: patched.status, body: patched.body }).toEqual({ status: 400, body: { error: 'invalid_request', error_description: unregistered } });
+    expect((await api(a).get('/agents/leaf-agent')).body).toEqual(before);
+    expect((await api(a).get('/agents/v-agent')).status).toBe(404);
     await bad({ ...ok, jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } }, /^jwks.keys\[0\]: must be a public key/);
     const dup = await api(a).post('/agents', { ...ok, id: 'billing-agent' });
     expect({ status: dup.status, error: dup.body.error }).toEqual({ status: 409, error: 'invalid_request' });
