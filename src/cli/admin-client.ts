@@ -42,7 +42,7 @@ export class AdminApiError extends CliFailure {
 }
 
 export type Query = Record<string, string | number | undefined>;
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** One path segment (agent ids and resource-server URLs alike). */
 export const segment = (id: string) => encodeURIComponent(id);

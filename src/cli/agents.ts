@@ -98,7 +98,7 @@ function fieldFlags(cmd: Command): Command {
 
 /** `agents ls|show|create|update|disable|enable|rm|rotate`: the registry's agents. */
 export function register(program: Command, io: CliIo): void {
-  const agents = program.command('agents').description('registered agents: list, show, create, change, disable, delete, rotate secrets');
+  const agents = program.command('agents').description('registered agents: list, show, create, change, disable, kill sessions, delete, rotate secrets');
 
   agents.command('ls').description('every agent')
     .action(adminAction(io, ['agents:read'], async (run) => {
@@ -156,6 +156,13 @@ export function register(program: Command, io: CliIo): void {
       const body = await run.client.send<{ disabled: false }>('POST', `/admin/agents/${segment(id)}/enable`);
       if (run.json) return run.printJson(body);
       run.print(`enabled ${printable(id)}\n`);
+    }));
+
+  agents.command('revoke-sessions').description('kill every session the agent holds, with their subtrees; it stays enabled and may get new tokens').argument('<id>')
+    .action(adminAction(io, ['sessions:kill'], async (run, id: string) => {
+      const body = await run.client.send<{ revoked: number }>('POST', `/admin/agents/${segment(id)}/revoke-sessions`);
+      if (run.json) return run.printJson(body);
+      run.print(`revoked ${count(body.revoked, 'session')} of ${printable(id)}\n`);
     }));
 
   agents.command('rm').description('delete an agent: its credentials destroyed, its sessions killed').argument('<id>')

@@ -70,14 +70,14 @@ function serviceUrl(raw: string, insecure: boolean): string {
 }
 
 /** The secret as a file or stdin holds it: its first line, without the line ending. */
-function secretText(text: string, from: string): string {
+export function secretText(text: string, from: string, what = 'client secret'): string {
   const secret = text.split(/\r?\n/, 1)[0]!;
-  if (!secret) throw usageError(`${from} holds no client secret`);
+  if (!secret) throw usageError(`${from} holds no ${what}`);
   return secret;
 }
 
 /** Standard input to its end, or (`firstLine`) to its first line ending: a secret typed at a terminal needs no Ctrl-D. */
-async function readStdin(io: CliIo, maxBytes: number, what: string, firstLine = false): Promise<string> {
+export async function readStdin(io: CliIo, maxBytes: number, what: string, firstLine = false): Promise<string> {
   if (!io.stdin) throw usageError('no standard input to read');
   const chunks: Buffer[] = [];
   let size = 0;
@@ -100,6 +100,14 @@ async function readLocalFile(io: CliIo, file: string, maxBytes: number): Promise
   }
   if (Buffer.byteLength(text) > maxBytes) throw usageError(`${file} is over ${maxBytes} bytes`);
   return text;
+}
+
+/** A secret other than the admin's (a push endpoint's Authorization value): from stdin or a file's first line, or undefined when neither is given. */
+export async function secretFromStdinOrFile(io: CliIo, from: { stdin?: boolean; file?: string }, what: string): Promise<string | undefined> {
+  if (from.stdin && from.file !== undefined) throw usageError(`give the ${what} one way: from standard input or from a file`);
+  if (from.file !== undefined) return secretText(await readLocalFile(io, from.file, MAX_SECRET_BYTES), from.file, what);
+  if (from.stdin) return secretText(await readStdin(io, MAX_SECRET_BYTES, 'standard input', true), 'standard input', what);
+  return undefined;
 }
 
 /** The client secret, from exactly one place: --client-secret-file, --client-secret-stdin, else AGENT_STS_CLIENT_SECRET. */

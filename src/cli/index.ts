@@ -7,6 +7,7 @@ import { register as hashSecret } from './hash-secret.js';
 import { CliFailure, EXIT, type CliIo } from './io.js';
 import { register as login } from './login.js';
 import { register as newSecret } from './new-secret.js';
+import { register as resourceServers } from './resource-servers.js';
 import { register as rotateKeys } from './rotate-keys.js';
 import { register as sessions } from './sessions.js';
 import { register as subjects } from './subjects.js';
@@ -40,7 +41,7 @@ function program(io: CliIo): Command {
     // Settings copied to every subcommand added after this point.
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
-  for (const register of [hashSecret, newSecret, rotateKeys, login, sessions, subjects, agents, access, audit]) register(p, io);
+  for (const register of [hashSecret, newSecret, rotateKeys, login, sessions, subjects, agents, resourceServers, access, audit]) register(p, io);
   return p;
 }
 

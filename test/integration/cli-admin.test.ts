@@ -270,6 +270,56 @@ describe('agent-sts admin commands', () => {
     expect({ code: localhost.code, stderr: localhost.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/^error: cannot reach http:\/\/localhost:\d+: ECONNREFUSED\n$/) });
   });
 
+  it('resource-servers create, ls, show, update, rotate, push set/show/rm, rm: each visible in the registry and at /introspect', async () => {
+    const RS = 'https://ledger.example.com';
+    const created = await cli(['resource-servers', 'create', RS, '--scopes', 'ledger:read,ledger:write']);
+    expect({ code: created.code, stderr: created.stderr }).toEqual({ code: 0, stderr: '' });
+    const [line, notice, secret, ...rest] = created.stdout.split('\n');
+    expect([line, notice, rest]).toEqual([`created resource server ${RS}`, 'client secret (shown once, keep it now):', ['']]);
+    const introspectAs = (id: string, pw: string) => request(sts.app).post('/introspect').set('Authorization', basic(id, pw)).type('form').send({ token: 'x' });
+    expect((await introspectAs(RS, secret!)).status).toBe(200);
+
+    const [ls, show] = await Promise.all([cli(['rs', 'ls']), cli(['resource-servers', 'show', RS, '--json'])]);
+    expect(ls.stdout).toMatch(new RegExp(`\n${RS.replace(/\./g, '\\.')} +ledger:read ledger:write +api\n`));
+    expect(JSON.parse(show.stdout)).toMatchObject({ id: RS, scopes: ['ledger:read', 'ledger:write'], credentials: [{ type: 'secret' }] });
+    expect(await cli(['resource-servers', 'update', RS, '--scopes', 'ledger:read'])).toEqual({ code: 0, stdout: `updated resource server ${RS}: scopes ledger:read\n`, stderr: '' });
+    expect((await adminGet(`/resource-servers/${encodeURIComponent(RS)}`)).body.scopes).toEqual(['ledger:read']);
+
+    const rotated = await cli(['resource-servers', 'rotate', RS]);
+    expect(rotated.stdout).toMatch(new RegExp(`^new secret \\S+ for ${RS.replace(/\./g, '\\.')}; the previous secrets no longer work\nclient secret \\(shown once, keep it now\\):\n\\S+\n$`));
+    const newSecret = rotated.stdout.trimEnd().split('\n').at(-1)!;
+    expect([(await introspectAs(RS, newSecret)).status, (await introspectAs(RS, secret!)).status]).toEqual([200, 401]);
+
+    const endpoint = `http://127.0.0.1:${await freePort()}/events`;
+    const set = await runNode([BIN, 'rs', 'push', 'set', RS, '--endpoint', endpoint, '--authorization-stdin'], { env, input: 'Bearer push-token\n' });
+    // the admin secret is in the environment, so stdin holds only the Authorization value
+    expect(set).toEqual({ code: 0, stdout: `${RS} is pushed to ${endpoint} with an Authorization header\n`, stderr: '' });
+    const pushShow = await cli(['rs', 'push', 'show', RS, '--json']);
+    expect(JSON.parse(pushShow.stdout)).toMatchObject({ endpoint, authorization: true });
+    expect(pushShow.stdout).not.toContain('push-token');
+    expect(await cli(['rs', 'push', 'rm', RS])).toEqual({ code: 0, stdout: `no longer pushing to ${RS}\n`, stderr: '' });
+    expect((await adminGet(`/resource-servers/${encodeURIComponent(RS)}/ssf-push`)).status).toBe(404);
+
+    expect(await cli(['resource-servers', 'rm', RS])).toEqual({ code: 0, stdout: `deleted ${RS}\n`, stderr: '' });
+    expect((await introspectAs(RS, newSecret)).status).toBe(401);
+    expect(await cli(['resource-servers', 'create', RS])).toEqual({ code: 1, stdout: '', stderr: 'error: give the scopes it offers: --scopes SCOPE[,SCOPE…] (or --file)\n' });
+  });
+
+  it('agents revoke-sessions kills every session of the agent and leaves it enabled; an existing id is a 409 conflict; an unregistered audience is refused', async () => {
+    const [one, two] = await Promise.all([clientCredentials(sts, 'leaf-agent', API, 'invoices:read'), clientCredentials(sts, 'leaf-agent', API, 'invoices:read')]);
+    expect(await cli(['agents', 'revoke-sessions', 'leaf-agent'])).toEqual({ code: 0, stdout: 'revoked 2 sessions of leaf-agent\n', stderr: '' });
+    expect([await active(one.access_token), await active(two.access_token)]).toEqual([false, false]);
+    expect((await adminGet('/agents/leaf-agent')).body.disabled).toBe(false);
+
+    const dup = await cli(['agents', 'create', 'leaf-agent', '--owner', 'x', '--audience', `${API}=invoices:read`]);
+    expect(dup).toEqual({ code: 2, stdout: '', stderr: "error: conflict (409): agent 'leaf-agent' exists\n" });
+    const nowhere = await cli(['agents', 'update', 'leaf-agent', '--audience', 'https://nowhere.example.com=read']);
+    expect(nowhere).toEqual({
+      code: 2, stdout: '',
+      stderr: "error: invalid_request (400): audiences['https://nowhere.example.com']: no resource server 'https://nowhere.example.com' is registered (register it first: POST /admin/resource-servers)\n",
+    });
+  });
+
   describe('login once', () => {
     const ofAdmin = async () => new Set((await sts.deps.sessions.list({ agent: CLI_ADMIN }, 1_000)).map((s) => s.sid));
     /** The environment of a shell after login: the URL and the admin, no secret, a config directory of this test's own. */
