@@ -6,6 +6,7 @@ import type { CheckpointStatus, VerifyResult } from '../audit/verify.js';
 import type { AdminClient, Query } from './admin-client.js';
 import { adminAction, positiveInt, type AdminRun } from './command-kit.js';
 import { CliFailure, EXIT, usageError, type CliIo } from './io.js';
+import { withProgress } from './progress.js';
 import { printable } from './table.js';
 
 /** `audit tail -f` asks for new records this often. */
@@ -140,7 +141,7 @@ export function register(program: Command, io: CliIo): void {
     .option('--checkpoint <jws|file>', 'a checkpoint kept earlier: the trail must still contain it')
     .action(adminAction(io, ['audit:read'], async (run, opts: { checkpoint?: string }) => {
       const query = opts.checkpoint === undefined ? {} : { checkpoint: await checkpointOf(run.io, opts.checkpoint) };
-      const v = await run.client.get<VerifyResult>('/admin/audit/verify', query);
+      const v = await withProgress(run, 'verifying the audit trail', run.client.get<VerifyResult>('/admin/audit/verify', query));
       if (run.json) run.printJson(v);
       else run.print(verifyReport(v));
       if (!v.ok) throw new CliFailure(EXIT.server, `the audit trail is broken at seq ${v.brokenAt}`);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { register as access } from './access.js';
 import { register as agents } from './agents.js';
@@ -25,9 +26,15 @@ URL must be https except to localhost, 127.0.0.0/8 or [::1] (--insecure allows p
 elsewhere, for a lab). Admin tokens are DPoP-bound to a key made for the run. Exit codes: 0 done,
 1 usage or a local failure, 2 the server refused (its OAuth error is printed) or could not be reached.`;
 
+/** The package's version, from its package.json (two levels up from src/cli and dist/cli alike). */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 function program(io: CliIo): Command {
   const p = new Command('agent-sts')
     .description('agent-sts: secrets, signing keys and the admin API from the command line')
+    .version(version(), '-V, --version', 'the version of agent-sts')
     .option('--url <url>', 'the service base URL (AGENT_STS_URL)')
     .option('--client-id <id>', 'the admin agent (AGENT_STS_CLIENT_ID)')
     .option('--client-secret-file <file>', "read the admin agent's secret from the file's first line")

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { AdminClient } from '../../src/cli/admin-client.js';
+import { run, type CliIo } from '../../src/cli/index.js';
 import { hashSecret } from '../../src/clients/secret.js';
 import { ADMIN_SCOPES } from '../../src/clients/types.js';
 import { DIST, runNode, startNode } from '../helpers/dist.js';
@@ -318,6 +319,28 @@ describe('agent-sts admin commands', () => {
       code: 2, stdout: '',
       stderr: "error: invalid_request (400): audiences['https://nowhere.example.com']: no resource server 'https://nowhere.example.com' is registered (register it first: POST /admin/resource-servers)\n",
     });
+  });
+
+  it('audit verify draws a progress line on a terminal and erases it; nothing extra with --json or in a pipe', async () => {
+    const runIn = async (args: string[], tty: boolean) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await run(args, { stdout: { write: (t: string) => out.push(t) }, stderr: { isTTY: tty, write: (t: string) => err.push(t) } as CliIo['stderr'], env, cwd: process.cwd() });
+      return { code, stdout: out.join(''), stderr: err.join('') };
+    };
+    const [terminal, json, pipe] = await Promise.all([runIn(['audit', 'verify'], true), runIn(['audit', 'verify', '--json'], true), runIn(['audit', 'verify'], false)]);
+    expect(terminal.code).toBe(0);
+    const erase = '\r\u001b[K';
+    expect(terminal.stderr.startsWith(`${erase}verifying the audit trail… 0 s`)).toBe(true);
+    expect(terminal.stderr.split(erase).slice(1)).toEqual([...terminal.stderr.split(erase).slice(1, -1).map(() => expect.stringMatching(/^verifying the audit trail… \d+ s$/)), '']);
+    expect(terminal.stdout).toMatch(/^the trail verifies: /);
+    expect([json.code, json.stderr, pipe.code, pipe.stderr]).toEqual([0, '', 0, '']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true });
+  });
+
+  it('agents create without --owner or --audience says which, in one line, before calling the server', async () => {
+    expect(await cli(['agents', 'create', 'x-agent', '--audience', `${API}=invoices:read`])).toEqual({ code: 1, stdout: '', stderr: 'error: agents create needs --owner OWNER (or the whole agent in --file)\n' });
+    expect(await cli(['agents', 'create', 'x-agent', '--owner', 'o'])).toEqual({ code: 1, stdout: '', stderr: 'error: agents create needs --audience TARGET=SCOPE[,SCOPE…] (or the whole agent in --file)\n' });
   });
 
   describe('login once', () => {

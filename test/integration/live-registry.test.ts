@@ -141,7 +141,8 @@ describe('the live registry across two instances on one Redis', () => {
       else expect(res.body.error_description).toMatch(description);
     };
     const ok = { id: 'v-agent', owner: 'o', audiences: { [API]: ['invoices:read'] } };
-    await bad({ ...ok, owner: undefined }, /^owner: /);
+    await bad({ ...ok, owner: undefined }, 'owner: required');
+    await bad({ id: 'v-agent', owner: 'o' }, 'audiences: required');
     await bad({ ...ok, colour: 'red' }, "unknown field 'colour'");
     await bad({ ...ok, secretHash: hashSecret(SECRETS['billing-agent']!) }, "unknown field 'secretHash'");
     await bad({ ...ok, maxTokenTtlSeconds: 0 }, /^maxTokenTtlSeconds: /);
