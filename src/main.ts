@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { createApp } from './app.js';
@@ -87,10 +88,27 @@ function supervise(config: Config, log: Logger): void {
   log.info({ workers: config.workers }, 'agent-sts primary started');
 }
 
+/** pino-pretty is a dev dependency: `npm ci` installs it, a production install (`--omit=dev`) does not. */
+function prettyInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Readable lines for a person at a terminal in development; JSON in production, in a pipe and wherever pino-pretty is absent. */
+function createLogger(config: Config): Logger {
+  const options = { level: config.logLevel, base: { service: 'agent-sts' } };
+  if (config.env !== 'development' || !process.stdout.isTTY || !prettyInstalled()) return pino(options);
+  return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service' } } });
+}
+
 /** Boots agent-sts from the environment; run by src/bin/agent-sts-server.ts, never on import. */
 export async function main(): Promise<void> {
   const config = loadConfig();
-  const log = pino({ level: config.logLevel, base: { service: 'agent-sts' } });
+  const log = createLogger(config);
   if (cluster.isPrimary) await ensureDevSetup(config, log);
   if (cluster.isPrimary && config.workers > 1) supervise(config, log);
   else await serve(config, log);
