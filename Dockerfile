@@ -27,6 +27,9 @@ CMD ["node", "demo/idp.mjs"]
 
 FROM node:22-slim AS runtime
 ENV NODE_ENV=production
+# Every interface of the container (its network is the boundary), also when compose runs it in
+# development mode, whose default is 127.0.0.1: unreachable through a published port.
+ENV HOST=0.0.0.0
 WORKDIR /app
 # The workspace's manifest must be there for npm ci to link agent-sts-gate and install its jose.
 COPY package.json package-lock.json ./

@@ -131,6 +131,8 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   if (deps.ssf) app.use(`${issuerPath}/ssf`, limitByAddress(deps.limits));
   for (const { at, router } of privateMounts(deps, ctx)) app.use(at, router);
   app.use(`${issuerPath}/console`, consoleRouter());
+  // Development: whoever opens the base URL in a browser lands on the console (production keeps the JSON 404).
+  if (deps.config.env === 'development') app.get(issuerPath || '/', (_req, res) => res.redirect(302, `${issuerPath}/console/`));
   app.get(`${issuerPath}/healthz`, async (_req, res) => {
     await deps.stores.sessions.ping();
     res.json({ status: 'ok' });

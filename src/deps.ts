@@ -77,7 +77,7 @@ export interface Deps {
   /** Usage counts (issuance and introspection); absent when STS_USAGE=off. */
   usage?: UsageAggregator;
   usageStore?: UsageStore;
-  config: Pick<Config, 'audit' | 'usage'>;
+  config: Pick<Config, 'audit' | 'usage' | 'env'>;
   /** Revocation events for resource servers (SSF poll); absent when STS_SSF=off. */
   ssf?: SsfDeps;
   /** Where push endpoints may point and delivery may connect: production only (development and test push anywhere, over http too). */
@@ -227,7 +227,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     ...(trail && checkpoints ? { audit: { trail, checkpoints } } : {}),
     ...(usage ? { usage } : {}),
     ...(stores.usage ? { usageStore: stores.usage } : {}),
-    config: { audit: config.audit, usage: config.usage },
+    config: { audit: config.audit, usage: config.usage, env: config.env },
     ...(liveRegistry ? { liveRegistry } : {}),
     ...(metrics ? { metrics } : {}),
     ...(ssf ? { ssf } : {}),

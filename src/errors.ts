@@ -107,6 +107,9 @@ export class StoreUnavailableError extends OAuthError {
   }
 }
 
+/** A field left out reads `owner: required`, not zod's "expected string, received undefined"; other messages are zod's own. */
+const missingSaysRequired = (issue: { code?: string; input?: unknown }) => (issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined);
+
 /**
  * Input checked by a zod schema: the parsed value, or one 400 naming the first bad field (unknown
  * fields by name), with the SCIM type a SCIM endpoint would answer.
@@ -115,7 +118,7 @@ export function parseInput<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw invalidRequest('the body must be a JSON object').scim('invalidSyntax');
   }
-  const parsed = schema.safeParse(body);
+  const parsed = schema.safeParse(body, { error: missingSaysRequired });
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const where = issue.path.map(String).join('.');

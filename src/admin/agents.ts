@@ -5,7 +5,7 @@ import type { RegistryService } from '../registry/service.js';
 import { agentView, listView } from '../registry/views.js';
 import type { RegistryStore } from '../store/registry.js';
 import type { CredentialView } from './access-review.js';
-import { actorOf, jsonOrEmpty, only, parseBody, parseJson, privateRouter, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
+import { actorOf, jsonOrEmpty, jsonOrMergePatch, only, parseBody, parseJson, privateRouter, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
 import type { SessionService } from '../sessions/service.js';
 
 /**
@@ -34,7 +34,7 @@ export function agentsRouter(sessions: SessionService, contextOf: ContextOf, reg
       const { record, lastUsed } = await registry.read<AgentRecord>('agent', idOf(req));
       res.json(agentView(record, lastUsed));
     })
-    .patch(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
+    .patch(manage, jsonOrMergePatch, parseJson, async (req: AdminRequest, res) => {
       const { record, revoked } = await registry.updateAgent(actor(req), idOf(req), req.body);
       res.json({ ...agentView(record), revoked });
     })

@@ -66,8 +66,11 @@ const B64TOKEN = /^[A-Za-z0-9._~+/-]+=*$/;
 const refusal = (scheme: Scheme, status: 401 | 403, code: 'invalid_token' | 'insufficient_scope', description: string) =>
   scheme === 'dpop' ? dpopError(status, code, description) : bearerError(status, code, description);
 
-/** The admin is itself an agent: a live agent-sts token for the admin audience, with the right scope. */
-export function requireScope(sessions: SessionService, scope: AdminScope) {
+/**
+ * The admin is itself an agent: a live agent-sts token for the admin audience, with the right scope
+ * (`scope` undefined: any admin token, for what a caller may always do to its own session).
+ */
+export function requireScope(sessions: SessionService, scope: AdminScope | undefined) {
   return async (req: AdminRequest, _res: Response, next: NextFunction) => {
     try {
       const m = AUTHORIZATION.exec(req.headers.authorization ?? '');
@@ -83,7 +86,7 @@ export function requireScope(sessions: SessionService, scope: AdminScope) {
         if (!req.adminProofs) throw new OAuthError(500, 'server_error', undefined, {}, 'admin router mounted without lendAdminProofs');
         await req.adminProofs.check(req, scheme, token, session.cnf?.jkt);
       }
-      if (!session.scope.includes(scope)) throw refusal(scheme, 403, 'insufficient_scope', `scope ${scope} is required`);
+      if (scope !== undefined && !session.scope.includes(scope)) throw refusal(scheme, 403, 'insufficient_scope', `scope ${scope} is required`);
       req.admin = session;
       next();
     } catch (err) {

@@ -40,17 +40,30 @@ export function privateRouter(under = '/'): Router {
 
 const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 
+/** What a body may be sent as: JSON, and for a PATCH also RFC 7396's merge patch type. */
+const MERGE_PATCH = 'application/merge-patch+json';
+
+function jsonBodyOnly(types: ReadonlySet<string>, refusal: string) {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const type = req.headers['content-type'];
+    const json = type !== undefined && types.has(type.split(';')[0]!.trim().toLowerCase());
+    if ((type !== undefined || hasBody(req)) && !json) next(new OAuthError(415, 'invalid_request', refusal));
+    else next();
+  };
+}
+
 /**
  * A state-changing call carries no body, or exactly application/json (parameters such as charset
  * allowed) that parses: a form or text/plain POST (CSRF shape), a JSON look-alike type or a body
  * without a type is refused before anything is killed.
  */
-export function jsonOrEmpty(req: Request, _res: Response, next: NextFunction) {
-  const type = req.headers['content-type'];
-  const json = type?.split(';')[0]!.trim().toLowerCase() === 'application/json';
-  if ((type !== undefined || hasBody(req)) && !json) next(new OAuthError(415, 'invalid_request', 'send application/json or no body'));
-  else next();
-}
+export const jsonOrEmpty = jsonBodyOnly(new Set(['application/json']), 'send application/json or no body');
+
+/**
+ * A PATCH, documented as an RFC 7396 merge patch: application/json or application/merge-patch+json
+ * (neither is a type a form or a CORS-simple request can send); anything else as jsonOrEmpty.
+ */
+export const jsonOrMergePatch = jsonBodyOnly(new Set(['application/json', MERGE_PATCH]), `send application/json, ${MERGE_PATCH} or no body`);
 
 export const parseJson = express.json({ limit: ADMIN_BODY_LIMIT, type: () => true });
 

@@ -4,7 +4,7 @@ import type { RegistryService } from '../registry/service.js';
 import { listView, resourceServerView } from '../registry/views.js';
 import type { SessionService } from '../sessions/service.js';
 import { mountCredentialRoutes } from './agents.js';
-import { actorOf, jsonOrEmpty, only, parseJson, privateRouter, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
+import { actorOf, jsonOrEmpty, jsonOrMergePatch, only, parseJson, privateRouter, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
 
 /**
  * /admin/resource-servers (`:id` URL-encoded): the same CRUD as agents, through the RegistryService.
@@ -33,7 +33,7 @@ export function resourceServersRouter(sessions: SessionService, contextOf: Conte
       const { record, lastUsed } = await registry.read<ResourceServerRecord>('resourceServer', idOf(req));
       res.json(resourceServerView(record, lastUsed));
     })
-    .patch(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
+    .patch(manage, jsonOrMergePatch, parseJson, async (req: AdminRequest, res) => {
       res.json(resourceServerView(await registry.updateResourceServer(actor(req), idOf(req), req.body)));
     })
     .delete(manage, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {

@@ -70,6 +70,14 @@ export function adminRouter(sessions: SessionService, contextOf: ContextOf, regi
     })
     .all(only('GET, HEAD, DELETE'));
 
+  // Logging out: any admin token may end its own session (and anything delegated from it), as /revoke would with the secret.
+  r.route('/session')
+    .delete(requireScope(sessions, undefined), jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
+      const revoked = await sessions.revokeTree(req.admin!.sid, req.admin!.agent, 'revocation', adminContext(req));
+      res.json({ revoked });
+    })
+    .all(only('DELETE'));
+
   r.route('/agents/:id/revoke-sessions')
     .post(kill, jsonOrEmpty, parseJson, async (req: AdminRequest, res) => {
       const revoked = await sessions.revokeAgent(String(req.params.id), req.admin!.agent, adminContext(req));

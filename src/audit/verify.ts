@@ -4,6 +4,8 @@ import type { Checkpoint } from './checkpoint.js';
 /** Records read per step: memory stays constant however long the trail. */
 export const VERIFY_PAGE = 1_000;
 
+export type CheckpointStatus = 'matched' | 'mismatch' | 'trimmed' | 'missing' | 'unchecked';
+
 export interface VerifyResult {
   ok: boolean;
   checked: number;
@@ -12,8 +14,11 @@ export interface VerifyResult {
   brokenAt: number | null;
   /** The first kept record and the hash it links to: where verification starts after trimming. */
   from: { seq: number; prev: string } | null;
-  /** With a checkpoint: whether the trail still contains it ('trimmed': older than the kept records). */
-  checkpoint?: { seq: number; status: 'matched' | 'mismatch' | 'trimmed' | 'missing' };
+  /**
+   * With a checkpoint: whether the trail still contains it ('trimmed': older than the kept records;
+   * 'unchecked': the chain is broken before its seq, so the walk never reached it).
+   */
+  checkpoint?: { seq: number; status: CheckpointStatus };
 }
 
 /**
@@ -30,7 +35,7 @@ export async function verifyTrail(trail: AuditLog, checkpoint?: Checkpoint): Pro
   let from: VerifyResult['from'] = null;
   let brokenAt: number | null = null;
   let cursor: string | undefined;
-  let cpStatus: 'matched' | 'mismatch' | 'trimmed' | 'missing' | undefined = checkpoint ? 'missing' : undefined;
+  let cpStatus: CheckpointStatus | undefined = checkpoint ? 'missing' : undefined;
   walk: for (;;) {
     const page = await trail.forward({ ...(cursor ? { from: cursor } : {}), count: VERIFY_PAGE });
     for (const r of page) {
@@ -63,6 +68,8 @@ export async function verifyTrail(trail: AuditLog, checkpoint?: Checkpoint): Pro
     cursor = page[page.length - 1]!.id;
   }
   if (brokenAt === null && last && (last.seq !== head.seq || last.hash !== head.hash)) brokenAt = last.seq + 1;
+  // Broken at or before the checkpoint's seq: whether it is there is unknown, not 'missing'.
+  if (brokenAt !== null && checkpoint && cpStatus === 'missing' && checkpoint.seq >= brokenAt) cpStatus = 'unchecked';
   if (brokenAt === null && checkpoint && cpStatus === 'missing') {
     // The walk covered every seq from the first kept record to the head, so the checkpoint is
     // beyond the head (a truncated tail), before every kept record, or the empty trail.

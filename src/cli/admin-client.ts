@@ -1,6 +1,9 @@
-import { ADMIN_AUDIENCE, clientCredentialsGrant, DPOP_TOKEN_TYPE, dpopSigner, type DpopSigner, isDpopBound, requestToken, TokenRequestError, type TokenResponse } from 'agent-sts-gate/protocol';
+import {
+  ADMIN_AUDIENCE, clientCredentialsGrant, DPOP_TOKEN_TYPE, dpopSigner, type DpopSigner, generateDpopKeyPair, isDpopBound, requestToken, TokenRequestError, type TokenResponse,
+} from 'agent-sts-gate/protocol';
 import type { AdminScope } from '../clients/types.js';
 import { CliFailure, EXIT } from './io.js';
+import type { StoredLogin } from './login-store.js';
 
 /** A request that has not answered within this is abandoned (the server's own limits are shorter). */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -15,6 +18,15 @@ export interface AdminCredentials {
   clientSecret: string;
 }
 
+/** How a client authenticates: the secret (a token per run), or the token `agent-sts login` kept. */
+export type AdminAuth = AdminCredentials | StoredLogin;
+
+/** The stored login's session cannot serve this call: log in again (exit 1, nothing was sent or the server said why). */
+const loginEnded = (login: StoredLogin, why: string) => new CliFailure(EXIT.usage, `the login of ${login.clientId} at ${login.url} ${why}: run 'agent-sts login' again`);
+
+/** Error codes whose words say less than the HTTP status: a 409 is a conflict whatever OAuth error it rides on. */
+const STATUS_WORDS: Readonly<Record<number, string>> = { 409: 'conflict' };
+
 /** The server refused: its HTTP status and, when it sent one, the OAuth error and description. */
 export class AdminApiError extends CliFailure {
   constructor(
@@ -22,14 +34,15 @@ export class AdminApiError extends CliFailure {
     readonly error: string | undefined,
     readonly description: string | undefined,
   ) {
-    const what = error ? `${error} (${status})` : `the server answered ${status}`;
+    const word = STATUS_WORDS[status] ?? error;
+    const what = word ? `${word} (${status})` : `the server answered ${status}`;
     super(EXIT.server, description ? `${what}: ${description}` : what);
     this.name = 'AdminApiError';
   }
 }
 
 export type Query = Record<string, string | number | undefined>;
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** One path segment (agent ids and resource-server URLs alike). */
 export const segment = (id: string) => encodeURIComponent(id);
@@ -62,16 +75,30 @@ async function errorOf(res: Response): Promise<AdminApiError> {
  */
 export class AdminClient {
   private readonly base: string;
-  private token?: { value: string; dpop: boolean; refreshAtMs: number };
+  private token?: { value: string; dpop: boolean; refreshAtMs: number; expiresAtMs: number; scope: string[] };
   private signer?: Promise<DpopSigner>;
+  private readonly login?: StoredLogin;
 
+  /** `scopes` undefined: whatever the admin is entitled to (a login); `o.keepKey` makes the proof key exportable, to be stored. */
   constructor(
-    private readonly creds: AdminCredentials,
-    private readonly scopes: readonly AdminScope[],
+    private readonly auth: AdminAuth,
+    private readonly scopes: readonly AdminScope[] | undefined,
     private readonly signal?: AbortSignal,
     private readonly nowMs: () => number = Date.now,
+    private readonly o: { keepKey?: boolean } = {},
   ) {
-    this.base = creds.url.replace(/\/+$/, '');
+    this.base = auth.url.replace(/\/+$/, '');
+    if ('accessToken' in auth) {
+      this.login = auth;
+      this.token = { value: auth.accessToken, dpop: auth.dpop, refreshAtMs: auth.expiresAtMs, expiresAtMs: auth.expiresAtMs, scope: auth.scope };
+      if (auth.key) this.signer = dpopSigner({ key: auth.key });
+    }
+  }
+
+  /** A token for `agent-sts login` to keep: what it is, its proof key and until when it holds. */
+  async session(): Promise<Omit<StoredLogin, 'url' | 'clientId'>> {
+    const t = await this.currentToken();
+    return { accessToken: t.value, dpop: t.dpop, scope: t.scope, expiresAtMs: t.expiresAtMs, ...(t.dpop ? { key: (await this.dpop()).key } : {}) };
   }
 
   /** The service's base URL, as the run was given it (its issuer). */
@@ -91,7 +118,7 @@ export class AdminClient {
   async getText(path: string, accept: string, query: Query = {}): Promise<string> {
     const url = this.url(path, query);
     const res = await this.fetch(url, { headers: { ...(await this.authorization('GET', url)), Accept: accept } });
-    if (!res.ok) throw await errorOf(res);
+    if (!res.ok) throw await this.errorOf(res);
     return res.text();
   }
 
@@ -100,8 +127,15 @@ export class AdminClient {
     const headers: Record<string, string> = { ...(await this.authorization(method, url)), Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const res = await this.fetch(url, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-    if (!res.ok) throw await errorOf(res);
+    if (!res.ok) throw await this.errorOf(res);
     return (await this.json(res)) as T;
+  }
+
+  /** The server's refusal; with a stored login, a token it no longer takes means logging in again. */
+  private async errorOf(res: Response): Promise<CliFailure> {
+    const err = await errorOf(res);
+    if (this.login && err.status === 401 && err.error === 'invalid_token') return loginEnded(this.login, 'is no longer active (logged out, killed, or the server lost its sessions)');
+    return err;
   }
 
   /** Authorization for one request: `DPoP <token>` and a proof for it, or `Bearer` if the server issued a bearer token. */
@@ -113,16 +147,18 @@ export class AdminClient {
 
   /** The run's proof key: made on first use, never exported (its `iat` is this machine's clock). */
   private dpop(): Promise<DpopSigner> {
-    this.signer ??= dpopSigner();
+    this.signer ??= this.o.keepKey ? generateDpopKeyPair(undefined, { extractable: true }).then((key) => dpopSigner({ key })) : dpopSigner();
     return this.signer;
   }
 
-  private async currentToken(): Promise<{ value: string; dpop: boolean }> {
+  private async currentToken(): Promise<NonNullable<AdminClient['token']>> {
     if (this.token && this.nowMs() < this.token.refreshAtMs) return this.token;
+    if (this.login) throw loginEnded(this.login, `expired at ${new Date(this.login.expiresAtMs).toISOString()}`);
+    const creds = this.auth as AdminCredentials;
     let answer: TokenResponse;
     try {
-      answer = await requestToken(`${this.base}/token`, clientCredentialsGrant({ resource: ADMIN_AUDIENCE, scope: this.scopes }), {
-        credentials: { clientId: this.creds.clientId, clientSecret: this.creds.clientSecret },
+      answer = await requestToken(`${this.base}/token`, clientCredentialsGrant({ resource: ADMIN_AUDIENCE, ...(this.scopes ? { scope: this.scopes } : {}) }), {
+        credentials: { clientId: creds.clientId, clientSecret: creds.clientSecret },
         dpop: await this.dpop(),
         fetch: (url, init) => this.fetch(url, init),
       });
@@ -133,7 +169,11 @@ export class AdminClient {
     if (typeof answer.expires_in !== 'number') throw new AdminApiError(200, undefined, 'the token answer has no expires_in');
     const margin = Math.min(TOKEN_REFRESH_MARGIN_SECONDS, answer.expires_in / 2);
     // RFC 9449 §5: token_type says whether the token was bound; a server that ignored the proof issued a bearer token.
-    this.token = { value: answer.access_token, dpop: isDpopBound(answer), refreshAtMs: this.nowMs() + (answer.expires_in - margin) * MS_PER_SECOND };
+    const nowMs = this.nowMs();
+    this.token = {
+      value: answer.access_token, dpop: isDpopBound(answer), refreshAtMs: nowMs + (answer.expires_in - margin) * MS_PER_SECOND,
+      expiresAtMs: nowMs + answer.expires_in * MS_PER_SECOND, scope: (answer.scope ?? this.scopes?.join(' ') ?? '').split(' ').filter(Boolean),
+    };
     return this.token;
   }
 

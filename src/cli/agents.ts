@@ -4,6 +4,7 @@ import { segment } from './admin-client.js';
 import { adminAction, readJsonObject, repeated, wholeNumber, type AdminRun } from './command-kit.js';
 import { parseDuration } from './duration.js';
 import { usageError, type CliIo } from './io.js';
+import { withProgress } from './progress.js';
 import { count, fields, printable, table } from './table.js';
 
 type AgentView = ReturnType<typeof agentView>;
@@ -98,7 +99,7 @@ function fieldFlags(cmd: Command): Command {
 
 /** `agents ls|show|create|update|disable|enable|rm|rotate`: the registry's agents. */
 export function register(program: Command, io: CliIo): void {
-  const agents = program.command('agents').description('registered agents: list, show, create, change, disable, delete, rotate secrets');
+  const agents = program.command('agents').description('registered agents: list, show, create, change, disable, kill sessions, delete, rotate secrets');
 
   agents.command('ls').description('every agent')
     .action(adminAction(io, ['agents:read'], async (run) => {
@@ -125,6 +126,9 @@ export function register(program: Command, io: CliIo): void {
       if (id !== undefined && body.id !== undefined && body.id !== id) throw usageError(`the id '${id}' differs from the file's '${String(body.id)}'`);
       if (id !== undefined) body.id = id;
       if (body.id === undefined) throw usageError('give the agent id');
+      if (flags.file === undefined && (flags.owner === undefined || !flags.audience?.length)) {
+        throw usageError(`agents create needs ${flags.owner === undefined ? '--owner OWNER' : '--audience TARGET=SCOPE[,SCOPE…]'} (or the whole agent in --file)`);
+      }
       const created = await run.client.send<AgentView & { client_secret?: string }>('POST', '/admin/agents', body);
       if (run.json) return run.printJson(created);
       run.print(`created agent ${printable(created.id)}\n`);
@@ -156,6 +160,13 @@ export function register(program: Command, io: CliIo): void {
       const body = await run.client.send<{ disabled: false }>('POST', `/admin/agents/${segment(id)}/enable`);
       if (run.json) return run.printJson(body);
       run.print(`enabled ${printable(id)}\n`);
+    }));
+
+  agents.command('revoke-sessions').description('kill every session the agent holds, with their subtrees; it stays enabled and may get new tokens').argument('<id>')
+    .action(adminAction(io, ['sessions:kill'], async (run, id: string) => {
+      const body = await withProgress(run, `revoking the sessions of ${printable(id)}`, run.client.send<{ revoked: number }>('POST', `/admin/agents/${segment(id)}/revoke-sessions`));
+      if (run.json) return run.printJson(body);
+      run.print(`revoked ${count(body.revoked, 'session')} of ${printable(id)}\n`);
     }));
 
   agents.command('rm').description('delete an agent: its credentials destroyed, its sessions killed').argument('<id>')

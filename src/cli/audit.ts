@@ -2,10 +2,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import type { VerifyResult } from '../audit/verify.js';
+import type { CheckpointStatus, VerifyResult } from '../audit/verify.js';
 import type { AdminClient, Query } from './admin-client.js';
 import { adminAction, positiveInt, type AdminRun } from './command-kit.js';
 import { CliFailure, EXIT, usageError, type CliIo } from './io.js';
+import { withProgress } from './progress.js';
 import { printable } from './table.js';
 
 /** `audit tail -f` asks for new records this often. */
@@ -110,11 +111,16 @@ async function checkpointOf(io: CliIo, given: string): Promise<string> {
   return jws;
 }
 
+const CHECKPOINT_WORDS: Readonly<Record<CheckpointStatus, string>> = {
+  matched: 'matched', mismatch: 'mismatch (the trail holds another record at that seq)', trimmed: 'trimmed (older than the kept records)',
+  missing: 'missing (beyond the trail\'s head: the tail was cut)', unchecked: 'not reached (the trail is broken before it)',
+};
+
 function verifyReport(v: VerifyResult): string {
   const range = v.from ? `seq ${v.from.seq} to ${v.head.seq}` : 'an empty trail';
   const lines = [v.ok ? `the trail verifies: ${v.checked} records checked, ${range}` : `the trail is broken at seq ${v.brokenAt}: ${v.checked} records checked before it`];
   lines.push(`head: seq ${v.head.seq} hash ${printable(v.head.hash)}`);
-  if (v.checkpoint) lines.push(`checkpoint: seq ${v.checkpoint.seq} ${v.checkpoint.status}`);
+  if (v.checkpoint) lines.push(`checkpoint: seq ${v.checkpoint.seq} ${CHECKPOINT_WORDS[v.checkpoint.status]}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -135,7 +141,7 @@ export function register(program: Command, io: CliIo): void {
     .option('--checkpoint <jws|file>', 'a checkpoint kept earlier: the trail must still contain it')
     .action(adminAction(io, ['audit:read'], async (run, opts: { checkpoint?: string }) => {
       const query = opts.checkpoint === undefined ? {} : { checkpoint: await checkpointOf(run.io, opts.checkpoint) };
-      const v = await run.client.get<VerifyResult>('/admin/audit/verify', query);
+      const v = await withProgress(run, 'verifying the audit trail', run.client.get<VerifyResult>('/admin/audit/verify', query));
       if (run.json) run.printJson(v);
       else run.print(verifyReport(v));
       if (!v.ok) throw new CliFailure(EXIT.server, `the audit trail is broken at seq ${v.brokenAt}`);

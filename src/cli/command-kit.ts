@@ -3,8 +3,9 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { AdminScope } from '../clients/types.js';
-import { AdminClient, type AdminCredentials } from './admin-client.js';
+import { AdminClient, type AdminAuth, type AdminCredentials } from './admin-client.js';
 import { usageError, type CliIo } from './io.js';
+import { loadLogin, loginFile } from './login-store.js';
 
 /** A JSON file given on the command line is read up to this size. */
 const MAX_INPUT_BYTES = 1_048_576;
@@ -69,14 +70,14 @@ function serviceUrl(raw: string, insecure: boolean): string {
 }
 
 /** The secret as a file or stdin holds it: its first line, without the line ending. */
-function secretText(text: string, from: string): string {
+export function secretText(text: string, from: string, what = 'client secret'): string {
   const secret = text.split(/\r?\n/, 1)[0]!;
-  if (!secret) throw usageError(`${from} holds no client secret`);
+  if (!secret) throw usageError(`${from} holds no ${what}`);
   return secret;
 }
 
 /** Standard input to its end, or (`firstLine`) to its first line ending: a secret typed at a terminal needs no Ctrl-D. */
-async function readStdin(io: CliIo, maxBytes: number, what: string, firstLine = false): Promise<string> {
+export async function readStdin(io: CliIo, maxBytes: number, what: string, firstLine = false): Promise<string> {
   if (!io.stdin) throw usageError('no standard input to read');
   const chunks: Buffer[] = [];
   let size = 0;
@@ -101,6 +102,14 @@ async function readLocalFile(io: CliIo, file: string, maxBytes: number): Promise
   return text;
 }
 
+/** A secret other than the admin's (a push endpoint's Authorization value): from stdin or a file's first line, or undefined when neither is given. */
+export async function secretFromStdinOrFile(io: CliIo, from: { stdin?: boolean; file?: string }, what: string): Promise<string | undefined> {
+  if (from.stdin && from.file !== undefined) throw usageError(`give the ${what} one way: from standard input or from a file`);
+  if (from.file !== undefined) return secretText(await readLocalFile(io, from.file, MAX_SECRET_BYTES), from.file, what);
+  if (from.stdin) return secretText(await readStdin(io, MAX_SECRET_BYTES, 'standard input', true), 'standard input', what);
+  return undefined;
+}
+
 /** The client secret, from exactly one place: --client-secret-file, --client-secret-stdin, else AGENT_STS_CLIENT_SECRET. */
 async function clientSecret(io: CliIo, opts: GlobalOptions): Promise<string | undefined> {
   if (opts.clientSecretFile !== undefined && opts.clientSecretStdin) throw usageError('give the client secret one way: --client-secret-file or --client-secret-stdin');
@@ -112,14 +121,35 @@ async function clientSecret(io: CliIo, opts: GlobalOptions): Promise<string | un
   return io.env.AGENT_STS_CLIENT_SECRET || undefined;
 }
 
-async function credentials(io: CliIo, opts: GlobalOptions): Promise<AdminCredentials> {
+/** A secret was given in one of its places: the command authenticates with it rather than with a stored login. */
+const secretGiven = (io: CliIo, opts: GlobalOptions) => opts.clientSecretFile !== undefined || opts.clientSecretStdin === true || !!io.env.AGENT_STS_CLIENT_SECRET;
+
+/** The URL, the admin and its secret, from flags, files, stdin and the environment (see SECRET_SOURCES). */
+export async function credentials(io: CliIo, opts: GlobalOptions, hint = ''): Promise<AdminCredentials> {
   const url = opts.url ?? io.env.AGENT_STS_URL;
   const clientId = opts.clientId ?? io.env.AGENT_STS_CLIENT_ID;
   const missing = [!url && 'AGENT_STS_URL (or --url)', !clientId && 'AGENT_STS_CLIENT_ID (or --client-id)'].filter(Boolean);
   const secret = missing.length ? undefined : await clientSecret(io, opts);
   if (!missing.length && !secret) missing.push(`the client secret (${SECRET_SOURCES})`);
-  if (missing.length) throw usageError(`the admin API needs ${missing.join(', ')}`);
+  if (missing.length) throw usageError(`the admin API needs ${missing.join(', ')}${hint}`);
   return { url: serviceUrl(url!, opts.insecure === true), clientId: clientId!, clientSecret: secret! };
+}
+
+/**
+ * Credentials given (a secret anywhere) win; else the login `agent-sts login` kept, if it is for
+ * the URL and admin asked for (when they are asked for at all).
+ */
+async function adminAuth(io: CliIo, opts: GlobalOptions): Promise<AdminAuth> {
+  const login = secretGiven(io, opts) ? undefined : await loadLogin(io);
+  if (!login) return credentials(io, opts, ", or a login ('agent-sts login')");
+  const url = opts.url ?? io.env.AGENT_STS_URL;
+  const clientId = opts.clientId ?? io.env.AGENT_STS_CLIENT_ID;
+  const sameUrl = url === undefined || url.replace(/\/+$/, '') === login.url.replace(/\/+$/, '');
+  if (!sameUrl || (clientId !== undefined && clientId !== login.clientId)) {
+    throw usageError(`the login in ${loginFile(io)} is for ${login.clientId} at ${login.url}, not ${clientId ?? login.clientId} at ${url ?? login.url}: `
+      + `log in again, or give that admin's secret (${SECRET_SOURCES})`);
+  }
+  return login;
 }
 
 /**
@@ -132,7 +162,7 @@ export function adminAction(io: CliIo, scopes: AdminScope[], fn: (run: AdminRun,
     const globals = command.optsWithGlobals<GlobalOptions>();
     const json = globals.json === true || globals.output === 'json';
     const run: AdminRun = {
-      client: new AdminClient(await credentials(io, globals), scopes, io.signal),
+      client: new AdminClient(await adminAuth(io, globals), scopes, io.signal),
       io,
       json,
       print: (text) => io.stdout.write(text),

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { register as access } from './access.js';
 import { register as agents } from './agents.js';
@@ -5,8 +6,10 @@ import { register as audit } from './audit.js';
 import { refuseSecretFlag } from './command-kit.js';
 import { register as hashSecret } from './hash-secret.js';
 import { CliFailure, EXIT, type CliIo } from './io.js';
+import { register as login } from './login.js';
 import { register as newSecret } from './new-secret.js';
 import { register as probe } from './probe.js';
+import { register as resourceServers } from './resource-servers.js';
 import { register as rotateKeys } from './rotate-keys.js';
 import { register as sessions } from './sessions.js';
 import { register as subjects } from './subjects.js';
@@ -16,14 +19,23 @@ export type { CliIo } from './io.js';
 const ADMIN_HELP = `
 The admin commands call the admin API as an admin agent: set AGENT_STS_URL and AGENT_STS_CLIENT_ID
 (or --url, --client-id), and give the secret in AGENT_STS_CLIENT_SECRET, a file
-(--client-secret-file) or standard input (--client-secret-stdin), never on the command line. The
+(--client-secret-file) or standard input (--client-secret-stdin), never on the command line. Or
+log in once ('agent-sts login' with the same settings): commands given no secret then use the one
+admin token it keeps in $XDG_CONFIG_HOME/agent-sts/login.json (~/.config/agent-sts; mode 0600;
+AGENT_STS_CONFIG_DIR moves it) until it expires; 'agent-sts logout' ends it at the server. The
 URL must be https except to localhost, 127.0.0.0/8 or [::1] (--insecure allows plain http
 elsewhere, for a lab). Admin tokens are DPoP-bound to a key made for the run. Exit codes: 0 done,
 1 usage or a local failure, 2 the server refused (its OAuth error is printed) or could not be reached.`;
 
+/** The package's version, from its package.json (two levels up from src/cli and dist/cli alike). */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 function program(io: CliIo): Command {
   const p = new Command('agent-sts')
     .description('agent-sts: secrets, signing keys and the admin API from the command line')
+    .version(version(), '-V, --version', 'the version of agent-sts')
     .option('--url <url>', 'the service base URL (AGENT_STS_URL)')
     .option('--client-id <id>', 'the admin agent (AGENT_STS_CLIENT_ID)')
     .option('--client-secret-file <file>', "read the admin agent's secret from the file's first line")
@@ -37,7 +49,7 @@ function program(io: CliIo): Command {
     // Settings copied to every subcommand added after this point.
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
-  for (const register of [hashSecret, newSecret, rotateKeys, sessions, subjects, agents, access, audit, probe]) register(p, io);
+  for (const register of [hashSecret, newSecret, rotateKeys, login, sessions, subjects, agents, resourceServers, access, audit, probe]) register(p, io);
   return p;
 }
 

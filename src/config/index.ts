@@ -51,12 +51,16 @@ const pushAllow = z.string().default('').transform((raw, ctx): PushAllow => {
   return Object.freeze({ subnets: Object.freeze(subnets), hosts: Object.freeze(hosts) });
 });
 
+/** Where the server listens unless HOST says otherwise: every interface in production, this machine only otherwise. */
+const ALL_INTERFACES = '0.0.0.0';
+const LOOPBACK = '127.0.0.1';
+
 /** Every setting agent-sts reads, documented where its default is defined. Parsed once at boot. */
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development')
     .describe('production refuses to start without REDIS_URL, a registry file and signing keys'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080).describe('HTTP port'),
-  HOST: z.string().default('0.0.0.0').describe('interface to listen on'),
+  HOST: z.string().min(1).optional().describe('interface to listen on; default 127.0.0.1 in development and test (this machine only, like vault server -dev), 0.0.0.0 in production'),
   STS_METRICS_PORT: z.coerce.number({ error: 'must be a port number' }).int('must be a port number').min(1, 'must be a port from 1 to 65535').max(65535, 'must be a port from 1 to 65535').optional()
     .describe('port of GET /metrics (Prometheus), a second listener on HOST; unset = off. Not for the internet: scrape it from inside'),
   STS_ISSUER: z.url({ protocol: /^https?$/ }).optional()
@@ -192,7 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   return Object.freeze({
     env: e.NODE_ENV,
     port: e.PORT,
-    host: e.HOST,
+    host: e.HOST ?? (e.NODE_ENV === 'production' ? ALL_INTERFACES : LOOPBACK),
     metricsPort: e.STS_METRICS_PORT,
     issuer: (e.STS_ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     redisUrl: e.REDIS_URL,

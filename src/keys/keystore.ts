@@ -1,5 +1,5 @@
 import { createPrivateKey, randomBytes, sign as cryptoSign, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { ISSUER_SIGNING_ALGORITHMS, type IssuerSigningAlg } from 'agent-sts-gate/protocol';
@@ -59,18 +59,33 @@ export async function addKey(dir: string, alg: SigningAlg = 'ES256'): Promise<St
   return key;
 }
 
+/**
+ * A key file or folder this process may not read: which user it runs as and who owns the file,
+ * since the usual cause is keys written (mode 0600) by the host's user and mounted into a
+ * container running as another (the image's `node`, uid 1000).
+ */
+async function unreadable(p: string, err: NodeJS.ErrnoException): Promise<Error> {
+  if (err.code !== 'EACCES' && err.code !== 'EPERM') return err;
+  const owner = await stat(p).then((s) => `uid ${s.uid}, mode ${(s.mode & 0o777).toString(8)}`, () => 'owner unknown');
+  const me = process.getuid ? `uid ${process.getuid()}` : 'this user';
+  return new Error(`${p} is not readable by ${me} (${owner}): chown the keys to the user agent-sts runs as (uid 1000 in the Docker image), or generate them as that user`);
+}
+
 export async function readKeys(dir: string): Promise<StoredKey[]> {
   let names: string[];
   try {
     names = (await readdir(dir)).filter((n) => n.endsWith('.jwk.json'));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
+    throw await unreadable(dir, err as NodeJS.ErrnoException);
   }
   const keys: StoredKey[] = [];
   for (const name of names) {
     const file = path.join(dir, name);
-    const k = JSON.parse(await readFile(file, 'utf8')) as StoredKey;
+    const text = await readFile(file, 'utf8').catch(async (err: NodeJS.ErrnoException) => {
+      throw await unreadable(file, err);
+    });
+    const k = JSON.parse(text) as StoredKey;
     if (!k.d || !k.kid || !SIGNING_ALGS.includes(k.alg) || typeof k.iat !== 'number') {
       throw new Error(`${file}: not a private ${SIGNING_ALGS.join('/')} JWK with kid, alg and iat`);
     }

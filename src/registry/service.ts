@@ -135,7 +135,7 @@ export class RegistryService {
       kind: 'agent', id: input.id, op: 'create',
       plan: async (cur, nowMs) => {
         if (cur && !isDeleted(cur)) throw conflict(`agent "${input.id}" exists`);
-        await this.#checkReferences({ ...fields, id: input.id });
+        await this.#checkReferences({ ...fields, id: input.id }, Object.keys(fields.audiences));
         const first = keys ? undefined : firstSecret(nowMs);
         secret = first?.secret;
         const iso = new Date(nowMs).toISOString();
@@ -160,7 +160,8 @@ export class RegistryService {
         const before = this.#live(cur, 'agent') as AgentRecord;
         const editable = Object.fromEntries(names.flatMap((f) => (before[f as keyof AgentRecord] === undefined ? [] : [[f, before[f as keyof AgentRecord]]])));
         const merged = parseInput(agentEditable, mergePatch(editable, patch)) as Record<string, unknown>;
-        await this.#checkReferences({ ...(merged as Pick<AgentRecord, 'delegates' | 'audiences'>), id });
+        const audiences = (merged as Pick<AgentRecord, 'audiences'>).audiences;
+        await this.#checkReferences({ ...(merged as Pick<AgentRecord, 'delegates' | 'audiences'>), id }, Object.keys(audiences).filter((t) => !(t in before.audiences)));
         const doc = { ...before, updated: new Date(nowMs).toISOString(), updatedBy: actor.agent } as AgentRecord & Record<string, unknown>;
         for (const f of names) {
           if (merged[f] === undefined) delete doc[f];
@@ -407,13 +408,22 @@ export class RegistryService {
     }
   }
 
-  /** Delegates exist, entitlements stay inside what each target offers (the file's rule, one copy). */
-  async #checkReferences(a: Pick<AgentRecord, 'id' | 'delegates' | 'audiences'>): Promise<void> {
+  /**
+   * Delegates exist, entitlements stay inside what each target offers (the file's rule, one copy),
+   * and a target the change adds (`added`) is a registered resource server or the admin API: an
+   * entitlement at a misspelt or unknown URL is refused rather than kept unusable. A target an agent
+   * already holds (a file may name one served elsewhere) is left alone.
+   */
+  async #checkReferences(a: Pick<AgentRecord, 'id' | 'delegates' | 'audiences'>, added: readonly string[]): Promise<void> {
     const agents = new Set((await this.d.live.agents()).map((x) => x.id));
     const servers = new Map<string, readonly string[]>();
     for (const target of Object.keys(a.audiences)) {
       const rs = await this.d.live.resourceServer(target);
       if (rs) servers.set(target, rs.scopes);
+    }
+    const unknown = added.find((t) => t !== ADMIN_AUDIENCE && !servers.has(t));
+    if (unknown !== undefined) {
+      throw invalidRequest(`audiences['${unknown}']: no resource server '${unknown}' is registered (register it first: POST /admin/resource-servers)`).scim('invalidValue');
     }
     const [problem] = agentReferenceProblems(a, {
       hasAgent: (x) => agents.has(x), offered: (t) => (t === ADMIN_AUDIENCE ? ADMIN_SCOPES : servers.get(t)),

@@ -123,7 +123,7 @@ async function spawnServer(cwd: string, env: NodeJS.ProcessEnv, port: number): P
   const server: BuiltServer = { url: `http://127.0.0.1:${port}`, stdout: () => out, stop: () => stopChild(child) };
   if (started === 'listening') return server;
   await server.stop();
-  if (/EADDRINUSE/.test(out + err)) return 'port taken';
+  if (/EADDRINUSE|is already in use/.test(out + err)) return 'port taken';
   throw new Error(`the built server did not start (${started}):\n${out}${err}`);
 }
 

@@ -161,10 +161,13 @@ describe('audit trail: tampering is reported by verify (real Redis)', () => {
     return (await get(sts, auditor, '/admin/audit/checkpoint')).body.checkpoint as string;
   }
 
-  it('one field of a middle record changed (the stream rewritten with it altered): broken at that record', async () => {
+  it('one field of a middle record changed (the stream rewritten with it altered): broken at that record; a later checkpoint is unchecked, not missing', async () => {
     await freshTrail();
+    const checkpoint = (await get(sts, auditor, '/admin/audit/checkpoint')).body.checkpoint as string;
     await rewrite(sts, (f, i) => (i === 4 ? { ...f, body: f.body!.replace('invoices:read', 'invoices:write') } : f));
     expect(await verify()).toMatchObject({ ok: false, brokenAt: 5 });
+    // The checkpoint (seq 10) is still in the trail: the walk stopped at 5 and never reached it, which is not "missing".
+    expect(await verify(checkpoint)).toMatchObject({ ok: false, brokenAt: 5, checkpoint: { seq: 10, status: 'unchecked' } });
   });
 
   it('one record deleted: broken where it was', async () => {

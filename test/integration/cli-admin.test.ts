@@ -1,6 +1,6 @@
 import { AGENT_KILL_CLOCK_SKEW_MS } from '../../src/store/types.js';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { AdminClient } from '../../src/cli/admin-client.js';
+import { run, type CliIo } from '../../src/cli/index.js';
 import { hashSecret } from '../../src/clients/secret.js';
 import { ADMIN_SCOPES } from '../../src/clients/types.js';
 import { DIST, runNode, startNode } from '../helpers/dist.js';
@@ -41,7 +42,8 @@ describe('agent-sts admin commands', () => {
         agents: [{ id: CLI_ADMIN, owner: 'platform', secretHash: hashSecret(CLI_ADMIN_SECRET), audiences: { [ADMIN_AUD]: [...ADMIN_SCOPES] }, requireDpop: true }],
       }),
     });
-    env = { AGENT_STS_URL: url, AGENT_STS_CLIENT_ID: CLI_ADMIN, AGENT_STS_CLIENT_SECRET: CLI_ADMIN_SECRET };
+    // A config directory of the test's own: no login of the machine's user is read or written.
+    env = { AGENT_STS_URL: url, AGENT_STS_CLIENT_ID: CLI_ADMIN, AGENT_STS_CLIENT_SECRET: CLI_ADMIN_SECRET, AGENT_STS_CONFIG_DIR: mkdtempSync(path.join(tmpdir(), 'agent-sts-conf-')) };
   });
   afterAll(async () => {
     server?.closeAllConnections();
@@ -198,7 +200,7 @@ describe('agent-sts admin commands', () => {
     expect(bareUpdate).toEqual({ code: 1, stdout: '', stderr: 'error: nothing to change: give a flag or --file\n' });
     expect(badOverlap).toEqual({ code: 1, stdout: '', stderr: "error: '1y' is not a duration: a whole number with s, m, h or d (e.g. 1h)\n" });
     expect(noCreds).toEqual({
-      code: 1, stdout: '', stderr: 'error: the admin API needs the client secret (AGENT_STS_CLIENT_SECRET, --client-secret-file FILE or --client-secret-stdin)\n',
+      code: 1, stdout: '', stderr: "error: the admin API needs the client secret (AGENT_STS_CLIENT_SECRET, --client-secret-file FILE or --client-secret-stdin), or a login ('agent-sts login')\n",
     });
     expect(unknownSid).toEqual({ code: 2, stdout: '', stderr: 'error: not_found (404): no live session with that id\n' });
     expect(badSecret).toEqual({ code: 2, stdout: '', stderr: 'error: invalid_client (401): client authentication failed\n' });
@@ -267,6 +269,163 @@ describe('agent-sts admin commands', () => {
     ]);
     expect([named, private10, flag]).toEqual([refusal('sts.example.com'), refusal('10.1.2.3:8080'), refusal('sts.example.com')]);
     expect({ code: localhost.code, stderr: localhost.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/^error: cannot reach http:\/\/localhost:\d+: ECONNREFUSED\n$/) });
+  });
+
+  it('resource-servers create, ls, show, update, rotate, push set/show/rm, rm: each visible in the registry and at /introspect', async () => {
+    const RS = 'https://ledger.example.com';
+    const created = await cli(['resource-servers', 'create', RS, '--scopes', 'ledger:read,ledger:write']);
+    expect({ code: created.code, stderr: created.stderr }).toEqual({ code: 0, stderr: '' });
+    const [line, notice, secret, ...rest] = created.stdout.split('\n');
+    expect([line, notice, rest]).toEqual([`created resource server ${RS}`, 'client secret (shown once, keep it now):', ['']]);
+    const introspectAs = (id: string, pw: string) => request(sts.app).post('/introspect').set('Authorization', basic(id, pw)).type('form').send({ token: 'x' });
+    expect((await introspectAs(RS, secret!)).status).toBe(200);
+
+    const [ls, show] = await Promise.all([cli(['rs', 'ls']), cli(['resource-servers', 'show', RS, '--json'])]);
+    expect(ls.stdout).toMatch(new RegExp(`\n${RS.replace(/\./g, '\\.')} +ledger:read ledger:write +api\n`));
+    expect(JSON.parse(show.stdout)).toMatchObject({ id: RS, scopes: ['ledger:read', 'ledger:write'], credentials: [{ type: 'secret' }] });
+    expect(await cli(['resource-servers', 'update', RS, '--scopes', 'ledger:read'])).toEqual({ code: 0, stdout: `updated resource server ${RS}: scopes ledger:read\n`, stderr: '' });
+    expect((await adminGet(`/resource-servers/${encodeURIComponent(RS)}`)).body.scopes).toEqual(['ledger:read']);
+
+    const rotated = await cli(['resource-servers', 'rotate', RS]);
+    expect(rotated.stdout).toMatch(new RegExp(`^new secret \\S+ for ${RS.replace(/\./g, '\\.')}; the previous secrets no longer work\nclient secret \\(shown once, keep it now\\):\n\\S+\n$`));
+    const newSecret = rotated.stdout.trimEnd().split('\n').at(-1)!;
+    expect([(await introspectAs(RS, newSecret)).status, (await introspectAs(RS, secret!)).status]).toEqual([200, 401]);
+
+    const endpoint = `http://127.0.0.1:${await freePort()}/events`;
+    const set = await runNode([BIN, 'rs', 'push', 'set', RS, '--endpoint', endpoint, '--authorization-stdin'], { env, input: 'Bearer push-token\n' });
+    // the admin secret is in the environment, so stdin holds only the Authorization value
+    expect(set).toEqual({ code: 0, stdout: `${RS} is pushed to ${endpoint} with an Authorization header\n`, stderr: '' });
+    const pushShow = await cli(['rs', 'push', 'show', RS, '--json']);
+    expect(JSON.parse(pushShow.stdout)).toMatchObject({ endpoint, authorization: true });
+    expect(pushShow.stdout).not.toContain('push-token');
+    expect(await cli(['rs', 'push', 'rm', RS])).toEqual({ code: 0, stdout: `no longer pushing to ${RS}\n`, stderr: '' });
+    expect((await adminGet(`/resource-servers/${encodeURIComponent(RS)}/ssf-push`)).status).toBe(404);
+
+    expect(await cli(['resource-servers', 'rm', RS])).toEqual({ code: 0, stdout: `deleted ${RS}\n`, stderr: '' });
+    expect((await introspectAs(RS, newSecret)).status).toBe(401);
+    expect(await cli(['resource-servers', 'create', RS])).toEqual({ code: 1, stdout: '', stderr: 'error: give the scopes it offers: --scopes SCOPE[,SCOPE…] (or --file)\n' });
+  });
+
+  it('agents revoke-sessions kills every session of the agent and leaves it enabled; an existing id is a 409 conflict; an unregistered audience is refused', async () => {
+    const [one, two] = await Promise.all([clientCredentials(sts, 'leaf-agent', API, 'invoices:read'), clientCredentials(sts, 'leaf-agent', API, 'invoices:read')]);
+    expect(await cli(['agents', 'revoke-sessions', 'leaf-agent'])).toEqual({ code: 0, stdout: 'revoked 2 sessions of leaf-agent\n', stderr: '' });
+    expect([await active(one.access_token), await active(two.access_token)]).toEqual([false, false]);
+    expect((await adminGet('/agents/leaf-agent')).body.disabled).toBe(false);
+
+    const dup = await cli(['agents', 'create', 'leaf-agent', '--owner', 'x', '--audience', `${API}=invoices:read`]);
+    expect(dup).toEqual({ code: 2, stdout: '', stderr: "error: conflict (409): agent 'leaf-agent' exists\n" });
+    const nowhere = await cli(['agents', 'update', 'leaf-agent', '--audience', 'https://nowhere.example.com=read']);
+    expect(nowhere).toEqual({
+      code: 2, stdout: '',
+      stderr: "error: invalid_request (400): audiences['https://nowhere.example.com']: no resource server 'https://nowhere.example.com' is registered (register it first: POST /admin/resource-servers)\n",
+    });
+  });
+
+  it('audit verify draws a progress line on a terminal and erases it; nothing extra with --json or in a pipe', async () => {
+    const runIn = async (args: string[], tty: boolean) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await run(args, { stdout: { write: (t: string) => out.push(t) }, stderr: { isTTY: tty, write: (t: string) => err.push(t) } as CliIo['stderr'], env, cwd: process.cwd() });
+      return { code, stdout: out.join(''), stderr: err.join('') };
+    };
+    const [terminal, json, pipe] = await Promise.all([runIn(['audit', 'verify'], true), runIn(['audit', 'verify', '--json'], true), runIn(['audit', 'verify'], false)]);
+    expect(terminal.code).toBe(0);
+    const erase = '\r\u001b[K';
+    expect(terminal.stderr.startsWith(`${erase}verifying the audit trail… 0 s`)).toBe(true);
+    expect(terminal.stderr.split(erase).slice(1)).toEqual([...terminal.stderr.split(erase).slice(1, -1).map(() => expect.stringMatching(/^verifying the audit trail… \d+ s$/)), '']);
+    expect(terminal.stdout).toMatch(/^the trail verifies: /);
+    expect([json.code, json.stderr, pipe.code, pipe.stderr]).toEqual([0, '', 0, '']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true });
+  });
+
+  it('agents create without --owner or --audience says which, in one line, before calling the server', async () => {
+    expect(await cli(['agents', 'create', 'x-agent', '--audience', `${API}=invoices:read`])).toEqual({ code: 1, stdout: '', stderr: 'error: agents create needs --owner OWNER (or the whole agent in --file)\n' });
+    expect(await cli(['agents', 'create', 'x-agent', '--owner', 'o'])).toEqual({ code: 1, stdout: '', stderr: 'error: agents create needs --audience TARGET=SCOPE[,SCOPE…] (or the whole agent in --file)\n' });
+  });
+
+  describe('login once', () => {
+    const ofAdmin = async () => new Set((await sts.deps.sessions.list({ agent: CLI_ADMIN }, 1_000)).map((s) => s.sid));
+    /** The environment of a shell after login: the URL and the admin, no secret, a config directory of this test's own. */
+    const loggedIn = () => ({ ...env, AGENT_STS_CLIENT_SECRET: '', AGENT_STS_CONFIG_DIR: mkdtempSync(path.join(tmpdir(), 'agent-sts-login-')) });
+
+    it('login keeps one DPoP-bound token (0600); six commands use it and make no other admin session; logout kills it and deletes the file', async () => {
+      const shell = loggedIn();
+      const file = path.join(shell.AGENT_STS_CONFIG_DIR, 'login.json');
+      const before = await ofAdmin();
+      const login = await cli(['login'], { ...shell, AGENT_STS_CLIENT_SECRET: CLI_ADMIN_SECRET });
+      expect({ code: login.code, stderr: login.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(login.stdout).toBe(`logged in to ${env.AGENT_STS_URL} as ${CLI_ADMIN} until ${/until (\S+)/.exec(login.stdout)?.[1]}\n`
+        + `scopes: ${ADMIN_SCOPES.join(' ')}\nthe token is kept in ${file} (mode 0600); 'agent-sts logout' ends it\n`);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const stored = JSON.parse(readFileSync(file, 'utf8')) as { accessToken: string; tokenType: string; dpopKey: { privateJwk: { d?: string } } };
+      expect(stored.tokenType).toBe('DPoP');
+      expect(JSON.stringify(stored)).not.toContain(CLI_ADMIN_SECRET);
+
+      const runs = await Promise.all([['sessions', 'ls', '--json'], ['agents', 'ls'], ['agents', 'show', 'leaf-agent'], ['access', '--all', '--json'],
+        ['audit', 'verify'], ['subjects', 'kill', 'nobody-at-all']].map((args) => cli(args, shell)));
+      expect(runs.map((r) => [r.code, r.stderr])).toEqual(runs.map(() => [0, '']));
+      const added = [...(await ofAdmin())].filter((sid) => !before.has(sid));
+      expect(added).toEqual([sidOf(stored.accessToken)]);
+      const session = (await sts.deps.sessions.list({ agent: CLI_ADMIN }, 1_000)).find((s) => s.sid === added[0]);
+      expect(session?.cnf?.jkt).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+      const logout = await cli(['logout'], shell);
+      expect(logout).toEqual({ code: 0, stdout: `logged out: the session of ${CLI_ADMIN} is ended\n`, stderr: '' });
+      expect(existsSync(file)).toBe(false);
+      expect((await ofAdmin()).has(added[0]!)).toBe(false);
+      expect(await sts.deps.sessions.lookup(stored.accessToken)).toBeUndefined();
+      expect(sts.events.events.filter((e) => e.type === 'session.revoked' && e.sid === added[0])).toEqual([expect.objectContaining({ reason: 'revocation', by: CLI_ADMIN })]);
+      expect(await cli(['sessions', 'ls'], shell)).toMatchObject({ code: 1, stderr: expect.stringMatching(/or a login \('agent-sts login'\)\n$/) });
+      expect(await cli(['logout'], shell)).toEqual({ code: 0, stdout: 'not logged in\n', stderr: '' });
+    });
+
+    it('an expired, killed, shared or foreign login says what to do; a secret given wins over the login', async () => {
+      const shell = loggedIn();
+      const file = path.join(shell.AGENT_STS_CONFIG_DIR, 'login.json');
+      expect((await cli(['login'], { ...shell, AGENT_STS_CLIENT_SECRET: CLI_ADMIN_SECRET })).code).toBe(0);
+      const stored = JSON.parse(readFileSync(file, 'utf8')) as { accessToken: string; expiresAt: string };
+
+      const [otherUrl, otherAdmin, withSecret] = await Promise.all([
+        cli(['sessions', 'ls'], { ...shell, AGENT_STS_URL: 'http://127.0.0.1:1' }),
+        cli(['sessions', 'ls'], { ...shell, AGENT_STS_CLIENT_ID: 'billing-agent' }),
+        cli(['sessions', 'ls', '--json'], { ...shell, AGENT_STS_CLIENT_SECRET: CLI_ADMIN_SECRET }),
+      ]);
+      expect(otherUrl).toMatchObject({ code: 1, stderr: `error: the login in ${file} is for ${CLI_ADMIN} at ${env.AGENT_STS_URL}, not ${CLI_ADMIN} at http://127.0.0.1:1: `
+        + 'log in again, or give that admin\'s secret (AGENT_STS_CLIENT_SECRET, --client-secret-file FILE or --client-secret-stdin)\n' });
+      expect(otherAdmin.stderr).toMatch(/is for cli-admin at .*, not billing-agent at /);
+      expect([withSecret.code, withSecret.stderr]).toEqual([0, '']);
+
+      chmodSync(file, 0o644);
+      expect(await cli(['sessions', 'ls'], shell)).toEqual({ code: 1, stdout: '', stderr: `error: ${file} can be read by other users (mode 644): run 'agent-sts logout' and log in again\n` });
+      chmodSync(file, 0o600);
+
+      writeFileSync(file, readFileSync(file, 'utf8').replace(stored.expiresAt, '2020-01-01T00:00:00.000Z'));
+      expect(await cli(['sessions', 'ls'], shell)).toEqual({
+        code: 1, stdout: '', stderr: `error: the login of ${CLI_ADMIN} at ${env.AGENT_STS_URL} expired at 2020-01-01T00:00:00.000Z: run 'agent-sts login' again\n`,
+      });
+      writeFileSync(file, readFileSync(file, 'utf8').replace('2020-01-01T00:00:00.000Z', stored.expiresAt));
+
+      await sts.deps.sessions.revokeTree(sidOf(stored.accessToken), 'test', 'admin', { requestId: 'test-kill', startedMs: Date.now() });
+      expect(await cli(['sessions', 'ls'], shell)).toEqual({
+        code: 1, stdout: '',
+        stderr: `error: the login of ${CLI_ADMIN} at ${env.AGENT_STS_URL} is no longer active (logged out, killed, or the server lost its sessions): run 'agent-sts login' again\n`,
+      });
+      expect(await cli(['logout'], shell)).toEqual({ code: 0, stdout: 'logged out: the session had already ended\n', stderr: '' });
+      expect(existsSync(file)).toBe(false);
+    });
+
+    it('a second login ends the first one\'s session rather than leaving it live', async () => {
+      const shell = { ...loggedIn() };
+      const file = path.join(shell.AGENT_STS_CONFIG_DIR, 'login.json');
+      const login = () => cli(['login'], { ...shell, AGENT_STS_CLIENT_SECRET: CLI_ADMIN_SECRET });
+      expect((await login()).code).toBe(0);
+      const first = (JSON.parse(readFileSync(file, 'utf8')) as { accessToken: string }).accessToken;
+      expect((await login()).code).toBe(0);
+      const second = (JSON.parse(readFileSync(file, 'utf8')) as { accessToken: string }).accessToken;
+      expect(await sts.deps.sessions.lookup(first)).toBeUndefined();
+      expect(await sts.deps.sessions.lookup(second)).toMatchObject({ agent: CLI_ADMIN });
+      expect((await cli(['logout'], shell)).code).toBe(0);
+    });
   });
 
   it('the admin client gets one token per run and a new one only when it nears expiry', async () => {

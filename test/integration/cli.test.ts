@@ -1,5 +1,5 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
@@ -11,7 +11,7 @@ import { DIST, runNode } from '../helpers/dist.js';
 
 const BIN = path.join(DIST, 'bin/agent-sts.js');
 const SECRET = 'a-machine-made-secret-0123456789abcdef';
-const agentSts = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) => runNode([BIN, ...args], opts);
+const agentSts = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}) => runNode([BIN, ...args], opts);
 const tempDir = () => mkdtempSync(path.join(tmpdir(), 'agent-sts-cli-'));
 
 describe('agent-sts command', () => {
@@ -21,9 +21,13 @@ describe('agent-sts command', () => {
     expect(a.stdout).not.toBe(b.stdout);
   });
 
-  it('hash-secret prints a stored hash that verifies the secret, and exits 0', async () => {
-    const r = await agentSts(['hash-secret', SECRET]);
-    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  it.each([
+    ['from standard input (-)', ['-'], `${SECRET}\n`, ''],
+    ['from standard input (no argument), without a final newline', [], SECRET, ''],
+    ['as an argument, with a warning', [SECRET], '', "warning: a secret on the command line shows in ps and stays in shell history; next time pipe it in: 'agent-sts hash-secret -'\n"],
+  ])('hash-secret %s prints a stored hash that verifies the secret, and exits 0', async (_how, args, input, stderr) => {
+    const r = await agentSts(['hash-secret', ...args], { input });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr });
     const stored = r.stdout.trimEnd();
     expect(r.stdout).toBe(`${stored}\n`);
     expect(stored).toMatch(SECRET_HASH_PATTERN);
@@ -31,11 +35,11 @@ describe('agent-sts command', () => {
   });
 
   it.each([
-    ['no secret', [], /^error: missing required argument 'secret'/],
-    ['a short secret', ['short'], /^error: secret must be at least 32 characters/],
+    ['empty standard input', ['-'], /^error: standard input holds no secret\n$/],
+    ['a short secret', ['short'], /\nerror: secret must be at least 32 characters/],
     ['two arguments', [SECRET, SECRET], /^error: too many arguments for 'hash-secret'/],
   ])('hash-secret with %s exits 1 (usage) with a message and prints nothing on stdout', async (_what, args, message) => {
-    const r = await agentSts(['hash-secret', ...args]);
+    const r = await agentSts(['hash-secret', ...args], { input: '' });
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' });
     expect(r.stderr).toMatch(message);
   });
@@ -77,6 +81,11 @@ describe('agent-sts command', () => {
     expect(r.stderr).toMatch(message);
   });
 
+  it('--version and -V print the package version, exit 0', async () => {
+    const { version } = JSON.parse(readFileSync(path.join(DIST, '../package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) expect(await agentSts([flag])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+  });
+
   it('help: usage on stdout, exit 0', async () => {
     const r = await agentSts(['help']);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
@@ -86,7 +95,7 @@ describe('agent-sts command', () => {
 
   it('importing the command modules runs nothing: no output, no key written, exit 0', async () => {
     const cwd = tempDir();
-    const commands = ['index', 'hash-secret', 'new-secret', 'rotate-keys', 'admin-client', 'sessions', 'subjects', 'agents', 'access', 'audit'];
+    const commands = ['index', 'hash-secret', 'new-secret', 'rotate-keys', 'admin-client', 'login', 'login-store', 'sessions', 'subjects', 'agents', 'resource-servers', 'access', 'audit'];
     const modules = [...commands.map((c) => `cli/${c}.js`), 'main.js', 'index.js'];
     const script = modules.map((m) => `await import(${JSON.stringify(path.join(DIST, m))});`).join('\n');
     const r = await runNode(['--input-type=module', '-e', script], { cwd });

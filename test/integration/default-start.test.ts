@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startBuiltServer, type BuiltServer } from '../helpers/dist.js';
+import { DIST, runNode, startBuiltServer, type BuiltServer } from '../helpers/dist.js';
 import { basic } from '../helpers/sts.js';
 
 /**
@@ -75,5 +75,20 @@ describe('first start with nothing configured', () => {
     expect(readdirSync(path.join(dir, 'keys')).sort()).toEqual(keysBefore);
     expect(readFileSync(path.join(dir, 'config/registry.json'), 'utf8')).toBe(registryBefore);
     expect((await tokenRequest(second, secrets['demo-agent']!)).status).toBe(200);
+  }, STEP_TIMEOUT_MS);
+  it('in development GET / sends a browser to the console, whose URL the start-up log names', async () => {
+    const server = running.at(-1)!;
+    const res = await fetch(`${server.url}/`, { redirect: 'manual' });
+    expect({ status: res.status, location: res.headers.get('location') }).toEqual({ status: 302, location: '/console/' });
+    const port = new URL(server.url).port;
+    expect(server.stdout()).toContain(`"console":"http://localhost:${port}/console/","msg":"admin console at http://localhost:${port}/console/"`);
+  });
+
+  it('a port already in use ends the start with one line on stderr and exit 1, no stack trace', async () => {
+    const port = new URL(running.at(-1)!.url).port;
+    const r = await runNode([path.join(DIST, 'bin/agent-sts-server.js')], { cwd: dir, env: { HOST: '127.0.0.1', PORT: port } });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({
+      code: 1, stderr: `agent-sts failed to start: 127.0.0.1:${port} is already in use (another agent-sts still running?): stop it, or set PORT\n`,
+    });
   }, STEP_TIMEOUT_MS);
 });

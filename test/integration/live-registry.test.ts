@@ -141,12 +141,21 @@ describe('the live registry across two instances on one Redis', () => {
       else expect(res.body.error_description).toMatch(description);
     };
     const ok = { id: 'v-agent', owner: 'o', audiences: { [API]: ['invoices:read'] } };
-    await bad({ ...ok, owner: undefined }, /^owner: /);
+    await bad({ ...ok, owner: undefined }, 'owner: required');
+    await bad({ id: 'v-agent', owner: 'o' }, 'audiences: required');
     await bad({ ...ok, colour: 'red' }, "unknown field 'colour'");
     await bad({ ...ok, secretHash: hashSecret(SECRETS['billing-agent']!) }, "unknown field 'secretHash'");
     await bad({ ...ok, maxTokenTtlSeconds: 0 }, /^maxTokenTtlSeconds: /);
     await bad({ ...ok, delegates: ['ghost'] }, "delegates: unknown agent 'ghost'");
     await bad({ ...ok, audiences: { [API]: ['invoices:delete'] } }, `audiences['${API}']: scope 'invoices:delete' is not offered there`);
+    const nowhere = 'https://invoices.example.con';
+    const unregistered = `audiences['${nowhere}']: no resource server '${nowhere}' is registered (register it first: POST /admin/resource-servers)`;
+    await bad({ ...ok, audiences: { [API]: ['invoices:read'], [nowhere]: ['invoices:read'] } }, unregistered);
+    const before = (await api(a).get('/agents/leaf-agent')).body;
+    const patched = await api(a).patch('/agents/leaf-agent', { audiences: { [nowhere]: ['invoices:read'] } });
+    expect({ status: patched.status, body: patched.body }).toEqual({ status: 400, body: { error: 'invalid_request', error_description: unregistered } });
+    expect((await api(a).get('/agents/leaf-agent')).body).toEqual(before);
+    expect((await api(a).get('/agents/v-agent')).status).toBe(404);
     await bad({ ...ok, jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } }, /^jwks.keys\[0\]: must be a public key/);
     const dup = await api(a).post('/agents', { ...ok, id: 'billing-agent' });
     expect({ status: dup.status, error: dup.body.error }).toEqual({ status: 409, error: 'invalid_request' });
@@ -172,6 +181,28 @@ describe('the live registry across two instances on one Redis', () => {
     expect((await introspect(b, keep.access_token)).body.active).toBe(true);
     expect((await api(a).patch('/agents/billing-agent', { description: null })).body.description).toBeNull();
     expect((await api(a).patch('/agents/billing-agent', { owner: null })).status).toBe(400);
+  });
+
+  it('PATCH takes RFC 7396\'s application/merge-patch+json as well as JSON; a form, text or untyped body is refused (415) and changes nothing', async () => {
+    const patch = (type: string | undefined, body: string) => {
+      const r = request(a.app).patch('/admin/agents/leaf-agent').set('Authorization', `Bearer ${admin}`);
+      return type === undefined ? r.send(body).unset('Content-Type') : r.set('Content-Type', type).send(body);
+    };
+    const merged = await patch('application/merge-patch+json', JSON.stringify({ description: 'merge-patched' }));
+    expect({ status: merged.status, description: merged.body.description }).toEqual({ status: 200, description: 'merge-patched' });
+    const withCharset = await patch('Application/Merge-Patch+JSON; charset=utf-8', JSON.stringify({ description: null }));
+    expect({ status: withCharset.status, description: withCharset.body.description }).toEqual({ status: 200, description: null });
+    const before = (await api(a).get('/agents/leaf-agent')).body;
+    for (const [type, body] of [['application/x-www-form-urlencoded', 'description=csrf'], ['text/plain', '{"description":"csrf"}'],
+      ['multipart/form-data; boundary=x', '--x--'], ['application/json-patch+json', '[]'], [undefined, '{"description":"csrf"}']] as const) {
+      const res = await patch(type, body);
+      expect({ type, status: res.status, body: res.body }).toEqual({
+        type, status: 415, body: { error: 'invalid_request', error_description: 'send application/json, application/merge-patch+json or no body' },
+      });
+    }
+    const bad = await patch('application/merge-patch+json', '{"description":');
+    expect({ status: bad.status, error: bad.body.error }).toEqual({ status: 400, error: 'invalid_request' });
+    expect((await api(a).get('/agents/leaf-agent')).body).toEqual(before);
   });
 
   it('the last enabled agents:manage holder cannot be disabled or deleted (409); with a second one it can', async () => {

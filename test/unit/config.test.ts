@@ -19,7 +19,7 @@ describe('loadConfig', () => {
     expect(loadConfig({}, CWD)).toStrictEqual({
       env: 'development',
       port: 8080,
-      host: '0.0.0.0',
+      host: '127.0.0.1',
       metricsPort: undefined,
       issuer: 'http://localhost:8080',
       redisUrl: undefined,
@@ -76,6 +76,12 @@ describe('loadConfig', () => {
   it('STS_WORKERS above 1 needs REDIS_URL: the memory store is per process', () => {
     expect(() => loadConfig({ STS_WORKERS: '2' }, CWD)).toThrow(/STS_WORKERS: more than one worker needs REDIS_URL/);
     expect(loadConfig({ STS_WORKERS: '2', REDIS_URL: 'redis://127.0.0.1:6379' }, CWD).workers).toBe(2);
+  });
+
+  it('HOST: 127.0.0.1 by default in development and test, 0.0.0.0 in production, whatever HOST says when set', () => {
+    const prod = { NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:6379', STS_ISSUER: 'https://sts.example.com' };
+    expect([loadConfig({}, CWD).host, loadConfig({ NODE_ENV: 'test' }, CWD).host, loadConfig(prod, CWD).host]).toEqual(['127.0.0.1', '127.0.0.1', '0.0.0.0']);
+    expect([loadConfig({ HOST: '0.0.0.0' }, CWD).host, loadConfig({ ...prod, HOST: '10.0.0.5' }, CWD).host]).toEqual(['0.0.0.0', '10.0.0.5']);
   });
 
   it('reads every setting; the default issuer follows PORT; a trailing slash is dropped from STS_ISSUER', () => {
