@@ -32,6 +32,15 @@ function adminOf(client: AdminClient): ProbeAdmin {
     async resourceServerScopes(id) {
       return (await client.get<ResourceServerView>(`/admin/resource-servers/${segment(id)}`)).scopes;
     },
+    async ensureResourceServer(id, scopes) {
+      try {
+        await client.get<ResourceServerView>(`/admin/resource-servers/${segment(id)}`);
+        return;
+      } catch (err) {
+        if (!(err instanceof AdminApiError && err.status === NOT_FOUND)) throw err;
+      }
+      await client.send('POST', '/admin/resource-servers', { id, scopes });
+    },
     async provisionAgent(spec: ProbeAgentSpec) {
       let current: AgentView | undefined;
       try {

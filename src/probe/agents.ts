@@ -3,16 +3,16 @@ import { GRANT_TYPES } from 'agent-sts-gate/protocol';
 
 /**
  * The probe's agents for one resource server: real registered agents, entitled only there (and at
- * an audience no resource server has, for the other-audience case), so their tokens are exactly
+ * an audience registered for the probe that no API answers to, for the other-audience case), so their tokens are exactly
  * what an agent gets and their usage is theirs alone. Made on the first probe, reset on each.
  */
 
 /** Every probe agent's id starts with this; its owner says what it is. */
 export const PROBE_AGENT_PREFIX = 'agent-sts-probe.';
 export const PROBE_OWNER = 'agent-sts enforcement probe';
-/** No resource server answers to this: a token for it is a token for another audience. */
+/** Registered by the probe, answered by no API: a token for it is a token for another audience. */
 export const OTHER_AUDIENCE = 'urn:agent-sts:probe:other-audience';
-const OTHER_AUDIENCE_SCOPE = 'probe';
+export const OTHER_AUDIENCE_SCOPE = 'probe';
 /** Long enough for the slowest case's waits; a kill ends every session when the probe ends anyway. */
 const PROBE_TOKEN_TTL_SECONDS = 900;
 /** The expired case's token: a second, waited out. */

@@ -2,7 +2,7 @@ import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT, type JWTPay
 import {
   clientCredentialsGrant, dpopSigner, expiresAtMs, requestToken, TokenRequestError, tokenExchangeGrant, WELL_KNOWN, wellKnownUrl, type DpopSigner,
 } from 'agent-sts-gate/protocol';
-import { OTHER_AUDIENCE, probeAgents, type ProbeAgentSpec } from './agents.js';
+import { OTHER_AUDIENCE, OTHER_AUDIENCE_SCOPE, probeAgents, type ProbeAgentSpec } from './agents.js';
 import { isAccepted, isRefused, present, tokenChallenge, type Evidence, type Fetch, type Presentation } from './http.js';
 import { MAX_KILL_WAIT_MS, verdictOf, type ProbeCase, type ProbeCaseId, type ProbeReport, PROBE_CASE_IDS } from './report.js';
 
@@ -17,6 +17,8 @@ import { MAX_KILL_WAIT_MS, verdictOf, type ProbeCase, type ProbeCaseId, type Pro
 export interface ProbeAdmin {
   /** The registered resource server's scopes (throws when there is no such resource server). */
   resourceServerScopes(id: string): Promise<string[]>;
+  /** Registers the resource server with `scopes` unless it exists (its client secret is not kept: nothing calls as it). */
+  ensureResourceServer(id: string, scopes: string[]): Promise<void>;
   /** The agent exactly as `spec` says, enabled, with a new client secret (returned) and no other. */
   provisionAgent(spec: ProbeAgentSpec): Promise<string>;
   /** Kills the session and its subtree; how many were still alive (0 for one already gone). */
@@ -150,6 +152,8 @@ export async function runProbe(o: ProbeOptions, admin: ProbeAdmin): Promise<{ re
   const scopes = o.scope !== undefined ? [o.scope] : registered.slice(0, 1);
   const otherScope = o.scope !== undefined ? registered.find((s) => s !== o.scope) : undefined;
   const agents = probeAgents(rs, scopes, otherScope ? [...scopes, otherScope] : scopes);
+  // An agent may be entitled only at a registered target: the other audience is one, answered by no API.
+  await admin.ensureResourceServer(OTHER_AUDIENCE, [OTHER_AUDIENCE_SCOPE]);
   const signer: DpopSigner | undefined = o.dpop ? await dpopSigner() : undefined;
   const secrets = new Map<string, string>();
   /** Every session the probe's tokens opened: killed at the end. */

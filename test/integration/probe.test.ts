@@ -120,6 +120,8 @@ describe('agent-sts probe', () => {
     // the delegating agent was enabled again, the agents are the probe's own
     const main = (await env.sts.deps.registry.agent(probeAgentBase(API)))!;
     expect({ disabled: main.disabled, audiences: Object.keys(main.audiences) }).toEqual({ disabled: false, audiences: [API, 'urn:agent-sts:probe:other-audience'] });
+    // its other audience is a registered target (agents may be entitled only at one) that no API answers to
+    expect(env.sts.deps.registry.resourceServer('urn:agent-sts:probe:other-audience')?.scopes).toEqual(['probe']);
 
     // recorded: the audit record carries every case, the access review the verdict
     const records = env.sts.events.events.filter((e) => e.type === 'resource_server.probed');
