@@ -118,10 +118,12 @@ export function scimRouter(d: ScimDeps): Router {
         throw err.scimType ? e.scim(err.scimType) : e;
       }
     };
-    if (!next.active && !current.disabled) {
+    // a retry of a deactivation or re-activation left pending (503) completes it
+    const pending = current.pending?.op;
+    if (!next.active && (!current.disabled || pending === 'disable')) {
       await d.registry.disableAgent(actor(req), id, { precondition });
       if (update) await then('the agent is deactivated (every session of it is dead)', () => d.registry.updateAgent(actor(req), id, patch, mineOnly));
-    } else if (next.active && current.disabled) {
+    } else if (next.active && (current.disabled || pending === 'enable')) {
       if (update) await d.registry.updateAgent(actor(req), id, patch, { precondition });
       await then(update ? 'the agent\'s attributes are updated' : 'nothing changed', () => d.registry.enableAgent(actor(req), id, update ? mineOnly : { precondition }));
     } else if (update) await d.registry.updateAgent(actor(req), id, patch, { precondition });
