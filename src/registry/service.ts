@@ -21,7 +21,7 @@ import type { SessionService } from '../sessions/service.js';
 import type { SessionStore } from '../store/index.js';
 import type { RegistryKind, RegistryStore } from '../store/registry.js';
 import type { UsageStore } from '../store/usage.js';
-import { authorityNeeded, locksEveryoneOut, missingScopes, MANAGE } from './authority.js';
+import { authorityNeeded, canManageNow, locksEveryoneOut, missingScopes, MANAGE } from './authority.js';
 import { ChangePendingError, conflict, insufficientAuthority, notFound } from './errors.js';
 import { mergePatch } from './merge-patch.js';
 
@@ -398,12 +398,19 @@ export class RegistryService {
     throw conflict(`the ${KIND_LABEL[kind]} changed concurrently; retry`);
   }
 
-  /** The entry, and for a guarded change every agent at one registry version (the write must land at it). */
+  /**
+   * The entry, and for a guarded change of an agent that can manage the registry now every agent at
+   * one registry version (the write must land at it). An agent that cannot manage it cannot lock
+   * anyone out: its change is guarded by its own record's compare-and-set alone, so changes of
+   * many such agents (an IdP's deprovisioning burst) do not contend on the registry's version.
+   */
   async #snapshot(kind: RegistryKind, id: string, guarded: boolean) {
     if (!guarded || kind !== 'agent') {
       const current = await this.#read(kind, id);
       return { current, write: { all: undefined }, version: undefined };
     }
+    const alone = await this.#read<AgentRecord>(kind, id);
+    if (!alone || !canManageNow(alone.record, this.now())) return { current: alone, write: { all: undefined }, version: undefined };
     const { docs, version } = await this.d.store.all('agent');
     const json = docs.get(id);
     const all = new Map([...docs].map(([k, v]) => [k, readStored<AgentRecord>('agent', v)]));
