@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import request from 'supertest';
 import type { RegistryActor } from '../../../src/registry/service.js';
-import { API, basic, startSts, type TestSts } from '../../helpers/sts.js';
+import { API, basic, startSts, type TestSts, type TestStsOptions } from '../../helpers/sts.js';
 import { EXT, PROVISIONER, SCIM_ERROR, SCIM_JSON, patchOps, provisionerToken, scimRegistry } from '../../helpers/scim.js';
 
 /**
@@ -66,25 +66,29 @@ const introspectAt = (server: Server, token: string, i = 0) =>
 /** A documentation address (RFC 5737) per agent, for the requests that are not the IdP's. */
 const addressOf = (i: number) => `198.51.100.${i % 250}`;
 
-describe('a 1,000-agent SCIM deprovision burst across two instances', () => {
-  let a: TestSts;
-  let b: TestSts;
-  let servers: Server[];
-  let provisioner: string;
-
+/** Two instances on one Redis, each listening, and the provisioning client's token; started before the block's tests, closed after. */
+function twoInstances(opts: Omit<TestStsOptions, 'live' | 'registry' | 'prefix'>) {
+  const got = { a: undefined as unknown as TestSts, b: undefined as unknown as TestSts, servers: [] as Server[], provisioner: '' };
+  // read in the tests, after beforeAll has filled it
   beforeAll(async () => {
-    a = await startSts({ live: true, registry: scimRegistry() });
-    b = await startSts({ live: true, registry: scimRegistry(), prefix: a.prefix });
-    servers = [await listen(a), await listen(b)];
-    provisioner = await provisionerToken(a);
+    got.a = await startSts({ live: true, registry: scimRegistry(), ...opts });
+    got.b = await startSts({ live: true, registry: scimRegistry(), ...opts, prefix: got.a.prefix });
+    got.servers.push(await listen(got.a), await listen(got.b));
+    got.provisioner = await provisionerToken(got.a);
   });
   afterAll(async () => {
-    for (const s of servers ?? []) await closeServer(s);
-    await a?.close();
-    await b?.close();
+    for (const s of got.servers) await closeServer(s);
+    await got.a?.close();
+    await got.b?.close();
   });
+  return got;
+}
+
+describe('a 1,000-agent SCIM deprovision burst across two instances', () => {
+  const two = twoInstances({});
 
   it('every request answered, every session dead on both instances, every change complete and recorded once', async () => {
+    const { a, b, servers, provisioner } = two;
     const agents = await provision(a, servers[0]!, 'burst', AGENTS);
     const answers = await pool(agents, IN_FLIGHT, ({ id }, i) => deprovision(servers[i % 2]!, provisioner, id, i % 2 === 0 ? 'delete' : 'deactivate'));
     expect(answers.map((r) => r.status).filter((s) => s !== 204 && s !== 200)).toEqual([]);
@@ -111,24 +115,10 @@ describe('a 1,000-agent SCIM deprovision burst across two instances', () => {
 });
 
 describe('the burst under a per-address limit, across two instances', () => {
-  let a: TestSts;
-  let b: TestSts;
-  let servers: Server[];
-  let provisioner: string;
-
-  beforeAll(async () => {
-    a = await startSts({ live: true, registry: scimRegistry(), rateLimit: { perIp: PER_ADDRESS }, trustProxy: 'loopback' });
-    b = await startSts({ live: true, registry: scimRegistry(), rateLimit: { perIp: PER_ADDRESS }, trustProxy: 'loopback', prefix: a.prefix });
-    servers = [await listen(a), await listen(b)];
-    provisioner = await provisionerToken(a);
-  });
-  afterAll(async () => {
-    for (const s of servers ?? []) await closeServer(s);
-    await a?.close();
-    await b?.close();
-  });
+  const two = twoInstances({ rateLimit: { perIp: PER_ADDRESS }, trustProxy: 'loopback' });
 
   it('exactly the limit passes across both instances; the refused change nothing (429 SCIM error, Retry-After); another caller still passes', async () => {
+    const { a, servers, provisioner } = two;
     const IDP = '203.0.113.7';
     const agents = await provision(a, servers[0]!, 'limited', LIMITED_BURST);
     const answers = await pool(agents, 10, ({ id }, i) => deprovision(servers[i % 2]!, provisioner, id, 'deactivate', IDP));
