@@ -25,7 +25,7 @@ export default tseslint.config(
     files: ['console/**/*.js'],
     languageOptions: {
       globals: Object.fromEntries(
-        ['window', 'document', 'location', 'fetch', 'URL', 'URLSearchParams', 'FormData', 'Node', 'CSS', 'setTimeout', 'clearTimeout', 'crypto', 'globalThis', 'TextEncoder', 'btoa'].map((g) => [g, 'readonly']),
+        ['window', 'document', 'location', 'fetch', 'URL', 'URLSearchParams', 'FormData', 'Node', 'CSS', 'setTimeout', 'clearTimeout', 'crypto', 'globalThis', 'TextEncoder', 'btoa', 'atob'].map((g) => [g, 'readonly']),
       ),
     },
   },

@@ -1,14 +1,12 @@
-// Agents: owner, state, credentials' age, the disable/enable switch, secret rotation and each agent's access review.
+// Agents: owner, state, credentials' age, the disable/enable switch, secret rotation and each
+// agent's access review; creating, editing (a merge patch) and deleting one.
 import { api, ApiError, can } from './api.js';
-import { age, confirmAction, el, localTime, plural, replaceKeepingFocus, say } from './dom.js';
+import { agentForm } from './agent-form.js';
+import { credentialsLine, rotateSecret, secretBox } from './credentials.js';
+import { editorSlot } from './editor.js';
+import { act as runAction, confirmAction, el, localTime, plural, replaceKeepingFocus, say } from './dom.js';
 
 const REVIEW_DAYS = 30;
-const OVERLAPS = [[0, 'none: the previous secret stops working now'], [3_600, '1 hour'], [86_400, '1 day'], [604_800, '7 days']];
-
-function credentialsLine(credentials) {
-  if (!credentials.length) return 'no credentials';
-  return credentials.map((c) => `${c.type}${c.id === c.type ? '' : ` ${c.id}`}, ${age(c.created)} old${c.expires ? `, valid until ${localTime(c.expires)}` : ''}`).join(' · ');
-}
 
 function reviewView(r) {
   const key = (t, s) => `${t}\u0000${s}`;
@@ -19,10 +17,10 @@ function reviewView(r) {
     const h = held.get(key(target, scope));
     const u = used.get(key(target, scope));
     return el('tr', { class: unused.has(key(target, scope)) ? 'unused' : '' },
-      el('td', {}, target), el('td', {}, scope),
-      el('td', {}, h ? `${h.sessions} root, ${h.delegated} delegated` : '—'),
-      el('td', {}, u ? `${u.issued}${u.lastIssued ? ` (last ${localTime(u.lastIssued)})` : ''}` : '0'),
-      el('td', {}, unused.has(key(target, scope)) ? 'unused' : 'used'));
+      el('td', { 'data-label': 'Target' }, target), el('td', { 'data-label': 'Scope' }, scope),
+      el('td', { 'data-label': 'Held now' }, h ? `${h.sessions} root, ${h.delegated} delegated` : '—'),
+      el('td', { 'data-label': 'Issued' }, u ? `${u.issued}${u.lastIssued ? ` (last ${localTime(u.lastIssued)})` : ''}` : '0'),
+      el('td', { 'data-label': 'Status' }, unused.has(key(target, scope)) ? 'unused' : 'used'));
   }));
   return el('div', { class: 'review' },
     el('p', { class: 'muted' }, `Last ${r.window.days} days${r.window.note ? ` (${r.window.note})` : ''}.`),
@@ -53,6 +51,8 @@ export function agentsPage() {
         'aria-label': `${a.id} enabled`, onclick: () => toggle(a),
       }, el('span', { class: 'knob', 'aria-hidden': 'true' }), a.disabled ? 'Disabled' : 'Enabled') : null,
       manage ? el('button', { type: 'button', 'data-key': `rotate:${a.id}`, onclick: () => rotate(a) }, 'Rotate secret') : null,
+      manage ? el('button', { type: 'button', 'data-key': `edit:${a.id}`, onclick: () => editor.open(a) }, 'Edit') : null,
+      manage ? el('button', { type: 'button', class: 'danger', 'data-key': `delete:${a.id}`, onclick: () => remove(a) }, 'Delete') : null,
       el('button', { type: 'button', 'aria-expanded': String(expanded), 'data-key': `review:${a.id}`, onclick: () => toggleReview(a) }, 'Access review'));
   }
 
@@ -67,10 +67,35 @@ export function agentsPage() {
         controls(a, review !== undefined)),
       a.description ? el('p', {}, a.description) : null,
       el('p', { class: 'muted credentials' }, `Credentials: ${credentialsLine(a.credentials)}`),
-      secret ? el('div', { class: 'secret', role: 'alert' },
-        el('p', {}, `New secret for ${a.id}: shown once, store it now.`), el('code', {}, secret),
-        el('button', { type: 'button', onclick: () => { secrets.delete(a.id); render(); } }, 'Done')) : null,
+      secret ? secretBox(a.id, secret, () => { secrets.delete(a.id); render(); }) : null,
       review === undefined ? null : typeof review === 'string' ? el('p', { class: 'error' }, review) : reviewView(review));
+  }
+
+  /** The form for a new agent (null) or for `a`, above the list. */
+  const editor = editorSlot(document.getElementById('agent-editor'), 'New agent', (a, done) => agentForm(a, {
+    async submit(body) {
+      if (!a) {
+        const created = await api('POST', 'admin/agents', body);
+        if (created.client_secret) secrets.set(created.id, created.client_secret);
+        say(`Agent ${created.id} created.`);
+      } else if (Object.keys(body).length) {
+        const { revoked } = await api('PATCH', `admin/agents/${encodeURIComponent(a.id)}`, body);
+        say(`Agent ${a.id} saved${revoked ? `; ${plural(revoked, 'session')} holding a removed entitlement killed` : ''}.`);
+      } else {
+        say('Nothing changed.');
+      }
+      await refresh();
+    },
+    done,
+  }));
+
+  async function remove(a) {
+    if (!(await confirmAction(`Delete ${a.id}? It can no longer authenticate, every session it holds or acts in is killed, and its entry is removed.`, 'Delete agent'))) return;
+    return act('Delete', async () => {
+      const { revoked } = await api('DELETE', `admin/agents/${encodeURIComponent(a.id)}`);
+      open.delete(a.id);
+      say(`${a.id} deleted; ${plural(revoked, 'session')} killed.`);
+    });
   }
 
   function render() {
@@ -98,14 +123,7 @@ export function agentsPage() {
     render();
   }
 
-  async function act(what, fn) {
-    try {
-      await fn();
-    } catch (err) {
-      say(`${what} failed: ${err.message}`, 'error');
-    }
-    await refresh();
-  }
+  const act = (what, fn) => runAction(what, fn, refresh);
 
   async function toggle(a) {
     const path = `admin/agents/${encodeURIComponent(a.id)}`;
@@ -120,17 +138,12 @@ export function agentsPage() {
     });
   }
 
-  async function rotate(a) {
-    const select = el('select', { id: 'overlap' }, OVERLAPS.map(([s, label]) => el('option', { value: s }, label)));
-    const extra = el('label', {}, 'Previous secret keeps working for ', select);
-    if (!(await confirmAction(`Rotate the secret of ${a.id}? A new secret is generated and shown once.`, 'Rotate secret', extra))) return;
-    return act('Rotate', async () => {
-      const answer = await api('POST', `admin/agents/${encodeURIComponent(a.id)}/credentials`, { type: 'secret', overlapSeconds: Number(select.value) });
-      secrets.set(a.id, answer.client_secret);
-      const overlap = Number(select.value) > 0 && answer.previousValidUntil;
-      say(`Secret of ${a.id} rotated; ${overlap ? `the previous one works until ${localTime(answer.previousValidUntil)}` : 'the previous one no longer works'}.`);
-    });
-  }
+  const rotate = (a) => act('Rotate', async () => {
+    const done = await rotateSecret(a.id, (body) => api('POST', `admin/agents/${encodeURIComponent(a.id)}/credentials`, body));
+    if (!done) return;
+    secrets.set(a.id, done.secret);
+    say(done.line);
+  });
 
   async function toggleReview(a) {
     if (open.has(a.id)) open.delete(a.id);
@@ -141,5 +154,6 @@ export function agentsPage() {
   void refresh();
   return () => {
     active = false;
+    editor.clear();
   };
 }

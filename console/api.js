@@ -1,5 +1,6 @@
 // The admin's token and the calls made with it. Everything lives in this module's memory only
-// (no cookie, no Web Storage): closing the tab forgets it. The token is always asked for bound to
+// (no cookie, no Web Storage): closing the tab forgets it. The secret is not kept once the token
+// is obtained: a token that expires or is killed ends the console's session, as in Keycloak. The token is always asked for bound to
 // this login's DPoP key (dpop.js): one path for every admin agent, and the only one that works
 // for an agent with requireDpop.
 import { newKey, proof } from './dpop.js';
@@ -9,7 +10,7 @@ const ADMIN_SCOPES = ['sessions:read', 'sessions:kill', 'agents:read', 'agents:m
 /** Endpoints relative to the console's own URL, so an issuer with a path works too. */
 const url = (path) => new URL(`../${path}`, document.baseURI);
 
-let credentials = null;
+let clientId = null;
 let token = null;
 let dpopKey = null;
 let bound = false;
@@ -37,9 +38,9 @@ async function readJson(res) {
 const HTU_HINT = ' (open the console at the service\'s issuer URL, STS_ISSUER)';
 
 /** client_credentials for the admin audience, every admin scope asked for: the answer says which were granted. */
-async function fetchToken(clientId, clientSecret, key) {
+async function fetchToken(id, secret, key) {
   const body = new URLSearchParams({
-    grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret, resource: ADMIN_AUDIENCE, scope: ADMIN_SCOPES.join(' '),
+    grant_type: 'client_credentials', client_id: id, client_secret: secret, resource: ADMIN_AUDIENCE, scope: ADMIN_SCOPES.join(' '),
   });
   const headers = { DPoP: await proof(key, 'POST', url('token')) };
   // client_secret_post: a Basic header would invite the browser's own password prompt on a 401.
@@ -50,10 +51,10 @@ async function fetchToken(clientId, clientSecret, key) {
   return answer;
 }
 
-export async function login(clientId, clientSecret) {
+export async function login(id, secret) {
   const key = await newKey();
-  const answer = await fetchToken(clientId, clientSecret, key);
-  credentials = { clientId, clientSecret };
+  const answer = await fetchToken(id, secret, key);
+  clientId = id;
   token = answer.access_token;
   dpopKey = key;
   // RFC 9449 §5: token_type says whether the proof bound the token.
@@ -61,15 +62,42 @@ export async function login(clientId, clientSecret) {
   granted = answer.scope.split(' ');
 }
 
-export function logout() {
-  credentials = null;
+/** The token's session id (its `sid` claim): what Log out kills. */
+function sidOfToken() {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(payload)).sid ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Log out: with sessions:kill the console's own session is killed on the server (as the CLI's
+ * logout does), so it leaves no live admin session behind; then everything is forgotten.
+ */
+export async function logout() {
+  const sid = token && can('sessions:kill') ? sidOfToken() : null;
+  if (sid) {
+    try {
+      await send('DELETE', `admin/sessions/${encodeURIComponent(sid)}`);
+    } catch {
+      // unreachable server: the token still expires on its own
+    }
+  }
+  forget();
+}
+
+/** Forgets the token, its key and the granted scopes (a 401 ends the session without a call). */
+export function forget() {
+  clientId = null;
   token = null;
   dpopKey = null;
   bound = false;
   granted = [];
 }
 
-export const whoAmI = () => credentials?.clientId ?? null;
+export const whoAmI = () => clientId;
 export const can = (scope) => granted.includes(scope);
 export const setLoggedOutHandler = (fn) => { onLoggedOut = fn; };
 
@@ -84,23 +112,15 @@ async function send(method, path, body) {
 }
 
 /**
- * One admin API call. A 401 means the token expired or was killed: log in again once with the
- * credentials in memory and retry; if that fails too, back to the login form.
+ * One admin API call. A 401 means the token expired or was killed: the console forgets it and
+ * goes back to the login form (it holds no secret to log in again with).
  */
 export async function api(method, path, body) {
   if (!token) throw new ApiError(401, { error: 'invalid_token', error_description: 'not logged in' });
-  let res = await send(method, path, body);
-  if (res.status === 401 && credentials) {
-    try {
-      await login(credentials.clientId, credentials.clientSecret);
-      res = await send(method, path, body);
-    } catch {
-      // handled below as the 401 it is
-    }
-  }
+  const res = await send(method, path, body);
   const answer = await readJson(res);
   if (res.status === 401) {
-    logout();
+    forget();
     onLoggedOut(answer.error === 'invalid_dpop_proof'
       ? `The server refused this tab's DPoP proof (${answer.error_description}): log in again.` : 'Your session ended: log in again.');
   }

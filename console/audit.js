@@ -44,6 +44,7 @@ export function auditPage() {
   let next = null;
   let view = 0; // bumped by each reload: a tail read started under older filters is dropped
   let left = false; // the admin left the page or logged out: late answers are dropped
+  let refused = false; // the server refused the filters: no tail until they change
 
   async function verify() {
     verifyBox.replaceChildren(el('p', { class: 'muted' }, 'Verifying the chain…'));
@@ -63,6 +64,9 @@ export function auditPage() {
 
   async function reload() {
     const mine = ++view;
+    if (refused) say('');
+    refused = false;
+    for (const input of form.querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
     try {
       const res = await page();
       if (mine !== view || left) return;
@@ -72,12 +76,25 @@ export function auditPage() {
       older.hidden = !next;
       if (!res.events.length) list.replaceChildren(el('li', { class: 'empty' }, 'No records match.'));
     } catch (err) {
-      if (!left) say(`Audit: ${err.message}`, 'error');
+      if (mine !== view || left) return;
+      // nothing listed stays under a filter it does not match: the old results go, the bad field is named
+      refused = true;
+      list.replaceChildren(el('li', { class: 'empty error' }, `No records: ${err.message}`));
+      newest = 0;
+      next = null;
+      older.hidden = true;
+      const field = /query parameter '([a-z]+)'/.exec(err.message)?.[1];
+      const input = field ? form.elements.namedItem(field) : null;
+      if (input) {
+        input.setAttribute('aria-invalid', 'true');
+        input.focus();
+      }
+      say(`Audit: ${err.message}`, 'error');
     }
   }
 
   async function tailOnce() {
-    if (!tail) return;
+    if (!tail || refused) return;
     const mine = view;
     try {
       const res = await page();

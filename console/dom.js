@@ -62,6 +62,16 @@ export function confirmAction(message, okLabel, extra) {
   });
 }
 
+/** Runs an admin action: a failure is said on the status line ("<what> failed: …"); `after` (a refresh) runs either way. */
+export async function act(what, fn, after) {
+  try {
+    await fn();
+  } catch (err) {
+    say(`${what} failed: ${err.message}`, 'error');
+  }
+  await after();
+}
+
 /** A short, readable age: "3 d", "5 h", "12 min", "40 s". */
 export function age(iso, nowMs = Date.now()) {
   const s = Math.max(0, Math.round((nowMs - Date.parse(iso)) / 1000));

@@ -1,4 +1,5 @@
-// Sessions: the live trees, grouped by the agent holding each tree's root, a kill button on every node.
+// Sessions: the live trees, newest first, grouped by the agent holding each tree's root, a kill
+// button on every node; a search by agent, user or session id.
 import { api, ApiError, can, query } from './api.js';
 import { confirmAction, el, localTime, plural, replaceKeepingFocus, say } from './dom.js';
 import { poll } from './poll.js';
@@ -9,6 +10,7 @@ const MAX_TREES = 25;
 
 const rootOf = (sid) => sid.split('.')[0];
 const count = (node) => node.children.reduce((n, c) => n + 1 + count(c), 0);
+const holds = (node, sid) => node.sid === sid || node.children.some((c) => holds(c, sid));
 const actors = (act) => (act ? [act.sub, ...actors(act.act)] : []);
 
 function nodeView(node, matched, onKill) {
@@ -34,14 +36,33 @@ function nodeView(node, matched, onKill) {
 export function sessionsPage() {
   const container = document.getElementById('trees');
   const form = document.getElementById('session-search');
-  let filter = { agent: '', sub: '' };
+  let filter = { agent: '', sub: '', sid: '' };
   let shown = '';
   let latest = 0; // refreshes overlap (the poll, a kill, a search): only the latest one started may render
   let active = true; // false once the admin left the page or logged out: late answers are dropped
 
+  /** The tree holding one session id, read straight from the server (GET /admin/sessions/:root). */
+  async function loadSid(sid) {
+    try {
+      const tree = await api('GET', `admin/sessions/${encodeURIComponent(rootOf(sid))}`);
+      return { matched: new Set([sid]), trees: holds(tree, sid) ? [tree] : [], more: 0 };
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return { matched: new Set([sid]), trees: [], more: 0 };
+      throw err;
+    }
+  }
+
   async function load() {
-    const { sessions } = await api('GET', `admin/sessions${query({ ...filter, limit: LIST_LIMIT })}`);
-    const roots = [...new Set(sessions.map((s) => rootOf(s.sid)))];
+    if (filter.sid) return loadSid(filter.sid);
+    // Latest-expiring first: past LIST_LIMIT live sessions, the ones left out are the oldest ones.
+    const { sessions } = await api('GET', `admin/sessions${query({ agent: filter.agent, sub: filter.sub, limit: LIST_LIMIT, order: 'latest_expiry' })}`);
+    // The tree an incident responder wants is the newest one: trees by their newest session.
+    const newest = new Map();
+    for (const s of sessions) {
+      const root = rootOf(s.sid);
+      if (!newest.has(root) || newest.get(root) < s.created) newest.set(root, s.created);
+    }
+    const roots = [...newest.keys()].sort((a, b) => (newest.get(a) < newest.get(b) ? 1 : newest.get(a) > newest.get(b) ? -1 : 0));
     const trees = [];
     for (const root of roots.slice(0, MAX_TREES)) {
       try {
@@ -68,7 +89,7 @@ export function sessionsPage() {
   }
 
   function render({ trees, matched, more }) {
-    if (!trees.length) return [el('p', { class: 'empty' }, filter.agent || filter.sub ? 'No live session matches.' : 'No live sessions.')];
+    if (!trees.length) return [el('p', { class: 'empty' }, filter.agent || filter.sub || filter.sid ? 'No live session matches.' : 'No live sessions.')];
     const byAgent = new Map();
     for (const t of trees) byAgent.set(t.agent, [...(byAgent.get(t.agent) ?? []), t]);
     return [
@@ -99,7 +120,8 @@ export function sessionsPage() {
   const onSearch = (e) => {
     e.preventDefault();
     const data = new FormData(form);
-    filter = { agent: String(data.get('agent')).trim(), sub: String(data.get('sub')).trim() };
+    const text = (name) => String(data.get(name) ?? '').trim();
+    filter = { agent: text('agent'), sub: text('sub'), sid: text('sid') };
     void refresh();
   };
   form.addEventListener('submit', onSearch);

@@ -6,6 +6,7 @@ import { accessRouter } from './admin/access.js';
 import { createdOfAgent, credentialsOfAgent } from './admin/agents.js';
 import { auditRouter } from './admin/audit.js';
 import { adminProofs, lendAdminProofs } from './admin/authorize.js';
+import { probesRouter } from './admin/probes.js';
 import { adminRouter } from './admin/routes.js';
 import { envelope, type EventSink } from './audit/events.js';
 import type { Deps } from './deps.js';
@@ -74,10 +75,14 @@ export function privateMounts(deps: Deps, ctx: ServiceContext): PrivateMount[] {
     mounts.push({ at: admin, router: accessRouter({
       sessions: deps.sessions, registry: deps.registry, usageStore: deps.usageStore, ...(deps.usage ? { usage: deps.usage } : {}),
       retentionDays: deps.config.usage.retentionDays, staleCredentialDays: deps.config.usage.staleCredentialDays,
+      probeMaxAgeDays: deps.config.usage.probeMaxAgeDays, ...(deps.stores.probes ? { probes: deps.stores.probes } : {}),
       ...(deps.liveRegistry ? { credentialsOf: (id: string) => credentialsOfAgent(deps.liveRegistry!.store, id), createdOf: (id: string) => createdOfAgent(deps.liveRegistry!.store, id) } : {}),
     }) });
   }
   mounts.push({ at: admin, router: adminRouter(deps.sessions, contextOf, deps.liveRegistry?.service) });
+  if (deps.stores.probes) mounts.push({ at: admin, router: probesRouter({
+    sessions: deps.sessions, contextOf, registry: deps.registry, store: deps.stores.probes, events: deps.events, maxAgeDays: deps.config.usage.probeMaxAgeDays,
+  }) });
   if (deps.liveRegistry) {
     const base = `${deps.endpoints.issuer.replace(/\/$/, '')}${SCIM_PATH}`;
     mounts.push({ at: `${issuerPathOf(deps)}${SCIM_PATH}`, router: scimRouter({ sessions: deps.sessions, registry: deps.liveRegistry.service, contextOf, base }) });
@@ -118,7 +123,7 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
   app.set('etag', false);
   app.set('query parser', 'simple');
   if (deps.metrics) app.use(timeRequests(deps.metrics, endpointOf));
-  const metadata = serverMetadata(endpoints, deps.grants.types);
+  const metadata = serverMetadata(endpoints, deps.grants);
   app.get(metadataPath, (_req, res) => {
     res.set('Cache-Control', 'public, max-age=300').json(metadata);
   });

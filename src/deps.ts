@@ -17,10 +17,13 @@ import { loadKeyStore, type ReloadableKeyStore } from './keys/keystore.js';
 import { rateLimits, type RateLimits } from './limits/rate-limits.js';
 import { endpointsOf, type Endpoints } from './oauth/metadata.js';
 import { clientCredentialsGrant } from './oauth/grants/client-credentials.js';
+import { jwtBearerGrant } from './oauth/grants/jwt-bearer.js';
 import { GrantList } from './oauth/grants/list.js';
 import { tokenExchangeGrant } from './oauth/grants/token-exchange.js';
 import { UpstreamKeySets } from './oauth/upstream/key-sets.js';
+import { idJagProfile } from './oauth/upstream/id-jag.js';
 import { subjectTokenVerifiers } from './oauth/upstream/subject-token.js';
+import { upstreamVerifier } from './oauth/upstream/verify.js';
 import { PushAddressPolicy, type Resolve } from './push/address-policy.js';
 import { PushDelivery, type DeliveryHooks } from './push/delivery.js';
 import type { SsfDeps } from './push/poll.js';
@@ -31,7 +34,7 @@ import { RegistryService, type RegistryServiceDeps } from './registry/service.js
 import { KillAnnouncer } from './sessions/announcer.js';
 import { systemClock, type Clock } from './sessions/clock.js';
 import { SessionService } from './sessions/service.js';
-import type { Stores } from './store/index.js';
+import type { ReplayStore, Stores } from './store/index.js';
 import { redisKeys } from './store/keys.js';
 import type { AuditLog } from './store/audit.js';
 import type { UsageStore } from './store/usage.js';
@@ -41,6 +44,8 @@ import { MemoryUsageStore } from './store/memory/usage-store.js';
 import { RedisUsageStore } from './store/redis/usage-store.js';
 import { MemorySsfStore } from './store/memory/ssf-store.js';
 import { RedisSsfStore } from './store/redis/ssf-store.js';
+import { MemoryProbeStore } from './store/memory/probe-store.js';
+import { RedisProbeStore } from './store/redis/probe-store.js';
 import { RedisAuditLog } from './store/redis/audit-log.js';
 import { MemoryRegistryStore } from './store/memory/registry-store.js';
 import type { RegistryStore } from './store/registry.js';
@@ -117,7 +122,7 @@ export async function buildStores(config: Config, log: Logger, clock: Clock = sy
   if (!config.redisUrl) {
     log.warn('REDIS_URL is not set: using the embedded in-memory store. It is single-process and loses every session on exit; never use it in production.');
     const memory = new MemorySessionStore(() => clock.nowMs());
-    return { stores: { sessions: memory, replay: memory, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore() } };
+    return { stores: { sessions: memory, replay: memory, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore(), probes: new MemoryProbeStore() } };
   }
   const redis = connectRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
@@ -126,7 +131,7 @@ export async function buildStores(config: Config, log: Logger, clock: Clock = sy
   const keys = redisKeys(config.redisKeyPrefix);
   const store = new RedisSessionStore(redis, keys);
   return {
-    stores: { sessions: store, replay: store, audit: new RedisAuditLog(redis, keys), usage: new RedisUsageStore(redis, keys), ssf: new RedisSsfStore(redis, keys) },
+    stores: { sessions: store, replay: store, audit: new RedisAuditLog(redis, keys), usage: new RedisUsageStore(redis, keys), ssf: new RedisSsfStore(redis, keys), probes: new RedisProbeStore(redis, keys) },
     redis,
   };
 }
@@ -190,7 +195,7 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   announcer.start();
   if (ssf) ssf.announcer = announcer;
   const sessions = new SessionService(stores.sessions, keys, config.issuer, registry, events, { clock, ids: new IdSource(), announcer });
-  const grants = grantsOf(sessions, registry, nowMs);
+  const grants = grantsOf(sessions, registry, stores.replay, nowMs);
   metrics?.countGrants(grants.types);
   let liveRegistry: LiveRegistryDeps | undefined;
   if (registrySetup) {
@@ -246,11 +251,12 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
  * factory gets only what its grant needs; every upstream profile verifies over one set of trusted
  * issuers' key sets. A new grant is a module in src/oauth/grants/ and a line here.
  */
-export function grantsOf(sessions: SessionService, registry: Registry, nowMs: () => number): GrantList {
+export function grantsOf(sessions: SessionService, registry: Registry, replay: ReplayStore, nowMs: () => number): GrantList {
   const upstream = { registry, keySets: new UpstreamKeySets(), nowMs };
   return new GrantList([
     clientCredentialsGrant({ sessions }),
     tokenExchangeGrant({ sessions, registry, userTokens: subjectTokenVerifiers(upstream) }),
+    jwtBearerGrant({ sessions, replay, assertions: upstreamVerifier(idJagProfile(sessions.issuer), upstream) }),
   ]);
 }
 

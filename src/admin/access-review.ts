@@ -1,6 +1,7 @@
 import type { Agent } from '../clients/types.js';
 import type { Session } from '../store/index.js';
 import type { UsageRow } from '../store/usage.js';
+import type { ResourceServerReview } from './probe-review.js';
 
 /**
  * The live access review of one agent: what it may reach (registry), what it holds now (live
@@ -137,9 +138,9 @@ const csvCell = (v: unknown) => {
 
 /**
  * The reviews as CSV, one line per thing to look at: each entitlement (used or not, with its
- * counts), each held target/scope, each finding.
+ * counts), each held target/scope, each finding; then each resource server's last probe and its findings.
  */
-export function reviewsCsv(reviews: AccessReview[]): string {
+export function reviewsCsv(reviews: AccessReview[], servers: readonly ResourceServerReview[] = []): string {
   const lines = [CSV_COLUMNS.join(',')];
   for (const r of reviews) {
     const row = (kind: string, target: string, scope: string, detail: string) =>
@@ -152,6 +153,12 @@ export function reviewsCsv(reviews: AccessReview[]): string {
     }
     for (const h of r.held) row('held', h.target, h.scope, `${h.sessions} root, ${h.delegated} delegated`);
     for (const f of r.findings) row(f.kind, '', '', f.detail);
+  }
+  for (const s of servers) {
+    const row = (kind: string, detail: string) => lines.push(['', '', '', kind, s.resourceServer, '', detail].map(csvCell).join(','));
+    const p = s.lastProbe;
+    row('resource_server', p ? `last probe ${p.verdict} at ${p.recorded} (${p.ageSeconds} s ago) of ${p.target}, kill latency ${p.killLatencyMs ?? '-'} ms` : 'never probed');
+    for (const f of s.findings) row(f.kind, f.detail);
   }
   return `${lines.join('\r\n')}\r\n`;
 }

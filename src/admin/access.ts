@@ -5,7 +5,9 @@ import type { Agent, Registry } from '../clients/types.js';
 import { OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
 import { dayOf, namesAgent, type UsageStore } from '../store/usage.js';
+import type { ProbeStore } from '../store/probes.js';
 import { integerParam, only, privateRouter, requireScope } from './http-kit.js';
+import { resourceServerReviews, type ResourceServerReview } from './probe-review.js';
 
 const DEFAULT_DAYS = 30;
 const MAX_DAYS = 3_650;
@@ -25,6 +27,9 @@ export interface AccessDeps {
   credentialsOf?(agentId: string): Promise<CredentialView[]>;
   /** When the agent was (re-)created (ms): usage last seen before then was an earlier agent's of the same id. */
   createdOf?(agentId: string): Promise<number | undefined>;
+  /** Each resource server's last enforcement probe; absent: the review says nothing of resource servers. */
+  probes?: ProbeStore;
+  probeMaxAgeDays: number;
 }
 
 const daysParam = (req: Request) => integerParam(req, 'days', { min: 1, max: MAX_DAYS, fallback: DEFAULT_DAYS });
@@ -67,6 +72,10 @@ export function accessRouter(d: AccessDeps): Router {
   }
 
   const allAgents = async () => (d.registry.agents ? d.registry.agents() : []);
+  const servers = async (): Promise<ResourceServerReview[]> => {
+    if (!d.probes || !d.registry.resourceServers) return [];
+    return resourceServerReviews(d.registry.resourceServers().map((s) => s.id), await d.probes.all(), d.sessions.now(), d.probeMaxAgeDays);
+  };
 
   r.route('/agents/:id/access')
     .get(read, async (req: Request, res: Response) => {
@@ -83,8 +92,9 @@ export function accessRouter(d: AccessDeps): Router {
       const days = daysParam(req);
       const all = await allAgents();
       const reviews = await review(all, all, days);
-      if (req.accepts(['application/json', 'text/csv']) === 'text/csv') res.type('text/csv; charset=utf-8').send(reviewsCsv(reviews));
-      else res.json({ window: reviews[0]?.window ?? windowOf(days, d.sessions.now(), d.retentionDays).window, agents: reviews });
+      const resourceServers = await servers();
+      if (req.accepts(['application/json', 'text/csv']) === 'text/csv') res.type('text/csv; charset=utf-8').send(reviewsCsv(reviews, resourceServers));
+      else res.json({ window: reviews[0]?.window ?? windowOf(days, d.sessions.now(), d.retentionDays).window, agents: reviews, resourceServers });
     })
     .all(only('GET, HEAD'));
 

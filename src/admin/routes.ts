@@ -1,7 +1,7 @@
 import type { Router } from 'express';
 import { OAuthError } from '../errors.js';
 import type { SessionService } from '../sessions/service.js';
-import type { Session } from '../store/index.js';
+import type { ListOrder, Session } from '../store/index.js';
 import type { RegistryService } from '../registry/service.js';
 import { agentsRouter } from './agents.js';
 import { adminContextOf, integerParam, jsonOrEmpty, only, parseJson, privateRouter, queryString, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
@@ -10,6 +10,14 @@ import { subjectsRouter } from './subjects.js';
 
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_LIST_LIMIT = 1_000;
+const LIST_ORDERS: readonly ListOrder[] = ['soonest_expiry', 'latest_expiry'];
+
+/** ?order=soonest_expiry (the default) or latest_expiry: anything else is one 400 naming it. */
+function orderParam(req: AdminRequest): ListOrder {
+  const v = queryString(req, 'order') ?? 'soonest_expiry';
+  if (!(LIST_ORDERS as readonly string[]).includes(v)) throw new OAuthError(400, 'invalid_request', `query parameter 'order' must be ${LIST_ORDERS.join(' or ')}`);
+  return v as ListOrder;
+}
 
 export function sessionView(s: Session) {
   return {
@@ -45,7 +53,7 @@ export function adminRouter(sessions: SessionService, contextOf: ContextOf, regi
       const agent = queryString(req, 'agent');
       const sub = queryString(req, 'sub');
       const limit = integerParam(req, 'limit', { min: 1, max: MAX_LIST_LIMIT, fallback: DEFAULT_LIST_LIMIT });
-      const list = await sessions.list({ ...(agent ? { agent } : {}), ...(sub ? { sub } : {}) }, limit);
+      const list = await sessions.list({ ...(agent ? { agent } : {}), ...(sub ? { sub } : {}) }, limit, orderParam(req));
       res.json({ sessions: list.map(sessionView) });
     })
     .all(only('GET, HEAD'));

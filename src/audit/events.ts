@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { OAuthError, RETRY_AFTER_SECONDS } from '../errors.js';
+import type { ProbeReport } from '../probe/report.js';
 import type { AuditAppend } from '../store/audit.js';
 import type { Actor, KilledSession } from '../store/index.js';
 import type { RequestContext } from './context.js';
@@ -30,14 +31,21 @@ export type KillReason = 'revocation' | 'admin' | 'entitlement';
 
 /** Events that must be durable before the answer: the audit trail may not miss an issuance or a kill. */
 export type DurableEvent = EventEnvelope & (
-  | { type: 'token.issued'; sid: string; parent?: string; parentAgent?: string; agent: string; sub: string; act?: Actor; aud: string; scope: string[]; exp: number; ttl?: number; grant: string }
+  | { type: 'token.issued'; sid: string; parent?: string; parentAgent?: string; agent: string; sub: string; act?: Actor; aud: string; scope: string[]; exp: number; ttl?: number; grant: string; assertion?: { iss: string; jti: string } }
   | { type: 'session.revoked'; sid: string; revoked: number; sessions: KilledSession[]; by: string; reason: KillReason }
   | { type: 'agent.sessions_revoked'; agent: string; revoked: number; sessions: KilledSession[]; by: string }
   | RevocationRequested
   | RevocationAnnounced
   | RegistryEvent
   | RegistryChangeRequested
+  | ResourceServerProbed
 );
+
+/**
+ * An enforcement probe's report, as the admin that ran it posted it (`by`): every case's outcome
+ * and evidence, the verdict and the kill latency (src/probe/report.ts).
+ */
+export type ResourceServerProbed = { type: 'resource_server.probed'; by: string } & ProbeReport;
 
 /**
  * Sessions a kill removed whose own record or announcement never landed (its answer was a 503, or

@@ -1,5 +1,6 @@
 import { killedSession, type Actor, type KilledSession, type RemovedSession, type Session } from '../store/index.js';
 import type { RequestContext } from './context.js';
+import type { ProbeCase, ProbeReport } from '../probe/report.js';
 import { isoTime, type DurableEvent, type KillReason } from './events.js';
 
 /**
@@ -19,12 +20,15 @@ export const killedSessions = (removed: readonly KilledSession[]): KilledSession
 
 type IssuedSession = Pick<Session, 'act' | 'agent' | 'aud' | 'exp' | 'iat' | 'scope' | 'sid' | 'sub'>;
 
-/** `token.issued`: on every issuance, so written without a sort. */
-export function tokenIssued(s: IssuedSession, parent: Pick<Session, 'sid' | 'agent'> | undefined, grant: string, context: RequestContext, nowMs: number): DurableEvent {
-  // Conditional members are spread in their sorted places: act < actor < adminSid < agent …
+/** `token.issued`: on every issuance, so written without a sort. `assertion`: the ID-JAG it was granted on. */
+export function tokenIssued(
+  s: IssuedSession, parent: Pick<Session, 'sid' | 'agent'> | undefined, grant: string, context: RequestContext, nowMs: number,
+  assertion?: { iss: string; jti: string },
+): DurableEvent {
+  // Conditional members are spread in their sorted places: act < actor < adminSid < agent < assertion …
   return {
     ...(s.act ? { act: canonicalActor(s.act) } : {}), actor: s.agent, ...(context.adminSid ? { adminSid: context.adminSid } : {}),
-    agent: s.agent, aud: s.aud, exp: s.exp, grant,
+    agent: s.agent, ...(assertion ? { assertion: { iss: assertion.iss, jti: assertion.jti } } : {}), aud: s.aud, exp: s.exp, grant,
     ...(parent ? { parent: parent.sid, parentAgent: parent.agent } : {}), requestId: context.requestId, scope: s.scope,
     sid: s.sid, sub: s.sub, time: isoTime(nowMs), ttl: s.exp - s.iat, type: 'token.issued',
   };
@@ -66,5 +70,20 @@ export function revocationAnnounced(kill: string, reason: string, sessions: Kill
   return {
     actor, ...(context.adminSid ? { adminSid: context.adminSid } : {}), kill, reason, requestId: context.requestId,
     revoked: sessions.length, sessions, time: isoTime(nowMs), type: 'revocation.announced',
+  };
+}
+
+/** A probe case with its members sorted (challenge < id < latencyMs < note < outcome < status). */
+const canonicalCase = (c: ProbeCase): ProbeCase => ({
+  challenge: c.challenge, id: c.id, ...(c.latencyMs !== undefined ? { latencyMs: c.latencyMs } : {}), ...(c.note !== undefined ? { note: c.note } : {}),
+  outcome: c.outcome, status: c.status,
+});
+
+/** `resource_server.probed`: an enforcement probe's report, posted by admin `by`. */
+export function resourceServerProbed(r: ProbeReport, by: string, context: RequestContext, nowMs: number): DurableEvent {
+  return {
+    actor: by, ...(context.adminSid ? { adminSid: context.adminSid } : {}), by, cases: r.cases.map(canonicalCase), dpop: r.dpop, finishedAt: r.finishedAt,
+    killLatencyMs: r.killLatencyMs, killWaitMs: r.killWaitMs, requestId: context.requestId, resourceServer: r.resourceServer, scope: r.scope,
+    startedAt: r.startedAt, target: r.target, time: isoTime(nowMs), type: 'resource_server.probed', verdict: r.verdict,
   };
 }

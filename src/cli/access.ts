@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { AccessReview } from '../admin/access-review.js';
+import type { ResourceServerReview } from '../admin/probe-review.js';
 import { segment } from './admin-client.js';
 import { adminAction, positiveInt } from './command-kit.js';
 import { usageError, type CliIo } from './io.js';
@@ -41,10 +42,15 @@ export function register(program: Command, io: CliIo): void {
         return run.json ? run.printJson(review) : run.print(oneReview(review));
       }
       if (opts.csv) return run.print(await run.client.getText('/admin/access-review', 'text/csv', query));
-      const body = await run.client.get<{ window: AccessReview['window']; agents: AccessReview[] }>('/admin/access-review', query);
+      const body = await run.client.get<{ window: AccessReview['window']; agents: AccessReview[]; resourceServers?: ResourceServerReview[] }>('/admin/access-review', query);
       if (run.json) return run.printJson(body);
       run.print(table(['agent', 'owner', 'status', 'entitlements', 'unused', 'held', 'findings'], body.agents.map((r) => [
         r.agent, r.owner, r.disabled ? 'disabled' : 'enabled', Object.values(r.entitlements).flat().length, r.unused.length, heldCount(r), r.findings.length,
       ])));
+      if (body.resourceServers?.length) {
+        run.print(`\n${table(['resource server', 'last probe', 'verdict', 'findings'], body.resourceServers.map((s) => [
+          s.resourceServer, s.lastProbe?.recorded, s.lastProbe?.verdict, s.findings.map((f) => f.kind).join(' '),
+        ]))}`);
+      }
     }));
 }

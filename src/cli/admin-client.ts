@@ -74,6 +74,11 @@ export class AdminClient {
     this.base = creds.url.replace(/\/+$/, '');
   }
 
+  /** The service's base URL, as the run was given it (its issuer). */
+  get baseUrl(): string {
+    return this.base;
+  }
+
   get<T>(path: string, query: Query = {}): Promise<T> {
     return this.call<T>('GET', path, query);
   }

@@ -6,6 +6,7 @@ import { refuseSecretFlag } from './command-kit.js';
 import { register as hashSecret } from './hash-secret.js';
 import { CliFailure, EXIT, type CliIo } from './io.js';
 import { register as newSecret } from './new-secret.js';
+import { register as probe } from './probe.js';
 import { register as rotateKeys } from './rotate-keys.js';
 import { register as sessions } from './sessions.js';
 import { register as subjects } from './subjects.js';
@@ -36,7 +37,7 @@ function program(io: CliIo): Command {
     // Settings copied to every subcommand added after this point.
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
-  for (const register of [hashSecret, newSecret, rotateKeys, sessions, subjects, agents, access, audit]) register(p, io);
+  for (const register of [hashSecret, newSecret, rotateKeys, sessions, subjects, agents, access, audit, probe]) register(p, io);
   return p;
 }
 

@@ -68,6 +68,10 @@ export class LiveRegistry implements Registry {
     return this.#servers.get(id);
   }
 
+  resourceServers(): ResourceServer[] {
+    return [...this.#servers.values()];
+  }
+
   trustedIssuer(issuer: string): TrustedIssuer | undefined {
     return this.#issuers.get(issuer);
   }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ASYMMETRIC_ALGORITHMS } from 'agent-sts-gate/protocol';
 import { agentId, AGENT_ALIASES, AGENT_ATTRIBUTES, RESOURCE_SERVER_ATTRIBUTES, storedFields, targetUri, withAliases } from './attributes.js';
 import { MIN_SECRET_LENGTH, SECRET_HASH_PATTERN } from './secret.js';
-import { ADMIN_AUDIENCE, ADMIN_SCOPES, type Agent, type Registry, type ResourceServer, type TrustedIssuer } from './types.js';
+import { ADMIN_AUDIENCE, ADMIN_SCOPES, UPSTREAM_TOKEN_KINDS, type Agent, type Registry, type ResourceServer, type TrustedIssuer } from './types.js';
 
 const secretHash = z.string().regex(SECRET_HASH_PATTERN, `the output of 'npm run --silent hash-secret -- <secret>' (secrets of ${MIN_SECRET_LENGTH}+ characters)`);
 export const jwks = z.strictObject({ keys: z.array(z.looseObject({ kty: z.string() })).min(1) });
@@ -32,7 +32,8 @@ const trustedIssuerSchema = z.strictObject({
   issuer: z.url(),
   jwksUri: z.url({ protocol: /^https?$/ }).optional(),
   jwks: jwks.optional(),
-  audience: z.string().min(1),
+  audience: z.string().min(1).optional(),
+  accepts: z.array(z.enum(UPSTREAM_TOKEN_KINDS)).min(1).default(['subject-token']),
   agents: z.array(agentId).min(1),
   algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).default(['RS256', 'PS256', 'ES256', 'EdDSA']),
 });
@@ -94,6 +95,7 @@ function crossCheck(doc: z.output<typeof registrySchema>): string[] {
   for (const [i, a] of doc.agents.entries()) problems.push(...agentReferenceProblems(a, lookup, `agents[${i}].`));
   for (const [i, t] of doc.trustedIssuers.entries()) {
     if (!t.jwks === !t.jwksUri) problems.push(`trustedIssuers[${i}]: needs exactly one of jwksUri or jwks`);
+    if (t.accepts.includes('subject-token') && t.audience === undefined) problems.push(`trustedIssuers[${i}].audience: required when it accepts subject tokens`);
     for (const a of t.agents) if (!agents.has(a)) problems.push(`trustedIssuers[${i}].agents: unknown agent "${a}"`);
   }
   return problems;
@@ -123,6 +125,7 @@ export async function parseRegistryDocument(raw: unknown, file = 'registry'): Pr
   const problems = crossCheck(doc);
   for (const [i, a] of doc.agents.entries()) await checkPublicKeys(`agents[${i}]`, a.jwks as { keys: JWK[] }, problems);
   for (const [i, r] of doc.resourceServers.entries()) await checkPublicKeys(`resourceServers[${i}]`, r.jwks as { keys: JWK[] }, problems);
+  for (const [i, t] of doc.trustedIssuers.entries()) await checkPublicKeys(`trustedIssuers[${i}]`, t.jwks as { keys: JWK[] }, problems);
   if (problems.length) throw new RegistryError(file, problems);
   return doc;
 }
@@ -137,6 +140,7 @@ export function registryOf(doc: ParsedRegistryDocument): Registry {
     resourceServer: (serverId) => servers.get(serverId),
     trustedIssuer: (issuer) => issuers.get(issuer),
     agents: () => [...agents.values()],
+    resourceServers: () => [...servers.values()],
   };
 }
 

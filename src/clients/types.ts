@@ -44,13 +44,22 @@ export interface ResourceServer {
   scopes: string[];
 }
 
+/**
+ * The kinds of token a trusted issuer may be trusted for: RFC 8693 subject tokens (on-behalf-of) and
+ * ID-JAGs (the jwt-bearer grant, draft-ietf-oauth-identity-assertion-authz-grant).
+ */
+export const UPSTREAM_TOKEN_KINDS = ['subject-token', 'id-jag'] as const;
+export type UpstreamTokenKind = (typeof UPSTREAM_TOKEN_KINDS)[number];
+
 export interface TrustedIssuer {
   issuer: string;
   jwksUri?: string;
   jwks?: { keys: JWK[] };
-  /** What this issuer's tokens must name in `aud` to be exchanged here. */
-  audience: string;
-  /** Agents that may exchange this issuer's tokens (on-behalf-of). */
+  /** What this issuer's subject tokens must name in `aud` to be exchanged here (required when it accepts them). */
+  audience?: string;
+  /** The kinds of token of this issuer agent-sts accepts (a kind not listed is refused before any key is fetched). */
+  accepts: UpstreamTokenKind[];
+  /** Agents this issuer may vouch for: exchange its users' tokens, present its ID-JAGs. */
   agents: string[];
   algorithms: string[];
 }
@@ -66,6 +75,8 @@ export interface Registry {
   trustedIssuer(issuer: string): TrustedIssuer | undefined;
   /** Every agent, for the access review (a registry that cannot list them leaves it out). */
   agents?(): Agent[];
+  /** Every resource server, for the access review's probe findings (likewise optional). */
+  resourceServers?(): ResourceServer[];
   /** A credential authenticated (live registry: its coarse lastUsed, written off the request). */
   credentialUsed?(kind: ClientKind, clientId: string, credentialId: string): void;
 }

@@ -122,6 +122,8 @@ const envSchema = z.object({
     .describe('production only: comma-separated addresses, CIDRs and host names push delivery may reach although they are loopback, private, link-local or otherwise internal (for receivers inside your own network)'),
   STS_STALE_CREDENTIAL_DAYS: z.coerce.number().int().min(1).max(3_650).default(90)
     .describe('the access review flags a credential older than this as stale_credential'),
+  STS_PROBE_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3_650).default(7)
+    .describe('the access review flags a resource server whose last enforcement probe (agent-sts probe) is older than this as unprobed_resource_server'),
 });
 
 export interface Config {
@@ -147,7 +149,7 @@ export interface Config {
   /** The audit trail (src/audit/trail.ts). */
   readonly audit: { readonly enabled: boolean; readonly maxRecords: number; readonly maxAgeMs: number; readonly checkpointIntervalMs: number };
   /** Usage counts and the access review (src/audit/usage.ts, src/admin/access.ts). */
-  readonly usage: { readonly enabled: boolean; readonly flushIntervalMs: number; readonly retentionDays: number; readonly staleCredentialDays: number };
+  readonly usage: { readonly enabled: boolean; readonly flushIntervalMs: number; readonly retentionDays: number; readonly staleCredentialDays: number; readonly probeMaxAgeDays: number };
   /** Revocation events for resource servers (src/push/). */
   readonly ssf: {
     readonly enabled: boolean; readonly retentionMs: number; readonly longPollMs: number; readonly maxLongPolls: number;
@@ -225,6 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       flushIntervalMs: e.STS_USAGE_FLUSH_SECONDS * MS_PER_SECOND,
       retentionDays: e.STS_USAGE_RETENTION_DAYS,
       staleCredentialDays: e.STS_STALE_CREDENTIAL_DAYS,
+      probeMaxAgeDays: e.STS_PROBE_MAX_AGE_DAYS,
     }),
     ssf: Object.freeze({
       enabled: e.STS_SSF === 'on',

@@ -1,5 +1,6 @@
 import { ASYMMETRIC_ALGORITHMS, DPOP_SIGNING_ALGORITHMS } from 'agent-sts-gate/protocol';
 import { AUTH_METHODS } from '../clients/authenticate.js';
+import type { GrantList } from './grants/list.js';
 
 export interface Endpoints {
   issuer: string;
@@ -22,8 +23,8 @@ export function endpointsOf(issuer: string): Endpoints {
   };
 }
 
-/** RFC 8414 authorization server metadata; `grantTypes`: the grant list's (deps.ts). */
-export function serverMetadata(e: Endpoints, grantTypes: readonly string[]): Record<string, unknown> {
+/** RFC 8414 authorization server metadata; `grants`: the grant list's types and profiles (deps.ts). */
+export function serverMetadata(e: Endpoints, grants: Pick<GrantList, 'types' | 'profiles'>): Record<string, unknown> {
   return {
     issuer: e.issuer,
     // RFC 8414 makes it optional without interactive grants, but the MCP SDK's client refuses
@@ -33,7 +34,8 @@ export function serverMetadata(e: Endpoints, grantTypes: readonly string[]): Rec
     introspection_endpoint: e.introspection,
     revocation_endpoint: e.revocation,
     jwks_uri: e.jwks,
-    grant_types_supported: grantTypes,
+    grant_types_supported: grants.types,
+    ...(grants.profiles.length ? { authorization_grant_profiles_supported: grants.profiles } : {}),
     response_types_supported: [],
     token_endpoint_auth_methods_supported: AUTH_METHODS,
     token_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGORITHMS,

@@ -16,6 +16,13 @@ export interface Grant {
   maxDepth: number;
   /** The proof key the token is bound to (RFC 9449); absent: a bearer token. */
   cnf?: DpopConfirmation;
+  /** The upstream assertion it was granted on (an ID-JAG's issuer and jti), named in its token.issued record. */
+  assertion?: UpstreamAssertion;
+}
+
+export interface UpstreamAssertion {
+  iss: string;
+  jti: string;
 }
 
 /** The agent's entitlement at `target`; invalid_target when it has none. */

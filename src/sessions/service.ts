@@ -7,7 +7,7 @@ import { invalidClient, invalidGrant, invalidRequest, OAuthError, RETRY_AFTER_SE
 import type { Registry } from '../clients/types.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { readTokenSid, signAccessToken, tokenHash } from './access-token.js';
-import { rootOf, type KillTag, type RemovedSession, type Session, type SessionFilter, type SessionStore, type TokenClaims } from '../store/index.js';
+import { rootOf, type KillTag, type RemovedSession, type Session, type ListOrder, type SessionFilter, type SessionStore, type TokenClaims } from '../store/index.js';
 import type { KillAnnouncer } from './announcer.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Grant } from './attenuate.js';
@@ -132,7 +132,7 @@ export class SessionService {
     if (token.length > MAX_TOKEN_LENGTH) throw invalidRequest(`the token would exceed ${MAX_TOKEN_LENGTH} characters: ask for fewer scopes`);
     const session = draft as Session;
     session.tokenHash = tokenHash(token);
-    const issued = tokenIssued(session, parent, grantType, context, nowMs);
+    const issued = tokenIssued(session, parent, grantType, context, nowMs, grant.assertion);
     // On a single Redis the trail's record is appended by the create itself: still one round trip.
     const prepared = this.events.prepare?.(issued);
     const outcome = await this.store.create(session, nowMs, context.startedMs, prepared);
@@ -270,8 +270,8 @@ export class SessionService {
     return this.events.record(event).catch(auditUnavailable);
   }
 
-  list(filter: SessionFilter, limit: number): Promise<Session[]> {
-    return this.store.list(filter, this.now(), limit);
+  list(filter: SessionFilter, limit: number, order?: ListOrder): Promise<Session[]> {
+    return this.store.list(filter, this.now(), limit, order);
   }
 
   subtree(sid: string): Promise<Session[]> {

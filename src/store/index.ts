@@ -1,13 +1,14 @@
 import type { AuditAppend, AuditLog } from './audit.js';
+import type { ProbeStore } from './probes.js';
 import type { SsfStore } from './ssf.js';
 import type { UsageStore } from './usage.js';
 import type { ReplaySpace } from './keys.js';
-import type { CreateOutcome, KillTag, RemovedSession, Session, SessionFilter, TokenClaims, UnannouncedTree } from './types.js';
+import type { CreateOutcome, KillTag, ListOrder, RemovedSession, Session, SessionFilter, TokenClaims, UnannouncedTree } from './types.js';
 export type { ReplaySpace } from './keys.js';
 
 export {
   agentsOf, agentsNamedBy, rootOf, SID_PATTERN, AGENT_KILL_CLOCK_SKEW_MS, AGENT_KILL_MARKER_TTL_MS,
-  type Session, type SessionFilter, type Actor, type TokenClaims, type RemovedSession, type CreateOutcome,
+  type Session, type SessionFilter, type ListOrder, type Actor, type TokenClaims, type RemovedSession, type CreateOutcome,
   KILLED_SESSION_FIELDS, killedSession, type KilledSession,
   type KillTag, type UnannouncedSession, type UnannouncedTree,
 } from './types.js';
@@ -35,8 +36,8 @@ export interface SessionStore {
   findClaimsByToken(sid: string, tokenHash: string, nowMs: number, aud?: string): Promise<TokenClaims | undefined>;
   /** A live session followed by its live descendants (breadth first); empty when not live. */
   subtree(sid: string, nowMs: number): Promise<Session[]>;
-  /** Live sessions, soonest-expiring first, at most `limit`. */
-  list(filter: SessionFilter, nowMs: number, limit: number): Promise<Session[]>;
+  /** Live sessions, soonest-expiring first (or latest-expiring first), at most `limit`. */
+  list(filter: SessionFilter, nowMs: number, limit: number, order?: ListOrder): Promise<Session[]>;
   /**
    * Deletes a session and its whole subtree in one atomic step; resolves the live ones removed.
    * With `tag`, the kill's outbox: the same atomic step keeps every removed session as
@@ -103,4 +104,6 @@ export interface Stores {
   usage?: UsageStore;
   /** The SETs waiting for resource servers (SSF). */
   ssf?: SsfStore;
+  /** Each resource server's last enforcement probe. */
+  probes?: ProbeStore;
 }

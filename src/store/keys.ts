@@ -71,6 +71,8 @@ export interface RedisKeys {
   usageCounts(day: string): string;
   /** HASH usage field → last time (ms), for one UTC day. */
   usageLast(day: string): string;
+  /** HASH resource server id → JSON ProbeSummary: each one's last enforcement probe (store/probes.ts). */
+  probes(): string;
   /** STREAM (fields jti, set): the SETs for one audience (resource server), kept for the SSF retention window. */
   ssfStream(aud: string): string;
   /** STRING stream id: the newest entry retention trimmed (XTRIM records none). Same slot as the stream. */
@@ -118,11 +120,11 @@ export const MARK_SEPARATOR = '|';
 
 /**
  * What each kind of single-use id is spent for, and the key space it is spent in: a client
- * assertion's jti and a DPoP proof's jti never share a key, whatever their values. The ids are
- * base64url digests (never a ':'), so the two spaces cannot meet; client assertions keep the
- * space they have always had, so a rolling upgrade forgets no used assertion.
+ * assertion's jti, a DPoP proof's jti and an ID-JAG's jti never share a key, whatever their values.
+ * The ids are base64url digests (never a ':'), so the spaces cannot meet; client assertions keep
+ * the space they have always had, so a rolling upgrade forgets no used assertion.
  */
-export const USED_ONCE_SPACES = { 'client-assertion': 'once:', 'dpop-proof': 'once:dpop:' } as const;
+export const USED_ONCE_SPACES = { 'client-assertion': 'once:', 'dpop-proof': 'once:dpop:', 'id-jag': 'once:idjag:' } as const;
 export type ReplaySpace = keyof typeof USED_ONCE_SPACES;
 
 /** What an agent's kill marker appends to the agent's index key. */
@@ -159,6 +161,7 @@ export function redisKeys(prefix: string): RedisKeys {
     auditCheckpoint: () => `${prefix}{audit}:checkpoint`,
     usageCounts: (day) => `${prefix}{usage:${day}}:n`,
     usageLast: (day) => `${prefix}{usage:${day}}:t`,
+    probes: () => `${prefix}probes`,
     ssfStream: (aud) => `${prefix}{ssf:${aud}}:sets`,
     ssfTrimmed: (aud) => `${prefix}{ssf:${aud}}:trimmed`,
     ssfCursor: (aud, stream) => `${prefix}{ssf:${aud}}:cursor:${stream}`,

@@ -123,6 +123,12 @@ export interface SessionFilter {
 }
 
 /**
+ * The order of a session list: soonest-expiring first (the default), or latest-expiring first,
+ * which puts the sessions issued last first when lifetimes are alike (an incident's newest).
+ */
+export type ListOrder = 'soonest_expiry' | 'latest_expiry';
+
+/**
  * Session ids: a root is 16 base64url characters (96 random bits); every descendant is
  * `<root>.<16 more>`, so any sid names its tree (the Redis layout keeps a tree in one cluster slot).
  */

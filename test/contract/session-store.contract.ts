@@ -758,6 +758,18 @@ export function sessionStoreContract(name: string, factory: () => Promise<Contra
         expect(sids(await store.list({ sub: 'user-1' }, now(), 2))).toEqual(sids([p.c1, p.b2]));
       });
 
+      it('latest_expiry: latest-expiring first, and limit keeps those', async () => {
+        const p = await population();
+        expect(await store.list({}, now(), 100, 'latest_expiry')).toStrictEqual([p.a1, p.c2, p.b2, p.c1, p.a2, p.b1]);
+        expect(sids(await store.list({}, now(), 2, 'latest_expiry'))).toEqual(sids([p.a1, p.c2]));
+        expect(sids(await store.list({ agent: 'agent-a' }, now(), 1, 'latest_expiry'))).toEqual(sids([p.a1]));
+        expect(sids(await store.list({ sub: 'agent-a' }, now(), 100, 'latest_expiry'))).toEqual(sids([p.a2, p.b1]));
+        expect(sids(await store.list({ agent: 'agent-c', sub: 'user-1' }, now(), 1, 'latest_expiry'))).toEqual(sids([p.c1]));
+        const at = (p.t + 250) * 1000; // b1, a2, c1 have expired
+        expect(sids(await store.list({}, at, 100, 'latest_expiry'))).toEqual(sids([p.a1, p.c2, p.b2]));
+        expect(sids(await store.list({}, now(), 100, 'soonest_expiry'))).toEqual(sids([p.b1, p.a2, p.c1, p.b2, p.c2, p.a1]));
+      });
+
       it('limit with both filters counts only matching sessions', async () => {
         // agent-a's soonest-expiring sessions are for another subject: they must not use up the limit.
         const p = await population();

@@ -27,6 +27,8 @@ import { RedisAuditLog } from '../../src/store/redis/audit-log.js';
 import { RedisUsageStore } from '../../src/store/redis/usage-store.js';
 import { RedisSsfStore } from '../../src/store/redis/ssf-store.js';
 import { MemorySsfStore } from '../../src/store/memory/ssf-store.js';
+import { MemoryProbeStore } from '../../src/store/memory/probe-store.js';
+import { RedisProbeStore } from '../../src/store/redis/probe-store.js';
 import { MemoryUsageStore } from '../../src/store/memory/usage-store.js';
 import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
 import { RedisRegistryStore } from '../../src/store/redis/registry-store.js';
@@ -220,7 +222,10 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     keys = redisKeys(prefix);
     const real = new RedisSessionStore(client, keys);
     const store = opts.wrapStore ? opts.wrapStore(real, keys) : real;
-    stores = { sessions: store, replay: store, audit: new RedisAuditLog(client, keys), usage: new RedisUsageStore(client, keys), ssf: new RedisSsfStore(client, keys) };
+    stores = {
+      sessions: store, replay: store, audit: new RedisAuditLog(client, keys), usage: new RedisUsageStore(client, keys), ssf: new RedisSsfStore(client, keys),
+      probes: new RedisProbeStore(client, keys),
+    };
     // A raw view of the keys: the one node, or every master of a cluster (tests use `redis` on a single Redis only).
     const parsed = parseRedisUrl(url);
     if (parsed.kind === 'cluster') {
@@ -241,7 +246,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
   } else {
     // The sweeper keeps the app's time: a test clock away from real time must not sweep live sessions.
     const store = new MemorySessionStore(opts.clock ? () => opts.clock!.nowMs() : undefined);
-    stores = { sessions: store, replay: store, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore() };
+    stores = { sessions: store, replay: store, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore(), probes: new MemoryProbeStore() };
     state = { kind: 'memory', sessions: store };
   }
   const faults = opts.faults;
@@ -252,6 +257,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
       ...(stores.audit ? { audit: faults.wrap('audit', stores.audit) } : {}),
       ...(stores.usage ? { usage: faults.wrap('usage', stores.usage) } : {}),
       ...(stores.ssf ? { ssf: faults.wrap('ssf', stores.ssf) } : {}),
+      ...(stores.probes ? { probes: stores.probes } : {}),
     };
   }
   const realRegistryStore = opts.shared?.registryStore ?? (client && keys ? new RedisRegistryStore(client, keys) : faults || opts.live ? new MemoryRegistryStore() : undefined);

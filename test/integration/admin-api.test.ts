@@ -106,6 +106,23 @@ describe('admin API: listing and reading sessions', () => {
     expect((await get('/admin/sessions?limit=1000')).status).toBe(200);
   });
 
+  it('?order=latest_expiry: latest-expiring first, the limit keeping those; soonest_expiry is the default', async () => {
+    const latest = await get('/admin/sessions?order=latest_expiry');
+    const expires = (latest.body.sessions as { expires: string }[]).map((s) => s.expires);
+    expect([...expires].sort().reverse()).toEqual(expires);
+    expect(sids(latest).sort()).toEqual(sids(await get('/admin/sessions')).sort());
+    expect(sids(await get('/admin/sessions?order=latest_expiry&limit=1'))).toEqual([sids(latest)[0]]);
+    expect(sids(await get('/admin/sessions?agent=leaf-agent&order=latest_expiry'))).toEqual([sidOf(L), sidOf(LR)]);
+    expect(sids(await get('/admin/sessions?order=soonest_expiry'))).toEqual(sids(await get('/admin/sessions')));
+  });
+
+  it.each(['newest', 'LATEST_EXPIRY', ''])('?order=%s → 400 naming the parameter and its values', async (order) => {
+    const res = await get(`/admin/sessions?order=${order}`);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_request');
+    expect(res.body.error_description).toMatch(/^query parameter 'order' /);
+  });
+
   it.each(['0', 'abc', '-1', '1.5', '1001', ''])('?limit=%s → 400 invalid_request', async (limit) => {
     const res = await get(`/admin/sessions?limit=${limit}`);
     expect({ status: res.status, error: res.body.error }).toEqual({ status: 400, error: 'invalid_request' });

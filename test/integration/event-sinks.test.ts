@@ -60,7 +60,7 @@ describe('event sinks', () => {
     const events = fanOut(log, ...sinks);
     const d = sts.deps;
     const sessions = new SessionService(d.stores.sessions, d.keys, d.issuer, d.registry, events, { clock: { nowMs: () => now } });
-    return { app: createApp({ ...d, sessions, events, grants: grantsOf(sessions, d.registry, () => now) }, log), lines };
+    return { app: createApp({ ...d, sessions, events, grants: grantsOf(sessions, d.registry, d.replay, () => now) }, log), lines };
   }
   const token = (app: ReturnType<typeof appWith>['app'], form: Record<string, string> = ccForm) =>
     request(app).post('/token').set('Authorization', basic('billing-agent')).type('form').send(form);

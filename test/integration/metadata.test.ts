@@ -48,8 +48,9 @@ describe('metadata and keys', () => {
       });
     });
 
-    it('lists exactly the two grants: client_credentials and token exchange', () => {
-      expect([...res.body.grant_types_supported].sort()).toEqual(['client_credentials', EXCHANGE].sort());
+    it('lists exactly the three grants: client_credentials, token exchange and jwt-bearer (ID-JAG), with the ID-JAG profile', () => {
+      expect([...res.body.grant_types_supported].sort()).toEqual(['client_credentials', EXCHANGE, 'urn:ietf:params:oauth:grant-type:jwt-bearer'].sort());
+      expect(res.body.authorization_grant_profiles_supported).toEqual(['urn:ietf:params:oauth:grant-profile:id-jag']);
     });
 
     it('lists client_secret_basic, client_secret_post and private_key_jwt for token, introspection and revocation', () => {

@@ -91,13 +91,13 @@ describe('GET /metrics on STS_METRICS_PORT', () => {
 
   it('every grant the grant list offers has its own issued label, at zero before any is issued; none falls in other', async () => {
     const before = await scrape(port);
-    expect(sts.deps.grants.types).toEqual(['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange']);
-    for (const grant of ['client_credentials', 'token_exchange']) expect(valueOf(before, 'agent_sts_tokens_issued_total', { grant })).toBe(0);
+    expect(sts.deps.grants.types).toEqual(['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange', 'urn:ietf:params:oauth:grant-type:jwt-bearer']);
+    for (const grant of ['client_credentials', 'token_exchange', 'jwt_bearer']) expect(valueOf(before, 'agent_sts_tokens_issued_total', { grant })).toBe(0);
     const a = await clientCredentials(sts, 'billing-agent', API, 'invoices:read');
     expect((await exchange(sts, 'sub-agent', a.access_token, API, 'invoices:read')).status).toBe(200);
     const after = await scrape(port);
     expect(after.filter((x) => x.name === 'agent_sts_tokens_issued_total').map((x) => [x.labels.grant, x.value]).sort())
-      .toEqual([['client_credentials', 1], ['token_exchange', 1]]);
+      .toEqual([['client_credentials', 1], ['jwt_bearer', 0], ['token_exchange', 1]]);
   });
 
   it('counts introspections by result, revoked sessions by reason, killed tokens presented again', async () => {

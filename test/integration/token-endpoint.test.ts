@@ -243,7 +243,7 @@ describe('POST /token client_credentials', () => {
       expect(live.body).toMatchObject({ active: true, scope: granted });
     });
 
-    it.each(['password', 'authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'CLIENT_CREDENTIALS'])(
+    it.each(['password', 'authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:saml2-bearer', 'CLIENT_CREDENTIALS'])(
       'grant_type=%s → 400 unsupported_grant_type',
       async (grant) => {
         await refused(() => cc(form([['grant_type', grant], ['resource', API], ['scope', 'invoices:read']])), 400, 'unsupported_grant_type');

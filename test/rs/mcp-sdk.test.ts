@@ -2,13 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ClientCredentialsProvider, PrivateKeyJwtProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import express from 'express';
 import { exportJWK, exportPKCS8, generateKeyPair } from 'jose';
 import request from 'supertest';
-import { protectedResourceMetadata, tokenVerifier, type TokenVerifierOptions } from 'agent-sts-gate/mcp';
+import type { TokenVerifierOptions } from 'agent-sts-gate/mcp';
+import { mcpApp as sharedMcpApp, whoami } from '../helpers/mcp-app.js';
 import { adminToken, SECRETS, testRegistry } from '../helpers/sts.js';
 import { closedPortUrl, listen, listeningSts } from '../helpers/http.js';
 
@@ -26,26 +23,7 @@ let mcp: Awaited<ReturnType<typeof listen>>;
 let mcpUrl: string;
 let pkPem: string;
 
-function mcpApp(options: TokenVerifierOptions, requiredScopes = [READ]) {
-  const verifier = tokenVerifier(options);
-  const app = express();
-  app.use(protectedResourceMetadata({ resource: options.audience, authorizationServers: [options.issuer], scopesSupported: [READ, 'invoices:write'] }));
-  app.use(express.json());
-  app.post('/mcp', requireBearerAuth({ verifier, requiredScopes, resourceMetadataUrl: verifier.resourceMetadataUrl }), async (req, res) => {
-    const server = new McpServer({ name: 'invoices', version: '1.0.0' });
-    server.registerTool('whoami', { description: 'who is calling, as the token says' }, async (extra) => ({
-      content: [{ type: 'text', text: JSON.stringify({ clientId: extra.authInfo?.clientId, scopes: extra.authInfo?.scopes, extra: extra.authInfo?.extra }) }],
-    }));
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    res.on('close', () => {
-      void transport.close();
-      void server.close();
-    });
-    await server.connect(transport);
-    await transport.handleRequest(req, res, req.body);
-  });
-  return app;
-}
+const mcpApp = (options: TokenVerifierOptions, requiredScopes = [READ]) => sharedMcpApp(options, requiredScopes, [READ, 'invoices:write']);
 
 beforeAll(async () => {
   const pair = await generateKeyPair('ES256', { extractable: true });
@@ -77,10 +55,6 @@ async function connect(provider: ClientCredentialsProvider | PrivateKeyJwtProvid
   const client = new Client({ name: 'test-agent', version: '1.0.0' });
   await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }));
   return client;
-}
-async function whoami(client: Client) {
-  const r = await client.callTool({ name: 'whoami', arguments: {} });
-  return JSON.parse((r.content as { text: string }[])[0]!.text) as { clientId: string; scopes: string[]; extra: Record<string, unknown> };
 }
 const claimsOf = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
 

@@ -34,7 +34,7 @@ describe('loadConfig', () => {
       http: { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 10_000 },
       workers: 1,
       audit: { enabled: true, maxRecords: 1_000_000, maxAgeMs: 90 * 86_400_000, checkpointIntervalMs: 60_000 },
-      usage: { enabled: true, flushIntervalMs: 5_000, retentionDays: 90, staleCredentialDays: 90 },
+      usage: { enabled: true, flushIntervalMs: 5_000, retentionDays: 90, staleCredentialDays: 90, probeMaxAgeDays: 7 },
       ssf: { enabled: true, retentionMs: 86_400_000, longPollMs: 10_000, maxLongPolls: 32, pushTimeoutMs: 5_000, pushRetryMs: 1_000, pushAllow: { subnets: [], hosts: [] } },
     });
   });

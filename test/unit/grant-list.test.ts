@@ -28,7 +28,13 @@ describe('GrantList', () => {
   });
 
   it('labels each grant type the registry knows for the metrics by its name or its URN\'s last part', () => {
-    expect(GRANT_TYPE_VALUES.map(grantLabel)).toEqual(['client_credentials', 'token_exchange']);
-    expect(grantLabel('urn:ietf:params:oauth:grant-type:jwt-bearer')).toBe('jwt_bearer');
+    expect(GRANT_TYPE_VALUES.map(grantLabel)).toEqual(['client_credentials', 'token_exchange', 'jwt_bearer']);
+  });
+
+  it('lists the authorization grant profiles its grants implement, once each', () => {
+    const profile = 'urn:ietf:params:oauth:grant-profile:id-jag';
+    expect(new GrantList([grant(GRANT_TYPES.clientCredentials)]).profiles).toEqual([]);
+    const jwtBearer = { ...grant(GRANT_TYPES.jwtBearer, ['assertion']), profiles: [profile, profile] };
+    expect(new GrantList([grant(GRANT_TYPES.clientCredentials), jwtBearer]).profiles).toEqual([profile]);
   });
 });

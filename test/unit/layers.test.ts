@@ -9,7 +9,7 @@ import { importCycles } from '../../packages/gate/test/helpers/imports.js';
  * (packages/gate, `agent-sts-gate`), which the server imports by name, through its public entries only.
  */
 const LAYERS: [string, number][] = [
-  ['errors.ts', 1], ['config', 1], ['store', 2], ['keys', 3], ['audit', 3],
+  ['errors.ts', 1], ['config', 1], ['probe', 1], ['store', 2], ['keys', 3], ['audit', 3],
   ['clients', 4], ['limits', 4], ['sessions', 5], ['oauth', 6], ['registry', 6], ['admin', 7], ['push', 7], ['scim', 7], ['http', 8],
   ['app.ts', 9], ['deps.ts', 9], ['main.ts', 9], ['index.ts', 9], ['dev-bootstrap.ts', 9], ['bin', 10], ['cli', 10],
 ];
@@ -94,8 +94,20 @@ describe('the CLI\'s admin commands talk HTTP: of the server they import types o
       const [target] = layerOf(path.resolve(path.dirname(file), spec!.replace(/\.js$/, '.ts')));
       // `import { type A, type B }` imports no value either.
       const onlyTypes = /^\{[^}]*\}\s*$/.test(names!.trim()) && names!.replace(/[{}\s]/g, '').split(',').filter(Boolean).every((n) => n.startsWith('type'));
-      if (target !== 'cli' && !onlyTypes) values.push(`${spec}`);
+      // The probe talks HTTP too (it imports only itself: below), so the CLI may run it.
+      if (target !== 'cli' && target !== 'probe' && !onlyTypes) values.push(`${spec}`);
     }
     expect(values).toEqual([]);
+  });
+});
+
+describe('the enforcement probe talks OAuth and HTTP: of the server it imports nothing', () => {
+  const probe = sources(path.join(SRC, 'probe'));
+
+  it.each(probe.map((f) => [path.relative(SRC, f), f]))('%s', (_name, file) => {
+    const outside = [...readFileSync(file, 'utf8').matchAll(IMPORT)]
+      .map(([, spec]) => spec!)
+      .filter((spec) => layerOf(path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts')))[0] !== 'probe');
+    expect(outside).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import {
-  canonicalActor, killOutcome, revocationAnnounced, revocationRequested, tokenIssued, type KillTarget,
+  canonicalActor, killOutcome, resourceServerProbed, revocationAnnounced, revocationRequested, tokenIssued, type KillTarget,
 } from '../../src/audit/records.js';
 import { canonicalJson } from '../../src/store/audit.js';
 import type { RemovedSession } from '../../src/store/index.js';
@@ -26,6 +26,7 @@ describe('record builders write canonical records', () => {
     canonical(tokenIssued(base, undefined, 'client_credentials', context, NOW));
     canonical(tokenIssued({ ...base, sub: 'user', act: { sub: 'a' } }, undefined, 'token-exchange', context, NOW));
     canonical(tokenIssued({ ...base, sid: 'root.child', agent: 'agent-c', act }, { sid: 'root', agent: 'agent-b' }, 'token-exchange', context, NOW));
+    canonical(tokenIssued({ ...base, sub: 'user', act: { sub: 'a' } }, undefined, 'jwt-bearer', context, NOW, { jti: 'j-1', iss: 'https://idp' }));
   });
 
   it('an act chain is rewritten with act before sub at every depth', () => {
@@ -42,5 +43,17 @@ describe('record builders write canonical records', () => {
 
   it.each(contexts)('revocation.announced (%o)', (context) => {
     canonical(revocationAnnounced('kill-1', 'agent', [{ agent: 'a', aud: 'https://api', exp: 1, sid: 's', sub: 'u' }], 'agent-sts', context, NOW));
+  });
+
+  it.each(contexts)('resource_server.probed, its cases with and without a note and a latency (%o)', (context) => {
+    const at = '2026-12-07T12:00:00.000Z';
+    canonical(resourceServerProbed({
+      resourceServer: 'https://api', target: 'https://api/authz', scope: null, dpop: false, verdict: 'kill_blind', killLatencyMs: null, killWaitMs: 10_000,
+      startedAt: at, finishedAt: at,
+      cases: [
+        { id: 'baseline', outcome: 'pass', status: 200, challenge: null },
+        { id: 'killed', outcome: 'fail', status: 200, challenge: null, note: 'still accepted', latencyMs: null },
+      ],
+    }, 'admin', context, NOW));
   });
 });

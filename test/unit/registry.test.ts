@@ -167,6 +167,34 @@ describe('parseRegistry: refusals name what is wrong', () => {
     expect(await problemsOf(d)).toEqual(['trustedIssuers[0].agents: unknown agent "ghost-agent"']);
   });
 
+  it('a trusted issuer accepts subject tokens by default; accepting them needs an audience, accepting only ID-JAGs does not', async () => {
+    const d = doc();
+    d.trustedIssuers.push(
+      { issuer: 'https://obo.example.com', jwksUri: 'https://obo.example.com/jwks', agents: ['billing-agent'] },
+      { issuer: 'https://both.example.com', jwksUri: 'https://both.example.com/jwks', accepts: ['id-jag', 'subject-token'], agents: ['billing-agent'] },
+      { issuer: 'https://idjag.example.com', jwksUri: 'https://idjag.example.com/jwks', accepts: ['id-jag'], agents: ['billing-agent'] },
+      { issuer: 'https://typo.example.com', jwksUri: 'https://typo.example.com/jwks', accepts: ['saml'], agents: ['billing-agent'] },
+    );
+    const problems = await problemsOf(d);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^trustedIssuers\.3\.accepts\.0: /);
+    d.trustedIssuers.pop();
+    expect(await problemsOf(d)).toEqual([
+      'trustedIssuers[0].audience: required when it accepts subject tokens',
+      'trustedIssuers[1].audience: required when it accepts subject tokens',
+    ]);
+    d.trustedIssuers.splice(0, 2);
+    const registry = await parseRegistry(d);
+    expect(registry.trustedIssuer('https://idjag.example.com')).toMatchObject({ accepts: ['id-jag'] });
+  });
+
+  it("a trusted issuer's inline keys must be public", async () => {
+    const { privateJwk } = await keyPair();
+    const d = doc();
+    d.trustedIssuers.push({ issuer: 'https://idp.example.com', jwks: { keys: [privateJwk] }, accepts: ['id-jag'], agents: ['billing-agent'] });
+    expect(await problemsOf(d)).toEqual(['trustedIssuers[0].jwks.keys[0]: must be a public key (private or symmetric key material found)']);
+  });
+
   it('an agent without any credential', async () => {
     const d = doc();
     delete d.agents[1]!.secretHash;

@@ -4,10 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import type { Registry, TrustedIssuer } from '../../src/clients/types.js';
-import { invalidGrant } from '../../src/errors.js';
 import { JWKS_CACHE_MAX_AGE_MS, JWKS_COOLDOWN_MS, UPSTREAM_KEY_SETS_MAX, UpstreamKeySets } from '../../src/oauth/upstream/key-sets.js';
+import { idJagProfile } from '../../src/oauth/upstream/id-jag.js';
 import { SUBJECT_TOKEN_PROFILES } from '../../src/oauth/upstream/subject-token.js';
-import { upstreamVerifier, type UpstreamProfile } from '../../src/oauth/upstream/verify.js';
+import { upstreamVerifier } from '../../src/oauth/upstream/verify.js';
 
 /**
  * The trusted issuers' key sets: fetched once and reused, keyed by issuer and key source (a changed
@@ -65,7 +65,7 @@ function registryOf(issuers: Map<string, TrustedIssuer>): Registry {
   return { agent: () => undefined, resourceServer: () => undefined, trustedIssuer: (iss) => issuers.get(iss) };
 }
 const trusted = (source: { jwksUri: string } | { jwks: { keys: JWK[] } }, issuer = ISSUER): TrustedIssuer => ({
-  issuer, audience: AUDIENCE, agents: ['billing-agent'], algorithms: ['ES256'], ...source,
+  issuer, audience: AUDIENCE, accepts: ['subject-token', 'id-jag'], agents: ['billing-agent'], algorithms: ['ES256'], ...source,
 });
 
 describe('upstream key sets', () => {
@@ -178,26 +178,14 @@ describe('upstream key sets', () => {
   });
 
   /**
-   * A second profile over the same issuer, shaped as the ID-JAG grant's will be (RFC 7523 with
+   * A second profile over the same issuer, the ID-JAG grant's (RFC 7523 with
    * draft-ietf-oauth-identity-assertion-authz-grant: typ oauth-id-jag+jwt, aud = this server,
    * client_id naming the agent): it verifies with the key set the subject-token profile fetched.
    */
   const STS = 'https://sts.example.com';
-  const idJagProfile: UpstreamProfile<{ sub: string; clientId: string }> = {
-    name: 'assertion',
-    reasonPrefix: 'assertion',
-    audience: () => STS,
-    requiredClaims: ['sub', 'exp', 'iat', 'jti', 'client_id'],
-    header(h) {
-      if (h.typ !== 'oauth-id-jag+jwt') throw invalidGrant('not an ID-JAG').because('assertion_wrong_type');
-    },
-    claims: (p) => ({ sub: String(p.sub), clientId: String(p.client_id) }),
-    admit(issuer, agentId) {
-      if (!issuer.agents.includes(agentId)) throw invalidGrant('not for this agent').because('not_allowed_for_issuer');
-    },
-  };
+  const idJagProfileHere = idJagProfile(STS);
   const idJag = (key: Key) =>
-    new SignJWT({ client_id: 'billing-agent' }).setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: 'oauth-id-jag+jwt' })
+    new SignJWT({ client_id: 'billing-agent', resource: 'https://api.example.com', scope: 'invoices:read' }).setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: 'oauth-id-jag+jwt' })
       .setIssuer(ISSUER).setAudience(STS).setSubject('alice').setJti('j-1').setIssuedAt().setExpirationTime('5m').sign(key.privateKey);
 
   it('two profiles over one trusted issuer share one key fetch, each checking its own typ and audience', async () => {
@@ -205,7 +193,7 @@ describe('upstream key sets', () => {
     const sets = new UpstreamKeySets();
     const issuers = new Map([[ISSUER, trusted({ jwksUri: a.url })]]);
     const subjects = subjectTokens(issuers, sets);
-    const assertions = upstreamVerifier(idJagProfile, { registry: registryOf(issuers), keySets: sets, nowMs: Date.now });
+    const assertions = upstreamVerifier(idJagProfileHere, { registry: registryOf(issuers), keySets: sets, nowMs: Date.now });
     await expect(subjects.verify(await userToken(keyA))).resolves.toMatchObject({ sub: 'alice', scope: ['invoices:read'] });
     await expect(assertions(await idJag(keyA), 'billing-agent')).resolves.toMatchObject({ sub: 'alice', clientId: 'billing-agent', issuer: { issuer: ISSUER } });
     expect({ fetches: a.fetches, sets: sets.size }).toEqual({ fetches: 1, sets: 1 });
@@ -213,6 +201,21 @@ describe('upstream key sets', () => {
     await expect(subjects.verify(await idJag(keyA))).rejects.toMatchObject({ error: 'invalid_grant', reason: 'subject_not_access_token' });
     await expect(assertions(await userToken(keyA), 'billing-agent')).rejects.toMatchObject({ error: 'invalid_grant', reason: 'assertion_wrong_type' });
     await expect(assertions(await idJag(keyA), 'sub-agent')).rejects.toMatchObject({ error: 'invalid_grant', reason: 'not_allowed_for_issuer' });
+    expect(a.fetches).toBe(1);
+  });
+
+  it("an issuer is trusted only for the kinds its `accepts` lists: any other is refused before a key is fetched", async () => {
+    fresh();
+    const sets = new UpstreamKeySets();
+    const issuers = new Map<string, TrustedIssuer>([[ISSUER, { ...trusted({ jwksUri: a.url }), accepts: ['subject-token'] }]]);
+    const subjects = subjectTokens(issuers, sets);
+    const assertions = upstreamVerifier(idJagProfileHere, { registry: registryOf(issuers), keySets: sets, nowMs: Date.now });
+    await expect(assertions(await idJag(keyA), 'billing-agent')).rejects.toMatchObject({ error: 'invalid_grant', reason: 'issuer_not_trusted' });
+    expect(a.fetches).toBe(0);
+    issuers.set(ISSUER, { ...trusted({ jwksUri: a.url }), accepts: ['id-jag'] });
+    await expect(subjects.verify(await userToken(keyA))).rejects.toMatchObject({ error: 'invalid_grant', reason: 'issuer_not_trusted' });
+    expect(a.fetches).toBe(0);
+    await expect(assertions(await idJag(keyA), 'billing-agent')).resolves.toMatchObject({ sub: 'alice', resources: ['https://api.example.com'] });
     expect(a.fetches).toBe(1);
   });
 });

@@ -14,6 +14,8 @@ export interface OfferedGrant {
  */
 export class GrantList {
   readonly types: readonly string[];
+  /** The authorization grant profiles the offered grants implement (draft-ietf-oauth-identity-assertion-authz-grant §7.2). */
+  readonly profiles: readonly string[];
   readonly #byType = new Map<string, OfferedGrant>();
 
   constructor(grants: readonly TokenGrant[]) {
@@ -26,6 +28,7 @@ export class GrantList {
       this.#byType.set(grant.grantType, { grant, once: new Set(grant.parameters.filter((p) => !repeatable.has(p))) });
     }
     this.types = Object.freeze(grants.map((g) => g.grantType));
+    this.profiles = Object.freeze([...new Set(grants.flatMap((g) => g.profiles ?? []))]);
   }
 
   get(grantType: string): OfferedGrant | undefined {

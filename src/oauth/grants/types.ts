@@ -17,6 +17,8 @@ export interface TokenGrant {
   readonly parameters: readonly string[];
   /** Defined parameters that may repeat (RFC 8707 `resource`, RFC 8693 `audience`). */
   readonly repeatable?: readonly string[];
+  /** Authorization grant profiles it implements, for the metadata's `authorization_grant_profiles_supported` (the ID-JAG's). */
+  readonly profiles?: readonly string[];
   /** `cnf`: the DPoP key the new token is bound to (src/oauth/dpop.ts); undefined for a bearer token. */
   handle(req: OAuthRequest, agent: Agent, cnf: DpopConfirmation | undefined): Promise<OAuthResponse>;
 }

@@ -22,9 +22,11 @@ export type SubjectTokenType = 'access_token' | 'jwt';
  */
 function subjectTokenProfile(type: SubjectTokenType): UpstreamProfile<UserToken> {
   return {
+    kind: 'subject-token',
     name: 'subject token',
     reasonPrefix: 'subject',
-    audience: (issuer) => issuer.audience,
+    // the registry requires an audience of every issuer that accepts subject tokens (registry-file.ts)
+    audience: (issuer) => issuer.audience!,
     requiredClaims: ['sub', 'exp'],
     ...(type === 'access_token'
       ? {

@@ -1,17 +1,20 @@
 import { decodeProtectedHeader, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { CLOCK_TOLERANCE_SECONDS, issuedInFuture } from 'agent-sts-gate/protocol';
-import type { Registry, TrustedIssuer } from '../../clients/types.js';
+import type { Registry, TrustedIssuer, UpstreamTokenKind } from '../../clients/types.js';
 import { invalidGrant, OAuthError } from '../../errors.js';
 import { readIssuer } from '../../sessions/access-token.js';
 import type { UpstreamKeySets } from './key-sets.js';
 
 /**
- * One kind of token a trusted issuer signs and a grant accepts (RFC 8693's subject token today; an
- * ID-JAG, RFC 7523 with draft-ietf-oauth-identity-assertion-authz-grant, next): what it must name
- * and carry, and who may present it. The signature, `iss`, `exp`/`nbf`, the issuer's algorithms,
- * the clock leeway and `iat` are checked the same way for every profile, over the same key sets.
+ * One kind of token a trusted issuer signs and a grant accepts (RFC 8693's subject token; an
+ * ID-JAG, RFC 7523 with draft-ietf-oauth-identity-assertion-authz-grant): what it must name
+ * and carry, and who may present it. Whether the issuer is trusted for this kind at all, the
+ * signature, `iss`, `exp`/`nbf`, the issuer's algorithms, the clock leeway and `iat` are checked
+ * the same way for every profile, over the same key sets.
  */
 export interface UpstreamProfile<T> {
+  /** The kind a trusted issuer's `accepts` must list; any other issuer is untrusted for this profile. */
+  readonly kind: UpstreamTokenKind;
   /** What a refusal calls the token ("subject token"). */
   readonly name: string;
   /** Prefixes the audit reason of a token jose refuses (`subject` → `subject_invalid`). */
@@ -28,6 +31,13 @@ export interface UpstreamProfile<T> {
   admit(issuer: TrustedIssuer, agentId: string): void;
 }
 
+/** The audit reason's suffix for what jose refused: expiry and audience by name, the rest as invalid. */
+function joseReason(code: string | undefined, claim: string | undefined): string {
+  if (code === 'ERR_JWT_EXPIRED') return 'expired';
+  if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && claim === 'aud') return 'wrong_audience';
+  return 'invalid';
+}
+
 export interface UpstreamDeps {
   registry: Pick<Registry, 'trustedIssuer'>;
   keySets: UpstreamKeySets;
@@ -42,7 +52,9 @@ export function upstreamVerifier<T>(profile: UpstreamProfile<T>, { registry, key
   return async (token, agentId) => {
     const iss = readIssuer(token);
     const issuer = iss ? await registry.trustedIssuer(iss) : undefined;
-    if (!issuer) throw invalidGrant(`${profile.name} is not from a trusted issuer`).because('issuer_not_trusted');
+    if (!issuer || !issuer.accepts.includes(profile.kind)) {
+      throw invalidGrant(`${profile.name} is not from a trusted issuer`, issuer ? `${iss} is not trusted for ${profile.kind}` : undefined).because('issuer_not_trusted');
+    }
     let payload: JWTPayload;
     try {
       profile.header?.(decodeProtectedHeader(token));
@@ -56,7 +68,8 @@ export function upstreamVerifier<T>(profile: UpstreamProfile<T>, { registry, key
       }));
     } catch (err) {
       if (err instanceof OAuthError) throw err;
-      throw invalidGrant(`${profile.name} rejected`, `jose: ${(err as { code?: string }).code ?? 'invalid'}`).because(`${profile.reasonPrefix}_invalid`);
+      const { code, claim } = err as { code?: string; claim?: string };
+      throw invalidGrant(`${profile.name} rejected`, `jose: ${code ?? 'invalid'}`).because(`${profile.reasonPrefix}_${joseReason(code, claim)}`);
     }
     if (issuedInFuture(payload, nowMs() / 1000)) throw invalidGrant(`${profile.name} rejected: issued in the future`).because(`${profile.reasonPrefix}_invalid`);
     const read = profile.claims(payload);

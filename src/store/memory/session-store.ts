@@ -2,7 +2,7 @@ import type { ReplaySpace, ReplayStore, SessionStore } from '../index.js';
 import { chainLive, MS_PER_EXP_UNIT, tokenLive, unexpired } from '../liveness.js';
 import {
   agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable, killedSession, rootOf,
-  type CreateOutcome, type KillTag, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
+  type CreateOutcome, type KillTag, type RemovedSession, type ListOrder, type Session, type SessionFilter, type TokenClaims,
   type UnannouncedSession, type UnannouncedTree,
 } from '../types.js';
 
@@ -81,12 +81,12 @@ export class MemorySessionStore implements SessionStore, ReplayStore {
     return out;
   }
 
-  async list(filter: SessionFilter, nowMs: number, limit: number): Promise<Session[]> {
+  async list(filter: SessionFilter, nowMs: number, limit: number, order: ListOrder = 'soonest_expiry'): Promise<Session[]> {
     const matches = [...this.#sessions.values()]
       .filter((s) => unexpired(s.exp, nowMs))
       .filter((s) => !filter.agent || agentsOf(s).includes(filter.agent))
       .filter((s) => !filter.sub || s.sub === filter.sub)
-      .sort((a, b) => a.exp - b.exp);
+      .sort((a, b) => (order === 'latest_expiry' ? b.exp - a.exp : a.exp - b.exp));
     return matches.slice(0, limit).map((s) => structuredClone(s));
   }
 

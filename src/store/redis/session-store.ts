@@ -8,7 +8,7 @@ import { MS_PER_EXP_UNIT, tokenLive, unexpired } from '../liveness.js';
 import { MARK_SEPARATOR } from '../keys.js';
 import {
   agentKillMarker, agentsNamedBy, agentsOf, AGENT_KILL_MARKER_TTL_MS, assertStorable, rootOf,
-  type CreateOutcome, type KillTag, type RemovedSession, type Session, type SessionFilter, type TokenClaims,
+  type CreateOutcome, type KillTag, type RemovedSession, type ListOrder, type Session, type SessionFilter, type TokenClaims,
   type UnannouncedSession, type UnannouncedTree,
 } from '../types.js';
 import { CLAIMS_READ, decodeClaims, decodePick, decodeSession, encodeSession, pickPlan, rawValue, REMOVED_PROPS, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
@@ -207,12 +207,14 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
   }
 
   /** Reads the index in batches and the sessions one by one (they live in other slots). */
-  async list(filter: SessionFilter, nowMs: number, limit: number): Promise<Session[]> {
+  async list(filter: SessionFilter, nowMs: number, limit: number, order: ListOrder = 'soonest_expiry'): Promise<Session[]> {
     const k = this.#keys;
     const index = filter.agent ? k.agentIndex(filter.agent) : filter.sub ? k.subjectIndex(filter.sub) : k.allSessions();
     const out: Session[] = [];
     for (let offset = 0; out.length < limit; offset += LIST_BATCH) {
-      const sids = await guard(this.#redis.zrangebyscore(index, `(${nowMs}`, '+inf', 'LIMIT', offset, LIST_BATCH));
+      const sids = await guard(order === 'latest_expiry'
+        ? this.#redis.zrevrangebyscore(index, '+inf', `(${nowMs}`, 'LIMIT', offset, LIST_BATCH)
+        : this.#redis.zrangebyscore(index, `(${nowMs}`, '+inf', 'LIMIT', offset, LIST_BATCH));
       if (sids.length === 0) break;
       const rows = await guard(Promise.all(sids.map((sid) => this.#redis.hmget(k.session(sid), ...SESSION_READ.fields))));
       for (const [i, row] of rows.entries()) {

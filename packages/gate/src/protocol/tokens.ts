@@ -6,7 +6,16 @@ export const TOKEN_TYPES = { accessToken: `${TOKEN_TYPE}access_token`, jwt: `${T
 export const GRANT_TYPES = {
   clientCredentials: 'client_credentials',
   tokenExchange: 'urn:ietf:params:oauth:grant-type:token-exchange',
+  /** RFC 7523 §2.1: a JWT as an authorization grant (here, an ID-JAG). */
+  jwtBearer: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
 } as const;
+
+/**
+ * draft-ietf-oauth-identity-assertion-authz-grant: the `typ` of an Identity Assertion JWT
+ * Authorization Grant (ID-JAG), and the profile id `authorization_grant_profiles_supported` lists.
+ */
+export const ID_JAG_TYP = 'oauth-id-jag+jwt';
+export const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
 
 /** The audience (resource) of agent-sts's own admin API: an admin token is asked for it. */
 export const ADMIN_AUDIENCE = 'urn:agent-sts:admin';
