@@ -24,6 +24,7 @@ import { denialSource } from './oauth/client-auth.js';
 import { introspectionEndpoint } from './oauth/introspect.js';
 import { serverMetadata } from './oauth/metadata.js';
 import { revocationEndpoint } from './oauth/revoke.js';
+import { scimRouter } from './scim/router.js';
 import { tokenEndpoint } from './oauth/token.js';
 
 /** A failed client authentication at /introspect or /revoke is a denial too: a best-effort event. */
@@ -44,6 +45,8 @@ function denialsOf(events: EventSink, nowMs: () => number, endpoint: 'introspect
 }
 
 const path = (url: string) => new URL(url).pathname;
+/** Where the SCIM service provider answers, under the issuer's path. */
+const SCIM_PATH = '/scim/v2';
 const issuerPathOf = (deps: Deps) => path(deps.endpoints.issuer).replace(/\/$/, '');
 
 /** What the endpoints are handed: the dependencies, the token endpoint's URL and the service clock. */
@@ -80,6 +83,10 @@ export function privateMounts(deps: Deps, ctx: ServiceContext): PrivateMount[] {
   if (deps.stores.probes) mounts.push({ at: admin, router: probesRouter({
     sessions: deps.sessions, contextOf, registry: deps.registry, store: deps.stores.probes, events: deps.events, maxAgeDays: deps.config.usage.probeMaxAgeDays,
   }) });
+  if (deps.liveRegistry) {
+    const base = `${deps.endpoints.issuer.replace(/\/$/, '')}${SCIM_PATH}`;
+    mounts.push({ at: `${issuerPathOf(deps)}${SCIM_PATH}`, router: scimRouter({ sessions: deps.sessions, registry: deps.liveRegistry.service, contextOf, base }) });
+  }
   if (deps.ssf) {
     const ssfEndpoints = ssfEndpointsOf(deps.endpoints.issuer, deps.endpoints.jwks);
     mounts.push({ at: '/', router: ssfRouter(ctx, deps.ssf, ssfEndpoints, contextOf, ctx.nowMs) });
@@ -127,9 +134,13 @@ export function createApp(deps: Deps, log: Logger): RequestListener {
     res.set('Cache-Control', 'public, max-age=60').type('application/jwk-set+json').send(JSON.stringify(deps.keys.jwks()));
   });
   // One per-address limit and one DPoP proof check for every admin route, whichever router serves it.
-  app.use(`${issuerPath}/admin`, limitByAddress(deps.limits), lendAdminProofs(adminProofs({ issuer: endpoints.issuer, replay: deps.replay, dpopKeys: deps.dpopKeys, nowMs: ctx.nowMs })));
+  const proofs = lendAdminProofs(adminProofs({ issuer: endpoints.issuer, replay: deps.replay, dpopKeys: deps.dpopKeys, nowMs: ctx.nowMs }));
+  app.use(`${issuerPath}/admin`, limitByAddress(deps.limits), proofs);
   if (deps.ssf) app.use(`${issuerPath}/ssf`, limitByAddress(deps.limits));
+  // SCIM: the admin API's address limit and proof check; its errors as SCIM error bodies
+  app.use(`${issuerPath}${SCIM_PATH}`, limitByAddress(deps.limits), proofs);
   for (const { at, router } of privateMounts(deps, ctx)) app.use(at, router);
+  app.use(`${issuerPath}${SCIM_PATH}`, errorHandler(log, 'scim'));
   app.use(`${issuerPath}/console`, consoleRouter());
   // Development: whoever opens the base URL in a browser lands on the console (production keeps the JSON 404).
   if (deps.config.env === 'development') app.get(issuerPath || '/', (_req, res) => res.redirect(302, `${issuerPath}/console/`));

@@ -26,7 +26,13 @@ export type OAuthErrorCode =
  * RFC 7644 §3.12 scimType values a registry error can carry, so a SCIM endpoint renders the same
  * error as a SCIM error body (the OAuth and admin JSON renderers ignore it).
  */
-export type ScimType = 'uniqueness' | 'mutability' | 'invalidValue' | 'invalidSyntax' | 'noTarget' | 'tooMany';
+export type ScimType = 'uniqueness' | 'mutability' | 'invalidValue' | 'invalidSyntax' | 'noTarget' | 'tooMany' | 'invalidFilter' | 'invalidPath';
+
+/** RFC 7644 §3.1: SCIM's media type, which a SCIM endpoint answers in (its errors too). */
+export const SCIM_MEDIA_TYPE = 'application/scim+json; charset=utf-8';
+
+/** RFC 7644 §3.12: the schema of a SCIM error body. */
+export const SCIM_ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
 export class OAuthError extends Error {
   readonly expose: boolean;
@@ -62,6 +68,14 @@ export class OAuthError extends Error {
   /** The response body, its description sanitised (it may echo the caller's input). */
   body(): Record<string, string> {
     return this.description ? { error: this.error, error_description: errorText(this.description) } : { error: this.error };
+  }
+
+  /** The same error as a SCIM endpoint answers it (RFC 7644 §3.12): status as a string, scimType when it has one. */
+  scimBody(): Record<string, unknown> {
+    return {
+      schemas: [SCIM_ERROR_SCHEMA], status: String(this.status), ...(this.scimType ? { scimType: this.scimType } : {}),
+      detail: errorText(this.description ?? this.error),
+    };
   }
 }
 

@@ -20,6 +20,8 @@ export interface AttributeSpec {
   shown: boolean;
   /** What it means, for generated docs and the SCIM schema. */
   description: string;
+  /** Where SCIM carries it (src/scim/): an attribute of the core Agent schema or of agent-sts's extension; absent: not over SCIM. */
+  scim?: { in: 'core' | 'extension'; name: string };
 }
 
 /** Longest id of an agent (the resource server's id is its target URI). */
@@ -37,36 +39,52 @@ const DEFAULT_TOKEN_TTL_SECONDS = 300;
 const MAX_DELEGATION_DEPTH = 16;
 const MAX_OWNER_CHARS = 200;
 const MAX_DESCRIPTION_CHARS = 1_000;
+const MAX_DISPLAY_NAME_CHARS = 200;
+const MAX_EXTERNAL_ID_CHARS = 200;
 
 type AgentAttribute = Exclude<keyof Agent, 'id' | 'secretHash' | 'secrets' | 'jwks' | 'disabled'>;
 type ResourceServerAttribute = Exclude<keyof ResourceServer, 'id' | 'secretHash' | 'secrets' | 'jwks'>;
 
 export const AGENT_ATTRIBUTES = {
+  displayName: {
+    schema: z.string().min(1).max(MAX_DISPLAY_NAME_CHARS), optional: true, editable: true, shown: true,
+    description: 'a human-readable name of the agent', scim: { in: 'core', name: 'displayName' },
+  },
+  externalId: {
+    schema: z.string().min(1).max(MAX_EXTERNAL_ID_CHARS), optional: true, editable: true, shown: true,
+    description: 'the provisioning client\'s own id of the agent (its directory\'s object id)', scim: { in: 'core', name: 'externalId' },
+  },
   owner: {
     schema: z.string().min(1).max(MAX_OWNER_CHARS), optional: true, requiredOnCreate: true, editable: true, shown: true,
-    description: 'who is accountable for the agent (a person, a team, a ticket)',
+    description: 'who is accountable for the agent (a person, a team, a ticket)', scim: { in: 'core', name: 'owners' },
   },
-  description: { schema: z.string().max(MAX_DESCRIPTION_CHARS), optional: true, editable: true, shown: true, description: 'what the agent does' },
+  description: {
+    schema: z.string().max(MAX_DESCRIPTION_CHARS), optional: true, editable: true, shown: true, description: 'what the agent does',
+    scim: { in: 'core', name: 'description' },
+  },
   audiences: {
     schema: z.record(targetUri, z.array(scopeToken).min(1)), editable: true, shown: true,
-    description: 'target (resource indicator or audience) → the scopes the agent may hold there',
+    description: 'target (resource indicator or audience) → the scopes the agent may hold there', scim: { in: 'extension', name: 'entitlements' },
   },
   maxTokenTtlSeconds: {
     schema: z.number().int().min(1).max(MAX_TOKEN_TTL_SECONDS), default: DEFAULT_TOKEN_TTL_SECONDS, editable: true, shown: true,
-    description: 'the longest lifetime of a token issued to the agent',
+    description: 'the longest lifetime of a token issued to the agent', scim: { in: 'extension', name: 'maxTokenTtlSeconds' },
   },
   maxDelegationDepth: {
     schema: z.number().int().min(0).max(MAX_DELEGATION_DEPTH), default: 0, editable: true, shown: true,
-    description: 'how deep a delegation chain through the agent may go',
+    description: 'how deep a delegation chain through the agent may go', scim: { in: 'extension', name: 'maxDelegationDepth' },
   },
   grantTypes: {
     schema: grantTypeList, default: [GRANT_TYPES.clientCredentials], editable: true, shown: true,
-    description: 'the grant types the agent may use at the token endpoint (else unauthorized_client)',
+    description: 'the grant types the agent may use at the token endpoint (else unauthorized_client)', scim: { in: 'extension', name: 'grantTypes' },
   },
-  delegates: { schema: z.array(agentId), default: [], editable: true, shown: true, description: 'agents that may exchange this agent\'s tokens for delegated ones' },
+  delegates: {
+    schema: z.array(agentId), default: [], editable: true, shown: true, description: 'agents that may exchange this agent\'s tokens for delegated ones',
+    scim: { in: 'extension', name: 'delegates' },
+  },
   requireDpop: {
     schema: z.boolean(), default: false, editable: true, shown: true,
-    description: 'refuse token requests without a DPoP proof (no bearer tokens for this agent)',
+    description: 'refuse token requests without a DPoP proof (no bearer tokens for this agent)', scim: { in: 'extension', name: 'requireDpop' },
   },
 } as const satisfies Record<AgentAttribute, AttributeSpec>;
 

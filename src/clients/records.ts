@@ -12,8 +12,11 @@ import type { Agent, ResourceServer } from './types.js';
  */
 export type { Credential, JwkCredential, SecretCredential } from './credentials.js';
 
-/** Where an entry came from: the seed file (STS_REGISTRY_MODE=file keeps those read-only) or the API. */
-export type RecordSource = 'file' | 'api';
+/**
+ * Where an entry came from: the seed file (STS_REGISTRY_MODE=file keeps those read-only), the
+ * admin API, or SCIM (a provisioning client manages only the agents it provisioned).
+ */
+export type RecordSource = 'file' | 'api' | 'scim';
 
 /** One step of a registry change that still has to run after the record is written (each is idempotent). */
 export type ChangeStep =

@@ -13,6 +13,10 @@ export interface ClientSecret {
 
 export interface Agent {
   id: string;
+  /** A human-readable name (SCIM displayName). */
+  displayName?: string;
+  /** The provisioning client's (the IdP's) own id for the agent (SCIM externalId). */
+  externalId?: string;
   owner?: string;
   description?: string;
   secretHash?: string;
@@ -79,5 +83,5 @@ export interface Registry {
 
 /** The audience of the admin API, and the scopes it knows. */
 export { ADMIN_AUDIENCE } from 'agent-sts-gate/protocol';
-export const ADMIN_SCOPES = ['sessions:read', 'sessions:kill', 'agents:read', 'agents:manage', 'audit:read'] as const;
+export const ADMIN_SCOPES = ['sessions:read', 'sessions:kill', 'agents:read', 'agents:manage', 'audit:read', 'scim:provision'] as const;
 export type AdminScope = (typeof ADMIN_SCOPES)[number];

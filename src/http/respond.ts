@@ -10,10 +10,12 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * them, and the request id when given. The headers go to writeHead as one flat list: no object is
  * merged on a path that answers every introspection.
  */
-export function writeJson(res: ServerResponse, status: number, headers: Record<string, string> | undefined, body: unknown, requestId?: [name: string, value: string]): void {
+export function writeJson(
+  res: ServerResponse, status: number, headers: Record<string, string> | undefined, body: unknown, requestId?: [name: string, value: string], type = JSON_TYPE,
+): void {
   const payload = body === '' ? '' : JSON.stringify(body);
   const list: string[] = ['Cache-Control', NO_STORE['Cache-Control'], 'Pragma', NO_STORE.Pragma];
-  if (payload) list.push('Content-Type', JSON_TYPE);
+  if (payload) list.push('Content-Type', type);
   list.push('Content-Length', String(Buffer.byteLength(payload)));
   if (headers) for (const name in headers) list.push(name, headers[name]!);
   if (requestId) list.push(requestId[0], requestId[1]);

@@ -8,7 +8,9 @@ import {
   firstSecret, keyCredentials, liveCredentials, newKeyCredential, rotateSecret, type Credential, type Rotated, type RotationBody,
 } from '../clients/credentials.js';
 import type { LiveRegistry } from '../clients/live-registry.js';
-import { isDeleted, readStored, type AgentRecord, type ChangeStep, type PendingChange, type ResourceServerRecord, type Stored } from '../clients/records.js';
+import {
+  isDeleted, readStored, type AgentRecord, type ChangeStep, type PendingChange, type RecordSource, type ResourceServerRecord, type Stored,
+} from '../clients/records.js';
 import { agentId, targetUri } from '../clients/attributes.js';
 import { agentReferenceProblems, jwks as jwksSchema } from '../clients/registry-file.js';
 import type { RegistryMode } from '../clients/seed.js';
@@ -19,7 +21,7 @@ import type { SessionService } from '../sessions/service.js';
 import type { SessionStore } from '../store/index.js';
 import type { RegistryKind, RegistryStore } from '../store/registry.js';
 import type { UsageStore } from '../store/usage.js';
-import { authorityNeeded, locksEveryoneOut, missingScopes, MANAGE } from './authority.js';
+import { authorityNeeded, canManageNow, locksEveryoneOut, missingScopes, MANAGE } from './authority.js';
 import { ChangePendingError, conflict, insufficientAuthority, notFound } from './errors.js';
 import { mergePatch } from './merge-patch.js';
 
@@ -28,6 +30,15 @@ export interface RegistryActor {
   agent: string;
   scopes: readonly string[];
   context: RequestContext;
+}
+
+/**
+ * What a caller adds to a change of an existing agent: a check of the current record, run inside
+ * the same compare-and-set as the change (SCIM: the agent is one it provisioned, its If-Match
+ * version); it throws to refuse, and nothing is changed or recorded.
+ */
+export interface ChangeOptions {
+  precondition?(current: AgentRecord): void;
 }
 
 export interface RegistryServiceDeps {
@@ -126,7 +137,7 @@ export class RegistryService {
 
   // ── agents ──
 
-  async createAgent(actor: RegistryActor, body: unknown): Promise<{ record: AgentRecord; secret?: string }> {
+  async createAgent(actor: RegistryActor, body: unknown, source: RecordSource = 'api'): Promise<{ record: AgentRecord; secret?: string }> {
     const input = parseInput(agentCreateBody, body);
     const { jwks, ...fields } = input;
     const keys = jwks ? await keyCredentials(jwks as { keys: JWK[] }, new Date(this.now()).toISOString()) : undefined;
@@ -140,7 +151,7 @@ export class RegistryService {
         secret = first?.secret;
         const iso = new Date(nowMs).toISOString();
         const doc: AgentRecord = {
-          ...fields, disabled: false, credentials: first ? [first.credential] : keys!, created: iso, updated: iso, updatedBy: actor.agent, source: 'api',
+          ...fields, disabled: false, credentials: first ? [first.credential] : keys!, created: iso, updated: iso, updatedBy: actor.agent, source,
         };
         // a deleted agent of that id left its status key and kill marker: the new one starts enabled
         return { doc, steps: [{ do: 'status', disabled: false }], outcome: { type: 'agent.created', agent: input.id, by: actor.agent }, extra: null };
@@ -150,14 +161,14 @@ export class RegistryService {
     return { record: record as AgentRecord, ...(secret ? { secret } : {}) };
   }
 
-  async updateAgent(actor: RegistryActor, id: string, body: unknown): Promise<{ record: AgentRecord; revoked: number }> {
+  async updateAgent(actor: RegistryActor, id: string, body: unknown, opts: ChangeOptions = {}): Promise<{ record: AgentRecord; revoked: number }> {
     const patch = parseInput(agentPatch, body);
     if (patch.owner === null) throw invalidRequest('owner: an agent keeps an accountable owner').scim('mutability');
     const names = editableNames(AGENT_ATTRIBUTES);
     const { record, revoked } = await this.#apply<null>(actor, {
       kind: 'agent', id, op: 'update', keepsAManager: true,
       plan: async (cur, nowMs) => {
-        const before = this.#live(cur, 'agent') as AgentRecord;
+        const before = this.#agent(cur, opts);
         const editable = Object.fromEntries(names.flatMap((f) => (before[f as keyof AgentRecord] === undefined ? [] : [[f, before[f as keyof AgentRecord]]])));
         const merged = parseInput(agentEditable, mergePatch(editable, patch)) as Record<string, unknown>;
         const audiences = (merged as Pick<AgentRecord, 'audiences'>).audiences;
@@ -178,11 +189,11 @@ export class RegistryService {
     return { record: record as AgentRecord, revoked };
   }
 
-  async disableAgent(actor: RegistryActor, id: string): Promise<{ revoked: number }> {
+  async disableAgent(actor: RegistryActor, id: string, opts: ChangeOptions = {}): Promise<{ revoked: number }> {
     return this.#apply<null>(actor, {
       kind: 'agent', id, op: 'disable', keepsAManager: true, retryCompletes: true,
       plan: (cur, nowMs) => ({
-        doc: { ...(this.#live(cur, 'agent') as AgentRecord), disabled: true, updated: new Date(nowMs).toISOString(), updatedBy: actor.agent },
+        doc: { ...this.#agent(cur, opts), disabled: true, updated: new Date(nowMs).toISOString(), updatedBy: actor.agent },
         // status first: from here no create naming the agent can store a session, on any instance
         steps: [{ do: 'status', disabled: true }, { do: 'kill_agent' }],
         outcome: { type: 'agent.disabled', agent: id, by: actor.agent, revoked: 0 }, extra: null,
@@ -190,11 +201,11 @@ export class RegistryService {
     });
   }
 
-  async enableAgent(actor: RegistryActor, id: string): Promise<void> {
+  async enableAgent(actor: RegistryActor, id: string, opts: ChangeOptions = {}): Promise<void> {
     await this.#apply<null>(actor, {
       kind: 'agent', id, op: 'enable', retryCompletes: true,
       plan: (cur, nowMs) => ({
-        doc: { ...(this.#live(cur, 'agent') as AgentRecord), disabled: false, updated: new Date(nowMs).toISOString(), updatedBy: actor.agent },
+        doc: { ...this.#agent(cur, opts), disabled: false, updated: new Date(nowMs).toISOString(), updatedBy: actor.agent },
         steps: [{ do: 'status', disabled: false }],
         outcome: { type: 'agent.enabled', agent: id, by: actor.agent }, extra: null,
       }),
@@ -202,11 +213,11 @@ export class RegistryService {
     });
   }
 
-  async deleteAgent(actor: RegistryActor, id: string): Promise<{ revoked: number }> {
+  async deleteAgent(actor: RegistryActor, id: string, opts: ChangeOptions = {}): Promise<{ revoked: number }> {
     return this.#apply<null>(actor, {
       kind: 'agent', id, op: 'delete', keepsAManager: true, retryCompletes: true,
       plan: (cur, nowMs) => {
-        this.#live(cur, 'agent');
+        this.#agent(cur, opts);
         return {
           doc: { id, deleted: new Date(nowMs).toISOString(), deletedBy: actor.agent },
           steps: [{ do: 'status', disabled: true }, { do: 'kill_agent' }, { do: 'forget_usage' }],
@@ -328,6 +339,13 @@ export class RegistryService {
     return cur;
   }
 
+  /** The current agent of a change, its caller's precondition met. */
+  #agent(cur: Stored<RegistryRecord> | undefined, opts: ChangeOptions): AgentRecord {
+    const agent = this.#live(cur, 'agent') as AgentRecord;
+    opts.precondition?.(agent);
+    return agent;
+  }
+
   async #read<R extends RegistryRecord>(kind: RegistryKind, id: string): Promise<{ json: string; record: Stored<R> } | undefined> {
     const json = await this.d.store.get(kind, id);
     return json === undefined ? undefined : { json, record: readStored<R>(kind, json) };
@@ -381,12 +399,19 @@ export class RegistryService {
     throw conflict(`the ${KIND_LABEL[kind]} changed concurrently; retry`);
   }
 
-  /** The entry, and for a guarded change every agent at one registry version (the write must land at it). */
+  /**
+   * The entry, and for a guarded change of an agent that can manage the registry now every agent at
+   * one registry version (the write must land at it). An agent that cannot manage it cannot lock
+   * anyone out: its change is guarded by its own record's compare-and-set alone, so changes of
+   * many such agents (an IdP's deprovisioning burst) do not contend on the registry's version.
+   */
   async #snapshot(kind: RegistryKind, id: string, guarded: boolean) {
     if (!guarded || kind !== 'agent') {
       const current = await this.#read(kind, id);
       return { current, write: { all: undefined }, version: undefined };
     }
+    const alone = await this.#read<AgentRecord>(kind, id);
+    if (!alone || !canManageNow(alone.record, this.now())) return { current: alone, write: { all: undefined }, version: undefined };
     const { docs, version } = await this.d.store.all('agent');
     const json = docs.get(id);
     const all = new Map([...docs].map(([k, v]) => [k, readStored<AgentRecord>('agent', v)]));

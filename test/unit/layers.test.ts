@@ -10,7 +10,7 @@ import { importCycles } from '../../packages/gate/test/helpers/imports.js';
  */
 const LAYERS: [string, number][] = [
   ['errors.ts', 1], ['config', 1], ['probe', 1], ['store', 2], ['keys', 3], ['audit', 3],
-  ['clients', 4], ['limits', 4], ['sessions', 5], ['oauth', 6], ['registry', 6], ['admin', 7], ['push', 7], ['http', 8],
+  ['clients', 4], ['limits', 4], ['sessions', 5], ['oauth', 6], ['registry', 6], ['admin', 7], ['push', 7], ['scim', 7], ['http', 8],
   ['app.ts', 9], ['deps.ts', 9], ['main.ts', 9], ['index.ts', 9], ['dev-bootstrap.ts', 9], ['bin', 10], ['cli', 10],
 ];
 const SRC = path.resolve('src');
