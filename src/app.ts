@@ -3,7 +3,7 @@ import express, { type Router } from 'express';
 import type { Logger } from 'pino';
 import { WELL_KNOWN, wellKnownPath } from 'agent-sts-gate/protocol';
 import { accessRouter } from './admin/access.js';
-import { createdOfAgent, credentialsOfAgent } from './admin/agents.js';
+import { createdOfAgent, credentialsOfAgent, provenanceOfAgents } from './admin/agents.js';
 import { auditRouter } from './admin/audit.js';
 import { adminProofs, lendAdminProofs } from './admin/authorize.js';
 import { probesRouter } from './admin/probes.js';
@@ -25,6 +25,7 @@ import { introspectionEndpoint } from './oauth/introspect.js';
 import { serverMetadata } from './oauth/metadata.js';
 import { revocationEndpoint } from './oauth/revoke.js';
 import { scimRouter } from './scim/router.js';
+import { SeenRecorder } from './scim/seen.js';
 import { tokenEndpoint } from './oauth/token.js';
 
 /** A failed client authentication at /introspect or /revoke is a denial too: a best-effort event. */
@@ -77,6 +78,9 @@ export function privateMounts(deps: Deps, ctx: ServiceContext): PrivateMount[] {
       retentionDays: deps.config.usage.retentionDays, staleCredentialDays: deps.config.usage.staleCredentialDays,
       probeMaxAgeDays: deps.config.usage.probeMaxAgeDays, ...(deps.stores.probes ? { probes: deps.stores.probes } : {}),
       ...(deps.liveRegistry ? { credentialsOf: (id: string) => credentialsOfAgent(deps.liveRegistry!.store, id), createdOf: (id: string) => createdOfAgent(deps.liveRegistry!.store, id) } : {}),
+      ...(deps.liveRegistry && deps.stores.scimSeen ? {
+        drift: { provenance: () => provenanceOfAgents(deps.liveRegistry!.store), seen: deps.stores.scimSeen, unseenDays: deps.config.usage.scimUnseenDays },
+      } : {}),
     }) });
   }
   mounts.push({ at: admin, router: adminRouter(deps.sessions, contextOf, deps.liveRegistry?.service) });
@@ -85,7 +89,10 @@ export function privateMounts(deps: Deps, ctx: ServiceContext): PrivateMount[] {
   }) });
   if (deps.liveRegistry) {
     const base = `${deps.endpoints.issuer.replace(/\/$/, '')}${SCIM_PATH}`;
-    mounts.push({ at: `${issuerPathOf(deps)}${SCIM_PATH}`, router: scimRouter({ sessions: deps.sessions, registry: deps.liveRegistry.service, contextOf, base }) });
+    mounts.push({ at: `${issuerPathOf(deps)}${SCIM_PATH}`, router: scimRouter({
+      sessions: deps.sessions, registry: deps.liveRegistry.service, contextOf, base,
+      ...(deps.stores.scimSeen ? { seen: new SeenRecorder(deps.stores.scimSeen, () => deps.sessions.now()) } : {}),
+    }) });
   }
   if (deps.ssf) {
     const ssfEndpoints = ssfEndpointsOf(deps.endpoints.issuer, deps.endpoints.jwks);

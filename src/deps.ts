@@ -46,6 +46,8 @@ import { MemorySsfStore } from './store/memory/ssf-store.js';
 import { RedisSsfStore } from './store/redis/ssf-store.js';
 import { MemoryProbeStore } from './store/memory/probe-store.js';
 import { RedisProbeStore } from './store/redis/probe-store.js';
+import { MemoryScimSeenStore } from './store/memory/scim-seen-store.js';
+import { RedisScimSeenStore } from './store/redis/scim-seen-store.js';
 import { RedisAuditLog } from './store/redis/audit-log.js';
 import { MemoryRegistryStore } from './store/memory/registry-store.js';
 import type { RegistryStore } from './store/registry.js';
@@ -122,7 +124,7 @@ export async function buildStores(config: Config, log: Logger, clock: Clock = sy
   if (!config.redisUrl) {
     log.warn('REDIS_URL is not set: using the embedded in-memory store. It is single-process and loses every session on exit; never use it in production.');
     const memory = new MemorySessionStore(() => clock.nowMs());
-    return { stores: { sessions: memory, replay: memory, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore(), probes: new MemoryProbeStore() } };
+    return { stores: { sessions: memory, replay: memory, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore(), probes: new MemoryProbeStore(), scimSeen: new MemoryScimSeenStore() } };
   }
   const redis = connectRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
@@ -131,7 +133,7 @@ export async function buildStores(config: Config, log: Logger, clock: Clock = sy
   const keys = redisKeys(config.redisKeyPrefix);
   const store = new RedisSessionStore(redis, keys);
   return {
-    stores: { sessions: store, replay: store, audit: new RedisAuditLog(redis, keys), usage: new RedisUsageStore(redis, keys), ssf: new RedisSsfStore(redis, keys), probes: new RedisProbeStore(redis, keys) },
+    stores: { sessions: store, replay: store, audit: new RedisAuditLog(redis, keys), usage: new RedisUsageStore(redis, keys), ssf: new RedisSsfStore(redis, keys), probes: new RedisProbeStore(redis, keys), scimSeen: new RedisScimSeenStore(redis, keys) },
     redis,
   };
 }

@@ -1,6 +1,7 @@
 import type { Agent } from '../clients/types.js';
 import type { Session } from '../store/index.js';
 import type { UsageRow } from '../store/usage.js';
+import type { DriftFindingKind } from './drift-review.js';
 import type { ResourceServerReview } from './probe-review.js';
 
 /**
@@ -9,7 +10,7 @@ import type { ResourceServerReview } from './probe-review.js';
  * route gathers the inputs.
  */
 
-export type FindingKind = 'unused_entitlement' | 'stale_credential' | 'no_owner' | 'unused_delegate' | 'disabled_but_holding';
+export type FindingKind = 'unused_entitlement' | 'stale_credential' | 'no_owner' | 'unused_delegate' | 'disabled_but_holding' | DriftFindingKind;
 
 export interface Finding {
   kind: FindingKind;

@@ -8,6 +8,8 @@ import { dayOf, namesAgent, type UsageStore } from '../store/usage.js';
 import type { ProbeStore } from '../store/probes.js';
 import { integerParam, only, privateRouter, requireScope } from './http-kit.js';
 import { resourceServerReviews, type ResourceServerReview } from './probe-review.js';
+import { driftFindings, scimManaged, type DriftEstate, type Provenance } from './drift-review.js';
+import type { ScimSeenStore } from '../store/scim-seen.js';
 
 const DEFAULT_DAYS = 30;
 const MAX_DAYS = 3_650;
@@ -30,6 +32,12 @@ export interface AccessDeps {
   /** Each resource server's last enforcement probe; absent: the review says nothing of resource servers. */
   probes?: ProbeStore;
   probeMaxAgeDays: number;
+  /** Drift against the IdP (SCIM): absent with a fixed registry, which SCIM cannot provision. */
+  drift?: {
+    provenance(): Promise<Map<string, Provenance>>;
+    seen: ScimSeenStore;
+    unseenDays: number;
+  };
 }
 
 const daysParam = (req: Request) => integerParam(req, 'days', { min: 1, max: MAX_DAYS, fallback: DEFAULT_DAYS });
@@ -59,6 +67,8 @@ export function accessRouter(d: AccessDeps): Router {
     const nowMs = d.sessions.now();
     const { window, dayKeys } = windowOf(days, nowMs, d.retentionDays);
     const usage = await d.usageStore.read(dayKeys);
+    const drift = await estate(nowMs);
+    const managed = drift ? scimManaged(drift) : false;
     const out: AccessReview[] = [];
     for (const agent of agents) {
       const sessions = await d.sessions.list({ agent: agent.id }, HELD_LIMIT);
@@ -66,9 +76,24 @@ export function accessRouter(d: AccessDeps): Router {
       const createdMs = (await d.createdOf?.(agent.id)) ?? 0;
       const own = createdMs ? usage.filter((u) => !namesAgent(u, agent.id) || u.lastMs >= createdMs) : usage;
       const rev = accessReview({ agent, all, sessions, usage: own, window, nowMs, staleCredentialDays: d.staleCredentialDays, credentials });
+      if (drift) rev.findings.push(...driftFindings(agent, drift, managed));
       out.push(sessions.length === HELD_LIMIT ? { ...rev, window: { ...rev.window, note: `${rev.window.note ?? ''} held lists the first ${HELD_LIMIT} live sessions only`.trim() } } : rev);
     }
     return out;
+  }
+
+  async function estate(nowMs: number): Promise<DriftEstate | undefined> {
+    if (!d.drift) return undefined;
+    const [provenance, lastSeen] = [await d.drift.provenance(), await d.drift.seen.all()];
+    return { provenance, lastSeen, nowMs, unseenDays: d.drift.unseenDays };
+  }
+
+  /** Drops the sightings of agents the registry no longer holds (deleted), so the store holds only the estate's. */
+  async function pruneSeen(): Promise<void> {
+    if (!d.drift) return;
+    const held = await d.drift.provenance();
+    const gone = [...(await d.drift.seen.all()).keys()].filter((id) => !held.has(id));
+    if (gone.length) await d.drift.seen.forget(gone);
   }
 
   const allAgents = async () => (d.registry.agents ? d.registry.agents() : []);
@@ -90,6 +115,7 @@ export function accessRouter(d: AccessDeps): Router {
   r.route('/access-review')
     .get(read, async (req: Request, res: Response) => {
       const days = daysParam(req);
+      await pruneSeen();
       const all = await allAgents();
       const reviews = await review(all, all, days);
       const resourceServers = await servers();

@@ -5,6 +5,7 @@ import type { RegistryService } from '../registry/service.js';
 import { agentView, listView } from '../registry/views.js';
 import type { RegistryStore } from '../store/registry.js';
 import type { CredentialView } from './access-review.js';
+import type { Provenance } from './drift-review.js';
 import { actorOf, jsonOrEmpty, jsonOrMergePatch, only, parseBody, parseJson, privateRouter, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
 import type { SessionService } from '../sessions/service.js';
 
@@ -97,4 +98,13 @@ export async function createdOfAgent(store: RegistryStore, id: string): Promise<
   const json = await store.get('agent', id);
   const created = json === undefined ? undefined : (JSON.parse(json) as Partial<AgentRecord>).created;
   return created ? Date.parse(created) : undefined;
+}
+
+/** Every agent's source and creation time (ms), from one read of the live registry's records. */
+export async function provenanceOfAgents(store: RegistryStore): Promise<Map<string, Provenance>> {
+  const { docs } = await store.all('agent');
+  return new Map([...docs].map(([id, json]) => {
+    const rec = JSON.parse(json) as Partial<AgentRecord>;
+    return [id, { source: rec.source ?? 'api', createdMs: rec.created ? Date.parse(rec.created) : 0 }];
+  }));
 }

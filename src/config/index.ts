@@ -128,6 +128,8 @@ const envSchema = z.object({
     .describe('the access review flags a credential older than this as stale_credential'),
   STS_PROBE_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3_650).default(7)
     .describe('the access review flags a resource server whose last enforcement probe (agent-sts probe) is older than this as unprobed_resource_server'),
+  STS_SCIM_UNSEEN_DAYS: z.coerce.number().int().min(1).max(3_650).default(7)
+    .describe('the access review flags a SCIM-provisioned agent the IdP has not read or changed through /scim/v2 for longer than this as not_in_directory'),
 });
 
 export interface Config {
@@ -153,7 +155,7 @@ export interface Config {
   /** The audit trail (src/audit/trail.ts). */
   readonly audit: { readonly enabled: boolean; readonly maxRecords: number; readonly maxAgeMs: number; readonly checkpointIntervalMs: number };
   /** Usage counts and the access review (src/audit/usage.ts, src/admin/access.ts). */
-  readonly usage: { readonly enabled: boolean; readonly flushIntervalMs: number; readonly retentionDays: number; readonly staleCredentialDays: number; readonly probeMaxAgeDays: number };
+  readonly usage: { readonly enabled: boolean; readonly flushIntervalMs: number; readonly retentionDays: number; readonly staleCredentialDays: number; readonly probeMaxAgeDays: number; readonly scimUnseenDays: number };
   /** Revocation events for resource servers (src/push/). */
   readonly ssf: {
     readonly enabled: boolean; readonly retentionMs: number; readonly longPollMs: number; readonly maxLongPolls: number;
@@ -232,6 +234,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       retentionDays: e.STS_USAGE_RETENTION_DAYS,
       staleCredentialDays: e.STS_STALE_CREDENTIAL_DAYS,
       probeMaxAgeDays: e.STS_PROBE_MAX_AGE_DAYS,
+      scimUnseenDays: e.STS_SCIM_UNSEEN_DAYS,
     }),
     ssf: Object.freeze({
       enabled: e.STS_SSF === 'on',

@@ -11,6 +11,7 @@ import type { SessionService } from '../sessions/service.js';
 import { patched } from './patch.js';
 import { provisionedOf, resourceOf, versionOf, type Provisioned } from './resource.js';
 import { filterOf, sortedBy } from './query.js';
+import type { SeenRecorder } from './seen.js';
 import { listResponse, MAX_BODY, MAX_COUNT, resourceTypes, schemas, serviceProviderConfig } from './schema.js';
 
 /**
@@ -26,6 +27,8 @@ export interface ScimDeps {
   contextOf: ContextOf;
   /** The absolute URL of /scim/v2 (meta.location). */
   base: string;
+  /** Records that the IdP read or changed an agent (the access review's not_in_directory); absent: not recorded. */
+  seen?: SeenRecorder;
 }
 
 const DEFAULT_COUNT = 100;
@@ -86,9 +89,11 @@ export function scimRouter(d: ScimDeps): Router {
   const location = (id: string) => `${d.base}/Agents/${encodeURIComponent(id)}`;
   const idOf = (req: Request) => String(req.params.id);
 
+  /** The provisioned agent the IdP names; the IdP has seen it (recorded before any change, so a failed write changes nothing). */
   async function provisioned(id: string): Promise<AgentRecord> {
     const { record } = await d.registry.read<AgentRecord>('agent', id);
     if (record.source !== 'scim') throw notFound('agent');
+    await d.seen?.saw(id);
     return record;
   }
   const answer = async (res: Response, status: number, id: string) => {
@@ -153,7 +158,10 @@ export function scimRouter(d: ScimDeps): Router {
       const count = Math.min(MAX_COUNT, integerParam(req, 'count', { min: 0, max: COUNT_CEILING, fallback: DEFAULT_COUNT }));
       const all = (await d.registry.list<AgentRecord>('agent')).filter((a) => a.source === 'scim').map((a) => resourceOf(a, location(a.id)));
       const found = sortedBy(all.filter(matches), queryString(req, 'sortBy'), queryString(req, 'sortOrder'));
-      send(res, 200, listResponse(found.slice(startIndex - 1, startIndex - 1 + count), found.length, startIndex));
+      const page = found.slice(startIndex - 1, startIndex - 1 + count);
+      // a filtered query (externalId eq "…", as IdPs look an agent up) sees what it returns; a bare listing asserts nothing
+      if (queryString(req, 'filter') !== undefined) for (const a of page) await d.seen?.saw(String(a.id));
+      send(res, 200, listResponse(page, found.length, startIndex));
     })
     .post(scimJson, parseBody, async (req: AdminRequest, res) => {
       const next = provisionedOf(req.body);
@@ -188,6 +196,7 @@ export function scimRouter(d: ScimDeps): Router {
     })
     .delete(async (req: AdminRequest, res) => {
       await d.registry.deleteAgent(actor(req), idOf(req), { precondition: preconditionOf(req.headers['if-match']) });
+      d.seen?.forget(idOf(req));
       res.status(204).end();
     })
     .all(only('GET, HEAD, PUT, PATCH, DELETE'));

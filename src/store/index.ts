@@ -1,5 +1,6 @@
 import type { AuditAppend, AuditLog } from './audit.js';
 import type { ProbeStore } from './probes.js';
+import type { ScimSeenStore } from './scim-seen.js';
 import type { SsfStore } from './ssf.js';
 import type { UsageStore } from './usage.js';
 import type { ReplaySpace } from './keys.js';
@@ -106,4 +107,6 @@ export interface Stores {
   ssf?: SsfStore;
   /** Each resource server's last enforcement probe. */
   probes?: ProbeStore;
+  /** When the IdP last saw each SCIM-provisioned agent. */
+  scimSeen?: ScimSeenStore;
 }

@@ -71,6 +71,8 @@ export interface RedisKeys {
   usageCounts(day: string): string;
   /** HASH usage field → last time (ms), for one UTC day. */
   usageLast(day: string): string;
+  /** HASH agent id → ms: when the IdP last read or changed each SCIM-provisioned agent (store/scim-seen.ts). */
+  scimSeen(): string;
   /** HASH resource server id → JSON ProbeSummary: each one's last enforcement probe (store/probes.ts). */
   probes(): string;
   /** STREAM (fields jti, set): the SETs for one audience (resource server), kept for the SSF retention window. */
@@ -162,6 +164,7 @@ export function redisKeys(prefix: string): RedisKeys {
     usageCounts: (day) => `${prefix}{usage:${day}}:n`,
     usageLast: (day) => `${prefix}{usage:${day}}:t`,
     probes: () => `${prefix}probes`,
+    scimSeen: () => `${prefix}scim:seen`,
     ssfStream: (aud) => `${prefix}{ssf:${aud}}:sets`,
     ssfTrimmed: (aud) => `${prefix}{ssf:${aud}}:trimmed`,
     ssfCursor: (aud, stream) => `${prefix}{ssf:${aud}}:cursor:${stream}`,

@@ -29,6 +29,8 @@ import { RedisSsfStore } from '../../src/store/redis/ssf-store.js';
 import { MemorySsfStore } from '../../src/store/memory/ssf-store.js';
 import { MemoryProbeStore } from '../../src/store/memory/probe-store.js';
 import { RedisProbeStore } from '../../src/store/redis/probe-store.js';
+import { RedisScimSeenStore } from '../../src/store/redis/scim-seen-store.js';
+import { MemoryScimSeenStore } from '../../src/store/memory/scim-seen-store.js';
 import { MemoryUsageStore } from '../../src/store/memory/usage-store.js';
 import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
 import { RedisRegistryStore } from '../../src/store/redis/registry-store.js';
@@ -224,7 +226,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     const store = opts.wrapStore ? opts.wrapStore(real, keys) : real;
     stores = {
       sessions: store, replay: store, audit: new RedisAuditLog(client, keys), usage: new RedisUsageStore(client, keys), ssf: new RedisSsfStore(client, keys),
-      probes: new RedisProbeStore(client, keys),
+      probes: new RedisProbeStore(client, keys), scimSeen: new RedisScimSeenStore(client, keys),
     };
     // A raw view of the keys: the one node, or every master of a cluster (tests use `redis` on a single Redis only).
     const parsed = parseRedisUrl(url);
@@ -246,7 +248,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
   } else {
     // The sweeper keeps the app's time: a test clock away from real time must not sweep live sessions.
     const store = new MemorySessionStore(opts.clock ? () => opts.clock!.nowMs() : undefined);
-    stores = { sessions: store, replay: store, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore(), probes: new MemoryProbeStore() };
+    stores = { sessions: store, replay: store, audit: new MemoryAuditLog(), usage: new MemoryUsageStore(), ssf: new MemorySsfStore(), probes: new MemoryProbeStore(), scimSeen: new MemoryScimSeenStore() };
     state = { kind: 'memory', sessions: store };
   }
   const faults = opts.faults;
@@ -258,6 +260,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
       ...(stores.usage ? { usage: faults.wrap('usage', stores.usage) } : {}),
       ...(stores.ssf ? { ssf: faults.wrap('ssf', stores.ssf) } : {}),
       ...(stores.probes ? { probes: stores.probes } : {}),
+      ...(stores.scimSeen ? { scimSeen: stores.scimSeen } : {}),
     };
   }
   const realRegistryStore = opts.shared?.registryStore ?? (client && keys ? new RedisRegistryStore(client, keys) : faults || opts.live ? new MemoryRegistryStore() : undefined);
