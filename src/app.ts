@@ -79,7 +79,7 @@ export function privateMounts(deps: Deps, ctx: ServiceContext): PrivateMount[] {
       probeMaxAgeDays: deps.config.usage.probeMaxAgeDays, ...(deps.stores.probes ? { probes: deps.stores.probes } : {}),
       ...(deps.liveRegistry ? { credentialsOf: (id: string) => credentialsOfAgent(deps.liveRegistry!.store, id), createdOf: (id: string) => createdOfAgent(deps.liveRegistry!.store, id) } : {}),
       ...(deps.liveRegistry && deps.stores.scimSeen ? {
-        drift: { provenance: () => provenanceOfAgents(deps.liveRegistry!.store), seen: deps.stores.scimSeen, unseenDays: deps.config.usage.scimUnseenDays },
+        drift: { provenance: () => provenanceOfAgents(deps.liveRegistry!.service), seen: deps.stores.scimSeen, unseenDays: deps.config.usage.scimUnseenDays },
       } : {}),
     }) });
   }

@@ -100,11 +100,7 @@ export async function createdOfAgent(store: RegistryStore, id: string): Promise<
   return created ? Date.parse(created) : undefined;
 }
 
-/** Every agent's source and creation time (ms), from one read of the live registry's records. */
-export async function provenanceOfAgents(store: RegistryStore): Promise<Map<string, Provenance>> {
-  const { docs } = await store.all('agent');
-  return new Map([...docs].map(([id, json]) => {
-    const rec = JSON.parse(json) as Partial<AgentRecord>;
-    return [id, { source: rec.source ?? 'api', createdMs: rec.created ? Date.parse(rec.created) : 0 }];
-  }));
+/** Every live agent's source and creation time (ms), from one read of the live registry. */
+export async function provenanceOfAgents(registry: RegistryService): Promise<Map<string, Provenance>> {
+  return new Map((await registry.list<AgentRecord>('agent')).map((r) => [r.id, { source: r.source, createdMs: Date.parse(r.created) }]));
 }

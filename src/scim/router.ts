@@ -90,14 +90,14 @@ export function scimRouter(d: ScimDeps): Router {
   const idOf = (req: Request) => String(req.params.id);
 
   /** The provisioned agent the IdP names; the IdP has seen it (recorded before any change, so a failed write changes nothing). */
-  async function provisioned(id: string): Promise<AgentRecord> {
+  async function provisioned(id: string, seen = true): Promise<AgentRecord> {
     const { record } = await d.registry.read<AgentRecord>('agent', id);
     if (record.source !== 'scim') throw notFound('agent');
-    await d.seen?.saw(id);
+    if (seen) await d.seen?.saw(id);
     return record;
   }
-  const answer = async (res: Response, status: number, id: string) => {
-    const record = await provisioned(id);
+  const answer = async (res: Response, status: number, id: string, seen = true) => {
+    const record = await provisioned(id, seen);
     send(res, status, resourceOf(record, location(id)), versionOf(record));
   };
 
@@ -177,7 +177,8 @@ export function scimRouter(d: ScimDeps): Router {
         });
       }
       res.set('Location', location(id));
-      await answer(res, 201, id);
+      // its creation time is its first sighting: nothing to write
+      await answer(res, 201, id, false);
     })
     .all(only('GET, HEAD, POST'));
 

@@ -34,7 +34,7 @@ describe('loadConfig', () => {
       http: { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 10_000 },
       workers: 1,
       audit: { enabled: true, maxRecords: 1_000_000, maxAgeMs: 90 * 86_400_000, checkpointIntervalMs: 60_000 },
-      usage: { enabled: true, flushIntervalMs: 5_000, retentionDays: 90, staleCredentialDays: 90, probeMaxAgeDays: 7 },
+      usage: { enabled: true, flushIntervalMs: 5_000, retentionDays: 90, staleCredentialDays: 90, probeMaxAgeDays: 7, scimUnseenDays: 7 },
       ssf: { enabled: true, retentionMs: 86_400_000, longPollMs: 10_000, maxLongPolls: 32, pushTimeoutMs: 5_000, pushRetryMs: 1_000, pushAllow: { subnets: [], hosts: [] } },
     });
   });
@@ -71,6 +71,11 @@ describe('loadConfig', () => {
     expect(c.http).toEqual({ headersTimeoutMs: 2_000, requestTimeoutMs: 3_000, keepAliveTimeoutMs: 1_000, maxConnections: 50 });
     expect(() => loadConfig({ STS_HEADERS_TIMEOUT_MS: '6000', STS_REQUEST_TIMEOUT_MS: '5000' }, CWD)).toThrow(/STS_REQUEST_TIMEOUT_MS: must be at least STS_HEADERS_TIMEOUT_MS/);
     expect(() => loadConfig({ STS_MAX_CONNECTIONS: '0' }, CWD)).toThrow(/STS_MAX_CONNECTIONS/);
+  });
+
+  it('STS_SCIM_UNSEEN_DAYS: whole days from 1, else refused naming the variable', () => {
+    expect(loadConfig({ STS_SCIM_UNSEEN_DAYS: '30' }, CWD).usage.scimUnseenDays).toBe(30);
+    for (const bad of ['0', '1.5', 'week']) expect(() => loadConfig({ STS_SCIM_UNSEEN_DAYS: bad }, CWD)).toThrow(/STS_SCIM_UNSEEN_DAYS/);
   });
 
   it('STS_WORKERS above 1 needs REDIS_URL: the memory store is per process', () => {
