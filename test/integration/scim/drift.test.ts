@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import request from 'supertest';
+import { StoreUnavailableError } from '../../../src/errors.js';
 import { PROBE_AGENT_PREFIX, PROBE_OWNER } from '../../../src/probe/agents.js';
 import { API, startSts, type TestSts } from '../../helpers/sts.js';
 import { newAgent, patchOps, provisionerToken, registryAdminToken, scimClient, scimRegistry } from '../../helpers/scim.js';
@@ -122,6 +123,22 @@ describe('SCIM drift in the access review', () => {
     // the IdP looks it up again: seen, and the finding is gone
     expect((await (await scim()).get(`/Agents?filter=${encodeURIComponent(`externalId eq "forgotten"`)}`)).body.totalResults).toBe(1);
     expect((await driftByAgent())[ids.forgotten!]).toEqual([]);
+  });
+
+  it('a sighting that cannot be written answers 503 before anything changes: the PATCH is not applied', async () => {
+    const store = sts.deps.stores.scimSeen!;
+    const see = jest.spyOn(store, 'see').mockRejectedValue(new StoreUnavailableError(new Error('redis down')));
+    try {
+      clockMs += 2 * HOUR;
+      const s = await scim();
+      const res = await s.patch(`/Agents/${ids.synced}`, patchOps({ op: 'Replace', path: 'description', value: 'must not land' }));
+      expect(res.status).toBe(503);
+      expect(see).toHaveBeenCalledTimes(1);
+      see.mockRestore();
+      expect((await s.get(`/Agents/${ids.synced}`)).body.description).toBe('still here');
+    } finally {
+      see.mockRestore();
+    }
   });
 
   it('owner_missing: an owner agent:<id> resolves while the registry holds that agent; once the IdP deletes it, it does not', async () => {
