@@ -62,12 +62,13 @@ export function accessRouter(d: AccessDeps): Router {
   const r = privateRouter();
   const read = requireScope(d.sessions, 'agents:read');
 
-  async function review(agents: Agent[], all: Agent[], days: number): Promise<AccessReview[]> {
+  /** `whole`: the review of every agent, which also drops the sightings of deleted agents. */
+  async function review(agents: Agent[], all: Agent[], days: number, whole = false): Promise<AccessReview[]> {
     await d.usage?.flush();
     const nowMs = d.sessions.now();
     const { window, dayKeys } = windowOf(days, nowMs, d.retentionDays);
     const usage = await d.usageStore.read(dayKeys);
-    const drift = await estate(nowMs);
+    const drift = await estate(nowMs, whole);
     const managed = drift ? scimManaged(drift) : false;
     const out: AccessReview[] = [];
     for (const agent of agents) {
@@ -82,18 +83,14 @@ export function accessRouter(d: AccessDeps): Router {
     return out;
   }
 
-  async function estate(nowMs: number): Promise<DriftEstate | undefined> {
+  /** The estate's provenance and sightings; `prune`: first drop the sightings of agents the registry no longer holds. */
+  async function estate(nowMs: number, prune: boolean): Promise<DriftEstate | undefined> {
     if (!d.drift) return undefined;
-    const [provenance, lastSeen] = [await d.drift.provenance(), await d.drift.seen.all()];
-    return { provenance, lastSeen, nowMs, unseenDays: d.drift.unseenDays };
-  }
-
-  /** Drops the sightings of agents the registry no longer holds (deleted), so the store holds only the estate's. */
-  async function pruneSeen(): Promise<void> {
-    if (!d.drift) return;
-    const held = await d.drift.provenance();
-    const gone = [...(await d.drift.seen.all()).keys()].filter((id) => !held.has(id));
+    const provenance = await d.drift.provenance();
+    const lastSeen = await d.drift.seen.all();
+    const gone = prune ? [...lastSeen.keys()].filter((id) => !provenance.has(id)) : [];
     if (gone.length) await d.drift.seen.forget(gone);
+    return { provenance, lastSeen, nowMs, unseenDays: d.drift.unseenDays };
   }
 
   const allAgents = async () => (d.registry.agents ? d.registry.agents() : []);
@@ -115,9 +112,8 @@ export function accessRouter(d: AccessDeps): Router {
   r.route('/access-review')
     .get(read, async (req: Request, res: Response) => {
       const days = daysParam(req);
-      await pruneSeen();
       const all = await allAgents();
-      const reviews = await review(all, all, days);
+      const reviews = await review(all, all, days, true);
       const resourceServers = await servers();
       if (req.accepts(['application/json', 'text/csv']) === 'text/csv') res.type('text/csv; charset=utf-8').send(reviewsCsv(reviews, resourceServers));
       else res.json({ window: reviews[0]?.window ?? windowOf(days, d.sessions.now(), d.retentionDays).window, agents: reviews, resourceServers });
