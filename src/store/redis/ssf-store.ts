@@ -1,10 +1,10 @@
-import { StoreUnavailableError } from '../../errors.js';
 import type { RedisKeys } from '../keys.js';
 import {
   NO_PUSH_FAILURE, SSF_POLL_WINDOW, type PushState, type PushTarget, type SsfPoll, type SsfPolled, type SsfStore, type StreamQuota, type VerifyOutcome,
 } from '../ssf.js';
 import type { RedisClient } from './connect.js';
 import { SSF_ADD_STREAM, SSF_APPEND, SSF_LEASE, SSF_POLL, SSF_RELEASE, SSF_REMOVE_STREAM, SSF_VERIFY } from './ssf-scripts.js';
+import { unavailableOnError } from './unavailable.js';
 
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -13,14 +13,6 @@ type Script = (...args: (string | number)[]) => Promise<unknown>;
  * than that starts over (and is told to resync, since entries were trimmed meanwhile).
  */
 const STATE_TTL_RETENTIONS = 2;
-
-async function guard<T>(op: Promise<T>): Promise<T> {
-  try {
-    return await op;
-  } catch (err) {
-    throw new StoreUnavailableError(err);
-  }
-}
 
 /** SSF streams as Redis Streams: one per audience, trimmed by the service clock's retention window. */
 export class RedisSsfStore implements SsfStore {
@@ -58,21 +50,21 @@ export class RedisSsfStore implements SsfStore {
   async setPush(aud: string, target: PushTarget | undefined): Promise<void> {
     const key = this.keys.ssfPush(aud);
     if (!target) {
-      await guard(this.redis.del(key));
-      await guard(this.redis.srem(this.keys.ssfPushAudiences(), aud));
+      await unavailableOnError(this.redis.del(key));
+      await unavailableOnError(this.redis.srem(this.keys.ssfPushAudiences(), aud));
       return;
     }
     const fields = { endpoint: target.endpoint, authorization: target.authorization ?? '', state: JSON.stringify(NO_PUSH_FAILURE) };
-    await guard(this.redis.multi().del(key).hset(key, fields).exec());
-    await guard(this.redis.sadd(this.keys.ssfPushAudiences(), aud));
+    await unavailableOnError(this.redis.multi().del(key).hset(key, fields).exec());
+    await unavailableOnError(this.redis.sadd(this.keys.ssfPushAudiences(), aud));
   }
 
   async pushAudiences(): Promise<string[]> {
-    return guard(this.redis.smembers(this.keys.ssfPushAudiences()));
+    return unavailableOnError(this.redis.smembers(this.keys.ssfPushAudiences()));
   }
 
   async push(aud: string): Promise<{ target: PushTarget; state: PushState } | undefined> {
-    const [endpoint, authorization, state] = await guard(this.redis.hmget(this.keys.ssfPush(aud), 'endpoint', 'authorization', 'state'));
+    const [endpoint, authorization, state] = await unavailableOnError(this.redis.hmget(this.keys.ssfPush(aud), 'endpoint', 'authorization', 'state'));
     if (!endpoint) return undefined;
     return { target: { endpoint, ...(authorization ? { authorization } : {}) }, state: state ? (JSON.parse(state) as PushState) : { ...NO_PUSH_FAILURE } };
   }
@@ -80,40 +72,40 @@ export class RedisSsfStore implements SsfStore {
   async savePushState(aud: string, state: PushState): Promise<void> {
     // Only while the target exists; in the rare race with a removal a lone `state` field is left, which push() reads as no target.
     const key = this.keys.ssfPush(aud);
-    if (await guard(this.redis.exists(key))) await guard(this.redis.hset(key, 'state', JSON.stringify(state)));
+    if (await unavailableOnError(this.redis.exists(key))) await unavailableOnError(this.redis.hset(key, 'state', JSON.stringify(state)));
   }
 
   async lease(aud: string, holder: string, ttlMs: number): Promise<boolean> {
-    return (await guard(this.#lease(this.keys.ssfPushLease(aud), holder, ttlMs))) === 1;
+    return (await unavailableOnError(this.#lease(this.keys.ssfPushLease(aud), holder, ttlMs))) === 1;
   }
 
   async addStream(aud: string, id: string, config: string, quota: StreamQuota, nowMs: number): Promise<boolean> {
     const added = this.#addStream(this.keys.ssfStreamConfigs(aud), this.keys.ssfPositions(aud), id, config, quota.max, quota.idleMs, nowMs, ...this.#statePrefixes(aud));
-    return (await guard(added)) === 1;
+    return (await unavailableOnError(added)) === 1;
   }
 
   async streams(aud: string): Promise<Map<string, string>> {
-    return new Map(Object.entries(await guard(this.redis.hgetall(this.keys.ssfStreamConfigs(aud)))));
+    return new Map(Object.entries(await unavailableOnError(this.redis.hgetall(this.keys.ssfStreamConfigs(aud)))));
   }
 
   async removeStream(aud: string, id: string): Promise<boolean> {
     const k = this.keys;
-    return (await guard(this.#removeStream(k.ssfStreamConfigs(aud), k.ssfCursor(aud, id), k.ssfAcked(aud, id), k.ssfVerified(aud, id), id))) === 1;
+    return (await unavailableOnError(this.#removeStream(k.ssfStreamConfigs(aud), k.ssfCursor(aud, id), k.ssfAcked(aud, id), k.ssfVerified(aud, id), id))) === 1;
   }
 
   async release(aud: string, holder: string): Promise<void> {
-    await guard(this.#release(this.keys.ssfPushLease(aud), holder));
+    await unavailableOnError(this.#release(this.keys.ssfPushLease(aud), holder));
   }
 
   async append(aud: string, sets: { jti: string; set: string }[], nowMs: number, retentionMs: number): Promise<void> {
     if (sets.length === 0) return;
     const k = this.keys;
-    await guard(this.#append(k.ssfStream(aud), k.ssfTrimmed(aud), nowMs, nowMs - retentionMs, k.ssfAppended(), aud, ...sets.flatMap((s) => [s.jti, s.set])));
+    await unavailableOnError(this.#append(k.ssfStream(aud), k.ssfTrimmed(aud), nowMs, nowMs - retentionMs, k.ssfAppended(), aud, ...sets.flatMap((s) => [s.jti, s.set])));
   }
 
   async verify(aud: string, stream: string, v: { jti: string; set: string }, nowMs: number, retentionMs: number, intervalMs: number): Promise<VerifyOutcome> {
     const k = this.keys;
-    const out = Number(await guard(this.#verify(
+    const out = Number(await unavailableOnError(this.#verify(
       k.ssfStream(aud), k.ssfTrimmed(aud), k.ssfStreamConfigs(aud), k.ssfVerified(aud, stream),
       nowMs, nowMs - retentionMs, k.ssfAppended(), aud, stream, intervalMs, v.jti, v.set,
     )));
@@ -125,7 +117,7 @@ export class RedisSsfStore implements SsfStore {
   poll(aud: string, p: SsfPoll): Promise<SsfPolled>;
   async poll(aud: string, p: SsfPoll & { quota?: StreamQuota }): Promise<SsfPolled | undefined> {
     const k = this.keys;
-    const out = (await guard(this.#poll(
+    const out = (await unavailableOnError(this.#poll(
       k.ssfStream(aud), k.ssfTrimmed(aud), k.ssfCursor(aud, p.stream), k.ssfAcked(aud, p.stream), k.ssfStreamConfigs(aud), k.ssfPositions(aud),
       p.nowMs, p.nowMs - p.retentionMs, p.maxEvents, SSF_POLL_WINDOW, p.retentionMs * STATE_TTL_RETENTIONS,
       p.stream, p.quota?.max ?? 0, p.quota?.idleMs ?? 0, ...this.#statePrefixes(aud), ...p.ack,
@@ -137,7 +129,7 @@ export class RedisSsfStore implements SsfStore {
   }
 
   async head(aud: string): Promise<string> {
-    const [newest] = await guard(this.redis.xrevrange(this.keys.ssfStream(aud), '+', '-', 'COUNT', 1));
+    const [newest] = await unavailableOnError(this.redis.xrevrange(this.keys.ssfStream(aud), '+', '-', 'COUNT', 1));
     return newest?.[0] ?? '0-0';
   }
 
@@ -150,8 +142,8 @@ export class RedisSsfStore implements SsfStore {
       if (from === channel) onAppend(aud);
     });
     try {
-      await guard(sub.connect());
-      await guard(sub.subscribe(channel));
+      await unavailableOnError(sub.connect());
+      await unavailableOnError(sub.subscribe(channel));
     } catch (err) {
       sub.disconnect();
       throw err;

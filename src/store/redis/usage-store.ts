@@ -1,7 +1,7 @@
-import { StoreUnavailableError } from '../../errors.js';
 import type { RedisKeys } from '../keys.js';
 import { fromField, namesAgent, retainedDays, usageField, type UsageRow, type UsageStore } from '../usage.js';
 import type { RedisClient } from './connect.js';
+import { unavailableOnError } from './unavailable.js';
 
 const MS_PER_DAY = 86_400_000;
 
@@ -18,14 +18,6 @@ redis.call('PEXPIRE', KEYS[2], ttl)
 return 1
 `;
 
-async function guard<T>(op: Promise<T>): Promise<T> {
-  try {
-    return await op;
-  } catch (err) {
-    throw new StoreUnavailableError(err);
-  }
-}
-
 /** Two HASHes per UTC day (counts and last times), expiring after the retention. */
 export class RedisUsageStore implements UsageStore {
   readonly #add: (...args: (string | number)[]) => Promise<unknown>;
@@ -39,22 +31,22 @@ export class RedisUsageStore implements UsageStore {
     if (rows.length === 0) return;
     const args: (string | number)[] = [(retentionDays + 1) * MS_PER_DAY];
     for (const r of rows) args.push(usageField(r), r.count, r.lastMs);
-    await guard(this.#add(this.keys.usageCounts(day), this.keys.usageLast(day), ...args));
+    await unavailableOnError(this.#add(this.keys.usageCounts(day), this.keys.usageLast(day), ...args));
   }
 
   /** One day at a time: read its fields, drop the agent's from both HASHes (an admin's delete, never a request's path). */
   async forget(agent: string, retentionDays: number, nowMs: number): Promise<void> {
     for (const day of retainedDays(retentionDays, nowMs)) {
-      const fields = await guard(this.redis.hkeys(this.keys.usageCounts(day)));
+      const fields = await unavailableOnError(this.redis.hkeys(this.keys.usageCounts(day)));
       const gone = fields.filter((f) => namesAgent(fromField(f, 0, 0), agent));
-      if (gone.length) await guard(Promise.all([this.redis.hdel(this.keys.usageCounts(day), ...gone), this.redis.hdel(this.keys.usageLast(day), ...gone)]));
+      if (gone.length) await unavailableOnError(Promise.all([this.redis.hdel(this.keys.usageCounts(day), ...gone), this.redis.hdel(this.keys.usageLast(day), ...gone)]));
     }
   }
 
   async read(days: string[]): Promise<UsageRow[]> {
     const out: UsageRow[] = [];
     for (const day of days) {
-      const [counts, lasts] = await guard(Promise.all([this.redis.hgetall(this.keys.usageCounts(day)), this.redis.hgetall(this.keys.usageLast(day))]));
+      const [counts, lasts] = await unavailableOnError(Promise.all([this.redis.hgetall(this.keys.usageCounts(day)), this.redis.hgetall(this.keys.usageLast(day))]));
       for (const [f, c] of Object.entries(counts)) out.push(fromField(f, Number(c), Number(lasts[f] ?? 0)));
     }
     return out;
