@@ -1,15 +1,7 @@
-import { StoreUnavailableError } from '../../errors.js';
 import type { RedisKeys } from '../keys.js';
 import type { ScimSeenStore } from '../scim-seen.js';
 import type { RedisClient } from './connect.js';
-
-async function guard<T>(op: Promise<T>): Promise<T> {
-  try {
-    return await op;
-  } catch (err) {
-    throw new StoreUnavailableError(err);
-  }
-}
+import { unavailableOnError } from './unavailable.js';
 
 /** Writes the sighting only when none within the interval is kept: one read, at most one write, atomic. */
 const SEE = `
@@ -31,15 +23,15 @@ export class RedisScimSeenStore implements ScimSeenStore {
   }
 
   async see(agentId: string, nowMs: number, intervalMs: number): Promise<boolean> {
-    return (await guard(this.#see(this.keys.scimSeen(), agentId, String(nowMs), String(intervalMs)))) === 1;
+    return (await unavailableOnError(this.#see(this.keys.scimSeen(), agentId, String(nowMs), String(intervalMs)))) === 1;
   }
 
   async all(): Promise<Map<string, number>> {
-    const raw = await guard(this.redis.hgetall(this.keys.scimSeen()));
+    const raw = await unavailableOnError(this.redis.hgetall(this.keys.scimSeen()));
     return new Map(Object.entries(raw).map(([id, ms]) => [id, Number(ms)]));
   }
 
   async forget(agentIds: readonly string[]): Promise<void> {
-    for (let i = 0; i < agentIds.length; i += FORGET_BATCH) await guard(this.redis.hdel(this.keys.scimSeen(), ...agentIds.slice(i, i + FORGET_BATCH)));
+    for (let i = 0; i < agentIds.length; i += FORGET_BATCH) await unavailableOnError(this.redis.hdel(this.keys.scimSeen(), ...agentIds.slice(i, i + FORGET_BATCH)));
   }
 }
