@@ -91,7 +91,8 @@ export function privateMounts(deps: Deps, ctx: ServiceContext): PrivateMount[] {
     const base = `${deps.endpoints.issuer.replace(/\/$/, '')}${SCIM_PATH}`;
     mounts.push({ at: `${issuerPathOf(deps)}${SCIM_PATH}`, router: scimRouter({
       sessions: deps.sessions, registry: deps.liveRegistry.service, contextOf, base,
-      ...(deps.stores.scimSeen ? { seen: new SeenRecorder(deps.stores.scimSeen, () => deps.sessions.now()) } : {}),
+      // sightings feed the access review only: none without it (STS_USAGE=off)
+      ...(deps.usageStore && deps.stores.scimSeen ? { seen: new SeenRecorder(deps.stores.scimSeen, () => deps.sessions.now()) } : {}),
     }) });
   }
   if (deps.ssf) {
