@@ -64,7 +64,7 @@ export class ProbeSchedule {
     this.#timer.unref();
   }
 
-  /** Stops scheduling on this instance (a probe under way finishes and is recorded). */
+  /** Stops scheduling on this instance; a probe under way fails when the stores close, and the next one resets its agents. */
   close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
