@@ -4,9 +4,9 @@ import type { Logger } from 'pino';
 import type { RequestContext } from '../audit/context.js';
 import type { EventSink } from '../audit/events.js';
 import type { Registry } from '../clients/types.js';
-import { ProbeSetupError, runProbe } from '../probe/engine.js';
+import { DEFAULT_KILL_WAIT_MS, ProbeSetupError, runProbe } from '../probe/engine.js';
 import type { Fetch } from '../probe/http.js';
-import { verdictOf, type ProbeCase, type ProbeReport } from '../probe/report.js';
+import { MAX_NOTE_CHARS, verdictOf, type ProbeCase, type ProbeReport } from '../probe/report.js';
 import { RefusedAddressError, type PushAddressPolicy } from '../push/address-policy.js';
 import { guardedFetch } from '../push/guarded-fetch.js';
 import type { RegistryService } from '../registry/service.js';
@@ -19,9 +19,6 @@ import { recordProbe } from './probes.js';
 export const PROBE_SCHEDULE_ACTOR = 'agent-sts:probe-schedule';
 /** Every instance looks for a due probe this often (a probe is due once per interval, on one instance). */
 const TICK_MS = 60_000;
-/** The kill wait recorded when a target could not be probed at all (the engine's default). */
-const NOT_PROBED_KILL_WAIT_MS = 10_000;
-const MAX_NOTE_CHARS = 300;
 
 export interface ProbeScheduleOptions {
   /** Each resource server is probed at most once per this long (the lease's life). */
@@ -134,6 +131,6 @@ function notProbed(rs: string, target: ProbeTarget, startedAt: string, why: stri
   const cases: ProbeCase[] = [{ id: 'baseline', outcome: 'fail', status: null, challenge: null, note: `not probed: ${why}`.slice(0, MAX_NOTE_CHARS) }];
   return {
     resourceServer: rs, target: target.url, scope: target.scope ?? null, dpop: target.dpop, verdict: verdictOf(cases), killLatencyMs: null,
-    killWaitMs: NOT_PROBED_KILL_WAIT_MS, startedAt, finishedAt: new Date().toISOString(), cases,
+    killWaitMs: DEFAULT_KILL_WAIT_MS, startedAt, finishedAt: new Date().toISOString(), cases,
   };
 }
