@@ -6,6 +6,7 @@ import { accessRouter } from './admin/access.js';
 import { createdOfAgent, credentialsOfAgent, provenanceOfAgents } from './admin/agents.js';
 import { auditRouter } from './admin/audit.js';
 import { adminProofs, lendAdminProofs } from './admin/authorize.js';
+import { probeTargetsRouter } from './admin/probe-targets.js';
 import { probesRouter } from './admin/probes.js';
 import { adminRouter } from './admin/routes.js';
 import { envelope, type EventSink } from './audit/events.js';
@@ -86,6 +87,10 @@ export function privateMounts(deps: Deps, ctx: ServiceContext): PrivateMount[] {
   mounts.push({ at: admin, router: adminRouter(deps.sessions, contextOf, deps.liveRegistry?.service) });
   if (deps.stores.probes) mounts.push({ at: admin, router: probesRouter({
     sessions: deps.sessions, contextOf, registry: deps.registry, store: deps.stores.probes, events: deps.events, maxAgeDays: deps.config.usage.probeMaxAgeDays,
+  }) });
+  if (deps.stores.probes && deps.liveRegistry) mounts.push({ at: admin, router: probeTargetsRouter({
+    sessions: deps.sessions, contextOf, registry: deps.registry, store: deps.stores.probes, events: deps.events,
+    httpAllowed: deps.config.env !== 'production', ...(deps.pushPolicy ? { policy: deps.pushPolicy } : {}),
   }) });
   if (deps.liveRegistry) {
     const base = `${deps.endpoints.issuer.replace(/\/$/, '')}${SCIM_PATH}`;

@@ -24,6 +24,7 @@ import { UpstreamKeySets } from './oauth/upstream/key-sets.js';
 import { idJagProfile } from './oauth/upstream/id-jag.js';
 import { subjectTokenVerifiers } from './oauth/upstream/subject-token.js';
 import { upstreamVerifier } from './oauth/upstream/verify.js';
+import { ProbeSchedule } from './admin/probe-schedule.js';
 import { PushAddressPolicy, type Resolve } from './push/address-policy.js';
 import { PushDelivery, type DeliveryHooks } from './push/delivery.js';
 import type { SsfDeps } from './push/poll.js';
@@ -82,8 +83,10 @@ export interface Deps {
   config: Pick<Config, 'audit' | 'usage' | 'env'>;
   /** Revocation events for resource servers (SSF poll); absent when STS_SSF=off. */
   ssf?: SsfDeps;
-  /** Where push endpoints may point and delivery may connect: production only (development and test push anywhere, over http too). */
+  /** Where push endpoints and probe targets may point and the server may connect to them: production only (development and test go anywhere, over http too). */
   pushPolicy?: PushAddressPolicy;
+  /** The scheduled enforcement probe; absent unless STS_PROBE_INTERVAL_MINUTES is set (and the registry is live). */
+  probeSchedule?: ProbeSchedule;
   /** The live registry and what the admin API manages it with; absent when a fixed registry was given. */
   liveRegistry?: LiveRegistryDeps;
   /** Prometheus metrics (GET /metrics on STS_METRICS_PORT); absent when it is unset. */
@@ -170,7 +173,8 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
   });
   const sinks = [base, ...(usage ? [usageSink(usage)] : []), ...(metrics ? [metrics.sink()] : []), ...(ssfEvents ? [ssfEvents] : []), ...(overrides.events ? [overrides.events] : [])];
   const events = sinks.length === 1 ? base : fanOut(log, ...sinks);
-  const pushPolicy = ssf && config.env === 'production' ? new PushAddressPolicy(config.ssf.pushAllow, overrides.pushResolve) : undefined;
+  // One set of address rules for everything the server connects to at an operator's word: push delivery and the scheduled probe.
+  const pushPolicy = config.env === 'production' ? new PushAddressPolicy(config.ssf.pushAllow, overrides.pushResolve) : undefined;
   if (ssf) {
     delivery = new PushDelivery({
       store: ssf.store, retentionMs: ssf.retentionMs, nowMs, timeoutMs: config.ssf.pushTimeoutMs, retryMs: config.ssf.pushRetryMs, events, log,
@@ -210,6 +214,12 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     service.start();
     liveRegistry = { ...setup, service };
   }
+  const probeSchedule = config.probe.intervalMs > 0 && liveRegistry && stores.probes ? new ProbeSchedule({
+    intervalMs: config.probe.intervalMs, store: stores.probes, registry, service: liveRegistry.service, sessions, events, issuer: config.issuer, log,
+    ...(pushPolicy ? { policy: pushPolicy } : {}),
+  }) : undefined;
+  if (config.probe.intervalMs > 0 && !probeSchedule) log.warn('STS_PROBE_INTERVAL_MINUTES is set, but scheduled probes need the live registry and a probe store: not probing');
+  probeSchedule?.start();
   return {
     issuer: config.issuer,
     endpoints: endpointsOf(config.issuer),
@@ -235,7 +245,9 @@ export async function buildDeps(config: Config, log: Logger, overrides: DepsOver
     ...(ssf ? { ssf } : {}),
     announcer,
     ...(pushPolicy ? { pushPolicy } : {}),
+    ...(probeSchedule ? { probeSchedule } : {}),
     async close() {
+      probeSchedule?.close();
       announcer.close();
       liveRegistry?.service.close();
       delivery?.close();

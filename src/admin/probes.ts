@@ -1,14 +1,32 @@
 import type { Router } from 'express';
+import type { RequestContext } from '../audit/context.js';
 import { auditUnavailable, type EventSink } from '../audit/events.js';
 import { resourceServerProbed } from '../audit/records.js';
 import type { Registry } from '../clients/types.js';
 import { invalidRequest } from '../errors.js';
-import { probeReportSchema } from '../probe/report.js';
+import { probeReportSchema, type ProbeReport } from '../probe/report.js';
 import { notFound } from '../registry/errors.js';
 import type { SessionService } from '../sessions/service.js';
 import type { ProbeStore } from '../store/probes.js';
 import { resourceServerReviews } from './probe-review.js';
 import { adminContextOf, jsonOrEmpty, only, parseBody, parseJson, privateRouter, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
+
+/**
+ * A probe's report kept as evidence: the `resource_server.probed` record, then the resource
+ * server's last probe for the access review. The record first: a trail that cannot take it
+ * refuses (503) with nothing kept. The CLI's report (posted here) and the server's scheduled
+ * probe both go this way.
+ */
+export async function recordProbe(
+  o: { sessions: SessionService; store: ProbeStore; events: EventSink }, report: ProbeReport, by: string, context: RequestContext,
+): Promise<void> {
+  const nowMs = o.sessions.now();
+  await o.events.record(resourceServerProbed(report, by, context, nowMs)).catch(auditUnavailable);
+  await o.store.put(report.resourceServer, {
+    verdict: report.verdict, at: report.finishedAt, recorded: new Date(nowMs).toISOString(), target: report.target,
+    killLatencyMs: report.killLatencyMs, failed: report.cases.filter((c) => c.outcome === 'fail').map((c) => c.id), by,
+  });
+}
 
 /**
  * GET /admin/probes (agents:read): every resource server's last probe and its findings, as the
@@ -39,14 +57,7 @@ export function probesRouter(o: {
       const report = parseBody(probeReportSchema, req.body);
       if (report.resourceServer !== id) throw invalidRequest('resourceServer: must be the resource server of the URL');
       if (!o.registry.resourceServer(id)) throw notFound('resource server');
-      const nowMs = o.sessions.now();
-      const by = req.admin!.agent;
-      // The record first: a trail that cannot take it refuses (503) with nothing kept.
-      await o.events.record(resourceServerProbed(report, by, adminContext(req), nowMs)).catch(auditUnavailable);
-      await o.store.put(id, {
-        verdict: report.verdict, at: report.finishedAt, recorded: new Date(nowMs).toISOString(), target: report.target,
-        killLatencyMs: report.killLatencyMs, failed: report.cases.filter((c) => c.outcome === 'fail').map((c) => c.id), by,
-      });
+      await recordProbe(o, report, req.admin!.agent, adminContext(req));
       res.status(201).json({ recorded: true, resourceServer: id, verdict: report.verdict });
     })
     .all(only('POST'));

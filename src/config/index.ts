@@ -51,6 +51,9 @@ const pushAllow = z.string().default('').transform((raw, ctx): PushAllow => {
   return Object.freeze({ subnets: Object.freeze(subnets), hosts: Object.freeze(hosts) });
 });
 
+/** The longest probe schedule: a week. */
+const MAX_PROBE_INTERVAL_MINUTES = 10_080;
+
 /** Where the server listens unless HOST says otherwise: every interface in production, this machine only otherwise. */
 const ALL_INTERFACES = '0.0.0.0';
 const LOOPBACK = '127.0.0.1';
@@ -130,6 +133,8 @@ const envSchema = z.object({
     .describe('the access review flags a resource server whose last enforcement probe (agent-sts probe) is older than this as unprobed_resource_server'),
   STS_SCIM_UNSEEN_DAYS: z.coerce.number().int().min(1).max(3_650).default(7)
     .describe('the access review flags a SCIM-provisioned agent the IdP has not read or changed through /scim/v2 for longer than this as not_in_directory'),
+  STS_PROBE_INTERVAL_MINUTES: z.coerce.number().int().min(0).max(MAX_PROBE_INTERVAL_MINUTES).default(0)
+    .describe('probe every resource server with a registered probe target this often (one instance per resource server per interval); 0 = off'),
 });
 
 export interface Config {
@@ -162,10 +167,13 @@ export interface Config {
     readonly pushTimeoutMs: number; readonly pushRetryMs: number;
     readonly pushAllow: PushAllow;
   };
+  /** Scheduled enforcement probes (src/admin/probe-schedule.ts); intervalMs 0: off. */
+  readonly probe: { readonly intervalMs: number };
 }
 
 const MS_PER_DAY = 86_400_000;
 const MS_PER_SECOND = 1_000;
+const MS_PER_MINUTE = 60_000;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -245,5 +253,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       pushRetryMs: e.STS_SSF_PUSH_RETRY_MS,
       pushAllow: e.STS_SSF_PUSH_ALLOW,
     }),
+    probe: Object.freeze({ intervalMs: e.STS_PROBE_INTERVAL_MINUTES * MS_PER_MINUTE }),
   });
 }

@@ -52,7 +52,8 @@ export class ProbeSetupError extends Error {
   override name = 'ProbeSetupError';
 }
 
-const DEFAULT_KILL_WAIT_MS = 10_000;
+/** How long the killed and disabled-delegator cases wait for a refusal unless told otherwise. */
+export const DEFAULT_KILL_WAIT_MS = 10_000;
 const DEFAULT_EXPIRY_GRACE_MS = 60_000;
 const DEFAULT_POLL_EVERY_MS = 100;
 /** The issuer of the other-issuer case: `.invalid` names no host (RFC 2606). */

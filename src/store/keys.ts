@@ -75,6 +75,10 @@ export interface RedisKeys {
   scimSeen(): string;
   /** HASH resource server id → JSON ProbeSummary: each one's last enforcement probe (store/probes.ts). */
   probes(): string;
+  /** HASH resource server id → JSON ProbeTarget: what the server's scheduled probe calls (store/probes.ts). */
+  probeTargets(): string;
+  /** STRING holder, PX the probe interval: the instance that probes that resource server this interval. */
+  probeLease(resourceServer: string): string;
   /** STREAM (fields jti, set): the SETs for one audience (resource server), kept for the SSF retention window. */
   ssfStream(aud: string): string;
   /** STRING stream id: the newest entry retention trimmed (XTRIM records none). Same slot as the stream. */
@@ -165,6 +169,8 @@ export function redisKeys(prefix: string): RedisKeys {
     usageLast: (day) => `${prefix}{usage:${day}}:t`,
     probes: () => `${prefix}probes`,
     scimSeen: () => `${prefix}scim:seen`,
+    probeTargets: () => `${prefix}probe-targets`,
+    probeLease: (rs) => `${prefix}probe-lease:${rs}`,
     ssfStream: (aud) => `${prefix}{ssf:${aud}}:sets`,
     ssfTrimmed: (aud) => `${prefix}{ssf:${aud}}:trimmed`,
     ssfCursor: (aud, stream) => `${prefix}{ssf:${aud}}:cursor:${stream}`,

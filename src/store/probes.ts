@@ -18,9 +18,28 @@ export interface ProbeSummary {
   by: string;
 }
 
+/** What the server's scheduled probe calls for one resource server (the admin API checks it before it is kept). */
+export interface ProbeTarget {
+  url: string;
+  scope?: string;
+  dpop: boolean;
+  /** When it was registered (ISO 8601) and by which admin agent. */
+  registered: string;
+  by: string;
+}
+
 export interface ProbeStore {
   /** Keeps `summary` as the resource server's last probe. */
   put(resourceServer: string, summary: ProbeSummary): Promise<void>;
   /** Every resource server's last probe. */
   all(): Promise<Map<string, ProbeSummary>>;
+  /** Keeps (or, undefined, forgets) the resource server's probe target; one per resource server. */
+  setTarget(resourceServer: string, target: ProbeTarget | undefined): Promise<void>;
+  /** Every registered probe target. */
+  targets(): Promise<Map<string, ProbeTarget>>;
+  /**
+   * Takes the right to probe the resource server for `ttlMs` unless another holder has it (it is
+   * not given back: it says the resource server was probed this interval, on whichever instance).
+   */
+  claim(resourceServer: string, holder: string, ttlMs: number, nowMs: number): Promise<boolean>;
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { redisKeys } from '../../src/store/keys.js';
 import { MemoryProbeStore } from '../../src/store/memory/probe-store.js';
-import type { ProbeStore, ProbeSummary } from '../../src/store/probes.js';
+import type { ProbeStore, ProbeSummary, ProbeTarget } from '../../src/store/probes.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisProbeStore } from '../../src/store/redis/probe-store.js';
 import { testRedisUrl } from '../helpers/sts.js';
@@ -21,7 +21,7 @@ async function open(kind: 'memory' | 'redis'): Promise<{ store: ProbeStore; clos
     store: new RedisProbeStore(client, redisKeys(prefix)),
     close: async () => {
       const keys = await client.keys(`${prefix}*`);
-      expect(keys).toEqual([`${prefix}probes`]);
+      expect(keys.every((k) => k === `${prefix}probes` || k === `${prefix}probe-targets` || k.startsWith(`${prefix}probe-lease:`))).toBe(true);
       await client.del(...keys);
       client.disconnect();
     },
@@ -47,6 +47,30 @@ describe.each(['memory', 'redis'] as const)('ProbeStore contract: %s', (kind) =>
     await store.put('https://api', summary());
     (await store.all()).get('https://api')!.failed.push('x');
     expect((await store.all()).get('https://api')).toEqual(summary());
+    await close();
+  });
+
+  it('keeps one probe target per resource server, replaced by a later one, forgotten on undefined', async () => {
+    const { store, close } = await open(kind);
+    const target = (url: string): ProbeTarget => ({ url, dpop: false, registered: '2026-12-07T12:00:00.000Z', by: 'admin' });
+    expect(await store.targets()).toEqual(new Map());
+    await store.setTarget('https://api', target('https://api/a'));
+    await store.setTarget('https://api', { ...target('https://api/b'), scope: 'read', dpop: true });
+    await store.setTarget('https://other', target('https://other/x'));
+    expect(await store.targets()).toEqual(new Map([['https://api', { ...target('https://api/b'), scope: 'read', dpop: true }], ['https://other', target('https://other/x')]]));
+    await store.setTarget('https://other', undefined);
+    await store.setTarget('https://never', undefined);
+    expect([...(await store.targets()).keys()]).toEqual(['https://api']);
+    await close();
+  });
+
+  it('a claim is held by one holder for its time: a second holder is refused, another resource server is apart', async () => {
+    const { store, close } = await open(kind);
+    const now = Date.now();
+    expect(await store.claim('https://api', 'a', 60_000, now)).toBe(true);
+    expect(await store.claim('https://api', 'b', 60_000, now)).toBe(false);
+    expect(await store.claim('https://api', 'a', 60_000, now)).toBe(false);
+    expect(await store.claim('https://other', 'b', 60_000, now)).toBe(true);
     await close();
   });
 });

@@ -148,6 +148,8 @@ export interface TestStsOptions {
   ssfPushAllow?: string;
   /** How push delivery resolves host names, instead of DNS. */
   pushResolve?: Resolve;
+  /** STS_PROBE_INTERVAL_MINUTES (default 0: no scheduled probe). */
+  probeIntervalMinutes?: number;
   /** Audit retention by length (STS_AUDIT_MAX_RECORDS). */
   auditMaxRecords?: number;
   /**
@@ -204,6 +206,7 @@ export async function startSts(opts: TestStsOptions = {}): Promise<TestSts> {
     ...(opts.ssfPushAllow !== undefined ? { STS_SSF_PUSH_ALLOW: opts.ssfPushAllow } : {}),
     ...(opts.ssfMaxLongPolls !== undefined ? { STS_SSF_MAX_LONG_POLLS: String(opts.ssfMaxLongPolls) } : {}),
     ...(opts.auditMaxRecords !== undefined ? { STS_AUDIT_MAX_RECORDS: String(opts.auditMaxRecords) } : {}),
+    ...(opts.probeIntervalMinutes !== undefined ? { STS_PROBE_INTERVAL_MINUTES: String(opts.probeIntervalMinutes) } : {}),
     ...(opts.trustProxy ? { STS_TRUST_PROXY: opts.trustProxy } : {}),
     ...(opts.registryMode ? { STS_REGISTRY_MODE: opts.registryMode } : {}),
     ...(opts.metricsPort ? { STS_METRICS_PORT: String(opts.metricsPort), HOST: '127.0.0.1' } : {}),

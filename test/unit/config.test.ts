@@ -36,6 +36,7 @@ describe('loadConfig', () => {
       audit: { enabled: true, maxRecords: 1_000_000, maxAgeMs: 90 * 86_400_000, checkpointIntervalMs: 60_000 },
       usage: { enabled: true, flushIntervalMs: 5_000, retentionDays: 90, staleCredentialDays: 90, probeMaxAgeDays: 7, scimUnseenDays: 7 },
       ssf: { enabled: true, retentionMs: 86_400_000, longPollMs: 10_000, maxLongPolls: 32, pushTimeoutMs: 5_000, pushRetryMs: 1_000, pushAllow: { subnets: [], hosts: [] } },
+      probe: { intervalMs: 0 },
     });
   });
 
