@@ -17,16 +17,16 @@ export class RedisProbeStore implements ProbeStore {
   }
 
   async setTarget(resourceServer: string, target: ProbeTarget | undefined): Promise<void> {
-    if (target) await guard(this.redis.hset(this.keys.probeTargets(), resourceServer, JSON.stringify(target)));
-    else await guard(this.redis.hdel(this.keys.probeTargets(), resourceServer));
+    if (target) await unavailableOnError(this.redis.hset(this.keys.probeTargets(), resourceServer, JSON.stringify(target)));
+    else await unavailableOnError(this.redis.hdel(this.keys.probeTargets(), resourceServer));
   }
 
   async targets(): Promise<Map<string, ProbeTarget>> {
-    const raw = await guard(this.redis.hgetall(this.keys.probeTargets()));
+    const raw = await unavailableOnError(this.redis.hgetall(this.keys.probeTargets()));
     return new Map(Object.entries(raw).map(([id, json]) => [id, JSON.parse(json) as ProbeTarget]));
   }
 
   async claim(resourceServer: string, holder: string, ttlMs: number): Promise<boolean> {
-    return (await guard(this.redis.set(this.keys.probeLease(resourceServer), holder, 'PX', ttlMs, 'NX'))) === 'OK';
+    return (await unavailableOnError(this.redis.set(this.keys.probeLease(resourceServer), holder, 'PX', ttlMs, 'NX'))) === 'OK';
   }
 }
