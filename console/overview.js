@@ -72,7 +72,8 @@ export function overviewPage() {
     const sinceMs = nowMs - HOUR_MS;
     const out = [];
     if (can('sessions:read')) {
-      const { sessions } = await api('GET', `admin/sessions${query({ limit: SESSION_LIMIT })}`);
+      // latest expiry first, as the Sessions page asks: past the limit, the newest sessions are still in the list
+      const { sessions } = await api('GET', `admin/sessions${query({ limit: SESSION_LIMIT, order: 'latest_expiry' })}`);
       const byAgent = new Map();
       for (const s of sessions) byAgent.set(s.agent, (byAgent.get(s.agent) ?? 0) + 1);
       out.push(tile('sessions', 'Live sessions by agent', `${sessions.length}${sessions.length === SESSION_LIMIT ? '+' : ''}`,
@@ -119,8 +120,8 @@ export function overviewPage() {
       findings.length > FINDINGS_SHOWN ? el('p', { class: 'muted' }, `and ${findings.length - FINDINGS_SHOWN} more on the Agents page.`) : null)];
     try {
       const { resourceServers } = await api('GET', 'admin/resource-servers');
-      const lines = [];
-      for (const s of resourceServers) lines.push(el('li', { 'data-server': s.id }, el('code', {}, s.id), ' ', pushLine(await pushStatus(s.id))));
+      const pushes = await Promise.all(resourceServers.map((s) => pushStatus(s.id))); // side by side, not one after another
+      const lines = resourceServers.map((s, i) => el('li', { 'data-server': s.id }, el('code', {}, s.id), ' ', pushLine(pushes[i])));
       out.push(tile('push', 'Resource servers', resourceServers.length, lines.length ? el('ul', { class: 'push' }, lines) : null));
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 404)) throw err; // no live registry: nothing to show

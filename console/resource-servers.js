@@ -104,13 +104,10 @@ export function resourceServersPage() {
   async function refresh() {
     try {
       const { resourceServers } = await api('GET', 'admin/resource-servers');
-      for (const s of resourceServers) {
-        try {
-          s.push = await pushStatus(s.id);
-        } catch {
-          s.push = undefined; // the list still shows; push health is unknown
-        }
-      }
+      // side by side; a failing one leaves the list shown, its push health unknown
+      await Promise.all(resourceServers.map(async (s) => {
+        s.push = await pushStatus(s.id).catch(() => undefined);
+      }));
       servers = resourceServers;
     } catch (err) {
       servers = [];

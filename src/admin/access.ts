@@ -74,7 +74,8 @@ export function accessRouter(d: AccessDeps): Router {
     for (const agent of agents) {
       const sessions = await d.sessions.list({ agent: agent.id }, HELD_LIMIT);
       const credentials = d.credentialsOf ? await d.credentialsOf(agent.id) : [];
-      const createdMs = (await d.createdOf?.(agent.id)) ?? 0;
+      // the estate read every agent's record already: one more read per agent only without it
+      const createdMs = drift?.provenance.get(agent.id)?.createdMs ?? (await d.createdOf?.(agent.id)) ?? 0;
       const own = createdMs ? usage.filter((u) => !namesAgent(u, agent.id) || u.lastMs >= createdMs) : usage;
       const rev = accessReview({ agent, all, sessions, usage: own, window, nowMs, staleCredentialDays: d.staleCredentialDays, credentials });
       if (drift) rev.findings.push(...driftFindings(agent, drift, managed));

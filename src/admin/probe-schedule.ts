@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { RequestContext } from '../audit/context.js';
 import type { EventSink } from '../audit/events.js';
 import type { Registry } from '../clients/types.js';
-import { DEFAULT_KILL_WAIT_MS, ProbeSetupError, runProbe } from '../probe/engine.js';
+import { DEFAULT_KILL_WAIT_MS, ProbeSetupError, runProbe, tokenUrlOf } from '../probe/engine.js';
 import type { Fetch } from '../probe/http.js';
 import { MAX_NOTE_CHARS, verdictOf, type ProbeCase, type ProbeReport } from '../probe/report.js';
 import { RefusedAddressError, type PushAddressPolicy } from '../push/address-policy.js';
@@ -51,7 +51,7 @@ export class ProbeSchedule {
 
   constructor(private readonly o: ProbeScheduleOptions) {
     const guarded = guardedFetch(o.policy);
-    this.#tokenUrl = `${o.issuer.replace(/\/+$/, '')}/token`;
+    this.#tokenUrl = tokenUrlOf(o.issuer);
     // The STS's own token endpoint is configuration, not a registered address: only it is fetched plainly.
     this.#fetch = (url, init) => (url === this.#tokenUrl ? fetch(url, init) : guarded(url, init));
   }

@@ -8,10 +8,9 @@ import { pushEndpointProblem } from '../push/admin.js';
 import { notFound } from '../registry/errors.js';
 import type { SessionService } from '../sessions/service.js';
 import type { ProbeStore, ProbeTarget } from '../store/probes.js';
+import { MAX_SCOPE_CHARS, MAX_URL_CHARS } from '../probe/report.js';
 import { adminContextOf, jsonOrEmpty, only, parseBody, parseJson, privateRouter, requireScope, type AdminRequest, type ContextOf } from './http-kit.js';
 
-const MAX_URL_CHARS = 2_000;
-const MAX_SCOPE_CHARS = 200;
 
 const targetBody = z.strictObject({
   url: z.string().min(1).max(MAX_URL_CHARS),

@@ -32,7 +32,12 @@ export function register(program: Command, io: CliIo): void {
       const client = new AdminClient(creds, undefined, io.signal, Date.now, { keepKey: true });
       const session = await client.session();
       const previous = await loadLogin(io).catch(() => undefined);
-      const file = await saveLogin(io, { url: creds.url, clientId: creds.clientId, ...session });
+      const kept = { url: creds.url, clientId: creds.clientId, ...session };
+      // A session nothing keeps would live on unseen until it expires: one that cannot be saved is ended.
+      const file = await saveLogin(io, kept).catch(async (err: unknown) => {
+        await endSession(new AdminClient(kept, undefined, io.signal)).catch(() => undefined);
+        throw err;
+      });
       // The login replaced ends at once rather than lingering in the session list until it expires.
       if (previous) await endSession(new AdminClient(previous, undefined, io.signal)).catch(() => undefined);
       io.stdout.write(`logged in to ${printable(creds.url)} as ${printable(creds.clientId)} until ${new Date(session.expiresAtMs).toISOString()}\n`

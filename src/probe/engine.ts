@@ -4,7 +4,7 @@ import {
 } from 'agent-sts-gate/protocol';
 import { OTHER_AUDIENCE, OTHER_AUDIENCE_SCOPE, probeAgents, type ProbeAgentSpec } from './agents.js';
 import { isAccepted, isRefused, present, tokenChallenge, type Evidence, type Fetch, type Presentation } from './http.js';
-import { MAX_KILL_WAIT_MS, verdictOf, type ProbeCase, type ProbeCaseId, type ProbeReport, PROBE_CASE_IDS } from './report.js';
+import { MAX_KILL_WAIT_MS, MAX_NOTE_CHARS, verdictOf, type ProbeCase, type ProbeCaseId, type ProbeReport, PROBE_CASE_IDS } from './report.js';
 
 /**
  * The enforcement probe: an uncooperative agent, from outside. Its agents get real tokens from the
@@ -65,7 +65,8 @@ const FALLBACK_ALG = 'ES256';
 const MAX_EXPIRING_LIFETIME_MS = 5_000;
 /**
  * The STS refuses (invalid_grant, "retry") a token whose agent had its sessions killed within its
- * clock-skew window (1 s): the previous probe's disable. One more try after this pause, at most two.
+ * clock-skew window (1 s): the previous probe's disable. Tried again after this pause, at most
+ * TOKEN_RETRIES more times.
  */
 const TOKEN_RETRY_PAUSE_MS = 1_100;
 const TOKEN_RETRIES = 2;
@@ -79,7 +80,7 @@ const fail = (note: string): Outcome => ({ outcome: 'fail', note });
 function caseOf(id: ProbeCaseId, e: Evidence | undefined, o: Outcome, latencyMs?: number | null): ProbeCase {
   return {
     id, outcome: o.outcome, status: e?.status ?? null, challenge: e?.challenge ?? null,
-    ...(o.note ? { note: o.note.slice(0, 300) } : {}), ...(latencyMs !== undefined ? { latencyMs } : {}),
+    ...(o.note ? { note: o.note.slice(0, MAX_NOTE_CHARS) } : {}), ...(latencyMs !== undefined ? { latencyMs } : {}),
   };
 }
 const notApplicable = (id: ProbeCaseId, note: string): ProbeCase => caseOf(id, undefined, { outcome: 'not_applicable', note });
@@ -137,6 +138,9 @@ async function publishesMetadata(resourceServer: string, target: string, send: F
 }
 
 /** Runs every case against `o.target`: the report, and how many of the probe's sessions were killed at the end (whatever happened, none outlives it). */
+/** The STS's token endpoint, as the probe calls it (the scheduled probe lets exactly this URL past its address rules). */
+export const tokenUrlOf = (stsUrl: string): string => `${stsUrl.replace(/\/+$/, '')}/token`;
+
 export async function runProbe(o: ProbeOptions, admin: ProbeAdmin): Promise<{ report: ProbeReport; revoked: number }> {
   const send: Fetch = o.fetch ?? ((url, init) => fetch(url, init));
   const nowMs = o.nowMs ?? Date.now;
@@ -161,10 +165,11 @@ export async function runProbe(o: ProbeOptions, admin: ProbeAdmin): Promise<{ re
   const sessions: string[] = [];
   let disabled = false;
 
+  const tokenUrl = tokenUrlOf(o.stsUrl);
   const token = async (agent: ProbeAgentSpec, grant: URLSearchParams): Promise<string> => {
     for (let attempt = 0; ; attempt++) {
       try {
-        const t = (await requestToken(`${o.stsUrl.replace(/\/+$/, '')}/token`, grant, {
+        const t = (await requestToken(tokenUrl, grant, {
           credentials: { clientId: agent.id, clientSecret: secrets.get(agent.id)! }, ...(signer ? { dpop: signer } : {}), fetch: send,
         })).access_token;
         const { sid } = decodeJwt(t);
@@ -228,11 +233,11 @@ export async function runProbe(o: ProbeOptions, admin: ProbeAdmin): Promise<{ re
       : query.status === 400 || query.status === 401 ? pass() : query.status === null ? fail(`no answer: ${query.error}`)
         : pass(`answered ${query.status}`)));
 
-    // The three waits run side by side: each uses its own agent's sessions.
-    const [expired, killed, chain] = await Promise.all([expiredCase(), killedCase(), disabledDelegatorCase()]);
-    add(expired);
-    add(killed);
-    add(chain);
+    // The three waits run side by side: each uses its own agent's sessions. All settle before any
+    // failure is thrown, so the cleanup never runs beside a case that may still disable or issue.
+    const waits = await Promise.allSettled([expiredCase(), killedCase(), disabledDelegatorCase()]);
+    for (const w of waits) if (w.status === 'rejected') throw w.reason;
+    for (const w of waits) if (w.status === 'fulfilled') add(w.value);
     return await report();
   } catch (err) {
     // Nothing the probe made outlives it, even when it could not finish.
@@ -285,7 +290,11 @@ export async function runProbe(o: ProbeOptions, admin: ProbeAdmin): Promise<{ re
       disabled = false;
     }
     let revoked = 0;
-    for (const sid of sessions.splice(0)) revoked += await admin.killSession(sid);
+    // Each session leaves the list once killed: a failed kill leaves it and the rest for the next cleanup.
+    while (sessions.length > 0) {
+      revoked += await admin.killSession(sessions[0]!);
+      sessions.shift();
+    }
     return revoked;
   }
 

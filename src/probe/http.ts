@@ -1,11 +1,10 @@
 import { DPOP_TOKEN_TYPE, parseChallenges, type DpopSigner } from 'agent-sts-gate/protocol';
+import { MAX_CHALLENGE_CHARS } from './report.js';
 
 /** How the probe presents requests to the API and reads its answers. */
 
 /** A request the API has not answered within this counts as no answer. */
 const REQUEST_TIMEOUT_MS = 10_000;
-/** A challenge is kept up to this long in the report. */
-const MAX_CHALLENGE_CHARS = 500;
 
 /** What the API answered: the status and its WWW-Authenticate, or why there was no answer. */
 export interface Evidence {

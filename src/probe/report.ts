@@ -38,11 +38,11 @@ export const VERDICTS = ['enforcing', 'kill_blind', 'audience_blind', 'open', 'p
 export type Verdict = (typeof VERDICTS)[number];
 
 /** Bounds on what a report may say (the admin API refuses a longer one). */
-const MAX_URL_CHARS = 2_000;
-const MAX_CHALLENGE_CHARS = 500;
+export const MAX_URL_CHARS = 2_000;
+export const MAX_CHALLENGE_CHARS = 500;
 export const MAX_NOTE_CHARS = 300;
 const MAX_ID_CHARS = 2_000;
-const MAX_SCOPE_CHARS = 200;
+export const MAX_SCOPE_CHARS = 200;
 /** A kill wait longer than this is not a probe any more. */
 export const MAX_KILL_WAIT_MS = 300_000;
 

@@ -4,7 +4,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { AGENT_ATTRIBUTES, type AttributeSpec } from '../clients/attributes.js';
 import type { AgentRecord } from '../clients/records.js';
 import { OAuthError, SCIM_MEDIA_TYPE, invalidRequest } from '../errors.js';
-import { integerParam, only, privateRouter, queryString, requireScope, type AdminRequest, type ContextOf } from '../admin/http-kit.js';
+import { adminContextOf, integerParam, only, privateRouter, queryString, requireScope, type AdminRequest, type ContextOf } from '../admin/http-kit.js';
 import { notFound } from '../registry/errors.js';
 import type { ChangeOptions, RegistryActor, RegistryService } from '../registry/service.js';
 import type { SessionService } from '../sessions/service.js';
@@ -85,7 +85,8 @@ export function scimRouter(d: ScimDeps): Router {
   const r = privateRouter();
   const provision = requireScope(d.sessions, 'scim:provision');
   // The provisioning client acts with no admin scope: whatever its token holds, it cannot grant one.
-  const actor = (req: AdminRequest): RegistryActor => ({ agent: req.admin!.agent, scopes: [], context: { ...d.contextOf(req), adminSid: req.admin!.sid } });
+  const contextOf = adminContextOf(d.contextOf);
+  const actor = (req: AdminRequest): RegistryActor => ({ agent: req.admin!.agent, scopes: [], context: contextOf(req) });
   const location = (id: string) => `${d.base}/Agents/${encodeURIComponent(id)}`;
   const idOf = (req: Request) => String(req.params.id);
 
@@ -160,7 +161,7 @@ export function scimRouter(d: ScimDeps): Router {
       const found = sortedBy(all.filter(matches), queryString(req, 'sortBy'), queryString(req, 'sortOrder'));
       const page = found.slice(startIndex - 1, startIndex - 1 + count);
       // a filtered query (externalId eq "…", as IdPs look an agent up) sees what it returns; a bare listing asserts nothing
-      if (queryString(req, 'filter') !== undefined) for (const a of page) await d.seen?.saw(String(a.id));
+      if (queryString(req, 'filter') !== undefined && d.seen) await Promise.all(page.map((a) => d.seen!.saw(String(a.id))));
       send(res, 200, listResponse(page, found.length, startIndex));
     })
     .post(scimJson, parseBody, async (req: AdminRequest, res) => {

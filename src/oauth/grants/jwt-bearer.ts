@@ -55,6 +55,12 @@ function grantedScope(raw: string | undefined, asserted: readonly string[], enti
  * (spending it again is never done: the store may have stored the session before it failed to answer).
  */
 function spentOn503(err: unknown): never {
+  // The jti is spent: a retry with this ID-JAG is refused as replayed, so no answer may invite one.
+  if (err instanceof OAuthError && err.reason === 'agent_revoked') {
+    const raced = invalidGrant('the agent\'s sessions were revoked while this request was in flight: retry with a new ID-JAG from your IdP');
+    raced.cause = err;
+    throw raced.because('agent_revoked');
+  }
   if (err instanceof OAuthError && err.status === 503) {
     const spent = new OAuthError(503, 'temporarily_unavailable', 'unavailable after the assertion was used: retry with a new ID-JAG from your IdP', err.headers, err.detail);
     spent.cause = err;

@@ -62,7 +62,7 @@ function checkSubjectBinding(parent: Session, agent: Agent, cnf: DpopConfirmatio
 async function delegatedGrant(ctx: TokenExchangeDeps, req: OAuthRequest, agent: Agent, subjectToken: string, target: string, scope: string[], cnf: DpopConfirmation | undefined): Promise<Grant> {
   const parent = await ctx.sessions.lookup(subjectToken, { endpoint: 'token', context: req.context, by: agent.id });
   if (!parent) throw invalidGrant('subject token is not active').because('subject_inactive');
-  if (!mayDelegate(await ctx.registry.agent(parent.agent), agent.id)) {
+  if (!mayDelegate(ctx.registry.agent(parent.agent), agent.id)) {
     throw invalidGrant('the agent is not a delegate of the subject token holder', `agent ${agent.id} is not a delegate of ${parent.agent}`).because('not_a_delegate');
   }
   checkSubjectBinding(parent, agent, cnf);

@@ -51,7 +51,7 @@ export type UpstreamVerifier<T> = (token: string, agentId: string) => Promise<Ve
 export function upstreamVerifier<T>(profile: UpstreamProfile<T>, { registry, keySets, nowMs }: UpstreamDeps): UpstreamVerifier<T> {
   return async (token, agentId) => {
     const iss = readIssuer(token);
-    const issuer = iss ? await registry.trustedIssuer(iss) : undefined;
+    const issuer = iss ? registry.trustedIssuer(iss) : undefined;
     if (!issuer || !issuer.accepts.includes(profile.kind)) {
       throw invalidGrant(`${profile.name} is not from a trusted issuer`, issuer ? `${iss} is not trusted for ${profile.kind}` : undefined).because('issuer_not_trusted');
     }
