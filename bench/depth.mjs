@@ -12,7 +12,7 @@ import { API, SECRET, startAgentSts } from './lib/agent-sts.mjs';
 import { basic } from './lib/http.mjs';
 import { runLoad } from './lib/load.mjs';
 import { atExit, killAll } from './lib/procs.mjs';
-import { startRedis } from './lib/redis.mjs';
+import { commandStats, startRedis, usecBetween } from './lib/redis.mjs';
 import { markdownTable } from './lib/report.mjs';
 import { clientCredentials, exchange } from './lib/tokens.mjs';
 
@@ -56,10 +56,11 @@ const perDepth = new Map(DEPTHS.map((d) => [d, []]));
 for (let round = 0; round < rounds; round++) {
   for (let i = 0; i < DEPTHS.length; i++) {
     const depth = DEPTHS[(i + round) % DEPTHS.length];
-    const row = await runLoad({
-      scenario: `depth ${depth}`, system: 'agent-sts', target: target(chain[depth]), serverPid: sts.process.pid, redisPid: redis.process.pid,
-      durationS: seconds, connections, warmupS: 1,
-    });
+    const load = { scenario: `depth ${depth}`, system: 'agent-sts', target: target(chain[depth]), serverPid: sts.process.pid, redisPid: redis.process.pid, connections };
+    await runLoad({ ...load, durationS: 1 }); // warm-up, outside Redis' count below
+    const statsBefore = await commandStats(redis.client);
+    const row = await runLoad({ ...load, durationS: seconds });
+    row.redisUsPerRequest = usecBetween(statsBefore, await commandStats(redis.client)) / (row['req/s'] * seconds);
     if (row['non-2xx'] || row.errors) throw new Error(`depth ${depth}: ${row['non-2xx']} non-2xx, ${row.errors} errors`);
     perDepth.get(depth).push(row);
     log(`round ${round + 1}/${rounds} depth ${depth}: ${row['req/s']} req/s, p99 ${row['p99 ms']} ms`);
@@ -72,6 +73,7 @@ const rows = DEPTHS.map((depth) => {
   const rate = median(rs.map((r) => r['req/s']));
   return {
     depth, 'req/s (median)': rate, 'p99 ms (median)': median(rs.map((r) => r['p99 ms'])), 'CPU % (median)': median(rs.map((r) => r['CPU %'])),
+    'Redis µs per request (median)': median(rs.map((r) => r.redisUsPerRequest)).toFixed(1),
     'vs depth 0': `${(rate / base).toFixed(3)}×`, target: depth === 0 ? '' : rate / base >= TARGET_RATIO ? 'met' : 'missed',
   };
 });

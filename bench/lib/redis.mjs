@@ -44,3 +44,18 @@ export async function usedMemory(client) {
   const info = await client.info('memory');
   return Number(/^used_memory:(\d+)/m.exec(info)[1]);
 }
+
+/** INFO commandstats as { command: { calls, usec } }: Redis' own time, per command. */
+export async function commandStats(client) {
+  const text = await client.info('commandstats');
+  const out = {};
+  for (const m of text.matchAll(/cmdstat_([^:]+):calls=(\d+),usec=(\d+)/g)) out[m[1]] = { calls: Number(m[2]), usec: Number(m[3]) };
+  return out;
+}
+
+/** Redis' own µs spent between two commandStats readings, over every command. */
+export function usecBetween(before, after) {
+  let usec = 0;
+  for (const [cmd, s] of Object.entries(after)) usec += s.usec - (before[cmd]?.usec ?? 0);
+  return usec;
+}

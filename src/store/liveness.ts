@@ -4,9 +4,10 @@ import type { Session } from './types.js';
 export { MS_PER_EXP_UNIT, unexpired } from 'agent-sts-gate/protocol';
 
 /**
- * The one liveness rule, shared by every store (the Redis scripts spell it in Lua from the same
- * pieces, see redis/scripts.ts): a session is live while it is unexpired and every ancestor is
- * live; a token is live when, on top of that, its hash is the one stored.
+ * The one liveness rule, shared by every store (the Redis scripts spell it in Lua, with the
+ * ancestors' expiry folded into each session's own at create, see redis/scripts.ts): a session is
+ * live while it is unexpired and every ancestor is live; a token is live when, on top of that, its
+ * hash is the one stored.
  */
 
 /** Unexpired, and every ancestor still live (`ancestorLive` answers for one ancestor sid). */

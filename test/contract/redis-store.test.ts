@@ -200,6 +200,27 @@ describe('redis store: Redis holds no garbage', () => {
     expect(await raw.zcard(index)).toBe(INDEX_PRUNE_EVERY + 1);
   });
 
+  it('an ancestor whose record is removed outside a kill (an operator, an eviction) ends every descendant, at every depth', async () => {
+    const root = makeRoot();
+    const child = makeChild(root);
+    const grandchild = makeChild(child);
+    await Promise.all([root, child, grandchild].map(async (s) => expect(await store.create(s, now(), now())).toBe('created')));
+    await raw.del(keys.session(root.sid));
+    expect(await store.findByToken(child.sid, child.tokenHash, now())).toBeUndefined();
+    expect(await store.findClaimsByToken(grandchild.sid, grandchild.tokenHash, now())).toBeUndefined();
+    expect(await store.subtree(child.sid, now())).toEqual([]);
+    expect(await store.create(makeChild(grandchild), now(), now())).toBe('ancestor_revoked');
+  });
+
+  it("a session stored with a later expiry than an ancestor's keeps the ancestor's, in its record and its key's TTL", async () => {
+    const root = makeRoot();
+    const child = makeChild(root, { exp: root.exp + 300 });
+    expect(await store.create(root, now(), now())).toBe('created');
+    expect(await store.create(child, now(), now())).toBe('created');
+    expect((await store.findByToken(child.sid, child.tokenHash, now()))!.exp).toBe(root.exp);
+    expect(await raw.pexpiretime(keys.session(child.sid))).toBe(root.exp * 1000);
+  });
+
   it('raw tokens are never stored: only the hash', async () => {
     const root = makeRoot();
     expect(await store.create(root, now(), now())).toBe('created');

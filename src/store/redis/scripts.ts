@@ -50,14 +50,29 @@ local function session_key(tree, sid) return tree .. '${TREE_KEY.session}' .. si
 local function children_key(tree, sid) return tree .. '${TREE_KEY.children}' .. sid end
 `;
 
-/** The liveness rule of liveness.ts, piece for piece. */
+/**
+ * The liveness rule of liveness.ts, spelt for Redis in two halves, so a read checks a chain of any
+ * depth with one command. Expiry: CREATE stores a session's exp capped at its ancestors' (read
+ * there anyway), so a session is past an ancestor's expiry exactly when it is past its own. Kills:
+ * a kill deletes the whole subtree in one step, and a record removed any other way (an operator,
+ * an eviction) must still end its descendants, so every ancestor's record must exist: one EXISTS.
+ */
 const LIVENESS = `${PRELUDE}
 local function unexpired(exp, nowMs) return exp and tonumber(exp) * ${MS_PER_EXP_UNIT} > nowMs end
 local function ancestors_live(anc, tree, nowMs)
+  local keys = {}
+  for a in string.gmatch(anc or '', '%S+') do keys[#keys + 1] = session_key(tree, a) end
+  return #keys == 0 or redis.call('EXISTS', unpack(keys)) == #keys
+end
+-- the earliest expiry among the ancestors (nil when there are none), false when one has no record
+local function ancestors_exp(anc, tree)
+  local earliest
   for a in string.gmatch(anc or '', '%S+') do
-    if not unexpired(redis.call('HGET', session_key(tree, a), '${FIELD.exp}'), nowMs) then return false end
+    local exp = tonumber(redis.call('HGET', session_key(tree, a), '${FIELD.exp}'))
+    if not exp then return false end
+    if not earliest or exp < earliest then earliest = exp end
   end
-  return true
+  return earliest
 end
 local function chain_live(exp, anc, tree, nowMs) return unexpired(exp, nowMs) and ancestors_live(anc, tree, nowMs) end
 local function token_live(row, at, tokenHash, tree, nowMs)
@@ -119,7 +134,8 @@ export const CREATE = `${LIVENESS}${EXTEND}${INDEXING}${AUDIT_APPEND_LUA}
 ${CREATE_KEYS.lua}
 ${CREATE_ARGS.lua}
 if redis.call('EXISTS', tombstoneKey) == 1 then return 'agent_revoked' end
-if not ancestors_live(anc, tree, nowMs) then return 'ancestor_revoked' end
+local ancExp = ancestors_exp(anc, tree)
+if ancExp == false or (ancExp and not unexpired(ancExp, nowMs)) then return 'ancestor_revoked' end
 local markersFrom = ${CREATE_KEYS.next} + indexCount
 local statusFrom = markersFrom + namedCount
 for i = statusFrom, statusFrom + namedCount - 1 do
@@ -134,6 +150,11 @@ if audit == '1' then
   appended = audit_append(KEYS[#KEYS - 1], KEYS[#KEYS], auditBody, auditDigest, auditMaxRecords, auditMinTimeMs)
 end
 redis.call('HSET', sessionKey, unpack(ARGV, ${CREATE_ARGS.next}))
+-- never outlive an ancestor (see LIVENESS); the service's grants already cap a child's expiry
+if ancExp and ancExp * ${MS_PER_EXP_UNIT} < expMs then
+  expMs = ancExp * ${MS_PER_EXP_UNIT}
+  redis.call('HSET', sessionKey, '${FIELD.exp}', ancExp)
+end
 redis.call('PEXPIREAT', sessionKey, expMs)
 if childrenKey ~= sessionKey then
   redis.call('SADD', childrenKey, sid)
