@@ -2,7 +2,7 @@
 // the node:http floor) on loopback, drives bounded load with autocannon (fixed duration and
 // connections), measures kills and Redis memory per session, prints one table and prepends it to
 // bench/RESULTS.md. Speed lives here, never in `npm test`. See bench/README.md.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,10 +20,14 @@ import { atExit, freePort, killAll, spawnOwned, waitUntil } from './lib/procs.mj
 import { startRedis } from './lib/redis.mjs';
 import { machineFacts, prependResults, renderMarkdown, renderPlain } from './lib/report.mjs';
 import { dpopProofs } from './lib/dpop.mjs';
+import { depthCurve } from './lib/depth.mjs';
+import { writePlot } from './lib/plot.mjs';
 import { ccBody, clientCredentials, exchange, exchangeBody } from './lib/tokens.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['memory', 'sts', 'audit', 'metrics', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'push', 'registry', 'soak'];
+const GROUPS = ['memory', 'sts', 'audit', 'metrics', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'push', 'registry', 'depth', 'soak'];
+/** The growth curves' charts, linked from bench/RESULTS.md (each run overwrites them). */
+const PLOTS = path.join(HERE, 'plots');
 
 function intKnob(name, def, min, max) {
   const raw = process.env[name];
@@ -47,6 +51,7 @@ function readKnobs() {
     agentSessions: intKnob('BENCH_AGENT_SESSIONS', 10_000, 1, 1_000_000),
     memoryN: intKnob('BENCH_MEMORY_N', 2_000, 10, 1_000_000),
     soakS: intKnob('BENCH_SOAK_S', 0, 0, 24 * 3_600),
+    depthS: intKnob('BENCH_DEPTH_S', 5, 1, 600),
     auditRecords: intKnob('BENCH_AUDIT_RECORDS', 1_000_000, 1, 10_000_000),
     rounds: intKnob('BENCH_ROUNDS', 3, 1, 20),
     pairs: intKnob('BENCH_PAIRS', 10, 1, 100),
@@ -89,7 +94,7 @@ async function main() {
   const load = [];
   const byKey = {};
   const failures = [];
-  const extra = { kills: [], push: [], registry: [], memory: undefined, soak: undefined, audit: undefined, auditCost: undefined, metrics: undefined };
+  const extra = { kills: [], push: [], registry: [], memory: undefined, soak: undefined, audit: undefined, auditCost: undefined, metrics: undefined, growth: [] };
   const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
   const redis = await startRedis(dir);
@@ -204,6 +209,15 @@ async function main() {
     stops.push(() => proc.stop());
     await waitUntil(async () => (await fetch(url, { method: 'POST' })).ok, { what: 'floor', child: proc });
     add('floor', 'floor', 'floor', target('1 Redis GET + fixed JSON', url, rsAuth, { token: root }), proc.pid, isActive);
+    // The issuance floor: node:http + one ES256 sign + one SET, what client credentials is held to.
+    const signPort = await freePort();
+    const signUrl = `http://127.0.0.1:${signPort}/`;
+    const signing = spawnOwned('signing floor', process.execPath, [path.join(HERE, 'baselines/signing-floor.mjs')], {
+      cwd: ROOT, env: { ...process.env, PORT: String(signPort), REDIS_URL: redis.url },
+    });
+    stops.push(() => signing.stop());
+    await waitUntil(async () => (await fetch(signUrl, { method: 'POST' })).ok, { what: 'signing floor', child: signing });
+    add('floor', 'signingFloor', 'signing floor', target('ES256 sign + 1 Redis SET + JSON', signUrl, rsAuth, {}), signing.pid, hasToken);
   });
 
   // A resource server behind agent-sts-gate/express (issue 11 §5): the same API with no auth and in each mode.
@@ -343,6 +357,18 @@ async function main() {
     extra.audit = await measureAudit(sts, redis.client, { n: knobs.auditRecords });
   });
 
+  // Growth curves: each starts what it needs on its own Redis, after the load, and draws its chart.
+  const growth = async (name, title, fn) => group(name, async () => {
+    const g = await fn();
+    mkdirSync(PLOTS, { recursive: true });
+    writePlot(path.join(PLOTS, `${name}.svg`), g.plot);
+    extra.growth.push({ name, title, ...g });
+  });
+  await growth('depth', 'Introspection by delegation depth (issue 25)', () => {
+    log('depth: introspection at delegation depth 0, 1, 4, 8, 16');
+    return depthCurve({ dir, rounds: knobs.rounds, seconds: knobs.depthS, connections: knobs.connections, log });
+  });
+
   await group('soak', async () => {
     if (knobs.soakS === 0) return;
     log(`soak: ${knobs.soakS}s of introspection + issuance at once`);
@@ -355,7 +381,7 @@ async function main() {
   const sections = buildSections({ load, byKey, extra, failures, knobs });
   const shownKnobs = {
     BENCH_DURATION_S: knobs.durationS, BENCH_CONNECTIONS: knobs.connections, BENCH_WARMUP_S: knobs.warmupS, BENCH_ROUNDS: knobs.rounds,
-    BENCH_KILL_REPEATS: knobs.killRepeats, BENCH_PAIRS: knobs.pairs, BENCH_PAIR_S: knobs.pairS, BENCH_PUSH_KILLS: knobs.pushKills, BENCH_MEMORY_N: knobs.memoryN, BENCH_SOAK_S: knobs.soakS,
+    BENCH_KILL_REPEATS: knobs.killRepeats, BENCH_PAIRS: knobs.pairs, BENCH_PAIR_S: knobs.pairS, BENCH_PUSH_KILLS: knobs.pushKills, BENCH_MEMORY_N: knobs.memoryN, BENCH_SOAK_S: knobs.soakS, BENCH_DEPTH_S: knobs.depthS,
     BENCH_WORKERS: ['1', ...knobs.workers].join(','), BENCH_ONLY: [...knobs.groups].join(','),
     ...passthroughEnv(),
   };
@@ -378,6 +404,19 @@ function passthroughEnv() {
 const x = (a, b) => (a && b ? `${(a['req/s'] / b['req/s']).toFixed(2)}×` : 'n/a');
 const verdict = (ok) => (ok === undefined ? 'n/a' : ok ? 'met' : 'MISSED');
 
+/** Issue 25's targets for the hot paths, against the floors and oidc-provider of the same run. */
+function speedTargets(k) {
+  const at = (a, b, min) => ({ measured: x(a, b), verdict: verdict(a && b ? a['req/s'] / b['req/s'] >= min : undefined) });
+  const p99Ratio = k['sts.introspect'] && k.floor ? k['sts.introspect']['p99 ms'] / k.floor['p99 ms'] : undefined;
+  return [
+    { target: 'introspection ≥ 0.75× floor (issue 25)', ...at(k['sts.introspect'], k.floor, 0.75) },
+    { target: "introspection p99 ≤ 1.5× the floor's p99 (issue 25)", measured: p99Ratio === undefined ? 'n/a' : `${p99Ratio.toFixed(2)}× (${k['sts.introspect']['p99 ms']} ms / ${k.floor['p99 ms']} ms)`, verdict: verdict(p99Ratio === undefined ? undefined : p99Ratio <= 1.5) },
+    { target: 'introspection ≥ 4× oidc-provider (issue 25)', ...at(k['sts.introspect'], k['oidc.introspect'], 4) },
+    { target: 'client credentials ≥ 0.75× signing floor (issue 25)', ...at(k['sts.cc'], k.signingFloor, 0.75) },
+    { target: 'client credentials ≥ 1.3× oidc-provider (issue 25)', ...at(k['sts.cc'], k['oidc.cc'], 1.3) },
+  ];
+}
+
 function buildSections({ load, byKey, extra, failures, knobs }) {
   const k = byKey;
   const sections = [{ title: `Load: ${knobs.durationS} s × ${knobs.connections} connections per scenario (req/s = 2xx responses per second; CPU % = server process tree, 100 = one core)`, rows: load, columns: LOAD_COLUMNS }];
@@ -388,6 +427,7 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { ratio: 'introspection: agent-sts / floor', value: x(k['sts.introspect'], k.floor), target: '≥ 0.6×' },
       { ratio: 'client credentials: agent-sts / oidc-provider', value: x(k['sts.cc'], k['oidc.cc']), target: '≥ 2×' },
       { ratio: 'client credentials: agent-sts / floor', value: x(k['sts.cc'], k.floor), target: '' },
+      { ratio: 'client credentials: agent-sts / signing floor', value: x(k['sts.cc'], k.signingFloor), target: '≥ 0.75×' },
       { ratio: 'client credentials with DPoP / without', value: x(k['sts.ccDpop'], k['sts.cc']), target: '' },
       { ratio: 'token exchange: agent-sts / oidc-provider client credentials', value: x(k['sts.exchange'], k['oidc.cc']), target: '≥ 2×' },
       { ratio: 'introspection, rate limits on / off', value: x(k['rl.introspect'], k['sts.introspect']), target: '' },
@@ -410,7 +450,7 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
   const warmRss = extra.soak?.rss.filter((s) => s.t >= knobs.soakS * 0.1).map((s) => s.mb);
   const rssSpread = warmRss?.length ? Math.max(...warmRss) - Math.min(...warmRss) : undefined;
   sections.push({
-    title: 'Targets (issue 4 §2)',
+    title: 'Targets (issue 4 §2, issue 25)',
     rows: [
       { target: 'introspection ≥ 2× oidc-provider', measured: x(k['sts.introspect'], k['oidc.introspect']), verdict: atLeast(ratio(k['sts.introspect'], k['oidc.introspect']), 2) },
       { target: 'introspection ≥ 0.6× floor', measured: x(k['sts.introspect'], k.floor), verdict: atLeast(ratio(k['sts.introspect'], k.floor), 0.6) },
@@ -434,6 +474,8 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
       { target: 'resource server, local mode ≥ 0.5× the API with no auth (issue 11 §5)', measured: x(k['rs.local'], k['rs.none']), verdict: atLeast(ratio(k['rs.local'], k['rs.none']), 0.5) },
       { target: 'resource server, introspect without cache ≥ 0.9× agent-sts introspection (issue 11 §5)', measured: x(k['rs.introspect'], k['sts.introspect']), verdict: atLeast(ratio(k['rs.introspect'], k['sts.introspect']), 0.9) },
       { target: 'Redis memory per live session ≤ 1 KB', measured: memMax !== undefined ? `${memMax} B (worst of both methods and kinds), plus its audit record apart: ${trailMax} B` : 'n/a', verdict: verdict(memMax !== undefined ? memMax <= 1_024 : undefined) },
+      ...speedTargets(k),
+      ...extra.growth.flatMap((g) => g.targets),
       { target: 'service RSS flat across the soak', measured: rssSpread !== undefined ? `${rssSpread} MB between min and max after the first 10% of ${knobs.soakS} s` : 'n/a (BENCH_SOAK_S=0)', verdict: 'see soak' },
     ],
   });
@@ -463,6 +505,7 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
         + `from 10% on: min ${Math.min(...warm.map((s) => s.mb))}, max ${Math.max(...warm.map((s) => s.mb))}. Every 10%: ${series}.`,
     });
   }
+  for (const g of extra.growth) sections.push({ title: g.title, rows: g.rows, note: `![${g.title}](plots/${g.name}.svg)${g.note ? ` ${g.note}` : ''}` });
   if (failures.length) sections.push({ title: 'FAILED groups (their rows are missing above)', rows: failures });
   return sections;
 }
