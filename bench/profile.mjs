@@ -10,10 +10,11 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AGENTS, API, SECRET, prepareFiles, startAgentSts } from './lib/agent-sts.mjs';
 import { basic, FORM, form } from './lib/http.mjs';
 import { runLoad } from './lib/load.mjs';
-import { atExit, killAll } from './lib/procs.mjs';
+import { atExit, freePort, killAll, spawnOwned, waitUntil } from './lib/procs.mjs';
 import { commandStats, startRedis } from './lib/redis.mjs';
 import { markdownTable } from './lib/report.mjs';
 import { ccBody, clientCredentials, exchange, exchangeBody } from './lib/tokens.mjs';
@@ -24,7 +25,10 @@ const connections = knob('BENCH_CONNECTIONS', 50);
 const top = knob('BENCH_PROFILE_TOP', 25);
 /** BENCH_PROFILE_FUNCTIONS=1: rows per function (place, name, line) instead of per place. */
 const byFunctionKnob = process.env.BENCH_PROFILE_FUNCTIONS === '1';
-const SCENARIOS = ['introspect', 'introspect-child', 'client-credentials', 'exchange'];
+const SCENARIOS = ['introspect', 'introspect-child', 'client-credentials', 'exchange', 'floor', 'signing-floor'];
+/** The baselines of bench/run.mjs, profiled the same way: what a request costs with nothing of ours. */
+const BASELINES = { floor: 'baselines/floor.mjs', 'signing-floor': 'baselines/signing-floor.mjs' };
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : SCENARIOS;
 for (const s of wanted) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s} (${SCENARIOS.join(', ')})`);
 const log = (m) => process.stderr.write(`${m}\n`);
@@ -58,15 +62,29 @@ function selfTimeByPlace(profile, fromUs, toUs, byFunction) {
   return totals;
 }
 
+const SAMPLE_INTERVAL_US = 250;
+
+async function startBaseline(file, redisUrl, nodeArgs) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/`;
+  const proc = spawnOwned(file, process.execPath, [...nodeArgs, path.join(HERE, file)], { env: { ...process.env, PORT: String(port), REDIS_URL: redisUrl } });
+  await waitUntil(async () => (await fetch(url, { method: 'POST' })).ok, { what: file, child: proc });
+  return { url, process: proc };
+}
+
 async function profileOne(scenario) {
   const dir = mkdtempSync(path.join(tmpdir(), 'agent-sts-profile-'));
   const profDir = path.join(dir, 'prof');
   const redis = await startRedis(dir);
   const files = prepareFiles(dir);
-  const sts = await startAgentSts({ redisUrl: redis.url, files, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=250'] });
+  const profArgs = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-interval=${SAMPLE_INTERVAL_US}`];
+  const sts = await startAgentSts({ redisUrl: redis.url, files, nodeArgs: BASELINES[scenario] ? [] : profArgs });
   const rsAuth = basic(API, SECRET);
   const root = await clientCredentials(sts, AGENTS.load, 'read write');
+  const baseline = BASELINES[scenario] ? await startBaseline(BASELINES[scenario], redis.url, profArgs) : undefined;
   const targets = {
+    floor: () => ({ url: baseline.url, auth: rsAuth, body: { token: root } }),
+    'signing-floor': () => ({ url: baseline.url, auth: rsAuth, body: {} }),
     introspect: () => ({ url: sts.introspectUrl, auth: rsAuth, body: { token: root } }),
     'introspect-child': async () => ({ url: sts.introspectUrl, auth: rsAuth, body: { token: await exchange(sts, AGENTS.sub, root, 'read') } }),
     'client-credentials': () => ({ url: sts.tokenUrl, auth: basic(AGENTS.load, SECRET), body: ccBody('read write') }),
@@ -74,12 +92,14 @@ async function profileOne(scenario) {
   };
   const t = await targets[scenario]();
   const target = { url: t.url, method: 'POST', headers: { authorization: t.auth, 'content-type': FORM }, body: form(t.body) };
-  await runLoad({ scenario, system: 'warm-up', target, serverPid: sts.process.pid, durationS: 2, connections });
+  const serverPid = baseline?.process.pid ?? sts.process.pid;
+  await runLoad({ scenario, system: 'warm-up', target, serverPid, durationS: 2, connections });
   const statsBefore = await commandStats(redis.client);
   const fromUs = Number(process.hrtime.bigint() / 1000n);
-  const row = await runLoad({ scenario, system: 'agent-sts', target, serverPid: sts.process.pid, redisPid: redis.process.pid, durationS: seconds, connections });
+  const row = await runLoad({ scenario, system: 'agent-sts', target, serverPid, redisPid: redis.process.pid, durationS: seconds, connections });
   const toUs = Number(process.hrtime.bigint() / 1000n);
   const statsAfter = await commandStats(redis.client);
+  await baseline?.process.stop();
   await sts.stop();
   await redis.close();
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
