@@ -11,6 +11,11 @@ export interface RegistryChange {
   id: string;
 }
 
+/** A change as announced: with the registry version it produced, so a listener that heard every change before it need not re-read the rest. */
+export interface AnnouncedChange extends RegistryChange {
+  version: number;
+}
+
 /** Conditions and marks a write carries, applied in the same atomic step as the write. */
 export interface WriteOptions {
   /**
@@ -36,8 +41,8 @@ export interface RegistryStore {
   version(): Promise<number>;
   /** Entries marked as having a change still to complete (WriteOptions.pending), for whoever completes them. */
   pending(): Promise<RegistryChange[]>;
-  /** Calls `onChange` for every change announced from now on (by any instance); resolves once listening. */
-  subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>>;
+  /** Calls `onChange` for every change announced from now on (by any instance), in order; resolves once listening. */
+  subscribe(onChange: (change: AnnouncedChange) => void): Promise<() => Promise<void>>;
   /** Records that a credential was used at `atMs` (coarse: callers throttle). */
   touch(kind: RegistryKind, id: string, credentialId: string, atMs: number): Promise<void>;
   /** When each of the client's credentials was last used, by credential id. */
@@ -52,6 +57,16 @@ export function parseChange(message: string): RegistryChange | undefined {
   const kind = message.slice(0, colon);
   if (kind !== 'agent' && kind !== 'resourceServer') return undefined;
   return { kind, id: message.slice(colon + 1) };
+}
+
+/** What is published: `<version> <kind>:<id>`, the version the change produced first. */
+export const announcement = (c: AnnouncedChange) => `${c.version} ${changeMessage(c)}`;
+
+export function parseAnnouncement(message: string): AnnouncedChange | undefined {
+  const space = message.indexOf(' ');
+  const version = Number(message.slice(0, space));
+  const change = Number.isSafeInteger(version) && version > 0 ? parseChange(message.slice(space + 1)) : undefined;
+  return change && { ...change, version };
 }
 
 /** The lastUsed field of a credential: NUL cannot appear in an id. */

@@ -1,6 +1,6 @@
 /** The registry store contract: the Redis store (single and cluster) and the memory twin pass this same suite. */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import type { RegistryChange, RegistryStore } from '../../src/store/registry.js';
+import type { AnnouncedChange, RegistryStore } from '../../src/store/registry.js';
 
 export interface ContractRegistryStore {
   /** Two handles on the same stored registry (two instances); the memory twin may hand out one twice. */
@@ -11,10 +11,10 @@ export interface ContractRegistryStore {
 const CHANGE_WAIT_MS = 5_000;
 
 /** Resolves with the first `n` changes `store` hears, or rejects after CHANGE_WAIT_MS. */
-async function hear(store: RegistryStore, n: number): Promise<{ heard: Promise<RegistryChange[]>; stop: () => Promise<void> }> {
-  const got: RegistryChange[] = [];
-  let done!: (c: RegistryChange[]) => void;
-  const heard = new Promise<RegistryChange[]>((resolve, reject) => {
+async function hear(store: RegistryStore, n: number): Promise<{ heard: Promise<AnnouncedChange[]>; stop: () => Promise<void> }> {
+  const got: AnnouncedChange[] = [];
+  let done!: (c: AnnouncedChange[]) => void;
+  const heard = new Promise<AnnouncedChange[]>((resolve, reject) => {
     done = resolve;
     setTimeout(() => reject(new Error(`heard ${got.length} of ${n} changes`)), CHANGE_WAIT_MS).unref();
   });
@@ -75,16 +75,19 @@ export function registryStoreContract(name: string, factory: () => Promise<Contr
       expect([...(await b.all('resourceServer')).docs.entries()]).toEqual([['https://rs.example', 'R']]);
     });
 
-    it('every change is announced to every subscriber, in order, with its kind and id (ids with ":" intact)', async () => {
+    it('every change is announced to every subscriber, in order, with its kind, id (":" intact) and the version it produced', async () => {
       const onB = await hear(b, 4);
       const onA = await hear(a, 4);
+      const v = await a.version();
       await a.add('agent', 'x', 'X');
       await a.put('resourceServer', 'https://rs.example:8443/api', 'R');
       await a.add('agent', 'x', 'refused');
       await b.replace('agent', 'x', 'X', 'X2');
       await b.remove('agent', 'x');
+      // the refused add bumped nothing
       const want = [
-        { kind: 'agent', id: 'x' }, { kind: 'resourceServer', id: 'https://rs.example:8443/api' }, { kind: 'agent', id: 'x' }, { kind: 'agent', id: 'x' },
+        { kind: 'agent', id: 'x', version: v + 1 }, { kind: 'resourceServer', id: 'https://rs.example:8443/api', version: v + 2 },
+        { kind: 'agent', id: 'x', version: v + 3 }, { kind: 'agent', id: 'x', version: v + 4 },
       ];
       expect(await onB.heard).toEqual(want);
       expect(await onA.heard).toEqual(want);

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { changeMessage, lastUsedField, parseChange, type RegistryChange, type RegistryKind, type RegistryStore, type WriteOptions } from '../registry.js';
+import { changeMessage, lastUsedField, parseChange, type AnnouncedChange, type RegistryChange, type RegistryKind, type RegistryStore, type WriteOptions } from '../registry.js';
 
 const CHANGED = 'changed';
 
@@ -50,7 +50,7 @@ export class MemoryRegistryStore implements RegistryStore {
     return [...this.#pending].flatMap((m) => parseChange(m) ?? []);
   }
 
-  async subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>> {
+  async subscribe(onChange: (change: AnnouncedChange) => void): Promise<() => Promise<void>> {
     this.#changes.on(CHANGED, onChange);
     return async () => {
       this.#changes.off(CHANGED, onChange);
@@ -81,8 +81,8 @@ export class MemoryRegistryStore implements RegistryStore {
   }
 
   #announce(change: RegistryChange): void {
-    this.#version++;
+    const announced: AnnouncedChange = { ...change, version: ++this.#version };
     // as Redis pub/sub: delivered after the write has returned, never inside it
-    queueMicrotask(() => this.#changes.emit(CHANGED, change));
+    queueMicrotask(() => this.#changes.emit(CHANGED, announced));
   }
 }

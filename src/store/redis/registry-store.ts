@@ -1,7 +1,7 @@
 import { guard, defineScript, type Script } from './session-store.js';
 import type { RedisClient } from './connect.js';
 import type { RedisKeys } from '../keys.js';
-import { changeMessage, lastUsedField, parseChange, type RegistryChange, type RegistryKind, type RegistryStore, type WriteOptions } from '../registry.js';
+import { changeMessage, lastUsedField, parseAnnouncement, parseChange, type AnnouncedChange, type RegistryChange, type RegistryKind, type RegistryStore, type WriteOptions } from '../registry.js';
 import * as lua from './scripts.js';
 
 /**
@@ -72,12 +72,12 @@ export class RedisRegistryStore implements RegistryStore {
   }
 
   /** A dedicated connection (a subscribed one can send nothing else); ioredis resubscribes after a reconnect. */
-  async subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>> {
+  async subscribe(onChange: (change: AnnouncedChange) => void): Promise<() => Promise<void>> {
     const sub = (this.#redis.duplicate as () => RedisClient).call(this.#redis);
     sub.on('error', () => {}); // reconnects on its own; a missed message is caught by the version poll
     const channel = this.#keys.registryChannel();
     sub.on('message', (from: string, message: string) => {
-      const change = from === channel ? parseChange(message) : undefined;
+      const change = from === channel ? parseAnnouncement(message) : undefined;
       if (change) onChange(change);
     });
     await guard(sub.connect());

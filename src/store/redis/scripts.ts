@@ -338,8 +338,8 @@ export const REGISTRY_WRITE_ARGS = argv({
  * is still `expected`) or remove. With `atVersion` (non-empty) nothing is written unless the
  * version is still that one. `pending` '1' adds `message` (the entry's `<kind>:<id>`) to the set
  * of entries with a change still to complete, '0' removes it, '' leaves it. A change that happened
- * bumps the version and is announced on `channel` in the same step, so an instance that reads the
- * version never misses it. Returns 1 when something changed, else 0.
+ * bumps the version and is announced on `channel` in the same step as `<version> <message>`
+ * (store/registry.ts `announcement`), so an instance that reads the version never misses it. Returns 1 when something changed, else 0.
  */
 export const REGISTRY_WRITE = `${PRELUDE}
 ${REGISTRY_WRITE_KEYS.lua}
@@ -355,8 +355,8 @@ else changed = redis.call('HDEL', docsKey, id) == 1 end
 if not changed then return 0 end
 if pending == '1' then redis.call('SADD', pendingKey, message)
 elseif pending == '0' then redis.call('SREM', pendingKey, message) end
-redis.call('INCR', versionKey)
-redis.call('PUBLISH', channel, message)
+local version = redis.call('INCR', versionKey)
+redis.call('PUBLISH', channel, version .. ' ' .. message)
 return 1
 `;
 
