@@ -47,7 +47,10 @@ const UNANNOUNCED_KEEP_MS = (MAX_TOKEN_TTL_SECONDS + 3_600) * 1_000;
 const LIST_BATCH = 256;
 /** Subtree kills in flight at once during an agent-wide kill. */
 const KILL_WINDOW = 256;
-/** Members per ZREM when dropping index entries in bulk. */
+/**
+ * Members per ZREM when dropping index entries in bulk, and sids per outbox clean-up script: Redis'
+ * Lua refuses to unpack 8,000 values or more, and a spread of ~100k arguments overflows the stack.
+ */
 const ZREM_CHUNK = 1_000;
 /**
  * Every this many creates (per instance), the create also drops its indexes' long-expired entries.
@@ -349,10 +352,17 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     await this.#settle(trees.map((t) => ({ root: t.root, sids: t.sessions.map((s) => s.sid), marks: t.marks })));
   }
 
-  /** The outbox entries leave first, then the marks: a mark never disappears while its tree still waits. */
+  /**
+   * The outbox entries leave first, then the marks: a mark never disappears while its tree still
+   * waits. A large tree's outbox is cleared in chunks (ZREM_CHUNK sids per script).
+   */
   async #settle(trees: { root: string; sids: string[]; marks: string[] }[]): Promise<void> {
-    for (let i = 0; i < trees.length; i += KILL_WINDOW) {
-      await guard(Promise.all(trees.slice(i, i + KILL_WINDOW).map((t) => this.#announced(lua.ANNOUNCED_KEYS.build({ outboxKey: this.#keys.outbox(t.root) }), t.sids))));
+    const chunks = trees.flatMap((t) => {
+      const keys = lua.ANNOUNCED_KEYS.build({ outboxKey: this.#keys.outbox(t.root) });
+      return Array.from({ length: Math.ceil(t.sids.length / ZREM_CHUNK) }, (_, i) => ({ keys, sids: t.sids.slice(i * ZREM_CHUNK, (i + 1) * ZREM_CHUNK) }));
+    });
+    for (let i = 0; i < chunks.length; i += KILL_WINDOW) {
+      await guard(Promise.all(chunks.slice(i, i + KILL_WINDOW).map((c) => this.#announced(c.keys, c.sids))));
     }
     await this.#zremAll(new Map([[this.#keys.unannounced(), trees.flatMap((t) => t.marks)]]));
   }
