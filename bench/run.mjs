@@ -21,11 +21,15 @@ import { startRedis } from './lib/redis.mjs';
 import { machineFacts, prependResults, renderMarkdown, renderPlain } from './lib/report.mjs';
 import { dpopProofs } from './lib/dpop.mjs';
 import { depthCurve } from './lib/depth.mjs';
+import { killGrowth } from './lib/kill-growth.mjs';
+import { memoryGrowth } from './lib/memory-growth.mjs';
+import { registryGrowth } from './lib/registry-growth.mjs';
+import { verifyGrowth } from './lib/verify-growth.mjs';
 import { writePlot } from './lib/plot.mjs';
 import { ccBody, clientCredentials, exchange, exchangeBody } from './lib/tokens.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['memory', 'sts', 'audit', 'metrics', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'push', 'registry', 'depth', 'soak'];
+const GROUPS = ['memory', 'sts', 'audit', 'metrics', 'ratelimit', 'workers', 'oidc', 'floor', 'rs', 'kills', 'push', 'registry', 'depth', 'kill-growth', 'memory-growth', 'registry-growth', 'verify-growth', 'soak'];
 /** The growth curves' charts, linked from bench/RESULTS.md (each run overwrites them). */
 const PLOTS = path.join(HERE, 'plots');
 
@@ -34,6 +38,14 @@ function intKnob(name, def, min, max) {
   const v = raw === undefined || raw === '' ? def : Number(raw);
   if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${name} must be an integer from ${min} to ${max} (got ${raw})`);
   return v;
+}
+
+function sizesKnob(name, def, min, max) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const sizes = raw.split(',').map((v) => Number(v.trim()));
+  if (sizes.some((v) => !Number.isInteger(v) || v < min || v > max)) throw new Error(`${name}: comma-separated integers from ${min} to ${max} (got ${raw})`);
+  return sizes;
 }
 
 function readKnobs() {
@@ -52,6 +64,9 @@ function readKnobs() {
     memoryN: intKnob('BENCH_MEMORY_N', 2_000, 10, 1_000_000),
     soakS: intKnob('BENCH_SOAK_S', 0, 0, 24 * 3_600),
     depthS: intKnob('BENCH_DEPTH_S', 5, 1, 600),
+    killSizes: sizesKnob('BENCH_KILL_SIZES', [1_000, 10_000, 100_000], 2, 1_000_000),
+    memorySizes: sizesKnob('BENCH_MEMORY_SIZES', [100_000, 1_000_000], 100, 10_000_000),
+    verifySizes: sizesKnob('BENCH_VERIFY_SIZES', [1_000_000, 10_000_000], 1, 50_000_000),
     auditRecords: intKnob('BENCH_AUDIT_RECORDS', 1_000_000, 1, 10_000_000),
     rounds: intKnob('BENCH_ROUNDS', 3, 1, 20),
     pairs: intKnob('BENCH_PAIRS', 10, 1, 100),
@@ -369,6 +384,43 @@ async function main() {
     return depthCurve({ dir, rounds: knobs.rounds, seconds: knobs.depthS, connections: knobs.connections, log });
   });
 
+  // Each growth group below runs on its own Redis and agent-sts: a kill of 100k sessions or a trail
+  // of 10M records must not leave its weight on the other measurements.
+  const ownInstance = async (name, env = {}) => {
+    const own = path.join(dir, name);
+    mkdirSync(own, { recursive: true });
+    const r = await startRedis(own);
+    const s = await startAgentSts({ name: `agent-sts (${name})`, redisUrl: r.url, files: prepareFiles(own), env });
+    return { redis: r, sts: s, stop: async () => { await s.stop(); await r.close(); } };
+  };
+  await growth('kill-growth', 'Subtree kill by subtree size (issue 25)', async () => {
+    log(`kill-growth: subtrees of ${knobs.killSizes.join(', ')} sessions`);
+    const own = await ownInstance('kill-growth');
+    try {
+      return await killGrowth(own.sts, own.redis.client, { sizes: knobs.killSizes, log });
+    } finally {
+      await own.stop();
+    }
+  });
+  await growth('memory-growth', 'Redis bytes per live session by sessions stored (issue 25; the audit record apart)', () => {
+    log(`memory-growth: ${knobs.memorySizes.join(', ')} sessions through the store's create`);
+    return memoryGrowth(null, { sizes: knobs.memorySizes, log });
+  });
+  await growth('registry-growth', 'Registry of 10,000 agents and 1,000 resource servers against one of ten (issue 25)', async () => {
+    log('registry-growth: 11,009 registry entries against 9');
+    const g = await registryGrowth({ dir: path.join(dir, 'registry-growth'), pairs: knobs.pairs, pairS: knobs.pairS, connections: knobs.connections, log });
+    return { ...g, more: [{ title: `Registry growth: hot paths, large registry (on) / small (off), ${knobs.pairS} s runs, ${knobs.pairs} pairs each way`, rows: g.paired }] };
+  });
+  await growth('verify-growth', 'GET /admin/audit/verify by trail length (issue 25)', async () => {
+    log(`verify-growth: trails of ${knobs.verifySizes.join(', ')} records`);
+    const own = await ownInstance('verify-growth', { STS_AUDIT_MAX_RECORDS: String(2 * Math.max(...knobs.verifySizes)) });
+    try {
+      return await verifyGrowth(own.sts, own.redis.client, { sizes: knobs.verifySizes, log });
+    } finally {
+      await own.stop();
+    }
+  });
+
   await group('soak', async () => {
     if (knobs.soakS === 0) return;
     log(`soak: ${knobs.soakS}s of introspection + issuance at once`);
@@ -381,7 +433,7 @@ async function main() {
   const sections = buildSections({ load, byKey, extra, failures, knobs });
   const shownKnobs = {
     BENCH_DURATION_S: knobs.durationS, BENCH_CONNECTIONS: knobs.connections, BENCH_WARMUP_S: knobs.warmupS, BENCH_ROUNDS: knobs.rounds,
-    BENCH_KILL_REPEATS: knobs.killRepeats, BENCH_PAIRS: knobs.pairs, BENCH_PAIR_S: knobs.pairS, BENCH_PUSH_KILLS: knobs.pushKills, BENCH_MEMORY_N: knobs.memoryN, BENCH_SOAK_S: knobs.soakS, BENCH_DEPTH_S: knobs.depthS,
+    BENCH_KILL_REPEATS: knobs.killRepeats, BENCH_PAIRS: knobs.pairs, BENCH_PAIR_S: knobs.pairS, BENCH_PUSH_KILLS: knobs.pushKills, BENCH_MEMORY_N: knobs.memoryN, BENCH_SOAK_S: knobs.soakS, BENCH_DEPTH_S: knobs.depthS, BENCH_KILL_SIZES: knobs.killSizes.join(','), BENCH_MEMORY_SIZES: knobs.memorySizes.join(','), BENCH_VERIFY_SIZES: knobs.verifySizes.join(','),
     BENCH_WORKERS: ['1', ...knobs.workers].join(','), BENCH_ONLY: [...knobs.groups].join(','),
     ...passthroughEnv(),
   };
@@ -505,7 +557,10 @@ function buildSections({ load, byKey, extra, failures, knobs }) {
         + `from 10% on: min ${Math.min(...warm.map((s) => s.mb))}, max ${Math.max(...warm.map((s) => s.mb))}. Every 10%: ${series}.`,
     });
   }
-  for (const g of extra.growth) sections.push({ title: g.title, rows: g.rows, note: `![${g.title}](plots/${g.name}.svg)${g.note ? ` ${g.note}` : ''}` });
+  for (const g of extra.growth) {
+    sections.push({ title: g.title, rows: g.rows, note: `![${g.title}](plots/${g.name}.svg)` });
+    for (const more of g.more ?? []) sections.push(more);
+  }
   if (failures.length) sections.push({ title: 'FAILED groups (their rows are missing above)', rows: failures });
   return sections;
 }

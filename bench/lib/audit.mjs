@@ -9,8 +9,8 @@ import { basic, expectStatus } from './http.mjs';
 import { treeSample } from './procs.mjs';
 import { usedMemory } from './redis.mjs';
 
-const STREAM = 'sts:{audit}:trail';
-const HEAD = 'sts:{audit}:head';
+export const STREAM = 'sts:{audit}:trail';
+export const HEAD = 'sts:{audit}:head';
 /**
  * Bytes per record are measured on a scratch stream of BYTES_N records, deleted afterwards: by
  * the time this group runs, the load has usually filled the trail to its retention already.
@@ -45,7 +45,7 @@ async function auditorToken(sts) {
 }
 
 /** Appends `count` token.issued-shaped records to `stream`, in batches through the service's append. */
-async function fill(redis, stream, head, count) {
+export async function fill(redis, stream, head, count) {
   for (let i = 0; i < count; i += FILL_BATCH) {
     const args = [];
     for (let j = i; j < Math.min(i + FILL_BATCH, count); j++) {
