@@ -14,8 +14,8 @@ export const LAST_USED_EVERY_MS = 60_000;
  * an announcement reaching us: announcements are applied in order, each carrying the version it
  * produced, so the copy's version follows them while none is missed. (Re-reading the whole
  * registry on every change cost each instance ~0.1–0.4 s per change at 11,000 entries, and Redis
- * 25–97 ms in one script: bench/registry-growth.mjs.) Lookups never touch Redis, so issuance and introspection cost no
- * extra round trip. The copy may lag another instance's change by the announcement's delay; what
+ * 25–97 ms in one script: bench/registry-growth.mjs.) Lookups never touch Redis, so issuance and
+ * introspection cost no extra round trip. The copy may lag another instance's change by the announcement's delay; what
  * must hold at once does not rely on it: a disabled agent's status key is checked by the atomic
  * create, and its sessions are killed (see docs/security-d.md).
  * Trusted issuers stay in the file (`issuers`).

@@ -59,9 +59,7 @@ export function parseChange(message: string): RegistryChange | undefined {
   return { kind, id: message.slice(colon + 1) };
 }
 
-/** What is published: `<version> <kind>:<id>`, the version the change produced first. */
-export const announcement = (c: AnnouncedChange) => `${c.version} ${changeMessage(c)}`;
-
+/** What the Redis store publishes (scripts.ts REGISTRY_WRITE): `<version> <kind>:<id>`, the version the change produced first. */
 export function parseAnnouncement(message: string): AnnouncedChange | undefined {
   const space = message.indexOf(' ');
   const version = Number(message.slice(0, space));

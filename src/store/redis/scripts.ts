@@ -339,7 +339,8 @@ export const REGISTRY_WRITE_ARGS = argv({
  * version is still that one. `pending` '1' adds `message` (the entry's `<kind>:<id>`) to the set
  * of entries with a change still to complete, '0' removes it, '' leaves it. A change that happened
  * bumps the version and is announced on `channel` in the same step as `<version> <message>`
- * (store/registry.ts `announcement`), so an instance that reads the version never misses it. Returns 1 when something changed, else 0.
+ * (read by store/registry.ts `parseAnnouncement`), so an instance that reads the version never
+ * misses it. Returns 1 when something changed, else 0.
  */
 export const REGISTRY_WRITE = `${PRELUDE}
 ${REGISTRY_WRITE_KEYS.lua}
