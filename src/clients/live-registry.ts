@@ -17,7 +17,7 @@ export const LAST_USED_EVERY_MS = 60_000;
  * 25–97 ms in one script: bench/registry-growth.mjs.) Lookups never touch Redis, so issuance and
  * introspection cost no extra round trip. The copy may lag another instance's change by the announcement's delay; what
  * must hold at once does not rely on it: a disabled agent's status key is checked by the atomic
- * create, and its sessions are killed (see docs/security-d.md).
+ * create, and its sessions are killed (docs/security.md, "The kill switch and the live registry").
  * Trusted issuers stay in the file (`issuers`).
  */
 export class LiveRegistry implements Registry {
