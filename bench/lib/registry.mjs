@@ -87,13 +87,13 @@ export async function disableUnderLoad(a, b, { size, connections }) {
   };
 }
 
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+export const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
 /**
  * `changes` rotations (overlap 0) on `a`; after each, the new secret is tried on `b` back to back
- * until it works: the delay from a's answer to b's first 200.
+ * until it works: { delays (ms from a's answer to b's first 200), missed }.
  */
-export async function visibilityDelay(a, b, { changes }) {
+export async function measureVisibility(a, b, { changes }) {
   const admin = await manageToken(a);
   const id = `bench-visible-${Date.now()}`;
   await createAgent(a, admin, id);
@@ -113,6 +113,12 @@ export async function visibilityDelay(a, b, { changes }) {
     if (seen) delays.push(performance.now() - t0);
     else missed++;
   }
+  return { delays, missed };
+}
+
+/** measureVisibility as one table row: p50, p99 and max of the delays. */
+export async function visibilityDelay(a, b, { changes }) {
+  const { delays, missed } = await measureVisibility(a, b, { changes });
   const sorted = [...delays].sort((x, y) => x - y);
   return {
     scenario: `registry change (secret rotation on A) visible on B, ${changes} changes`,
