@@ -23,37 +23,50 @@ export interface SeedReport {
  * Applies the registry file to the store at boot, and logs which entries were imported and which
  * skipped. A file agent marked `disabled` gets its status key too, so the create refuses it.
  */
+/**
+ * Entries written at once while seeding: one after another, 11,000 entries took ~4 s to boot
+ * (bench/registry-growth.mjs); each entry's writes are independent of the others'.
+ */
+const SEED_WINDOW = 64;
+
+type Outcome = { bucket: keyof SeedReport; label: string };
+
 export async function seedRegistry(
   store: RegistryStore, sessions: SessionStore, doc: ParsedRegistryDocument, mode: RegistryMode, log: Logger, nowMs: number,
 ): Promise<SeedReport> {
   const now = new Date(nowMs).toISOString();
-  const report: SeedReport = { imported: [], skipped: [], overwritten: [] };
-  const apply = async (kind: RegistryKind, id: string, record: object) => {
+  const apply = async (kind: RegistryKind, id: string, record: object): Promise<Outcome> => {
     const label = `${kind === 'agent' ? 'agent' : 'resource server'} ${id}`;
     const json = JSON.stringify(record);
     if (mode === 'file') {
       const existing = await store.get(kind, id);
-      if (existing === undefined || !sameDefinition(existing, record)) {
-        await store.put(kind, id, json);
-        (existing === undefined ? report.imported : report.overwritten).push(label);
-      } else report.skipped.push(label);
-      return true;
+      if (existing !== undefined && sameDefinition(existing, record)) return { bucket: 'skipped', label };
+      await store.put(kind, id, json);
+      return { bucket: existing === undefined ? 'imported' : 'overwritten', label };
     }
-    if (await store.add(kind, id, json)) {
-      report.imported.push(label);
-      return true;
-    }
+    if (await store.add(kind, id, json)) return { bucket: 'imported', label };
     const stored = JSON.parse((await store.get(kind, id)) ?? '{}') as Stored<object>;
-    report.skipped.push(isDeleted(stored) ? `${label} (deleted through the API)` : label);
-    return false;
+    return { bucket: 'skipped', label: isDeleted(stored) ? `${label} (deleted through the API)` : label };
   };
-  for (const a of doc.agents) {
-    const written = await apply('agent', a.id, agentRecordOfFile(a, now));
-    if (written) await sessions.setAgentDisabled(a.id, a.disabled);
-  }
-  for (const r of doc.resourceServers) await apply('resourceServer', r.id, serverRecordOfFile(r, now));
+  const outcomes = [
+    ...(await inWindows(doc.agents, async (a) => {
+      const outcome = await apply('agent', a.id, agentRecordOfFile(a, now));
+      if (outcome.bucket !== 'skipped' || mode === 'file') await sessions.setAgentDisabled(a.id, a.disabled);
+      return outcome;
+    })),
+    ...(await inWindows(doc.resourceServers, (r) => apply('resourceServer', r.id, serverRecordOfFile(r, now)))),
+  ];
+  // in the file's order, whatever order the writes finished in
+  const report: SeedReport = { imported: [], skipped: [], overwritten: [] };
+  for (const o of outcomes) report[o.bucket].push(o.label);
   log.info(report, `registry seeded from the file (STS_REGISTRY_MODE=${mode}): ${report.imported.length} imported, ${report.skipped.length} skipped`);
   return report;
+}
+
+async function inWindows<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += SEED_WINDOW) out.push(...(await Promise.all(items.slice(i, i + SEED_WINDOW).map(work))));
+  return out;
 }
 
 /** Equal but for the times: a reboot with an unchanged file rewrites nothing. */
