@@ -8,6 +8,8 @@ const H = 360;
 const PAD = { left: 70, right: 20, top: 40, bottom: 50 };
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
 const TICKS = 5;
+/** The legend sits in the bottom-right corner, where growth curves (rising to the right) rarely pass. */
+const LEGEND_W = 240;
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const fmt = (v) => (Math.abs(v) >= 1e6 ? `${+(v / 1e6).toPrecision(3)}M` : Math.abs(v) >= 1e3 ? `${+(v / 1e3).toPrecision(3)}k` : `${+v.toPrecision(3)}`);
@@ -42,7 +44,7 @@ export function writePlot(file, { title, xLabel, yLabel, series, targets = [], l
     return `<path d="${path}" fill="none" stroke="${colour}" stroke-width="2"${dashed ? ' stroke-dasharray="6 4"' : ''}/>${dots}`;
   };
   const legend = [...series.map((s, i) => [s.name, COLOURS[i % COLOURS.length], false]), ...targets.map((s) => [s.name, '#888', true])]
-    .map(([name, colour, dashed], i) => `<g transform="translate(${PAD.left + 10},${PAD.top + 8 + i * 16})"><line x1="0" y1="0" x2="18" y2="0" stroke="${colour}" stroke-width="2"${dashed ? ' stroke-dasharray="6 4"' : ''}/><text x="24" y="4">${esc(name)}</text></g>`)
+    .map(([name, colour, dashed], i, all) => `<g transform="translate(${W - PAD.right - LEGEND_W},${H - PAD.bottom - 10 - (all.length - 1 - i) * 16})"><line x1="0" y1="0" x2="18" y2="0" stroke="${colour}" stroke-width="2"${dashed ? ' stroke-dasharray="6 4"' : ''}/><text x="24" y="4">${esc(name)}</text></g>`)
     .join('');
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">
 <rect width="${W}" height="${H}" fill="#fff"/>
