@@ -10,11 +10,11 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { AGENTS, API, SECRET, prepareFiles, startAgentSts } from './lib/agent-sts.mjs';
 import { basic, FORM, form } from './lib/http.mjs';
 import { runLoad } from './lib/load.mjs';
-import { atExit, freePort, killAll, spawnOwned, waitUntil } from './lib/procs.mjs';
+import { startFloor } from './lib/baselines.mjs';
+import { atExit, killAll } from './lib/procs.mjs';
 import { commandStats, startRedis } from './lib/redis.mjs';
 import { markdownTable } from './lib/report.mjs';
 import { ccBody, clientCredentials, exchange, exchangeBody } from './lib/tokens.mjs';
@@ -27,8 +27,7 @@ const top = knob('BENCH_PROFILE_TOP', 25);
 const byFunctionKnob = process.env.BENCH_PROFILE_FUNCTIONS === '1';
 const SCENARIOS = ['introspect', 'introspect-child', 'client-credentials', 'exchange', 'floor', 'signing-floor'];
 /** The baselines of bench/run.mjs, profiled the same way: what a request costs with nothing of ours. */
-const BASELINES = { floor: 'baselines/floor.mjs', 'signing-floor': 'baselines/signing-floor.mjs' };
-const HERE = path.dirname(fileURLToPath(import.meta.url));
+const BASELINES = { floor: 'floor.mjs', 'signing-floor': 'signing-floor.mjs' };
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : SCENARIOS;
 for (const s of wanted) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s} (${SCENARIOS.join(', ')})`);
 const log = (m) => process.stderr.write(`${m}\n`);
@@ -64,14 +63,6 @@ function selfTimeByPlace(profile, fromUs, toUs, byFunction) {
 
 const SAMPLE_INTERVAL_US = 250;
 
-async function startBaseline(file, redisUrl, nodeArgs) {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}/`;
-  const proc = spawnOwned(file, process.execPath, [...nodeArgs, path.join(HERE, file)], { env: { ...process.env, PORT: String(port), REDIS_URL: redisUrl } });
-  await waitUntil(async () => (await fetch(url, { method: 'POST' })).ok, { what: file, child: proc });
-  return { url, process: proc };
-}
-
 async function profileOne(scenario) {
   const dir = mkdtempSync(path.join(tmpdir(), 'agent-sts-profile-'));
   const profDir = path.join(dir, 'prof');
@@ -81,7 +72,7 @@ async function profileOne(scenario) {
   const sts = await startAgentSts({ redisUrl: redis.url, files, nodeArgs: BASELINES[scenario] ? [] : profArgs });
   const rsAuth = basic(API, SECRET);
   const root = await clientCredentials(sts, AGENTS.load, 'read write');
-  const baseline = BASELINES[scenario] ? await startBaseline(BASELINES[scenario], redis.url, profArgs) : undefined;
+  const baseline = BASELINES[scenario] ? await startFloor(scenario, BASELINES[scenario], redis.url, profArgs) : undefined;
   const targets = {
     floor: () => ({ url: baseline.url, auth: rsAuth, body: { token: root } }),
     'signing-floor': () => ({ url: baseline.url, auth: rsAuth, body: {} }),

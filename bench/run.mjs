@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { AGENTS, API, ROOT, SECRET, prepareFiles, startAgentSts } from './lib/agent-sts.mjs';
 import { FORM, basic, expectStatus, form } from './lib/http.mjs';
 import { measureAudit } from './lib/audit.mjs';
+import { startFloor } from './lib/baselines.mjs';
 import { killAgent, killSubtree } from './lib/kills.mjs';
 import { agentKillToRefused, killToRefused } from './lib/push.mjs';
 import { disableUnderLoad, visibilityDelay } from './lib/registry.mjs';
@@ -216,23 +217,13 @@ async function main() {
   });
 
   await group('floor', async () => {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}/`;
-    const proc = spawnOwned('floor', process.execPath, [path.join(HERE, 'baselines/floor.mjs')], {
-      cwd: ROOT, env: { ...process.env, PORT: String(port), REDIS_URL: redis.url },
-    });
-    stops.push(() => proc.stop());
-    await waitUntil(async () => (await fetch(url, { method: 'POST' })).ok, { what: 'floor', child: proc });
-    add('floor', 'floor', 'floor', target('1 Redis GET + fixed JSON', url, rsAuth, { token: root }), proc.pid, isActive);
+    const floor = await startFloor('floor', 'floor.mjs', redis.url);
+    stops.push(() => floor.process.stop());
+    add('floor', 'floor', 'floor', target('1 Redis GET + fixed JSON', floor.url, rsAuth, { token: root }), floor.process.pid, isActive);
     // The issuance floor: node:http + one ES256 sign + one SET, what client credentials is held to.
-    const signPort = await freePort();
-    const signUrl = `http://127.0.0.1:${signPort}/`;
-    const signing = spawnOwned('signing floor', process.execPath, [path.join(HERE, 'baselines/signing-floor.mjs')], {
-      cwd: ROOT, env: { ...process.env, PORT: String(signPort), REDIS_URL: redis.url },
-    });
-    stops.push(() => signing.stop());
-    await waitUntil(async () => (await fetch(signUrl, { method: 'POST' })).ok, { what: 'signing floor', child: signing });
-    add('floor', 'signingFloor', 'signing floor', target('ES256 sign + 1 Redis SET + JSON', signUrl, rsAuth, {}), signing.pid, hasToken);
+    const signing = await startFloor('signing floor', 'signing-floor.mjs', redis.url);
+    stops.push(() => signing.process.stop());
+    add('floor', 'signingFloor', 'signing floor', target('ES256 sign + 1 Redis SET + JSON', signing.url, rsAuth, {}), signing.process.pid, hasToken);
   });
 
   // A resource server behind agent-sts-gate/express (issue 11 §5): the same API with no auth and in each mode.

@@ -6,13 +6,13 @@
 // delta over the call) and the slowest single command (SLOWLOG). How long Redis could not answer
 // anyone else: a second connection PINGs every PROBE_EVERY_MS during the call; its slowest reply.
 import { performance } from 'node:perf_hooks';
-import { AGENTS, API, SECRET } from './agent-sts.mjs';
+import { API, SECRET } from './agent-sts.mjs';
 import { redisKeys } from '../../dist/store/keys.js';
 import { basic, pool, request } from './http.mjs';
+import { buildTree, slowest } from './kills.mjs';
 import { commandStats } from './redis.mjs';
-import { adminToken, clientCredentials, exchange, sidOf } from './tokens.mjs';
+import { adminToken, sidOf } from './tokens.mjs';
 
-const BUILD_CONCURRENCY = 64;
 const CHECK_CONCURRENCY = 64;
 const PROBE_EVERY_MS = 5;
 const RETRY_PAUSE_MS = 2_000;
@@ -32,15 +32,6 @@ const WARMUP_SIZE = 50;
 const r1 = (x) => Math.round(x * 10) / 10;
 const answered = (r) => r.status === 200 && r.revoked === r.size;
 const targetFor = (size) => TARGET_MS[size] ?? (size * TARGET_MS[10_000]) / 10_000;
-
-/** A tree of exactly `size` sessions: root, ~√size children, the rest grandchildren (depth 2, the bench agents' maximum). */
-async function buildTree(sts, size) {
-  const root = await clientCredentials(sts, AGENTS.tree, 'read write');
-  const level1 = Math.min(size - 1, Math.max(1, Math.round(Math.sqrt(size)) - 1));
-  const children = await pool(level1, BUILD_CONCURRENCY, () => exchange(sts, AGENTS.tree, root, 'read write'));
-  const grandchildren = await pool(size - 1 - level1, BUILD_CONCURRENCY, (i) => exchange(sts, AGENTS.tree, children[i % level1], 'read'));
-  return { root, tokens: [root, ...children, ...grandchildren] };
-}
 
 async function stateOf(sts, token) {
   try {
@@ -105,11 +96,6 @@ async function failedScripts(redis) {
  */
 async function leftUnannounced(redis, rootSid) {
   return { outbox: await redis.hlen(KEYS.outbox(rootSid)), marks: await redis.zcard(KEYS.unannounced()) };
-}
-
-async function slowest(redis) {
-  const entries = await redis.slowlog('GET', 1_024);
-  return entries.reduce((max, e) => Math.max(max, Number(e[2]) / 1000), 0);
 }
 
 async function killOnce(sts, redis, admin, size, log) {

@@ -9,6 +9,8 @@ import { adminToken, clientCredentials, exchange, introspect, sidOf } from './to
 const BUILD_CONCURRENCY = 32;
 const CHECK_CONCURRENCY = 32;
 const PRECHECK_SAMPLE = 50;
+/** SLOWLOG entries read back: bench/lib/redis.mjs keeps this many. */
+const SLOWLOG_READ = 1_024;
 
 /** Every token must introspect active before a kill, or the after-check would prove nothing. */
 async function precheck(sts, tokens) {
@@ -40,8 +42,8 @@ async function timedKill(url, method, admin) {
 }
 
 /** The slowest command Redis logged (SLOWLOG, threshold set at start) since `reset`: the kill script's own time. */
-async function slowest(redis) {
-  const entries = await redis.slowlog('GET', 128);
+export async function slowest(redis) {
+  const entries = await redis.slowlog('GET', SLOWLOG_READ);
   return entries.reduce((max, e) => Math.max(max, Number(e[2]) / 1000), 0);
 }
 
@@ -49,7 +51,7 @@ async function slowest(redis) {
  * A tree of exactly `size` sessions: a root, ~√size children, the rest grandchildren spread across
  * the children (depth 2). Built through token exchange, `BUILD_CONCURRENCY` requests in flight.
  */
-async function buildTree(sts, size) {
+export async function buildTree(sts, size) {
   const root = await clientCredentials(sts, AGENTS.tree, 'read write');
   const level1 = Math.min(size - 1, Math.max(1, Math.round(Math.sqrt(size)) - 1));
   const children = await pool(level1, BUILD_CONCURRENCY, () => exchange(sts, AGENTS.tree, root, 'read write'));

@@ -19,6 +19,7 @@ import { RedisSessionStore } from '../../dist/store/redis/session-store.js';
 import { redisKeys } from '../../dist/store/keys.js';
 import { API, AGENTS } from './agent-sts.mjs';
 import { pool } from './http.mjs';
+import { TRAIL_TYPE, usageByType } from './memory.mjs';
 import { startRedis, usedMemory } from './redis.mjs';
 
 const CONCURRENCY = 200;
@@ -31,11 +32,8 @@ const TOKEN_HASH_BYTES = 32;
 const TTL_S = 3_600;
 const MAX_DEPTH = 2;
 const SCOPE = ['read', 'write'];
-const SCAN_COUNT = 1_000;
 const TARGET_B = 1_024;
 /** The audit trail's keys: one hash slot, `{audit}`. */
-const TRAIL = /\{audit\}/;
-const TRAIL_TYPE = 'audit trail';
 
 const id = () => randomBytes(ID_BYTES).toString('base64url');
 
@@ -59,30 +57,6 @@ async function createPair(store, nowS) {
     const outcome = await store.create(s, nowMs, nowMs);
     if (outcome !== 'created') throw new Error(`store.create: ${outcome}`);
   }
-}
-
-/** Every key, SCANned in steps; TYPE and MEMORY USAGE (SAMPLES 0) pipelined per step; summed by type. */
-async function usageByType(client, maxKeys) {
-  const maxRounds = Math.ceil(maxKeys / SCAN_COUNT) * 4 + 100;
-  const byType = {};
-  let keys = 0;
-  let cursor = '0';
-  for (let round = 0; round < maxRounds; round++) {
-    const [next, batch] = await client.scan(cursor, 'COUNT', SCAN_COUNT);
-    const pipe = client.pipeline();
-    for (const k of batch) pipe.type(k).memory('USAGE', k, 'SAMPLES', '0');
-    const replies = batch.length ? await pipe.exec() : [];
-    for (let i = 0; i < batch.length; i++) {
-      const type = replies[2 * i][1];
-      if (type === 'none') continue;
-      const t = TRAIL.test(batch[i]) ? TRAIL_TYPE : type;
-      byType[t] = (byType[t] ?? 0) + Number(replies[2 * i + 1][1] ?? 0);
-      keys += 1;
-    }
-    cursor = next;
-    if (cursor === '0') return { byType, keys };
-  }
-  throw new Error(`SCAN did not finish within ${maxRounds} rounds`);
 }
 
 async function snapshot(client, maxKeys) {

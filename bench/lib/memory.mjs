@@ -18,7 +18,7 @@ const MAX_SCAN_ROUNDS = 2_000;
 const FOREIGN = /^(oidc:|floor:)/;
 /** The audit trail's keys (stream, head, checkpoint): one hash slot, `{audit}`. */
 const TRAIL = /\{audit\}/;
-const TRAIL_TYPE = 'audit trail';
+export const TRAIL_TYPE = 'audit trail';
 
 async function scanKeys(client, match = '*') {
   const keys = [];
@@ -32,25 +32,37 @@ async function scanKeys(client, match = '*') {
   throw new Error(`SCAN did not finish within ${MAX_SCAN_ROUNDS} rounds`);
 }
 
-/** Sum of MEMORY USAGE by key type, over agent-sts keys (the trail's keys as TRAIL_TYPE). */
-async function usageByType(client, keys) {
-  const own = keys.filter((k) => !FOREIGN.test(k));
-  const pipe = client.pipeline();
-  for (const k of own) pipe.type(k).memory('USAGE', k, 'SAMPLES', '0');
-  const replies = await pipe.exec();
+/**
+ * Sum of MEMORY USAGE (SAMPLES 0) by key type over every agent-sts key (the trail's keys as
+ * TRAIL_TYPE), SCANned in steps with TYPE and MEMORY USAGE pipelined per step, so millions of keys
+ * are never held at once. `maxKeys` bounds the SCAN rounds. Returns { byType, keys }.
+ */
+export async function usageByType(client, maxKeys = MAX_SCAN_ROUNDS * SCAN_COUNT) {
+  const maxRounds = Math.ceil(maxKeys / SCAN_COUNT) * 4 + 100;
   const byType = {};
-  for (let i = 0; i < own.length; i++) {
-    const type = replies[2 * i][1];
-    const bytes = Number(replies[2 * i + 1][1] ?? 0);
-    if (type === 'none') continue;
-    const t = TRAIL.test(own[i]) ? TRAIL_TYPE : type;
-    byType[t] = (byType[t] ?? 0) + bytes;
+  let keys = 0;
+  let cursor = '0';
+  for (let round = 0; round < maxRounds; round++) {
+    const [next, batch] = await client.scan(cursor, 'COUNT', SCAN_COUNT);
+    const own = batch.filter((k) => !FOREIGN.test(k));
+    const pipe = client.pipeline();
+    for (const k of own) pipe.type(k).memory('USAGE', k, 'SAMPLES', '0');
+    const replies = own.length ? await pipe.exec() : [];
+    for (let i = 0; i < own.length; i++) {
+      const type = replies[2 * i][1];
+      if (type === 'none') continue;
+      const t = TRAIL.test(own[i]) ? TRAIL_TYPE : type;
+      byType[t] = (byType[t] ?? 0) + Number(replies[2 * i + 1][1] ?? 0);
+      keys += 1;
+    }
+    cursor = next;
+    if (cursor === '0') return { byType, keys };
   }
-  return byType;
+  throw new Error(`SCAN did not finish within ${maxRounds} rounds`);
 }
 
 async function snapshot(client) {
-  return { used: await usedMemory(client), byType: await usageByType(client, await scanKeys(client)) };
+  return { used: await usedMemory(client), byType: (await usageByType(client)).byType };
 }
 
 function perSession(kind, before, after, n) {

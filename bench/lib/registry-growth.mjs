@@ -9,12 +9,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { hashSecret } from '../../dist/clients/secret.js';
-import { ADMIN_AUDIENCE, AGENTS, API, SECRET, benchRegistry, startAgentSts } from './agent-sts.mjs';
+import { AGENTS, API, SECRET, benchRegistry, startAgentSts } from './agent-sts.mjs';
 import { basic, expectStatus, FORM, form, request } from './http.mjs';
 import { pairedCost } from './paired.mjs';
 import { treeSample } from './procs.mjs';
 import { startRedis, usedMemory } from './redis.mjs';
-import { measureVisibility, percentile } from './registry.mjs';
+import { manageToken, measureVisibility, percentile } from './registry.mjs';
 import { ccBody, clientCredentials } from './tokens.mjs';
 
 const EXTRA_AGENTS = 10_000;
@@ -105,11 +105,6 @@ async function targetsOf(s) {
   const cc = target('client_credentials', s.a.tokenUrl, basic(AGENTS.load, SECRET), ccBody('read write'));
   if ((await expectStatus(200, intro.url, { auth: intro.headers.authorization, body: intro.body })).active !== true) throw new Error(`${s.label}: root token not active`);
   return { intro, cc };
-}
-
-async function manageToken(sts) {
-  const body = { grant_type: 'client_credentials', resource: ADMIN_AUDIENCE, scope: 'agents:read agents:manage' };
-  return (await expectStatus(200, sts.tokenUrl, { auth: basic(AGENTS.admin, SECRET), body })).access_token;
 }
 
 /**

@@ -13,7 +13,7 @@ const LOAD_AROUND_MS = 1_000;
 /** A change not visible on the other instance within this is recorded as missed. */
 const VISIBLE_WITHIN_MS = 5_000;
 
-async function manageToken(sts) {
+export async function manageToken(sts) {
   const body = { grant_type: 'client_credentials', resource: ADMIN_AUDIENCE, scope: 'agents:read agents:manage' };
   return (await expectStatus(200, sts.tokenUrl, { auth: basic(AGENTS.admin, SECRET), body })).access_token;
 }

@@ -29,7 +29,8 @@ export interface SeedReport {
  */
 const SEED_WINDOW = 64;
 
-type Outcome = { bucket: keyof SeedReport; label: string };
+/** `disabled`: a skipped entry's stored record is a disabled agent. */
+type Outcome = { bucket: keyof SeedReport; label: string; disabled?: boolean };
 
 export async function seedRegistry(
   store: RegistryStore, sessions: SessionStore, doc: ParsedRegistryDocument, mode: RegistryMode, log: Logger, nowMs: number,
@@ -45,13 +46,16 @@ export async function seedRegistry(
       return { bucket: existing === undefined ? 'imported' : 'overwritten', label };
     }
     if (await store.add(kind, id, json)) return { bucket: 'imported', label };
-    const stored = JSON.parse((await store.get(kind, id)) ?? '{}') as Stored<object>;
-    return { bucket: 'skipped', label: isDeleted(stored) ? `${label} (deleted through the API)` : label };
+    const stored = JSON.parse((await store.get(kind, id)) ?? '{}') as Stored<{ disabled?: boolean }>;
+    if (isDeleted(stored)) return { bucket: 'skipped', label: `${label} (deleted through the API)` };
+    return { bucket: 'skipped', label, disabled: stored.disabled === true };
   };
   const outcomes = [
     ...(await inWindows(doc.agents, async (a) => {
       const outcome = await apply('agent', a.id, agentRecordOfFile(a, now));
       if (outcome.bucket !== 'skipped' || mode === 'file') await sessions.setAgentDisabled(a.id, a.disabled);
+      // a boot that stored a disabled agent and died before its mark: this one sets the mark
+      else if (outcome.disabled) await sessions.setAgentDisabled(a.id, true);
       return outcome;
     })),
     ...(await inWindows(doc.resourceServers, (r) => apply('resourceServer', r.id, serverRecordOfFile(r, now)))),

@@ -90,7 +90,7 @@ describe('the admin console (/console) in headless Chromium', () => {
     tokL = await ok(exchange(sts, 'leaf-agent', tokC, API, 'invoices:read'));
     [P, C, L] = [tokP, tokC, tokL].map(sidOf) as [string, string, string];
     browser = await launchChromium();
-    page = browser.context.pages()[0] ?? (await browser.context.newPage());
+    page = browser.page;
     errors = pageErrors(page);
   }, BROWSER_TEST_MS);
   afterAll(async () => {

@@ -30,7 +30,7 @@ describe('the console shows each resource server\'s last enforcement probe', () 
       registry: testRegistry({ agents: [{ id: ADMIN, owner: 'platform', secretHash: hashSecret(ADMIN_SECRET), audiences: { [ADMIN_AUD]: [...ADMIN_SCOPES] } }] }),
     });
     browser = await launchChromium();
-    page = browser.context.pages()[0] ?? (await browser.context.newPage());
+    page = browser.page;
     errors = pageErrors(page);
   }, BROWSER_TEST_MS);
   afterAll(async () => {

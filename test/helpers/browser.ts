@@ -18,6 +18,8 @@ export const SCREENSHOT_DIR = path.resolve(process.env.CONSOLE_SCREENSHOT_DIR ??
 
 export interface Browser {
   context: BrowserContext;
+  /** The persistent context's first page (the window it opened with). */
+  page: Page;
   close(): Promise<void>;
 }
 
@@ -31,6 +33,7 @@ export async function launchChromium(): Promise<Browser> {
   context.setDefaultTimeout(UI_TIMEOUT_MS);
   return {
     context,
+    page: context.pages()[0] ?? (await context.newPage()),
     async close() {
       await context.close();
       rmSync(profile, { recursive: true, force: true });

@@ -18,6 +18,12 @@ async function bigDocument() {
   });
 }
 
+/** A root session of `agent`: the store refuses to create it while the agent is marked disabled. */
+const sessionOf = (agent: string) => ({
+  sid: `sid${agent.replace(/\W/g, '')}`, ancestors: [], chain: [], depth: 0, maxDepth: 1, agent, sub: agent, aud: API, scope: ['read'],
+  iat: 1, exp: 2_000_000_000, jti: `jti${agent.replace(/\W/g, '')}`, tokenHash: 'h',
+});
+
 describe('seeding the registry from a file of many entries', () => {
   it('writes every entry and every disabled mark, and reports them in the file order; a second boot skips them all', async () => {
     const store = new MemoryRegistryStore();
@@ -29,14 +35,28 @@ describe('seeding the registry from a file of many entries', () => {
     expect(first.imported).toEqual(labels);
     expect((await store.all('agent')).docs.size).toBe(AGENTS);
     // a disabled agent's create is refused by the store itself; an enabled one is not
-    const session = (agent: string) => ({
-      sid: `sid${agent.replace(/\W/g, '')}`, ancestors: [], chain: [], depth: 0, maxDepth: 1, agent, sub: agent, aud: API, scope: ['read'],
-      iat: 1, exp: 2_000_000_000, jti: `jti${agent.replace(/\W/g, '')}`, tokenHash: 'h',
-    });
-    expect(await sessions.create(session('agent-0'), Date.now(), Date.now())).toBe('agent_disabled');
-    expect(await sessions.create(session('agent-1'), Date.now(), Date.now())).toBe('created');
+    expect(await sessions.create(sessionOf('agent-0'), Date.now(), Date.now())).toBe('agent_disabled');
+    expect(await sessions.create(sessionOf('agent-1'), Date.now(), Date.now())).toBe('created');
     const second = await seedRegistry(store, sessions, doc, 'store', log, Date.now());
     expect(second.imported).toEqual([]);
     expect(second.skipped).toEqual(labels);
+  });
+
+  it('a boot that stored a disabled agent but failed to mark it is finished by the next boot', async () => {
+    const store = new MemoryRegistryStore();
+    const sessions = new MemorySessionStore();
+    const doc = await bigDocument();
+    const log = pino({ level: 'silent' });
+    const marking = sessions.setAgentDisabled.bind(sessions);
+    let failures = 1;
+    sessions.setAgentDisabled = async (id, disabled) => {
+      if (disabled && failures-- > 0) throw new Error('store unavailable');
+      return marking(id, disabled);
+    };
+    await expect(seedRegistry(store, sessions, doc, 'store', log, Date.now())).rejects.toThrow('store unavailable');
+    expect((await store.get('agent', 'agent-0')) !== undefined).toBe(true);
+    const again = await seedRegistry(store, sessions, doc, 'store', log, Date.now());
+    expect(again.skipped).toContain('agent agent-0');
+    expect(await sessions.create(sessionOf('agent-0'), Date.now(), Date.now())).toBe('agent_disabled');
   });
 });
