@@ -366,8 +366,11 @@ async function main() {
   // Growth curves: each starts what it needs on its own Redis, after the load, and draws its chart.
   const growth = async (name, title, fn) => group(name, async () => {
     const g = await fn();
-    mkdirSync(PLOTS, { recursive: true });
-    writePlot(path.join(PLOTS, `${name}.svg`), g.plot);
+    // a smoke run (BENCH_RESULTS=0) leaves the charts of the run RESULTS.md shows
+    if (knobs.write) {
+      mkdirSync(PLOTS, { recursive: true });
+      writePlot(path.join(PLOTS, `${name}.svg`), g.plot);
+    }
     extra.growth.push({ name, title, ...g });
   });
   await growth('depth', 'Introspection by delegation depth (issue 25)', () => {
