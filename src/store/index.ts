@@ -40,9 +40,11 @@ export interface SessionStore {
   /** Live sessions, soonest-expiring first (or latest-expiring first), at most `limit`. */
   list(filter: SessionFilter, nowMs: number, limit: number, order?: ListOrder): Promise<Session[]>;
   /**
-   * Deletes a session and its whole subtree in one atomic step; resolves the live ones removed.
-   * With `tag`, the kill's outbox: the same atomic step keeps every removed session as
-   * unannounced until `announced` confirms its announcement landed (see `unannounced`).
+   * Kills a session and its whole subtree; resolves the live ones removed. The whole subtree is dead
+   * for every reader from the first step (the session's own record goes, and every lookup and create
+   * requires every ancestor's); a large subtree's records are then removed in bounded steps. With
+   * `tag`, the kill's outbox: each step keeps the sessions it removes as unannounced until
+   * `announced` confirms their announcement landed; a kill cut off midway is finished by `unannounced`.
    */
   revokeTree(sid: string, nowMs: number, tag?: KillTag): Promise<RemovedSession[]>;
   /**

@@ -24,6 +24,8 @@ export interface RedisKeys {
   killed(sid: string): string;
   /** HASH sid → JSON UnannouncedSession: the tree's kill outbox (see OUTBOX_SUFFIX). */
   outbox(sid: string): string;
+  /** LIST: a tree kill's walk, the descendants still to remove (see WALK_SUFFIX); one per kill and tree. */
+  walk(sid: string, killId: string): string;
   /**
    * ZSET `<root>|<kill id>` → when the kill began (ms): trees whose outbox a kill is filling, written
    * before the kill, so an outbox is never filled without being findable. One slot of its own.
@@ -121,6 +123,13 @@ export const KILLED_SET_SUFFIX = 'k';
  */
 export const OUTBOX_SUFFIX = 'o';
 
+/**
+ * What a tree kill appends to `tree(sid)`, then its kill id (KillTag.id; '' for an untagged kill),
+ * for its walk: the sessions whose children the kill has still to remove, step by step (see
+ * REVOKE_TREE in redis/scripts.ts), kept no longer than the children sets it points to.
+ */
+export const WALK_SUFFIX = 'w:';
+
 /** Separates a tree's root from the kill id in the members of `unannounced()` (neither contains it). */
 export const MARK_SEPARATOR = '|';
 
@@ -148,6 +157,7 @@ export function redisKeys(prefix: string): RedisKeys {
     revoked: (sid) => tree(sid) + TREE_KEY.revoked + sid,
     killed: (sid) => tree(sid) + KILLED_SET_SUFFIX,
     outbox: (sid) => tree(sid) + OUTBOX_SUFFIX,
+    walk: (sid, killId) => tree(sid) + WALK_SUFFIX + killId,
     unannounced: () => `${prefix}kills:unannounced`,
     agentIndex: (id) => `${prefix}ag:{${id}}`,
     agentKillMarker: (id) => `${prefix}ag:{${id}}${AGENT_KILL_MARKER_SUFFIX}`,

@@ -253,57 +253,139 @@ return out
 /** The outbox entry (an UnannouncedSession) of the removed session `id` with its REMOVED_READ `row`: its killed-session fields, the kill and why. */
 const LUA_UNANNOUNCED = `{ ${KILLED_SESSION_FIELDS.map((f) => (f === 'sid' ? 'sid = id' : SESSION_FIELDS[f].kind === 'int' ? `${f} = tonumber(row[r.at.${f}])` : `${f} = row[r.at.${f}]`)).join(', ')}, kill = kill, reason = reason }`;
 
-export const REVOKE_KEYS = keys('sessionKey', 'tombstoneKey');
+export const REVOKE_KEYS = keys('sessionKey', 'tombstoneKey', 'walkKey');
 export const REVOKE_ARGS = argv({ sid: 'string', tree: 'string', nowMs: 'int', tombstoneUntilMs: 'int', kill: 'string', reason: 'string' });
 
 /**
- * Kills a subtree. The tombstone (until tombstoneUntilMs, or the session's own expiry when later)
- * makes a create of that sid still in flight fail. Returns {sid, row, ...} (REMOVED_READ rows) of
- * the live sessions removed, so the caller can drop their index entries (which live in other slots).
- * Each removed sid joins the tree's killed set (KILLED_SET_SUFFIX), kept until the last of them expires.
- * With `kill` (a request id; empty: no outbox), each removed session also enters the tree's outbox
- * (OUTBOX_SUFFIX) in this same step, kept as long, until its announcement is confirmed.
+ * What a kill does with each session it removes (`row` its REMOVED_READ fields, already read): a
+ * live one joins the tree's killed set (KILLED_SET_SUFFIX) and, with `kill` (a request id; empty:
+ * no outbox), the tree's outbox (OUTBOX_SUFFIX) until its announcement is confirmed; then the record
+ * goes. `removal` collects the rows to return and the writes, which `removal_end` makes as one
+ * command each (per-session calls were most of a walk step's cost), the killed set and the outbox
+ * kept until the longest-lived of the sessions would have expired.
  */
-export const REVOKE_TREE = `${LIVENESS}${EXTEND}
+const REMOVAL = `
+local function removal_start(tree, kill, reason)
+  -- rows[1] is left for the script's state: the reply is returned without unpack (Lua's limit is ~8,000)
+  return { tree = tree, kill = kill, reason = reason, rows = { 0 }, untilMs = 0, killed = {}, outbox = {}, records = {},
+    killedKey = tree .. '${KILLED_SET_SUFFIX}', outboxKey = tree .. '${OUTBOX_SUFFIX}' }
+end
+local function remove_session(removal, r, id, row, nowMs)
+  if unexpired(row[r.at.exp], nowMs) then
+    local rows, outbox, kill, reason = removal.rows, removal.outbox, removal.kill, removal.reason
+    rows[#rows + 1] = id
+    rows[#rows + 1] = row
+    removal.killed[#removal.killed + 1] = id
+    if kill ~= '' then
+      outbox[#outbox + 1] = id
+      outbox[#outbox + 1] = cjson.encode(${LUA_UNANNOUNCED})
+    end
+    removal.untilMs = math.max(removal.untilMs, tonumber(row[r.at.exp]) * ${MS_PER_EXP_UNIT})
+  end
+  removal.records[#removal.records + 1] = session_key(removal.tree, id)
+end
+local function removal_end(removal)
+  if #removal.records > 0 then redis.call('DEL', unpack(removal.records)) end
+  if #removal.killed > 0 then
+    redis.call('SADD', removal.killedKey, unpack(removal.killed))
+    extend(removal.killedKey, removal.untilMs)
+  end
+  if #removal.outbox > 0 then
+    redis.call('HSET', removal.outboxKey, unpack(removal.outbox))
+    extend(removal.outboxKey, removal.untilMs)
+  end
+end
+`;
+
+/**
+ * A tree kill's first step, O(1) whatever the subtree: the tombstone (until tombstoneUntilMs, or the
+ * session's own expiry when later) makes a create of that sid still in flight fail, and the session's
+ * record goes. That alone ends every descendant at once: reads and creates require every ancestor's
+ * record (LIVENESS). The descendants' records are then removed by REVOKE_WALK in bounded steps, so no
+ * kill holds Redis for longer than one step, however large the tree: when the session has children,
+ * it is pushed on the kill's walk (`walkKey`, a LIST in the tree's slot: at index 0 a header, JSON
+ * {kill, reason, at}, `at` the last step's time; then the sids whose children are still to remove).
+ * Returns {pending, sid, row, ...}: `pending` 1 while the walk has work, then the REMOVED_READ row
+ * of the session if it was live, so the caller can drop its index entries (in other slots).
+ */
+export const REVOKE_TREE = `${LIVENESS}${EXTEND}${REMOVAL}
 ${REVOKE_KEYS.lua}
 ${REVOKE_ARGS.lua}
 local r = ${luaRead(REMOVED_READ)}
 local untilMs = tombstoneUntilMs
-local rootExp = redis.call('HGET', sessionKey, '${FIELD.exp}')
-if rootExp then untilMs = math.max(untilMs, tonumber(rootExp) * ${MS_PER_EXP_UNIT}) end
+local row = redis.call('HMGET', sessionKey, unpack(r.fields))
+if row[r.at.exp] then untilMs = math.max(untilMs, tonumber(row[r.at.exp]) * ${MS_PER_EXP_UNIT}) end
 if untilMs > nowMs then redis.call('SET', tombstoneKey, '1', 'PXAT', untilMs) end
-local killedKey = tree .. '${KILLED_SET_SUFFIX}'
-local outboxKey = tree .. '${OUTBOX_SUFFIX}'
-local queue, i, removed, killedUntil = { sid }, 1, {}, 0
-while i <= #queue do
-  local id = queue[i]
-  i = i + 1
-  local skey = session_key(tree, id)
-  local row = redis.call('HMGET', skey, unpack(r.fields))
-  if row[r.at.agent] then
-    if unexpired(row[r.at.exp], nowMs) then
-      removed[#removed + 1] = id
-      removed[#removed + 1] = row
-      redis.call('SADD', killedKey, id)
-      if kill ~= '' then
-        redis.call('HSET', outboxKey, id, cjson.encode(${LUA_UNANNOUNCED}))
-      end
-      killedUntil = math.max(killedUntil, tonumber(row[r.at.exp]) * ${MS_PER_EXP_UNIT})
-    end
-    local parent = row[r.at.parent]
-    if id == sid and parent and parent ~= '' then redis.call('SREM', children_key(tree, parent), id) end
-    redis.call('DEL', skey)
+local removal = removal_start(tree, kill, reason)
+if row[r.at.agent] then
+  local parent = row[r.at.parent]
+  if parent and parent ~= '' then redis.call('SREM', children_key(tree, parent), sid) end
+  remove_session(removal, r, sid, row, nowMs)
+end
+removal_end(removal)
+local childrenKey = children_key(tree, sid)
+if redis.call('EXISTS', childrenKey) == 1 then
+  if redis.call('LLEN', walkKey) == 0 then
+    redis.call('RPUSH', walkKey, cjson.encode({ kill = kill, reason = reason, at = nowMs }))
   end
-  local ckey = children_key(tree, id)
-  for _, child in ipairs(redis.call('SMEMBERS', ckey)) do queue[#queue + 1] = child end
-  redis.call('DEL', ckey)
+  redis.call('RPUSH', walkKey, sid)
+  -- the walk is needed no longer than the children set lives (it expires with its last child)
+  extend(walkKey, redis.call('PEXPIRETIME', childrenKey))
+  removal.rows[1] = 1
 end
--- one expiry for the whole set, after the walk: the longest-lived member it gained
-if killedUntil > 0 then
-  extend(killedKey, killedUntil)
-  if kill ~= '' then extend(outboxKey, killedUntil) end
+return removal.rows
+`;
+
+export const WALK_KEYS = keys('walkKey');
+export const WALK_ARGS = argv({ tree: 'string', nowMs: 'int', budget: 'int', staleBeforeMs: 'int' });
+
+/**
+ * One bounded step of a tree kill's walk (see REVOKE_TREE): removes up to `budget` descendants whose
+ * parent was removed, pushing each that has children of its own. Any caller may take a step: the kill
+ * that started the walk, or (`staleBeforeMs` > 0) the outbox sweep finishing a kill that stopped
+ * midway, which takes a step only when the walk's last step was before staleBeforeMs.
+ * Returns {state, sid, row, ...}: state 0 when the walk is done (its key gone), 1 when more is left,
+ * -1 when the walk is still in a live kill's hands (nothing done); then the rows of the live
+ * sessions removed, as REVOKE_TREE's.
+ */
+export const REVOKE_WALK = `${LIVENESS}${EXTEND}${REMOVAL}
+${WALK_KEYS.lua}
+${WALK_ARGS.lua}
+local header = redis.call('LINDEX', walkKey, 0)
+if not header then return { 0 } end
+local tag = cjson.decode(header)
+if staleBeforeMs > 0 and tag.at >= staleBeforeMs then return { -1 } end
+local r = ${luaRead(REMOVED_READ)}
+local removal = removal_start(tree, tag.kill, tag.reason)
+local left, walkUntil = budget, 0
+while left > 0 and redis.call('LLEN', walkKey) > 1 do
+  local parent = redis.call('RPOP', walkKey)
+  local parentChildren = children_key(tree, parent)
+  local children = redis.call('SPOP', parentChildren, left)
+  -- a parent with more children than the step allows stays on the walk for the next step
+  if redis.call('EXISTS', parentChildren) == 1 then redis.call('RPUSH', walkKey, parent) end
+  for _, id in ipairs(children) do
+    left = left - 1
+    local row = redis.call('HMGET', session_key(tree, id), unpack(r.fields))
+    if row[r.at.agent] then remove_session(removal, r, id, row, nowMs) end
+    local childrenKey = children_key(tree, id)
+    local childrenUntil = redis.call('PEXPIRETIME', childrenKey)
+    if childrenUntil ~= -2 then
+      redis.call('RPUSH', walkKey, id)
+      walkUntil = math.max(walkUntil, childrenUntil)
+    end
+  end
 end
-return removed
+removal_end(removal)
+if redis.call('LLEN', walkKey) <= 1 then
+  redis.call('DEL', walkKey)
+  return removal.rows
+end
+if walkUntil > 0 then extend(walkKey, walkUntil) end
+tag.at = nowMs
+redis.call('LSET', walkKey, 0, cjson.encode(tag))
+removal.rows[1] = 1
+return removal.rows
 `;
 
 export const ANNOUNCED_KEYS = keys('outboxKey');

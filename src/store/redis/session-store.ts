@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { MAX_TOKEN_TTL_SECONDS } from 'agent-sts-gate/protocol';
 import { StoreUnavailableError } from '../../errors.js';
 import type { AuditAppend } from '../audit.js';
@@ -40,6 +41,23 @@ export async function guard<T>(op: Promise<T>): Promise<T> {
 /** A tree's mark in the unannounced set: which tree, which kill (both needed: kills of one tree overlap). */
 const markOf = (root: string, tag: KillTag) => `${root}${MARK_SEPARATOR}${tag.id}`;
 
+const killIdOf = (mark: string) => mark.slice(mark.indexOf(MARK_SEPARATOR) + 1);
+
+interface WalkOptions {
+  /** The time each step is stamped with. */
+  clock: () => number;
+  /** > 0: take the walk only if its last step was earlier (a sweep finishing a kill that stopped). */
+  staleBeforeMs: number;
+  /** The kill's own mark, stamped with each step too. */
+  mark?: string | undefined;
+}
+
+/** `nowMs`, moved on by the time elapsed since: a long kill's steps are stamped as they happen. */
+function movingClock(nowMs: number): () => number {
+  const startedAt = performance.now();
+  return () => nowMs + Math.round(performance.now() - startedAt);
+}
+
 /** How long the unannounced set outlives its newest mark: the longest a marked session can live, and an hour of clock skew. */
 const UNANNOUNCED_KEEP_MS = (MAX_TOKEN_TTL_SECONDS + 3_600) * 1_000;
 
@@ -52,6 +70,18 @@ const KILL_WINDOW = 256;
  * Lua refuses to unpack 8,000 values or more, and a spread of ~100k arguments overflows the stack.
  */
 const ZREM_CHUNK = 1_000;
+/**
+ * Descendants a tree kill removes per walk step (REVOKE_WALK): ~10 ms of Redis each, so however large
+ * the tree, no kill holds Redis longer than that at a time (one atomic script held it 1.6 s at 100k).
+ * A step unpacks at most 2 × WALK_STEP values into one command (the outbox HSET), under Lua's ~8,000 limit.
+ */
+export const WALK_STEP = 1_000;
+/**
+ * Bulk commands of up to ZREM_CHUNK members in flight at once (index clean-up, outbox settling):
+ * each costs Redis about a millisecond and the per-command timeout counts the wait behind the
+ * others, so a 100k kill's 300 ZREMs sent together timed out; a window keeps every wait short.
+ */
+const BULK_WINDOW = 16;
 /**
  * Every this many creates (per instance), the create also drops its indexes' long-expired entries.
  * Stale entries are harmless (reads filter by expiry, kills of dead sessions are no-ops) and an
@@ -73,6 +103,17 @@ function outcomeOf(reply: unknown, audit?: AuditAppend): CreateOutcome {
 /** A kill decodes every session it removed: its plan is made once. */
 const REMOVED_PICK = pickPlan(REMOVED_READ, REMOVED_PROPS);
 
+/** The state a kill script's reply starts with (REVOKE_TREE, REVOKE_WALK; -1: a live kill has the walk). */
+const WALK_DONE = 0;
+const WALK_MORE = 1;
+
+/** Appends a kill script's {state, sid, row, ...} rows to `removed`; returns the state. */
+function decodeRemoved(reply: unknown, removed: RemovedSession[]): number {
+  const flat = reply as [number, ...(string | (string | null)[])[]];
+  for (let i = 1; i < flat.length; i += 2) removed.push(decodePick(flat[i] as string, flat[i + 1] as (string | null)[], REMOVED_PICK));
+  return Number(flat[0]);
+}
+
 /**
  * Sessions in Redis. Each tree lives in one hash slot; indexes live in their own. On a single
  * Redis a session and its index entries are written by one atomic script. On a cluster the index
@@ -88,6 +129,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
   readonly #find: Script;
   readonly #subtree: Script;
   readonly #revoke: Script;
+  readonly #walk: Script;
   readonly #announced: Script;
   readonly #enable: Script;
   readonly #cluster: boolean;
@@ -103,6 +145,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     this.#find = defineScript(redis, 'stsFind', lua.FIND_BY_TOKEN);
     this.#subtree = defineScript(redis, 'stsSubtree', lua.SUBTREE);
     this.#revoke = defineScript(redis, 'stsRevokeTree', lua.REVOKE_TREE);
+    this.#walk = defineScript(redis, 'stsRevokeWalk', lua.REVOKE_WALK);
     this.#announced = defineScript(redis, 'stsAnnounced', lua.ANNOUNCED);
     this.#enable = defineScript(redis, 'stsEnableAgent', lua.ENABLE_AGENT);
   }
@@ -220,24 +263,75 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
         : this.#redis.zrangebyscore(index, `(${nowMs}`, '+inf', 'LIMIT', offset, LIST_BATCH));
       if (sids.length === 0) break;
       const rows = await guard(Promise.all(sids.map((sid) => this.#redis.hmget(k.session(sid), ...SESSION_READ.fields))));
-      for (const [i, row] of rows.entries()) {
-        if (rawValue(SESSION_READ, row, 'tokenHash') === null) continue;
-        const s = decodeSession(sids[i]!, row);
-        if (unexpired(s.exp, nowMs) && (!filter.sub || s.sub === filter.sub)) out.push(s);
+      const found = rows.flatMap((row, i) => (rawValue(SESSION_READ, row, 'tokenHash') === null ? [] : [decodeSession(sids[i]!, row)]));
+      const live = await this.#ancestorsLive(found);
+      for (const [i, s] of found.entries()) {
+        if (live[i] && unexpired(s.exp, nowMs) && (!filter.sub || s.sub === filter.sub)) out.push(s);
         if (out.length === limit) break;
       }
     }
     return out;
   }
 
-  async #revokeOne(sid: string, nowMs: number, tombstoneUntilMs: number, tag: KillTag | undefined): Promise<RemovedSession[]> {
+  /**
+   * Whether every ancestor of each session still has its record, as a token lookup requires: a tree
+   * kill removes its top at once and the descendants' records step by step, and a listing must not
+   * show them alive in between. One EXISTS per delegated session (its ancestors share its slot).
+   */
+  async #ancestorsLive(sessions: Session[]): Promise<boolean[]> {
     const k = this.#keys;
-    const keys = lua.REVOKE_KEYS.build({ sessionKey: k.session(sid), tombstoneKey: k.revoked(sid) });
+    return guard(Promise.all(sessions.map(async (s) =>
+      s.ancestors.length === 0 || (await this.#redis.exists(...s.ancestors.map((a) => k.session(a)))) === s.ancestors.length)));
+  }
+
+  /**
+   * Kills a subtree: its top session in one O(1) step (which ends every descendant at once), then its
+   * descendants' records in bounded walk steps. Should a step fail, the walk stays in Redis beside
+   * the kill's mark and `unannounced` finishes it. Resolves the top (`top`: its index entries are the
+   * caller's to drop, in bulk with others) and the descendants (`walked`: theirs already dropped).
+   */
+  async #revokeOne(sid: string, nowMs: number, tombstoneUntilMs: number, tag: KillTag | undefined): Promise<{ top: RemovedSession[]; walked: RemovedSession[] }> {
+    const k = this.#keys;
+    const keys = lua.REVOKE_KEYS.build({ sessionKey: k.session(sid), tombstoneKey: k.revoked(sid), walkKey: k.walk(sid, tag?.id ?? '') });
     const args = lua.REVOKE_ARGS.build({ sid, tree: k.tree(sid), nowMs, tombstoneUntilMs, kill: tag?.kill ?? '', reason: tag?.reason ?? '' });
-    const flat = (await guard(this.#revoke(keys, args))) as (string | (string | null)[])[];
-    const removed: RemovedSession[] = [];
-    for (let i = 0; i < flat.length; i += 2) removed.push(decodePick(flat[i] as string, flat[i + 1] as (string | null)[], REMOVED_PICK));
-    return removed;
+    const top: RemovedSession[] = [];
+    const walked: RemovedSession[] = [];
+    const pending = decodeRemoved(await guard(this.#revoke(keys, args)), top);
+    const root = rootOf(sid);
+    if (pending === WALK_MORE) {
+      await this.#walkAll(root, tag?.id ?? '', { clock: movingClock(nowMs), staleBeforeMs: 0, mark: tag && markOf(root, tag) }, walked);
+    }
+    return { top, walked };
+  }
+
+  /**
+   * Takes walk steps until the walk is done, collecting what they remove; each step's index entries
+   * are dropped while the next step runs (a failed drop fails the walk). Each step is stamped with
+   * the time `clock` says, and so is the kill's `mark` when given: a long kill keeps saying it is
+   * alive, and no sweep takes it for one that stopped. With `staleBeforeMs`, resolves false, with
+   * nothing done, when a live kill has the walk (checked at the first step only: after that the
+   * walk is this caller's).
+   */
+  async #walkAll(root: string, killId: string, { clock, staleBeforeMs, mark }: WalkOptions, removed: RemovedSession[]): Promise<boolean> {
+    const k = this.#keys;
+    const keys = lua.WALK_KEYS.build({ walkKey: k.walk(root, killId) });
+    const drops: Promise<void>[] = [];
+    for (let stale = staleBeforeMs; ; stale = 0) {
+      const atMs = clock();
+      const args = lua.WALK_ARGS.build({ tree: k.tree(root), nowMs: atMs, budget: WALK_STEP, staleBeforeMs: stale });
+      const [reply] = await guard(Promise.all([this.#walk(keys, args), mark && this.#redis.zadd(k.unannounced(), 'XX', atMs, mark)]));
+      const from = removed.length;
+      const state = decodeRemoved(reply, removed);
+      if (removed.length > from) {
+        const drop = this.#dropIndexEntries(removed.slice(from));
+        drop.catch(() => {}); // awaited below; a step failing first must not leave it unhandled
+        drops.push(drop);
+      }
+      if (state !== WALK_MORE) {
+        await Promise.all(drops);
+        return state === WALK_DONE;
+      }
+    }
   }
 
   /** Index entries of killed sessions, dropped after the kill (a stale entry is harmless, never live). */
@@ -254,19 +348,22 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
   }
 
   async #zremAll(byIndex: Map<string, string[]>): Promise<void> {
-    const calls: Promise<number>[] = [];
+    const chunks: [string, string[]][] = [];
     for (const [index, sids] of byIndex) {
-      for (let i = 0; i < sids.length; i += ZREM_CHUNK) calls.push(this.#redis.zrem(index, ...sids.slice(i, i + ZREM_CHUNK)));
+      for (let i = 0; i < sids.length; i += ZREM_CHUNK) chunks.push([index, sids.slice(i, i + ZREM_CHUNK)]);
     }
-    await guard(Promise.all(calls));
+    for (let i = 0; i < chunks.length; i += BULK_WINDOW) {
+      await guard(Promise.all(chunks.slice(i, i + BULK_WINDOW).map(([index, sids]) => this.#redis.zrem(index, ...sids))));
+    }
   }
 
   async revokeTree(sid: string, nowMs: number, tag?: KillTag): Promise<RemovedSession[]> {
     const roots = [rootOf(sid)];
     if (tag) await this.#mark(roots, tag, nowMs);
-    const removed = await this.#revokeOne(sid, nowMs, 0, tag);
+    const { top, walked } = await this.#revokeOne(sid, nowMs, 0, tag);
+    const removed = [...top, ...walked];
     if (tag && removed.length === 0) await this.#unmark(roots, tag);
-    await this.#dropIndexEntries(removed);
+    await this.#dropIndexEntries(top);
     return removed;
   }
 
@@ -294,15 +391,19 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     // Bounded: thousands of scripts in flight at once would each wait behind the others and run
     // into the per-command timeout; a window keeps every command short and the whole kill fast.
     const removed: RemovedSession[] = [];
+    const tops: RemovedSession[] = [];
     for (let i = 0; i < sids.length; i += KILL_WINDOW) {
       const batch = sids.slice(i, i + KILL_WINDOW).map((sid, j) => this.#revokeOne(sid, nowMs, untils[i + j]!, tag));
-      for (const r of await Promise.all(batch)) removed.push(...r);
+      for (const { top, walked } of await Promise.all(batch)) {
+        removed.push(...top, ...walked);
+        tops.push(...top);
+      }
     }
     if (tag) {
       const filled = new Set(removed.map((r) => rootOf(r.sid)));
       await this.#unmark(roots.filter((root) => !filled.has(root)), tag);
     }
-    await this.#dropIndexEntries(removed);
+    await this.#dropIndexEntries(tops);
     await this.#zremAll(new Map([[index, sids]]));
     return removed;
   }
@@ -341,11 +442,26 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
       const root = mark.slice(0, mark.indexOf(MARK_SEPARATOR));
       byRoot.set(root, [...(byRoot.get(root) ?? []), mark]);
     }
-    const roots = [...byRoot.keys()];
+    const roots = await this.#finishWalks(byRoot, beforeMs);
     const outboxes = await guard(Promise.all(roots.map((root) => this.#redis.hgetall(this.#keys.outbox(root)))));
     return roots.map((root, i) => ({
       root, marks: byRoot.get(root)!, sessions: Object.values(outboxes[i]!).map((json) => JSON.parse(json) as UnannouncedSession),
     }));
+  }
+
+  /**
+   * Finishes the walks of kills that stopped midway (a step failed, or the process died), so their
+   * outboxes are whole before they are read; their index entries are dropped as the kill's would be.
+   * A tree one of whose walks a live kill still has is left for a later drain. Resolves the roots to read.
+   */
+  async #finishWalks(byRoot: Map<string, string[]>, beforeMs: number): Promise<string[]> {
+    const ready = await Promise.all([...byRoot].map(async ([root, marks]) => {
+      for (const mark of marks) {
+        if (!(await this.#walkAll(root, killIdOf(mark), { clock: movingClock(beforeMs), staleBeforeMs: beforeMs }, []))) return undefined;
+      }
+      return root;
+    }));
+    return ready.filter((root): root is string => root !== undefined);
   }
 
   async forgetAnnounced(trees: UnannouncedTree[]): Promise<void> {
@@ -361,8 +477,8 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
       const keys = lua.ANNOUNCED_KEYS.build({ outboxKey: this.#keys.outbox(t.root) });
       return Array.from({ length: Math.ceil(t.sids.length / ZREM_CHUNK) }, (_, i) => ({ keys, sids: t.sids.slice(i * ZREM_CHUNK, (i + 1) * ZREM_CHUNK) }));
     });
-    for (let i = 0; i < chunks.length; i += KILL_WINDOW) {
-      await guard(Promise.all(chunks.slice(i, i + KILL_WINDOW).map((c) => this.#announced(c.keys, c.sids))));
+    for (let i = 0; i < chunks.length; i += BULK_WINDOW) {
+      await guard(Promise.all(chunks.slice(i, i + BULK_WINDOW).map((c) => this.#announced(c.keys, c.sids))));
     }
     await this.#zremAll(new Map([[this.#keys.unannounced(), trees.flatMap((t) => t.marks)]]));
   }
