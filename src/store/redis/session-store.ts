@@ -71,7 +71,7 @@ const KILL_WINDOW = 256;
  */
 const ZREM_CHUNK = 1_000;
 /**
- * Descendants a tree kill removes per walk step (REVOKE_WALK): ~10 ms of Redis each, so however large
+ * Descendants a tree kill removes per walk step (REVOKE_WALK): 15-20 ms of Redis each, so however large
  * the tree, no kill holds Redis longer than that at a time (one atomic script held it 1.6 s at 100k).
  * A step unpacks at most 2 × WALK_STEP values into one command (the outbox HSET), under Lua's ~8,000 limit.
  */
