@@ -8,10 +8,19 @@ import type { AnnouncedChange, RegistryKind } from '../../src/store/registry.js'
 const API = 'https://api.example.com';
 const doc = (id: string, scopes: string[]) => JSON.stringify(agentRecordOfFile({ id, audiences: { [API]: scopes } } as never, '2026-12-07T00:00:00.000Z'));
 
-/** A memory store that counts whole reads, and can hold back announcements (a lost pub/sub message). */
+/**
+ * A memory store that counts whole reads, and can lose announcements (`deaf`: a lost pub/sub
+ * message) or hold them back until `release()` (one still on its way when the poll reads the version).
+ */
 class CountingStore extends MemoryRegistryStore {
   wholeReads = 0;
   deaf = false;
+  held: (() => void)[] | undefined;
+
+  release(): void {
+    for (const deliver of this.held?.splice(0) ?? []) deliver();
+    this.held = undefined;
+  }
 
   override async all(kind: RegistryKind) {
     this.wholeReads++;
@@ -20,7 +29,8 @@ class CountingStore extends MemoryRegistryStore {
 
   override async subscribe(onChange: (change: AnnouncedChange) => void) {
     return super.subscribe((c) => {
-      if (!this.deaf) onChange(c);
+      if (this.held) this.held.push(() => onChange(c));
+      else if (!this.deaf) onChange(c);
     });
   }
 }
@@ -60,7 +70,21 @@ describe('the live registry follows announced changes without re-reading the who
     expect(store.wholeReads).toBe(loaded);
   });
 
-  it('a change not heard leaves the version behind: the next poll re-reads everything and finds it', async () => {
+  it('a change whose announcement is still on its way when the poll reads the version costs no whole read', async () => {
+    const loaded = store.wholeReads;
+    store.held = [];
+    await store.add('agent', 'late', doc('late', ['read']));
+    await pollOnce();
+    expect(store.wholeReads).toBe(loaded);
+    store.release();
+    await settle();
+    expect(live.agent('late')).toBeDefined();
+    await pollOnce();
+    await pollOnce();
+    expect(store.wholeReads).toBe(loaded);
+  });
+
+  it('a change not heard leaves the version behind: the second poll that finds it so re-reads everything', async () => {
     const loaded = store.wholeReads;
     store.deaf = true;
     await store.add('agent', 'missed', doc('missed', ['read']));
@@ -69,6 +93,8 @@ describe('the live registry follows announced changes without re-reading the who
     await settle();
     expect(live.agent('heard')).toBeDefined();
     expect(live.agent('missed')).toBeUndefined();
+    await pollOnce();
+    expect(store.wholeReads).toBe(loaded);
     await pollOnce();
     expect(store.wholeReads).toBeGreaterThan(loaded);
     expect(live.agent('missed')).toBeDefined();
