@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../src/errors.js';
 import type { KillTag, Session, SessionStore } from '../../src/store/index.js';
 import { MARK_SEPARATOR, redisKeys, TREE_KEY, type RedisKeys } from '../../src/store/keys.js';
 import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
 import { RedisSessionStore, WALK_STEP } from '../../src/store/redis/session-store.js';
+import { testRedisUrl } from '../helpers/sts.js';
 import { makeChild, makeRoot, randomId } from './session-store.contract.js';
 
 /**
@@ -20,17 +20,11 @@ const WIDE = WALK_STEP + 500;
 const DEEP = 4;
 const CREATE_WINDOW = 500;
 
-function redisUrl(): string {
-  const url = process.env.STS_TEST_REDIS_URL;
-  if (!url) throw new Error('STS_TEST_REDIS_URL is not set: run the tests through jest (globalSetup starts redis-server)');
-  return url;
-}
-
 /** Walk steps the store ran, how many sessions each reply carried, and a cut: steps from `failFrom` on fail as a lost connection. */
 interface WalkTap { steps: number[]; failFrom: number }
 
 async function connect(): Promise<RedisClient> {
-  const client = connectRedis({ url: redisUrl(), commandTimeoutMs: 5_000 });
+  const client = connectRedis({ url: testRedisUrl(), commandTimeoutMs: 5_000 });
   client.on('error', () => {});
   await client.connect();
   return client;
@@ -53,11 +47,10 @@ function tappedStore(client: RedisClient, keys: RedisKeys, tap: WalkTap): RedisS
   return new RedisSessionStore(tapped, keys);
 }
 
-let raw: Redis;
+/** Reads and writes Redis directly, beside the stores. */
+let raw: RedisClient;
 beforeAll(async () => {
-  raw = new Redis(redisUrl(), { lazyConnect: true, maxRetriesPerRequest: 1 });
-  raw.on('error', () => {});
-  await raw.connect();
+  raw = await connect();
 });
 afterAll(() => {
   raw.disconnect();
