@@ -55,9 +55,10 @@ export interface SessionStore {
   /** The kill tagged `tag` was announced: its removed sessions leave the outbox. */
   announced(removed: RemovedSession[], tag: KillTag): Promise<void>;
   /**
-   * Trees whose outbox holds sessions a kill that began before `beforeMs` has not confirmed as
-   * announced (its answer failed, or its process died), at most `limit` trees; every session
-   * waiting in such a tree is listed, whichever kill removed it.
+   * Trees whose outbox holds sessions a kill has not confirmed as announced (its answer failed, or
+   * its process died) and whose last step was before `beforeMs` (a one-step kill's: its start; a
+   * long kill stamps each step), at most `limit` trees; every session waiting in such a tree is
+   * listed, whichever kill removed it. A kill's walk cut off midway is finished first.
    */
   unannounced(beforeMs: number, limit: number): Promise<UnannouncedTree[]>;
   /** Those trees were announced: their listed sessions and marks leave the outbox. */

@@ -28,8 +28,13 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
   const ports: number[] = [];
   for (let i = 0; i < masters; i++) {
     const port = await freePort();
+    // the bus port too: by default it is port + 10000, past 65535 (and so a failed start) for a
+    // quarter of the ephemeral range, or possibly taken
+    const busPort = await freePort();
     const dir = mkdtempSync(path.join(tmpdir(), 'agent-sts-cluster-'));
-    children.push(await spawnRedis(port, dir, ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']));
+    children.push(await spawnRedis(port, dir, [
+      '--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000',
+    ]));
     ports.push(port);
   }
   const stop = async () => {
