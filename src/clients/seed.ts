@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { SessionStore } from '../store/index.js';
 import type { RegistryKind, RegistryStore } from '../store/registry.js';
+import { inWindows } from '../store/windows.js';
 import { agentRecordOfFile, isDeleted, serverRecordOfFile, type Stored } from './records.js';
 import type { ParsedRegistryDocument } from './registry-file.js';
 
@@ -20,10 +21,6 @@ export interface SeedReport {
 }
 
 /**
- * Applies the registry file to the store at boot, and logs which entries were imported and which
- * skipped. A file agent marked `disabled` gets its status key too, so the create refuses it.
- */
-/**
  * Entries written at once while seeding: one after another, 11,000 entries took ~4 s to boot
  * (bench/registry-growth.mjs); each entry's writes are independent of the others'.
  */
@@ -32,6 +29,10 @@ const SEED_WINDOW = 64;
 /** `disabled`: a skipped entry's stored record is a disabled agent. */
 type Outcome = { bucket: keyof SeedReport; label: string; disabled?: boolean };
 
+/**
+ * Applies the registry file to the store at boot, and logs which entries were imported and which
+ * skipped. A file agent marked `disabled` gets its status key too, so the create refuses it.
+ */
 export async function seedRegistry(
   store: RegistryStore, sessions: SessionStore, doc: ParsedRegistryDocument, mode: RegistryMode, log: Logger, nowMs: number,
 ): Promise<SeedReport> {
@@ -51,26 +52,20 @@ export async function seedRegistry(
     return { bucket: 'skipped', label, disabled: stored.disabled === true };
   };
   const outcomes = [
-    ...(await inWindows(doc.agents, async (a) => {
+    ...(await inWindows(doc.agents, SEED_WINDOW, async (a) => {
       const outcome = await apply('agent', a.id, agentRecordOfFile(a, now));
       if (outcome.bucket !== 'skipped' || mode === 'file') await sessions.setAgentDisabled(a.id, a.disabled);
       // a boot that stored a disabled agent and died before its mark: this one sets the mark
       else if (outcome.disabled) await sessions.setAgentDisabled(a.id, true);
       return outcome;
     })),
-    ...(await inWindows(doc.resourceServers, (r) => apply('resourceServer', r.id, serverRecordOfFile(r, now)))),
+    ...(await inWindows(doc.resourceServers, SEED_WINDOW, (r) => apply('resourceServer', r.id, serverRecordOfFile(r, now)))),
   ];
   // in the file's order, whatever order the writes finished in
   const report: SeedReport = { imported: [], skipped: [], overwritten: [] };
   for (const o of outcomes) report[o.bucket].push(o.label);
   log.info(report, `registry seeded from the file (STS_REGISTRY_MODE=${mode}): ${report.imported.length} imported, ${report.skipped.length} skipped`);
   return report;
-}
-
-async function inWindows<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += SEED_WINDOW) out.push(...(await Promise.all(items.slice(i, i + SEED_WINDOW).map(work))));
-  return out;
 }
 
 /** Equal but for the times: a reboot with an unchanged file rewrites nothing. */

@@ -14,6 +14,7 @@ import {
 } from '../types.js';
 import { CLAIMS_READ, decodeClaims, decodePick, decodeSession, encodeSession, pickPlan, rawValue, REMOVED_PROPS, REMOVED_READ, SESSION_READ, type FieldRead } from './codec.js';
 import * as lua from './scripts.js';
+import { inWindows } from '../windows.js';
 
 export type Script = (keys: string[], args: (string | number)[]) => Promise<unknown>;
 
@@ -352,9 +353,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     for (const [index, sids] of byIndex) {
       for (let i = 0; i < sids.length; i += ZREM_CHUNK) chunks.push([index, sids.slice(i, i + ZREM_CHUNK)]);
     }
-    for (let i = 0; i < chunks.length; i += BULK_WINDOW) {
-      await guard(Promise.all(chunks.slice(i, i + BULK_WINDOW).map(([index, sids]) => this.#redis.zrem(index, ...sids))));
-    }
+    await guard(inWindows(chunks, BULK_WINDOW, ([index, sids]) => this.#redis.zrem(index, ...sids)));
   }
 
   async revokeTree(sid: string, nowMs: number, tag?: KillTag): Promise<RemovedSession[]> {
@@ -392,12 +391,10 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
     // into the per-command timeout; a window keeps every command short and the whole kill fast.
     const removed: RemovedSession[] = [];
     const tops: RemovedSession[] = [];
-    for (let i = 0; i < sids.length; i += KILL_WINDOW) {
-      const batch = sids.slice(i, i + KILL_WINDOW).map((sid, j) => this.#revokeOne(sid, nowMs, untils[i + j]!, tag));
-      for (const { top, walked } of await Promise.all(batch)) {
-        removed.push(...top, ...walked);
-        tops.push(...top);
-      }
+    const kills = await inWindows(sids.map((sid, i) => [sid, untils[i]!] as const), KILL_WINDOW, ([sid, until]) => this.#revokeOne(sid, nowMs, until, tag));
+    for (const { top, walked } of kills) {
+      removed.push(...top, ...walked);
+      tops.push(...top);
     }
     if (tag) {
       const filled = new Set(removed.map((r) => rootOf(r.sid)));
@@ -453,14 +450,15 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
    * Finishes the walks of kills that stopped midway (a step failed, or the process died), so their
    * outboxes are whole before they are read; their index entries are dropped as the kill's would be.
    * A tree one of whose walks a live kill still has is left for a later drain. Resolves the roots to read.
+   * Trees go BULK_WINDOW at a time: the walks of many kills cut by one outage must not all queue at once.
    */
   async #finishWalks(byRoot: Map<string, string[]>, beforeMs: number): Promise<string[]> {
-    const ready = await Promise.all([...byRoot].map(async ([root, marks]) => {
+    const ready = await inWindows([...byRoot], BULK_WINDOW, async ([root, marks]) => {
       for (const mark of marks) {
         if (!(await this.#walkAll(root, killIdOf(mark), { clock: movingClock(beforeMs), staleBeforeMs: beforeMs }, []))) return undefined;
       }
       return root;
-    }));
+    });
     return ready.filter((root): root is string => root !== undefined);
   }
 
@@ -477,9 +475,7 @@ export class RedisSessionStore implements SessionStore, ReplayStore {
       const keys = lua.ANNOUNCED_KEYS.build({ outboxKey: this.#keys.outbox(t.root) });
       return Array.from({ length: Math.ceil(t.sids.length / ZREM_CHUNK) }, (_, i) => ({ keys, sids: t.sids.slice(i * ZREM_CHUNK, (i + 1) * ZREM_CHUNK) }));
     });
-    for (let i = 0; i < chunks.length; i += BULK_WINDOW) {
-      await guard(Promise.all(chunks.slice(i, i + BULK_WINDOW).map((c) => this.#announced(c.keys, c.sids))));
-    }
+    await guard(inWindows(chunks, BULK_WINDOW, (c) => this.#announced(c.keys, c.sids)));
     await this.#zremAll(new Map([[this.#keys.unannounced(), trees.flatMap((t) => t.marks)]]));
   }
 
